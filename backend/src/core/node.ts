@@ -1,0 +1,994 @@
+import type { CallerId, Cut, CutKind, Deps, Header, Json, MessageKind, Mode, NodeId, Version, WorldLine } from '@dse/shared';
+import { DseError, isDseError } from '@dse/shared';
+import type { ActionContext, App, AppRequest, Sthread, SthreadHandle } from './app';
+import { PENDING } from './app';
+import { maxVersion, mergeInto } from './deps';
+import type { WireMessage } from './messages';
+import { COORDINATOR } from './messages';
+import type { CheckpointRecord, Clock, Network, Observer, Storage, TimerId } from './ports';
+
+export interface NodeConfig {
+  mode: Mode;
+  cutKind: CutKind;
+  checkpointIntervalMs: number;
+  /** Unacknowledged messages and unanswered sthread calls are sent again after this long. */
+  retransmitMs: number;
+  /** A full state snapshot at least every this many checkpoints; deltas in between. */
+  fullSnapshotEvery: number;
+  /** Heartbeats to the coordinator; null: none (failures are then reported by whoever runs the node). */
+  heartbeatMs: number | null;
+  storageRetryMs: number;
+  /** Emit `stateChanged` events with the app keys a version changed (the playground wants them; the simulator does not). */
+  emitStateChanges: boolean;
+  /** Messages from a newer world-line held while waiting for the coordinator's `recover`. */
+  bufferedMessagesMax: number;
+  /** Replies kept per caller, so that a caller repeating a call gets the same answer. */
+  repliesPerCallerMax: number;
+}
+
+export const DEFAULT_NODE_CONFIG: NodeConfig = {
+  mode: 'speculative',
+  cutKind: 'exact',
+  checkpointIntervalMs: 10,
+  retransmitMs: 200,
+  fullSnapshotEvery: 32,
+  heartbeatMs: null,
+  storageRetryMs: 50,
+  emitStateChanges: false,
+  bufferedMessagesMax: 10_000,
+  repliesPerCallerMax: 32,
+};
+
+export interface NodePorts {
+  clock: Clock;
+  network: Network;
+  storage: Storage;
+  observer: Observer;
+}
+
+export type NodeStatus = 'starting' | 'up' | 'restoring' | 'stopped';
+
+/** A reply a node keeps for a caller: in progress, done (with its result), or aborted by a probe. */
+interface CallerReply {
+  s: 'p' | 'd' | 'a';
+  r?: Json;
+  v?: Version;
+}
+interface CallerEntry {
+  /** Highest request number seen from this caller. */
+  q: number;
+  /** The endpoint replies go to. */
+  e: string;
+  c: Record<string, CallerReply>;
+}
+interface DedupEntry {
+  /** Every seq up to and including `f` was applied. */
+  f: number;
+  /** Applied seqs above `f`, sorted. */
+  a: number[];
+}
+interface OutboxEntry {
+  to: NodeId;
+  seq: number;
+  payload: Json;
+  srcVersion: Version;
+  lastSentAt: number;
+}
+
+// Runtime keys live in the same key-value state as the app's, so that deltas, checkpoints and
+// rollback treat them alike. App keys get the `a:` prefix.
+const APP = 'a:';
+const SEQ = 'r:seq:';
+const OUT = 'r:out:';
+const DEDUP = 'r:dd:';
+const CALLER = 'r:cl:';
+
+function outKey(to: NodeId, seq: number): string {
+  return `${OUT}${to}:${seq}`;
+}
+
+/**
+ * One DSE node: runs the app's actions in versions, tracks dependencies, checkpoints asynchronously,
+ * keeps an outbox until acknowledged, and restores to the committed cut when the coordinator says so.
+ * Pure: everything it touches comes through its ports.
+ */
+export class DseNode {
+  readonly id: NodeId;
+  private readonly cfg: NodeConfig;
+  private readonly clock: Clock;
+  private readonly network: Network;
+  private readonly storage: Storage;
+  private readonly observer: Observer;
+  private readonly app: App;
+
+  status: NodeStatus = 'starting';
+  worldLine: WorldLine = 0;
+  version: Version = 0;
+  /** Highest version known durable (in `none` mode: closed). */
+  persistedVersion: Version = 0;
+  /** The cut as last heard from the coordinator, in this world-line. */
+  cut: Cut = {};
+
+  private state = new Map<string, Json>();
+  /** Keys changed in the open version; `undefined` marks a delete. */
+  private dirty = new Map<string, Json | undefined>();
+  private versionDeps: Deps = {};
+  /** Something happened in the open version that others may depend on. */
+  private active = false;
+  private lastCheckpointVersion: Version = 0;
+  private checkpointsSinceFull = 0;
+
+  private queue: CheckpointRecord[] = [];
+  private writing: CheckpointRecord[] | null = null;
+  private retryTimer: TimerId | null = null;
+  /** In `durable` mode, messages of a version wait here until that version is persisted. */
+  private held = new Map<Version, [string, WireMessage, MessageKind][]>();
+
+  private outbox = new Map<string, OutboxEntry>();
+  private buffered: WireMessage[] = [];
+  private pendingRecover: Extract<WireMessage, { kind: 'recover' }> | null = null;
+  /** Bumped on every restore: callbacks of older storage operations and sthreads are ignored. */
+  private epoch = 0;
+  private sthreads = new Map<CallerId, SthreadImpl>();
+  private timers: TimerId[] = [];
+
+  // The open action, if any.
+  private inAction = false;
+  private undo: Map<string, Json | undefined> | null = null;
+  private actionSends: [NodeId, Json][] = [];
+  private actionSpawns: [string, (st: Sthread) => Promise<void>][] = [];
+  private readonly ctx: ActionContext;
+
+  /** Errors thrown by sthread bodies other than a world-line change: bugs in the app. */
+  readonly sthreadErrors: unknown[] = [];
+
+  constructor(id: NodeId, app: App, ports: NodePorts, cfg: Partial<NodeConfig> = {}) {
+    this.id = id;
+    this.app = app;
+    this.cfg = { ...DEFAULT_NODE_CONFIG, ...cfg };
+    this.clock = ports.clock;
+    this.network = ports.network;
+    this.storage = ports.storage;
+    this.observer = ports.observer;
+    this.ctx = this.makeContext();
+  }
+
+  get mode(): Mode {
+    return this.cfg.mode;
+  }
+
+  /** Starts with empty memory: asks the coordinator where to restore from. */
+  start(): void {
+    this.network.send(COORDINATOR, { kind: 'hello', node: this.id });
+    this.timers.push(this.clock.setTimer(this.cfg.checkpointIntervalMs, () => this.onCheckpointTimer()));
+    this.timers.push(this.clock.setTimer(this.cfg.retransmitMs, () => this.onRetransmitTimer()));
+    if (this.cfg.heartbeatMs !== null) this.timers.push(this.clock.setTimer(this.cfg.heartbeatMs, () => this.onHeartbeatTimer()));
+  }
+
+  /** Stops everything this node does (its process died). */
+  stop(): void {
+    this.status = 'stopped';
+    this.epoch++;
+    for (const t of this.timers) this.clock.clearTimer(t);
+    if (this.retryTimer !== null) this.clock.clearTimer(this.retryTimer);
+    this.timers = [];
+    this.abandonSthreads();
+  }
+
+  /** Closes the open version now (checkpoint on demand). */
+  checkpointNow(): void {
+    if (this.status === 'up' && this.active) this.closeVersion(0);
+  }
+
+  /** App state, without runtime keys (for inspection and checks). */
+  appState(): Map<string, Json> {
+    const out = new Map<string, Json>();
+    for (const [k, v] of this.state) if (k.startsWith(APP)) out.set(k.slice(APP.length), v);
+    return out;
+  }
+
+  /** Versions of the outbox entries still unacknowledged (for inspection and checks). */
+  outboxVersions(): Version[] {
+    return [...this.outbox.values()].map((e) => e.srcVersion);
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  receive(msg: WireMessage): void {
+    if (this.status === 'stopped') return;
+    switch (msg.kind) {
+      case 'recover':
+        this.onRecover(msg);
+        return;
+      case 'cut':
+        if (msg.worldLine === this.worldLine) this.cut = mergeInto({ ...this.cut }, msg.cut);
+        return;
+      case 'worldLine':
+      case 'persisted':
+      case 'hello':
+      case 'sync':
+      case 'heartbeat':
+        return;
+      case 'app':
+      case 'ack':
+      case 'request':
+      case 'reply':
+      case 'reject':
+        break;
+    }
+    if (this.status !== 'up' || msg.h.worldLine > this.worldLine) {
+      // Rule 2: a newer world-line (or a restore under way): move to it first, via the coordinator's recover.
+      if (msg.h.worldLine > this.worldLine && this.status === 'up') {
+        this.network.send(COORDINATOR, { kind: 'sync', from: this.id, role: 'node', since: this.worldLine });
+      }
+      if (this.buffered.length < this.cfg.bufferedMessagesMax) this.buffered.push(msg);
+      return;
+    }
+    if (msg.h.worldLine < this.worldLine) {
+      // Rule 1: the sender lives in a rolled-back world. Never apply; tell it.
+      this.observer.emit({
+        type: 'messageRejected',
+        t: this.clock.now(),
+        id: messageId(msg),
+        kind: msg.kind,
+        from: msg.h.src,
+        to: this.id,
+        worldLine: msg.h.worldLine,
+        receiverWorldLine: this.worldLine,
+      });
+      if (msg.kind === 'app' || msg.kind === 'request') {
+        this.network.send(msg.h.src, { kind: 'reject', h: this.header(0), rejected: msg.kind, rejectedSeq: msg.h.seq });
+      }
+      return;
+    }
+    switch (msg.kind) {
+      case 'app':
+        this.onApp(msg);
+        return;
+      case 'ack':
+        this.onAck(msg);
+        return;
+      case 'request':
+        this.onRequest(msg);
+        return;
+      case 'reply':
+        this.onReply(msg);
+        return;
+      case 'reject':
+        // Only possible from a newer world-line, handled above; same world-line rejects do not exist.
+        return;
+    }
+  }
+
+  private delivered(msg: HeaderedMessage, duplicate: boolean): void {
+    this.observer.emit({
+      type: 'messageDelivered',
+      t: this.clock.now(),
+      id: messageId(msg),
+      kind: msg.kind as MessageKind,
+      from: msg.h.src,
+      to: this.id,
+      version: this.version,
+      duplicate,
+    });
+  }
+
+  private onApp(msg: Extract<WireMessage, { kind: 'app' }>): void {
+    const { src, seq, srcVersion } = msg.h;
+    this.jumpTo(srcVersion); // rule 3: commit ordering
+    const duplicate = this.dedupHas(src, seq); // rule 4
+    this.delivered(msg, duplicate);
+    this.runAction(() => {
+      if (!duplicate) {
+        this.recordDeps({ [src]: srcVersion });
+        this.dedupAdd(src, seq);
+        this.app.onMessage?.(this.ctx, src, msg.payload);
+      }
+      this.active = true;
+    });
+    this.sendNow(src, { kind: 'ack', h: this.header(0), ackSeq: seq }, 'ack');
+    this.afterAction();
+  }
+
+  private onAck(msg: Extract<WireMessage, { kind: 'ack' }>): void {
+    const key = outKey(msg.h.src, msg.ackSeq);
+    if (!this.state.has(key)) return; // already dropped
+    this.jumpTo(msg.h.srcVersion);
+    this.delivered(msg, false);
+    // The drop depends on the receiver's version: if that rolls back, the entry comes back and is resent.
+    this.recordDeps({ [msg.h.src]: msg.h.srcVersion });
+    this.writeKey(key, undefined);
+    this.outbox.delete(`${msg.h.src}:${msg.ackSeq}`);
+    this.active = true;
+    this.afterAction();
+  }
+
+  private onRequest(msg: Extract<WireMessage, { kind: 'request' }>): void {
+    const { caller, h } = msg;
+    const seq = h.seq;
+    this.jumpTo(Math.max(h.srcVersion, maxVersion(msg.deps)));
+    const entry = this.state.get(CALLER + caller) as CallerEntry | undefined;
+    const known = entry?.c[seq];
+    this.delivered(msg, known !== undefined);
+    if (known !== undefined) {
+      if (known.s === 'd') this.sendReply(entry!.e, caller, seq, 'ok', known.r ?? null, known.v ?? this.version, false);
+      else if (known.s === 'a') this.sendReply(entry!.e, caller, seq, 'aborted', null, this.version, false);
+      // 'p': in progress, the reply follows when it completes.
+      return;
+    }
+    if (msg.probe) {
+      // A caller asking after a recovery whether this request survived: it did not, and now never will.
+      this.runAction(() => this.setCallerReply(caller, h.src, seq, { s: 'a' }));
+      this.sendReply(h.src, caller, seq, 'aborted', null, this.version, true);
+      this.afterAction();
+      return;
+    }
+    let result: Json | typeof PENDING = null;
+    const ok = this.runAction(() => {
+      this.recordDeps(msg.deps);
+      this.setCallerReply(caller, h.src, seq, { s: 'p' });
+      const req: AppRequest = { caller, seq, payload: msg.payload };
+      try {
+        result = this.app.onRequest(this.ctx, req);
+      } catch (e) {
+        if (!isDseError(e)) throw e;
+        // A typed refusal by the app is the request's result; the app changed nothing before it (undone below).
+        this.rollbackActionChanges();
+        this.setCallerReply(caller, h.src, seq, { s: 'p' });
+        result = { error: e.toBody() as unknown as Json };
+      }
+      if (result !== PENDING) this.completeRequest(caller, seq, result);
+    });
+    if (ok) this.afterAction();
+  }
+
+  private onReply(msg: Extract<WireMessage, { kind: 'reply' }>): void {
+    const st = this.sthreads.get(msg.caller);
+    this.delivered(msg, st === undefined);
+    st?.onReply(msg);
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  /** Runs `fn` atomically in the open version; returns false if it threw (and then nothing happened). */
+  private runAction(fn: () => void): boolean {
+    this.inAction = true;
+    this.undo = new Map();
+    this.actionSends = [];
+    this.actionSpawns = [];
+    try {
+      fn();
+    } catch (e) {
+      this.rollbackActionChanges();
+      this.inAction = false;
+      this.undo = null;
+      throw e;
+    }
+    this.inAction = false;
+    this.undo = null;
+    for (const [to, payload] of this.actionSends) this.sendApp(to, payload);
+    this.actionSends = [];
+    const spawns = this.actionSpawns;
+    this.actionSpawns = [];
+    for (const [key, body] of spawns) this.startSthread(key, body);
+    return true;
+  }
+
+  private rollbackActionChanges(): void {
+    if (this.undo === null) return;
+    for (const [k, v] of this.undo) this.writeKeyRaw(k, v);
+    this.undo.clear();
+    this.actionSends = [];
+    this.actionSpawns = [];
+  }
+
+  /** In durable mode every action is its own version. */
+  private afterAction(): void {
+    if (this.cfg.mode === 'durable' && this.active) this.closeVersion(0);
+  }
+
+  private makeContext(): ActionContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const node = this;
+    const mustBeInAction = (): void => {
+      if (!node.inAction) throw new Error(`node ${node.id}: the action context was used outside an action (after an await?)`);
+    };
+    return {
+      get nodeId() {
+        return node.id;
+      },
+      get version() {
+        return node.version;
+      },
+      get worldLine() {
+        return node.worldLine;
+      },
+      get now() {
+        return node.clock.now();
+      },
+      get(key) {
+        return node.state.get(APP + key);
+      },
+      put(key, value) {
+        mustBeInAction();
+        node.writeKey(APP + key, value);
+      },
+      delete(key) {
+        mustBeInAction();
+        if (node.state.has(APP + key)) node.writeKey(APP + key, undefined);
+      },
+      keys(prefix = '') {
+        const p = APP + prefix;
+        const out: string[] = [];
+        for (const k of node.state.keys()) if (k.startsWith(p)) out.push(k.slice(APP.length));
+        return out;
+      },
+      send(to, payload) {
+        mustBeInAction();
+        node.actionSends.push([to, payload]);
+      },
+      completeRequest(caller, seq, result) {
+        mustBeInAction();
+        node.completeRequest(caller, seq, result);
+      },
+      spawn(key, body) {
+        mustBeInAction();
+        node.actionSpawns.push([key, body]);
+      },
+    };
+  }
+
+  private writeKey(key: string, value: Json | undefined): void {
+    if (this.undo !== null && !this.undo.has(key)) this.undo.set(key, this.state.get(key));
+    this.writeKeyRaw(key, value);
+    this.active = true;
+  }
+
+  private writeKeyRaw(key: string, value: Json | undefined): void {
+    if (value === undefined) this.state.delete(key);
+    else this.state.set(key, value);
+    this.dirty.set(key, value);
+  }
+
+  private recordDeps(deps: Readonly<Deps>): void {
+    let changed: Deps | null = null;
+    for (const n in deps) {
+      if (n === this.id) continue;
+      const v = deps[n]!;
+      if ((this.versionDeps[n] ?? 0) < v) {
+        this.versionDeps[n] = v;
+        (changed ??= {})[n] = v;
+      }
+    }
+    if (changed !== null) {
+      this.active = true;
+      this.observer.emit({ type: 'dependencyRecorded', t: this.clock.now(), node: this.id, version: this.version, on: changed });
+    }
+  }
+
+  private setCallerReply(caller: CallerId, endpoint: string, seq: number, reply: CallerReply): void {
+    const prev = this.state.get(CALLER + caller) as CallerEntry | undefined;
+    const c: Record<string, CallerReply> = { ...(prev?.c ?? {}) };
+    c[seq] = reply;
+    const q = Math.max(prev?.q ?? 0, seq);
+    // Keep a bounded window of replies per caller.
+    for (const k of Object.keys(c)) if (Number(k) <= q - this.cfg.repliesPerCallerMax) delete c[k];
+    this.writeKey(CALLER + caller, { q, e: endpoint, c } as unknown as Json);
+  }
+
+  private completeRequest(caller: CallerId, seq: number, result: Json): void {
+    const entry = this.state.get(CALLER + caller) as CallerEntry | undefined;
+    const known = entry?.c[seq];
+    if (entry === undefined || known === undefined || known.s !== 'p') {
+      throw new Error(`node ${this.id}: completeRequest(${caller}, ${seq}) for a request not in progress`);
+    }
+    this.setCallerReply(caller, entry.e, seq, { s: 'd', r: result, v: this.version });
+    this.sendReply(entry.e, caller, seq, 'ok', result, this.version, true);
+  }
+
+  private sendReply(to: string, caller: CallerId, seq: number, status: 'ok' | 'aborted', result: Json, at: Version, fresh: boolean): void {
+    const msg: WireMessage = {
+      kind: 'reply',
+      h: this.header(seq),
+      caller,
+      seq,
+      status,
+      result,
+      deps: status === 'ok' ? { [this.id]: at } : {},
+    };
+    this.active = true;
+    this.sendNow(to, msg, 'reply', !fresh);
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  private header(seq: number, srcVersion: Version = this.version): Header {
+    return { src: this.id, srcVersion, worldLine: this.worldLine, seq };
+  }
+
+  private sendApp(to: NodeId, payload: Json): void {
+    const seqKey = SEQ + to;
+    const seq = ((this.state.get(seqKey) as number | undefined) ?? 0) + 1;
+    this.writeKey(seqKey, seq);
+    this.writeKey(outKey(to, seq), { p: payload, v: this.version });
+    this.outbox.set(`${to}:${seq}`, { to, seq, payload, srcVersion: this.version, lastSentAt: this.clock.now() });
+    this.sendNow(to, { kind: 'app', h: this.header(seq), payload }, 'app');
+  }
+
+  /**
+   * Sends, or in durable mode holds until version `waitFor` of this node is persisted: nothing leaves
+   * before the state it depends on is durable.
+   */
+  private sendNow(to: string, msg: HeaderedMessage, kind: MessageKind, resend = false, waitFor: Version = msg.h.srcVersion): void {
+    if (this.cfg.mode === 'durable' && waitFor > this.persistedVersion) {
+      const v = waitFor;
+      let list = this.held.get(v);
+      if (list === undefined) this.held.set(v, (list = []));
+      list.push([to, msg, kind]);
+      return;
+    }
+    this.transmit(to, msg, kind, resend);
+  }
+
+  private transmit(to: string, msg: HeaderedMessage, kind: MessageKind, resend: boolean): void {
+    this.observer.emit({
+      type: 'messageSent',
+      t: this.clock.now(),
+      id: messageId(msg),
+      kind,
+      from: this.id,
+      to,
+      worldLine: msg.h.worldLine,
+      srcVersion: msg.h.srcVersion,
+      seq: msg.h.seq,
+      resend,
+    });
+    this.network.send(to, msg);
+  }
+
+  private onRetransmitTimer(): void {
+    this.timers.push(this.clock.setTimer(this.cfg.retransmitMs, () => this.onRetransmitTimer()));
+    if (this.status !== 'up') return;
+    const now = this.clock.now();
+    for (const e of this.outbox.values()) {
+      if (now - e.lastSentAt < this.cfg.retransmitMs) continue;
+      if (this.cfg.mode === 'durable' && e.srcVersion > this.persistedVersion) continue;
+      e.lastSentAt = now;
+      this.transmit(e.to, { kind: 'app', h: this.header(e.seq, e.srcVersion), payload: e.payload }, 'app', true);
+    }
+    for (const st of this.sthreads.values()) st.retransmit(now);
+  }
+
+  private onHeartbeatTimer(): void {
+    this.timers.push(this.clock.setTimer(this.cfg.heartbeatMs!, () => this.onHeartbeatTimer()));
+    this.network.send(COORDINATOR, { kind: 'heartbeat', node: this.id, worldLine: this.worldLine, version: this.version });
+  }
+
+  // ---------------------------------------------------------------- versions and checkpoints
+
+  /** The version a newly opened version gets: the next number, or later under the cheap cut's shared clock. */
+  private nextVersionNumber(atLeast: Version): Version {
+    let v = Math.max(this.version + 1, atLeast);
+    if (this.cfg.cutKind === 'cheap') v = Math.max(v, Math.floor(this.clock.now() / this.cfg.checkpointIntervalMs));
+    return v;
+  }
+
+  /** Rule 3: never let a dependency point at a higher version than the one that records it. */
+  private jumpTo(target: Version): void {
+    if (target <= this.version) return;
+    if (this.active) this.closeVersion(target);
+    else this.openVersion(target);
+  }
+
+  private openVersion(v: Version): void {
+    const prev = this.version;
+    this.version = v;
+    this.observer.emit({ type: 'versionOpened', t: this.clock.now(), node: this.id, worldLine: this.worldLine, version: v, prevVersion: prev });
+  }
+
+  private onCheckpointTimer(): void {
+    this.timers.push(this.clock.setTimer(this.cfg.checkpointIntervalMs, () => this.onCheckpointTimer()));
+    if (this.status !== 'up') return;
+    if (this.active) this.closeVersion(0);
+    else if (this.cfg.cutKind === 'cheap') {
+      // The cheap cut needs idle nodes to move with the shared clock too.
+      const v = this.nextVersionNumber(0);
+      if (this.queue.length === 0 && this.writing === null) {
+        this.active = true;
+        this.closeVersion(v);
+      }
+    }
+  }
+
+  /** Captures the open version synchronously, queues its checkpoint, and opens the next one. */
+  private closeVersion(atLeast: Version): void {
+    const v = this.version;
+    const full =
+      this.lastCheckpointVersion === 0 ||
+      this.checkpointsSinceFull + 1 >= this.cfg.fullSnapshotEvery ||
+      this.dirty.size >= this.state.size;
+    const changes = { set: [] as [string, Json][], del: [] as string[] };
+    if (full) {
+      for (const [k, val] of this.state) changes.set.push([k, val]);
+      this.checkpointsSinceFull = 0;
+    } else {
+      for (const [k, val] of this.dirty) {
+        if (val === undefined) changes.del.push(k);
+        else changes.set.push([k, val]);
+      }
+      this.checkpointsSinceFull++;
+    }
+    const record: CheckpointRecord = {
+      node: this.id,
+      worldLine: this.worldLine,
+      version: v,
+      prevVersion: this.lastCheckpointVersion,
+      deps: this.versionDeps,
+      full,
+      changes,
+    };
+    if (this.cfg.emitStateChanges) this.emitStateChanged(v);
+    this.observer.emit({
+      type: 'checkpointStarted',
+      t: this.clock.now(),
+      node: this.id,
+      worldLine: this.worldLine,
+      version: v,
+      prevVersion: record.prevVersion,
+      deps: record.deps,
+      changedKeys: this.dirty.size,
+      full,
+    });
+    this.lastCheckpointVersion = v;
+    this.dirty = new Map();
+    this.versionDeps = {};
+    this.active = false;
+    this.openVersion(this.nextVersionNumber(atLeast));
+    if (this.cfg.mode === 'none') {
+      this.onPersisted([record]);
+      return;
+    }
+    this.queue.push(record);
+    this.pumpWrites();
+  }
+
+  private emitStateChanged(v: Version): void {
+    const set: Record<string, Json> = {};
+    const deleted: string[] = [];
+    for (const [k, val] of this.dirty) {
+      if (!k.startsWith(APP)) continue;
+      if (val === undefined) deleted.push(k.slice(APP.length));
+      else set[k.slice(APP.length)] = val;
+    }
+    this.observer.emit({ type: 'stateChanged', t: this.clock.now(), node: this.id, version: v, set, deleted });
+  }
+
+  /** One batch in flight at a time; whatever queued meanwhile goes in the next batch (group commit). */
+  private pumpWrites(): void {
+    if (this.writing !== null || this.queue.length === 0 || this.status !== 'up' || this.retryTimer !== null) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.writing = batch;
+    const epoch = this.epoch;
+    this.storage.writeCheckpoints(batch).then(
+      () => {
+        if (epoch !== this.epoch) return;
+        this.writing = null;
+        this.onPersisted(batch);
+        this.pumpWrites();
+      },
+      (err: unknown) => {
+        if (epoch !== this.epoch) return;
+        this.writing = null;
+        const e = isDseError(err) ? err : new DseError('StorageUnavailable', String(err));
+        for (const r of batch) {
+          this.observer.emit({ type: 'checkpointFailed', t: this.clock.now(), node: this.id, worldLine: r.worldLine, version: r.version, code: e.code, definite: e.definite });
+        }
+        if (e.code === 'StaleWorldLine') {
+          // A newer world-line exists: the coordinator's recover is on its way; these versions are discarded.
+          return;
+        }
+        // Indefinite: it may or may not have been written. Writing it again is idempotent.
+        this.queue = [...batch, ...this.queue];
+        this.retryTimer = this.clock.setTimer(this.cfg.storageRetryMs, () => {
+          this.retryTimer = null;
+          this.pumpWrites();
+        });
+      },
+    );
+  }
+
+  private onPersisted(batch: CheckpointRecord[]): void {
+    for (const r of batch) {
+      this.persistedVersion = r.version;
+      this.observer.emit({ type: 'checkpointPersisted', t: this.clock.now(), node: this.id, worldLine: r.worldLine, version: r.version, deps: r.deps });
+      this.network.send(COORDINATOR, { kind: 'persisted', node: this.id, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: r.deps });
+    }
+    for (const [v, held] of this.held) {
+      if (v > this.persistedVersion) continue;
+      this.held.delete(v);
+      for (const [to, msg, kind] of held) this.transmit(to, msg as HeaderedMessage, kind, false);
+    }
+  }
+
+  // ---------------------------------------------------------------- dedup
+
+  private dedupHas(src: string, seq: number): boolean {
+    const d = this.state.get(DEDUP + src) as DedupEntry | undefined;
+    if (d === undefined) return false;
+    return seq <= d.f || d.a.includes(seq);
+  }
+
+  private dedupAdd(src: string, seq: number): void {
+    const d = (this.state.get(DEDUP + src) as DedupEntry | undefined) ?? { f: 0, a: [] };
+    let f = d.f;
+    let a = d.a;
+    if (seq === f + 1) {
+      f = seq;
+      while (a.length > 0 && a[0] === f + 1) {
+        f++;
+        a = a.slice(1);
+      }
+    } else {
+      a = [...a, seq].sort((x, y) => x - y);
+    }
+    this.writeKey(DEDUP + src, { f, a });
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  private onRecover(msg: Extract<WireMessage, { kind: 'recover' }>): void {
+    // A fresh process (`starting`) takes any recover; a running one only a newer world-line, or (in `none`
+    // mode, where world-lines never change) nothing at all.
+    if (this.status !== 'starting' && msg.worldLine <= this.worldLine && this.pendingRecover === null) return;
+    if (this.pendingRecover !== null && msg.worldLine <= this.pendingRecover.worldLine) return;
+    this.pendingRecover = msg;
+    if (this.status !== 'restoring') this.restore();
+  }
+
+  private restore(): void {
+    const rec = this.pendingRecover!;
+    this.pendingRecover = null;
+    const fresh = this.status === 'starting';
+    this.status = 'restoring';
+    this.epoch++;
+    const epoch = this.epoch;
+    this.abandonSthreads();
+    this.queue = [];
+    this.writing = null;
+    this.held.clear();
+    if (this.retryTimer !== null) {
+      this.clock.clearTimer(this.retryTimer);
+      this.retryTimer = null;
+    }
+    const target = rec.cut[this.id] ?? 0;
+    const load =
+      target === 0 || this.cfg.mode === 'none'
+        ? Promise.resolve(null)
+        : this.storage.loadCheckpoint(this.id, target).then((cp) => {
+            if (cp === null) throw new DseError('StorageCorrupt', `node ${this.id}: committed checkpoint ${target} is missing`);
+            return cp;
+          });
+    load.then(
+      (cp) => {
+        if (epoch !== this.epoch) return;
+        if (this.pendingRecover !== null) {
+          this.restore();
+          return;
+        }
+        this.finishRestore(rec, cp?.state ?? new Map(), cp === null ? 0 : target, fresh);
+      },
+      (err: unknown) => {
+        if (epoch !== this.epoch) return;
+        if (isDseError(err) && err.code === 'StorageCorrupt') throw err;
+        // Storage unreachable: try again; messages wait in the buffer meanwhile.
+        this.pendingRecover ??= rec;
+        this.retryTimer = this.clock.setTimer(this.cfg.storageRetryMs, () => {
+          this.retryTimer = null;
+          if (this.status === 'restoring' && epoch === this.epoch) this.restore();
+        });
+      },
+    );
+  }
+
+  private finishRestore(rec: Extract<WireMessage, { kind: 'recover' }>, state: Map<string, Json>, restoredVersion: Version, fresh: boolean): void {
+    const oldVersion = this.version;
+    const oldWorldLine = this.worldLine;
+    this.state = state;
+    this.dirty = new Map();
+    this.versionDeps = {};
+    this.active = false;
+    this.lastCheckpointVersion = restoredVersion;
+    this.checkpointsSinceFull = 0;
+    this.persistedVersion = restoredVersion;
+    this.worldLine = rec.worldLine;
+    this.cut = rec.cut;
+    this.outbox.clear();
+    for (const [k, v] of state) {
+      if (!k.startsWith(OUT)) continue;
+      const rest = k.slice(OUT.length);
+      const i = rest.lastIndexOf(':');
+      const e = v as { p: Json; v: Version };
+      this.outbox.set(rest, { to: rest.slice(0, i), seq: Number(rest.slice(i + 1)), payload: e.p, srcVersion: e.v, lastSentAt: -Infinity });
+    }
+    const restoredTo = this.cfg.mode === 'none' ? restoredVersion : (rec.cut[this.id] ?? 0);
+    this.observer.emit({
+      type: 'rollback',
+      t: this.clock.now(),
+      node: this.id,
+      worldLine: rec.worldLine,
+      toVersion: restoredTo,
+      discarded: !fresh && oldVersion > restoredTo ? { from: restoredTo + 1, to: oldVersion } : null,
+    });
+    if (oldWorldLine !== rec.worldLine || fresh) {
+      this.version = Math.max(restoredVersion, rec.resumeVersion - 1);
+    }
+    this.openVersion(this.nextVersionNumber(rec.resumeVersion));
+    this.status = 'up';
+    // Committed messages still unacknowledged go out again; receivers deduplicate.
+    const now = this.clock.now();
+    for (const e of this.outbox.values()) {
+      e.lastSentAt = now;
+      this.transmit(e.to, { kind: 'app', h: this.header(e.seq, e.srcVersion), payload: e.payload }, 'app', true);
+    }
+    if (this.app.onRestore !== undefined) {
+      this.runAction(() => this.app.onRestore!(this.ctx));
+      this.afterAction();
+    }
+    const buffered = this.buffered;
+    this.buffered = [];
+    for (const m of buffered) this.receive(m);
+  }
+
+  private abandonSthreads(): void {
+    const list = [...this.sthreads.values()];
+    this.sthreads.clear();
+    for (const st of list) st.abandon();
+  }
+
+  // ---------------------------------------------------------------- sthreads
+
+  private startSthread(key: string, body: (st: Sthread) => Promise<void>): void {
+    const id = `${this.id}~${key}`;
+    this.sthreads.get(id)?.abandon();
+    const st = new SthreadImpl(this, id, { worldLine: this.worldLine, version: this.version, deps: { [this.id]: this.version } });
+    this.sthreads.set(id, st);
+    body(st).then(
+      () => {
+        if (this.sthreads.get(id) === st) this.sthreads.delete(id);
+      },
+      (e: unknown) => {
+        if (this.sthreads.get(id) === st) this.sthreads.delete(id);
+        if (isDseError(e) && (e.code === 'WorldLineChanged' || e.code === 'RolledBack')) return;
+        this.sthreadErrors.push(e);
+      },
+    );
+  }
+
+  /** @internal for SthreadImpl */
+  sthreadSend(st: SthreadImpl, to: NodeId, seq: number, payload: Json, resend: boolean): void {
+    const h: Header = { src: this.id, srcVersion: maxVersion(st.deps), worldLine: st.worldLine, seq };
+    this.sendNow(to, { kind: 'request', h, caller: st.id, deps: { ...st.deps }, payload, probe: false }, 'request', resend, st.deps[this.id] ?? 0);
+  }
+
+  /** @internal for SthreadImpl */
+  sthreadMerge<T>(st: SthreadImpl, fn: (ctx: ActionContext) => T): T {
+    if (this.status !== 'up' || this.worldLine !== st.worldLine) {
+      throw new DseError('WorldLineChanged', `sthread ${st.id}: world-line ${st.worldLine} ended before the merge`);
+    }
+    this.jumpTo(maxVersion(st.deps));
+    let out: T | undefined;
+    this.runAction(() => {
+      this.recordDeps(st.deps);
+      this.active = true;
+      out = fn(this.ctx);
+    });
+    this.afterAction();
+    return out as T;
+  }
+
+  /** @internal */
+  get now(): number {
+    return this.clock.now();
+  }
+
+  /** @internal */
+  get retransmitMs(): number {
+    return this.cfg.retransmitMs;
+  }
+
+  /** @internal */
+  sthreadAlive(st: SthreadImpl): boolean {
+    return this.sthreads.get(st.id) === st;
+  }
+}
+
+class SthreadImpl implements Sthread {
+  readonly id: CallerId;
+  readonly worldLine: WorldLine;
+  deps: Deps;
+  private readonly node: DseNode;
+  private readonly detachedAt: Version;
+  private seq = 0;
+  private pending: { seq: number; to: NodeId; payload: Json; sentAt: number; resolve: (v: Json) => void; reject: (e: unknown) => void } | null = null;
+  private dead = false;
+
+  constructor(node: DseNode, id: CallerId, handle: SthreadHandle) {
+    this.node = node;
+    this.id = id;
+    this.worldLine = handle.worldLine;
+    this.detachedAt = handle.version;
+    this.deps = { ...handle.deps };
+  }
+
+  get handle(): SthreadHandle {
+    return { worldLine: this.worldLine, version: this.detachedAt, deps: { ...this.deps } };
+  }
+
+  call(target: NodeId, payload: Json): Promise<Json> {
+    if (this.dead) return Promise.reject(new DseError('WorldLineChanged', `sthread ${this.id} was abandoned`));
+    if (this.pending !== null) throw new Error(`sthread ${this.id}: calls are sequential; await the previous one`);
+    const seq = ++this.seq;
+    return new Promise<Json>((resolve, reject) => {
+      this.pending = { seq, to: target, payload, sentAt: this.node.now, resolve, reject };
+      this.node.sthreadSend(this, target, seq, payload, false);
+    });
+  }
+
+  merge<T>(fn: (ctx: ActionContext) => T): Promise<T> {
+    if (this.dead || !this.node.sthreadAlive(this)) {
+      return Promise.reject(new DseError('WorldLineChanged', `sthread ${this.id} was abandoned`));
+    }
+    try {
+      const out = this.node.sthreadMerge(this, fn);
+      this.deps = { [this.node.id]: this.node.version };
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  onReply(msg: Extract<WireMessage, { kind: 'reply' }>): void {
+    const p = this.pending;
+    if (p === null || p.seq !== msg.seq || msg.h.worldLine !== this.worldLine) return;
+    this.pending = null;
+    if (msg.status === 'aborted') {
+      p.reject(new DseError('RolledBack', `sthread ${this.id}: call ${msg.seq} to ${p.to} was aborted`));
+      return;
+    }
+    mergeInto(this.deps, msg.deps);
+    p.resolve(msg.result);
+  }
+
+  retransmit(now: number): void {
+    const p = this.pending;
+    if (p === null || now - p.sentAt < this.node.retransmitMs) return;
+    p.sentAt = now;
+    this.node.sthreadSend(this, p.to, p.seq, p.payload, true);
+  }
+
+  abandon(): void {
+    this.dead = true;
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(new DseError('WorldLineChanged', `sthread ${this.id}: world-line ${this.worldLine} ended`));
+  }
+}
+
+/** A stable id for a message, the same on the sending and the receiving side (the playground draws arrows with it). */
+export type HeaderedMessage = Extract<WireMessage, { h: Header }>;
+
+export function messageId(msg: HeaderedMessage): string {
+  switch (msg.kind) {
+    case 'app':
+      return `a/${msg.h.src}/${msg.h.seq}`;
+    case 'request':
+      return `q/${msg.caller}/${msg.h.seq}/${msg.h.worldLine}`;
+    case 'reply':
+      return `r/${msg.caller}/${msg.seq}/${msg.h.worldLine}/${msg.h.src}`;
+    case 'ack':
+      return `k/${msg.h.src}/${msg.ackSeq}/${msg.h.srcVersion}`;
+    case 'reject':
+      return `x/${msg.h.src}/${msg.rejectedSeq}`;
+  }
+}

@@ -1,0 +1,98 @@
+import type { Cut, Deps, InspectionEvent, Json, NodeId, Version, WorldLine } from '@dse/shared';
+import type { WireMessage } from './messages';
+
+/** The core's whole world comes in through these ports: virtual in the simulator, real when live. */
+
+export type TimerId = number;
+
+export interface Clock {
+  /** Milliseconds; only differences and `floor(now / interval)` matter. */
+  now(): number;
+  setTimer(delayMs: number, fn: () => void): TimerId;
+  clearTimer(id: TimerId): void;
+}
+
+export interface Network {
+  /** Fire and forget: the message may be delayed, reordered, duplicated or lost. */
+  send(to: string, msg: WireMessage): void;
+}
+
+export interface Random {
+  /** Uniform in [0, 1). */
+  next(): number;
+}
+
+export interface Observer {
+  emit(event: InspectionEvent): void;
+}
+
+/** Changes to a node's key-value state since the previous checkpoint. */
+export interface StateChanges {
+  set: [string, Json][];
+  del: string[];
+}
+
+/** One version of one node, as written to storage. */
+export interface CheckpointRecord {
+  node: NodeId;
+  worldLine: WorldLine;
+  version: Version;
+  /** The node's previous checkpointed version (0: the initial empty state); `changes` apply on top of it. */
+  prevVersion: Version;
+  /** Versions of other nodes this version depends on. */
+  deps: Deps;
+  /** When true `changes.set` is the whole state and `prevVersion` is not needed to read it. */
+  full: boolean;
+  changes: StateChanges;
+}
+
+export interface LoadedCheckpoint {
+  node: NodeId;
+  worldLine: WorldLine;
+  version: Version;
+  deps: Deps;
+  state: Map<string, Json>;
+}
+
+/** What a checkpoint row says about itself, without its state. */
+export interface CheckpointMeta {
+  node: NodeId;
+  worldLine: WorldLine;
+  version: Version;
+  prevVersion: Version;
+  deps: Deps;
+}
+
+export interface CoordinatorRecord {
+  worldLine: WorldLine;
+  cut: Cut;
+  /** The cut each recent world-line started from, oldest first (bounded). */
+  recoveryCuts: { worldLine: WorldLine; cut: Cut }[];
+  /** Nodes that are members of the cluster. */
+  nodes: NodeId[];
+}
+
+/**
+ * Durable storage of checkpoints and of the coordinator's record. Every method either completes or
+ * rejects with a `DseError`: `StorageUnavailable` (indefinite: it may have happened) or
+ * `StaleWorldLine` (definite: a newer world-line fenced this write off).
+ */
+export interface Storage {
+  /**
+   * Writes checkpoints in one transaction: all or none. Idempotent for a `(node, worldLine, version)`
+   * already written. Rejects with `StaleWorldLine` when the stored world-line is newer than a record's.
+   */
+  writeCheckpoints(records: readonly CheckpointRecord[]): Promise<void>;
+  /** The committed checkpoint of `node` at `version`, with its whole state; null when there is none. */
+  loadCheckpoint(node: NodeId, version: Version): Promise<LoadedCheckpoint | null>;
+  /** Checkpoint rows of one world-line still held (for a coordinator rebuilding its graph). */
+  listCheckpoints(worldLine: WorldLine): Promise<CheckpointMeta[]>;
+  loadCoordinator(): Promise<CoordinatorRecord | null>;
+  /**
+   * Saves the coordinator's record. When it names a newer world-line it also fences off writes from
+   * older ones and deletes their rows above the cut, in the same transaction.
+   */
+  saveCoordinator(record: CoordinatorRecord): Promise<void>;
+  /** Drops versions of `node` below `version`, which is committed; the state at `version` stays readable. */
+  prune(node: NodeId, version: Version): Promise<void>;
+}

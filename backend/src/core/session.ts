@@ -1,0 +1,439 @@
+import type { CallerId, Cut, Deps, Json, NodeId, WorldLine } from '@dse/shared';
+import { DseError, RolledBack } from '@dse/shared';
+import { covers, maxVersion, mergeInto } from './deps';
+import type { WireMessage } from './messages';
+import { COORDINATOR } from './messages';
+import type { Clock, Network, Observer, TimerId } from './ports';
+
+export interface SessionHostConfig {
+  retransmitMs: number;
+  /** Requests waiting in one session's queue. */
+  queuedRequestsMax: number;
+}
+
+export const DEFAULT_SESSION_HOST_CONFIG: SessionHostConfig = { retransmitMs: 200, queuedRequestsMax: 1000 };
+
+export interface SessionHostPorts {
+  clock: Clock;
+  network: Network;
+  observer: Observer;
+}
+
+/** A request's answer, given at once; `commit()` waits for the durable outcome. */
+export interface SpeculativeResult {
+  session: CallerId;
+  seq: number;
+  result: Json;
+  deps: Deps;
+  worldLine: WorldLine;
+  /** Resolves with the committed result once the cut covers it; rejects with a definite `RolledBack`. */
+  commit(): Promise<Json>;
+}
+
+export type RequestStatus = 'queued' | 'sent' | 'answered' | 'committed' | 'rolledBack';
+
+export interface RequestSummary {
+  session: CallerId;
+  seq: number;
+  node: NodeId;
+  payload: Json;
+  status: RequestStatus;
+  result: Json;
+  deps: Deps;
+  worldLine: WorldLine;
+  sentWorldLine: WorldLine;
+  closedWorldLine: WorldLine;
+}
+
+interface RequestRecord {
+  seq: number;
+  node: NodeId;
+  payload: Json;
+  status: RequestStatus;
+  result: Json;
+  deps: Deps;
+  /** The world-line the reply (or the last send) belongs to. */
+  worldLine: WorldLine;
+  sentWorldLine: WorldLine;
+  /** The world-line in which the session learned the request was rolled back. */
+  closedWorldLine: WorldLine;
+  sentAt: number;
+  probe: boolean;
+  speculative: Deferred<SpeculativeResult>;
+  committed: Deferred<Json>;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A caller that never asks for the commit must not see an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/**
+ * An endpoint hosting client sessions (in the simulator one per run, live in the server). It hears
+ * every cut and world-line from the coordinator and routes replies to sessions.
+ */
+export class SessionHost {
+  readonly endpoint: string;
+  private readonly cfg: SessionHostConfig;
+  private readonly clock: Clock;
+  private readonly network: Network;
+  private readonly observer: Observer;
+  private readonly sessions = new Map<CallerId, Session>();
+  worldLine: WorldLine = 1;
+  cut: Cut = {};
+  /** The cut each world-line started from: deps gathered in world-line w survive iff the cut of w+1 covers them. */
+  private readonly recoveryCuts = new Map<WorldLine, Cut>();
+  private timer: TimerId | null = null;
+  private syncAskedAt = -Infinity;
+  private nextSession = 1;
+
+  constructor(endpoint: string, ports: SessionHostPorts, cfg: Partial<SessionHostConfig> = {}) {
+    this.endpoint = endpoint;
+    this.cfg = { ...DEFAULT_SESSION_HOST_CONFIG, ...cfg };
+    this.clock = ports.clock;
+    this.network = ports.network;
+    this.observer = ports.observer;
+  }
+
+  start(worldLine: WorldLine = 1): void {
+    this.worldLine = worldLine;
+    this.timer = this.clock.setTimer(this.cfg.retransmitMs, () => this.onTimer());
+    this.network.send(COORDINATOR, { kind: 'sync', from: this.endpoint, role: 'client', since: 0 });
+  }
+
+  stop(): void {
+    if (this.timer !== null) this.clock.clearTimer(this.timer);
+  }
+
+  session(id?: CallerId): Session {
+    const sid = id ?? `${this.endpoint}.s${this.nextSession++}`;
+    let s = this.sessions.get(sid);
+    if (s === undefined) {
+      s = new Session(this, sid);
+      this.sessions.set(sid, s);
+    }
+    return s;
+  }
+
+  allSessions(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** @internal */
+  get now(): number {
+    return this.clock.now();
+  }
+  /** @internal */
+  get queuedRequestsMax(): number {
+    return this.cfg.queuedRequestsMax;
+  }
+  /** @internal */
+  emit: Observer['emit'] = (e) => this.observer.emit(e);
+
+  /** @internal */
+  transmit(session: CallerId, r: RequestRecord, deps: Deps, resend: boolean): void {
+    const h = { src: this.endpoint, srcVersion: maxVersion(deps), worldLine: this.worldLine, seq: r.seq };
+    this.observer.emit({
+      type: 'messageSent',
+      t: this.clock.now(),
+      id: `q/${session}/${r.seq}/${this.worldLine}`,
+      kind: 'request',
+      from: this.endpoint,
+      to: r.node,
+      worldLine: this.worldLine,
+      srcVersion: h.srcVersion,
+      seq: r.seq,
+      resend,
+    });
+    this.network.send(r.node, { kind: 'request', h, caller: session, deps: { ...deps }, payload: r.payload, probe: r.probe });
+  }
+
+  receive(msg: WireMessage): void {
+    switch (msg.kind) {
+      case 'reply': {
+        if (msg.h.worldLine > this.worldLine) {
+          this.askSync();
+          return;
+        }
+        if (msg.h.worldLine < this.worldLine) return; // from a rolled-back world
+        this.observer.emit({
+          type: 'messageDelivered',
+          t: this.clock.now(),
+          id: `r/${msg.caller}/${msg.seq}/${msg.h.worldLine}/${msg.h.src}`,
+          kind: 'reply',
+          from: msg.h.src,
+          to: this.endpoint,
+          version: 0,
+          duplicate: false,
+        });
+        this.sessions.get(msg.caller)?.onReply(msg);
+        return;
+      }
+      case 'reject':
+        if (msg.h.worldLine > this.worldLine) this.askSync();
+        return;
+      case 'cut':
+        if (msg.worldLine > this.worldLine) {
+          this.askSync();
+          return;
+        }
+        if (msg.worldLine < this.worldLine) return;
+        // Cuts only grow within a world-line; an older announcement may arrive late.
+        this.cut = { ...this.cut };
+        mergeInto(this.cut, msg.cut);
+        for (const s of this.sessions.values()) s.onCut();
+        return;
+      case 'worldLine':
+        this.onWorldLine(msg);
+        return;
+      case 'app':
+      case 'ack':
+      case 'request':
+      case 'persisted':
+      case 'recover':
+      case 'hello':
+      case 'sync':
+      case 'heartbeat':
+        return;
+    }
+  }
+
+  private askSync(): void {
+    const now = this.clock.now();
+    if (now - this.syncAskedAt < this.cfg.retransmitMs) return;
+    this.syncAskedAt = now;
+    this.network.send(COORDINATOR, { kind: 'sync', from: this.endpoint, role: 'client', since: this.worldLine });
+  }
+
+  private onWorldLine(msg: Extract<WireMessage, { kind: 'worldLine' }>): void {
+    for (const r of msg.recoveryCuts) this.recoveryCuts.set(r.worldLine, r.cut);
+    if (msg.worldLine <= this.worldLine) return;
+    const next = this.recoveryCuts.get(this.worldLine + 1);
+    if (next === undefined) {
+      // We missed a world-line and do not know the cut it started from.
+      this.askSync();
+      return;
+    }
+    const old = this.worldLine;
+    this.worldLine = msg.worldLine;
+    this.cut = msg.cut;
+    for (const s of this.sessions.values()) s.onWorldLine(old, next);
+    for (const w of [...this.recoveryCuts.keys()]) if (w < old) this.recoveryCuts.delete(w);
+  }
+
+  private onTimer(): void {
+    this.timer = this.clock.setTimer(this.cfg.retransmitMs, () => this.onTimer());
+    const now = this.clock.now();
+    for (const s of this.sessions.values()) s.retransmit(now, this.cfg.retransmitMs);
+  }
+}
+
+/**
+ * A client's sequence of requests. Requests go one at a time: each carries the dependencies of
+ * every earlier answer, which is what makes the surviving requests a prefix after any recovery.
+ */
+export class Session {
+  readonly id: CallerId;
+  private readonly host: SessionHost;
+  private readonly requests: RequestRecord[] = [];
+  /** Index of the first request not yet committed or rolled back. */
+  private firstOpen = 0;
+  private nextSeq = 1;
+  /** Dependencies of every surviving answer. */
+  private deps: Deps = {};
+  /** A request is on the wire (or being probed); the next waits. */
+  private inFlight: RequestRecord | null = null;
+
+  constructor(host: SessionHost, id: CallerId) {
+    this.host = host;
+    this.id = id;
+  }
+
+  /** Sends a request; resolves with its speculative answer, or rejects if it is rolled back first. */
+  request(node: NodeId, payload: Json): Promise<SpeculativeResult> {
+    const queued = this.requests.length - this.firstOpen;
+    if (queued >= this.host.queuedRequestsMax) {
+      return Promise.reject(new DseError('LimitExceeded', `session ${this.id}: ${queued} requests are open already`));
+    }
+    const r: RequestRecord = {
+      seq: this.nextSeq++,
+      node,
+      payload,
+      status: 'queued',
+      result: null,
+      deps: {},
+      worldLine: this.host.worldLine,
+      sentWorldLine: 0,
+      closedWorldLine: 0,
+      sentAt: 0,
+      probe: false,
+      speculative: deferred(),
+      committed: deferred(),
+    };
+    this.requests.push(r);
+    this.pump();
+    return r.speculative.promise;
+  }
+
+  /** Requests not yet committed or rolled back. */
+  get openRequests(): number {
+    return this.requests.length - this.firstOpen;
+  }
+
+  /** Every request with its status (for checks and inspection). */
+  history(): RequestSummary[] {
+    return this.requests.map((r) => ({
+      session: this.id,
+      seq: r.seq,
+      node: r.node,
+      payload: r.payload,
+      status: r.status,
+      result: r.result,
+      deps: r.deps,
+      worldLine: r.worldLine,
+      sentWorldLine: r.sentWorldLine,
+      closedWorldLine: r.closedWorldLine,
+    }));
+  }
+
+  private pump(): void {
+    if (this.inFlight !== null) return;
+    const next = this.requests.find((r) => r.status === 'queued' || (r.status === 'sent' && r.probe));
+    if (next === undefined) return;
+    this.send(next);
+  }
+
+  private send(r: RequestRecord): void {
+    r.status = 'sent';
+    r.worldLine = this.host.worldLine;
+    r.sentWorldLine = this.host.worldLine;
+    r.sentAt = this.host.now;
+    this.inFlight = r;
+    this.host.transmit(this.id, r, this.deps, false);
+  }
+
+  /** @internal */
+  retransmit(now: number, afterMs: number): void {
+    const r = this.inFlight;
+    if (r === null || now - r.sentAt < afterMs) return;
+    r.sentAt = now;
+    this.host.transmit(this.id, r, this.deps, true);
+  }
+
+  /** @internal */
+  onReply(msg: Extract<WireMessage, { kind: 'reply' }>): void {
+    const r = this.inFlight;
+    if (r === null || r.seq !== msg.seq) return;
+    this.inFlight = null;
+    if (msg.status === 'aborted') {
+      // Probed after a recovery: it did not survive, and neither did anything after it.
+      this.rollBackFrom(this.requests.indexOf(r));
+      this.pump();
+      return;
+    }
+    const wasProbe = r.probe;
+    r.probe = false;
+    r.status = 'answered';
+    r.result = msg.result;
+    r.deps = { ...msg.deps };
+    r.worldLine = msg.h.worldLine;
+    mergeInto(this.deps, msg.deps);
+    mergeInto(r.deps, this.deps);
+    this.host.emit({ type: 'sessionResult', t: this.host.now, session: this.id, seq: r.seq, status: 'speculative', result: r.result, deps: r.deps, worldLine: r.worldLine });
+    const answer: SpeculativeResult = {
+      session: this.id,
+      seq: r.seq,
+      result: r.result,
+      deps: r.deps,
+      worldLine: r.worldLine,
+      commit: () => r.committed.promise,
+    };
+    r.speculative.resolve(answer);
+    if (wasProbe) {
+      // The next request may need probing too; otherwise new requests go out.
+      const i = this.requests.indexOf(r) + 1;
+      if (i < this.requests.length && this.requests[i]!.status === 'sent') this.requests[i]!.probe = true;
+    }
+    this.onCut();
+    this.pump();
+  }
+
+  /** @internal: answered requests whose dependencies the cut now covers are committed, in order. */
+  onCut(): void {
+    const cut = this.host.cut;
+    while (this.firstOpen < this.requests.length) {
+      const r = this.requests[this.firstOpen]!;
+      if (r.status !== 'answered' || r.worldLine !== this.host.worldLine || !covers(cut, r.deps)) break;
+      this.commit(r);
+    }
+  }
+
+  private commit(r: RequestRecord): void {
+    r.status = 'committed';
+    this.firstOpen++;
+    this.host.emit({ type: 'sessionResult', t: this.host.now, session: this.id, seq: r.seq, status: 'committed', result: r.result, deps: r.deps, worldLine: r.worldLine });
+    r.committed.resolve(r.result);
+  }
+
+  /**
+   * @internal: a new world-line started from `startCut`, the cut of world-line `old + 1`. Answers
+   * covered by it committed; the first one that is not (or an unanswered one) is probed at its node,
+   * which decides for good whether it survived.
+   */
+  onWorldLine(old: WorldLine, startCut: Cut): void {
+    let i = this.firstOpen;
+    for (; i < this.requests.length; i++) {
+      const r = this.requests[i]!;
+      if (r.status === 'answered' && r.worldLine <= old && covers(startCut, r.deps)) {
+        this.commit(r);
+        continue;
+      }
+      break;
+    }
+    if (i >= this.requests.length) return;
+    // Everything from i on that was sent or answered in an old world-line gets decided by probes, in order.
+    const first = this.requests[i]!;
+    if (first.status === 'queued') return;
+    this.deps = {};
+    for (let k = 0; k < i; k++) mergeInto(this.deps, this.requests[k]!.deps);
+    for (let k = i; k < this.requests.length; k++) {
+      const r = this.requests[k]!;
+      if (r.status === 'answered' || r.status === 'sent') {
+        r.status = 'sent';
+        r.probe = false;
+      }
+    }
+    first.probe = true;
+    this.inFlight = null;
+    this.send(first);
+  }
+
+  private rollBackFrom(i: number): void {
+    for (let k = i; k < this.requests.length; k++) {
+      const r = this.requests[k]!;
+      if (r.status !== 'sent' && r.status !== 'answered') continue;
+      r.status = 'rolledBack';
+      r.probe = false;
+      r.closedWorldLine = this.host.worldLine;
+      const err = new RolledBack(`session ${this.id}: request ${r.seq} was rolled back by world-line ${this.host.worldLine}`);
+      this.host.emit({ type: 'sessionResult', t: this.host.now, session: this.id, seq: r.seq, status: 'rolledBack', result: null, deps: r.deps, worldLine: this.host.worldLine });
+      r.speculative.reject(err);
+      r.committed.reject(err);
+    }
+    // Rolled-back requests are closed; skip them when looking for the first open one.
+    while (this.firstOpen < this.requests.length && this.requests[this.firstOpen]!.status === 'rolledBack') this.firstOpen++;
+  }
+}

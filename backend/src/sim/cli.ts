@@ -1,0 +1,94 @@
+import { parseArgs } from 'node:util';
+import { CUT_KINDS, MODES } from '@dse/shared';
+import type { CutKind, Mode } from '@dse/shared';
+import { DEFAULT_SIM_OPTIONS, runSeed } from './world';
+import type { PlantedBug, SimResult } from './world';
+
+const USAGE = `usage: npm run sim -- [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--no-faults] [--json]`;
+
+function fail(msg: string): never {
+  process.stderr.write(`${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '100' },
+    from: { type: 'string', default: '1' },
+    mode: { type: 'string', default: 'speculative' },
+    cut: { type: 'string', default: 'exact' },
+    'no-faults': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    bug: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const seeds = Number(values.seeds);
+const from = Number(values.from);
+if (!Number.isInteger(seeds) || seeds < 1) fail(`--seeds must be a positive integer, not ${values.seeds}`);
+if (!Number.isInteger(from) || from < 0) fail(`--from must be a non-negative integer, not ${values.from}`);
+if (!MODES.includes(values.mode as Mode)) fail(`--mode must be one of ${MODES.join(', ')}, not ${values.mode}`);
+if (!CUT_KINDS.includes(values.cut as CutKind)) fail(`--cut must be one of ${CUT_KINDS.join(', ')}, not ${values.cut}`);
+const bugs: PlantedBug[] = ['cut-ignores-deps', 'no-world-line-check', 'no-dedup'];
+if (values.bug !== undefined && !bugs.includes(values.bug as PlantedBug)) fail(`--bug must be one of ${bugs.join(', ')}`);
+
+const totals = { seeds: 0, violations: 0, requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, worldLines: 0, messages: 0, checkpoints: 0 };
+const failedSeeds: number[] = [];
+const started = performance.now();
+const progress = !values.json || process.stderr.isTTY;
+let firstFailure: SimResult | null = null;
+
+for (let seed = from; seed < from + seeds; seed++) {
+  const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, mode: values.mode as Mode, cutKind: values.cut as CutKind, faults: !values['no-faults'], plantedBug: values.bug as PlantedBug | undefined });
+  totals.seeds++;
+  totals.violations += r.violations.length;
+  totals.requests += r.requests;
+  totals.committed += r.committed;
+  totals.rolledBack += r.rolledBack;
+  totals.kills += r.kills;
+  totals.rollbacks += r.rollbacks;
+  totals.worldLines += r.worldLines;
+  totals.messages += r.messages;
+  totals.checkpoints += r.checkpoints;
+  if (r.violations.length > 0) {
+    failedSeeds.push(seed);
+    if (firstFailure === null) {
+      firstFailure = r;
+      const v = r.violations[0]!;
+      process.stderr.write(`\nseed ${seed}: ${v.invariant} violated at t=${v.t.toFixed(1)}: ${v.message}\n`);
+      for (const other of r.violations.slice(1, 5)) process.stderr.write(`  also ${other.invariant}: ${other.message}\n`);
+      process.stderr.write(`trace (last events):\n${r.trace.map((l) => `  ${l}`).join('\n')}\n`);
+      process.stderr.write(`reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut}${values['no-faults'] ? ' --no-faults' : ''}\n`);
+    }
+  }
+  if (progress && (seed - from) % 10 === 9) {
+    const done = seed - from + 1;
+    const rate = (done / (performance.now() - started)) * 60_000;
+    process.stderr.write(`\r${done}/${seeds} seeds, ${totals.violations} violations, ${Math.round(rate)} seeds/min   `);
+  }
+}
+if (progress) process.stderr.write('\n');
+const elapsedMs = performance.now() - started;
+const summary = {
+  ...totals,
+  mode: values.mode,
+  cut: values.cut,
+  faults: !values['no-faults'],
+  failedSeeds: failedSeeds.slice(0, 50),
+  seedsPerMinute: Math.round((totals.seeds / elapsedMs) * 60_000),
+  elapsedMs: Math.round(elapsedMs),
+};
+if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+else {
+  process.stdout.write(
+    `${totals.seeds} seeds (${values.mode}, ${values.cut} cut, faults ${summary.faults ? 'on' : 'off'}): ${totals.violations} violations; ` +
+      `${totals.requests} requests, ${totals.committed} committed, ${totals.rolledBack} rolled back; ${totals.kills} kills, ${totals.rollbacks} rollbacks; ` +
+      `${summary.seedsPerMinute} seeds/min\n`,
+  );
+}
+process.exit(totals.violations > 0 ? 1 : 0);

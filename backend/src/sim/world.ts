@@ -1,0 +1,323 @@
+import type { CutKind, InspectionEvent, Json, Mode, NodeId } from '@dse/shared';
+import { DseError, isDseError } from '@dse/shared';
+import { Coordinator } from '../core/coordinator';
+import type { WireMessage } from '../core/messages';
+import { COORDINATOR } from '../core/messages';
+import { DseNode } from '../core/node';
+import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Network, Storage } from '../core/ports';
+import { SessionHost } from '../core/session';
+import { MemoryStorage } from '../storage/memory';
+import type { NodeView, Violation } from './checker';
+import { Checker } from './checker';
+import type { KvOp } from './kvapp';
+import { kvApp } from './kvapp';
+import { Rng } from './rng';
+import { ProcessClock, Scheduler } from './scheduler';
+
+/** Bugs a test plants through the ports, to show the checker catches each. */
+export type PlantedBug = 'cut-ignores-deps' | 'no-world-line-check' | 'no-dedup';
+
+export interface SimOptions {
+  seed: number;
+  mode: Mode;
+  cutKind: CutKind;
+  faults: boolean;
+  nodes: number;
+  sessions: number;
+  requestsPerSession: number;
+  /** Crashes per run when faults are on (at least this many, a few more at random). */
+  crashesMin: number;
+  checkpointIntervalMs: number;
+  plantedBug?: PlantedBug;
+  /** A storage other than the in-memory one (the PGlite runs); the simulator still adds its faults. */
+  storage?: Storage;
+  /** Called with every inspection event (the playground's simulation mode). */
+  onEvent?: (e: InspectionEvent) => void;
+}
+
+export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
+  mode: 'speculative',
+  cutKind: 'exact',
+  faults: true,
+  nodes: 4,
+  sessions: 8,
+  requestsPerSession: 26,
+  crashesMin: 2,
+  checkpointIntervalMs: 10,
+};
+
+export interface SimResult {
+  seed: number;
+  violations: Violation[];
+  trace: string[];
+  requests: number;
+  committed: number;
+  rolledBack: number;
+  kills: number;
+  rollbacks: number;
+  worldLines: number;
+  messages: number;
+  checkpoints: number;
+  virtualMs: number;
+}
+
+/** Storage as the simulator sees it: slow, sometimes failing, and reporting what it made durable. */
+class SimStorage implements Storage {
+  constructor(
+    private readonly inner: Storage,
+    private readonly sched: Scheduler,
+    private readonly rng: Rng,
+    private readonly faults: boolean,
+    private readonly onDurable: (records: readonly CheckpointRecord[]) => void,
+    private readonly bug: PlantedBug | undefined,
+  ) {}
+
+  private latency(): number {
+    const base = 0.5 + this.rng.next() * 3;
+    return this.faults && this.rng.chance(0.05) ? base + this.rng.next() * 40 : base;
+  }
+
+  /** Runs `op` after a delay; with faults, sometimes fails before it, sometimes after it (indefinite). */
+  private timed<T>(op: () => Promise<T>, mayFail: boolean): Promise<T> {
+    const failBefore = mayFail && this.faults && this.rng.chance(0.02);
+    const failAfter = mayFail && this.faults && !failBefore && this.rng.chance(0.02);
+    const delay = this.latency();
+    return new Promise<T>((resolve, reject) => {
+      this.sched.after(delay, () => {
+        if (failBefore) {
+          reject(new DseError('StorageUnavailable', 'simulated storage failure'));
+          return;
+        }
+        op().then(
+          (v) => (failAfter ? reject(new DseError('StorageUnavailable', 'simulated failure after the write')) : resolve(v)),
+          reject,
+        );
+      });
+    });
+  }
+
+  writeCheckpoints(records: readonly CheckpointRecord[]): Promise<void> {
+    // The planted 'no-dedup' bug: dedup tables are left out of what is persisted.
+    const written = this.bug === 'no-dedup' ? records.map((r) => ({ ...r, changes: { set: r.changes.set.filter(([k]) => !k.startsWith('r:dd:')), del: r.changes.del } })) : records;
+    return this.timed(() => this.inner.writeCheckpoints(written).then(() => this.onDurable(written)), true);
+  }
+  loadCheckpoint(node: NodeId, version: number): Promise<LoadedCheckpoint | null> {
+    return this.timed(() => this.inner.loadCheckpoint(node, version), true);
+  }
+  listCheckpoints(worldLine: number): Promise<CheckpointMeta[]> {
+    return this.timed(() => this.inner.listCheckpoints(worldLine), true);
+  }
+  loadCoordinator(): Promise<CoordinatorRecord | null> {
+    return this.timed(() => this.inner.loadCoordinator(), false);
+  }
+  saveCoordinator(record: CoordinatorRecord): Promise<void> {
+    return this.timed(() => this.inner.saveCoordinator(record), true);
+  }
+  prune(node: NodeId, version: number): Promise<void> {
+    return this.timed(() => this.inner.prune(node, version), true);
+  }
+}
+
+type Endpoint = { receive(msg: WireMessage): void };
+
+/** Runs one seeded simulation and checks it. */
+export async function runSeed(opts: SimOptions): Promise<SimResult> {
+  const sched = new Scheduler();
+  const rng = new Rng(opts.seed);
+  const nodeIds: NodeId[] = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
+  const nodes = new Map<NodeId, DseNode>();
+  const clocks = new Map<NodeId, ProcessClock>();
+  let kills = 0;
+  let rollbacks = 0;
+  let messages = 0;
+  let checkpoints = 0;
+
+  const inspect = (id: NodeId): NodeView | undefined => {
+    const n = nodes.get(id);
+    if (n === undefined) return undefined;
+    return { status: n.status, version: n.version, appState: n.appState(), outboxVersions: n.outboxVersions() };
+  };
+  const checker = new Checker(inspect);
+  const observer = {
+    emit(e: InspectionEvent): void {
+      if (e.type === 'rollback' && e.discarded !== null) rollbacks++;
+      else if (e.type === 'checkpointPersisted') checkpoints++;
+      checker.onEvent(e);
+      opts.onEvent?.(e);
+    },
+  };
+
+  const faults = opts.faults;
+  const endpoints = new Map<string, Endpoint>();
+  const isControl = (m: WireMessage): boolean => !('h' in m);
+  const network = (from: string): Network => ({
+    send(to: string, msg: WireMessage): void {
+      messages++;
+      let m = msg;
+      if (opts.plantedBug === 'cut-ignores-deps' && m.kind === 'persisted') m = { ...m, deps: {} };
+      const control = isControl(m);
+      if (faults && !control && rng.chance(0.01)) return; // lost
+      const copies = faults && !control && rng.chance(0.03) ? 2 : 1; // duplicated
+      for (let c = 0; c < copies; c++) {
+        // Mostly 0.2–2 ms, sometimes much later: messages overtake each other.
+        let delay = 0.2 + rng.next() * 1.8;
+        if (faults && rng.chance(0.05)) delay += rng.next() * 30;
+        sched.after(delay, () => {
+          const target = endpoints.get(to);
+          if (target === undefined) return;
+          let d = m;
+          if (opts.plantedBug === 'no-world-line-check' && 'h' in d) {
+            const node = nodes.get(to);
+            if (node !== undefined && d.h.worldLine < node.worldLine) d = { ...d, h: { ...d.h, worldLine: node.worldLine } } as WireMessage;
+          }
+          target.receive(d);
+        });
+      }
+      void from;
+    },
+  });
+
+  const memory = new MemoryStorage();
+  const storage = new SimStorage(opts.storage ?? memory, sched, rng, faults, (r) => checker.onDurable(r), opts.plantedBug);
+
+  const coordClock = new ProcessClock(sched);
+  const coordinator = new Coordinator({ clock: coordClock, network: network(COORDINATOR), storage, observer }, { mode: opts.mode, cutKind: opts.cutKind, pruneIntervalMs: 50 });
+  endpoints.set(COORDINATOR, coordinator);
+  const host = new SessionHost('client', { clock: new ProcessClock(sched), network: network('client'), observer }, { retransmitMs: 30 });
+  endpoints.set('client', host);
+  coordinator.addClient('client');
+
+  const startNode = (id: NodeId): void => {
+    const clock = new ProcessClock(sched);
+    const node = new DseNode(id, kvApp, { clock, network: network(id), storage, observer }, {
+      mode: opts.mode,
+      cutKind: opts.cutKind,
+      checkpointIntervalMs: opts.checkpointIntervalMs,
+      retransmitMs: 30,
+      fullSnapshotEvery: 8,
+      storageRetryMs: 5,
+    });
+    nodes.set(id, node);
+    clocks.set(id, clock);
+    endpoints.set(id, node);
+    node.start();
+  };
+
+  const crash = (id: NodeId): void => {
+    const node = nodes.get(id);
+    if (node === undefined || node.status === 'stopped') return;
+    kills++;
+    node.stop();
+    clocks.get(id)!.cancelAll();
+    endpoints.delete(id);
+    // The coordinator sees the process exit a little later.
+    sched.after(1 + rng.next() * 5, () => coordinator.nodeFailed(id, 'exit'));
+  };
+
+  // Drive the scheduler; microtasks (promise reactions) run between steps, deterministically.
+  let settled = false;
+  const drive = async (until: () => boolean, limitMs: number): Promise<void> => {
+    const end = sched.now + limitMs;
+    let idle = 0;
+    while (!until() && sched.now <= end) {
+      if (!sched.step(end)) {
+        // Nothing scheduled: let pending promise reactions run; give up when nothing moves.
+        await new Promise<void>((r) => setImmediate(r));
+        if (sched.pending === 0 && ++idle > 3) break;
+        continue;
+      }
+      idle = 0;
+      await null;
+      await null;
+    }
+  };
+
+  const started = coordinator.start(nodeIds).then(() => (settled = true));
+  await drive(() => settled, 1000);
+  await started;
+  host.start(coordinator.worldLine);
+  for (const id of nodeIds) startNode(id);
+
+  // Faults: crashes at random times during the workload, each followed by a restart.
+  let faultsOn = faults;
+  const workloadMs = opts.requestsPerSession * 12;
+  if (faults) {
+    const crashes = opts.crashesMin + rng.int(0, 2);
+    for (let k = 0; k < crashes; k++) {
+      const at = 20 + rng.next() * workloadMs;
+      sched.at(at, () => {
+        if (!faultsOn) return;
+        const up = nodeIds.filter((id) => nodes.get(id)?.status === 'up' || nodes.get(id)?.status === 'restoring');
+        if (up.length === 0) return;
+        const victim = rng.pick(up);
+        crash(victim);
+        sched.after(5 + rng.next() * 60, () => startNode(victim));
+      });
+    }
+  }
+
+  // Workload: sessions, each sending its requests one after another.
+  const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const sleep = (ms: number): Promise<void> => new Promise((r) => sched.after(ms, r));
+  const randomOp = (): KvOp => {
+    const key = rng.pick(keys);
+    const x = rng.next();
+    if (x < 0.4) return { op: 'put', key, value: rng.int(0, 1000) };
+    if (x < 0.5) return { op: 'get', key };
+    const hops = Array.from({ length: rng.int(1, 3) }, () => rng.pick(nodeIds));
+    return x < 0.8 ? { op: 'chain', key, hops } : { op: 'sthread', key, hops };
+  };
+  let sessionsDone = 0;
+  const sessions = Array.from({ length: opts.sessions }, () => host.session());
+  for (const s of sessions) {
+    void (async () => {
+      for (let k = 0; k < opts.requestsPerSession; k++) {
+        await sleep(rng.next() * 4);
+        try {
+          await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
+        } catch (e) {
+          if (!isDseError(e) || e.code !== 'RolledBack') throw e;
+        }
+      }
+      sessionsDone++;
+    })();
+  }
+
+  await drive(() => sessionsDone === opts.sessions, 10_000);
+  // Faults stop; every node comes back; the run must settle: every request decided.
+  faultsOn = false;
+  for (const id of nodeIds) {
+    if (nodes.get(id)?.status === 'stopped') startNode(id);
+  }
+  const allDecided = (): boolean => sessions.every((s) => s.openRequests === 0);
+  await drive(allDecided, 10_000);
+  // A little longer, so that the last versions commit and the cut covers them.
+  await drive(() => false, 100);
+
+  const outcomes = sessions.flatMap((s) => s.history());
+  const liveness = opts.mode !== 'none' || !faults;
+  checker.finish(sched.now, outcomes, nodeIds, liveness);
+  for (const n of nodes.values()) {
+    for (const e of n.sthreadErrors) checker.violations.push({ invariant: 'liveness', message: `sthread error on ${n.id}: ${String(e)}`, t: sched.now });
+  }
+  coordinator.stop();
+  host.stop();
+  for (const n of nodes.values()) n.stop();
+
+  return {
+    seed: opts.seed,
+    violations: checker.violations,
+    trace: checker.recentTrace(),
+    requests: outcomes.length,
+    committed: outcomes.filter((o) => o.status === 'committed').length,
+    rolledBack: outcomes.filter((o) => o.status === 'rolledBack').length,
+    kills,
+    rollbacks,
+    worldLines: coordinator.worldLine,
+    messages,
+    checkpoints,
+    virtualMs: sched.now,
+  };
+}
+
+export { isDseError };

@@ -1,0 +1,154 @@
+import type { Json, NodeId, Version, WorldLine } from '@dse/shared';
+import { DseError } from '@dse/shared';
+import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Storage } from '../core/ports';
+
+/**
+ * Storage in memory: the simulator's and the unit tests'. It keeps the same contract as the SQL
+ * storages (fencing by world-line, one atomic batch, delta chains, pruning), so the contract suite
+ * runs against it too.
+ */
+export class MemoryStorage implements Storage {
+  /** node → version → world-line → record */
+  private rows = new Map<NodeId, Map<Version, Map<WorldLine, CheckpointRecord>>>();
+  private coordinator: CoordinatorRecord | null = null;
+  private fence: WorldLine = 0;
+
+  writeCheckpoints(records: readonly CheckpointRecord[]): Promise<void> {
+    try {
+      this.writeSync(records);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** @internal the synchronous core of `writeCheckpoints` (the simulator times it itself). */
+  writeSync(records: readonly CheckpointRecord[]): void {
+    for (const r of records) {
+      if (r.worldLine < this.fence) throw new DseError('StaleWorldLine', `checkpoint ${r.node}@${r.version} of world-line ${r.worldLine}: world-line ${this.fence} has started`);
+    }
+    for (const r of records) {
+      let byVersion = this.rows.get(r.node);
+      if (byVersion === undefined) this.rows.set(r.node, (byVersion = new Map()));
+      let byWorld = byVersion.get(r.version);
+      if (byWorld === undefined) byVersion.set(r.version, (byWorld = new Map()));
+      if (!byWorld.has(r.worldLine)) byWorld.set(r.worldLine, r);
+    }
+  }
+
+  loadCheckpoint(node: NodeId, version: Version): Promise<LoadedCheckpoint | null> {
+    try {
+      return Promise.resolve(this.loadSync(node, version));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** @internal */
+  loadSync(node: NodeId, version: Version): LoadedCheckpoint | null {
+    const top = this.rowAt(node, version, Infinity);
+    if (top === undefined) return null;
+    const chain: CheckpointRecord[] = [top];
+    let cur = top;
+    while (!cur.full && cur.prevVersion !== 0) {
+      const prev = this.rowAt(node, cur.prevVersion, cur.worldLine);
+      if (prev === undefined) throw new DseError('StorageCorrupt', `checkpoint ${node}@${cur.version} needs ${cur.prevVersion}, which is gone`);
+      chain.push(prev);
+      cur = prev;
+    }
+    const state = new Map<string, Json>();
+    for (let i = chain.length - 1; i >= 0; i--) applyChanges(state, chain[i]!);
+    return { node, worldLine: top.worldLine, version, deps: { ...top.deps }, state };
+  }
+
+  private rowAt(node: NodeId, version: Version, maxWorldLine: WorldLine): CheckpointRecord | undefined {
+    const byWorld = this.rows.get(node)?.get(version);
+    if (byWorld === undefined) return undefined;
+    let best: CheckpointRecord | undefined;
+    for (const [w, r] of byWorld) if (w <= maxWorldLine && (best === undefined || w > best.worldLine)) best = r;
+    return best;
+  }
+
+  listCheckpoints(worldLine: WorldLine): Promise<CheckpointMeta[]> {
+    const out: CheckpointMeta[] = [];
+    for (const byVersion of this.rows.values()) {
+      for (const byWorld of byVersion.values()) {
+        const r = byWorld.get(worldLine);
+        if (r !== undefined) out.push({ node: r.node, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: { ...r.deps } });
+      }
+    }
+    out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.version - b.version));
+    return Promise.resolve(out);
+  }
+
+  loadCoordinator(): Promise<CoordinatorRecord | null> {
+    return Promise.resolve(this.coordinator === null ? null : structuredClone(this.coordinator));
+  }
+
+  saveCoordinator(record: CoordinatorRecord): Promise<void> {
+    try {
+      this.saveCoordinatorSync(record);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** @internal */
+  saveCoordinatorSync(record: CoordinatorRecord): void {
+    if (this.coordinator !== null && record.worldLine < this.coordinator.worldLine) {
+      throw new DseError('StaleWorldLine', `coordinator record of world-line ${record.worldLine}: ${this.coordinator.worldLine} is newer`);
+    }
+    if (record.worldLine > this.fence) {
+      this.fence = record.worldLine;
+      // Versions above the cut from ended world-lines were rolled back: drop them with the fence.
+      for (const [node, byVersion] of this.rows) {
+        const c = record.cut[node] ?? 0;
+        for (const [v, byWorld] of byVersion) {
+          if (v <= c) continue;
+          for (const w of [...byWorld.keys()]) if (w < record.worldLine) byWorld.delete(w);
+          if (byWorld.size === 0) byVersion.delete(v);
+        }
+      }
+    }
+    this.coordinator = structuredClone(record);
+  }
+
+  prune(node: NodeId, version: Version): Promise<void> {
+    try {
+      this.pruneSync(node, version);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** @internal */
+  pruneSync(node: NodeId, version: Version): void {
+    const byVersion = this.rows.get(node);
+    const loaded = this.loadSync(node, version);
+    if (byVersion === undefined || loaded === null) return;
+    const top = this.rowAt(node, version, Infinity)!;
+    // The kept version becomes a full snapshot, so nothing below it is needed to read it.
+    if (!top.full) {
+      byVersion.get(version)!.set(top.worldLine, { ...top, full: true, prevVersion: 0, changes: { set: [...loaded.state], del: [] } });
+    }
+    for (const v of [...byVersion.keys()]) if (v < version) byVersion.delete(v);
+  }
+
+  /** Rows held (for tests and benchmarks). */
+  rowCount(node?: NodeId): number {
+    let n = 0;
+    for (const [id, byVersion] of this.rows) {
+      if (node !== undefined && id !== node) continue;
+      for (const byWorld of byVersion.values()) n += byWorld.size;
+    }
+    return n;
+  }
+}
+
+export function applyChanges(state: Map<string, Json>, r: Pick<CheckpointRecord, 'full' | 'changes'>): void {
+  if (r.full) state.clear();
+  for (const [k, v] of r.changes.set) state.set(k, v);
+  for (const k of r.changes.del) state.delete(k);
+}

@@ -1,0 +1,58 @@
+import type { CallerId, Cut, Deps, Json, Mode, NodeId, Version, WorldLine } from './protocol';
+
+/**
+ * The inspection stream: every state change of the runtime, in order. The simulator's checker, the
+ * server's history and the playground all read this one stream.
+ */
+export type MessageKind = 'app' | 'ack' | 'request' | 'reply' | 'reject';
+
+interface At {
+  /** Clock time of the event, in milliseconds. */
+  t: number;
+}
+
+export type InspectionEvent =
+  | (At & { type: 'versionOpened'; node: NodeId; worldLine: WorldLine; version: Version; prevVersion: Version })
+  | (At & {
+      type: 'messageSent';
+      id: string;
+      kind: MessageKind;
+      from: string;
+      to: string;
+      worldLine: WorldLine;
+      srcVersion: Version;
+      seq: number;
+      resend: boolean;
+    })
+  | (At & { type: 'messageDelivered'; id: string; kind: MessageKind; from: string; to: string; version: Version; duplicate: boolean })
+  | (At & { type: 'messageRejected'; id: string; kind: MessageKind; from: string; to: string; worldLine: WorldLine; receiverWorldLine: WorldLine })
+  | (At & { type: 'dependencyRecorded'; node: NodeId; version: Version; on: Deps })
+  | (At & { type: 'checkpointStarted'; node: NodeId; worldLine: WorldLine; version: Version; prevVersion: Version; deps: Deps; changedKeys: number; full: boolean })
+  | (At & { type: 'checkpointPersisted'; node: NodeId; worldLine: WorldLine; version: Version; deps: Deps })
+  | (At & { type: 'checkpointFailed'; node: NodeId; worldLine: WorldLine; version: Version; code: string; definite: boolean })
+  | (At & { type: 'cutAdvanced'; worldLine: WorldLine; cut: Cut })
+  | (At & { type: 'nodeFailed'; node: NodeId; reason: 'exit' | 'heartbeat' | 'restart' | 'killed' })
+  | (At & { type: 'nodeRestarted'; node: NodeId })
+  | (At & { type: 'worldLineChanged'; worldLine: WorldLine; cut: Cut; failed: NodeId[] })
+  | (At & {
+      type: 'rollback';
+      node: NodeId;
+      worldLine: WorldLine;
+      /** The version restored (the node's cut version); execution continues above it. */
+      toVersion: Version;
+      /** Versions discarded, inclusive range; empty when nothing was above the cut. */
+      discarded: { from: Version; to: Version } | null;
+    })
+  | (At & { type: 'stateChanged'; node: NodeId; version: Version; set: Record<string, Json>; deleted: string[] })
+  | (At & {
+      type: 'sessionResult';
+      session: CallerId;
+      seq: number;
+      status: 'speculative' | 'committed' | 'rolledBack';
+      result: Json;
+      deps: Deps;
+      worldLine: WorldLine;
+    })
+  | (At & { type: 'modeChanged'; mode: Mode });
+
+export type InspectionEventType = InspectionEvent['type'];

@@ -1,0 +1,30 @@
+/** Identifiers and protocol values shared by the runtime, the server and the browser. */
+
+export type NodeId = string;
+/** A session or an sthread: anything that issues requests and waits for replies. */
+export type CallerId = string;
+export type Version = number;
+export type WorldLine = number;
+
+/** A dependency set: for each node, the highest version depended on. */
+export type Deps = Record<NodeId, Version>;
+
+/** The committed cut: for each node, its highest committed version (0: nothing committed yet). */
+export type Cut = Record<NodeId, Version>;
+
+export type Mode = 'speculative' | 'durable' | 'none';
+export const MODES: readonly Mode[] = ['speculative', 'durable', 'none'];
+
+export type CutKind = 'exact' | 'cheap';
+export const CUT_KINDS: readonly CutKind[] = ['exact', 'cheap'];
+
+/** JSON values: node state, message payloads and results are JSON so that they can be persisted and shown. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Every message between nodes, sessions and the coordinator carries this header. */
+export interface Header {
+  src: string;
+  srcVersion: Version;
+  worldLine: WorldLine;
+  seq: number;
+}
