@@ -1,4 +1,5 @@
 import type { Cut, CutKind, Mode, NodeId, Version, WorldLine } from '@dse/shared';
+import { isDseError } from '@dse/shared';
 import { cheapCut, exactCut } from './cut';
 import type { PendingGraph } from './cut';
 import { cutsEqual } from './deps';
@@ -80,7 +81,7 @@ export class Coordinator {
    * begins a new world-line from the saved cut, since nodes may have run ahead of it meanwhile.
    */
   async start(nodes: readonly NodeId[]): Promise<void> {
-    const rec = await this.storage.loadCoordinator();
+    const rec = await this.retrying(() => this.storage.loadCoordinator());
     for (const n of nodes) this.members.set(n, 'down');
     if (rec === null) {
       this.worldLine = 1;
@@ -93,7 +94,8 @@ export class Coordinator {
       for (const n of this.members.keys()) this.cut[n] ??= 0;
       this.recoveryCuts = [...rec.recoveryCuts, { worldLine: this.worldLine, cut: { ...this.cut } }].slice(-this.cfg.recoveryCutsMax);
     }
-    await this.storage.saveCoordinator(this.record());
+    const first = this.record();
+    await this.retrying(() => this.storage.saveCoordinator(first));
     this.savedCut = { ...this.cut };
     this.timers.push(this.clock.setTimer(this.cfg.pruneIntervalMs, () => this.onPruneTimer()));
     if (this.cfg.heartbeatTimeoutMs !== null) {
@@ -226,14 +228,11 @@ export class Coordinator {
       const cut = { ...this.cut };
       const recoveryCuts = [...this.recoveryCuts, { worldLine, cut }].slice(-this.cfg.recoveryCutsMax);
       const record: CoordinatorRecord = { worldLine, cut, recoveryCuts, nodes: [...this.members.keys()] };
-      for (;;) {
-        try {
-          await this.storage.saveCoordinator(record);
-          break;
-        } catch {
-          if (this.stopped) return;
-          await new Promise<void>((resolve) => this.clock.setTimer(this.cfg.storageRetryMs, resolve));
-        }
+      try {
+        await this.retrying(() => this.storage.saveCoordinator(record));
+      } catch (e) {
+        if (this.stopped) return;
+        throw e;
       }
       if (this.stopped) return;
       this.worldLine = worldLine;
@@ -246,6 +245,18 @@ export class Coordinator {
     }
     this.recovering = false;
     this.serveWaiting();
+  }
+
+  /** Runs a storage operation until it succeeds; only an unavailable storage is retried (other errors are bugs or corruption). */
+  private async retrying<T>(op: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await op();
+      } catch (e) {
+        if (this.stopped || !isDseError(e) || e.code !== 'StorageUnavailable') throw e;
+        await new Promise<void>((resolve) => this.clock.setTimer(this.cfg.storageRetryMs, resolve));
+      }
+    }
   }
 
   private recompute(): void {

@@ -344,7 +344,6 @@ export class Session {
       this.pump();
       return;
     }
-    const wasProbe = r.probe;
     r.probe = false;
     r.status = 'answered';
     r.result = msg.result;
@@ -362,11 +361,6 @@ export class Session {
       commit: () => r.committed.promise,
     };
     r.speculative.resolve(answer);
-    if (wasProbe) {
-      // The next request may need probing too; otherwise new requests go out.
-      const i = this.requests.indexOf(r) + 1;
-      if (i < this.requests.length && this.requests[i]!.status === 'sent') this.requests[i]!.probe = true;
-    }
     this.onCut();
     this.pump();
   }
@@ -384,6 +378,7 @@ export class Session {
   private commit(r: RequestRecord): void {
     r.status = 'committed';
     this.firstOpen++;
+    this.skipClosed();
     this.host.emit({ type: 'sessionResult', t: this.host.now, session: this.id, seq: r.seq, status: 'committed', result: r.result, deps: r.deps, worldLine: r.worldLine });
     r.committed.resolve(r.result);
   }
@@ -394,9 +389,11 @@ export class Session {
    * which decides for good whether it survived.
    */
   onWorldLine(old: WorldLine, startCut: Cut): void {
+    this.skipClosed();
     let i = this.firstOpen;
     for (; i < this.requests.length; i++) {
       const r = this.requests[i]!;
+      if (r.status === 'rolledBack') continue;
       if (r.status === 'answered' && r.worldLine <= old && covers(startCut, r.deps)) {
         this.commit(r);
         continue;
@@ -408,15 +405,15 @@ export class Session {
     const first = this.requests[i]!;
     if (first.status === 'queued') return;
     this.deps = {};
-    for (let k = 0; k < i; k++) mergeInto(this.deps, this.requests[k]!.deps);
+    for (let k = 0; k < i; k++) if (this.requests[k]!.status === 'committed') mergeInto(this.deps, this.requests[k]!.deps);
     for (let k = i; k < this.requests.length; k++) {
       const r = this.requests[k]!;
       if (r.status === 'answered' || r.status === 'sent') {
+        // Each is asked in turn; the first aborted one rolls back itself and all after it.
         r.status = 'sent';
-        r.probe = false;
+        r.probe = true;
       }
     }
-    first.probe = true;
     this.inFlight = null;
     this.send(first);
   }
@@ -433,7 +430,11 @@ export class Session {
       r.speculative.reject(err);
       r.committed.reject(err);
     }
-    // Rolled-back requests are closed; skip them when looking for the first open one.
+    this.skipClosed();
+  }
+
+  /** Rolled-back requests are closed: the first open one is past them. */
+  private skipClosed(): void {
     while (this.firstOpen < this.requests.length && this.requests[this.firstOpen]!.status === 'rolledBack') this.firstOpen++;
   }
 }

@@ -218,17 +218,16 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   let settled = false;
   const drive = async (until: () => boolean, limitMs: number): Promise<void> => {
     const end = sched.now + limitMs;
-    let idle = 0;
-    while (!until() && sched.now <= end) {
-      if (!sched.step(end)) {
-        // Nothing scheduled: let pending promise reactions run; give up when nothing moves.
-        await new Promise<void>((r) => setImmediate(r));
-        if (sched.pending === 0 && ++idle > 3) break;
+    while (!until()) {
+      if (sched.step(end)) {
+        await null;
+        await null;
         continue;
       }
-      idle = 0;
-      await null;
-      await null;
+      // Nothing due before `end`: let pending promise reactions run, then stop if still nothing moves.
+      await new Promise<void>((r) => setImmediate(r));
+      if (until()) break;
+      if (!sched.step(end)) break;
     }
   };
 
