@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 const impureModules = ['node:*', 'pg', 'pg-*', 'socket.io', 'socket.io-*', '@electric-sql/*', 'fs', 'path', 'child_process', 'os', 'net', 'http'];
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', 'test-results/**', 'playwright-report/**', 'bench-results/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', 'test-results/**', 'playwright-report/**', 'bench-results/**', 'backend/scratch/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts', '**/*.tsx'],

@@ -32,7 +32,7 @@ export interface ActionContext {
    * Detaches an sthread once this action ends. `key` names it stably: an sthread that is run again
    * after a recovery with the same key has its already-applied calls answered from the targets' tables.
    */
-  spawn(key: string, body: (st: Sthread) => Promise<void>): void;
+  detach(key: string, body: (st: Sthread) => Promise<void>): void;
 }
 
 /** A handle on a detached logical thread. */

@@ -44,6 +44,12 @@ export interface NodePorts {
   network: Network;
   storage: Storage;
   observer: Observer;
+  /**
+   * An error the runtime could not handle in an asynchronous step (a failed internal assertion, a
+   * corrupt checkpoint). The node has stopped; whoever runs it decides (the live node process exits,
+   * the simulator records a violation). Without it the error is rethrown.
+   */
+  onFatal?: (error: unknown) => void;
 }
 
 export type NodeStatus = 'starting' | 'up' | 'restoring' | 'stopped';
@@ -100,6 +106,7 @@ export class DseNode {
   private readonly storage: Storage;
   private readonly observer: Observer;
   private readonly app: App;
+  private readonly onFatal: ((error: unknown) => void) | undefined;
 
   status: NodeStatus = 'starting';
   worldLine: WorldLine = 0;
@@ -150,6 +157,7 @@ export class DseNode {
     this.network = ports.network;
     this.storage = ports.storage;
     this.observer = ports.observer;
+    this.onFatal = ports.onFatal;
     this.ctx = this.makeContext();
   }
 
@@ -431,7 +439,7 @@ export class DseNode {
         mustBeInAction();
         node.completeRequest(caller, seq, result);
       },
-      spawn(key, body) {
+      detach(key, body) {
         mustBeInAction();
         node.actionSpawns.push([key, body]);
       },
@@ -531,6 +539,8 @@ export class DseNode {
   }
 
   private transmit(to: string, msg: HeaderedMessage, kind: MessageKind, resend: boolean): void {
+    // Whoever hears of the open version may depend on it: it must be closed under its own number.
+    if (msg.h.srcVersion === this.version && msg.h.worldLine === this.worldLine) this.active = true;
     this.observer.emit({
       type: 'messageSent',
       t: this.clock.now(),
@@ -674,8 +684,10 @@ export class DseNode {
       () => {
         if (epoch !== this.epoch) return;
         this.writing = null;
-        this.onPersisted(batch);
-        this.pumpWrites();
+        this.guarded(() => {
+          this.onPersisted(batch);
+          this.pumpWrites();
+        });
       },
       (err: unknown) => {
         if (epoch !== this.epoch) return;
@@ -776,11 +788,16 @@ export class DseNode {
           this.restore();
           return;
         }
-        this.finishRestore(rec, cp?.state ?? new Map(), cp === null ? 0 : target, fresh);
+        this.guarded(() => this.finishRestore(rec, cp?.state ?? new Map(), cp === null ? 0 : target, fresh));
       },
       (err: unknown) => {
         if (epoch !== this.epoch) return;
-        if (isDseError(err) && err.code === 'StorageCorrupt') throw err;
+        if (isDseError(err) && err.code === 'StorageCorrupt') {
+          this.guarded(() => {
+            throw err;
+          });
+          return;
+        }
         // Storage unreachable: try again; messages wait in the buffer meanwhile.
         this.pendingRecover ??= rec;
         this.retryTimer = this.clock.setTimer(this.cfg.storageRetryMs, () => {
@@ -840,6 +857,17 @@ export class DseNode {
     for (const m of buffered) this.receive(m);
   }
 
+  /** Runs an asynchronous step; an error it throws stops the node and goes to `onFatal`. */
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.stop();
+      if (this.onFatal === undefined) throw e;
+      this.onFatal(e);
+    }
+  }
+
   private abandonSthreads(): void {
     const list = [...this.sthreads.values()];
     this.sthreads.clear();
@@ -851,6 +879,8 @@ export class DseNode {
   private startSthread(key: string, body: (st: Sthread) => Promise<void>): void {
     const id = `${this.id}~${key}`;
     this.sthreads.get(id)?.abandon();
+    // The sthread's calls depend on the open version: it must be closed under its own number.
+    this.active = true;
     const st = new SthreadImpl(this, id, { worldLine: this.worldLine, version: this.version, deps: { [this.id]: this.version } });
     this.sthreads.set(id, st);
     body(st).then(

@@ -45,7 +45,7 @@ function append(ctx: ActionContext, key: string, rec: Omit<EffectRecord, 'v' | '
 }
 
 function runSthread(ctx: ActionContext, s: string, q: number, key: string, hops: NodeId[]): void {
-  ctx.spawn(`${s}:${q}`, async (st: Sthread) => {
+  ctx.detach(`${s}:${q}`, async (st: Sthread) => {
     for (let i = 0; i < hops.length; i++) {
       await st.call(hops[i]!, { op: 'step', key, s, q, i: i + 1 });
     }

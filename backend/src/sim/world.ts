@@ -137,7 +137,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     if (n === undefined) return undefined;
     return { status: n.status, version: n.version, appState: n.appState(), outboxVersions: n.outboxVersions() };
   };
-  const checker = new Checker(inspect);
+  const checker = new Checker(inspect, opts.mode === 'none');
   const observer = {
     emit(e: InspectionEvent): void {
       if (e.type === 'rollback' && e.discarded !== null) rollbacks++;
@@ -170,7 +170,12 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
             const node = nodes.get(to);
             if (node !== undefined && d.h.worldLine < node.worldLine) d = { ...d, h: { ...d.h, worldLine: node.worldLine } } as WireMessage;
           }
-          target.receive(d);
+          try {
+            target.receive(d);
+          } catch (e) {
+            // The runtime's own assertions caught an inconsistency: a violation, and the run goes on.
+            checker.fail('internal', `${to} threw on a ${d.kind} message: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+          }
         });
       }
       void from;
@@ -189,7 +194,11 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
 
   const startNode = (id: NodeId): void => {
     const clock = new ProcessClock(sched);
-    const node = new DseNode(id, kvApp, { clock, network: network(id), storage, observer }, {
+    const onFatal = (e: unknown): void => {
+      checker.fail('internal', `${id} stopped on an error: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+      crash(id);
+    };
+    const node = new DseNode(id, kvApp, { clock, network: network(id), storage, observer, onFatal }, {
       mode: opts.mode,
       cutKind: opts.cutKind,
       checkpointIntervalMs: opts.checkpointIntervalMs,
@@ -205,7 +214,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
 
   const crash = (id: NodeId): void => {
     const node = nodes.get(id);
-    if (node === undefined || node.status === 'stopped') return;
+    if (node === undefined || endpoints.get(id) !== node) return;
     kills++;
     node.stop();
     clocks.get(id)!.cancelAll();
