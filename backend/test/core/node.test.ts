@@ -1,0 +1,268 @@
+import type { InspectionEvent, Json, Mode, WorldLine } from '@dse/shared';
+import { DseError } from '@dse/shared';
+import { describe, expect, it } from 'vitest';
+import type { App } from '../../src/core/app';
+import { PENDING } from '../../src/core/app';
+import type { WireMessage } from '../../src/core/messages';
+import type { NodeConfig } from '../../src/core/node';
+import { DseNode } from '../../src/core/node';
+import type { CheckpointRecord, Storage } from '../../src/core/ports';
+import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
+import { MemoryStorage } from '../../src/storage/memory';
+
+/** A tiny app: `put` writes a key, `fwd` writes locally and sends a message on, messages write `m:<from>`. */
+const app: App = {
+  onRequest(ctx, req): Json | typeof PENDING {
+    const p = req.payload as { op: string; key?: string; value?: Json; to?: string };
+    if (p.op === 'put') {
+      ctx.put(p.key!, p.value!);
+      return { ok: true };
+    }
+    if (p.op === 'fwd') {
+      ctx.put(p.key!, p.value!);
+      ctx.send(p.to!, { key: p.key!, value: p.value! });
+      return { sent: true };
+    }
+    if (p.op === 'bad') {
+      ctx.put('half', 1);
+      throw new DseError('BadRequest', 'no such thing');
+    }
+    if (p.op === 'later') return PENDING;
+    return null;
+  },
+  onMessage(ctx, from, payload) {
+    const count = (ctx.get(`m:${from}`) as number | undefined) ?? 0;
+    ctx.put(`m:${from}`, count + 1);
+    void payload;
+  },
+};
+
+interface Harness {
+  sched: Scheduler;
+  node: DseNode;
+  sent: [string, WireMessage][];
+  events: InspectionEvent[];
+  storage: Storage;
+  settle(ms?: number): Promise<void>;
+  recover(worldLine: WorldLine, version?: number): Promise<void>;
+}
+
+async function harness(cfg: Partial<NodeConfig> = {}, storage: Storage = new MemoryStorage()): Promise<Harness> {
+  const sched = new Scheduler();
+  const sent: [string, WireMessage][] = [];
+  const events: InspectionEvent[] = [];
+  const node = new DseNode(
+    'n1',
+    app,
+    { clock: new ProcessClock(sched), network: { send: (to, msg) => sent.push([to, msg]) }, storage, observer: { emit: (e) => events.push(e) } },
+    { checkpointIntervalMs: 10, retransmitMs: 30, ...cfg },
+  );
+  const settle = async (ms = 0): Promise<void> => {
+    const end = sched.now + ms;
+    for (let i = 0; i < 100; i++) await null;
+    while (sched.step(end)) for (let i = 0; i < 20; i++) await null;
+    for (let i = 0; i < 100; i++) await null;
+  };
+  const h: Harness = {
+    sched,
+    node,
+    sent,
+    events,
+    storage,
+    settle,
+    async recover(worldLine, version = 0) {
+      node.receive({ kind: 'recover', worldLine, cut: { n1: version, n2: 0 }, resumeVersion: version + 1 });
+      await settle();
+    },
+  };
+  node.start();
+  await h.recover(1);
+  expect(node.status).toBe('up');
+  return h;
+}
+
+const header = (src: string, srcVersion: number, worldLine: number, seq: number) => ({ src, srcVersion, worldLine, seq });
+const app1 = (srcVersion: number, worldLine: number, seq: number): WireMessage => ({ kind: 'app', h: header('n2', srcVersion, worldLine, seq), payload: { hi: seq } });
+const request = (seq: number, payload: Json, opts: { worldLine?: number; probe?: boolean } = {}): WireMessage => ({
+  kind: 'request',
+  h: header('client', 0, opts.worldLine ?? 1, seq),
+  caller: 'client.s1',
+  deps: {},
+  payload,
+  probe: opts.probe ?? false,
+});
+const of = <K extends WireMessage['kind']>(h: Harness, kind: K) => h.sent.filter(([, m]) => m.kind === kind).map(([to, m]) => [to, m] as [string, Extract<WireMessage, { kind: K }>]);
+
+describe('receive rules', () => {
+  it('rule 1: a message from an older world-line is rejected, never applied, and the sender is told', async () => {
+    const h = await harness();
+    await h.recover(2);
+    h.node.receive(app1(1, 1, 1));
+    expect(h.node.appState().get('m:n2')).toBeUndefined();
+    const rejects = of(h, 'reject');
+    expect(rejects).toHaveLength(1);
+    expect(rejects[0]![0]).toBe('n2');
+    expect(rejects[0]![1].h.worldLine).toBe(2);
+    expect(h.events.some((e) => e.type === 'messageRejected')).toBe(true);
+  });
+
+  it('rule 2: a message from a newer world-line waits for the restore, then applies', async () => {
+    const h = await harness();
+    h.node.receive(app1(1, 2, 1));
+    expect(h.node.appState().get('m:n2')).toBeUndefined();
+    expect(of(h, 'sync')).toHaveLength(1);
+    await h.recover(2);
+    expect(h.node.worldLine).toBe(2);
+    expect(h.node.appState().get('m:n2')).toBe(1);
+  });
+
+  it('rule 3: a message from a higher version moves the receiver to at least that version, closing the open one first', async () => {
+    const h = await harness();
+    h.node.receive(request(1, { op: 'put', key: 'x', value: 1 }));
+    const before = h.node.version;
+    h.node.receive(app1(before + 10, 1, 1));
+    expect(h.node.version).toBeGreaterThanOrEqual(before + 10);
+    // The write before the jump was captured under its own number.
+    const started = h.events.filter((e) => e.type === 'checkpointStarted');
+    expect(started.some((e) => e.type === 'checkpointStarted' && e.version === before)).toBe(true);
+    // And the dependency recorded points at or below the receiving version.
+    const dep = h.events.find((e) => e.type === 'dependencyRecorded');
+    expect(dep?.type === 'dependencyRecorded' && dep.version >= dep.on.n2!).toBe(true);
+  });
+
+  it('rule 4: a duplicate (src, seq) is acknowledged again but applied once', async () => {
+    const h = await harness();
+    h.node.receive(app1(1, 1, 1));
+    h.node.receive(app1(1, 1, 1));
+    expect(h.node.appState().get('m:n2')).toBe(1);
+    expect(of(h, 'ack')).toHaveLength(2);
+    // Out of order seqs are each applied once too.
+    h.node.receive(app1(1, 1, 3));
+    h.node.receive(app1(1, 1, 2));
+    h.node.receive(app1(1, 1, 3));
+    expect(h.node.appState().get('m:n2')).toBe(3);
+  });
+});
+
+describe('requests', () => {
+  it('a repeated request gets the same reply without running again', async () => {
+    const h = await harness();
+    h.node.receive(request(1, { op: 'put', key: 'x', value: 1 }));
+    h.node.receive(request(1, { op: 'put', key: 'x', value: 2 }));
+    expect(h.node.appState().get('x')).toBe(1);
+    const replies = of(h, 'reply');
+    expect(replies).toHaveLength(2);
+    expect(replies[1]![1].result).toEqual(replies[0]![1].result);
+  });
+
+  it('an action that throws a typed error changes nothing and answers with the error', async () => {
+    const h = await harness();
+    h.node.receive(request(1, { op: 'bad' }));
+    expect(h.node.appState().has('half')).toBe(false);
+    const [, reply] = of(h, 'reply')[0]!;
+    expect(reply.status).toBe('ok');
+    expect(reply.result).toMatchObject({ error: { code: 'BadRequest', definite: true } });
+  });
+
+  it('a probe for an unknown request aborts it for good: the request itself is refused afterwards', async () => {
+    const h = await harness();
+    h.node.receive(request(5, { op: 'put', key: 'x', value: 1 }, { probe: true }));
+    expect(of(h, 'reply')[0]![1].status).toBe('aborted');
+    h.node.receive(request(5, { op: 'put', key: 'x', value: 1 }));
+    expect(h.node.appState().has('x')).toBe(false);
+    expect(of(h, 'reply')[1]![1].status).toBe('aborted');
+  });
+
+  it('a pending request answers nothing until completed', async () => {
+    const h = await harness();
+    h.node.receive(request(1, { op: 'later' }));
+    expect(of(h, 'reply')).toHaveLength(0);
+  });
+});
+
+describe('outbox', () => {
+  it('keeps a message until acknowledged, resending it meanwhile', async () => {
+    const h = await harness();
+    h.node.receive(request(1, { op: 'fwd', key: 'x', value: 1, to: 'n2' }));
+    expect(of(h, 'app')).toHaveLength(1);
+    expect(h.node.outboxVersions()).toHaveLength(1);
+    await h.settle(100);
+    expect(of(h, 'app').length).toBeGreaterThan(1);
+    const seq = of(h, 'app')[0]![1].h.seq;
+    h.node.receive({ kind: 'ack', h: header('n2', 1, 1, 0), ackSeq: seq });
+    expect(h.node.outboxVersions()).toHaveLength(0);
+    const count = of(h, 'app').length;
+    await h.settle(100);
+    expect(of(h, 'app')).toHaveLength(count);
+  });
+});
+
+describe('checkpoints', () => {
+  it('captures a version at once and reports it persisted after the write, one write in flight', async () => {
+    // A storage whose writes complete only when the test says so.
+    const inner = new MemoryStorage();
+    const writes: { records: readonly CheckpointRecord[]; done: () => void }[] = [];
+    const storage: Storage = {
+      writeCheckpoints: (records) => new Promise<void>((resolve) => writes.push({ records, done: () => void inner.writeCheckpoints(records).then(resolve) })),
+      loadCheckpoint: (n, v) => inner.loadCheckpoint(n, v),
+      listCheckpoints: (w) => inner.listCheckpoints(w),
+      loadCoordinator: () => inner.loadCoordinator(),
+      saveCoordinator: (r) => inner.saveCoordinator(r),
+      prune: (n, v) => inner.prune(n, v),
+    };
+    const h = await harness({}, storage);
+    for (let i = 1; i <= 3; i++) {
+      h.node.receive(request(i, { op: 'put', key: `k${i}`, value: i }));
+      h.node.checkpointNow();
+    }
+    // Three versions closed, but only the first is being written; the others queue up.
+    expect(h.events.filter((e) => e.type === 'checkpointStarted')).toHaveLength(3);
+    expect(writes).toHaveLength(1);
+    writes[0]!.done();
+    await h.settle();
+    // The queued two go together: group commit.
+    expect(writes).toHaveLength(2);
+    expect(writes[1]!.records).toHaveLength(2);
+    writes[1]!.done();
+    await h.settle();
+    const persisted = of(h, 'persisted').map(([, m]) => m.version);
+    expect(persisted).toHaveLength(3);
+    expect(h.node.persistedVersion).toBe(persisted[2]);
+    // The last one reads back with every key.
+    const cp = await inner.loadCheckpoint('n1', persisted[2]!);
+    expect([...cp!.state.keys()].filter((k) => k.startsWith('a:')).sort()).toEqual(['a:k1', 'a:k2', 'a:k3']);
+  });
+
+  it('restores to the cut version and forgets everything above it', async () => {
+    const h = await harness();
+    h.node.receive(request(1, { op: 'put', key: 'kept', value: 1 }));
+    h.node.checkpointNow();
+    await h.settle(5);
+    const committed = h.node.persistedVersion;
+    h.node.receive(request(2, { op: 'put', key: 'lost', value: 2 }));
+    h.node.checkpointNow();
+    await h.settle(5);
+    expect(h.node.appState().has('lost')).toBe(true);
+    await h.recover(2, committed);
+    expect(h.node.appState().get('kept')).toBe(1);
+    expect(h.node.appState().has('lost')).toBe(false);
+    const rb = h.events.filter((e) => e.type === 'rollback').at(-1);
+    expect(rb).toMatchObject({ toVersion: committed, worldLine: 2 });
+  });
+});
+
+describe('modes', () => {
+  const replyTimes = async (mode: Mode) => {
+    const h = await harness({ mode });
+    h.node.receive(request(1, { op: 'put', key: 'x', value: 1 }));
+    const immediately = of(h, 'reply').length;
+    await h.settle(30);
+    return { immediately, later: of(h, 'reply').length };
+  };
+  it('speculative mode replies at once', async () => {
+    expect(await replyTimes('speculative')).toEqual({ immediately: 1, later: 1 });
+  });
+  it('durable mode holds the reply until its version is persisted', async () => {
+    expect(await replyTimes('durable')).toEqual({ immediately: 0, later: 1 });
+  });
+});

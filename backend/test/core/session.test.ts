@@ -1,0 +1,110 @@
+import { isDseError } from '@dse/shared';
+import { describe, expect, it } from 'vitest';
+import type { WireMessage } from '../../src/core/messages';
+import { SessionHost } from '../../src/core/session';
+import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
+
+function setup() {
+  const sched = new Scheduler();
+  const sent: [string, WireMessage][] = [];
+  const host = new SessionHost('client', { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, observer: { emit: () => undefined } }, { retransmitMs: 50 });
+  host.start(1);
+  const requests = () => sent.filter(([, m]) => m.kind === 'request').map(([to, m]) => [to, m] as [string, Extract<WireMessage, { kind: 'request' }>]);
+  const reply = (seq: number, node: string, version: number, worldLine = 1, status: 'ok' | 'aborted' = 'ok') =>
+    host.receive({ kind: 'reply', h: { src: node, srcVersion: version, worldLine, seq }, caller: 'client.s1', seq, status, result: { v: seq }, deps: status === 'ok' ? { [node]: version } : {} });
+  const flush = async () => {
+    for (let i = 0; i < 20; i++) await null;
+  };
+  return { sched, host, sent, requests, reply, flush };
+}
+
+describe('sessions', () => {
+  it('answers speculatively at once, commits when the cut covers the dependencies', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const p = s.request('n1', { op: 'x' });
+    expect(t.requests()).toHaveLength(1);
+    t.reply(1, 'n1', 4);
+    const spec = await p;
+    expect(spec.result).toEqual({ v: 1 });
+    expect(spec.deps).toEqual({ n1: 4 });
+    let committed = false;
+    void spec.commit().then(() => (committed = true));
+    t.host.receive({ kind: 'cut', worldLine: 1, cut: { n1: 3 } });
+    await t.flush();
+    expect(committed).toBe(false);
+    t.host.receive({ kind: 'cut', worldLine: 1, cut: { n1: 4 } });
+    await t.flush();
+    expect(committed).toBe(true);
+  });
+
+  it('sends one request at a time, each carrying the dependencies of every earlier answer', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const a = s.request('n1', {});
+    const b = s.request('n2', {});
+    expect(t.requests()).toHaveLength(1);
+    t.reply(1, 'n1', 7);
+    await a;
+    expect(t.requests()).toHaveLength(2);
+    expect(t.requests()[1]![1].deps).toEqual({ n1: 7 });
+    t.reply(2, 'n2', 2);
+    expect((await b).deps).toEqual({ n1: 7, n2: 2 });
+  });
+
+  it('after a world-line change, the first uncovered request is probed; an abort rolls it and every later one back, definitely', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const first = s.request('n1', {});
+    t.reply(1, 'n1', 2);
+    const second = s.request('n2', {});
+    t.reply(2, 'n2', 5);
+    const third = s.request('n1', {});
+    t.reply(3, 'n1', 6);
+    const [r1, r2, r3] = [await first, await second, await third];
+    // World-line 2 starts from a cut with n1@2 and n2@4: request 1 survived, 2 (n2@5) is uncertain.
+    t.host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 2, n2: 4 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 2, n2: 4 } }] });
+    await expect(r1.commit()).resolves.toEqual({ v: 1 });
+    const probe = t.requests().at(-1)![1];
+    expect(probe).toMatchObject({ probe: true, h: { seq: 2, worldLine: 2 } });
+    t.reply(2, 'n2', 5, 2, 'aborted');
+    for (const r of [r2, r3]) {
+      const err = await r.commit().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(isDseError(err) && err.code === 'RolledBack' && err.definite).toBe(true);
+    }
+    expect(s.history().map((h) => h.status)).toEqual(['committed', 'rolledBack', 'rolledBack']);
+    // The session goes on in the new world-line.
+    const fourth = s.request('n1', {});
+    expect(t.requests().at(-1)![1]).toMatchObject({ probe: false, h: { seq: 4, worldLine: 2 } });
+    t.reply(4, 'n1', 3, 2);
+    expect((await fourth).worldLine).toBe(2);
+  });
+
+  it('a probe answered ok keeps the request, and the next one is probed too', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const a = s.request('n1', {});
+    t.reply(1, 'n1', 5);
+    const b = s.request('n2', {});
+    t.reply(2, 'n2', 5);
+    await a;
+    await b;
+    t.host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 1, n2: 1 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 1, n2: 1 } }] });
+    expect(t.requests().at(-1)![1]).toMatchObject({ probe: true, h: { seq: 1 } });
+    t.reply(1, 'n1', 5, 2);
+    await t.flush();
+    expect(t.requests().at(-1)![1]).toMatchObject({ probe: true, h: { seq: 2 } });
+  });
+
+  it('refuses more open requests than its limit, with a typed error', async () => {
+    const sched = new Scheduler();
+    const host = new SessionHost('c', { clock: new ProcessClock(sched), network: { send: () => undefined }, observer: { emit: () => undefined } }, { queuedRequestsMax: 2 });
+    const s = host.session();
+    void s.request('n1', {}).catch(() => undefined);
+    void s.request('n1', {}).catch(() => undefined);
+    await expect(s.request('n1', {})).rejects.toMatchObject({ code: 'LimitExceeded', definite: true });
+  });
+});
