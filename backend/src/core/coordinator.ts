@@ -89,9 +89,22 @@ export class Coordinator {
       this.recoveryCuts = [{ worldLine: 1, cut: { ...this.cut } }];
     } else {
       for (const n of rec.nodes) if (!this.members.has(n)) this.members.set(n, 'down');
+      // The saved cut may lag the one announced before the restart (it is saved periodically). The
+      // persisted rows of that world-line are still in storage (nothing above the saved cut is pruned):
+      // the cut recomputed from them covers everything that was ever announced.
+      const base: Cut = { ...rec.cut };
+      for (const n of this.members.keys()) base[n] ??= 0;
+      const rows = await this.retrying(() => this.storage.listCheckpoints(rec.worldLine));
+      const graph: PendingGraph = new Map();
+      for (const r of rows) {
+        if (!this.members.has(r.node) || r.version <= (base[r.node] ?? 0)) continue;
+        let pending = graph.get(r.node);
+        if (pending === undefined) graph.set(r.node, (pending = new Map()));
+        pending.set(r.version, { prevVersion: r.prevVersion, deps: r.deps });
+      }
+      const members = [...this.members.keys()];
+      this.cut = this.cfg.cutKind === 'exact' ? exactCut(members, base, graph) : cheapCut(members, base, graph);
       this.worldLine = rec.worldLine + 1;
-      this.cut = { ...rec.cut };
-      for (const n of this.members.keys()) this.cut[n] ??= 0;
       this.recoveryCuts = [...rec.recoveryCuts, { worldLine: this.worldLine, cut: { ...this.cut } }].slice(-this.cfg.recoveryCutsMax);
     }
     const first = this.record();
