@@ -1,3 +1,4 @@
+import type { ClusterConfig, WorkloadConfig } from './api';
 import type { CallerId, Cut, Deps, Json, Mode, NodeId, Version, WorldLine } from './protocol';
 
 /**
@@ -53,6 +54,13 @@ export type InspectionEvent =
       deps: Deps;
       worldLine: WorldLine;
     })
-  | (At & { type: 'modeChanged'; mode: Mode });
+  | (At & { type: 'modeChanged'; mode: Mode })
+  // Live cluster only (the server emits these; the simulator does not).
+  | (At & { type: 'nodeAdded'; node: NodeId })
+  | (At & { type: 'nodeRemoved'; node: NodeId })
+  /** A node's OS process: spawned by the server, joined over the network, or exited (code or signal). */
+  | (At & { type: 'nodeProcess'; node: NodeId; pid: number | null; state: 'spawned' | 'joined' | 'exited'; code: number | null; signal: string | null })
+  | (At & { type: 'configChanged'; config: ClusterConfig })
+  | (At & { type: 'workloadChanged'; workload: WorkloadConfig });
 
 export type InspectionEventType = InspectionEvent['type'];

@@ -1,3 +1,4 @@
 export * from './protocol';
 export * from './errors';
 export * from './events';
+export * from './api';

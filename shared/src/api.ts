@@ -1,0 +1,297 @@
+import type { ErrorBody } from './errors';
+import type { InspectionEvent } from './events';
+import type { Cut, CutKind, Deps, Json, Mode, NodeId, Version, WorldLine } from './protocol';
+
+/**
+ * The live cluster's API: HTTP routes for scripts and the same commands over Socket.IO for the
+ * browser, plus the inspection event stream. Every command is validated by the server and answered
+ * with `{ok: true, ...}` or `{error: {code, message, definite}}`.
+ *
+ * HTTP (JSON bodies; `Authorization: Bearer <token>` when the server has a `DSE_TOKEN`):
+ *
+ * | method and path              | body                 | reply (besides `ok: true`) |
+ * | ---------------------------- | -------------------- | -------------------------- |
+ * | `GET /api/health`            |                      | —                          |
+ * | `GET /api/cluster`           |                      | `ClusterInfo`              |
+ * | `GET /api/config`            |                      | `{config, workload, limits}` |
+ * | `POST /api/nodes/:id/kill`   |                      | `{node}` (SIGKILL)         |
+ * | `POST /api/nodes/:id/restart`|                      | `{node}`                   |
+ * | `POST /api/nodes`            | `{id?}`              | `{node}` (added, started)  |
+ * | `DELETE /api/nodes/:id`      |                      | `{node}` (stopped, removed)|
+ * | `POST /api/config`           | `ConfigPatch`        | `{config}`                 |
+ * | `POST /api/workload`         | `WorkloadConfig`     | `{workload}` (rate 0 stops)|
+ * | `POST /api/requests`         | `KvRequestBody`      | `RequestInfo`              |
+ * | `GET /api/requests/:id`      |                      | `RequestInfo`              |
+ * | `POST /api/simulate`         | `SimulateBody`       | `SimulateResult`           |
+ *
+ * HTTP status: 200 with `ok`; 400 BadRequest, 401 Unauthorized, 404 NotFound, 409 Conflict,
+ * 413/429 LimitExceeded, 504 Timeout, 500 Internal; the body is always `{error: ErrorBody}`.
+ *
+ * Socket.IO (same port, default namespace `/`; when the server has a token, pass it as
+ * `io(url, {auth: {token}})`, otherwise the connection is refused with an `Unauthorized` error):
+ * - server → browser `snapshot` (`StreamSnapshot`): sent on connect, and again (`reason: 'resync'`)
+ *   whenever this browser fell behind and its queued events were dropped. Replace the view with it.
+ * - server → browser `events` (`EventBatch`, with an acknowledgement callback): numbered events in
+ *   order, about every 50 ms. The browser MUST call the callback (`socket.on('events', (b, ack) =>
+ *   {...; ack()})`): a browser with too many unacknowledged batches is "slow", its queue is dropped,
+ *   and it gets a `resync` snapshot with a notice instead.
+ * - server → browser `notice` (`Notice`).
+ * - browser → server `command` (`Command`, with a callback receiving the `CommandReply`).
+ *
+ * Node processes use the `/node` namespace (see `backend/src/live`); browsers never do.
+ */
+
+// ------------------------------------------------------------------ cluster state
+
+export type LiveNodeStatus = 'up' | 'down' | 'recovering';
+
+export interface NodeInfo {
+  id: NodeId;
+  /** `up`: running; `recovering`: process running, restoring its cut version; `down`: no process. */
+  status: LiveNodeStatus;
+  /** The OS process id, null when down (or not known, for a node joined from another host). */
+  pid: number | null;
+  /** The node's open version, as last reported. */
+  version: Version;
+  persistedVersion: Version;
+  /** The node's entry in the committed cut. */
+  committedVersion: Version;
+  worldLine: WorldLine;
+  /** `local`: spawned by the server; `remote`: joined over the network (`npm run node`). */
+  origin: 'local' | 'remote';
+  /** Processes started for this node since it was added (1 for the first). */
+  starts: number;
+}
+
+export interface ClusterInfo {
+  worldLine: WorldLine;
+  mode: Mode;
+  cutKind: CutKind;
+  cut: Cut;
+  nodes: NodeInfo[];
+  /** Where the data lives (`describe` of the storage; never a password). */
+  storage: string;
+  /** Number of the last inspection event emitted. */
+  lastEvent: number;
+}
+
+// ------------------------------------------------------------------ configuration
+
+export interface ClusterConfig {
+  mode: Mode;
+  cut: CutKind;
+  /** How often a node closes its open version (checkpoint). */
+  checkpointIntervalMs: number;
+  /** Added to every message between nodes and sessions (the server relays them). */
+  networkDelayMs: number;
+  /** Uniform extra delay in [0, jitter]: messages overtake each other. */
+  networkJitterMs: number;
+  /** Probability in [0, 1) that a message between nodes and sessions is lost (control messages never are). */
+  messageLoss: number;
+  /** Restart a node whose process died (killed, crashed, or failed its heartbeats). */
+  autoRestart: boolean;
+  autoRestartDelayMs: number;
+  /** Nodes send a heartbeat this often; one silent for `heartbeatTimeoutMs` is failed and killed. */
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+/**
+ * Any subset of the settings. `checkpointIntervalMs`, the network settings, `autoRestart` and the
+ * heartbeats take effect at once; changing `mode` or `cut` restarts every node process in the new
+ * setting (a new world-line starts from the committed cut).
+ */
+export type ConfigPatch = Partial<ClusterConfig>;
+
+export type WorkloadKind = 'kv' | 'chain' | 'mixed';
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['kv', 'chain', 'mixed'];
+
+/**
+ * The built-in load generator: `rate` requests a second (0 stops it) over a few sessions.
+ * - `kv`: puts and gets of random keys, each on the key's node;
+ * - `chain`: puts that the node replicates to one or two other nodes (node-to-node messages, so
+ *   versions of several nodes depend on each other and a failure rolls back across nodes);
+ * - `mixed`: both.
+ */
+export interface WorkloadConfig {
+  kind: WorkloadKind;
+  rate: number;
+}
+
+/** Bounds the server enforces; the browser can use them for its controls. */
+export interface Limits {
+  nodesMax: number;
+  bodyBytesMax: number;
+  keyLengthMax: number;
+  /** Size of a value once JSON-encoded. */
+  valueBytesMax: number;
+  workloadRateMax: number;
+  checkpointIntervalMs: { min: number; max: number };
+  networkDelayMs: { min: number; max: number };
+  networkJitterMs: { min: number; max: number };
+  messageLoss: { min: number; max: number };
+  heartbeatIntervalMs: { min: number; max: number };
+  heartbeatTimeoutMs: { min: number; max: number };
+  autoRestartDelayMs: { min: number; max: number };
+  /** Commands a second per client (HTTP address or Socket.IO connection) before `LimitExceeded`. */
+  commandsPerSecond: number;
+  /** Inspection events the server keeps for late joiners. */
+  historyEventsMax: number;
+}
+
+// ------------------------------------------------------------------ requests to the key-value app
+
+export interface KvRequestBody {
+  /** A session id to continue (letters, digits, `._-`, at most 64); omitted: a new session. */
+  session?: string;
+  op: 'put' | 'get';
+  key: string;
+  /** For `put`: any JSON value. */
+  value?: Json;
+  /** For `get`: read only committed state (from the node's committed checkpoint), not speculative writes. */
+  committedOnly?: boolean;
+  /** The node to send it to; default: the key's node (rendezvous hashing over the cluster's nodes). */
+  node?: NodeId;
+}
+
+export type RequestStatus = 'speculative' | 'committed' | 'rolled-back';
+
+export interface RequestInfo {
+  /** Server-assigned id, for `GET /api/requests/:id`. */
+  id: string;
+  session: string;
+  /** The request's number in its session. 0 for a `committedOnly` get (no session request). */
+  seq: number;
+  node: NodeId;
+  op: 'put' | 'get';
+  key: string;
+  status: RequestStatus;
+  /** The app's answer: `{key, value}` for a get (value null when absent), `{key, version}` for a put. */
+  result: Json;
+  worldLine: WorldLine;
+  deps: Deps;
+}
+
+// ------------------------------------------------------------------ simulation (seeded, in the server)
+
+export interface SimulateBody {
+  seed: number;
+  mode?: Mode;
+  cut?: CutKind;
+  faults?: boolean;
+  /** 2..8, default 4. */
+  nodes?: number;
+  /** 1..16, default 8. */
+  sessions?: number;
+  /** 1..100, default 26. */
+  requestsPerSession?: number;
+}
+
+export interface SimulateResult {
+  seed: number;
+  violations: { invariant: string; message: string; t: number }[];
+  requests: number;
+  committed: number;
+  rolledBack: number;
+  kills: number;
+  worldLines: number;
+  /** Every inspection event of the run in order (virtual time `t`); capped, see `truncated`. */
+  events: InspectionEvent[];
+  truncated: boolean;
+}
+
+// ------------------------------------------------------------------ commands (Socket.IO) and replies
+
+export type Command =
+  | { type: 'health' }
+  | { type: 'cluster' }
+  | { type: 'getConfig' }
+  | { type: 'kill'; node: NodeId }
+  | { type: 'restart'; node: NodeId }
+  | { type: 'addNode'; id?: NodeId }
+  | { type: 'removeNode'; node: NodeId }
+  | { type: 'config'; config: ConfigPatch }
+  | { type: 'workload'; workload: WorkloadConfig }
+  | ({ type: 'request' } & KvRequestBody)
+  | { type: 'getRequest'; id: string }
+  | ({ type: 'simulate' } & SimulateBody);
+
+export type CommandType = Command['type'];
+
+export interface ConfigInfo {
+  config: ClusterConfig;
+  workload: WorkloadConfig;
+  limits: Limits;
+}
+
+/** What each command answers with, besides `ok: true`. */
+export interface CommandResults {
+  health: Record<string, never>;
+  cluster: ClusterInfo;
+  getConfig: ConfigInfo;
+  kill: { node: NodeId };
+  restart: { node: NodeId };
+  addNode: { node: NodeId };
+  removeNode: { node: NodeId };
+  config: { config: ClusterConfig };
+  workload: { workload: WorkloadConfig };
+  request: RequestInfo;
+  getRequest: RequestInfo;
+  simulate: SimulateResult;
+}
+
+export interface ApiError {
+  error: ErrorBody;
+  /** For a request that timed out waiting for its answer: its id, to ask for it later. */
+  id?: string;
+}
+
+export type Ok<T> = { ok: true } & T;
+export type ApiReply<T> = Ok<T> | ApiError;
+export type CommandReply<C extends CommandType = CommandType> = ApiReply<CommandResults[C]>;
+
+export function isApiError(r: unknown): r is ApiError {
+  return typeof r === 'object' && r !== null && 'error' in r;
+}
+
+// ------------------------------------------------------------------ the event stream
+
+/** An inspection event with its number: 1, 2, 3 … in the order the server received them. */
+export type NumberedEvent = InspectionEvent & { n: number };
+
+export interface EventBatch {
+  /** Numbers of the first and last event in the batch; `from` follows the previous batch's `to`. */
+  from: number;
+  to: number;
+  events: NumberedEvent[];
+}
+
+export interface StreamSnapshot {
+  reason: 'connect' | 'resync';
+  /** The number of the last event this snapshot covers; the next batch starts at `lastEvent + 1`. */
+  lastEvent: number;
+  cluster: ClusterInfo;
+  config: ClusterConfig;
+  workload: WorkloadConfig;
+  limits: Limits;
+  /** The most recent events (at most `limits.historyEventsMax`), oldest first, ending at `lastEvent`. */
+  history: NumberedEvent[];
+  /** Set on a resync: why (e.g. this browser fell behind and events were dropped). */
+  notice?: string;
+}
+
+export interface Notice {
+  level: 'info' | 'warning';
+  message: string;
+}
+
+/** Socket.IO event maps, for typed `io()` / `Server` instances. */
+export interface ServerToBrowserEvents {
+  snapshot: (s: StreamSnapshot) => void;
+  events: (b: EventBatch, ack: () => void) => void;
+  notice: (n: Notice) => void;
+}
+
+export interface BrowserToServerEvents {
+  command: (c: Command, reply: (r: CommandReply) => void) => void;
+}
