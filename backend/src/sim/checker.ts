@@ -1,9 +1,27 @@
 import type { Cut, Deps, InspectionEvent, Json, NodeId, Version, WorldLine } from '@dse/shared';
 import type { CheckpointRecord } from '../core/ports';
-import type { EffectRecord, KvOp } from './kvapp';
+import type { ScenarioChecks } from './scenario';
 
-/** The six invariants of DESIGN.md §4, and `internal`: the runtime itself threw (one of its own assertions failed). */
-export type Invariant = 'durability' | 'no-orphans' | 'prefix' | 'exactly-once' | 'cut-safety' | 'liveness' | 'internal';
+/**
+ * The six invariants of DESIGN.md §4; `internal`: the runtime itself threw (one of its own
+ * assertions failed); and the services' own invariants, checked by their scenarios.
+ */
+export type Invariant =
+  | 'durability'
+  | 'no-orphans'
+  | 'prefix'
+  | 'exactly-once'
+  | 'cut-safety'
+  | 'liveness'
+  | 'internal'
+  /** Write-ahead log: the committed prefix never changes; committed appends are in it once, at their position. */
+  | 'wal-prefix'
+  /** Key-value store: per key, every committed result is explained by the committed history of writes. */
+  | 'kv-history'
+  /** Event broker: each committed event once per consumer group, in order per producer; no duplicates. */
+  | 'broker-delivery'
+  /** Workflows: each committed step ran once; compensations exactly for the steps of failed workflows. */
+  | 'workflow-saga';
 
 export interface Violation {
   invariant: Invariant;
@@ -18,6 +36,8 @@ export interface RequestOutcome {
   payload: Json;
   node: NodeId;
   status: 'queued' | 'sent' | 'answered' | 'committed' | 'rolledBack';
+  /** The (speculative) answer, if one came; null otherwise. */
+  result: Json;
   /** The world-line the request was last sent in. */
   sentWorldLine: WorldLine;
   /** The world-line the session was in when it learned the request was rolled back. */
@@ -47,6 +67,8 @@ export class Checker {
   private readonly violationsMax: number;
   private readonly counts = new Map<Invariant, number>();
   private inspect: (node: NodeId) => NodeView | undefined;
+  /** The scenario's own invariants (by default none beyond the generic ones). */
+  private readonly checks: ScenarioChecks;
 
   /**
    * `closedIsDurable`: in `none` mode nothing is written, and the cut is over closed versions; the
@@ -56,9 +78,16 @@ export class Checker {
     inspect: (node: NodeId) => NodeView | undefined,
     private readonly closedIsDurable = false,
     violationsMax = 20,
+    checks: ScenarioChecks = { finish: () => undefined },
   ) {
     this.inspect = inspect;
     this.violationsMax = violationsMax;
+    this.checks = checks;
+  }
+
+  /** The committed cut as the checker has seen it announced (in the current world-line). */
+  get currentCut(): Readonly<Cut> {
+    return this.cut;
   }
 
   fail(invariant: Invariant, message: string, t: number): void {
@@ -78,6 +107,7 @@ export class Checker {
   }
 
   onEvent(e: InspectionEvent): void {
+    this.checks.onEvent?.(this, e);
     switch (e.type) {
       case 'worldLineChanged':
         this.note(e.t, `world-line ${e.worldLine} from cut ${fmt(e.cut)}${e.failed.length > 0 ? ` (failed: ${e.failed.join(', ')})` : ''}`);
@@ -160,64 +190,32 @@ export class Checker {
   private checkRestored(t: number, node: NodeId, toVersion: Version): void {
     const view = this.inspect(node);
     if (view === undefined) return;
-    for (const [key, value] of view.appState) {
-      if (!Array.isArray(value)) continue;
-      for (const rec of value as unknown as EffectRecord[]) {
-        if (rec.v > toVersion) {
-          this.fail('no-orphans', `${node} restored to ${toVersion} still holds ${key} record ${rec.s}#${rec.q} applied at ${rec.v} in world-line ${rec.w}`, t);
-        }
-      }
-    }
+    this.checks.onRestored?.(this, node, toVersion, view, t);
     for (const v of view.outboxVersions) {
       if (v > toVersion) this.fail('no-orphans', `${node} restored to ${toVersion} still holds an outbox message sent at ${v}`, t);
     }
   }
 
   /**
-   * At the end, after faults stopped and the run settled: every request decided, committed effects
-   * present exactly once, rolled-back ones absent, and surviving requests a prefix per session.
+   * At the end, after faults stopped and the run settled: every request decided, surviving requests a
+   * prefix per session, and the scenario's own checks of the final states (committed effects present
+   * exactly once, rolled-back ones absent, and whatever the service promises).
    */
   finish(t: number, outcomes: RequestOutcome[], nodes: NodeId[], expectLiveness: boolean): void {
-    // Every record in the final states, by request.
-    const found = new Map<string, { node: NodeId; key: string; i: number }[]>();
+    const views = new Map<NodeId, NodeView>();
     for (const n of nodes) {
       const view = this.inspect(n);
-      if (view === undefined) continue;
-      for (const [key, value] of view.appState) {
-        if (!Array.isArray(value)) continue;
-        for (const rec of value as unknown as EffectRecord[]) {
-          const id = `${rec.s}#${rec.q}`;
-          let l = found.get(id);
-          if (l === undefined) found.set(id, (l = []));
-          l.push({ node: n, key, i: rec.i });
-        }
-      }
+      if (view !== undefined) views.set(n, view);
     }
+    this.checks.finish(this, t, outcomes, views, expectLiveness);
     const bySession = new Map<string, RequestOutcome[]>();
     for (const o of outcomes) {
       let l = bySession.get(o.session);
       if (l === undefined) bySession.set(o.session, (l = []));
       l.push(o);
-      const id = `${o.session}#${o.seq}`;
-      const recs = found.get(id) ?? [];
-      found.delete(id);
-      const op = o.payload as unknown as KvOp;
-      if (o.status === 'committed') {
-        for (const [node, key, i] of expectedRecords(o.node, op)) {
-          const n = recs.filter((r) => r.node === node && r.key === key && r.i === i).length;
-          if (n === 0) this.fail('durability', `committed request ${id} (${op.op}) lost its effect ${key}/${i} on ${node}`, t);
-          if (n > 1) this.fail('exactly-once', `committed request ${id} (${op.op}) applied ${n} times: ${key}/${i} on ${node}`, t);
-        }
-        const expected = expectedRecords(o.node, op).length;
-        if (recs.length > expected) this.fail('exactly-once', `committed request ${id} (${op.op}) left ${recs.length} records, expected ${expected}`, t);
-      } else if (o.status === 'rolledBack') {
-        if (recs.length > 0) this.fail('no-orphans', `rolled-back request ${id} (${op.op}) left ${recs.length} records, e.g. ${recs[0]!.key}/${recs[0]!.i} on ${recs[0]!.node}`, t);
-      } else if (expectLiveness) {
-        this.fail('liveness', `request ${id} (${op.op}) is still ${o.status} after the run settled`, t);
+      if (expectLiveness && o.status !== 'committed' && o.status !== 'rolledBack') {
+        this.fail('liveness', `request ${o.session}#${o.seq} (${opName(o.payload)}) is still ${o.status} after the run settled`, t);
       }
-    }
-    for (const [id, recs] of found) {
-      this.fail('no-orphans', `records of ${id}, which no session sent, on ${recs[0]!.node}`, t);
     }
     for (const [session, list] of bySession) {
       const rolledBack = list.filter((o) => o.status === 'rolledBack');
@@ -231,17 +229,12 @@ export class Checker {
   }
 }
 
-/** The records a committed request leaves: [node, key, hop index]. */
-function expectedRecords(entry: NodeId, op: KvOp): [NodeId, string, number][] {
-  switch (op.op) {
-    case 'put':
-      return [[entry, `h:${op.key}`, 0]];
-    case 'get':
-      return [];
-    case 'chain':
-    case 'sthread':
-      return [[entry, `h:${op.key}`, 0], ...op.hops.map((h, i): [NodeId, string, number] => [h, `x:${op.key}`, i + 1])];
+/** A short name for a request in messages: its `op`, if it has one. */
+export function opName(payload: Json): string {
+  if (typeof payload === 'object' && payload !== null && !Array.isArray(payload) && typeof payload.op === 'string') {
+    return typeof payload.svc === 'string' ? `${payload.svc}.${payload.op}` : payload.op;
   }
+  return 'request';
 }
 
 function fmt(cut: Cut): string {

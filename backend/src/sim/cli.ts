@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util';
 import { CUT_KINDS, MODES } from '@dse/shared';
 import type { CutKind, Mode } from '@dse/shared';
-import { DEFAULT_SIM_OPTIONS, runSeed } from './world';
+import type { ScenarioName } from './scenario';
+import { SCENARIO_NAMES } from './scenario';
+import { DEFAULT_SIM_OPTIONS, PLANTED_BUGS, runSeed } from './world';
 import type { PlantedBug, SimResult } from './world';
 
-const USAGE = `usage: npm run sim -- [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--no-faults] [--json]`;
+const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--no-faults] [--json] [--bug NAME]`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -13,6 +15,7 @@ function fail(msg: string): never {
 
 const { values } = parseArgs({
   options: {
+    scenario: { type: 'string', default: 'kvtest' },
     seeds: { type: 'string', default: '100' },
     from: { type: 'string', default: '1' },
     mode: { type: 'string', default: 'speculative' },
@@ -34,8 +37,9 @@ if (!Number.isInteger(seeds) || seeds < 1) fail(`--seeds must be a positive inte
 if (!Number.isInteger(from) || from < 0) fail(`--from must be a non-negative integer, not ${values.from}`);
 if (!MODES.includes(values.mode as Mode)) fail(`--mode must be one of ${MODES.join(', ')}, not ${values.mode}`);
 if (!CUT_KINDS.includes(values.cut as CutKind)) fail(`--cut must be one of ${CUT_KINDS.join(', ')}, not ${values.cut}`);
-const bugs: PlantedBug[] = ['cut-ignores-deps', 'no-world-line-check', 'no-dedup'];
-if (values.bug !== undefined && !bugs.includes(values.bug as PlantedBug)) fail(`--bug must be one of ${bugs.join(', ')}`);
+if (!SCENARIO_NAMES.includes(values.scenario as ScenarioName)) fail(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, not ${values.scenario}`);
+const scenario = values.scenario as ScenarioName;
+if (values.bug !== undefined && !PLANTED_BUGS.includes(values.bug as PlantedBug)) fail(`--bug must be one of ${PLANTED_BUGS.join(', ')}`);
 
 const totals = { seeds: 0, violations: 0, requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, worldLines: 0, messages: 0, checkpoints: 0 };
 const failedSeeds: number[] = [];
@@ -44,7 +48,7 @@ const progress = !values.json || process.stderr.isTTY;
 let firstFailure: SimResult | null = null;
 
 for (let seed = from; seed < from + seeds; seed++) {
-  const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, mode: values.mode as Mode, cutKind: values.cut as CutKind, faults: !values['no-faults'], plantedBug: values.bug as PlantedBug | undefined });
+  const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, mode: values.mode as Mode, cutKind: values.cut as CutKind, faults: !values['no-faults'], plantedBug: values.bug as PlantedBug | undefined });
   totals.seeds++;
   totals.violations += r.violations.length;
   totals.requests += r.requests;
@@ -63,7 +67,8 @@ for (let seed = from; seed < from + seeds; seed++) {
       process.stderr.write(`\nseed ${seed}: ${v.invariant} violated at t=${v.t.toFixed(1)}: ${v.message}\n`);
       for (const other of r.violations.slice(1, 5)) process.stderr.write(`  also ${other.invariant}: ${other.message}\n`);
       process.stderr.write(`trace (last events):\n${r.trace.map((l) => `  ${l}`).join('\n')}\n`);
-      process.stderr.write(`reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut}${values['no-faults'] ? ' --no-faults' : ''}\n`);
+      const extra = `${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
+      process.stderr.write(`reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut}${extra}\n`);
     }
   }
   if (progress && (seed - from) % 10 === 9) {
@@ -76,6 +81,7 @@ if (progress) process.stderr.write('\n');
 const elapsedMs = performance.now() - started;
 const summary = {
   ...totals,
+  scenario,
   mode: values.mode,
   cut: values.cut,
   faults: !values['no-faults'],
@@ -86,7 +92,7 @@ const summary = {
 if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else {
   process.stdout.write(
-    `${totals.seeds} seeds (${values.mode}, ${values.cut} cut, faults ${summary.faults ? 'on' : 'off'}): ${totals.violations} violations; ` +
+    `${totals.seeds} seeds (${scenario}, ${values.mode}, ${values.cut} cut, faults ${summary.faults ? 'on' : 'off'}): ${totals.violations} violations; ` +
       `${totals.requests} requests, ${totals.committed} committed, ${totals.rolledBack} rolled back; ${totals.kills} kills, ${totals.rollbacks} rollbacks; ` +
       `${summary.seedsPerMinute} seeds/min\n`,
   );

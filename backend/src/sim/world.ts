@@ -1,4 +1,4 @@
-import type { CutKind, InspectionEvent, Json, Mode, NodeId } from '@dse/shared';
+import type { CutKind, InspectionEvent, Mode, NodeId } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
 import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
@@ -9,13 +9,19 @@ import { SessionHost } from '../core/session';
 import { MemoryStorage } from '../storage/memory';
 import type { NodeView, Violation } from './checker';
 import { Checker } from './checker';
-import type { KvOp } from './kvapp';
-import { kvApp } from './kvapp';
+import type { ServiceBug } from './bugs';
+import { plantServiceBug, SERVICE_BUGS } from './bugs';
 import { Rng } from './rng';
+import type { Scenario, ScenarioName } from './scenario';
+import { scenarioByName } from './scenarios';
 import { ProcessClock, Scheduler } from './scheduler';
 
-/** Bugs a test plants through the ports, to show the checker catches each. */
-export type PlantedBug = 'cut-ignores-deps' | 'no-world-line-check' | 'no-dedup';
+/**
+ * Bugs a test plants through the ports, to show the checker catches each: the runtime's (through the
+ * network and the storage) and the services' (through the app's action context, see `bugs.ts`).
+ */
+export type PlantedBug = 'cut-ignores-deps' | 'no-world-line-check' | 'no-dedup' | ServiceBug;
+export const PLANTED_BUGS: readonly PlantedBug[] = ['cut-ignores-deps', 'no-world-line-check', 'no-dedup', ...SERVICE_BUGS];
 
 export interface SimOptions {
   seed: number;
@@ -28,6 +34,8 @@ export interface SimOptions {
   /** Crashes per run when faults are on (at least this many, a few more at random). */
   crashesMin: number;
   checkpointIntervalMs: number;
+  /** The app, workload and extra invariants; default `kvtest`, the simulator's own test app. */
+  scenario?: ScenarioName | Scenario;
   plantedBug?: PlantedBug;
   /** A storage other than the in-memory one (the PGlite runs); the simulator still adds its faults. */
   storage?: Storage;
@@ -137,7 +145,10 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     if (n === undefined) return undefined;
     return { status: n.status, version: n.version, appState: n.appState(), outboxVersions: n.outboxVersions() };
   };
-  const checker = new Checker(inspect, opts.mode === 'none');
+  const scenario = typeof opts.scenario === 'object' ? opts.scenario : scenarioByName(opts.scenario ?? 'kvtest');
+  const run = scenario.createRun();
+  const app = plantServiceBug(scenario.app, opts.plantedBug);
+  const checker = new Checker(inspect, opts.mode === 'none', 20, run.checks);
   const observer = {
     emit(e: InspectionEvent): void {
       if (e.type === 'rollback' && e.discarded !== null) rollbacks++;
@@ -198,7 +209,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       checker.fail('internal', `${id} stopped on an error: ${e instanceof Error ? e.message : String(e)}`, sched.now);
       crash(id);
     };
-    const node = new DseNode(id, kvApp, { clock, network: network(id), storage, observer, onFatal }, {
+    const node = new DseNode(id, app, { clock, network: network(id), storage, observer, onFatal }, {
       mode: opts.mode,
       cutKind: opts.cutKind,
       checkpointIntervalMs: opts.checkpointIntervalMs,
@@ -248,7 +259,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
 
   // Faults: crashes at random times during the workload, each followed by a restart.
   let faultsOn = faults;
-  const workloadMs = opts.requestsPerSession * 12;
+  const workloadMs = scenario.workloadMs(opts.requestsPerSession);
   if (faults) {
     const crashes = opts.crashesMin + rng.int(0, 2);
     for (let k = 0; k < crashes; k++) {
@@ -264,34 +275,11 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     }
   }
 
-  // Workload: sessions, each sending its requests one after another.
-  const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+  // Workload: the scenario's sessions, each sending its requests one after another.
   const sleep = (ms: number): Promise<void> => new Promise((r) => sched.after(ms, r));
-  const randomOp = (): KvOp => {
-    const key = rng.pick(keys);
-    const x = rng.next();
-    if (x < 0.4) return { op: 'put', key, value: rng.int(0, 1000) };
-    if (x < 0.5) return { op: 'get', key };
-    const hops = Array.from({ length: rng.int(1, 3) }, () => rng.pick(nodeIds));
-    return x < 0.8 ? { op: 'chain', key, hops } : { op: 'sthread', key, hops };
-  };
-  let sessionsDone = 0;
-  const sessions = Array.from({ length: opts.sessions }, () => host.session());
-  for (const s of sessions) {
-    void (async () => {
-      for (let k = 0; k < opts.requestsPerSession; k++) {
-        await sleep(rng.next() * 4);
-        try {
-          await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
-        } catch (e) {
-          if (!isDseError(e) || e.code !== 'RolledBack') throw e;
-        }
-      }
-      sessionsDone++;
-    })();
-  }
+  const sessions = run.start({ rng, nodes: nodeIds, host, mode: opts.mode, sessions: opts.sessions, requestsPerSession: opts.requestsPerSession, sleep });
 
-  await drive(() => sessionsDone === opts.sessions, 10_000);
+  await drive(() => run.done(), 10_000);
   // Faults stop; every node comes back; the run must settle: every request decided.
   faultsOn = false;
   for (const id of nodeIds) {

@@ -1,0 +1,96 @@
+import type { Json, NodeId } from '@dse/shared';
+import type { ActionContext, App } from '../core/app';
+
+/**
+ * Bugs planted in a service, to show that its scenario's checker catches them. They go in through the
+ * action context, the port between the runtime and the app, and are the mistakes a service author
+ * makes most easily:
+ *
+ * - `wal-volatile-length`, `kv-volatile-values`, `broker-volatile-offsets`: some of the service's
+ *   state is kept outside the node's state (as if in a cache or a field of the app object). It then
+ *   survives rollbacks (and crashes) that the rest of the state does not.
+ * - `workflow-unstable-step-keys`: sthreads are detached under a key that changes with the
+ *   world-line, so a step run again after a recovery is a new caller to its target, whose reply table
+ *   cannot recognise it: the step runs twice.
+ */
+export type ServiceBug = 'wal-volatile-length' | 'kv-volatile-values' | 'broker-volatile-offsets' | 'workflow-unstable-step-keys';
+export const SERVICE_BUGS: readonly ServiceBug[] = ['wal-volatile-length', 'kv-volatile-values', 'broker-volatile-offsets', 'workflow-unstable-step-keys'];
+
+const VOLATILE: Partial<Record<ServiceBug, RegExp>> = {
+  'wal-volatile-length': /^wal\/[^/]*\/n$/,
+  'kv-volatile-values': /^kv\//,
+  'broker-volatile-offsets': /^br\/[^/]*\/g\//,
+};
+
+/** The app with `bug` planted (a fresh one per call: volatile state is per run), or the app itself. */
+export function plantServiceBug(app: App, bug: string | undefined): App {
+  if (bug === undefined || !(SERVICE_BUGS as readonly string[]).includes(bug)) return app;
+  const volatile = VOLATILE[bug as ServiceBug];
+  const change =
+    volatile !== undefined
+      ? volatileKeys(volatile)
+      : (ctx: ActionContext, wrapped: ActionContext): void => {
+          const detach = wrapped.detach;
+          wrapped.detach = (key, body) => detach(`${key}@w${ctx.worldLine}`, body);
+        };
+  const wrap = (ctx: ActionContext): ActionContext => {
+    const wrapped = delegate(ctx);
+    // Sthreads merge with a context of their own: it gets the same bug.
+    wrapped.detach = (key, body) =>
+      ctx.detach(key, (st) =>
+        body({
+          id: st.id,
+          get handle() {
+            return st.handle;
+          },
+          call: (target, payload) => st.call(target, payload),
+          merge: (fn) => st.merge((m) => fn(wrap(m))),
+        }),
+      );
+    change(ctx, wrapped);
+    return wrapped;
+  };
+  return {
+    onRequest: (ctx, req) => app.onRequest(wrap(ctx), req),
+    onMessage: app.onMessage === undefined ? undefined : (ctx, from, payload) => app.onMessage!(wrap(ctx), from, payload),
+    onRestore: app.onRestore === undefined ? undefined : (ctx) => app.onRestore!(wrap(ctx)),
+  };
+}
+
+/** Keys matching `pattern` live in a map per node that no rollback and no crash touches. */
+function volatileKeys(pattern: RegExp): (ctx: ActionContext, wrapped: ActionContext) => void {
+  const stores = new Map<NodeId, Map<string, Json>>();
+  return (ctx, wrapped) => {
+    let store = stores.get(ctx.nodeId);
+    if (store === undefined) stores.set(ctx.nodeId, (store = new Map()));
+    const mem = store;
+    wrapped.get = (key) => (pattern.test(key) ? mem.get(key) : ctx.get(key));
+    wrapped.put = (key, value) => (pattern.test(key) ? void mem.set(key, value) : ctx.put(key, value));
+    wrapped.delete = (key) => (pattern.test(key) ? void mem.delete(key) : ctx.delete(key));
+    wrapped.keys = (prefix = '') => [...ctx.keys(prefix), ...[...mem.keys()].filter((k) => k.startsWith(prefix))];
+  };
+}
+
+function delegate(ctx: ActionContext): ActionContext {
+  return {
+    get nodeId() {
+      return ctx.nodeId;
+    },
+    get version() {
+      return ctx.version;
+    },
+    get worldLine() {
+      return ctx.worldLine;
+    },
+    get now() {
+      return ctx.now;
+    },
+    get: (key) => ctx.get(key),
+    put: (key, value) => ctx.put(key, value),
+    delete: (key) => ctx.delete(key),
+    keys: (prefix) => ctx.keys(prefix),
+    send: (to, payload) => ctx.send(to, payload),
+    completeRequest: (caller, seq, result) => ctx.completeRequest(caller, seq, result),
+    detach: (key, body) => ctx.detach(key, body),
+  };
+}

@@ -1,0 +1,12 @@
+import type { Scenario, ScenarioName } from '../scenario';
+import { kvtestScenario } from './kvtest';
+
+const SCENARIOS: Partial<Record<ScenarioName, Scenario>> = {
+  kvtest: kvtestScenario,
+};
+
+export function scenarioByName(name: ScenarioName): Scenario {
+  const s = SCENARIOS[name];
+  if (s === undefined) throw new Error(`no scenario named ${name}`);
+  return s;
+}

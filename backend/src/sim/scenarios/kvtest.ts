@@ -1,0 +1,117 @@
+import type { Json, NodeId } from '@dse/shared';
+import { isDseError } from '@dse/shared';
+import type { Session } from '../../core/session';
+import type { Checker, NodeView, RequestOutcome } from '../checker';
+import type { EffectRecord, KvOp } from '../kvapp';
+import { kvApp } from '../kvapp';
+import type { Scenario, ScenarioChecks, ScenarioRun, WorkloadEnv } from '../scenario';
+
+/**
+ * The simulator's own test app (the default scenario): single puts and gets, chains of 1–3 hops
+ * from node to node and back, and sthreads that call 1–3 nodes and merge. Every effect is a record
+ * naming its request, so that the checker sees what survived, what was lost and what was doubled.
+ */
+export const kvtestScenario: Scenario = {
+  name: 'kvtest',
+  app: kvApp,
+  workloadMs: (requestsPerSession) => requestsPerSession * 12,
+  createRun(): ScenarioRun {
+    let sessionsDone = 0;
+    let total = -1;
+    return {
+      checks: kvtestChecks,
+      start(env: WorkloadEnv): Session[] {
+        const { rng, nodes: nodeIds } = env;
+        const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+        const randomOp = (): KvOp => {
+          const key = rng.pick(keys);
+          const x = rng.next();
+          if (x < 0.4) return { op: 'put', key, value: rng.int(0, 1000) };
+          if (x < 0.5) return { op: 'get', key };
+          const hops = Array.from({ length: rng.int(1, 3) }, () => rng.pick(nodeIds));
+          return x < 0.8 ? { op: 'chain', key, hops } : { op: 'sthread', key, hops };
+        };
+        total = env.sessions;
+        const sessions = Array.from({ length: env.sessions }, () => env.host.session());
+        for (const s of sessions) {
+          void (async () => {
+            for (let k = 0; k < env.requestsPerSession; k++) {
+              await env.sleep(rng.next() * 4);
+              try {
+                await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
+              } catch (e) {
+                if (!isDseError(e) || e.code !== 'RolledBack') throw e;
+              }
+            }
+            sessionsDone++;
+          })();
+        }
+        return sessions;
+      },
+      done: () => sessionsDone === total,
+    };
+  },
+};
+
+const kvtestChecks: ScenarioChecks = {
+  /** No orphans: a restored node holds no record applied above its cut version. */
+  onRestored(c: Checker, node: NodeId, toVersion: number, view: NodeView, t: number): void {
+    for (const [key, value] of view.appState) {
+      if (!Array.isArray(value)) continue;
+      for (const rec of value as unknown as EffectRecord[]) {
+        if (rec.v > toVersion) {
+          c.fail('no-orphans', `${node} restored to ${toVersion} still holds ${key} record ${rec.s}#${rec.q} applied at ${rec.v} in world-line ${rec.w}`, t);
+        }
+      }
+    }
+  },
+
+  /** Committed effects present exactly once, rolled-back ones absent, no records of requests never sent. */
+  finish(c: Checker, t: number, outcomes: readonly RequestOutcome[], views: ReadonlyMap<NodeId, NodeView>): void {
+    const found = new Map<string, { node: NodeId; key: string; i: number }[]>();
+    for (const [n, view] of views) {
+      for (const [key, value] of view.appState) {
+        if (!Array.isArray(value)) continue;
+        for (const rec of value as unknown as EffectRecord[]) {
+          const id = `${rec.s}#${rec.q}`;
+          let l = found.get(id);
+          if (l === undefined) found.set(id, (l = []));
+          l.push({ node: n, key, i: rec.i });
+        }
+      }
+    }
+    for (const o of outcomes) {
+      const id = `${o.session}#${o.seq}`;
+      const recs = found.get(id) ?? [];
+      found.delete(id);
+      const op = o.payload as unknown as KvOp;
+      if (o.status === 'committed') {
+        for (const [node, key, i] of expectedRecords(o.node, op)) {
+          const n = recs.filter((r) => r.node === node && r.key === key && r.i === i).length;
+          if (n === 0) c.fail('durability', `committed request ${id} (${op.op}) lost its effect ${key}/${i} on ${node}`, t);
+          if (n > 1) c.fail('exactly-once', `committed request ${id} (${op.op}) applied ${n} times: ${key}/${i} on ${node}`, t);
+        }
+        const expected = expectedRecords(o.node, op).length;
+        if (recs.length > expected) c.fail('exactly-once', `committed request ${id} (${op.op}) left ${recs.length} records, expected ${expected}`, t);
+      } else if (o.status === 'rolledBack') {
+        if (recs.length > 0) c.fail('no-orphans', `rolled-back request ${id} (${op.op}) left ${recs.length} records, e.g. ${recs[0]!.key}/${recs[0]!.i} on ${recs[0]!.node}`, t);
+      }
+    }
+    for (const [id, recs] of found) {
+      c.fail('no-orphans', `records of ${id}, which no session sent, on ${recs[0]!.node}`, t);
+    }
+  },
+};
+
+/** The records a committed request leaves: [node, key, hop index]. */
+function expectedRecords(entry: NodeId, op: KvOp): [NodeId, string, number][] {
+  switch (op.op) {
+    case 'put':
+      return [[entry, `h:${op.key}`, 0]];
+    case 'get':
+      return [];
+    case 'chain':
+    case 'sthread':
+      return [[entry, `h:${op.key}`, 0], ...op.hops.map((h, i): [NodeId, string, number] => [h, `x:${op.key}`, i + 1])];
+  }
+}
