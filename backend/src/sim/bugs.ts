@@ -7,8 +7,8 @@ import type { ActionContext, App } from '../core/app';
  * makes most easily:
  *
  * - `wal-volatile-length`, `kv-volatile-values`, `broker-volatile-offsets`: some of the service's
- *   state is kept outside the node's state (as if in a cache or a field of the app object). It then
- *   survives rollbacks (and crashes) that the rest of the state does not.
+ *   state is also cached outside the node's state (as if in a field of the app object) and read from
+ *   there. The cache survives rollbacks (and crashes) that the state does not.
  * - `workflow-unstable-step-keys`: sthreads are detached under a key that changes with the
  *   world-line, so a step run again after a recovery is a new caller to its target, whose reply table
  *   cannot recognise it: the step runs twice.
@@ -57,17 +57,23 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
   };
 }
 
-/** Keys matching `pattern` live in a map per node that no rollback and no crash touches. */
+/** Keys matching `pattern` are cached in a map per node that no rollback and no crash touches. */
 function volatileKeys(pattern: RegExp): (ctx: ActionContext, wrapped: ActionContext) => void {
   const stores = new Map<NodeId, Map<string, Json>>();
   return (ctx, wrapped) => {
     let store = stores.get(ctx.nodeId);
     if (store === undefined) stores.set(ctx.nodeId, (store = new Map()));
     const mem = store;
-    wrapped.get = (key) => (pattern.test(key) ? mem.get(key) : ctx.get(key));
-    wrapped.put = (key, value) => (pattern.test(key) ? void mem.set(key, value) : ctx.put(key, value));
-    wrapped.delete = (key) => (pattern.test(key) ? void mem.delete(key) : ctx.delete(key));
-    wrapped.keys = (prefix = '') => [...ctx.keys(prefix), ...[...mem.keys()].filter((k) => k.startsWith(prefix))];
+    // Written through to the state too, but read from memory first: a cache that nobody rolls back.
+    wrapped.get = (key) => (pattern.test(key) && mem.has(key) ? mem.get(key) : ctx.get(key));
+    wrapped.put = (key, value) => {
+      if (pattern.test(key)) mem.set(key, value);
+      ctx.put(key, value);
+    };
+    wrapped.delete = (key) => {
+      mem.delete(key);
+      ctx.delete(key);
+    };
   };
 }
 

@@ -1,8 +1,10 @@
 import type { Scenario, ScenarioName } from '../scenario';
 import { kvtestScenario } from './kvtest';
+import { walScenario } from './wal';
 
 const SCENARIOS: Partial<Record<ScenarioName, Scenario>> = {
   kvtest: kvtestScenario,
+  wal: walScenario,
 };
 
 export function scenarioByName(name: ScenarioName): Scenario {

@@ -1,0 +1,82 @@
+import type { Json, NodeId, Version } from '@dse/shared';
+import { isDseError } from '@dse/shared';
+import type { Session } from '../../core/session';
+import type { Checker, NodeView, RequestOutcome } from '../checker';
+import type { WorkloadEnv } from '../scenario';
+
+/** Runs `body` once per session; counts those done; keeps errors other than a rollback (workload bugs). */
+export class SessionLoops {
+  done = 0;
+  total = -1;
+  readonly errors: string[] = [];
+
+  start(env: WorkloadEnv, body: (s: Session, index: number) => Promise<void>): Session[] {
+    this.total = env.sessions;
+    const sessions = Array.from({ length: env.sessions }, () => env.host.session());
+    sessions.forEach((s, i) => {
+      body(s, i).then(
+        () => this.done++,
+        (e: unknown) => {
+          this.errors.push(`session ${s.id}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+          this.done++;
+        },
+      );
+    });
+    return sessions;
+  }
+
+  get allDone(): boolean {
+    return this.done === this.total;
+  }
+
+  report(c: Checker, t: number): void {
+    for (const e of this.errors) c.fail('internal', `workload: ${e}`, t);
+  }
+}
+
+/** Awaits `p`; a rollback (definite: it did not happen) gives null. */
+export async function orRolledBack<T>(p: Promise<T>): Promise<T | null> {
+  try {
+    return await p;
+  } catch (e) {
+    if (isDseError(e) && e.code === 'RolledBack') return null;
+    throw e;
+  }
+}
+
+/**
+ * No orphans in service state: every service record carries the version that wrote it (`v`); a node
+ * restored to `toVersion` must hold none written above it.
+ */
+export function checkRecordVersions(c: Checker, node: NodeId, toVersion: Version, view: NodeView, t: number, prefixes: readonly string[]): void {
+  for (const [key, value] of view.appState) {
+    if (!prefixes.some((p) => key.startsWith(p))) continue;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) continue;
+    const v = value.v;
+    if (typeof v === 'number' && v > toVersion) c.fail('no-orphans', `${node} restored to ${toVersion} still holds ${key} written at ${v}`, t);
+  }
+}
+
+/** A node's state as a `get`, for the services' own readers. */
+export function getter(view: NodeView | undefined): { get(key: string): Json | undefined } {
+  return { get: (key) => view?.appState.get(key) };
+}
+
+export function obj(j: Json): Record<string, Json> {
+  return typeof j === 'object' && j !== null && !Array.isArray(j) ? j : {};
+}
+
+/** Committed outcomes of one service op, with payload and result as objects. */
+export function outcomesOf(outcomes: readonly RequestOutcome[], svc: string, op?: string): { o: RequestOutcome; p: Record<string, Json>; r: Record<string, Json> }[] {
+  const out = [];
+  for (const o of outcomes) {
+    const p = obj(o.payload);
+    if (p.svc !== svc || (op !== undefined && p.op !== op)) continue;
+    out.push({ o, p, r: obj(o.result) });
+  }
+  return out;
+}
+
+export function same(a: Json | undefined, b: Json | undefined): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
