@@ -226,7 +226,7 @@ export interface ConfigInfo {
 
 /** What each command answers with, besides `ok: true`. */
 export interface CommandResults {
-  health: Record<string, never>;
+  health: object;
   cluster: ClusterInfo;
   getConfig: ConfigInfo;
   kill: { node: NodeId };
@@ -248,7 +248,7 @@ export interface ApiError {
 
 export type Ok<T> = { ok: true } & T;
 export type ApiReply<T> = Ok<T> | ApiError;
-export type CommandReply<C extends CommandType = CommandType> = ApiReply<CommandResults[C]>;
+export type CommandReply<C extends CommandType = CommandType> = C extends CommandType ? ApiReply<CommandResults[C]> : never;
 
 export function isApiError(r: unknown): r is ApiError {
   return typeof r === 'object' && r !== null && 'error' in r;

@@ -183,6 +183,11 @@ export class DseNode {
     this.abandonSthreads();
   }
 
+  /** Live reconfiguration (the playground's slider): the next checkpoint timer uses the new interval. */
+  setCheckpointInterval(ms: number): void {
+    this.cfg.checkpointIntervalMs = ms;
+  }
+
   /** Closes the open version now (checkpoint on demand). */
   checkpointNow(): void {
     if (this.status === 'up' && this.active) this.closeVersion(0);

@@ -1,0 +1,197 @@
+/**
+ * One DSE node as its own OS process. Started by the server (`--incarnation` set), or by hand on any
+ * host: `npm run node -- --server http://host:8080 --id n5` (token from `DSE_TOKEN`).
+ *
+ * It connects to the server over one WebSocket (Socket.IO namespace `/node`), joins, and runs a
+ * `DseNode` whose ports are real: a wall clock, the server as network relay and as storage, and an
+ * observer that ships inspection events to the server. It exits when the connection is lost: the
+ * server has then declared it failed, and a new process must start with empty memory.
+ */
+import { parseArgs } from 'node:util';
+import type { InspectionEvent } from '@dse/shared';
+import { io } from 'socket.io-client';
+import type { WireMessage } from '../core/messages';
+import { DseNode } from '../core/node';
+import { resolveApp } from './apps';
+import { RealClock } from './clock';
+import { RpcStorage } from './rpc-storage';
+import type { JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, UpFrame } from './wire';
+import { NODE_NAMESPACE } from './wire';
+
+const USAGE = 'usage: npm run node -- --server URL --id ID [--app NAME] (the token, if any, in DSE_TOKEN)';
+
+const { values } = parseArgs({
+  options: {
+    server: { type: 'string' },
+    id: { type: 'string' },
+    app: { type: 'string' },
+    incarnation: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (values.server === undefined || values.id === undefined) {
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(2);
+}
+const id = values.id;
+const token = process.env.DSE_TOKEN ?? '';
+const say = (s: string): void => {
+  process.stderr.write(`[node ${id}] ${s}\n`);
+};
+
+const socket = io(new URL(NODE_NAMESPACE, values.server).toString(), {
+  transports: ['websocket'],
+  reconnection: false,
+  auth: token !== '' ? { token } : {},
+  timeout: 10_000,
+});
+
+let node: DseNode | null = null;
+let clock: RealClock | null = null;
+let runCfg: NodeRunConfig | null = null;
+let heartbeat: NodeJS.Timeout | null = null;
+
+// ------------------------------------------------------------------ upstream: events and messages in frames
+
+let events: InspectionEvent[] = [];
+let msgs: [string, WireMessage][] = [];
+let flushQueued = false;
+let eventTimer: NodeJS.Timeout | null = null;
+
+function flush(): void {
+  flushQueued = false;
+  if (eventTimer !== null) {
+    clearTimeout(eventTimer);
+    eventTimer = null;
+  }
+  if (events.length === 0 && msgs.length === 0) return;
+  const frame: UpFrame = {};
+  if (events.length > 0) frame.e = events;
+  if (msgs.length > 0) frame.m = msgs;
+  events = [];
+  msgs = [];
+  socket.emit('up', frame);
+}
+
+function flushSoon(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(flush);
+}
+
+const observer = {
+  emit(e: InspectionEvent): void {
+    events.push(e);
+    if (events.length >= 500) flushSoon();
+    else if (eventTimer === null && !flushQueued) eventTimer = setTimeout(flush, runCfg?.eventFlushMs ?? 20);
+  },
+};
+
+const network = {
+  send(to: string, msg: WireMessage): void {
+    msgs.push([to, msg]);
+    flushSoon();
+  },
+};
+
+function fatal(e: unknown): void {
+  say(`stopped on an error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  flush();
+  process.exit(1);
+}
+
+function startNode(cfg: NodeRunConfig): void {
+  const app = resolveApp(values.app ?? cfg.app);
+  if (app === undefined) {
+    say(`unknown app ${values.app ?? cfg.app}`);
+    process.exit(2);
+  }
+  runCfg = cfg;
+  clock?.cancelAll();
+  clock = new RealClock(cfg.epochMs);
+  const storage = new RpcStorage(socket, cfg.storageTimeoutMs);
+  node = new DseNode(id, app, { clock, network, storage, observer, onFatal: fatal }, {
+    mode: cfg.mode,
+    cutKind: cfg.cutKind,
+    checkpointIntervalMs: cfg.checkpointIntervalMs,
+    retransmitMs: cfg.retransmitMs,
+    heartbeatMs: null,
+    emitStateChanges: true,
+  });
+  node.start();
+  startHeartbeat(cfg.heartbeatIntervalMs);
+}
+
+/** Heartbeats are empty frames: the server fails a node it has not heard from for its heartbeat timeout. */
+function startHeartbeat(ms: number): void {
+  if (heartbeat !== null) clearInterval(heartbeat);
+  heartbeat = setInterval(() => {
+    flush();
+    socket.emit('up', {});
+  }, ms);
+}
+
+socket.on('connect', () => {
+  const join: JoinRequest = { id, pid: process.pid, incarnation: values.incarnation ?? null };
+  socket.timeout(15_000).emit('join', join, (err: Error | null, reply: JoinReply) => {
+    if (err !== null) {
+      say('the server did not answer the join');
+      process.exit(2);
+    }
+    if ('error' in reply) {
+      say(`join refused: ${reply.error.code}: ${reply.error.message}`);
+      process.exit(2);
+    }
+    startNode(reply.config);
+  });
+});
+
+socket.on('m', (batch: WireMessage[]) => {
+  if (node === null) return;
+  for (const m of batch) {
+    try {
+      node.receive(m);
+    } catch (e) {
+      // The runtime's own assertion failed: crash, and let recovery restore a consistent state.
+      fatal(e);
+    }
+  }
+});
+
+socket.on('cfg', (push: NodeConfigPush) => {
+  if (runCfg === null) return;
+  if (push.checkpointIntervalMs !== undefined) {
+    runCfg = { ...runCfg, checkpointIntervalMs: push.checkpointIntervalMs };
+    node?.setCheckpointInterval(push.checkpointIntervalMs);
+  }
+  if (push.heartbeatIntervalMs !== undefined) {
+    runCfg = { ...runCfg, heartbeatIntervalMs: push.heartbeatIntervalMs };
+    startHeartbeat(push.heartbeatIntervalMs);
+  }
+});
+
+socket.on('reset', (cfg: NodeRunConfig) => {
+  // A new mode or cut: start again with empty memory; the coordinator restores us from the cut.
+  node?.stop();
+  node = null;
+  flush();
+  startNode(cfg);
+});
+
+socket.on('connect_error', (e: Error) => {
+  say(`cannot connect to ${values.server}: ${e.message}`);
+  process.exit(2);
+});
+
+socket.on('disconnect', (reason: string) => {
+  say(`disconnected (${reason}): exiting`);
+  process.exit(3);
+});
+
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

@@ -1,0 +1,55 @@
+import type { CutKind, ErrorBody, InspectionEvent, Mode, NodeId } from '@dse/shared';
+import type { WireMessage } from '../core/messages';
+
+/**
+ * The connection between a node process and the server (Socket.IO namespace `/node`, one WebSocket).
+ * It carries the node's join, its wire messages (relayed by the server to other nodes, the coordinator
+ * and the session host), its inspection events, its Storage calls (the server owns the database), and
+ * the server's configuration pushes. The same connection works from another host (`npm run node`).
+ *
+ * node → server: `join` (JoinRequest, ack JoinReply), `up` (UpFrame), `st` (op, args, ack StorageReply)
+ * server → node: `m` (WireMessage[]), `cfg` (NodeConfigPush), `reset` (NodeRunConfig: start again with
+ * empty memory in a new mode or cut)
+ */
+export const NODE_NAMESPACE = '/node';
+
+/** The endpoint name of the server's session host (clients' requests come from it, replies go to it). */
+export const SERVER_ENDPOINT = 'server';
+
+export interface JoinRequest {
+  id: NodeId;
+  pid: number;
+  /** Set by the server when it spawned this process; null for a process started by hand (remote). */
+  incarnation: string | null;
+}
+
+export interface NodeRunConfig {
+  app: string;
+  mode: Mode;
+  cutKind: CutKind;
+  checkpointIntervalMs: number;
+  heartbeatIntervalMs: number;
+  /** The cluster's time origin (wall-clock ms): `Clock.now()` counts from it in every process. */
+  epochMs: number;
+  retransmitMs: number;
+  /** How long inspection events may wait before they are sent (they go at once with any message). */
+  eventFlushMs: number;
+  storageTimeoutMs: number;
+}
+
+export type NodeConfigPush = Partial<Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs'>>;
+
+export type JoinReply = { ok: true; config: NodeRunConfig } | { error: ErrorBody };
+
+/**
+ * One frame from a node: the events it emitted, then the messages it sent after them. Events of a
+ * frame are always numbered before its messages are delivered, so the stream is causally ordered
+ * (a `messageSent` precedes its `messageDelivered`, a `checkpointPersisted` its `cutAdvanced`).
+ */
+export interface UpFrame {
+  e?: InspectionEvent[];
+  m?: [string, WireMessage][];
+}
+
+export type StorageOp = 'writeCheckpoints' | 'loadCheckpoint';
+export type StorageReply = { ok: true; value: unknown } | { error: ErrorBody };

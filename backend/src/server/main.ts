@@ -1,0 +1,82 @@
+/**
+ * `npm start`: builds the web app if needed, starts the server on 127.0.0.1:8080 (PORT, HOST), on
+ * PGlite (DSE_DATA_DIR, default .data/) unless DATABASE_URL is set, with 4 node processes and a gentle
+ * workload. Ctrl-C stops every process it started.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isLoopback, startServer } from './server';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+function newestMtime(dir: string): number {
+  let t = 0;
+  if (!existsSync(dir)) return 0;
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'dist') continue;
+    const p = join(dir, name);
+    const st = statSync(p);
+    t = Math.max(t, st.isDirectory() ? newestMtime(p) : st.mtimeMs);
+  }
+  return t;
+}
+
+function buildWebIfNeeded(): void {
+  if (process.env.DSE_SKIP_WEB_BUILD === '1') return;
+  const src = join(ROOT, 'web', 'src');
+  if (!existsSync(src)) return; // nothing to build yet (the placeholder page)
+  const index = join(ROOT, 'web', 'dist', 'index.html');
+  if (existsSync(index) && statSync(index).mtimeMs >= newestMtime(join(ROOT, 'web'))) return;
+  process.stderr.write('building the web app (vite build)…\n');
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) process.stderr.write('the web app did not build; the server starts anyway and serves a placeholder page\n');
+}
+
+const host = process.env.HOST ?? '127.0.0.1';
+const port = Number(process.env.PORT ?? 8080);
+const token = process.env.DSE_TOKEN ?? '';
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(`PORT must be a port number, not ${process.env.PORT}\n`);
+  process.exit(2);
+}
+if (!isLoopback(host) && token === '') {
+  process.stderr.write(
+    `Refusing to start: HOST=${host} is not a loopback address (127.0.0.1, localhost, ::1).\n` +
+      'Anyone who can reach it could control the cluster. Set DSE_TOKEN to a secret (for example\n' +
+      '`DSE_TOKEN=$(openssl rand -hex 16)`); clients then send `Authorization: Bearer <token>`.\n',
+  );
+  process.exit(2);
+}
+
+buildWebIfNeeded();
+
+const server = await startServer({
+  host,
+  port,
+  token,
+  nodes: 4,
+  workload: { kind: 'mixed', rate: 4 },
+}).catch((e: unknown) => {
+  process.stderr.write(`the server did not start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
+
+process.stdout.write(`DSE Playground: ${server.url}/  (storage: ${server.storage.describe}; ${token !== '' ? 'token required' : 'no token, loopback only'}; Ctrl-C stops it)\n`);
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) {
+    process.exit(1);
+  }
+  stopping = true;
+  process.stdout.write('stopping…\n');
+  server.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+  setTimeout(() => process.exit(1), 10_000).unref();
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
