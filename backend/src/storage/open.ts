@@ -1,5 +1,9 @@
+import { DseError } from '@dse/shared';
+import * as path from 'node:path';
 import type { Storage } from '../core/ports';
 import { MemoryStorage } from './memory';
+import { PgliteStorage } from './pglite';
+import { PostgresStorage } from './postgres';
 
 export type StorageKind = 'memory' | 'pglite' | 'postgres';
 
@@ -10,6 +14,8 @@ export interface OpenStorageOptions {
   dataDir?: string;
   /** PostgreSQL connection string; default `DATABASE_URL`. */
   databaseUrl?: string;
+  /** PostgreSQL: a schema of its own (created if missing); default the server's search_path. */
+  schema?: string;
 }
 
 export interface OpenedStorage {
@@ -20,15 +26,28 @@ export interface OpenedStorage {
   close(): Promise<void>;
 }
 
+/** The PGlite data folder the options and environment name. */
+export function defaultDataDir(opts: OpenStorageOptions = {}): string {
+  return path.resolve(opts.dataDir ?? (process.env.DSE_DATA_DIR || '.data'));
+}
+
 /**
  * Opens the storage the runtime should use. The SQL kinds live in `sql.ts` (one code path for PGlite
- * and PostgreSQL); this is the one place that chooses between them.
+ * and PostgreSQL); this is the one place that chooses between them. Rejects with a `DseError`:
+ * `StorageLocked` (another process owns the PGlite folder), `StorageUnavailable` (the server cannot be
+ * reached), `StorageCorrupt` (the files cannot be read) or `StorageConflict` (a newer schema).
  */
 export async function openStorage(opts: OpenStorageOptions = {}): Promise<OpenedStorage> {
-  const kind: StorageKind = opts.kind ?? (process.env.DATABASE_URL ? 'postgres' : 'pglite');
+  const databaseUrl = opts.databaseUrl ?? process.env.DATABASE_URL;
+  const kind: StorageKind = opts.kind ?? (databaseUrl ? 'postgres' : 'pglite');
   if (kind === 'memory') {
     return { kind, storage: new MemoryStorage(), describe: 'in memory (nothing survives a restart)', close: () => Promise.resolve() };
   }
-  // PGlite and PostgreSQL: implemented by the persistence issue (#3).
-  throw new Error(`storage kind ${kind} is not available yet`);
+  if (kind === 'pglite') {
+    const s = await PgliteStorage.open({ dataDir: defaultDataDir(opts) });
+    return { kind, storage: s.storage, describe: s.describe, close: () => s.close() };
+  }
+  if (!databaseUrl) throw new DseError('BadRequest', 'storage kind postgres needs a connection string: set DATABASE_URL');
+  const s = await PostgresStorage.open({ url: databaseUrl, ...(opts.schema !== undefined ? { schema: opts.schema } : {}) });
+  return { kind, storage: s.storage, describe: s.describe, close: () => s.close() };
 }

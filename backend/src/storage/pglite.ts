@@ -1,0 +1,99 @@
+import { PGlite } from '@electric-sql/pglite';
+import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import { DseError } from '@dse/shared';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import pg from 'pg';
+import type { DataDirLock } from './lock';
+import { acquireDataDirLock } from './lock';
+import { migrate } from './migrations';
+import type { SqlConnection, SqlPool } from './sql';
+import { SqlStorage, translateError } from './sql';
+
+/**
+ * PGlite (PostgreSQL compiled to WebAssembly, running in this process) on a data folder: the embedded
+ * default. The folder holds `dse.lock` (its one owner, see lock.ts) and `pglite/` (the database files).
+ * It is reached through node-postgres's client API like PostgreSQL, so the SQL in sql.ts serves both.
+ */
+
+export const IN_MEMORY = 'memory://';
+
+export interface PgliteOptions {
+  /** The data folder, or `memory://` for a database that lives only as long as the process (tests). */
+  dataDir: string;
+}
+
+/** One connection, used by one transaction at a time: PGlite is a single-user PostgreSQL. */
+class SingleConnectionPool implements SqlPool {
+  private tail: Promise<unknown> = Promise.resolve();
+  constructor(private readonly client: pg.Client) {}
+
+  withConnection<T>(fn: (c: SqlConnection) => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => fn(this.client as unknown as SqlConnection));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves once every queued transaction has finished. */
+  idle(): Promise<void> {
+    return this.tail.then(() => undefined);
+  }
+}
+
+export class PgliteStorage {
+  readonly storage: SqlStorage;
+  readonly describe: string;
+  private closed = false;
+
+  private constructor(
+    readonly db: PGlite,
+    private readonly client: pg.Client,
+    readonly pool: SingleConnectionPool,
+    private readonly lock: DataDirLock | null,
+    readonly dataDir: string,
+  ) {
+    this.describe = dataDir === IN_MEMORY ? 'PGlite in memory (nothing survives a restart)' : `PGlite in ${dataDir}`;
+    this.storage = new SqlStorage(pool, { label: this.describe });
+  }
+
+  static async open(opts: PgliteOptions): Promise<PgliteStorage> {
+    const inMemory = opts.dataDir === IN_MEMORY;
+    const dataDir = inMemory ? IN_MEMORY : path.resolve(opts.dataDir);
+    // The lock comes first: nothing touches the database files before this process owns them.
+    const lock = inMemory ? null : acquireDataDirLock(dataDir);
+    let db: PGlite | null = null;
+    try {
+      const dbDir = inMemory ? IN_MEMORY : path.join(dataDir, 'pglite');
+      if (!inMemory) fs.mkdirSync(dbDir, { recursive: true });
+      db = await PGlite.create(dbDir);
+      const client = new pg.Client(createPgConfig(db) as unknown as pg.ClientConfig);
+      await client.connect();
+      const pool = new SingleConnectionPool(client);
+      await pool.withConnection((c) => migrate(c));
+      return new PgliteStorage(db, client, pool, lock, dataDir);
+    } catch (e) {
+      if (db !== null) await db.close().catch(() => undefined);
+      lock?.release();
+      if (e instanceof DseError) throw e;
+      // PGlite fails to start on files it cannot read (another program's, or damaged ones).
+      throw new DseError('StorageCorrupt', `PGlite could not open ${dataDir}: ${translateError(e, 'start').message}`);
+    }
+  }
+
+  /** Runs one query outside the storage's own methods (tests, the benchmark). */
+  query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }> {
+    return this.pool.withConnection((c) => c.query<R>(text, values));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.pool.idle();
+      await this.client.end().catch(() => undefined);
+      await this.db.close();
+    } finally {
+      this.lock?.release();
+    }
+  }
+}
