@@ -1,0 +1,667 @@
+import type {
+  ClusterConfig,
+  ClusterInfo,
+  Cut,
+  Deps,
+  InspectionEvent,
+  Json,
+  Limits,
+  LiveNodeStatus,
+  MessageKind,
+  Mode,
+  NodeId,
+  NumberedEvent,
+  Version,
+  WorkloadConfig,
+  WorldLine,
+} from '@dse/shared';
+
+/**
+ * The playground's view state, computed only from inspection events (and the server's snapshot of
+ * them). `apply` is deterministic: the same events give the same model, which is what makes traces
+ * replayable and the model unit-testable. It mutates in place for speed; `revision` counts changes.
+ */
+
+export type VersionState = 'speculative' | 'persisting' | 'committed' | 'rolled-back';
+
+export interface VersionView {
+  key: string;
+  node: NodeId;
+  worldLine: WorldLine;
+  version: Version;
+  prevVersion: Version;
+  openedAt: number;
+  /** When the node left this version (checkpoint or jump); null while it is the open version. */
+  closedAt: number | null;
+  state: VersionState;
+  /** The checkpoint started (the version was closed and is being written). */
+  checkpointAt: number | null;
+  persistedAt: number | null;
+  committedAt: number | null;
+  rolledBackAt: number | null;
+  /** The world-line whose recovery discarded it. */
+  rolledBackBy: WorldLine | null;
+  checkpointFailures: number;
+  changedKeys: number | null;
+  /** Cross-node dependencies recorded in this version: node → highest version depended on. */
+  deps: Deps;
+}
+
+export interface MessageView {
+  uid: number;
+  id: string;
+  kind: MessageKind;
+  from: string;
+  to: string;
+  worldLine: WorldLine;
+  srcVersion: Version;
+  resend: boolean;
+  sentAt: number;
+  deliveredAt: number | null;
+  deliveredVersion: Version | null;
+  duplicate: boolean;
+  rejectedAt: number | null;
+  receiverWorldLine: WorldLine | null;
+}
+
+export interface StateChange {
+  worldLine: WorldLine;
+  version: Version;
+  set: Record<string, Json>;
+  deleted: string[];
+}
+
+export interface NodeView {
+  id: NodeId;
+  status: LiveNodeStatus;
+  pid: number | null;
+  version: Version;
+  persistedVersion: Version;
+  committedVersion: Version;
+  worldLine: WorldLine;
+  failures: number;
+  starts: number;
+  removed: boolean;
+  /** State keys as far as the events since this page joined tell (committed base + uncommitted changes). */
+  committedState: Record<string, Json>;
+  pendingChanges: StateChange[];
+  lastChange: StateChange | null;
+}
+
+export interface WorldLineView {
+  worldLine: WorldLine;
+  startAt: number;
+  cut: Cut;
+  failed: NodeId[];
+}
+
+/** What one recovery discarded. */
+export interface RollbackRecord {
+  worldLine: WorldLine;
+  t: number;
+  failed: NodeId[];
+  cut: Cut;
+  /** Versions lost with the failed nodes (above the cut on a failed node): the causes. */
+  roots: string[];
+  /** Every version this recovery discarded, in the order the events reported it. */
+  discarded: string[];
+}
+
+/** Versions dropped from the diagram to keep memory flat: only their counts remain. */
+export interface CompressedHistory {
+  versions: number;
+  committed: number;
+  rolledBack: number;
+  fromT: number;
+  toT: number;
+}
+
+export interface SessionRequestView {
+  session: string;
+  seq: number;
+  speculativeAt: number | null;
+  committedAt: number | null;
+  rolledBackAt: number | null;
+}
+
+export interface ModelLimits {
+  versionsPerNodeMax: number;
+  messagesMax: number;
+  eventsMax: number;
+  rollbackRecordsMax: number;
+  sessionRequestsMax: number;
+  stateChangesPerNodeMax: number;
+  cutHistoryMax: number;
+}
+
+export const DEFAULT_MODEL_LIMITS: ModelLimits = {
+  versionsPerNodeMax: 240,
+  messagesMax: 1500,
+  eventsMax: 20_000,
+  rollbackRecordsMax: 20,
+  sessionRequestsMax: 2000,
+  stateChangesPerNodeMax: 200,
+  cutHistoryMax: 2000,
+};
+
+export function versionKey(node: NodeId, worldLine: WorldLine, version: Version): string {
+  return `${node}|${worldLine}|${version}`;
+}
+
+function compareIds(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+export class PlaygroundModel {
+  revision = 0;
+  readonly limits: ModelLimits;
+  nodes = new Map<NodeId, NodeView>();
+  versions = new Map<string, VersionView>();
+  /** Per node, its versions in the order they were opened (every world-line). */
+  lanes = new Map<NodeId, VersionView[]>();
+  compressed = new Map<NodeId, CompressedHistory>();
+  messages = new Map<number, MessageView>();
+  private lastMessageById = new Map<string, number>();
+  private nextUid = 1;
+  worldLine: WorldLine = 0;
+  worldLines: WorldLineView[] = [];
+  cut: Cut = {};
+  cutHistory: { t: number; worldLine: WorldLine; total: number }[] = [];
+  rollbacks: RollbackRecord[] = [];
+  sessions = new Map<string, SessionRequestView>();
+  mode: Mode | null = null;
+  config: ClusterConfig | null = null;
+  workload: WorkloadConfig | null = null;
+  serverLimits: Limits | null = null;
+  storage: string | null = null;
+  /** Retained events (newest last), numbered; the event table and trace export read these. */
+  events: NumberedEvent[] = [];
+  /** Events dropped from `events` to keep it bounded. */
+  eventsDropped = 0;
+  /** Number of the last event applied (server numbering; local numbering for unnumbered events). */
+  lastEvent = 0;
+  firstT: number | null = null;
+  lastT = 0;
+  totals = { events: 0, committed: 0, rolledBack: 0, rejected: 0, messages: 0, checkpoints: 0 };
+
+  constructor(limits: Partial<ModelLimits> = {}) {
+    this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
+  }
+
+  /** Node ids with a lane, in a stable order. */
+  laneIds(): NodeId[] {
+    return [...this.nodes.values()].filter((n) => !n.removed).map((n) => n.id).sort(compareIds);
+  }
+
+  lane(node: NodeId): readonly VersionView[] {
+    return this.lanes.get(node) ?? [];
+  }
+
+  /** Seeds the model from a server snapshot: its history first, then the cluster's current facts. */
+  loadSnapshot(cluster: ClusterInfo, config: ClusterConfig | null, workload: WorkloadConfig | null, limits: Limits | null, history: readonly NumberedEvent[]): void {
+    this.applyAll(history);
+    this.storage = cluster.storage;
+    this.mode = cluster.mode;
+    this.config = config;
+    this.workload = workload;
+    this.serverLimits = limits;
+    if (cluster.worldLine > this.worldLine) this.worldLine = cluster.worldLine;
+    this.setCut(cluster.worldLine, cluster.cut, this.lastT);
+    const present = new Set(cluster.nodes.map((n) => n.id));
+    for (const info of cluster.nodes) {
+      const n = this.node(info.id);
+      n.removed = false;
+      n.status = info.status;
+      n.pid = info.pid;
+      n.version = info.version;
+      n.persistedVersion = info.persistedVersion;
+      n.committedVersion = info.committedVersion;
+      n.worldLine = info.worldLine;
+      n.starts = info.starts;
+    }
+    for (const n of this.nodes.values()) if (!present.has(n.id)) n.removed = true;
+    this.lastEvent = Math.max(this.lastEvent, cluster.lastEvent);
+    this.revision++;
+  }
+
+  applyAll(events: readonly (InspectionEvent | NumberedEvent)[]): void {
+    for (const e of events) this.apply(e);
+  }
+
+  apply(input: InspectionEvent | NumberedEvent): void {
+    const n = 'n' in input && typeof input.n === 'number' ? input.n : this.lastEvent + 1;
+    const e: NumberedEvent = 'n' in input && typeof input.n === 'number' ? (input as NumberedEvent) : ({ ...input, n } as NumberedEvent);
+    this.lastEvent = Math.max(this.lastEvent, n);
+    this.revision++;
+    this.totals.events++;
+    if (this.firstT === null) this.firstT = e.t;
+    if (e.t > this.lastT) this.lastT = e.t;
+    this.events.push(e);
+    if (this.events.length > this.limits.eventsMax * 1.25) {
+      const drop = this.events.length - this.limits.eventsMax;
+      this.events = this.events.slice(drop);
+      this.eventsDropped += drop;
+    }
+    this.reduce(e);
+  }
+
+  private reduce(e: InspectionEvent): void {
+    switch (e.type) {
+      case 'versionOpened': {
+        const node = this.node(e.node);
+        this.closeOpenVersion(e.node, e.t);
+        node.version = e.version;
+        node.worldLine = Math.max(node.worldLine, e.worldLine);
+        if (node.status === 'recovering') node.status = 'up';
+        const key = versionKey(e.node, e.worldLine, e.version);
+        const old = this.versions.get(key);
+        if (old !== undefined) this.dropVersion(old);
+        const v: VersionView = {
+          key,
+          node: e.node,
+          worldLine: e.worldLine,
+          version: e.version,
+          prevVersion: e.prevVersion,
+          openedAt: e.t,
+          closedAt: null,
+          state: 'speculative',
+          checkpointAt: null,
+          persistedAt: null,
+          committedAt: null,
+          rolledBackAt: null,
+          rolledBackBy: null,
+          checkpointFailures: 0,
+          changedKeys: null,
+          deps: {},
+        };
+        this.versions.set(key, v);
+        this.laneOf(e.node).push(v);
+        this.commitCovered(e.node, e.t);
+        this.compress(e.node);
+        return;
+      }
+      case 'checkpointStarted': {
+        this.totals.checkpoints++;
+        const v = this.versionOrStub(e.node, e.worldLine, e.version, e.prevVersion, e.t);
+        if (v.closedAt === null) v.closedAt = e.t;
+        v.checkpointAt = e.t;
+        v.changedKeys = e.changedKeys;
+        mergeDeps(v.deps, e.deps, e.node);
+        if (v.state === 'speculative') v.state = 'persisting';
+        return;
+      }
+      case 'checkpointPersisted': {
+        const node = this.node(e.node);
+        const v = this.versions.get(versionKey(e.node, e.worldLine, e.version));
+        if (v !== undefined) {
+          v.persistedAt = e.t;
+          mergeDeps(v.deps, e.deps, e.node);
+        }
+        if (e.worldLine === node.worldLine && e.version > node.persistedVersion) node.persistedVersion = e.version;
+        return;
+      }
+      case 'checkpointFailed': {
+        const v = this.versions.get(versionKey(e.node, e.worldLine, e.version));
+        if (v !== undefined) v.checkpointFailures++;
+        return;
+      }
+      case 'dependencyRecorded': {
+        const node = this.node(e.node);
+        const v = this.versions.get(versionKey(e.node, node.worldLine, e.version));
+        if (v !== undefined) mergeDeps(v.deps, e.on, e.node);
+        return;
+      }
+      case 'cutAdvanced':
+        this.setCut(e.worldLine, e.cut, e.t);
+        return;
+      case 'worldLineChanged': {
+        if (e.worldLine > this.worldLine) this.worldLine = e.worldLine;
+        this.worldLines.push({ worldLine: e.worldLine, startAt: e.t, cut: { ...e.cut }, failed: [...e.failed] });
+        this.setCut(e.worldLine, e.cut, e.t);
+        const failed = new Set(e.failed);
+        for (const id of Object.keys(e.cut)) this.node(id);
+        for (const node of this.nodes.values()) {
+          if (node.removed) continue;
+          if (failed.has(node.id)) node.status = 'down';
+          else if (node.status === 'up' && node.worldLine < e.worldLine) node.status = 'recovering';
+        }
+        if (e.failed.length > 0) {
+          const rec = this.rollbackRecord(e.worldLine, e.t, e.failed, e.cut);
+          // A failed node's versions above the cut died with its process: the causes of this recovery.
+          for (const id of e.failed) {
+            for (const v of this.lane(id)) {
+              if (v.worldLine < e.worldLine && v.version > (e.cut[id] ?? 0) && this.discard(v, e.worldLine, e.t)) {
+                rec.roots.push(v.key);
+                rec.discarded.push(v.key);
+              }
+            }
+          }
+        }
+        return;
+      }
+      case 'rollback': {
+        const node = this.node(e.node);
+        let rec: RollbackRecord | null = null;
+        for (const v of this.lane(e.node)) {
+          // Everything the node had above the version it restored is gone (whatever its world-line).
+          if (v.version > e.toVersion && this.discard(v, e.worldLine, e.t)) {
+            rec ??= this.rollbackRecord(e.worldLine, e.t, [], this.cut);
+            rec.discarded.push(v.key);
+          }
+        }
+        const open = this.lane(e.node).at(-1);
+        if (open !== undefined && open.closedAt === null && open.state === 'rolled-back') open.closedAt = e.t;
+        node.worldLine = Math.max(node.worldLine, e.worldLine);
+        node.version = e.toVersion;
+        node.persistedVersion = Math.min(node.persistedVersion, Math.max(e.toVersion, node.committedVersion));
+        node.pendingChanges = node.pendingChanges.filter((c) => c.version <= e.toVersion);
+        if (node.status !== 'down') node.status = 'up';
+        return;
+      }
+      case 'stateChanged': {
+        const node = this.node(e.node);
+        const change: StateChange = { worldLine: node.worldLine, version: e.version, set: e.set, deleted: e.deleted };
+        node.lastChange = change;
+        node.pendingChanges.push(change);
+        if (node.pendingChanges.length > this.limits.stateChangesPerNodeMax) {
+          // Too many uncommitted changes to keep: fold the oldest into the base (shown as known state).
+          const folded = node.pendingChanges.shift()!;
+          applyChange(node.committedState, folded);
+        }
+        this.foldCommittedState(node);
+        return;
+      }
+      case 'nodeFailed': {
+        const node = this.node(e.node);
+        node.status = 'down';
+        node.failures++;
+        const open = this.lane(e.node).at(-1);
+        if (open !== undefined && open.closedAt === null) open.closedAt = e.t;
+        return;
+      }
+      case 'nodeRestarted': {
+        const node = this.node(e.node);
+        node.status = 'recovering';
+        return;
+      }
+      case 'nodeProcess': {
+        const node = this.node(e.node);
+        if (e.state === 'exited') {
+          node.pid = null;
+          node.status = 'down';
+          const open = this.lane(e.node).at(-1);
+          if (open !== undefined && open.closedAt === null) open.closedAt = e.t;
+        } else {
+          node.pid = e.pid;
+          if (e.state === 'spawned') node.starts++;
+          if (node.status === 'down') node.status = 'recovering';
+        }
+        return;
+      }
+      case 'nodeAdded':
+        this.node(e.node).removed = false;
+        return;
+      case 'nodeRemoved':
+        this.node(e.node).removed = true;
+        return;
+      case 'messageSent': {
+        this.totals.messages++;
+        const uid = this.nextUid++;
+        this.messages.set(uid, {
+          uid,
+          id: e.id,
+          kind: e.kind,
+          from: e.from,
+          to: e.to,
+          worldLine: e.worldLine,
+          srcVersion: e.srcVersion,
+          resend: e.resend,
+          sentAt: e.t,
+          deliveredAt: null,
+          deliveredVersion: null,
+          duplicate: false,
+          rejectedAt: null,
+          receiverWorldLine: null,
+        });
+        this.lastMessageById.set(e.id, uid);
+        if (this.messages.size > this.limits.messagesMax) {
+          const oldest = this.messages.keys().next();
+          if (oldest.done !== true) {
+            const m = this.messages.get(oldest.value)!;
+            this.messages.delete(oldest.value);
+            if (this.lastMessageById.get(m.id) === m.uid) this.lastMessageById.delete(m.id);
+          }
+        }
+        return;
+      }
+      case 'messageDelivered': {
+        const m = this.findMessage(e.id);
+        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null) {
+          m.deliveredAt = e.t;
+          m.deliveredVersion = e.version;
+          m.duplicate = e.duplicate;
+        }
+        return;
+      }
+      case 'messageRejected': {
+        this.totals.rejected++;
+        const m = this.findMessage(e.id);
+        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null) {
+          m.rejectedAt = e.t;
+          m.receiverWorldLine = e.receiverWorldLine;
+        }
+        return;
+      }
+      case 'sessionResult': {
+        const key = `${e.session}#${e.seq}`;
+        let r = this.sessions.get(key);
+        if (r === undefined) {
+          r = { session: e.session, seq: e.seq, speculativeAt: null, committedAt: null, rolledBackAt: null };
+          this.sessions.set(key, r);
+          if (this.sessions.size > this.limits.sessionRequestsMax) {
+            const oldest = this.sessions.keys().next();
+            if (oldest.done !== true) this.sessions.delete(oldest.value);
+          }
+        }
+        if (e.status === 'speculative') r.speculativeAt ??= e.t;
+        else if (e.status === 'committed') r.committedAt ??= e.t;
+        else r.rolledBackAt ??= e.t;
+        return;
+      }
+      case 'modeChanged':
+        this.mode = e.mode;
+        return;
+      case 'configChanged':
+        this.config = e.config;
+        this.mode = e.config.mode;
+        return;
+      case 'workloadChanged':
+        this.workload = e.workload;
+        return;
+    }
+  }
+
+  private findMessage(id: string): MessageView | undefined {
+    const uid = this.lastMessageById.get(id);
+    return uid === undefined ? undefined : this.messages.get(uid);
+  }
+
+  node(id: NodeId): NodeView {
+    let n = this.nodes.get(id);
+    if (n === undefined) {
+      n = {
+        id,
+        status: 'down',
+        pid: null,
+        version: 0,
+        persistedVersion: 0,
+        committedVersion: 0,
+        worldLine: 0,
+        failures: 0,
+        starts: 0,
+        removed: false,
+        committedState: {},
+        pendingChanges: [],
+        lastChange: null,
+      };
+      this.nodes.set(id, n);
+    }
+    return n;
+  }
+
+  /** The node's state as the events tell it: committed base plus uncommitted changes, in order. */
+  nodeState(id: NodeId): Record<string, Json> {
+    const n = this.nodes.get(id);
+    if (n === undefined) return {};
+    const s = { ...n.committedState };
+    for (const c of n.pendingChanges) applyChange(s, c);
+    return s;
+  }
+
+  private laneOf(node: NodeId): VersionView[] {
+    let l = this.lanes.get(node);
+    if (l === undefined) this.lanes.set(node, (l = []));
+    return l;
+  }
+
+  private closeOpenVersion(node: NodeId, t: number): void {
+    const l = this.lanes.get(node);
+    if (l === undefined) return;
+    for (let i = l.length - 1; i >= 0 && i >= l.length - 4; i--) {
+      const v = l[i]!;
+      if (v.closedAt === null) v.closedAt = t;
+    }
+  }
+
+  private versionOrStub(node: NodeId, worldLine: WorldLine, version: Version, prevVersion: Version, t: number): VersionView {
+    const key = versionKey(node, worldLine, version);
+    let v = this.versions.get(key);
+    if (v === undefined) {
+      // Its opening is older than the history this page has: show it from now.
+      v = {
+        key,
+        node,
+        worldLine,
+        version,
+        prevVersion,
+        openedAt: t,
+        closedAt: null,
+        state: 'speculative',
+        checkpointAt: null,
+        persistedAt: null,
+        committedAt: null,
+        rolledBackAt: null,
+        rolledBackBy: null,
+        checkpointFailures: 0,
+        changedKeys: null,
+        deps: {},
+      };
+      this.versions.set(key, v);
+      const lane = this.laneOf(node);
+      lane.push(v);
+      lane.sort((a, b) => a.openedAt - b.openedAt);
+      this.node(node);
+    }
+    return v;
+  }
+
+  private discard(v: VersionView, byWorldLine: WorldLine, t: number): boolean {
+    if (v.state === 'committed' || v.state === 'rolled-back') return false;
+    v.state = 'rolled-back';
+    v.rolledBackAt = t;
+    v.rolledBackBy = byWorldLine;
+    if (v.closedAt === null) v.closedAt = t;
+    this.totals.rolledBack++;
+    return true;
+  }
+
+  private rollbackRecord(worldLine: WorldLine, t: number, failed: NodeId[], cut: Cut): RollbackRecord {
+    let rec = this.rollbacks.find((r) => r.worldLine === worldLine);
+    if (rec === undefined) {
+      rec = { worldLine, t, failed: [...failed], cut: { ...cut }, roots: [], discarded: [] };
+      this.rollbacks.push(rec);
+      if (this.rollbacks.length > this.limits.rollbackRecordsMax) this.rollbacks.shift();
+    }
+    return rec;
+  }
+
+  private setCut(worldLine: WorldLine, cut: Cut, t: number): void {
+    if (worldLine < this.worldLine) return;
+    this.cut = { ...cut };
+    let total = 0;
+    for (const [id, v] of Object.entries(cut)) {
+      total += v;
+      const node = this.node(id);
+      node.committedVersion = v;
+      this.commitCovered(id, t);
+      this.foldCommittedState(node);
+    }
+    this.cutHistory.push({ t, worldLine, total });
+    if (this.cutHistory.length > this.limits.cutHistoryMax * 1.25) this.cutHistory = this.cutHistory.slice(-this.limits.cutHistoryMax);
+  }
+
+  /** Marks the node's versions the cut covers as committed (never a rolled-back one). */
+  private commitCovered(node: NodeId, t: number): void {
+    const c = this.cut[node] ?? 0;
+    const lane = this.lanes.get(node);
+    if (lane === undefined) return;
+    for (let i = lane.length - 1; i >= 0; i--) {
+      const v = lane[i]!;
+      if (v.state === 'committed') break;
+      if (v.state === 'rolled-back' || v.version > c) continue;
+      v.state = 'committed';
+      v.committedAt = t;
+      this.totals.committed++;
+    }
+  }
+
+  private foldCommittedState(node: NodeView): void {
+    const c = node.committedVersion;
+    while (node.pendingChanges.length > 0 && node.pendingChanges[0]!.version <= c) {
+      applyChange(node.committedState, node.pendingChanges.shift()!);
+    }
+  }
+
+  private dropVersion(v: VersionView): void {
+    this.versions.delete(v.key);
+    const lane = this.lanes.get(v.node);
+    if (lane !== undefined) {
+      const i = lane.indexOf(v);
+      if (i >= 0) lane.splice(i, 1);
+    }
+  }
+
+  /** Keeps each lane bounded: the oldest settled versions become counts. */
+  private compress(node: NodeId): void {
+    const lane = this.lanes.get(node);
+    if (lane === undefined || lane.length <= this.limits.versionsPerNodeMax) return;
+    const keep = Math.floor(this.limits.versionsPerNodeMax * 0.8);
+    let c = this.compressed.get(node);
+    if (c === undefined) this.compressed.set(node, (c = { versions: 0, committed: 0, rolledBack: 0, fromT: lane[0]!.openedAt, toT: lane[0]!.openedAt }));
+    const kept: VersionView[] = [];
+    const dropCount = lane.length - keep;
+    for (let i = 0; i < lane.length; i++) {
+      const v = lane[i]!;
+      if (i < dropCount && (v.state === 'committed' || v.state === 'rolled-back')) {
+        c.versions++;
+        if (v.state === 'committed') c.committed++;
+        else c.rolledBack++;
+        c.toT = Math.max(c.toT, v.closedAt ?? v.openedAt);
+        this.versions.delete(v.key);
+      } else kept.push(v);
+    }
+    this.lanes.set(node, kept);
+  }
+}
+
+function mergeDeps(into: Deps, from: Readonly<Deps>, self: NodeId): void {
+  for (const [n, v] of Object.entries(from)) {
+    if (n === self) continue;
+    if ((into[n] ?? 0) < v) into[n] = v;
+  }
+}
+
+function applyChange(state: Record<string, Json>, c: StateChange): void {
+  for (const [k, v] of Object.entries(c.set)) state[k] = v;
+  for (const k of c.deleted) delete state[k];
+}

@@ -1,0 +1,62 @@
+import type { PlaygroundModel } from './model';
+
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+export function percentiles(values: readonly number[]): Percentiles | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const at = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return { count: s.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+}
+
+export interface LiveStats {
+  /** Time from a request's speculative answer to its commit (output commit wait), ms. */
+  commitLag: Percentiles | null;
+  /** Answers per second over the window, by kind. */
+  speculativePerS: number;
+  committedPerS: number;
+  rolledBackPerS: number;
+  /** Series for the throughput chart: per bucket, committed answers per second. */
+  buckets: { t: number; speculative: number; committed: number }[];
+}
+
+/** Statistics over the last `windowMs` of event time (never wall-clock time). */
+export function liveStats(model: PlaygroundModel, windowMs: number, bucketCount = 30): LiveStats {
+  const end = model.lastT;
+  const start = end - windowMs;
+  const lags: number[] = [];
+  let spec = 0;
+  let comm = 0;
+  let rb = 0;
+  const bucketMs = windowMs / bucketCount;
+  const buckets = Array.from({ length: bucketCount }, (_, i) => ({ t: start + (i + 1) * bucketMs, speculative: 0, committed: 0 }));
+  const bucket = (t: number): { speculative: number; committed: number } | undefined => buckets[Math.min(bucketCount - 1, Math.floor((t - start) / bucketMs))];
+  for (const r of model.sessions.values()) {
+    if (r.speculativeAt !== null && r.speculativeAt >= start) {
+      spec++;
+      const b = bucket(r.speculativeAt);
+      if (b !== undefined) b.speculative++;
+    }
+    if (r.committedAt !== null && r.committedAt >= start) {
+      comm++;
+      const b = bucket(r.committedAt);
+      if (b !== undefined) b.committed++;
+      if (r.speculativeAt !== null) lags.push(r.committedAt - r.speculativeAt);
+    }
+    if (r.rolledBackAt !== null && r.rolledBackAt >= start) rb++;
+  }
+  const perS = 1000 / windowMs;
+  const toRate = 1000 / bucketMs;
+  return {
+    commitLag: percentiles(lags),
+    speculativePerS: spec * perS,
+    committedPerS: comm * perS,
+    rolledBackPerS: rb * perS,
+    buckets: buckets.map((b) => ({ t: b.t, speculative: b.speculative * toRate, committed: b.committed * toRate })),
+  };
+}
