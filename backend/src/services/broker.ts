@@ -7,8 +7,10 @@ import { asObject, int, name, optInt, request, shardOf } from './common';
 
 /**
  * Event broker. Each topic lives on one node (by hash of its name). Producers publish with
- * `(producerId, seq)`, seqs increasing per producer and topic; a publish whose seq is not above the
- * producer's last one is a duplicate and is dropped. Consumer groups keep their offsets in the
+ * `(producerId, seq)`, seqs 1, 2, 3 … per producer and topic: a publish whose seq is not above the
+ * producer's last one is a duplicate and is dropped; one that skips a seq is refused with the seq
+ * expected (the producer's earlier publish was rolled back: it publishes again from there), so no
+ * event is lost and each producer's events stay in order. Consumer groups keep their offsets in the
  * topic node's state: a poll hands out the events from the group's offset and moves it on, in the
  * same action, so a committed poll delivered its events once to its group.
  *
@@ -31,9 +33,11 @@ export interface BrokerEvent {
   data: Json;
 }
 export interface PublishResult {
-  /** The event's offset; null for a dropped duplicate. */
+  /** The event's offset; null for a dropped duplicate or a refused out-of-order publish. */
   offset: number | null;
   duplicate: boolean;
+  /** Out of order: the seq the broker expects next from this producer. */
+  expected?: number;
 }
 export interface PollResult {
   from: number;
@@ -73,6 +77,7 @@ export const brokerApp: App = {
         const seq = int(p, 'seq', what, undefined, 1);
         const last = (ctx.get(producerKey(topic, producer)) as number | undefined) ?? 0;
         if (seq <= last) return { offset: null, duplicate: true };
+        if (seq > last + 1) return { offset: null, duplicate: false, expected: last + 1 };
         ctx.put(eventKey(topic, n), { p: producer, s: seq, d: p.data ?? null, v: ctx.version });
         ctx.put(topicLengthKey(topic), n + 1);
         ctx.put(producerKey(topic, producer), seq);
@@ -122,7 +127,7 @@ export class BrokerClient {
     return topicNode(topic, this.nodes);
   }
 
-  /** Publishes one event; `seq` must grow per producer and topic (see `Producer`, which keeps it). */
+  /** Publishes one event; `seq` goes 1, 2, 3 … per producer and topic (see `Producer`, which keeps it). */
   publish(topic: string, producer: string, seq: number, data: Json): Promise<Speculative<PublishResult>> {
     return request(this.session, this.nodeOf(topic), { svc: 'broker', op: 'publish', topic, producer, seq, data });
   }
@@ -150,22 +155,22 @@ export class BrokerClient {
  * A producer: numbers its events and publishes them in order. When a publish is rolled back (a
  * definite `RolledBack`: it did not happen, and neither did any later request of the session) it
  * publishes again from that event on, with the same seqs; the broker drops whatever it already has.
+ * Calls must not overlap: await each `send` before the next.
  */
 export class Producer {
   private readonly client: BrokerClient;
   readonly topic: string;
   readonly id: string;
-  /** Events not yet known committed, by seq. */
-  private readonly pending = new Map<number, Json>();
-  private lastSeq = 0;
-  /** The next seq to publish. */
-  private next = 1;
-  private rewindTo = Infinity;
+  /** Events not yet known committed, by seq: `sent` false when (again) to be published. */
+  private readonly pending = new Map<number, { data: Json; sent: boolean }>();
+  private lastSeq: number;
 
-  constructor(client: BrokerClient, topic: string, producerId: string) {
+  /** `lastSeq`: the producer's last seq already in the topic (a producer that starts again under the same id). */
+  constructor(client: BrokerClient, topic: string, producerId: string, lastSeq = 0) {
     this.client = client;
     this.topic = topic;
     this.id = producerId;
+    this.lastSeq = lastSeq;
   }
 
   /** Seqs handed out so far. */
@@ -173,7 +178,14 @@ export class Producer {
     return this.lastSeq;
   }
 
-  /** Events published but not yet committed (or rolled back and not yet published again). */
+  /** The highest seq up to which every event has been published (in this world, so far). */
+  get publishedUpTo(): number {
+    let low = this.lastSeq + 1;
+    for (const [s, e] of this.pending) if (!e.sent && s < low) low = s;
+    return low - 1;
+  }
+
+  /** Events published but not yet committed, or rolled back and not yet published again. */
   get uncommitted(): number {
     return this.pending.size;
   }
@@ -184,30 +196,48 @@ export class Producer {
    */
   async send(data: Json): Promise<Speculative<PublishResult>> {
     const seq = ++this.lastSeq;
-    this.pending.set(seq, data);
+    this.pending.set(seq, { data, sent: false });
+    let mine: Speculative<PublishResult> | null = null;
     for (;;) {
-      if (this.rewindTo < this.next) this.next = this.rewindTo;
-      this.rewindTo = Infinity;
-      const s = this.next;
-      if (s > seq) throw new Error('unreachable: published past the event being sent');
-      if (!this.pending.has(s)) {
-        this.next++;
-        continue;
+      const s = this.publishedUpTo + 1;
+      if (s > seq) return mine!;
+      const r = await this.publishOne(s);
+      if (s === seq && r !== null) mine = r;
+    }
+  }
+
+  /** Publishes again whatever was rolled back (say, after the last `send`). */
+  async flush(): Promise<void> {
+    for (;;) {
+      const s = this.publishedUpTo + 1;
+      if (s > this.lastSeq) return;
+      await this.publishOne(s);
+    }
+  }
+
+  private async publishOne(s: number): Promise<Speculative<PublishResult> | null> {
+    const e = this.pending.get(s)!;
+    e.sent = true;
+    try {
+      const r = await this.client.publish(this.topic, this.id, s, e.data);
+      if (r.value.expected !== undefined) {
+        // An earlier publish of ours was rolled back: everything from the expected seq on goes again.
+        for (const [k, p] of this.pending) if (k >= r.value.expected) p.sent = false;
+        return null;
       }
-      try {
-        const r = await this.client.publish(this.topic, this.id, s, this.pending.get(s)!);
-        r.commit().then(
-          () => this.pending.delete(s),
-          (e: unknown) => {
-            if (isDseError(e) && e.code === 'RolledBack') this.rewindTo = Math.min(this.rewindTo, s);
-          },
-        );
-        this.next = s + 1;
-        if (s === seq && this.rewindTo === Infinity) return r;
-      } catch (e) {
-        if (!isDseError(e) || e.code !== 'RolledBack') throw e;
-        this.rewindTo = Math.min(this.rewindTo, s);
-      }
+      r.commit().then(
+        () => {
+          if (this.pending.get(s) === e) this.pending.delete(s);
+        },
+        (err: unknown) => {
+          if (isDseError(err) && err.code === 'RolledBack') e.sent = false;
+        },
+      );
+      return r;
+    } catch (err) {
+      if (!isDseError(err) || err.code !== 'RolledBack') throw err;
+      e.sent = false;
+      return null;
     }
   }
 }

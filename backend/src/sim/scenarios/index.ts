@@ -1,10 +1,14 @@
 import type { Scenario, ScenarioName } from '../scenario';
+import { brokerScenario } from './broker';
+import { kvScenario } from './kv';
 import { kvtestScenario } from './kvtest';
 import { walScenario } from './wal';
 
 const SCENARIOS: Partial<Record<ScenarioName, Scenario>> = {
   kvtest: kvtestScenario,
   wal: walScenario,
+  kv: kvScenario,
+  broker: brokerScenario,
 };
 
 export function scenarioByName(name: ScenarioName): Scenario {
