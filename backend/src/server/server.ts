@@ -17,6 +17,7 @@ import { Workload } from '../live/workload';
 import type { OpenedStorage, StorageKind } from '../storage/open';
 import { openStorage } from '../storage/open';
 import { EventStream } from './stream';
+import type { StreamOptions } from './stream';
 import * as v from './validate';
 
 export const DEFAULT_LIMITS: Limits = {
@@ -60,6 +61,8 @@ export interface ServerOptions {
   nodeStderr?: boolean;
   /** Serve this folder as the web app (default `web/dist`). */
   webDist?: string;
+  /** Event stream tuning (tests make browsers slow sooner). */
+  stream?: Partial<StreamOptions>;
 }
 
 export interface RunningServer {
@@ -184,7 +187,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     if (notice !== undefined) s.notice = notice;
     return s;
   };
-  stream = new EventStream({ historyEventsMax: limits.historyEventsMax, batchMs: 50, unackedBatchesMax: 8, queueEventsMax: 5000, ackTimeoutMs: 10_000 }, snapshot);
+  stream = new EventStream({ historyEventsMax: limits.historyEventsMax, batchMs: 50, unackedBatchesMax: 8, queueEventsMax: 5000, ackTimeoutMs: 10_000, ...o.stream }, snapshot);
   stream.start();
 
   let simRunning = false;
@@ -452,9 +455,10 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
         }
       }
     } catch (e) {
-      const tooBig = isDseError(e) && e.code === 'LimitExceeded' && e.message.startsWith('the body');
-      sendError(res, e, tooBig ? 413 : undefined, tooBig ? { connection: 'close' } : {});
-      if (tooBig) res.on('finish', () => req.destroy());
+      const tooBig = isDseError(e) && e.code === 'LimitExceeded' && e.message.includes('larger than');
+      const bodyCut = tooBig && e.message.startsWith('the body');
+      sendError(res, e, tooBig ? 413 : undefined, bodyCut ? { connection: 'close' } : {});
+      if (bodyCut) res.on('finish', () => req.destroy());
       return;
     }
     const reply = await exec(cmd);
