@@ -3,16 +3,16 @@ import { brokerScenario } from './broker';
 import { kvScenario } from './kv';
 import { kvtestScenario } from './kvtest';
 import { walScenario } from './wal';
+import { workflowScenario } from './workflow';
 
-const SCENARIOS: Partial<Record<ScenarioName, Scenario>> = {
+const SCENARIOS: Record<ScenarioName, Scenario> = {
   kvtest: kvtestScenario,
   wal: walScenario,
   kv: kvScenario,
   broker: brokerScenario,
+  workflow: workflowScenario,
 };
 
 export function scenarioByName(name: ScenarioName): Scenario {
-  const s = SCENARIOS[name];
-  if (s === undefined) throw new Error(`no scenario named ${name}`);
-  return s;
+  return SCENARIOS[name];
 }
