@@ -270,7 +270,10 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         if (up.length === 0) return;
         const victim = rng.pick(up);
         crash(victim);
-        sched.after(5 + rng.next() * 60, () => startNode(victim));
+        // Unless the end of the workload restarted it already: two live processes of one node would be a zombie.
+        sched.after(5 + rng.next() * 60, () => {
+          if (nodes.get(victim)?.status === 'stopped') startNode(victim);
+        });
       });
     }
   }
