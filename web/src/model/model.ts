@@ -62,6 +62,8 @@ export interface MessageView {
   duplicate: boolean;
   rejectedAt: number | null;
   receiverWorldLine: WorldLine | null;
+  /** Sent again later (same id) before this copy was seen arriving. */
+  superseded: boolean;
 }
 
 export interface StateChange {
@@ -422,7 +424,10 @@ export class PlaygroundModel {
           duplicate: false,
           rejectedAt: null,
           receiverWorldLine: null,
+          superseded: false,
         });
+        const prev = this.findMessage(e.id);
+        if (prev !== undefined && prev.deliveredAt === null && prev.rejectedAt === null) prev.superseded = true;
         this.lastMessageById.set(e.id, uid);
         if (this.messages.size > this.limits.messagesMax) {
           const oldest = this.messages.keys().next();

@@ -1,0 +1,113 @@
+import { memo, useState } from 'react';
+import type { NumberedEvent } from '@dse/shared';
+
+/** One line of plain text per event: the table is the diagram's text alternative. */
+export function summarize(e: NumberedEvent): string {
+  switch (e.type) {
+    case 'versionOpened':
+      return `${e.node} opened v${e.version} (from v${e.prevVersion}) on world-line ${e.worldLine}`;
+    case 'messageSent':
+      return `${e.kind} ${e.from} → ${e.to} from v${e.srcVersion}, world-line ${e.worldLine}${e.resend ? ' (resend)' : ''}`;
+    case 'messageDelivered':
+      return `${e.kind} ${e.from} → ${e.to} delivered in v${e.version}${e.duplicate ? ' (duplicate, dropped)' : ''}`;
+    case 'messageRejected':
+      return `${e.kind} ${e.from} → ${e.to} rejected: sent on world-line ${e.worldLine}, receiver on ${e.receiverWorldLine}`;
+    case 'dependencyRecorded':
+      return `${e.node} v${e.version} depends on ${Object.entries(e.on).map(([n, v]) => `${n} v${v}`).join(', ')}`;
+    case 'checkpointStarted':
+      return `${e.node} checkpoint of v${e.version} started (${e.changedKeys} changed keys${e.full ? ', full' : ''})`;
+    case 'checkpointPersisted':
+      return `${e.node} v${e.version} persisted`;
+    case 'checkpointFailed':
+      return `${e.node} checkpoint of v${e.version} failed: ${e.code} (${e.definite ? 'definite' : 'indefinite'})`;
+    case 'cutAdvanced':
+      return `cut advanced on world-line ${e.worldLine}: ${Object.entries(e.cut).map(([n, v]) => `${n} v${v}`).join(', ')}`;
+    case 'nodeFailed':
+      return `${e.node} failed (${e.reason})`;
+    case 'nodeRestarted':
+      return `${e.node} restarted: restoring its cut version`;
+    case 'worldLineChanged':
+      return `world-line ${e.worldLine} begins${e.failed.length > 0 ? ` after ${e.failed.join(', ')} failed` : ''}; cut ${Object.entries(e.cut).map(([n, v]) => `${n} v${v}`).join(', ')}`;
+    case 'rollback':
+      return `${e.node} restored v${e.toVersion} on world-line ${e.worldLine}${e.discarded !== null ? `, discarded v${e.discarded.from}–v${e.discarded.to}` : ''}`;
+    case 'stateChanged':
+      return `${e.node} v${e.version} state: set ${Object.keys(e.set).join(', ') || '—'}${e.deleted.length > 0 ? `; deleted ${e.deleted.join(', ')}` : ''}`;
+    case 'sessionResult':
+      return `session ${e.session} request ${e.seq}: ${e.status}`;
+    case 'modeChanged':
+      return `mode is now ${e.mode}`;
+    case 'nodeAdded':
+      return `${e.node} added`;
+    case 'nodeRemoved':
+      return `${e.node} removed`;
+    case 'nodeProcess':
+      return `${e.node} process ${e.state}${e.pid !== null ? ` (pid ${e.pid})` : ''}${e.code !== null ? `, code ${e.code}` : ''}${e.signal !== null ? `, signal ${e.signal}` : ''}`;
+    case 'configChanged':
+      return `configuration: mode ${e.config.mode}, cut ${e.config.cut}, checkpoint ${e.config.checkpointIntervalMs} ms, delay ${e.config.networkDelayMs} ms, loss ${e.config.messageLoss}`;
+    case 'workloadChanged':
+      return `workload: ${e.workload.kind} at ${e.workload.rate}/s`;
+  }
+}
+
+const ROWS_MAX = 200;
+
+export const EventTable = memo(function EventTable({ events, rev, filterRef }: { events: readonly NumberedEvent[]; rev: number; filterRef: React.RefObject<HTMLInputElement | null> }) {
+  const [text, setText] = useState('');
+  const [type, setType] = useState('');
+  void rev;
+  const needle = text.trim().toLowerCase();
+  const rows: NumberedEvent[] = [];
+  let matched = 0;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (type !== '' && e.type !== type) continue;
+    if (needle !== '' && !`${e.type} ${summarize(e)}`.toLowerCase().includes(needle)) continue;
+    matched++;
+    if (rows.length < ROWS_MAX) rows.push(e);
+  }
+  const types = [...new Set(events.slice(-5000).map((e) => e.type))].sort();
+  const t0 = events[0]?.t ?? 0;
+  return (
+    <div className="events">
+      <div className="events-filter">
+        <label>
+          filter <input ref={filterRef} value={text} onChange={(e) => setText(e.target.value)} placeholder="text, e.g. n2 or rollback" data-testid="event-filter" />
+        </label>{' '}
+        <label>
+          type{' '}
+          <select value={type} onChange={(e) => setType(e.target.value)}>
+            <option value="">all</option>
+            {types.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
+        </label>{' '}
+        <span className="muted">
+          {matched} matching of {events.length} retained events{matched > ROWS_MAX ? `, newest ${ROWS_MAX} shown` : ''}
+        </span>
+      </div>
+      <div className="events-scroll">
+        <table>
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>t (s)</th>
+              <th>type</th>
+              <th>what happened</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((e) => (
+              <tr key={e.n} className={`ev-${e.type}`}>
+                <td>{e.n}</td>
+                <td>{((e.t - t0) / 1000).toFixed(3)}</td>
+                <td>{e.type}</td>
+                <td>{summarize(e)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+});

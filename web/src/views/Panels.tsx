@@ -1,0 +1,464 @@
+import { memo, useState } from 'react';
+import type { ClusterConfig, CutKind, Json, Mode, NodeId, WorkloadConfig, WorkloadKind } from '@dse/shared';
+import { CUT_KINDS, MODES, WORKLOAD_KINDS } from '@dse/shared';
+import type { KillPreview, RollbackExplanation } from '../model/analysis';
+import type { PlaygroundModel } from '../model/model';
+import type { LiveStats } from '../model/stats';
+import { OKABE_ITO, STATE_COLOUR, STATE_CUE, STATE_LABEL } from '../palette';
+import type { VersionState } from '../model/model';
+
+// ------------------------------------------------------------------ legend
+
+export function Legend() {
+  const states: VersionState[] = ['speculative', 'persisting', 'committed', 'rolled-back'];
+  return (
+    <div className="legend" aria-label="Legend">
+      {states.map((s) => (
+        <span key={s} className="legend-item">
+          <svg width="30" height="14" aria-hidden="true">
+            <rect
+              x="1"
+              y="1"
+              width="28"
+              height="12"
+              rx="2"
+              fill={s === 'speculative' ? 'url(#hatch-speculative)' : s === 'persisting' ? 'url(#fill-persisting)' : s === 'committed' ? STATE_COLOUR.committed : 'url(#fill-rolled-back)'}
+              stroke={STATE_COLOUR[s]}
+              strokeWidth="1.5"
+              strokeDasharray={s === 'speculative' ? '4 2' : s === 'persisting' ? '1.5 2' : undefined}
+            />
+            {s === 'rolled-back' && <path d="M2,2L28,12M2,12L28,2" stroke={OKABE_ITO.vermillion} strokeWidth="1.5" />}
+          </svg>
+          {STATE_LABEL[s]} <span className="muted">({STATE_CUE[s]})</span>
+        </span>
+      ))}
+      <span className="legend-item">
+        <svg width="14" height="14" aria-hidden="true">
+          <circle cx="7" cy="7" r="3" fill={OKABE_ITO.blue} />
+        </svg>
+        persisted, waiting for dependencies
+      </span>
+      <span className="legend-item">
+        <svg width="30" height="14" aria-hidden="true">
+          <line x1="2" y1="7" x2="28" y2="7" stroke="#000" strokeWidth="3" />
+        </svg>
+        committed cut
+      </span>
+      <span className="legend-item">
+        <svg width="30" height="14" aria-hidden="true">
+          <line x1="2" y1="12" x2="26" y2="2" stroke="#444" />
+        </svg>
+        message
+      </span>
+      <span className="legend-item">
+        <svg width="30" height="14" aria-hidden="true">
+          <line x1="2" y1="12" x2="26" y2="2" stroke="#888" strokeDasharray="2 2" />
+        </svg>
+        in flight
+      </span>
+      <span className="legend-item">
+        <svg width="20" height="14" aria-hidden="true">
+          <line x1="2" y1="12" x2="12" y2="4" stroke="#999" strokeWidth="1.5" />
+        </svg>
+        no arrival seen (lost or resent)
+      </span>
+      <span className="legend-item">
+        <span style={{ color: OKABE_ITO.vermillion, fontWeight: 700 }}>✕</span> rejected (older world-line)
+      </span>
+      <span className="legend-item">
+        <span className="band-swatch" /> world-line band
+      </span>
+      <span className="legend-item muted">press ? for keyboard shortcuts</span>
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------ per-node panel
+
+export interface NodePanelProps {
+  model: PlaygroundModel;
+  rev: number;
+  live: boolean;
+  selected: boolean;
+  busy: boolean;
+  onKill(node: NodeId): void;
+  onRestart(node: NodeId): void;
+  onRemove(node: NodeId): void;
+  onPreview(node: NodeId | null): void;
+  onSelect(node: NodeId): void;
+  id: NodeId;
+}
+
+function fmtJson(v: Json): string {
+  const s = JSON.stringify(v);
+  return s.length > 40 ? `${s.slice(0, 39)}…` : s;
+}
+
+export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
+  const n = p.model.nodes.get(p.id);
+  if (n === undefined) return null;
+  const state = p.model.nodeState(p.id);
+  const keys = Object.keys(state).sort();
+  const last = n.lastChange;
+  return (
+    <section className={`node-panel${p.selected ? ' selected' : ''}`} aria-label={`node ${n.id}`} onClick={() => p.onSelect(n.id)}>
+      <header>
+        <strong>{n.id}</strong>{' '}
+        <span className={`status st-${n.status}`} data-testid={`status-${n.id}`}>
+          {n.status}
+        </span>
+      </header>
+      <dl>
+        <dt>pid</dt>
+        <dd>{n.pid ?? '—'}</dd>
+        <dt>version</dt>
+        <dd>{n.version}</dd>
+        <dt>persisted</dt>
+        <dd>{n.persistedVersion}</dd>
+        <dt>committed</dt>
+        <dd>{n.committedVersion}</dd>
+        <dt>world-line</dt>
+        <dd>{n.worldLine}</dd>
+        <dt>failures</dt>
+        <dd>{n.failures}</dd>
+      </dl>
+      {p.live && (
+        <div className="node-buttons">
+          <button
+            type="button"
+            className="danger"
+            data-testid={`kill-${n.id}`}
+            disabled={p.busy || n.status === 'down'}
+            onMouseEnter={() => p.onPreview(n.id)}
+            onMouseLeave={() => p.onPreview(null)}
+            onFocus={() => p.onPreview(n.id)}
+            onBlur={() => p.onPreview(null)}
+            onClick={(e) => {
+              e.stopPropagation();
+              p.onKill(n.id);
+            }}
+          >
+            kill
+          </button>
+          <button
+            type="button"
+            data-testid={`restart-${n.id}`}
+            disabled={p.busy}
+            onClick={(e) => {
+              e.stopPropagation();
+              p.onRestart(n.id);
+            }}
+          >
+            restart
+          </button>
+          <button
+            type="button"
+            data-testid={`remove-${n.id}`}
+            disabled={p.busy || n.status !== 'down'}
+            title={n.status !== 'down' ? 'kill the node first' : 'remove the node from the cluster'}
+            onClick={(e) => {
+              e.stopPropagation();
+              p.onRemove(n.id);
+            }}
+          >
+            remove
+          </button>
+        </div>
+      )}
+      <details>
+        <summary>
+          state: {keys.length} key{keys.length === 1 ? '' : 's'}
+          {last !== null && ` · last change v${last.version}: ${Object.keys(last.set).length} set, ${last.deleted.length} deleted`}
+        </summary>
+        {keys.length === 0 && <p className="muted">No state changes seen since this page joined (nodes report state changes when they close a version).</p>}
+        <table className="kv">
+          <tbody>
+            {keys.slice(0, 24).map((k) => (
+              <tr key={k} className={last !== null && k in last.set ? 'changed' : undefined}>
+                <td>{k}</td>
+                <td>{fmtJson(state[k]!)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {keys.length > 24 && <p className="muted">and {keys.length - 24} more keys</p>}
+        {last !== null && last.deleted.length > 0 && <p className="muted">deleted in v{last.version}: {last.deleted.join(', ')}</p>}
+      </details>
+    </section>
+  );
+});
+
+// ------------------------------------------------------------------ kill preview
+
+export function KillPreviewBox({ preview, model }: { preview: KillPreview; model: PlaygroundModel }) {
+  const fmt = (keys: string[]): string =>
+    keys
+      .slice(0, 12)
+      .map((k) => {
+        const v = model.versions.get(k);
+        return v === undefined ? k : `${v.node} v${v.version}`;
+      })
+      .join(', ') + (keys.length > 12 ? ` … (${keys.length})` : '');
+  return (
+    <div className="preview" role="status" data-testid="kill-preview">
+      <strong>If {preview.node} died now:</strong>{' '}
+      {!preview.recovery ? (
+        <>mode is none: no recovery; its {preview.lost.length} unpersisted version(s) are simply lost.</>
+      ) : (
+        <>
+          {preview.lost.length} of its own uncommitted version(s) lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {preview.dependent.length} version(s) on other nodes depend on them and must roll back
+          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; {preview.collateral.length} other uncommitted version(s) go too, because recovery restores every node to the cut.
+        </>
+      )}
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------ rollbacks and "why"
+
+export interface RollbacksProps {
+  model: PlaygroundModel;
+  explanation: RollbackExplanation | null;
+  focus: number | null;
+  onFocus(worldLine: number | null): void;
+  step: number | null;
+  onPlay(): void;
+}
+
+export function Rollbacks(p: RollbacksProps) {
+  const recs = [...p.model.rollbacks].reverse();
+  return (
+    <div className="rollbacks">
+      {recs.length === 0 && <p className="muted">No rollback yet. Kill a node to see what it takes with it.</p>}
+      <ul className="rb-list">
+        {recs.map((r) => (
+          <li key={r.worldLine}>
+            <button type="button" className={p.focus === r.worldLine ? 'active' : undefined} onClick={() => p.onFocus(p.focus === r.worldLine ? null : r.worldLine)}>
+              world-line {r.worldLine}: {r.failed.length > 0 ? `${r.failed.join(', ')} failed` : 'recovery'}, {r.discarded.length} version(s) rolled back
+            </button>
+          </li>
+        ))}
+      </ul>
+      {p.explanation !== null && (
+        <div className="why" data-testid="why-view">
+          <p>
+            Cascade in causal order (the causes first; each version after the one it depended on). Highlighted edges in the dependency graph are the shortest dependency paths that explain
+            each discard.{' '}
+            <button type="button" onClick={p.onPlay}>
+              replay cascade
+            </button>
+          </p>
+          <ol>
+            {p.explanation.steps.map((s, i) => {
+              const v = p.model.versions.get(s.key);
+              return (
+                <li key={s.key} className={p.step !== null && i > p.step ? 'pending' : p.step === i ? 'current' : undefined}>
+                  <strong>{v === undefined ? s.key : `${v.node} v${v.version}`}</strong>
+                  {s.depth !== null ? <span className="muted"> · {s.depth === 0 ? 'cause' : `${s.depth} hop${s.depth === 1 ? '' : 's'} from a cause`}</span> : null}: {s.reason}
+                </li>
+              );
+            })}
+          </ol>
+        </div>
+      )}
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------ controls
+
+export interface ControlsProps {
+  config: ClusterConfig | null;
+  workload: WorkloadConfig | null;
+  busy: boolean;
+  onConfig(patch: Partial<ClusterConfig>): void;
+  onWorkload(w: WorkloadConfig): void;
+  onAddNode(): void;
+}
+
+export function Controls(p: ControlsProps) {
+  const [kind, setKind] = useState<WorkloadKind | null>(null);
+  const [rate, setRate] = useState<string | null>(null);
+  const c = p.config;
+  const w = p.workload;
+  const num = (s: string): number => Number(s);
+  return (
+    <div className="controls">
+      <fieldset disabled={p.busy}>
+        <legend>Workload</legend>
+        <label>
+          kind{' '}
+          <select value={kind ?? w?.kind ?? 'mixed'} onChange={(e) => setKind(e.target.value as WorkloadKind)} data-testid="workload-kind">
+            {WORKLOAD_KINDS.map((k) => (
+              <option key={k}>{k}</option>
+            ))}
+          </select>
+        </label>{' '}
+        <label>
+          rate/s <input type="number" min={0} step={1} value={rate ?? String(w?.rate ?? 0)} onChange={(e) => setRate(e.target.value)} style={{ width: '5em' }} data-testid="workload-rate" />
+        </label>{' '}
+        <button
+          type="button"
+          onClick={() => {
+            p.onWorkload({ kind: kind ?? w?.kind ?? 'mixed', rate: num(rate ?? String(w?.rate ?? 0)) });
+            setKind(null);
+            setRate(null);
+          }}
+        >
+          apply
+        </button>{' '}
+        <button type="button" onClick={p.onAddNode} data-testid="add-node">
+          add node
+        </button>
+      </fieldset>
+      {c !== null && (
+        <fieldset disabled={p.busy}>
+          <legend>Cluster</legend>
+          <label>
+            mode{' '}
+            <select value={c.mode} onChange={(e) => p.onConfig({ mode: e.target.value as Mode })} data-testid="mode">
+              {MODES.map((m) => (
+                <option key={m}>{m}</option>
+              ))}
+            </select>
+          </label>{' '}
+          <label>
+            cut{' '}
+            <select value={c.cut} onChange={(e) => p.onConfig({ cut: e.target.value as CutKind })}>
+              {CUT_KINDS.map((m) => (
+                <option key={m}>{m}</option>
+              ))}
+            </select>
+          </label>{' '}
+          <NumberSetting label="checkpoint ms" value={c.checkpointIntervalMs} onSet={(v) => p.onConfig({ checkpointIntervalMs: v })} />
+          <NumberSetting label="delay ms" value={c.networkDelayMs} onSet={(v) => p.onConfig({ networkDelayMs: v })} />
+          <NumberSetting label="jitter ms" value={c.networkJitterMs} onSet={(v) => p.onConfig({ networkJitterMs: v })} />
+          <NumberSetting label="loss %" value={Math.round(c.messageLoss * 1000) / 10} onSet={(v) => p.onConfig({ messageLoss: v / 100 })} />
+          <label>
+            <input type="checkbox" checked={c.autoRestart} onChange={(e) => p.onConfig({ autoRestart: e.target.checked })} data-testid="auto-restart" /> auto restart
+          </label>
+        </fieldset>
+      )}
+    </div>
+  );
+}
+
+function NumberSetting({ label, value, onSet }: { label: string; value: number; onSet(v: number): void }) {
+  const [draft, setDraft] = useState<string | null>(null);
+  const commit = (): void => {
+    if (draft !== null && draft.trim() !== '' && Number.isFinite(Number(draft))) onSet(Number(draft));
+    setDraft(null);
+  };
+  return (
+    <label className="num">
+      {label}{' '}
+      <input
+        type="number"
+        value={draft ?? String(value)}
+        onChange={(e) => setDraft(e.target.value)}
+        onBlur={commit}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') commit();
+        }}
+        style={{ width: '5em' }}
+      />
+    </label>
+  );
+}
+
+// ------------------------------------------------------------------ charts
+
+export function Charts({ stats }: { stats: LiveStats }) {
+  const w = 260;
+  const h = 60;
+  const max = Math.max(1, ...stats.buckets.map((b) => Math.max(b.speculative, b.committed)));
+  const bw = w / Math.max(1, stats.buckets.length);
+  const lag = stats.commitLag;
+  return (
+    <div className="charts">
+      <div>
+        <div className="chart-title">answers per second (speculative ▮ vs committed ▮)</div>
+        <svg width={w} height={h} role="img" aria-label={`throughput: ${stats.speculativePerS.toFixed(1)} speculative and ${stats.committedPerS.toFixed(1)} committed answers per second`}>
+          {stats.buckets.map((b, i) => (
+            <g key={i}>
+              <rect x={i * bw} y={h - (b.speculative / max) * h} width={bw / 2 - 0.5} height={(b.speculative / max) * h} fill={OKABE_ITO.orange} />
+              <rect x={i * bw + bw / 2} y={h - (b.committed / max) * h} width={bw / 2 - 0.5} height={(b.committed / max) * h} fill={OKABE_ITO.blue} />
+            </g>
+          ))}
+        </svg>
+        <div className="muted">
+          {stats.speculativePerS.toFixed(1)} speculative/s · {stats.committedPerS.toFixed(1)} committed/s · {stats.rolledBackPerS.toFixed(1)} rolled back/s
+        </div>
+      </div>
+      <div>
+        <div className="chart-title">commit lag (speculative answer → commit)</div>
+        {lag === null ? (
+          <div className="muted">no committed answers in the window</div>
+        ) : (
+          <table className="pct">
+            <tbody>
+              <tr>
+                <td>p50</td>
+                <td>{lag.p50.toFixed(0)} ms</td>
+              </tr>
+              <tr>
+                <td>p90</td>
+                <td>{lag.p90.toFixed(0)} ms</td>
+              </tr>
+              <tr>
+                <td>p99</td>
+                <td>{lag.p99.toFixed(0)} ms</td>
+              </tr>
+              <tr>
+                <td>n</td>
+                <td>{lag.count}</td>
+              </tr>
+            </tbody>
+          </table>
+        )}
+      </div>
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------ help
+
+export const SHORTCUTS: [string, string][] = [
+  ['?', 'show or hide this help'],
+  ['space / p', 'pause or resume live updates (or the replay)'],
+  ['1 … 9', 'select node 1 … 9'],
+  ['k', 'kill the selected node'],
+  ['r', 'restart the selected node'],
+  ['[ / ]', 'zoom the time window in / out'],
+  ['a', 'show the whole retained history'],
+  ['s', 'step the replay by one event'],
+  ['e', 'export the trace as JSON'],
+  ['i', 'import a trace'],
+  ['/', 'filter the event table'],
+  ['Esc', 'clear the selection, close this help'],
+];
+
+export function Help({ onClose }: { onClose(): void }) {
+  return (
+    <div className="overlay" role="dialog" aria-modal="true" aria-label="Keyboard shortcuts" data-testid="help" onClick={onClose}>
+      <div className="overlay-box" onClick={(e) => e.stopPropagation()}>
+        <h2>Keyboard shortcuts</h2>
+        <table>
+          <tbody>
+            {SHORTCUTS.map(([k, d]) => (
+              <tr key={k}>
+                <td>
+                  <kbd>{k}</kbd>
+                </td>
+                <td>{d}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <button type="button" onClick={onClose}>
+          close
+        </button>
+      </div>
+    </div>
+  );
+}
