@@ -12,7 +12,7 @@ import { MemoryStorage } from '../../src/storage/memory';
 
 /**
  * A small cluster on virtual time for the services' unit tests: no random faults, messages take
- * 0.5 ms, storage answers at once; a test crashes and restarts nodes itself.
+ * `latencyMs` (0.5 by default), storage answers at once; a test crashes and restarts nodes itself.
  */
 export class TestCluster {
   readonly sched = new Scheduler();
@@ -24,12 +24,20 @@ export class TestCluster {
   private readonly nodes = new Map<NodeId, DseNode>();
   private readonly clocks = new Map<NodeId, ProcessClock>();
   private readonly endpoints = new Map<string, { receive(m: WireMessage): void }>();
-  private readonly observer = { emit: (e: InspectionEvent) => void this.events.push(e) };
+  /** Called with every inspection event, as it happens. */
+  onEvent: ((e: InspectionEvent) => void) | null = null;
+  private readonly observer = {
+    emit: (e: InspectionEvent) => {
+      this.events.push(e);
+      this.onEvent?.(e);
+    },
+  };
 
   private constructor(
     n: number,
     readonly mode: Mode,
     private readonly app: App,
+    private readonly latencyMs: number,
   ) {
     this.nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
     this.coordinator = new Coordinator({ clock: new ProcessClock(this.sched), network: this.network(), storage: this.storage, observer: this.observer }, { mode, pruneIntervalMs: 50 });
@@ -39,8 +47,8 @@ export class TestCluster {
     this.coordinator.addClient('client');
   }
 
-  static async start(opts: { nodes?: number; mode?: Mode; app?: App } = {}): Promise<TestCluster> {
-    const c = new TestCluster(opts.nodes ?? 3, opts.mode ?? 'speculative', opts.app ?? servicesApp);
+  static async start(opts: { nodes?: number; mode?: Mode; app?: App; latencyMs?: number } = {}): Promise<TestCluster> {
+    const c = new TestCluster(opts.nodes ?? 3, opts.mode ?? 'speculative', opts.app ?? servicesApp, opts.latencyMs ?? 0.5);
     await c.run(c.coordinator.start(c.nodeIds));
     c.host.start(c.coordinator.worldLine);
     for (const id of c.nodeIds) c.startNode(id);
@@ -51,7 +59,7 @@ export class TestCluster {
   private network() {
     return {
       send: (to: string, msg: WireMessage): void => {
-        this.sched.after(0.5, () => this.endpoints.get(to)?.receive(msg));
+        this.sched.after(this.latencyMs, () => this.endpoints.get(to)?.receive(msg));
       },
     };
   }
