@@ -1,0 +1,61 @@
+import { expect, type Page, type TestInfo } from '@playwright/test';
+
+export function baseUrl(): string {
+  const u = process.env.DSE_BASE_URL;
+  if (u === undefined || u === '') throw new Error('DSE_BASE_URL is not set: the global setup starts the server and sets it');
+  return u;
+}
+
+export interface Summary {
+  lanes: string[];
+  worldLine: number;
+  cut: Record<string, number>;
+  events: number;
+  rolledBack: number;
+  committed: number;
+}
+
+/** The playground as a person uses it, by its stable test ids. */
+export class Playground {
+  constructor(
+    readonly page: Page,
+    private readonly info: TestInfo,
+  ) {}
+
+  async open(query = ''): Promise<void> {
+    await this.page.goto(`${baseUrl()}/${query}`);
+  }
+
+  lanes() {
+    return this.page.locator('[data-testid^="lane-"]');
+  }
+
+  status(node: string) {
+    return this.page.getByTestId(`status-${node}`);
+  }
+
+  async worldLine(): Promise<number> {
+    return Number(await this.page.getByTestId('world-line').textContent());
+  }
+
+  /** Sum over nodes of the committed cut's versions, as drawn by the cut line. */
+  async cutTotal(): Promise<number> {
+    return Number(await this.page.getByTestId('cut-line').getAttribute('data-cut-total'));
+  }
+
+  async waitForCutAbove(total: number): Promise<void> {
+    await expect.poll(() => this.cutTotal(), { timeout: 30_000 }).toBeGreaterThan(total);
+  }
+
+  rolledBack() {
+    return this.page.getByTestId('version-rolled-back');
+  }
+
+  summary(): Promise<Summary> {
+    return this.page.evaluate(() => (window as unknown as { __dse: { summary(): Summary } }).__dse.summary());
+  }
+
+  async screenshot(name: string): Promise<void> {
+    await this.info.attach(name, { body: await this.page.screenshot({ fullPage: true }), contentType: 'image/png' });
+  }
+}
