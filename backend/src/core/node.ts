@@ -134,6 +134,8 @@ export class DseNode {
   private outbox = new Map<string, OutboxEntry>();
   private buffered: WireMessage[] = [];
   private pendingRecover: Extract<WireMessage, { kind: 'recover' }> | null = null;
+  /** The world-line of the restore under way (status `restoring`). */
+  private restoringWorldLine: WorldLine = 0;
   /** Bumped on every restore: callbacks of older storage operations and sthreads are ignored. */
   private epoch = 0;
   private sthreads = new Map<CallerId, SthreadImpl>();
@@ -757,7 +759,9 @@ export class DseNode {
   private onRecover(msg: Extract<WireMessage, { kind: 'recover' }>): void {
     // A fresh process (`starting`) takes any recover; a running one only a newer world-line, or (in `none`
     // mode, where world-lines never change) nothing at all.
-    if (this.status !== 'starting' && msg.worldLine <= this.worldLine && this.pendingRecover === null) return;
+    // While restoring, the world-line being restored to counts: an older recover arriving late must not replace it.
+    const current = this.status === 'restoring' ? Math.max(this.worldLine, this.restoringWorldLine) : this.worldLine;
+    if (this.status !== 'starting' && msg.worldLine <= current && this.pendingRecover === null) return;
     if (this.pendingRecover !== null && msg.worldLine <= this.pendingRecover.worldLine) return;
     this.pendingRecover = msg;
     if (this.status !== 'restoring') this.restore();
@@ -768,6 +772,7 @@ export class DseNode {
     this.pendingRecover = null;
     const fresh = this.status === 'starting';
     this.status = 'restoring';
+    this.restoringWorldLine = rec.worldLine;
     this.epoch++;
     const epoch = this.epoch;
     this.abandonSthreads();

@@ -292,10 +292,17 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   await drive(allDecided, 10_000);
   // A little longer, so that the last versions commit and the cut covers them.
   await drive(() => false, 100);
+  // The final states are read from every node: let a recovery still under way finish first.
+  const allUp = (): boolean => nodeIds.every((id) => nodes.get(id)?.status === 'up' && nodes.get(id)!.worldLine === coordinator.worldLine);
+  await drive(allUp, 10_000);
 
   const outcomes = sessions.flatMap((s) => s.history());
   const liveness = opts.mode !== 'none' || !faults;
   checker.finish(sched.now, outcomes, nodeIds, liveness);
+  for (const id of nodeIds) {
+    const n = nodes.get(id);
+    if (liveness && (n?.status !== 'up' || n.worldLine !== coordinator.worldLine)) checker.fail('liveness', `${id} is ${n?.status ?? 'missing'} in world-line ${n?.worldLine ?? 0} (the coordinator's is ${coordinator.worldLine}) after the run settled`, sched.now);
+  }
   for (const n of nodes.values()) {
     for (const e of n.sthreadErrors) checker.violations.push({ invariant: 'liveness', message: `sthread error on ${n.id}: ${String(e)}`, t: sched.now });
   }

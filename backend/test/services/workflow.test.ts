@@ -1,7 +1,7 @@
 import type { Json } from '@dse/shared';
 import { MODES } from '@dse/shared';
 import { describe, expect, it } from 'vitest';
-import type { Booking, TripLeg, WorkflowStep } from '../../src/services/workflow';
+import type { Booking, TripLeg, WorkflowOutcome, WorkflowStep } from '../../src/services/workflow';
 import { providerNode, travelReservation, WorkflowClient } from '../../src/services/workflow';
 import { kvNode } from '../../src/services/kv';
 import { walNode } from '../../src/services/wal';
@@ -89,7 +89,8 @@ describe('workflows', () => {
     const continued: number[] = [];
     for (const at of [3, 9, 15, 22, 30, 38, 47, 60]) {
       const c = await TestCluster.start({ nodes: 4, latencyMs: 2 });
-      const legs: TripLeg[] = Array.from({ length: 10 }, (_, i) => ({ kind: (['flight', 'hotel', 'car'] as const)[i % 3], item: `i${i}`, capacity: 5 }));
+      const kinds = ['flight', 'hotel', 'car'] as const;
+      const legs: TripLeg[] = Array.from({ length: 10 }, (_, i) => ({ kind: kinds[i % 3]!, item: `i${i}`, capacity: 5 }));
       const orchestrator = c.nodeIds.find((n) => !legs.some((l) => providerNode(l.kind, c.nodeIds) === n))!;
       let restoredAt = -1;
       c.onEvent = (e) => {
@@ -101,7 +102,7 @@ describe('workflows', () => {
       c.crash(orchestrator);
       await c.advance(3);
       c.restart(orchestrator);
-      let outcome: Json = null;
+      let outcome: WorkflowOutcome | null = null;
       try {
         outcome = await c.run((await c.run(started)).commit());
       } catch (e) {

@@ -1,0 +1,4 @@
+import { scenarioSuite } from './scenarios';
+
+// The kv service under the simulator: see backend/src/sim/scenarios/kv.ts for its workload and invariant.
+scenarioSuite('kv', 'kv-history', 'kv-volatile-values', { speculative: 100, durable: 60 });

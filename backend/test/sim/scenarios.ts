@@ -1,0 +1,79 @@
+import type { CutKind, Mode } from '@dse/shared';
+import { describe, expect, it } from 'vitest';
+import type { Invariant } from '../../src/sim/checker';
+import type { ScenarioName } from '../../src/sim/scenario';
+import type { PlantedBug, SimOptions, SimResult } from '../../src/sim/world';
+import { DEFAULT_SIM_OPTIONS, runSeed } from '../../src/sim/world';
+
+function describeViolations(r: SimResult): string {
+  return r.violations.map((v) => `seed ${r.seed}: ${v.invariant}: ${v.message}`).join('\n');
+}
+
+async function runMany(scenario: ScenarioName, from: number, count: number, over: Partial<SimOptions>) {
+  const totals = { requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, violations: [] as string[], invariants: new Set<Invariant>() };
+  for (let seed = from; seed < from + count; seed++) {
+    const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, ...over });
+    totals.requests += r.requests;
+    totals.committed += r.committed;
+    totals.rolledBack += r.rolledBack;
+    totals.kills += r.kills;
+    totals.rollbacks += r.rollbacks;
+    for (const v of r.violations) totals.invariants.add(v.invariant);
+    if (r.violations.length > 0) totals.violations.push(describeViolations(r));
+  }
+  return totals;
+}
+
+/**
+ * The simulation tests of one service scenario: its invariants and the six generic ones hold with
+ * faults on in speculative and durable mode and without faults in none mode; without persistence its
+ * own checker reports the losses; and a bug planted in the service is caught by its own invariant.
+ */
+export function scenarioSuite(scenario: Exclude<ScenarioName, 'kvtest'>, invariant: Invariant, bug: PlantedBug, seeds: { speculative: number; durable: number }): void {
+  describe(`scenario ${scenario}`, () => {
+    const configs: [Mode, CutKind, number][] = [
+      ['speculative', 'exact', seeds.speculative],
+      ['durable', 'exact', seeds.durable],
+      ['speculative', 'cheap', Math.ceil(seeds.speculative / 4)],
+    ];
+    for (const [mode, cutKind, count] of configs) {
+      it(`${mode} mode, ${cutKind} cut, faults on, ${count} seeds: no violation`, async () => {
+        const t = await runMany(scenario, 5000, count, { mode, cutKind });
+        expect(t.violations).toEqual([]);
+        // The faults really happened, and recovery really ran.
+        expect(t.kills).toBeGreaterThanOrEqual(2 * count);
+        expect(t.rollbacks).toBeGreaterThan(2 * count);
+        expect(t.committed).toBeGreaterThan(t.requests / 2);
+        expect(t.rolledBack).toBeGreaterThan(0);
+        expect(t.committed + t.rolledBack).toBe(t.requests);
+      });
+    }
+
+    it('none mode without faults, 20 seeds: everything commits', async () => {
+      const t = await runMany(scenario, 1, 20, { mode: 'none', faults: false });
+      expect(t.violations).toEqual([]);
+      expect(t.committed).toBe(t.requests);
+    });
+
+    it(`none mode with faults: ${invariant} reports the losses of running without persistence`, async () => {
+      const t = await runMany(scenario, 1, 10, { mode: 'none' });
+      expect(t.kills).toBeGreaterThan(0);
+      expect([...t.invariants]).toContain(invariant);
+    });
+
+    it(`catches the planted bug ${bug} with ${invariant}`, async () => {
+      const found: string[] = [];
+      for (let seed = 1; seed <= 40 && found.length === 0; seed++) {
+        const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, plantedBug: bug });
+        found.push(...r.violations.filter((v) => v.invariant === invariant).map((v) => `seed ${seed}: ${v.message}`));
+      }
+      expect(found.length).toBeGreaterThan(0);
+    });
+
+    it('a seed reproduces its run exactly', async () => {
+      const a = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed: 77, scenario });
+      const b = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed: 77, scenario });
+      expect({ ...b, trace: b.trace.join('\n') }).toEqual({ ...a, trace: a.trace.join('\n') });
+    });
+  });
+}
