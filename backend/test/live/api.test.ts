@@ -17,7 +17,8 @@ const sockets: Socket[] = [];
 beforeAll(async () => {
   t = await startTestServer({
     nodes: 2,
-    config: { checkpointIntervalMs: 25 },
+    // A long heartbeat timeout: a busy machine must not fail a node in the middle of a "nothing changed" check.
+    config: { checkpointIntervalMs: 25, heartbeatTimeoutMs: 5000 },
     workload: { kind: 'chain', rate: 20 },
     stream: { queueEventsMax: 300, ackTimeoutMs: 1500 },
   });
@@ -195,7 +196,7 @@ describe('security', () => {
 
   it('with a token: every HTTP call and Socket.IO connection needs it; node processes join with it', async () => {
     const token = 'test-token-7f3a';
-    const ts = await startTestServer({ token, nodes: 1, config: { checkpointIntervalMs: 25 } });
+    const ts = await startTestServer({ token, nodes: 1, config: { checkpointIntervalMs: 25, heartbeatTimeoutMs: 5000 } });
     try {
       // The node process joined with the token from its environment.
       await waitFor('n1 up', () => ts.server.cluster.info(0).nodes[0]?.status === 'up', 60_000);

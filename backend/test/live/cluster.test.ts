@@ -30,7 +30,7 @@ async function cutAdvancesEverywhere(what: string): Promise<void> {
 beforeAll(async () => {
   t = await startTestServer({
     nodes: 3,
-    config: { checkpointIntervalMs: 20, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1500, autoRestart: false },
+    config: { checkpointIntervalMs: 20, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, autoRestart: false },
     workload: { kind: 'chain', rate: 20 },
   });
   await waitFor('every node up', allUp, 60_000);
