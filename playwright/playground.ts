@@ -55,7 +55,10 @@ export class Playground {
     return this.page.evaluate(() => (window as unknown as { __dse: { summary(): Summary } }).__dse.summary());
   }
 
+  /** Saves a full-page screenshot next to the test's results and attaches it to the report. */
   async screenshot(name: string): Promise<void> {
-    await this.info.attach(name, { body: await this.page.screenshot({ fullPage: true }), contentType: 'image/png' });
+    const path = this.info.outputPath(`${name.replace(/[^a-z0-9]+/gi, '-')}.png`);
+    await this.page.screenshot({ path, fullPage: true });
+    await this.info.attach(name, { path, contentType: 'image/png' });
   }
 }

@@ -289,7 +289,18 @@ export function App() {
   );
 
   // ---------------------------------------------------------------- derived views
-  const index = useMemo(() => dependencyIndex(model), [model, rev]);
+  // The dependency index is rebuilt at most a few times a second: a busy cluster changes it with
+  // every event, and nobody reads a graph faster than that.
+  const indexRef = useRef<{ model: unknown; at: number; index: ReturnType<typeof dependencyIndex> } | null>(null);
+  const needIndex = tab === 'graph' || tab === 'rollbacks' || previewNode !== null || selectedVersion !== null;
+  const index = useMemo(() => {
+    const now = performance.now();
+    const cached = indexRef.current;
+    if (cached !== null && cached.model === model && (!needIndex || now - cached.at < 300)) return cached.index;
+    const fresh = dependencyIndex(model);
+    indexRef.current = { model, at: now, index: fresh };
+    return fresh;
+  }, [model, rev, needIndex, previewNode, selectedVersion, rollbackFocus]);
   const lanes = model.laneIds();
   const preview = useMemo(() => (previewNode === null ? null : killPreview(model, index, previewNode)), [model, index, previewNode]);
   const focusRecord = rollbackFocus === null ? null : (model.rollbacks.find((r) => r.worldLine === rollbackFocus) ?? null);

@@ -58,12 +58,13 @@ export function dependencyIndex(model: PlaygroundModel): DepIndex {
 }
 
 /** Every version reachable from `start` along `dir` (`out`: what they depend on; `in`: what depends on them). */
-export function closure(index: DepIndex, start: Iterable<string>, dir: 'out' | 'in', keep: (key: string) => boolean = () => true): Set<string> {
+export function closure(index: DepIndex, start: Iterable<string>, dir: 'out' | 'in', keep: (key: string) => boolean = () => true, follow: (e: DepEdge) => boolean = () => true): Set<string> {
   const seen = new Set<string>();
   const stack = [...start];
   while (stack.length > 0) {
     const k = stack.pop()!;
     for (const e of index[dir].get(k) ?? []) {
+      if (!follow(e)) continue;
       const next = dir === 'out' ? e.to : e.from;
       if (seen.has(next) || !keep(next)) continue;
       seen.add(next);
@@ -79,8 +80,20 @@ export interface Selection {
   dependents: Set<string>;
 }
 
-export function selectionOf(model: PlaygroundModel, index: DepIndex, key: string): Selection {
-  return { key, dependencies: closure(index, [key], 'out'), dependents: closure(index, [key], 'in') };
+/**
+ * A selected version's dependencies and dependents across nodes (transitively), plus its own
+ * neighbours on its node. Following every "previous version" edge would light up the node's whole
+ * history, which says nothing.
+ */
+export function selectionOf(_model: PlaygroundModel, index: DepIndex, key: string): Selection {
+  const crossNode = (e: DepEdge): boolean => e.kind === 'node';
+  const dependencies = closure(index, [key], 'out', undefined, crossNode);
+  const dependents = closure(index, [key], 'in', undefined, crossNode);
+  for (const e of index.out.get(key) ?? []) if (e.kind === 'prefix') dependencies.add(e.to);
+  for (const e of index.in.get(key) ?? []) if (e.kind === 'prefix') dependents.add(e.from);
+  dependencies.delete(key);
+  dependents.delete(key);
+  return { key, dependencies, dependents };
 }
 
 export interface KillPreview {

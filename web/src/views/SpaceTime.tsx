@@ -1,5 +1,5 @@
 import { scaleLinear } from 'd3';
-import { memo } from 'react';
+import { memo, useEffect, useRef, useState } from 'react';
 import type { MessageKind, NodeId } from '@dse/shared';
 import type { MessageView, PlaygroundModel, VersionView } from '../model/model';
 import { OKABE_ITO, STATE_COLOUR, STATE_CUE, STATE_LABEL } from '../palette';
@@ -49,6 +49,7 @@ function describe(v: VersionView): string {
 
 export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   const { model } = p;
+  const [tip, setTip] = useState<{ x: number; y: number; text: string } | null>(null);
   const lanes = model.laneIds();
   const laneSet = new Set(lanes);
   let clientLane = false;
@@ -76,7 +77,9 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     .map((w, i) => ({ w, endAt: model.worldLines[i + 1]?.startAt ?? end }))
     .filter(({ w, endAt }) => endAt >= start && w.startAt <= end);
 
-  // Versions in view.
+  // Versions in view. The many live ones go to the canvas; rolled-back ones (few, and what a person
+  // looks for after a kill) are SVG elements with their own test id, tooltip and click.
+  const drawn: DrawnVersion[] = [];
   const versionEls: React.ReactNode[] = [];
   for (const id of lanes) {
     const y = laneY.get(id)!;
@@ -87,16 +90,15 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
       const x1 = Math.max(cx(closed), x0 + 2);
       const w = x1 - x0;
       const h = p.highlight.get(v.key);
+      drawn.push({ v, x0, x1, y, h });
+      if (v.state !== 'rolled-back') continue;
       const dim = anyHighlight && h === undefined;
-      const rolled = v.state === 'rolled-back';
       const yTop = y - BAR_H / 2;
-      const strokeDash = v.state === 'speculative' ? '4 2' : v.state === 'persisting' ? '1.5 2' : undefined;
-      const fill = v.state === 'speculative' ? 'url(#hatch-speculative)' : v.state === 'persisting' ? 'url(#fill-persisting)' : v.state === 'committed' ? STATE_COLOUR.committed : 'url(#fill-rolled-back)';
       versionEls.push(
         <g
           key={v.key}
           className={`version state-${v.state}${h !== undefined ? ` hl-${h}` : ''}`}
-          data-testid={rolled ? 'version-rolled-back' : `version-${v.state}`}
+          data-testid="version-rolled-back"
           data-key={v.key}
           opacity={dim ? 0.28 : 1}
           onClick={(ev) => {
@@ -105,14 +107,10 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
           }}
         >
           <title>{describe(v)}</title>
-          {h !== undefined && h !== 'dim' && <rect className={`halo halo-${h}`} x={x0 - 3} y={yTop - 3} width={w + 6} height={BAR_H + 6} rx={4} />}
-          <rect x={x0} y={yTop} width={w} height={BAR_H} rx={2} fill={fill} stroke={STATE_COLOUR[v.state]} strokeWidth={v.state === 'persisting' ? 2 : 1.5} strokeDasharray={strokeDash} />
-          {rolled && (
-            <path d={`M${x0 + 1},${yTop + 1}L${x1 - 1},${yTop + BAR_H - 1}M${x0 + 1},${yTop + BAR_H - 1}L${x1 - 1},${yTop + 1}`} stroke={OKABE_ITO.vermillion} strokeWidth={1.5} />
-          )}
-          {v.state === 'persisting' && v.persistedAt !== null && <circle cx={x1 - 5} cy={y} r={2.5} fill={OKABE_ITO.blue} />}
+          <rect x={x0} y={yTop} width={w} height={BAR_H} rx={2} fill="url(#fill-rolled-back)" stroke={STATE_COLOUR['rolled-back']} strokeWidth={1.5} />
+          <path d={`M${x0 + 1},${yTop + 1}L${x1 - 1},${yTop + BAR_H - 1}M${x0 + 1},${yTop + BAR_H - 1}L${x1 - 1},${yTop + 1}`} stroke={OKABE_ITO.vermillion} strokeWidth={1.5} />
           {w >= 22 && (
-            <text x={x0 + 4} y={y + 4} className={`vlabel${v.state === 'committed' ? ' on-dark' : ''}`}>
+            <text x={x0 + 4} y={y + 4} className="vlabel">
               {v.version}
             </text>
           )}
@@ -130,11 +128,13 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     inView.push(m);
   }
   const hidden = Math.max(0, inView.length - ARROWS_MAX);
-  const arrows = inView.slice(hidden).map((m) => {
+  const arrowData: DrawnArrow[] = [];
+  const rejectedEls: React.ReactNode[] = [];
+  for (const m of inView.slice(hidden)) {
     const x0 = cx(m.sentAt);
     const y0 = yOf(m.from);
     const stale = m.deliveredAt === null && m.rejectedAt === null && (m.superseded || end - m.sentAt > UNDELIVERED_STUB_AFTER_MS);
-    const state = m.rejectedAt !== null ? 'rejected' : m.deliveredAt !== null ? 'delivered' : stale ? 'unseen' : 'in-flight';
+    const state: DrawnArrow['state'] = m.rejectedAt !== null ? 'rejected' : m.deliveredAt !== null ? 'delivered' : stale ? 'unseen' : 'in-flight';
     let x1 = cx(m.deliveredAt ?? m.rejectedAt ?? end);
     let y1 = yOf(m.to);
     if (stale) {
@@ -144,22 +144,19 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
       x1 = x0 + (x1 - x0) * k;
       y1 = y0 + (y1 - y0) * k;
     }
-    const title =
-      `${m.kind} ${m.from} → ${m.to}, sent in v${m.srcVersion} of world-line ${m.worldLine}` +
-      (m.resend ? ' (resent)' : '') +
-      (state === 'rejected' ? `; rejected: the receiver is on world-line ${m.receiverWorldLine ?? '?'}` : state === 'delivered' ? `; delivered in v${m.deliveredVersion ?? '?'}${m.duplicate ? ' (duplicate, dropped)' : ''}` : state === 'unseen' ? (m.superseded ? '; sent again later, no arrival seen for this copy' : '; no arrival seen') : '; in flight');
-    return (
-      <g key={m.uid} className={`msg msg-${state} kind-${m.kind}`} data-testid={state === 'rejected' ? 'message-rejected' : undefined}>
-        <title>{title}</title>
-        <line x1={x0} y1={y0} x2={x1} y2={y1} markerEnd={state === 'delivered' ? 'url(#arrow)' : undefined} />
-        {state === 'rejected' && (
+    arrowData.push({ x0, y0, x1, y1, state, ack: m.kind === 'ack' });
+    if (state === 'rejected') {
+      rejectedEls.push(
+        <g key={m.uid} className="msg msg-rejected" data-testid="message-rejected">
+          <title>{`${m.kind} ${m.from} → ${m.to}, sent in v${m.srcVersion} of world-line ${m.worldLine}; rejected: the receiver is on world-line ${m.receiverWorldLine ?? '?'}`}</title>
+          <line x1={x0} y1={y0} x2={x1} y2={y1} />
           <text x={x1} y={y1 + 4} className="reject-mark" textAnchor="middle">
             ✕
           </text>
-        )}
-      </g>
-    );
-  });
+        </g>,
+      );
+    }
+  }
 
   // The committed cut: through every lane, at the end of each node's committed version.
   const cutPoints: [number, number][] = [];
@@ -183,9 +180,35 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   const cutPath = cutPoints.map(([a, b], i) => `${i === 0 ? 'M' : 'L'}${a.toFixed(1)},${b.toFixed(1)}`).join('');
 
   const ticks = x.ticks(6);
+  const hit = (ev: React.MouseEvent): DrawnVersion | undefined => {
+    const r = (ev.currentTarget as Element).getBoundingClientRect();
+    const mx = ev.clientX - r.left;
+    const my = ev.clientY - r.top;
+    for (let i = drawn.length - 1; i >= 0; i--) {
+      const d = drawn[i]!;
+      if (mx >= d.x0 - 1 && mx <= d.x1 + 1 && Math.abs(my - d.y) <= BAR_H / 2 + 1) return d;
+    }
+    return undefined;
+  };
+  const canvasDraw = { drawn, arrowData, bands: bands.map(({ w, endAt }) => [cx(w.startAt), cx(endAt)] as const), ticks: ticks.map((t) => x(t)), laneYs: lanes.map((id) => laneY.get(id)!), clientY: clientLane ? TOP + CLIENT_H / 2 : null, anyHighlight };
   return (
-    <div className="spacetime" onClick={() => p.onSelectVersion(null)}>
-      <svg width={p.width} height={height} role="img" aria-label={`Space-time diagram: ${lanes.length} nodes, world-line ${model.worldLine}. The event table below is the text alternative.`}>
+    <div className="spacetime">
+      <div style={{ position: 'relative', width: p.width, height }}>
+      <DiagramCanvas width={p.width} height={height} data={canvasDraw} />
+      <svg
+        width={p.width}
+        height={height}
+        style={{ position: 'absolute', left: 0, top: 0 }}
+        onClick={(ev) => {
+          ev.stopPropagation();
+          p.onSelectVersion(hit(ev)?.v.key ?? null);
+        }}
+        onMouseMove={(ev) => {
+          const d = hit(ev);
+          setTip(d === undefined ? null : { x: d.x0, y: d.y + BAR_H, text: describe(d.v) });
+        }}
+        onMouseLeave={() => setTip(null)}
+        role="img" aria-label={`Space-time diagram: ${lanes.length} nodes, world-line ${model.worldLine}. The event table below is the text alternative.`}>
         <defs>
           <pattern id="hatch-speculative" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
             <rect width="6" height="6" fill="#FBE3B0" />
@@ -202,12 +225,10 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
             <path d="M0,0L10,5L0,10z" fill="#444" />
           </marker>
         </defs>
-        {bands.map(({ w, endAt }, i) => {
+        {bands.map(({ w }) => {
           const x0 = cx(w.startAt);
-          const x1 = cx(endAt);
           return (
             <g key={`wl${w.worldLine}`} className="wl-band" data-testid="world-line-band">
-              <rect x={x0} y={TOP - 4} width={Math.max(0, x1 - x0)} height={height - TOP} fill={i % 2 === 0 ? '#F3F3F3' : '#FFFFFF'} />
               {w.startAt >= start && <line x1={x0} x2={x0} y1={TOP - 4} y2={height} className={w.failed.length > 0 ? 'wl-edge failed' : 'wl-edge'} />}
               <text x={Math.max(x0, LABEL_W) + 3} y={TOP - 8} className="wl-label">
                 w{w.worldLine}
@@ -218,7 +239,6 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
         })}
         {ticks.map((t) => (
           <g key={t} className="tick">
-            <line x1={x(t)} x2={x(t)} y1={TOP - 2} y2={height} />
             <text x={x(t)} y={height - 1} textAnchor="middle">
               {fmtT(t - end)}
             </text>
@@ -229,7 +249,6 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
             <text x={4} y={TOP + CLIENT_H / 2 + 4} className="lane-label muted">
               clients
             </text>
-            <line x1={LABEL_W} x2={p.width - RIGHT_PAD} y1={TOP + CLIENT_H / 2} y2={TOP + CLIENT_H / 2} className="lane-axis muted" />
           </g>
         )}
         {lanes.map((id) => {
@@ -253,21 +272,211 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
               <text x={6} y={y + 12} className={`lane-status st-${n.status}`}>
                 {n.status === 'up' ? '● up' : n.status === 'down' ? '■ down' : '◐ recovering'}
               </text>
-              <line x1={LABEL_W} x2={p.width - RIGHT_PAD} y1={y} y2={y} className="lane-axis" />
               {c !== undefined && c.versions > 0 && (
                 <title>{`${c.versions} older versions compressed (${c.committed} committed, ${c.rolledBack} rolled back)`}</title>
               )}
             </g>
           );
         })}
-        <g className="arrows">{arrows}</g>
+        <g className="arrows">{rejectedEls}</g>
         <g className="versions">{versionEls}</g>
         <path d={cutPath} className="cut-halo" />
         <path d={cutPath} className="cut-line" data-testid="cut-line" data-cut={JSON.stringify(model.cut)} data-cut-total={cutTotal} data-world-line={model.worldLine}>
           <title>{`committed cut (world-line ${model.worldLine}): ${lanes.map((id) => `${id} v${model.cut[id] ?? 0}`).join(', ')}`}</title>
         </path>
       </svg>
+      {tip !== null && (
+        <div className="tip" style={{ left: Math.min(tip.x, p.width - 320), top: tip.y + 4 }} role="tooltip">
+          {tip.text}
+        </div>
+      )}
+      </div>
       {hidden > 0 && <div className="note">Showing the newest {ARROWS_MAX} of {inView.length} messages in view; narrow the time window or filter message kinds.</div>}
     </div>
   );
 });
+
+interface DrawnVersion {
+  v: VersionView;
+  x0: number;
+  x1: number;
+  y: number;
+  h: Highlight | undefined;
+}
+
+interface DrawnArrow {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  state: 'delivered' | 'in-flight' | 'unseen' | 'rejected';
+  ack: boolean;
+}
+
+interface CanvasData {
+  drawn: DrawnVersion[];
+  arrowData: DrawnArrow[];
+  bands: (readonly [number, number])[];
+  ticks: number[];
+  laneYs: number[];
+  clientY: number | null;
+  anyHighlight: boolean;
+}
+
+const HALO: Record<Highlight, string> = {
+  selected: '#000000',
+  dependency: OKABE_ITO.blue,
+  dependent: OKABE_ITO.reddishPurple,
+  lost: OKABE_ITO.vermillion,
+  must: OKABE_ITO.reddishPurple,
+  collateral: '#999999',
+  cascade: OKABE_ITO.reddishPurple,
+  dim: '#999999',
+};
+
+const hatchCache = new WeakMap<CanvasRenderingContext2D, CanvasPattern | string>();
+
+function hatch(ctx: CanvasRenderingContext2D): CanvasPattern | string {
+  const cached = hatchCache.get(ctx);
+  if (cached !== undefined) return cached;
+  const made = makeHatch(ctx);
+  hatchCache.set(ctx, made);
+  return made;
+}
+
+function makeHatch(ctx: CanvasRenderingContext2D): CanvasPattern | string {
+  const c = document.createElement('canvas');
+  c.width = 6;
+  c.height = 6;
+  const g = c.getContext('2d');
+  if (g === null) return '#FBE3B0';
+  g.fillStyle = '#FBE3B0';
+  g.fillRect(0, 0, 6, 6);
+  g.strokeStyle = OKABE_ITO.orange;
+  g.lineWidth = 2;
+  g.beginPath();
+  g.moveTo(-1, 7);
+  g.lineTo(7, -1);
+  g.moveTo(-1, 1);
+  g.lineTo(1, -1);
+  g.moveTo(5, 7);
+  g.lineTo(7, 5);
+  g.stroke();
+  return ctx.createPattern(c, 'repeat') ?? '#FBE3B0';
+}
+
+/**
+ * The bulk of the diagram (live versions, message arrows, bands) on a canvas: thousands of shapes
+ * redrawn each frame cost a few milliseconds, where as SVG elements they would stall the page.
+ */
+function DiagramCanvas({ width, height, data }: { width: number; height: number; data: CanvasData }) {
+  const ref = useRef<HTMLCanvasElement | null>(null);
+  useEffect(() => {
+    const canvas = ref.current;
+    const ctx = canvas?.getContext('2d') ?? null;
+    if (canvas === null || ctx === null) return;
+    const dpr = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+      canvas.width = Math.round(width * dpr);
+      canvas.height = Math.round(height * dpr);
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    data.bands.forEach(([x0, x1], i) => {
+      ctx.fillStyle = i % 2 === 0 ? '#F3F3F3' : '#FFFFFF';
+      ctx.fillRect(x0, TOP - 4, Math.max(0, x1 - x0), height - TOP);
+    });
+    ctx.strokeStyle = '#EEEEEE';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (const tx of data.ticks) {
+      ctx.moveTo(tx, TOP - 2);
+      ctx.lineTo(tx, height);
+    }
+    ctx.stroke();
+    ctx.strokeStyle = '#E0E0E0';
+    ctx.beginPath();
+    for (const y of data.laneYs) {
+      ctx.moveTo(LABEL_W, y);
+      ctx.lineTo(width - RIGHT_PAD, y);
+    }
+    ctx.stroke();
+    if (data.clientY !== null) {
+      ctx.setLineDash([2, 3]);
+      ctx.beginPath();
+      ctx.moveTo(LABEL_W, data.clientY);
+      ctx.lineTo(width - RIGHT_PAD, data.clientY);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    // Arrows under the versions, grouped by style.
+    const styles: [DrawnArrow['state'] | 'ack', string, number[], number][] = [
+      ['ack', '#AAAAAA', [], 1],
+      ['delivered', '#555555', [], 1],
+      ['in-flight', '#888888', [2, 2], 1],
+      ['unseen', '#999999', [], 1.5],
+    ];
+    ctx.globalAlpha = data.anyHighlight ? 0.35 : 1;
+    for (const [st, colour, dash, lw] of styles) {
+      ctx.strokeStyle = colour;
+      ctx.fillStyle = colour;
+      ctx.lineWidth = lw;
+      ctx.setLineDash(dash);
+      ctx.beginPath();
+      const heads: DrawnArrow[] = [];
+      for (const a of data.arrowData) {
+        if (a.state === 'rejected') continue;
+        if (st === 'ack' ? !a.ack : a.ack || a.state !== st) continue;
+        ctx.moveTo(a.x0, a.y0);
+        ctx.lineTo(a.x1, a.y1);
+        if (a.state === 'delivered') heads.push(a);
+      }
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.beginPath();
+      for (const a of heads) {
+        const ang = Math.atan2(a.y1 - a.y0, a.x1 - a.x0);
+        ctx.moveTo(a.x1, a.y1);
+        ctx.lineTo(a.x1 - 6 * Math.cos(ang - 0.4), a.y1 - 6 * Math.sin(ang - 0.4));
+        ctx.lineTo(a.x1 - 6 * Math.cos(ang + 0.4), a.y1 - 6 * Math.sin(ang + 0.4));
+        ctx.closePath();
+      }
+      ctx.fill();
+    }
+    const hatchFill = hatch(ctx);
+    ctx.font = '10px system-ui, sans-serif';
+    for (const d of data.drawn) {
+      const { v, x0, x1, y, h } = d;
+      const w = x1 - x0;
+      const yTop = y - BAR_H / 2;
+      ctx.globalAlpha = data.anyHighlight && h === undefined ? 0.28 : 1;
+      if (h !== undefined && h !== 'dim') {
+        ctx.strokeStyle = HALO[h];
+        ctx.lineWidth = h === 'lost' ? 4 : 3;
+        ctx.setLineDash(h === 'dependency' ? [3, 2] : h === 'collateral' ? [2, 2] : []);
+        ctx.strokeRect(x0 - 3, yTop - 3, w + 6, BAR_H + 6);
+        ctx.setLineDash([]);
+      }
+      if (v.state === 'rolled-back') continue; // drawn as SVG above
+      ctx.fillStyle = v.state === 'speculative' ? hatchFill : v.state === 'persisting' ? '#CBE8F8' : STATE_COLOUR.committed;
+      ctx.fillRect(x0, yTop, w, BAR_H);
+      ctx.strokeStyle = STATE_COLOUR[v.state];
+      ctx.lineWidth = v.state === 'persisting' ? 2 : 1.5;
+      ctx.setLineDash(v.state === 'speculative' ? [4, 2] : v.state === 'persisting' ? [1.5, 2] : []);
+      ctx.strokeRect(x0 + 0.5, yTop + 0.5, Math.max(1, w - 1), BAR_H - 1);
+      ctx.setLineDash([]);
+      if (v.state === 'persisting' && v.persistedAt !== null) {
+        ctx.fillStyle = OKABE_ITO.blue;
+        ctx.beginPath();
+        ctx.arc(x1 - 5, y, 2.5, 0, Math.PI * 2);
+        ctx.fill();
+      }
+      if (w >= 22) {
+        ctx.fillStyle = v.state === 'committed' ? '#FFFFFF' : '#111111';
+        ctx.fillText(String(v.version), x0 + 4, y + 4);
+      }
+    }
+    ctx.globalAlpha = 1;
+  });
+  return <canvas ref={ref} style={{ width, height, position: 'absolute', left: 0, top: 0 }} aria-hidden="true" />;
+}
