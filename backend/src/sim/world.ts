@@ -230,8 +230,11 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     node.stop();
     clocks.get(id)!.cancelAll();
     endpoints.delete(id);
-    // The coordinator sees the process exit a little later.
-    sched.after(1 + rng.next() * 5, () => coordinator.nodeFailed(id, 'exit'));
+    // The coordinator sees the process exit a little later; not once a new process of the node has
+    // started (that one says hello itself), or the exit of the old one would fail the new one.
+    sched.after(1 + rng.next() * 5, () => {
+      if (nodes.get(id) === node) coordinator.nodeFailed(id, 'exit');
+    });
   };
 
   // Drive the scheduler; microtasks (promise reactions) run between steps, deterministically.

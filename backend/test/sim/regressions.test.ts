@@ -50,7 +50,9 @@ describe('core regressions found by the service scenarios', () => {
     expect(r.violations.map((v) => `${v.invariant}: ${v.message}`)).toEqual([]);
     expect(r.committed + r.rolledBack).toBe(r.requests);
   });
+});
 
+describe('simulator regressions found by the service scenarios', () => {
   it('broker scenario, seed 5048: the final states are read only once the last recovery has finished', async () => {
     const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed: 5048, scenario: 'broker' });
     expect(r.violations.map((v) => `${v.invariant}: ${v.message}`)).toEqual([]);
@@ -59,5 +61,10 @@ describe('core regressions found by the service scenarios', () => {
   it('wal scenario, seed 190: a crashed node restarted at the end of the workload is not started twice', async () => {
     const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed: 190, scenario: 'wal' });
     expect(r.violations.map((v) => `${v.invariant}: ${v.message}`)).toEqual([]);
+  });
+  it('wal scenario, cheap cut, seed 5023: the late exit of a crashed process does not fail its restarted successor', async () => {
+    const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed: 5023, scenario: 'wal', cutKind: 'cheap' });
+    expect(r.violations.map((v) => `${v.invariant}: ${v.message}`)).toEqual([]);
+    expect(r.committed + r.rolledBack).toBe(r.requests);
   });
 });
