@@ -230,7 +230,12 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
           return (
             <g key={`wl${w.worldLine}`} className="wl-band" data-testid="world-line-band">
               {w.startAt >= start && <line x1={x0} x2={x0} y1={TOP - 4} y2={height} className={w.failed.length > 0 ? 'wl-edge failed' : 'wl-edge'} />}
-              <text x={Math.max(x0, LABEL_W) + 3} y={TOP - 8} className="wl-label">
+              <text
+                x={Math.min(Math.max(x0, LABEL_W) + 3, p.width - RIGHT_PAD)}
+                y={TOP - 8}
+                className="wl-label"
+                textAnchor={Math.max(x0, LABEL_W) + 160 > p.width ? 'end' : 'start'}
+              >
                 w{w.worldLine}
                 {w.failed.length > 0 ? ` (${w.failed.join(', ')} failed)` : ''}
               </text>
@@ -471,9 +476,12 @@ function DiagramCanvas({ width, height, data }: { width: number; height: number;
         ctx.arc(x1 - 5, y, 2.5, 0, Math.PI * 2);
         ctx.fill();
       }
-      if (w >= 22) {
-        ctx.fillStyle = v.state === 'committed' ? '#FFFFFF' : '#111111';
-        ctx.fillText(String(v.version), x0 + 4, y + 4);
+      if (w >= 14) {
+        const label = String(v.version);
+        if (ctx.measureText(label).width + 7 <= w) {
+          ctx.fillStyle = v.state === 'committed' ? '#FFFFFF' : '#111111';
+          ctx.fillText(label, x0 + 4, y + 4);
+        }
       }
     }
     ctx.globalAlpha = 1;
