@@ -16,11 +16,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import type { NumberedEvent } from '@dse/shared';
 import { summarize } from '../live/workload';
 import type { LatencySummary } from '../live/workload';
 import { startServer } from '../server/server';
 import type { StorageKind } from '../storage/open';
+import { openStorage } from '../storage/open';
 
 const { values } = parseArgs({
   options: {
@@ -43,7 +45,10 @@ const say = (s: string): void => {
 };
 
 const dataDir = mkdtempSync(join(tmpdir(), 'dse-bench-'));
-const server = await startServer({ port: 0, storage: storageKind, dataDir, nodes: 4, config: { checkpointIntervalMs: interval, autoRestart: false }, nodeStderr: false, log: () => undefined });
+// On PostgreSQL the benchmark works in a schema of its own, dropped at the end.
+const schema = `dse_bench_${process.pid}`;
+const storage = storageKind === 'postgres' ? await openStorage({ kind: 'postgres', schema }) : storageKind;
+const server = await startServer({ port: 0, storage, dataDir, nodes: 4, config: { checkpointIntervalMs: interval, autoRestart: false }, nodeStderr: false, log: () => undefined });
 const events: NumberedEvent[] = [];
 server.stream.onEvent((e) => {
   if (e.type === 'nodeFailed' || e.type === 'worldLineChanged' || e.type === 'cutAdvanced' || (e.type === 'sessionResult' && e.status === 'committed')) events.push(e);
@@ -129,5 +134,11 @@ try {
 } finally {
   await server.close();
   rmSync(dataDir, { recursive: true, force: true });
+  if (storageKind === 'postgres') {
+    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  }
 }
 process.exit(0);

@@ -30,7 +30,10 @@ function buildWebIfNeeded(): void {
   const index = join(ROOT, 'web', 'dist', 'index.html');
   if (existsSync(index) && statSync(index).mtimeMs >= newestMtime(join(ROOT, 'web'))) return;
   process.stderr.write('building the web app (vite build)…\n');
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  // The web app's own build config when it has one (web/vite.config.*), else the root's.
+  const own = ['ts', 'mjs', 'js'].map((ext) => join('web', `vite.config.${ext}`)).find((f) => existsSync(join(ROOT, f)));
+  const args = [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', ...(own !== undefined ? ['--config', own] : [])];
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) process.stderr.write('the web app did not build; the server starts anyway and serves a placeholder page\n');
 }
 
