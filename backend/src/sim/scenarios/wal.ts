@@ -37,6 +37,8 @@ export const walScenario: Scenario = {
         const { rng } = env;
         return loops.start(env, async (s) => {
           const wal = new WalClient(s, { nodes: env.nodes, cutView: env.host });
+          /** How long this session last saw each log: reads start somewhere before that. */
+          const seenLength = new Map<string, number>();
           for (let k = 0; k < env.requestsPerSession; k++) {
             await env.sleep(rng.next() * 4);
             const log = rng.pick(LOGS);
@@ -44,14 +46,16 @@ export const walScenario: Scenario = {
             if (x < 0.55) {
               const data = `${s.id}#${k}`;
               const r = await orRolledBack(wal.append(log, data));
+              if (r !== null) seenLength.set(log, r.value.pos + 1);
               r?.commit().then(
                 (v) => learn(log, [{ pos: v.pos, data }]),
                 () => undefined,
               );
             } else {
               const committed = x >= 0.75;
-              const r = await orRolledBack(wal.read(log, { from: rng.int(0, 40), max: rng.int(1, 20), committed }));
+              const r = await orRolledBack(wal.read(log, { from: rng.int(0, seenLength.get(log) ?? 0), max: rng.int(1, 20), committed }));
               if (r !== null && committed) learn(log, r.value.entries);
+              if (r !== null && r.value.length !== undefined) seenLength.set(log, r.value.length);
             }
           }
         });
