@@ -76,6 +76,7 @@ export function App() {
   const heldRef = useRef<{ batches: EventBatch[]; count: number; overflow: boolean }>({ batches: [], count: 0, overflow: false });
   const [busy, setBusy] = useState(false);
   const [windowMs, setWindowMs] = useState<number | 'all'>(() => (simulationFromUrl() === null ? 15_000 : 'all'));
+  const [viewEndT, setViewEndT] = useState<number | null>(null);
   const [kinds, setKinds] = useState<Set<MessageKind>>(() => new Set<MessageKind>(['app', 'request', 'reply', 'reject']));
   const [selectedVersion, setSelectedVersion] = useState<string | null>(null);
   const [selectedNode, setSelectedNode] = useState<NodeId | null>(null);
@@ -370,6 +371,7 @@ export function App() {
           break;
         case 'Escape':
           setHelp(false);
+          setViewEndT(null);
           setSelectedVersion(null);
           setRollbackFocus(null);
           setPreviewNode(null);
@@ -522,6 +524,24 @@ export function App() {
             </label>
           ))}
         </span>
+        {typeof windowMs === 'number' && model.firstT !== null && model.lastT - model.firstT > windowMs && (
+          <label title="scroll back through the retained history; all the way right follows the newest events">
+            history{' '}
+            <input
+              type="range"
+              data-testid="history-scroll"
+              min={model.firstT + windowMs}
+              max={model.lastT}
+              step={Math.max(1, windowMs / 50)}
+              value={viewEndT ?? model.lastT}
+              onChange={(e) => {
+                const v = Number(e.target.value);
+                setViewEndT(v >= model.lastT - windowMs / 50 ? null : v);
+              }}
+            />{' '}
+            <span className="muted">{viewEndT === null ? 'following' : `${((viewEndT - model.lastT) / 1000).toFixed(1)} s`}</span>
+          </label>
+        )}
         {player !== null && !live && (
           <span className="replay" data-testid="replay-controls">
             <button
@@ -599,6 +619,7 @@ export function App() {
           rev={rev}
           width={width}
           windowMs={windowMs}
+          viewEndT={viewEndT}
           messageKinds={kinds}
           highlight={highlight}
           selectedNode={selectedNode}

@@ -202,3 +202,22 @@ describe('the model on simulator traces', () => {
     expect(parseTrace('[{"type":"nodeFailed","t":1,"node":"a","reason":"exit"}]').events).toHaveLength(1);
   });
 });
+
+describe('request latency', () => {
+  it('measures request → answer and → commit per mode from the session events', async () => {
+    const { liveStats } = await import('../src/model/stats');
+    const m = new PlaygroundModel();
+    m.apply(ev('modeChanged', 0, { mode: 'durable' }));
+    m.apply(ev('nodeRestarted', 0, { node: 'n1' }));
+    m.apply(ev('messageSent', 10, { id: 'q/s1/1/1', kind: 'request', from: 'server', to: 'n1', worldLine: 1, srcVersion: 0, seq: 1, resend: false }));
+    m.apply(ev('messageSent', 15, { id: 'q/s1/1/1', kind: 'request', from: 'server', to: 'n1', worldLine: 1, srcVersion: 0, seq: 1, resend: true }));
+    m.apply(ev('sessionResult', 30, { session: 's1', seq: 1, status: 'speculative', result: null, deps: {}, worldLine: 1 }));
+    m.apply(ev('sessionResult', 70, { session: 's1', seq: 1, status: 'committed', result: null, deps: {}, worldLine: 1 }));
+    const s = liveStats(m, 1000);
+    expect(s.latency).toHaveLength(1);
+    expect(s.latency[0]!.mode).toBe('durable');
+    expect(s.latency[0]!.answer?.p50).toBe(20);
+    expect(s.latency[0]!.commit?.p50).toBe(60);
+    expect(s.commitLag?.p50).toBe(40);
+  });
+});

@@ -121,6 +121,10 @@ export interface CompressedHistory {
 export interface SessionRequestView {
   session: string;
   seq: number;
+  /** When the session first sent it (from the request's message id, when it has the session's form). */
+  sentAt: number | null;
+  /** The cluster's mode when the answer came. */
+  mode: Mode | null;
   speculativeAt: number | null;
   committedAt: number | null;
   rolledBackAt: number | null;
@@ -429,6 +433,14 @@ export class PlaygroundModel {
         const prev = this.findMessage(e.id);
         if (prev !== undefined && prev.deliveredAt === null && prev.rejectedAt === null) prev.superseded = true;
         this.lastMessageById.set(e.id, uid);
+        if (e.kind === 'request' && !this.nodes.has(e.from) && !e.resend) {
+          // A session's request: its id reads q/<session>/<seq>/<world-line> (sessions use no '/').
+          const parts = e.id.split('/');
+          if (parts.length === 4 && parts[0] === 'q' && Number(parts[2]) === e.seq) {
+            const r = this.sessionRequest(parts[1]!, e.seq);
+            r.sentAt ??= e.t;
+          }
+        }
         if (this.messages.size > this.limits.messagesMax) {
           const oldest = this.messages.keys().next();
           if (oldest.done !== true) {
@@ -458,16 +470,8 @@ export class PlaygroundModel {
         return;
       }
       case 'sessionResult': {
-        const key = `${e.session}#${e.seq}`;
-        let r = this.sessions.get(key);
-        if (r === undefined) {
-          r = { session: e.session, seq: e.seq, speculativeAt: null, committedAt: null, rolledBackAt: null };
-          this.sessions.set(key, r);
-          if (this.sessions.size > this.limits.sessionRequestsMax) {
-            const oldest = this.sessions.keys().next();
-            if (oldest.done !== true) this.sessions.delete(oldest.value);
-          }
-        }
+        const r = this.sessionRequest(e.session, e.seq);
+        r.mode ??= this.mode;
         if (e.status === 'speculative') r.speculativeAt ??= e.t;
         else if (e.status === 'committed') r.committedAt ??= e.t;
         else r.rolledBackAt ??= e.t;
@@ -484,6 +488,20 @@ export class PlaygroundModel {
         this.workload = e.workload;
         return;
     }
+  }
+
+  private sessionRequest(session: string, seq: number): SessionRequestView {
+    const key = `${session}#${seq}`;
+    let r = this.sessions.get(key);
+    if (r === undefined) {
+      r = { session, seq, sentAt: null, mode: null, speculativeAt: null, committedAt: null, rolledBackAt: null };
+      this.sessions.set(key, r);
+      if (this.sessions.size > this.limits.sessionRequestsMax) {
+        const oldest = this.sessions.keys().next();
+        if (oldest.done !== true) this.sessions.delete(oldest.value);
+      }
+    }
+    return r;
   }
 
   private findMessage(id: string): MessageView | undefined {

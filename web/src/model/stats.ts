@@ -1,3 +1,4 @@
+import type { Mode } from '@dse/shared';
 import type { PlaygroundModel } from './model';
 
 export interface Percentiles {
@@ -14,7 +15,17 @@ export function percentiles(values: readonly number[]): Percentiles | null {
   return { count: s.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
 }
 
+export interface ModeLatency {
+  mode: Mode | 'unknown';
+  /** Request sent → speculative answer, ms. */
+  answer: Percentiles | null;
+  /** Request sent → committed, ms. */
+  commit: Percentiles | null;
+}
+
 export interface LiveStats {
+  /** Per mode the answers came in: speculative and durable side by side after a mode change. */
+  latency: ModeLatency[];
   /** Time from a request's speculative answer to its commit (output commit wait), ms. */
   commitLag: Percentiles | null;
   /** Answers per second over the window, by kind. */
@@ -36,7 +47,15 @@ export function liveStats(model: PlaygroundModel, windowMs: number, bucketCount 
   const bucketMs = windowMs / bucketCount;
   const buckets = Array.from({ length: bucketCount }, (_, i) => ({ t: start + (i + 1) * bucketMs, speculative: 0, committed: 0 }));
   const bucket = (t: number): { speculative: number; committed: number } | undefined => buckets[Math.min(bucketCount - 1, Math.floor((t - start) / bucketMs))];
+  const byMode = new Map<Mode | 'unknown', { answer: number[]; commit: number[] }>();
   for (const r of model.sessions.values()) {
+    if (r.sentAt !== null) {
+      const k = r.mode ?? 'unknown';
+      let b = byMode.get(k);
+      if (b === undefined) byMode.set(k, (b = { answer: [], commit: [] }));
+      if (r.speculativeAt !== null) b.answer.push(r.speculativeAt - r.sentAt);
+      if (r.committedAt !== null) b.commit.push(r.committedAt - r.sentAt);
+    }
     if (r.speculativeAt !== null && r.speculativeAt >= start) {
       spec++;
       const b = bucket(r.speculativeAt);
@@ -53,6 +72,7 @@ export function liveStats(model: PlaygroundModel, windowMs: number, bucketCount 
   const perS = 1000 / windowMs;
   const toRate = 1000 / bucketMs;
   return {
+    latency: [...byMode].map(([mode, b]) => ({ mode, answer: percentiles(b.answer), commit: percentiles(b.commit) })),
     commitLag: percentiles(lags),
     speculativePerS: spec * perS,
     committedPerS: comm * perS,

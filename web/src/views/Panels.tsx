@@ -368,6 +368,10 @@ function NumberSetting({ label, value, onSet }: { label: string; value: number; 
 
 // ------------------------------------------------------------------ charts
 
+function ms(v: number | undefined): string {
+  return v === undefined ? '—' : `${v.toFixed(0)} ms`;
+}
+
 export function Charts({ stats }: { stats: LiveStats }) {
   const w = 260;
   const h = 60;
@@ -389,6 +393,42 @@ export function Charts({ stats }: { stats: LiveStats }) {
         <div className="muted">
           {stats.speculativePerS.toFixed(1)} speculative/s · {stats.committedPerS.toFixed(1)} committed/s · {stats.rolledBackPerS.toFixed(1)} rolled back/s
         </div>
+      </div>
+      <div>
+        <div className="chart-title">request latency by mode (request → answer, request → commit), over all retained requests</div>
+        {stats.latency.length === 0 ? (
+          <div className="muted">no answered requests yet</div>
+        ) : (
+          <table className="pct" data-testid="latency-table">
+            <thead>
+              <tr>
+                <th>mode</th>
+                <th>answer p50</th>
+                <th>p90</th>
+                <th>p99</th>
+                <th>commit p50</th>
+                <th>p90</th>
+                <th>p99</th>
+                <th>n</th>
+              </tr>
+            </thead>
+            <tbody>
+              {stats.latency.map((l) => (
+                <tr key={l.mode}>
+                  <td>{l.mode}</td>
+                  <td>{ms(l.answer?.p50)}</td>
+                  <td>{ms(l.answer?.p90)}</td>
+                  <td>{ms(l.answer?.p99)}</td>
+                  <td>{ms(l.commit?.p50)}</td>
+                  <td>{ms(l.commit?.p90)}</td>
+                  <td>{ms(l.commit?.p99)}</td>
+                  <td>{l.answer?.count ?? 0}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <div className="muted">Change the mode under Cluster to put speculative and durable side by side.</div>
       </div>
       <div>
         <div className="chart-title">commit lag (speculative answer → commit)</div>
@@ -435,7 +475,7 @@ export const SHORTCUTS: [string, string][] = [
   ['e', 'export the trace as JSON'],
   ['i', 'import a trace'],
   ['/', 'filter the event table'],
-  ['Esc', 'clear the selection, close this help'],
+  ['Esc', 'clear the selection, follow the newest events again, close this help'],
 ];
 
 export function Help({ onClose }: { onClose(): void }) {

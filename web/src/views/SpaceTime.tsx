@@ -12,6 +12,8 @@ export interface SpaceTimeProps {
   width: number;
   /** Milliseconds of event time shown, ending at the newest event; `all`: the whole retained history. */
   windowMs: number | 'all';
+  /** Where the view ends in event time; null: at the newest event (follows live). */
+  viewEndT: number | null;
   messageKinds: ReadonlySet<MessageKind>;
   highlight: ReadonlyMap<string, Highlight>;
   selectedNode: NodeId | null;
@@ -61,11 +63,14 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   }
   const top = TOP + (clientLane ? CLIENT_H : 0);
   const height = top + lanes.length * LANE_H + 8;
+  // `end` is the newest event's time (open versions and messages in flight reach it); the view may
+  // end earlier when a person scrolls back through history.
   const end = model.lastT;
   const first = model.firstT ?? end;
-  const start = p.windowMs === 'all' ? Math.min(first, end - 1) : end - p.windowMs;
+  const viewEnd = p.viewEndT === null ? end : Math.min(end, p.viewEndT);
+  const start = p.windowMs === 'all' ? Math.min(first, viewEnd - 1) : viewEnd - p.windowMs;
   const x = scaleLinear()
-    .domain([start, Math.max(end, start + 1)])
+    .domain([start, Math.max(viewEnd, start + 1)])
     .range([LABEL_W, Math.max(LABEL_W + 50, p.width - RIGHT_PAD)]);
   const cx = (t: number): number => Math.max(LABEL_W, Math.min(x(t), p.width - RIGHT_PAD));
   const laneY = new Map(lanes.map((id, i) => [id, top + i * LANE_H + LANE_H / 2]));
@@ -75,7 +80,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   // World-line bands.
   const bands = model.worldLines
     .map((w, i) => ({ w, endAt: model.worldLines[i + 1]?.startAt ?? end }))
-    .filter(({ w, endAt }) => endAt >= start && w.startAt <= end);
+    .filter(({ w, endAt }) => endAt >= start && w.startAt <= viewEnd);
 
   // Versions in view. The many live ones go to the canvas; rolled-back ones (few, and what a person
   // looks for after a kill) are SVG elements with their own test id, tooltip and click.
@@ -85,7 +90,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     const y = laneY.get(id)!;
     for (const v of model.lane(id)) {
       const closed = v.closedAt ?? end;
-      if (closed < start) continue;
+      if (closed < start || v.openedAt > viewEnd) continue;
       const x0 = cx(v.openedAt);
       const x1 = Math.max(cx(closed), x0 + 2);
       const w = x1 - x0;
@@ -124,7 +129,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   for (const m of model.messages.values()) {
     if (m.from === m.to || !p.messageKinds.has(m.kind)) continue;
     const arrive = m.deliveredAt ?? m.rejectedAt ?? end;
-    if (arrive < start) continue;
+    if (arrive < start || m.sentAt > viewEnd) continue;
     inView.push(m);
   }
   const hidden = Math.max(0, inView.length - ARROWS_MAX);
