@@ -27,7 +27,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   autoRestart: false,
   autoRestartDelayMs: 500,
   heartbeatIntervalMs: 100,
-  heartbeatTimeoutMs: 1000,
+  heartbeatTimeoutMs: 2000,
 };
 
 export interface ClusterOptions {
@@ -614,7 +614,7 @@ export class Cluster {
       this.monitor = setInterval(() => this.checkHeartbeats(), Math.max(20, Math.floor(this.config.heartbeatTimeoutMs / 4)));
     }
     if (this.config.mode !== before.mode || this.config.cut !== before.cut) {
-      await this.resetAll();
+      await this.resetAll(before.mode);
       if (this.config.mode !== before.mode) this.emitServer({ type: 'modeChanged', t: this.clock.now(), mode: this.config.mode });
     } else if (Object.keys(push).length > 0) {
       for (const e of this.nodes.values()) e.conn?.emit('cfg', push);
@@ -624,8 +624,21 @@ export class Cluster {
   }
 
   /** A new coordinator in the new mode/cut, started from storage; every node starts again with empty memory. */
-  private async resetAll(): Promise<void> {
-    this.coordinator.stop();
+  private async resetAll(previousMode: ClusterConfig['mode']): Promise<void> {
+    const old = this.coordinator;
+    old.stop();
+    // The coordinator saves its cut only now and then; what it announced as committed must survive
+    // the switch, so its current cut is saved first (the new coordinator starts from the saved record).
+    // In `none` mode nothing is in storage, so its cut is not saved.
+    if (previousMode !== 'none') {
+      const storage = this.opts.storage.storage;
+      const rec = await storage.loadCoordinator();
+      if (rec !== null && rec.worldLine === old.worldLine) {
+        const cut = { ...rec.cut };
+        for (const [n, v] of Object.entries(old.cut)) if ((cut[n] ?? 0) < v) cut[n] = v;
+        await storage.saveCoordinator({ ...rec, cut, nodes: [...old.members.keys()] });
+      }
+    }
     const next = this.makeCoordinator();
     this.coordinator = next;
     const ids = [...this.nodes.keys()].filter((id) => !this.nodes.get(id)!.removed);

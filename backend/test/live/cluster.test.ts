@@ -30,7 +30,7 @@ async function cutAdvancesEverywhere(what: string): Promise<void> {
 beforeAll(async () => {
   t = await startTestServer({
     nodes: 3,
-    config: { checkpointIntervalMs: 20, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, autoRestart: false },
+    config: { checkpointIntervalMs: 20, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 3000, autoRestart: false },
     workload: { kind: 'chain', rate: 20 },
   });
   await waitFor('every node up', allUp, 60_000);
@@ -204,11 +204,15 @@ describe('live cluster: API', () => {
 
   it('mode and cut changes restart the nodes in the new setting (a new world-line), and the cut advances', async () => {
     const w = cluster().worldLine;
+    const committedBefore = { ...cluster().cut };
     const from = t.events.length;
     const r = await t.api('POST', '/api/config', { mode: 'durable' });
     expect(r.json).toMatchObject({ ok: true, config: { mode: 'durable' } });
     await waitFor('modeChanged', () => t.find('modeChanged', (e) => e.mode === 'durable', from));
     expect(cluster().worldLine).toBeGreaterThan(w);
+    // Nothing that was committed is lost by the switch: the new world-line starts at or above the cut.
+    const start = t.find('worldLineChanged', (e) => e.worldLine > w, from)!;
+    for (const n of Object.keys(committedBefore)) expect(start.cut[n] ?? 0).toBeGreaterThanOrEqual(committedBefore[n]!);
     await waitFor('every node up', allUp, 60_000);
     await cutAdvancesEverywhere('the cut to advance in durable mode');
     const back = await t.api('POST', '/api/config', { mode: 'speculative', cut: 'cheap' });
