@@ -13,8 +13,39 @@ import type { ActionContext, App } from '../core/app';
  *   world-line, so a step run again after a recovery is a new caller to its target, whose reply table
  *   cannot recognise it: the step runs twice.
  */
-export type ServiceBug = 'wal-volatile-length' | 'kv-volatile-values' | 'broker-volatile-offsets' | 'workflow-unstable-step-keys';
-export const SERVICE_BUGS: readonly ServiceBug[] = ['wal-volatile-length', 'kv-volatile-values', 'broker-volatile-offsets', 'workflow-unstable-step-keys'];
+export type ServiceBug =
+  | 'wal-volatile-length'
+  | 'kv-volatile-values'
+  | 'broker-volatile-offsets'
+  | 'workflow-unstable-step-keys'
+  | 'wal-committed-read-ignores-bound'
+  | 'kv-cas-ignores-expected';
+export const SERVICE_BUGS: readonly ServiceBug[] = [
+  'wal-volatile-length',
+  'kv-volatile-values',
+  'broker-volatile-offsets',
+  'workflow-unstable-step-keys',
+  'wal-committed-read-ignores-bound',
+  'kv-cas-ignores-expected',
+];
+
+/**
+ * Bugs in a service's logic, planted by rewriting the request the service gets:
+ * - `wal-committed-read-ignores-bound`: a committed-only read returns speculative entries too;
+ * - `kv-cas-ignores-expected`: compare-and-set always finds the value it expects.
+ */
+const REWRITE: Partial<Record<ServiceBug, (ctx: ActionContext, p: Record<string, Json>) => Record<string, Json>>> = {
+  'wal-committed-read-ignores-bound': (_ctx, p) => {
+    if (p.svc !== 'wal' || p.upTo === undefined) return p;
+    const { upTo: _dropped, ...rest } = p;
+    return rest;
+  },
+  'kv-cas-ignores-expected': (ctx, p) => {
+    if (p.svc !== 'kv' || p.op !== 'cas' || typeof p.key !== 'string') return p;
+    const current = ctx.get(`kv/${p.key}`) as { x: Json } | undefined;
+    return { ...p, expected: current?.x ?? null };
+  },
+};
 
 const VOLATILE: Partial<Record<ServiceBug, RegExp>> = {
   'wal-volatile-length': /^wal\/[^/]*\/n$/,
@@ -25,6 +56,17 @@ const VOLATILE: Partial<Record<ServiceBug, RegExp>> = {
 /** The app with `bug` planted (a fresh one per call: volatile state is per run), or the app itself. */
 export function plantServiceBug(app: App, bug: string | undefined): App {
   if (bug === undefined || !(SERVICE_BUGS as readonly string[]).includes(bug)) return app;
+  const rewrite = REWRITE[bug as ServiceBug];
+  if (rewrite !== undefined) {
+    return {
+      onRequest: (ctx, req) => {
+        const p = req.payload;
+        return app.onRequest(ctx, typeof p === 'object' && p !== null && !Array.isArray(p) ? { ...req, payload: rewrite(ctx, p) } : req);
+      },
+      onMessage: app.onMessage,
+      onRestore: app.onRestore,
+    };
+  }
   const volatile = VOLATILE[bug as ServiceBug];
   const change =
     volatile !== undefined

@@ -29,7 +29,7 @@ async function runMany(scenario: ScenarioName, from: number, count: number, over
  * faults on in speculative and durable mode and without faults in none mode; without persistence its
  * own checker reports the losses; and a bug planted in the service is caught by its own invariant.
  */
-export function scenarioSuite(scenario: Exclude<ScenarioName, 'kvtest'>, invariant: Invariant, bug: PlantedBug, seeds: { speculative: number; durable: number }): void {
+export function scenarioSuite(scenario: Exclude<ScenarioName, 'kvtest'>, invariant: Invariant, bugs: readonly PlantedBug[], seeds: { speculative: number; durable: number }): void {
   describe(`scenario ${scenario}`, () => {
     const configs: [Mode, CutKind, number][] = [
       ['speculative', 'exact', seeds.speculative],
@@ -61,14 +61,16 @@ export function scenarioSuite(scenario: Exclude<ScenarioName, 'kvtest'>, invaria
       expect([...t.invariants]).toContain(invariant);
     });
 
-    it(`catches the planted bug ${bug} with ${invariant}`, async () => {
-      const found: string[] = [];
-      for (let seed = 1; seed <= 40 && found.length === 0; seed++) {
-        const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, plantedBug: bug });
-        found.push(...r.violations.filter((v) => v.invariant === invariant).map((v) => `seed ${seed}: ${v.message}`));
-      }
-      expect(found.length).toBeGreaterThan(0);
-    });
+    for (const bug of bugs) {
+      it(`catches the planted bug ${bug} with ${invariant}`, async () => {
+        const found: string[] = [];
+        for (let seed = 1; seed <= 40 && found.length === 0; seed++) {
+          const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, plantedBug: bug });
+          found.push(...r.violations.filter((v) => v.invariant === invariant).map((v) => `seed ${seed}: ${v.message}`));
+        }
+        expect(found.length).toBeGreaterThan(0);
+      });
+    }
 
     it('a seed reproduces its run exactly', async () => {
       const a = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed: 77, scenario });
