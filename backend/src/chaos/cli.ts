@@ -1,0 +1,106 @@
+/**
+ * `npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable]
+ *   [--storage pglite|postgres] [--clients C] [--rate R] [--json] [--server-log] [--keep]`
+ * `npm run chaos -- --fuzz N [--seed S] [--json]`: N fuzzed commands over HTTP and Socket.IO.
+ *
+ * Progress goes to stderr; the last line of stdout is one JSON object (with --json) or a summary.
+ * Exit status 1 on any violation, with the seed that reproduces the fault schedule.
+ */
+import { parseArgs } from 'node:util';
+import type { ChaosOptions, FaultKind, Scenario } from './run';
+import { DEFAULT_CHAOS, SCENARIOS, runChaos } from './run';
+import { runFuzz } from './fuzz';
+
+const USAGE =
+  'usage: npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable] [--storage pglite|postgres] [--clients C] [--rate R] [--faults kill,stop,dbCut,serverRestart] [--json] [--server-log] [--keep]\n' +
+  '       npm run chaos -- --fuzz N [--seed S] [--json]';
+
+function fail(msg: string): never {
+  process.stderr.write(`${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function int(v: string | undefined, what: string, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) fail(`${what} must be an integer ≥ ${min}, not ${v}`);
+  return n;
+}
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string' },
+    seed: { type: 'string' },
+    scenario: { type: 'string' },
+    mode: { type: 'string' },
+    storage: { type: 'string' },
+    clients: { type: 'string' },
+    rate: { type: 'string' },
+    faults: { type: 'string' },
+    fuzz: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    'server-log': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const seed = values.seed !== undefined ? int(values.seed, '--seed', 0) : Math.floor(Math.random() * 2 ** 31);
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+if (values.fuzz !== undefined) {
+  const n = int(values.fuzz, '--fuzz', 0, 1);
+  const r = await runFuzz({ commands: n, seed, log });
+  process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `fuzz: ${r.commands} commands, ${r.failures} failures, server up: ${r.serverUp}, committed state unchanged: ${r.committedUnchanged} (seed ${r.seed})\n`);
+  if (r.failures > 0) process.stderr.write(`FAILED: rerun with --fuzz ${n} --seed ${seed}\n`);
+  process.exit(r.failures > 0 ? 1 : 0);
+}
+
+const scenario = (values.scenario ?? 'kv') as Scenario;
+if (!SCENARIOS.includes(scenario)) fail(`--scenario must be one of ${SCENARIOS.join(', ')}`);
+const mode = values.mode ?? 'speculative';
+if (mode !== 'speculative' && mode !== 'durable') fail('--mode must be speculative or durable (none mode loses committed results by design)');
+const storage = values.storage ?? (process.env.DATABASE_URL ? 'postgres' : 'pglite');
+if (storage !== 'pglite' && storage !== 'postgres') fail('--storage must be pglite or postgres');
+let faults: FaultKind[] | undefined;
+if (values.faults !== undefined) {
+  faults = values.faults.split(',').map((f) => f.trim()) as FaultKind[];
+  for (const f of faults) if (!['kill', 'stop', 'dbCut', 'serverRestart'].includes(f)) fail(`unknown fault kind ${f}`);
+}
+
+const opts: ChaosOptions = {
+  ...DEFAULT_CHAOS,
+  seconds: int(values.seconds, '--seconds', DEFAULT_CHAOS.seconds, 1),
+  seed,
+  scenario,
+  mode,
+  storage,
+  clients: int(values.clients, '--clients', DEFAULT_CHAOS.clients, 1),
+  rate: int(values.rate, '--rate', DEFAULT_CHAOS.rate, 1),
+  log,
+  serverLog: values['server-log'],
+  keepData: values.keep,
+  ...(faults !== undefined ? { faults } : {}),
+};
+
+let code = 0;
+try {
+  const r = await runChaos(opts);
+  for (const d of r.violationDetails) log(`VIOLATION ${d.invariant}: ${d.message}`);
+  if (r.violations > 0) {
+    log(`FAILED with ${r.violations} violations; reproduce the fault schedule with --seed ${r.seed}`);
+    code = 1;
+  }
+  const summary = `chaos: ${r.seconds} s, ${r.kills} kills, ${r.stops} stops, ${r.dbCuts} db cuts, ${r.serverRestarts} server restarts; ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.unknown} unknown; lost ${r.lostCommitted}, duplicates ${r.duplicates}, orphans ${r.orphans}, violations ${r.violations} (seed ${r.seed})`;
+  process.stdout.write(values.json ? `${summary}\n${JSON.stringify(r)}\n` : `${summary}\n`);
+} catch (e) {
+  log(`chaos run failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)} (seed ${seed})`);
+  code = 1;
+}
+process.exit(code);

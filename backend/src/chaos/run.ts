@@ -1,0 +1,683 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterInfo, Cut, InspectionEvent, Json, Mode, NodeId, NumberedEvent, WorldLine } from '@dse/shared';
+import pg from 'pg';
+import { Coordinator } from '../core/coordinator';
+import { RealClock, wallNow } from '../live/clock';
+import { APPS } from '../live/apps';
+import { Rng } from '../sim/rng';
+import { openStorage } from '../storage/open';
+import type { OpenedStorage } from '../storage/open';
+import { HttpClient, IoClient } from './api';
+import { TcpProxy } from './proxy';
+import { ServerProcess, freePort, processesInGroups } from './server-proc';
+import type { Application, PutRecord, ViolationNote } from './verify';
+import { CutWatch, checkKv } from './verify';
+
+/**
+ * `npm run chaos`: the live system (server child process, node processes, PGlite or PostgreSQL) under
+ * steady load through the HTTP API while a seeded schedule SIGKILLs and SIGSTOPs node processes, cuts
+ * the database connection (PostgreSQL, through a TCP proxy) and SIGKILLs the server itself. At the end
+ * the server is SIGKILLed once more and the database is checked against what clients were told.
+ */
+
+export type Scenario = 'kv' | 'workflow' | 'broker' | 'wal';
+export const SCENARIOS: readonly Scenario[] = ['kv', 'workflow', 'broker', 'wal'];
+export type FaultKind = 'kill' | 'stop' | 'dbCut' | 'serverRestart';
+
+export interface ChaosOptions {
+  seconds: number;
+  seed: number;
+  scenario: Scenario;
+  mode: Exclude<Mode, 'none'>;
+  storage: 'pglite' | 'postgres';
+  /** PostgreSQL to use (a schema of its own is created and dropped); default DATABASE_URL or the local server. */
+  databaseUrl?: string;
+  /** Load clients, each its own session and source address. */
+  clients: number;
+  /** Puts a second per client. */
+  rate: number;
+  /** Pause between faults, ms (drawn uniformly). */
+  gapMs: [number, number];
+  /** How long a SIGSTOP or a database cut lasts, ms. */
+  holdMs: [number, number];
+  /** After the faults: how long the cluster gets to decide every request. */
+  settleMs: number;
+  /** Fault kinds to use (default: every kind the storage allows). */
+  faults?: FaultKind[];
+  log: (line: string) => void;
+  /** Show the server's stderr. */
+  serverLog?: boolean;
+  keepData?: boolean;
+}
+
+export interface ChaosResult {
+  seconds: number;
+  seed: number;
+  scenario: Scenario;
+  mode: string;
+  storage: string;
+  kills: number;
+  stops: number;
+  dbCuts: number;
+  serverRestarts: number;
+  requests: number;
+  committed: number;
+  rolledBack: number;
+  refused: number;
+  unknown: number;
+  lostCommitted: number;
+  duplicates: number;
+  orphans: number;
+  prefixViolations: number;
+  cutViolations: number;
+  livenessViolations: number;
+  worldLines: number;
+  violations: number;
+  violationDetails: ViolationNote[];
+  elapsedMs: number;
+}
+
+export const DEFAULT_CHAOS: Omit<ChaosOptions, 'log'> = {
+  seconds: 60,
+  seed: 1,
+  scenario: 'kv',
+  mode: 'speculative',
+  storage: 'pglite',
+  clients: 4,
+  rate: 5,
+  gapMs: [500, 2500],
+  holdMs: [300, 3000],
+  settleMs: 90_000,
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The scenarios the live cluster can run: its apps (`backend/src/live/apps.ts`). */
+export function scenarioAvailable(s: Scenario): string | null {
+  if (s === 'kv') return null;
+  if (Object.prototype.hasOwnProperty.call(APPS, s)) {
+    return `the live cluster has an app named ${s}, but the HTTP API only sends key-value requests (shared/src/api.ts KvRequestBody): the chaos tool cannot drive it`;
+  }
+  return `the live cluster does not run the ${s} service (backend/src/live/apps.ts has: ${Object.keys(APPS).join(', ')}); only kv can run under chaos`;
+}
+
+interface Ctx {
+  o: ChaosOptions;
+  server: ServerProcess;
+  incarnation: number;
+  up: boolean;
+  stopping: boolean;
+  records: PutRecord[];
+  keyPrefix: string;
+}
+
+// ---------------------------------------------------------------- the monitor: cluster polls and the event stream
+
+class Monitor {
+  cluster: ClusterInfo | null = null;
+  readonly cuts = new CutWatch();
+  readonly applications = new Map<string, Application[]>();
+  readonly startCuts = new Map<WorldLine, Cut>();
+  private readonly nodeWorldLine = new Map<NodeId, WorldLine>();
+  private io: IoClient | null = null;
+  private lastEvent = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly http: HttpClient;
+  private polling = false;
+  highestWorldLine = 0;
+
+  constructor(private readonly ctx: Ctx) {
+    this.http = new HttpClient(ctx.server.url, { localAddress: '127.0.0.1', timeoutMs: 10_000 });
+  }
+
+  async attach(): Promise<void> {
+    this.detach();
+    this.lastEvent = 0;
+    this.cluster = null;
+    this.nodeWorldLine.clear();
+    try {
+      this.io = await IoClient.connect(this.ctx.server.url, { onEvents: (evs) => this.onEvents(evs) });
+    } catch (e) {
+      this.ctx.o.log(`monitor: the event stream did not connect (${e instanceof Error ? e.message : String(e)}); exactly-once is checked on fewer events`);
+    }
+    this.timer = setInterval(() => void this.poll(), 400);
+    await this.poll();
+  }
+
+  detach(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.io?.close();
+    this.io = null;
+  }
+
+  async poll(): Promise<ClusterInfo | null> {
+    if (this.polling) return this.cluster;
+    this.polling = true;
+    try {
+      const a = await this.http.request('GET', '/api/cluster');
+      if ('status' in a && a.status === 200) {
+        const c = a.json as ClusterInfo;
+        this.cluster = c;
+        this.cuts.observe(c.worldLine, c.cut, `GET /api/cluster (server start ${this.ctx.incarnation})`);
+        if (c.worldLine > this.highestWorldLine) this.highestWorldLine = c.worldLine;
+      }
+    } finally {
+      this.polling = false;
+    }
+    return this.cluster;
+  }
+
+  private onEvents(events: readonly NumberedEvent[]): void {
+    for (const e of events) {
+      if (e.n <= this.lastEvent) continue; // a resync snapshot repeats events already seen
+      this.lastEvent = e.n;
+      this.onEvent(e);
+    }
+  }
+
+  private onEvent(e: InspectionEvent): void {
+    switch (e.type) {
+      case 'versionOpened':
+      case 'rollback':
+        this.nodeWorldLine.set(e.node, e.worldLine);
+        return;
+      case 'worldLineChanged':
+        if (!this.startCuts.has(e.worldLine)) this.startCuts.set(e.worldLine, { ...e.cut });
+        if (e.worldLine > this.highestWorldLine) this.highestWorldLine = e.worldLine;
+        return;
+      case 'stateChanged': {
+        const wl = this.nodeWorldLine.get(e.node);
+        if (wl === undefined) return;
+        for (const k of Object.keys(e.set)) {
+          if (!k.startsWith(this.ctx.keyPrefix)) continue;
+          let l = this.applications.get(k);
+          if (l === undefined) this.applications.set(k, (l = []));
+          l.push({ node: e.node, worldLine: wl, version: e.version });
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  close(): void {
+    this.detach();
+    this.http.close();
+  }
+}
+
+// ---------------------------------------------------------------- load: clients putting unique keys through HTTP
+
+class LoadClient {
+  private readonly http: HttpClient;
+  private readonly seqs = new Map<string, number>();
+  private readonly mine: PutRecord[] = [];
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly index: number,
+  ) {
+    this.http = new HttpClient(ctx.server.url, { localAddress: `127.0.0.${20 + index}`, timeoutMs: 15_000 });
+  }
+
+  async run(): Promise<void> {
+    const interval = 1000 / this.ctx.o.rate;
+    let pollAt = 0;
+    while (!this.ctx.stopping) {
+      if (!this.ctx.up) {
+        await sleep(100);
+        continue;
+      }
+      const started = wallNow();
+      await this.putOnce();
+      if (started - pollAt > 300) {
+        pollAt = started;
+        await this.poll();
+      }
+      const wait = interval - (wallNow() - started);
+      if (wait > 0) await sleep(wait);
+    }
+  }
+
+  private async putOnce(): Promise<void> {
+    const inc = this.ctx.incarnation;
+    // Sessions live in the server: a new server incarnation gets new sessions.
+    const session = `${this.ctx.keyPrefix}${this.index}-${inc}`;
+    const q = (this.seqs.get(session) ?? 0) + 1;
+    this.seqs.set(session, q);
+    const key = `${session}.${q}`;
+    const value: Json = { q, s: session };
+    const rec: PutRecord = { session, q, key, value, incarnation: inc, id: null, outcome: 'pending', answerWorldLine: null };
+    this.ctx.records.push(rec);
+    this.mine.push(rec);
+    const a = await this.http.request('POST', '/api/requests', { session, op: 'put', key, value });
+    if ('transport' in a) {
+      rec.outcome = 'unknown';
+      return;
+    }
+    this.apply(rec, a.status, a.json);
+  }
+
+  private apply(rec: PutRecord, status: number, json: unknown): void {
+    const j = (json ?? {}) as { id?: string; status?: string; worldLine?: number; result?: Json; error?: { code: string; definite: boolean } };
+    if (status === 200 && typeof j.id === 'string') {
+      rec.id = j.id;
+      if (j.result !== null && j.result !== undefined && typeof j.worldLine === 'number') rec.answerWorldLine = j.worldLine;
+      if (j.status === 'committed') rec.outcome = 'committed';
+      else if (j.status === 'rolled-back') rec.outcome = 'rolled-back';
+      else rec.outcome = 'speculative';
+      return;
+    }
+    if (j.error !== undefined) {
+      if (typeof j.id === 'string') {
+        rec.id = j.id; // a timeout: ask later
+        rec.outcome = 'speculative';
+      } else if (j.error.definite) rec.outcome = 'refused';
+      else rec.outcome = 'unknown';
+      return;
+    }
+    rec.outcome = 'unknown';
+  }
+
+  /** Asks for the outcome of requests of the current server incarnation that are not final. */
+  async poll(max = 25): Promise<number> {
+    const inc = this.ctx.incarnation;
+    const open = this.mine.filter((r) => r.incarnation === inc && r.id !== null && (r.outcome === 'speculative' || r.outcome === 'pending'));
+    for (const r of open.slice(0, max)) {
+      if (this.ctx.incarnation !== inc) break;
+      const a = await this.http.request('GET', `/api/requests/${r.id}`);
+      if ('transport' in a || this.ctx.incarnation !== inc) continue;
+      if (a.status === 200) this.apply(r, a.status, a.json);
+    }
+    return open.length;
+  }
+
+  /** The server incarnation ended: whatever was not final is unknown now. */
+  orphanIncarnation(inc: number): void {
+    for (const r of this.mine) if (r.incarnation === inc && (r.outcome === 'speculative' || r.outcome === 'pending')) r.outcome = 'unknown';
+  }
+
+  openCount(): number {
+    const inc = this.ctx.incarnation;
+    return this.mine.filter((r) => r.incarnation === inc && (r.outcome === 'speculative' || r.outcome === 'pending')).length;
+  }
+
+  close(): void {
+    this.http.close();
+  }
+}
+
+// ---------------------------------------------------------------- the run
+
+async function configure(ctx: Ctx, http: HttpClient): Promise<void> {
+  const config: Record<string, unknown> = { autoRestart: true, autoRestartDelayMs: 300, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, checkpointIntervalMs: 50 };
+  if (ctx.o.mode !== 'speculative') config.mode = ctx.o.mode;
+  for (let attempt = 0; ; attempt++) {
+    const a = await http.request('POST', '/api/config', config, {}, 60_000);
+    if ('status' in a && a.status === 200) break;
+    if (attempt >= 5) throw new Error(`POST /api/config failed: ${'status' in a ? a.text : a.transport}`);
+    await sleep(500);
+  }
+  // Background load of the built-in workload: chains of puts across nodes (cross-node dependencies).
+  await http.request('POST', '/api/workload', { kind: 'mixed', rate: 10 });
+}
+
+async function waitAllUp(monitor: Monitor, timeoutMs: number): Promise<boolean> {
+  const end = wallNow() + timeoutMs;
+  while (wallNow() < end) {
+    const c = await monitor.poll();
+    if (c !== null && c.nodes.length > 0 && c.nodes.every((n) => n.status === 'up')) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  const t0 = wallNow();
+  const unavailable = scenarioAvailable(o.scenario);
+  if (unavailable !== null) throw new Error(unavailable);
+  const rng = new Rng(o.seed);
+  const log = o.log;
+  const kinds: FaultKind[] = (o.faults ?? ['kill', 'stop', 'dbCut', 'serverRestart']).filter((k) => k !== 'dbCut' || o.storage === 'postgres');
+  if (o.storage !== 'postgres' && (o.faults ?? []).includes('dbCut')) log('database cuts need --storage postgres (PGlite runs inside the server): none this run');
+
+  // Storage: a PGlite folder, or a PostgreSQL schema of its own behind the proxy.
+  let dataDir: string | undefined;
+  let proxy: TcpProxy | null = null;
+  let schema: string | null = null;
+  let directUrl: string | undefined;
+  let serverDbUrl: string | undefined;
+  if (o.storage === 'pglite') {
+    dataDir = mkdtempSync(join(tmpdir(), 'dse-chaos-'));
+  } else {
+    directUrl = o.databaseUrl ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const u = new URL(directUrl);
+    schema = `dse_chaos_${o.seed}_${process.pid}_${Date.now().toString(36)}`;
+    const c = new pg.Client({ connectionString: directUrl });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      await c.query(`CREATE SCHEMA ${schema}`); // a name built from digits and letters above, not from input
+    } finally {
+      await c.end();
+    }
+    proxy = new TcpProxy(u.hostname, Number(u.port || 5432));
+    const proxyPort = await proxy.listen();
+    const su = new URL(directUrl);
+    su.hostname = '127.0.0.1';
+    su.port = String(proxyPort);
+    su.searchParams.set('options', `-c search_path=${schema}`);
+    serverDbUrl = su.toString();
+  }
+
+  const port = await freePort();
+  const server = new ServerProcess({ port, ...(dataDir !== undefined ? { dataDir } : {}), ...(serverDbUrl !== undefined ? { databaseUrl: serverDbUrl } : {}), ...(o.serverLog ? { onLog: (l) => log(`  [server] ${l}`) } : {}) });
+  const ctx: Ctx = { o, server, incarnation: 0, up: false, stopping: false, records: [], keyPrefix: `ch${o.seed}x` };
+  const monitor = new Monitor(ctx);
+  const control = new HttpClient(server.url, { localAddress: '127.0.0.1', timeoutMs: 30_000 });
+  const clients = Array.from({ length: o.clients }, (_, i) => new LoadClient(ctx, i + 1));
+  const counts = { kills: 0, stops: 0, dbCuts: 0, serverRestarts: 0 };
+  const extra: ViolationNote[] = [];
+  let livenessViolations = 0;
+  const stopped = new Set<number>();
+  const result = (): ChaosResult => ({
+    seconds: o.seconds,
+    seed: o.seed,
+    scenario: o.scenario,
+    mode: o.mode,
+    storage: o.storage,
+    ...counts,
+    requests: ctx.records.length,
+    committed: 0,
+    rolledBack: 0,
+    refused: 0,
+    unknown: 0,
+    lostCommitted: 0,
+    duplicates: 0,
+    orphans: 0,
+    prefixViolations: 0,
+    cutViolations: 0,
+    livenessViolations,
+    worldLines: monitor.highestWorldLine,
+    violations: 0,
+    violationDetails: [],
+    elapsedMs: Math.round(wallNow() - t0),
+  });
+
+  const startServer = async (): Promise<void> => {
+    await server.start(180_000);
+    ctx.incarnation = server.starts;
+    await configure(ctx, control);
+    await monitor.attach();
+    if (!(await waitAllUp(monitor, 120_000))) log('not every node came up within 120 s; going on');
+    ctx.up = true;
+  };
+
+  let loads: Promise<void>[] = [];
+  try {
+    log(`chaos: seed ${o.seed}, ${o.seconds} s, scenario ${o.scenario}, mode ${o.mode}, storage ${o.storage}${schema !== null ? ` (schema ${schema})` : ` (${dataDir})`}, faults ${kinds.join(', ')}`);
+    await startServer();
+    log(`server up on ${server.url} (pid ${server.pid}); load: ${o.clients} clients × ${o.rate} puts/s`);
+    loads = clients.map((c) => c.run());
+    await sleep(2000);
+
+    // ------------------------------------------------------------ the fault schedule
+    const end = wallNow() + o.seconds * 1000;
+    let bag: FaultKind[] = [];
+    while (wallNow() < end && kinds.length > 0) {
+      if (bag.length === 0) {
+        bag = [...kinds];
+        for (let i = bag.length - 1; i > 0; i--) {
+          const j = rng.int(0, i);
+          [bag[i], bag[j]] = [bag[j]!, bag[i]!];
+        }
+      }
+      const kind = bag.pop()!;
+      const hold = rng.int(o.holdMs[0], o.holdMs[1]);
+      const pick = rng.next();
+      const c = await monitor.poll();
+      const upNodes = (c?.nodes ?? []).filter((n) => n.status === 'up' && n.pid !== null && !stopped.has(n.pid));
+      const target = upNodes.length > 0 ? upNodes[Math.floor(pick * upNodes.length)]! : null;
+      const at = ((wallNow() - t0) / 1000).toFixed(1);
+      switch (kind) {
+        case 'kill':
+          if (target === null) break;
+          try {
+            process.kill(target.pid!, 'SIGKILL');
+            counts.kills++;
+            log(`[${at}s] SIGKILL ${target.id} (pid ${target.pid})`);
+          } catch {
+            // exited meanwhile
+          }
+          break;
+        case 'stop': {
+          if (target === null) break;
+          const pid = target.pid!;
+          try {
+            process.kill(pid, 'SIGSTOP');
+          } catch {
+            break;
+          }
+          stopped.add(pid);
+          counts.stops++;
+          log(`[${at}s] SIGSTOP ${target.id} (pid ${pid}) for ${hold} ms`);
+          await sleep(hold);
+          try {
+            process.kill(pid, 'SIGCONT');
+          } catch {
+            // the server killed it (heartbeat)
+          }
+          stopped.delete(pid);
+          break;
+        }
+        case 'dbCut':
+          if (proxy === null) break;
+          counts.dbCuts++;
+          log(`[${at}s] database connection cut for ${hold} ms`);
+          proxy.cutNow();
+          await sleep(hold);
+          proxy.restore();
+          break;
+        case 'serverRestart': {
+          counts.serverRestarts++;
+          log(`[${at}s] SIGKILL the server (pid ${server.pid}), start ${server.starts}`);
+          ctx.up = false;
+          const inc = ctx.incarnation;
+          monitor.detach();
+          await server.kill();
+          for (const cl of clients) cl.orphanIncarnation(inc);
+          // Node processes exit when they lose the server; stopped ones cannot notice: end them.
+          for (const pid of processesInGroups(server.groups)) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone
+            }
+          }
+          stopped.clear();
+          await sleep(rng.int(100, 1000));
+          const t = wallNow();
+          await startServer();
+          log(`  server back after ${((wallNow() - t) / 1000).toFixed(1)} s (pid ${server.pid}, world-line ${monitor.cluster?.worldLine ?? '?'})`);
+          break;
+        }
+      }
+      await sleep(rng.int(o.gapMs[0], o.gapMs[1]));
+    }
+
+    // ------------------------------------------------------------ settle: faults stop, every request gets decided
+    log(`faults over after ${((wallNow() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(counts)}; settling`);
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+    proxy?.restore();
+    if (!server.running) {
+      extra.push({ invariant: 'server', message: 'the server process exited on its own during the run' });
+      await startServer();
+    }
+    if (!(await waitAllUp(monitor, o.settleMs))) {
+      livenessViolations++;
+      extra.push({ invariant: 'liveness', message: `not every node was up ${o.settleMs} ms after the faults stopped: ${JSON.stringify(monitor.cluster?.nodes.map((n) => `${n.id}:${n.status}`))}` });
+    }
+    ctx.stopping = true;
+    await Promise.all(loads);
+    loads = [];
+    const settleEnd = wallNow() + o.settleMs;
+    for (;;) {
+      let open = 0;
+      for (const cl of clients) open += await cl.poll(100);
+      if (open === 0) break;
+      if (wallNow() > settleEnd) {
+        livenessViolations++;
+        extra.push({ invariant: 'liveness', message: `${open} requests still undecided ${o.settleMs} ms after the faults stopped` });
+        break;
+      }
+      await sleep(300);
+    }
+    await monitor.poll();
+    const highest = { ...monitor.cuts.highest };
+
+    // ------------------------------------------------------------ the end: SIGKILL, then the database
+    log(`SIGKILL the server; checking the database`);
+    monitor.close();
+    await server.kill();
+    server.killGroups();
+    const db = await readFinalState({ dataDir, directUrl, schema, members: Object.keys(highest) });
+    for (const n of Object.keys(highest)) {
+      if ((db.cut[n] ?? 0) < highest[n]!) {
+        monitor.cuts.violations++;
+        extra.push({ invariant: 'cut-safety', message: `a restarting coordinator adopts ${n}@${db.cut[n] ?? 0}, below the cut ${n}@${highest[n]} announced before` });
+      }
+    }
+    for (const r of db.recoveryCuts) if (!monitor.startCuts.has(r.worldLine)) monitor.startCuts.set(r.worldLine, r.cut);
+    monitor.startCuts.set(db.worldLine, db.cut);
+    if (db.orphanRows > 0) extra.push({ invariant: 'no-orphans', message: `${db.orphanRows} checkpoint rows of ended world-lines above the cut they ended with are still in the database: ${db.orphanRowSample.join(', ')}` });
+
+    const verdict = checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, startCuts: monitor.startCuts });
+    const r = result();
+    r.committed = verdict.committed;
+    r.rolledBack = verdict.rolledBack;
+    r.refused = verdict.refused;
+    r.unknown = verdict.unknown;
+    r.lostCommitted = verdict.lostCommitted;
+    r.duplicates = verdict.duplicates;
+    r.orphans = verdict.orphans + db.orphanRows;
+    r.prefixViolations = verdict.prefixViolations;
+    r.cutViolations = monitor.cuts.violations;
+    r.livenessViolations = livenessViolations;
+    r.worldLines = Math.max(monitor.highestWorldLine, db.worldLine);
+    r.violationDetails = [...verdict.notes, ...monitor.cuts.notes, ...extra].slice(0, 40);
+    r.violations = r.lostCommitted + r.duplicates + r.orphans + r.prefixViolations + r.cutViolations + r.livenessViolations + extra.filter((e) => e.invariant === 'server').length;
+    r.elapsedMs = Math.round(wallNow() - t0);
+    return r;
+  } finally {
+    ctx.stopping = true;
+    ctx.up = false;
+    for (const pid of stopped) {
+      try {
+        if (alive(pid)) process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+    await Promise.allSettled(loads);
+    monitor.close();
+    await server.kill().catch(() => undefined);
+    server.killGroups();
+    for (const c of clients) c.close();
+    control.close();
+    await proxy?.close();
+    if (!o.keepData) {
+      if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+      if (schema !== null && directUrl !== undefined) {
+        const c = new pg.Client({ connectionString: directUrl });
+        c.on('error', () => undefined);
+        try {
+          await c.connect();
+          await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        } catch {
+          // left behind: named dse_chaos_*
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      }
+    } else log(`data kept: ${dataDir ?? `schema ${schema}`}`);
+  }
+}
+
+interface FinalState {
+  worldLine: WorldLine;
+  cut: Cut;
+  recoveryCuts: { worldLine: WorldLine; cut: Cut }[];
+  state: Map<string, Json>;
+  orphanRows: number;
+  orphanRowSample: string[];
+}
+
+/**
+ * Opens the database the killed server left, checks that no row of an ended world-line lies above the
+ * cut recorded when the current one started, then starts a coordinator on it exactly as a restarting
+ * server does (it recomputes the cut from the stored rows) and reads every node's committed state.
+ */
+async function readFinalState(w: { dataDir: string | undefined; directUrl: string | undefined; schema: string | null; members: NodeId[] }): Promise<FinalState> {
+  let opened: OpenedStorage | null = null;
+  for (let attempt = 0; opened === null; attempt++) {
+    try {
+      opened = w.dataDir !== undefined ? await openStorage({ kind: 'pglite', dataDir: w.dataDir }) : await openStorage({ kind: 'postgres', databaseUrl: w.directUrl!, schema: w.schema! });
+    } catch (e) {
+      if (attempt >= 20) throw e;
+      await sleep(500); // the killed server's lock, or its processes, going away
+    }
+  }
+  try {
+    const storage = opened.storage;
+    const rec = await storage.loadCoordinator();
+    if (rec === null) throw new Error('the database has no coordinator record');
+    let orphanRows = 0;
+    const orphanRowSample: string[] = [];
+    for (let wl = 1; wl < rec.worldLine; wl++) {
+      for (const row of await storage.listCheckpoints(wl)) {
+        if (row.version > (rec.cut[row.node] ?? 0)) {
+          orphanRows++;
+          if (orphanRowSample.length < 5) orphanRowSample.push(`${row.node}@${row.version} (world-line ${row.worldLine})`);
+        }
+      }
+    }
+    const clock = new RealClock(Math.floor(wallNow()));
+    const coordinator = new Coordinator(
+      { clock, network: { send: () => undefined }, storage, observer: { emit: () => undefined } },
+      { mode: 'speculative', cutKind: 'exact', heartbeatTimeoutMs: null, pruneIntervalMs: 3_600_000, storageRetryMs: 100 },
+    );
+    await coordinator.start(w.members);
+    coordinator.stop();
+    clock.cancelAll();
+    const cut = { ...coordinator.cut };
+    const state = new Map<string, Json>();
+    for (const n of Object.keys(cut)) {
+      if ((cut[n] ?? 0) === 0) continue;
+      const cp = await storage.loadCheckpoint(n, cut[n]!);
+      if (cp === null) throw new Error(`the committed checkpoint ${n}@${cut[n]} is not in the database`);
+      for (const [k, v] of cp.state) if (k.startsWith('a:')) state.set(k.slice(2), v);
+    }
+    return { worldLine: coordinator.worldLine, cut, recoveryCuts: rec.recoveryCuts, state, orphanRows, orphanRowSample };
+  } finally {
+    await opened.close();
+  }
+}
