@@ -116,6 +116,37 @@ describe('live cluster: failures', () => {
   });
 });
 
+describe('live cluster: durability', () => {
+  it('a committed write survives the SIGKILL of its node; a speculative one is either committed or reported rolled back', async () => {
+    await waitFor('every node up', allUp, 60_000);
+    const put = await t.api('POST', '/api/requests', { session: 'dur', op: 'put', key: 'ledger', value: { amount: 42 } });
+    const owner = put.json.node as string;
+    const id = put.json.id as string;
+    await waitFor('the put to commit', () => t.server.cluster.host.session('dur').openRequests === 0, 30_000);
+    expect((await t.api('GET', `/api/requests/${id}`)).json.status).toBe('committed');
+    // A second write, killed while (probably) still speculative.
+    const put2 = await t.api('POST', '/api/requests', { session: 'dur', op: 'put', key: 'ledger', value: { amount: 43 } });
+    const id2 = put2.json.id as string;
+    const from = t.events.length;
+    process.kill(node(owner)!.pid!, 'SIGKILL');
+    await waitFor('the failure', () => t.find('worldLineChanged', (e) => e.failed.includes(owner), from));
+    await t.api('POST', `/api/nodes/${owner}/restart`);
+    await waitFor(`${owner} up`, () => node(owner)?.status === 'up', 60_000);
+    let second = 'speculative';
+    for (let i = 0; second === 'speculative'; i++) {
+      second = String((await t.api('GET', `/api/requests/${id2}`)).json.status);
+      if (i > 600) throw new Error('the second put was never decided');
+      if (second === 'speculative') await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(['committed', 'rolled-back']).toContain(second);
+    const read = await t.api('POST', '/api/requests', { session: 'dur', op: 'get', key: 'ledger' });
+    expect(read.json.result).toEqual({ key: 'ledger', value: { amount: second === 'committed' ? 43 : 42 } });
+    const committed = await t.api('POST', '/api/requests', { op: 'get', key: 'ledger', committedOnly: true });
+    const v = (committed.json.result as { value: { amount: number } }).value.amount;
+    expect(second === 'committed' ? [43] : [42]).toContain(v);
+  });
+});
+
 describe('live cluster: API', () => {
   it('health, cluster and config', async () => {
     expect((await t.api('GET', '/api/health')).json).toEqual({ ok: true });
