@@ -8,7 +8,6 @@ export default defineConfig({
   testDir: 'playwright',
   testIgnore: ['bench/**'],
   globalSetup: './playwright/global-setup.ts',
-  globalTeardown: './playwright/global-teardown.ts',
   outputDir: 'test-results/playwright',
   timeout: 90_000,
   expect: { timeout: 20_000 },

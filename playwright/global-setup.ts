@@ -1,14 +1,13 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ROOT, startPlayground } from './server';
+import { startPlayground, stopPlayground } from './server';
 
-export const STATE_FILE = join(ROOT, 'test-results', '.playwright-server.json');
-
-export default async function globalSetup(): Promise<void> {
-  if (process.env.DSE_BASE_URL !== undefined && process.env.DSE_BASE_URL !== '') return; // an already running server
-  mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+/**
+ * Starts one real server (with its node processes) for the run and returns its teardown, so that
+ * two runs at once (two engineers, two terminals) never stop each other's server.
+ */
+export default async function globalSetup(): Promise<(() => Promise<void>) | undefined> {
+  if (process.env.DSE_BASE_URL !== undefined && process.env.DSE_BASE_URL !== '') return undefined; // an already running server
   const s = await startPlayground();
   process.env.DSE_BASE_URL = s.url;
-  writeFileSync(STATE_FILE, JSON.stringify({ pid: s.process.pid, dataDir: s.dataDir, url: s.url }));
-  s.process.unref();
+  const pid = s.process.pid!;
+  return () => stopPlayground(pid, s.dataDir);
 }
