@@ -19,7 +19,9 @@ export type ServiceBug =
   | 'broker-volatile-offsets'
   | 'workflow-unstable-step-keys'
   | 'wal-committed-read-ignores-bound'
-  | 'kv-cas-ignores-expected';
+  | 'kv-cas-ignores-expected'
+  | 'broker-committed-poll-ignores-bound'
+  | 'workflow-compensation-lost';
 export const SERVICE_BUGS: readonly ServiceBug[] = [
   'wal-volatile-length',
   'kv-volatile-values',
@@ -27,12 +29,16 @@ export const SERVICE_BUGS: readonly ServiceBug[] = [
   'workflow-unstable-step-keys',
   'wal-committed-read-ignores-bound',
   'kv-cas-ignores-expected',
+  'broker-committed-poll-ignores-bound',
+  'workflow-compensation-lost',
 ];
 
 /**
  * Bugs in a service's logic, planted by rewriting the request the service gets:
  * - `wal-committed-read-ignores-bound`: a committed-only read returns speculative entries too;
- * - `kv-cas-ignores-expected`: compare-and-set always finds the value it expects.
+ * - `kv-cas-ignores-expected`: compare-and-set always finds the value it expects;
+ * - `broker-committed-poll-ignores-bound`: a committed-only consumer gets speculative events too;
+ * - `workflow-compensation-lost`: a travel provider does not understand the cancellation it gets.
  */
 const REWRITE: Partial<Record<ServiceBug, (ctx: ActionContext, p: Record<string, Json>) => Record<string, Json>>> = {
   'wal-committed-read-ignores-bound': (_ctx, p) => {
@@ -40,6 +46,12 @@ const REWRITE: Partial<Record<ServiceBug, (ctx: ActionContext, p: Record<string,
     const { upTo: _dropped, ...rest } = p;
     return rest;
   },
+  'broker-committed-poll-ignores-bound': (_ctx, p) => {
+    if (p.svc !== 'broker' || p.upTo === undefined) return p;
+    const { upTo: _dropped, ...rest } = p;
+    return rest;
+  },
+  'workflow-compensation-lost': (_ctx, p) => (p.svc === 'travel' && p.op === 'cancel' ? { ...p, op: 'cancel-v2' } : p),
   'kv-cas-ignores-expected': (ctx, p) => {
     if (p.svc !== 'kv' || p.op !== 'cas' || typeof p.key !== 'string') return p;
     const current = ctx.get(`kv/${p.key}`) as { x: Json } | undefined;
