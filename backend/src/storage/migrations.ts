@@ -29,6 +29,8 @@ export const MIGRATIONS: readonly Migration[] = [
         written_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (node, version, world_line)
       )`,
+      // Stored uncompressed: compressing every checkpoint costs more than the bytes it saves.
+      `ALTER TABLE dse_checkpoints ALTER COLUMN changes SET STORAGE EXTERNAL`,
       `CREATE INDEX dse_checkpoints_world_line ON dse_checkpoints (world_line, node, version)`,
       // The coordinator's record, one row. `world_line` is also the fence: checkpoint writes of older
       // world-lines are refused. `cut` is null until the coordinator first saves.

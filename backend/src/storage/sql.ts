@@ -66,10 +66,18 @@ SELECT version::text, world_line::text, prev_version::text, is_full, deps::text 
 /** A delta chain longer than this is treated as corrupt (the runtime writes a full snapshot every few versions). */
 const MAX_CHAIN = 100_000;
 
+// One statement, so one transaction: the batch is written whole or not at all (group commit). The fence
+// row is locked (shared) before the rows go in; when a newer world-line has started nothing is inserted
+// and the fence comes back, for a definite StaleWorldLine.
 const INSERT_SQL = `
-INSERT INTO dse_checkpoints (node, version, world_line, prev_version, is_full, deps, changes)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::jsonb[], $7::json[])
-ON CONFLICT (node, version, world_line) DO NOTHING`;
+WITH fence AS (SELECT world_line FROM dse_coordinator WHERE id = 1 FOR SHARE),
+ins AS (
+  INSERT INTO dse_checkpoints (node, version, world_line, prev_version, is_full, deps, changes)
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::jsonb[], $7::json[])
+   WHERE (SELECT world_line FROM fence) <= $8
+  ON CONFLICT (node, version, world_line) DO NOTHING
+  RETURNING 1)
+SELECT (SELECT world_line::text FROM fence) AS fence, (SELECT count(*) FROM ins)::int AS inserted`;
 
 export class SqlStorage implements Storage {
   private readonly label: string;
@@ -99,14 +107,13 @@ export class SqlStorage implements Storage {
       cols[6].push(JSON.stringify(r.changes));
       minWorldLine = Math.min(minWorldLine, r.worldLine);
     }
-    await this.transaction('writeCheckpoints', async (c) => {
-      const fence = await lockFence(c, 'SHARE');
-      if (minWorldLine < fence) {
-        const r = records.find((x) => x.worldLine < fence)!;
-        throw new DseError('StaleWorldLine', `checkpoint ${r.node}@${r.version} of world-line ${r.worldLine}: world-line ${fence} has started`);
-      }
-      await c.query(INSERT_SQL, cols);
-    });
+    const res = await this.retrying('writeCheckpoints', (c) => c.query<{ fence: string | null }>(INSERT_SQL, [...cols, minWorldLine]));
+    const fence = res.rows[0]?.fence;
+    if (fence === null || fence === undefined) throw new DseError('StorageCorrupt', `${this.label}: the coordinator's row (the world-line fence) is missing`);
+    if (minWorldLine < Number(fence)) {
+      const r = records.find((x) => x.worldLine < Number(fence))!;
+      throw new DseError('StaleWorldLine', `checkpoint ${r.node}@${r.version} of world-line ${r.worldLine}: world-line ${fence} has started`);
+    }
   }
 
   async loadCheckpoint(node: NodeId, version: Version): Promise<LoadedCheckpoint | null> {
@@ -174,8 +181,12 @@ export class SqlStorage implements Storage {
   async prune(node: NodeId, version: Version): Promise<void> {
     checkNode(node, 'prune');
     checkInt(version, 1, 'prune: version');
+    // Nothing below `version`: nothing to drop (the coordinator prunes every node at each saved cut).
+    const below = await this.run('prune', (c) => c.query('SELECT 1 FROM dse_checkpoints WHERE node = $1 AND version < $2 LIMIT 1', [node, version]));
+    if (below.rows.length === 0) return;
+    // No fence lock: prune touches committed versions only, at or below the cut, which no world-line
+    // change deletes; a row both touch is serialized by its row lock.
     await this.transaction('prune', async (c) => {
-      await lockFence(c, 'SHARE');
       const loaded = await loadChain(c, node, version);
       if (loaded === null) return;
       if (!loaded.topFull) {
@@ -210,6 +221,18 @@ export class SqlStorage implements Storage {
     }
   }
 
+  /** Runs one statement (its own transaction); runs it again after a serialization failure or a deadlock. */
+  private async retrying<T>(what: string, fn: (c: SqlConnection) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.pool.withConnection(fn);
+      } catch (e) {
+        if (isConflict(e) && attempt < this.conflictRetries) continue;
+        throw translateError(e, `${this.label}: ${what}`);
+      }
+    }
+  }
+
   /** Runs `fn` in a transaction; runs it again after a serialization failure or a deadlock (nothing happened). */
   private async transaction<T>(what: string, fn: (c: SqlConnection) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
@@ -232,13 +255,6 @@ export class SqlStorage implements Storage {
       }
     }
   }
-}
-
-async function lockFence(c: SqlConnection, mode: 'SHARE' | 'UPDATE'): Promise<WorldLine> {
-  const res = await c.query<{ world_line: string }>(mode === 'SHARE' ? 'SELECT world_line::text FROM dse_coordinator WHERE id = 1 FOR SHARE' : 'SELECT world_line::text FROM dse_coordinator WHERE id = 1 FOR UPDATE');
-  const row = res.rows[0];
-  if (row === undefined) throw new DseError('StorageCorrupt', "the coordinator's row (the world-line fence) is missing");
-  return Number(row.world_line);
 }
 
 async function loadChain(c: SqlConnection, node: NodeId, version: Version): Promise<(LoadedCheckpoint & { topFull: boolean }) | null> {
