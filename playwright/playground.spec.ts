@@ -63,6 +63,10 @@ test('a keyboard shortcut pauses live updates, and ? shows the shortcuts', async
   expect((await pg.summary()).events).toBe(frozen.events);
   await page.locator('body').press(' ');
   await expect(page.getByTestId('live-state')).toHaveText('running');
+  await page.locator('body').press('ArrowLeft');
+  await expect(page.getByTestId('selected-version')).toContainText(/n1 v\d+/);
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await expect(page.locator('.app')).toHaveClass(/reduce-motion/);
   await expect.poll(async () => (await pg.summary()).events).toBeGreaterThan(frozen.events);
 });
 

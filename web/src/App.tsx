@@ -6,6 +6,8 @@ import { liveStats } from './model/stats';
 import { CommandError, LiveConnection, type ConnectionStatus } from './live/connection';
 import { Player } from './live/player';
 import { ModelStore } from './live/store';
+import type { PlaygroundModel } from './model/model';
+import { STATE_LABEL } from './palette';
 import { SpaceTime, type Highlight } from './views/SpaceTime';
 import { DepGraph } from './views/DepGraph';
 import { EventTable } from './views/EventTable';
@@ -409,6 +411,36 @@ export function App() {
           setTab('events');
           setTimeout(() => filterRef.current?.focus(), 0);
           break;
+        case 'ArrowLeft':
+        case 'ArrowRight':
+        case 'ArrowUp':
+        case 'ArrowDown': {
+          // Walk the diagram by keyboard: left/right along a node's versions, up/down across nodes.
+          const m = store.model;
+          const ids = m.laneIds();
+          const cur = selectedVersion === null ? undefined : m.versions.get(selectedVersion);
+          let node = cur?.node ?? selectedNode ?? ids[0];
+          if (node === undefined) return;
+          if (e.key === 'ArrowUp' || e.key === 'ArrowDown') {
+            const i = ids.indexOf(node) + (e.key === 'ArrowUp' ? -1 : 1);
+            node = ids[Math.max(0, Math.min(ids.length - 1, i))]!;
+          }
+          const lane = m.lane(node);
+          if (lane.length === 0) return;
+          let idx = lane.length - 1;
+          if (cur !== undefined) {
+            if (cur.node === node) idx = lane.indexOf(cur) + (e.key === 'ArrowLeft' ? -1 : e.key === 'ArrowRight' ? 1 : 0);
+            else {
+              // The version of the other node open at the same time.
+              idx = lane.findIndex((v) => (v.closedAt ?? Infinity) >= cur.openedAt);
+              if (idx < 0) idx = lane.length - 1;
+            }
+          }
+          const next = lane[Math.max(0, Math.min(lane.length - 1, idx))]!;
+          setSelectedNode(node);
+          setSelectedVersion(next.key);
+          break;
+        }
         default:
           if (/^[1-9]$/.test(e.key)) {
             const id = store.model.laneIds()[Number(e.key) - 1];
@@ -419,7 +451,7 @@ export function App() {
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [togglePause, kill, restart, selectedNode, doExport, store]);
+  }, [togglePause, kill, restart, selectedNode, selectedVersion, doExport, store]);
 
   // A small read-only handle for debugging and browser tests.
   useEffect(() => {
@@ -627,6 +659,7 @@ export function App() {
           onSelectNode={setSelectedNode}
         />
         {preview !== null && <KillPreviewBox preview={preview} model={model} />}
+        <SelectedVersion model={model} selected={selectedVersion} />
         <div className="nodes">
           {lanes.map((id) => (
             <NodePanel
@@ -681,6 +714,28 @@ export function App() {
         </footer>
       </main>
       {help && <Help onClose={() => setHelp(false)} />}
+    </div>
+  );
+}
+
+function SelectedVersion({ model, selected }: { model: PlaygroundModel; selected: string | null }) {
+  const v = selected === null ? undefined : model.versions.get(selected);
+  return (
+    <div className="selected-version" aria-live="polite" data-testid="selected-version">
+      {v === undefined ? (
+        <span className="muted">Click a version (or use the arrow keys) to see what it depends on and what depends on it.</span>
+      ) : (
+        <>
+          <strong>
+            {v.node} v{v.version}
+          </strong>{' '}
+          (world-line {v.worldLine}): {STATE_LABEL[v.state]}
+          {v.state === 'persisting' && v.persistedAt !== null ? ', persisted, waiting for its dependencies' : ''}
+          {Object.keys(v.deps).length > 0 ? ` · depends on ${Object.entries(v.deps).map(([n, x]) => `${n} v${x}`).join(', ')}` : ' · no dependencies on other nodes'}
+          {v.rolledBackBy !== null ? ` · discarded by the recovery to world-line ${v.rolledBackBy}` : ''}
+          <span className="muted"> · outlined: black = selected, blue dashed = depends on, purple = depends on it</span>
+        </>
+      )}
     </div>
   );
 }

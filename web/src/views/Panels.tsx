@@ -467,6 +467,7 @@ export const SHORTCUTS: [string, string][] = [
   ['?', 'show or hide this help'],
   ['space / p', 'pause or resume live updates (or the replay)'],
   ['1 … 9', 'select node 1 … 9'],
+  ['← → ↑ ↓', 'walk the versions: along a node, across nodes'],
   ['k', 'kill the selected node'],
   ['r', 'restart the selected node'],
   ['[ / ]', 'zoom the time window in / out'],
