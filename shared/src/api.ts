@@ -73,6 +73,8 @@ export interface ClusterInfo {
   storage: string;
   /** Number of the last inspection event emitted. */
   lastEvent: number;
+  /** Wall-clock time (ms since 1970) that event times `t` count from. */
+  epochMs?: number;
 }
 
 // ------------------------------------------------------------------ configuration

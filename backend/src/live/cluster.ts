@@ -715,6 +715,7 @@ export class Cluster {
       nodes,
       storage: this.opts.storage.describe,
       lastEvent,
+      epochMs: this.clock.epochMs,
     };
   }
 
