@@ -480,7 +480,7 @@ export function App() {
         <span className="pill">
           world-line <strong data-testid="world-line">{model.worldLine}</strong>
         </span>
-        <span className="pill">mode {model.mode ?? '—'}</span>
+        <span className="pill">mode {model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}</span>
         {cfg !== null && <span className="pill">cut {cfg.cut}</span>}
         <span className={`pill conn-${conn}`} data-testid="connection">
           {live ? `live · ${conn}` : `replay · ${source.label}`}
