@@ -191,11 +191,13 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
   stream.start();
 
   let simRunning = false;
+  let simChild: ReturnType<typeof spawn> | null = null;
   const runSimulation = (body: SimulateBody): Promise<SimulateResult> => {
     if (simRunning) return Promise.reject(new DseError('Conflict', 'a simulation is running; try again when it finished'));
     simRunning = true;
     return new Promise<SimulateResult>((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', SIM_WORKER, JSON.stringify(body)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      simChild = child;
       const out: Buffer[] = [];
       let err = '';
       child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -206,6 +208,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
       child.on('exit', (code) => {
         clearTimeout(timer);
         simRunning = false;
+        simChild = null;
         if (code !== 0) {
           reject(new DseError('Internal', `the simulation exited with ${code}: ${err.trim().split('\n').slice(-3).join(' ')}`));
           return;
@@ -575,6 +578,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     closed ??= (async () => {
       workload.stop();
       stream.stop();
+      simChild?.kill('SIGKILL');
       await cluster.stop();
       await io.close();
       http.closeAllConnections();
