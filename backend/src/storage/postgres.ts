@@ -37,6 +37,12 @@ class PgPool implements SqlPool {
   async withConnection<T>(fn: (c: SqlConnection) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // A connection lost while checked out (between statements) is reported as an event: without a
+    // listener it would crash the process.
+    const onError = (e: Error): void => {
+      broken = e;
+    };
+    client.on('error', onError);
     const conn: SqlConnection = {
       query<R extends object>(text: string, values?: unknown[]) {
         return client.query<R & pg.QueryResultRow>(text, values).catch((e: unknown) => {
@@ -48,6 +54,7 @@ class PgPool implements SqlPool {
     try {
       return await fn(conn);
     } finally {
+      client.removeListener('error', onError);
       // A broken connection is dropped, never handed out again.
       client.release(broken);
     }
