@@ -35,6 +35,8 @@ export class HttpClient {
       const payload = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
       const h: Record<string, string> = { ...headers };
       if (payload !== undefined && h['content-type'] === undefined) h['content-type'] = 'application/json';
+      // Node sends DELETE/OPTIONS bodies without framing unless told their length.
+      if (payload !== undefined) h['content-length'] = String(Buffer.byteLength(payload));
       if (this.o.token !== undefined && h.authorization === undefined) h.authorization = `Bearer ${this.o.token}`;
       let done = false;
       const finish = (a: HttpAnswer): void => {
@@ -101,10 +103,14 @@ export class IoClient {
   /** Sends `command` with an acknowledgement; a lost connection or no answer is a transport failure. */
   command(cmd: unknown, timeoutMs = 20_000): Promise<IoAnswer> {
     if (!this.socket.connected) return Promise.resolve({ transport: 'not connected' });
-    return this.socket
-      .timeout(timeoutMs)
-      .emitWithAck('command', cmd)
-      .then(
+    let sent: Promise<unknown>;
+    try {
+      sent = this.socket.timeout(timeoutMs).emitWithAck('command', cmd);
+    } catch (e) {
+      // socket.io-client could not encode it (too deep for JSON.stringify): nothing left this process.
+      return Promise.resolve({ transport: `client: ${e instanceof Error ? e.message : String(e)}` });
+    }
+    return sent.then(
         (reply: unknown) => ({ reply }),
         (e: unknown) => ({ transport: e instanceof Error ? e.message : String(e) }),
       );

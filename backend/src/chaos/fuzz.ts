@@ -239,7 +239,7 @@ function mutate(rng: Rng, cmd: Obj): unknown {
 
 /** Where an HTTP command goes, and its body. */
 function toHttp(cmd: Obj): { method: string; path: string; body?: unknown } {
-  const seg = (v: unknown): string => encodeURIComponent(typeof v === 'string' ? v : JSON.stringify(v ?? null));
+  const seg = (v: unknown): string => encodeURIComponent(typeof v === 'string' ? v : safeJson(v ?? null));
   const { type, ...rest } = cmd;
   switch (type) {
     case 'health':
@@ -363,7 +363,7 @@ export function generateCase(seed: number, index: number, disruptive = 0.15): Fu
     const path = rng.pick(PATHS);
     const bodyKind = rng.int(0, 5);
     const body: string | Buffer | undefined =
-      bodyKind === 0 ? undefined : bodyKind === 1 ? '{"op": "put", ' : bodyKind === 2 ? Buffer.from([0xff, 0xfe, 0x00, 0x7b]) : bodyKind === 3 ? 'x'.repeat(70_000) : bodyKind === 4 ? '[]' : JSON.stringify(randomJson(rng));
+      bodyKind === 0 ? undefined : bodyKind === 1 ? '{"op": "put", ' : bodyKind === 2 ? Buffer.from([0xff, 0xfe, 0x00, 0x7b]) : bodyKind === 3 ? 'x'.repeat(70_000) : bodyKind === 4 ? '[]' : jsonOrDeep(randomJson(rng));
     const headers: Record<string, string> = rng.chance(0.3) ? { 'content-type': rng.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16']) } : {};
     if (rng.chance(0.1)) headers.origin = 'http://evil.example';
     if (rng.chance(0.1)) headers.authorization = 'Bearer nope';
@@ -374,8 +374,19 @@ export function generateCase(seed: number, index: number, disruptive = 0.15): Fu
   if (viaIo) return { transport: 'io', event: 'command', payload: cmd, ack: rng.chance(0.95), label: `io ${label}` };
   const o = typeof cmd === 'object' && cmd !== null && !Array.isArray(cmd) ? (cmd as Obj) : { type: 'request', body: cmd };
   const h = toHttp(o);
-  const oversize = JSON.stringify(h.body ?? null).length > 64 * 1024;
-  return { transport: 'http', method: h.method, path: h.path, ...(h.body !== undefined ? { body: h.body as Obj } : {}), oversize, label: `http ${label} ${String(o.type).slice(0, 20)}` };
+  const body = h.body !== undefined ? jsonOrDeep(h.body) : undefined;
+  const oversize = body !== undefined && Buffer.byteLength(body) > 64 * 1024;
+  return { transport: 'http', method: h.method, path: h.path, ...(body !== undefined ? { body } : {}), oversize, label: `http ${label} ${String(o.type).slice(0, 20)}` };
+}
+
+/** JSON text of `v`; when it is too deep for JSON.stringify, a put whose value is nested as deep, written by hand. */
+function jsonOrDeep(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? 'null';
+  } catch {
+    const d = 20_000;
+    return `{"type":"request","op":"put","key":"fz","value":${'['.repeat(d)}${']'.repeat(d)}}`;
+  }
 }
 
 export function describeCase(c: FuzzCase): string {
@@ -520,7 +531,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     log(`FAIL #${index}: ${problem}\n    ${what}`);
   };
   const control = new HttpClient(server.url, { localAddress: '127.0.0.1', timeoutMs: 30_000 });
-  const cuts = new CutWatch();
+  const cuts = new CutWatch(new Set(['n1', 'n2', 'n3', 'n4']));
   const watchCut = async (): Promise<ClusterInfo | null> => {
     const a = await control.request('GET', '/api/cluster');
     if ('status' in a && a.status === 200) {
@@ -570,6 +581,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       ios.push(await IoClient.connect(server.url));
     }
     let next = 0;
+    let serverDied = false;
     let lastLog = wallNow();
     const worker = async (w: number): Promise<void> => {
       for (;;) {
@@ -602,7 +614,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
             }
             if (c.event === 'command' && c.ack) {
               const a = await io.command(c.payload, 40_000);
-              if ('transport' in a) {
+              if ('transport' in a && a.transport.startsWith('client:')) {
+                result.errors.clientRefused = (result.errors.clientRefused ?? 0) + 1;
+              } else if ('transport' in a) {
                 if (io.connected) fail(index, describeCase(c), `no Socket.IO answer: ${a.transport}`);
                 result.errors.dropped = (result.errors.dropped ?? 0) + 1;
               } else {
@@ -633,7 +647,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
           }
         }
         if (!server.running) {
-          fail(index, describeCase(c), 'the server process exited');
+          if (!serverDied) fail(index, describeCase(c), `the server process exited (the command, or one just before it, killed it): ${server.recentLog().slice(-12).join(' | ')}`);
+          serverDied = true;
           return;
         }
       }

@@ -44,6 +44,8 @@ export interface ChaosOptions {
   holdMs: [number, number];
   /** After the faults: how long the cluster gets to decide every request. */
   settleMs: number;
+  /** Keep going past `seconds` (up to three times as long) until every fault kind happened once (tests). */
+  everyKindOnce?: boolean;
   /** Fault kinds to use (default: every kind the storage allows). */
   faults?: FaultKind[];
   log: (line: string) => void;
@@ -74,6 +76,8 @@ export interface ChaosResult {
   cutViolations: number;
   livenessViolations: number;
   worldLines: number;
+  /** Puts whose application the event stream showed (the exactly-once check covers these). */
+  applicationsSeen: number;
   violations: number;
   violationDetails: ViolationNote[];
   elapsedMs: number;
@@ -412,6 +416,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     cutViolations: 0,
     livenessViolations,
     worldLines: monitor.highestWorldLine,
+    applicationsSeen: monitor.applications.size,
     violations: 0,
     violationDetails: [],
     elapsedMs: Math.round(wallNow() - t0),
@@ -437,9 +442,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     // ------------------------------------------------------------ the fault schedule
     const end = wallNow() + o.seconds * 1000;
     let bag: FaultKind[] = [];
-    while (wallNow() < end && kinds.length > 0) {
+    const hard = wallNow() + o.seconds * 3000;
+    const countOf = (k: FaultKind): number => (k === 'kill' ? counts.kills : k === 'stop' ? counts.stops : k === 'dbCut' ? counts.dbCuts : counts.serverRestarts);
+    const more = (): boolean => wallNow() < end || (o.everyKindOnce === true && wallNow() < hard && kinds.some((k) => countOf(k) === 0));
+    while (more() && kinds.length > 0) {
       if (bag.length === 0) {
-        bag = [...kinds];
+        bag = wallNow() >= end ? kinds.filter((k) => countOf(k) === 0) : [...kinds];
         for (let i = bag.length - 1; i > 0; i--) {
           const j = rng.int(0, i);
           [bag[i], bag[j]] = [bag[j]!, bag[i]!];

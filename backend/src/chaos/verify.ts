@@ -169,7 +169,12 @@ export class CutWatch {
   readonly notes: ViolationNote[] = [];
   violations = 0;
 
-  observe(worldLine: WorldLine, cut: Cut, where: string): void {
+  /** `only`: watch these nodes alone (others may be removed and added again under the same id, starting over). */
+  constructor(private readonly only: ReadonlySet<NodeId> | null = null) {}
+
+  observe(worldLine: WorldLine, full: Cut, where: string): void {
+    const cut: Cut = {};
+    for (const n in full) if (this.only === null || this.only.has(n)) cut[n] = full[n]!;
     if (worldLine < this.worldLine) {
       this.fail(`${where}: world-line went back from ${this.worldLine} to ${worldLine}`);
       return;
