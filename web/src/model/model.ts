@@ -206,6 +206,10 @@ export class PlaygroundModel {
   /** Seeds the model from a server snapshot: its history first, then the cluster's current facts. */
   loadSnapshot(cluster: ClusterInfo, config: ClusterConfig | null, workload: WorkloadConfig | null, limits: Limits | null, history: readonly NumberedEvent[]): void {
     this.applyAll(history);
+    if (!history.some((e) => e.type === 'modeChanged' || e.type === 'configChanged')) {
+      // No mode change in the history: every answer in it came in the cluster's current mode.
+      for (const r of this.sessions.values()) r.mode ??= cluster.mode;
+    }
     this.storage = cluster.storage;
     this.mode = cluster.mode;
     this.config = config;
