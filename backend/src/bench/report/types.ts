@@ -1,0 +1,112 @@
+import type { Mode } from '@dse/shared';
+import type { Histogram } from './stats';
+
+/**
+ * The benchmark's result: the last line of `npm run bench` (one JSON object) and the `.json` file
+ * next to the HTML report. The playground's latency race can read the same shape (see the README's
+ * Performance section).
+ */
+export interface BenchResult {
+  /** Shape version of this object. */
+  schema: 1;
+  storage: 'postgres' | 'pglite';
+  /** Where the data lived (no password). */
+  storageDescribe: string;
+  /** Added to every storage commit on top of the real one: a model of a slower (cloud) disk, not measured. */
+  storageDelayMs: number;
+  storageDelayModelled: true;
+  quick: boolean;
+  /** The command line that produced this result. */
+  command: string;
+  startedAt: string;
+  elapsedMs: number;
+  machine: { cpus: number; loadAvg1m: number; node: string; platform: string };
+  cluster: { nodes: number; checkpointIntervalMs: number; cut: 'exact' | 'cheap'; relay: string };
+  /** End to end, request → the workflow's speculative outcome; every step is a round trip to another node process. */
+  workflow: WorkflowRow[];
+  /** Request → the outcome committed (durable), in the modes that commit. */
+  workflowCommit: WorkflowRow[];
+  /** Key-value store at saturation (closed loop, `sessions` concurrent sessions). */
+  kv: KvRow[];
+  /** Key-value store at fixed offered loads (open loop; latency counted from the planned send time). */
+  kvLoad: KvLoadRow[];
+  recovery: RecoveryResult;
+  /** Ratios the goals are stated in (from this one run). */
+  ratios: Ratios;
+  goals: GoalCheck[];
+}
+
+export interface WorkflowRow {
+  steps: number;
+  mode: Mode;
+  n: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  maxMs: number;
+  /** Log-spaced latency histogram (for a distribution chart). */
+  hist: Histogram;
+}
+
+export interface KvRow {
+  mode: Mode;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  n: number;
+  sessions: number;
+  seconds: number;
+  /** Requests that failed (rolled back, refused); not counted in opsPerSec. */
+  errors: number;
+}
+
+export interface KvLoadRow {
+  mode: Mode;
+  offeredOpsPerSec: number;
+  achievedOpsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  n: number;
+  /** Arrivals not sent because too many requests were outstanding (overload). */
+  dropped: number;
+  seconds: number;
+}
+
+export interface RecoveryKill {
+  victim: string;
+  detectMs: number;
+  worldLineMs: number;
+  killToFirstCommitMs: number;
+  rolledBackVersions: number;
+}
+
+export interface RecoveryResult {
+  mode: 'speculative';
+  checkpointIntervalMs: number;
+  kills: number;
+  /** Medians over the kills. */
+  killToFirstCommitMs: number;
+  rolledBackVersions: number;
+  detectMs: number;
+  maxKillToFirstCommitMs: number;
+  each: RecoveryKill[];
+}
+
+export interface Ratios {
+  /** At 5 steps: durable p50 / speculative p50. */
+  durableOverSpeculativeP50At5: number | null;
+  /** At 5 steps: speculative p50 / none p50. */
+  speculativeOverNoneP50At5: number | null;
+  /** speculative ops/s / none ops/s at saturation. */
+  kvSpeculativeOverNoneThroughput: number | null;
+  /** At 5 steps: speculative commit p50 / speculative answer p50. */
+  commitOverAnswerP50At5: number | null;
+}
+
+export interface GoalCheck {
+  goal: string;
+  value: number | null;
+  target: string;
+  met: boolean | null;
+}
