@@ -436,6 +436,8 @@ function httpProblem(c: Extract<FuzzCase, { transport: 'http' }>, a: HttpAnswer)
     if (c.oversize) return { problem: null, code: 'closed' };
     return { problem: `no HTTP answer: ${a.transport}`, code: 'transport' };
   }
+  // Node's HTTP parser refuses request lines and headers over its limit (16 KiB) before the server sees them.
+  if (a.status === 431 || a.status === 414) return { problem: null, code: String(a.status) };
   const isApi = c.path === '/api' || c.path.startsWith('/api/') || c.path.startsWith('/api?') || c.path.startsWith('/api#');
   if (!isApi) {
     if (c.path.startsWith('/socket.io/')) return { problem: a.status >= 500 ? `status ${a.status}` : null, code: `socket.io ${a.status}` };
@@ -611,6 +613,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
               // The server may drop a connection that sent something absurd (too large): that is allowed; reconnect.
               io.close();
               io = ios[w] = await IoClient.connect(server.url);
+            }
+            try {
+              JSON.stringify(c.payload);
+            } catch {
+              // socket.io-client encodes with JSON.stringify too: this cannot leave the client.
+              result.errors.clientRefused = (result.errors.clientRefused ?? 0) + 1;
+              break;
             }
             if (c.event === 'command' && c.ack) {
               const a = await io.command(c.payload, 40_000);
