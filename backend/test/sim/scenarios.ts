@@ -34,7 +34,7 @@ export function scenarioSuite(scenario: Exclude<ScenarioName, 'kvtest'>, invaria
     const configs: [Mode, CutKind, number][] = [
       ['speculative', 'exact', seeds.speculative],
       ['durable', 'exact', seeds.durable],
-      ['speculative', 'cheap', Math.ceil(seeds.speculative / 4)],
+      ['speculative', 'cheap', Math.ceil(seeds.speculative / 8)],
     ];
     for (const [mode, cutKind, count] of configs) {
       it(`${mode} mode, ${cutKind} cut, faults on, ${count} seeds: no violation`, async () => {
@@ -49,14 +49,14 @@ export function scenarioSuite(scenario: Exclude<ScenarioName, 'kvtest'>, invaria
       });
     }
 
-    it('none mode without faults, 20 seeds: everything commits', async () => {
-      const t = await runMany(scenario, 1, 20, { mode: 'none', faults: false });
+    it('none mode without faults, 10 seeds: everything commits', async () => {
+      const t = await runMany(scenario, 1, 10, { mode: 'none', faults: false });
       expect(t.violations).toEqual([]);
       expect(t.committed).toBe(t.requests);
     });
 
     it(`none mode with faults: ${invariant} reports the losses of running without persistence`, async () => {
-      const t = await runMany(scenario, 1, 10, { mode: 'none' });
+      const t = await runMany(scenario, 1, 6, { mode: 'none' });
       expect(t.kills).toBeGreaterThan(0);
       expect([...t.invariants]).toContain(invariant);
     });
