@@ -80,6 +80,7 @@ export const DepGraph = memo(function DepGraph(p: DepGraphProps) {
       {edges}
       {[...pos.values()].map(({ x, y, v }) => {
         const h = p.highlight.get(v.key);
+        const bw = Math.max(28, (String(v.version).length + (v.state === 'rolled-back' ? 1 : 0)) * 6.5 + 8);
         return (
           <g
             key={v.key}
@@ -91,11 +92,11 @@ export const DepGraph = memo(function DepGraph(p: DepGraphProps) {
             }}
           >
             <title>{`${v.node} v${v.version} (world-line ${v.worldLine}): ${STATE_LABEL[v.state]}`}</title>
-            {h !== undefined && <rect className={`halo halo-${h}`} x={x - 17} y={y - 12} width={34} height={24} rx={6} />}
+            {h !== undefined && <rect className={`halo halo-${h}`} x={x - bw / 2 - 3} y={y - 12} width={bw + 6} height={24} rx={6} />}
             <rect
-              x={x - 14}
+              x={x - bw / 2}
               y={y - 9}
-              width={28}
+              width={bw}
               height={18}
               rx={4}
               fill={v.state === 'speculative' ? 'url(#hatch-speculative)' : v.state === 'persisting' ? 'url(#fill-persisting)' : v.state === 'committed' ? STATE_COLOUR.committed : 'url(#fill-rolled-back)'}
@@ -107,7 +108,7 @@ export const DepGraph = memo(function DepGraph(p: DepGraphProps) {
               {v.state === 'rolled-back' ? `✕${v.version}` : v.version}
             </text>
             {v.worldLine !== model.worldLine && (
-              <text x={x + 17} y={y + 4} className="wl-small">
+              <text x={x + bw / 2 + 3} y={y + 4} className="wl-small">
                 w{v.worldLine}
               </text>
             )}

@@ -24,9 +24,11 @@ export interface SpaceTimeProps {
 const LABEL_W = 76;
 const RIGHT_PAD = 12;
 const TOP = 22;
-const LANE_H = 40;
+/** Lane height: lanes get thinner as nodes are added, so 16 nodes still fit a screen. */
+function laneHeight(lanes: number): number {
+  return lanes > 10 ? 24 : lanes > 6 ? 32 : 40;
+}
 const CLIENT_H = 26;
-const BAR_H = 18;
 /** Above this many arrows in view, only the newest are drawn (and the view says so). */
 const ARROWS_MAX = 500;
 /** A message not seen arriving after this long is drawn as a stub, not as an arrow to now. */
@@ -62,7 +64,9 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     }
   }
   const top = TOP + (clientLane ? CLIENT_H : 0);
-  const height = top + lanes.length * LANE_H + 8;
+  const laneH = laneHeight(lanes.length);
+  const barH = laneH >= 40 ? 18 : laneH - 10;
+  const height = top + lanes.length * laneH + 8;
   // `end` is the newest event's time (open versions and messages in flight reach it); the view may
   // end earlier when a person scrolls back through history.
   const end = model.lastT;
@@ -73,7 +77,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     .domain([start, Math.max(viewEnd, start + 1)])
     .range([LABEL_W, Math.max(LABEL_W + 50, p.width - RIGHT_PAD)]);
   const cx = (t: number): number => Math.max(LABEL_W, Math.min(x(t), p.width - RIGHT_PAD));
-  const laneY = new Map(lanes.map((id, i) => [id, top + i * LANE_H + LANE_H / 2]));
+  const laneY = new Map(lanes.map((id, i) => [id, top + i * laneH + laneH / 2]));
   const yOf = (endpoint: string): number => laneY.get(endpoint) ?? TOP + CLIENT_H / 2;
   const anyHighlight = p.highlight.size > 0;
 
@@ -98,7 +102,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
       drawn.push({ v, x0, x1, y, h });
       if (v.state !== 'rolled-back') continue;
       const dim = anyHighlight && h === undefined;
-      const yTop = y - BAR_H / 2;
+      const yTop = y - barH / 2;
       versionEls.push(
         <g
           key={v.key}
@@ -112,8 +116,8 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
           }}
         >
           <title>{describe(v)}</title>
-          <rect x={x0} y={yTop} width={w} height={BAR_H} rx={2} fill="url(#fill-rolled-back)" stroke={STATE_COLOUR['rolled-back']} strokeWidth={1.5} />
-          <path d={`M${x0 + 1},${yTop + 1}L${x1 - 1},${yTop + BAR_H - 1}M${x0 + 1},${yTop + BAR_H - 1}L${x1 - 1},${yTop + 1}`} stroke={OKABE_ITO.vermillion} strokeWidth={1.5} />
+          <rect x={x0} y={yTop} width={w} height={barH} rx={2} fill="url(#fill-rolled-back)" stroke={STATE_COLOUR['rolled-back']} strokeWidth={1.5} />
+          <path d={`M${x0 + 1},${yTop + 1}L${x1 - 1},${yTop + barH - 1}M${x0 + 1},${yTop + barH - 1}L${x1 - 1},${yTop + 1}`} stroke={OKABE_ITO.vermillion} strokeWidth={1.5} />
           {w >= 22 && (
             <text x={x0 + 4} y={y + 4} className="vlabel">
               {v.version}
@@ -180,7 +184,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     }
     const cxv = at === null ? LABEL_W : cx(at);
     const y = laneY.get(id)!;
-    cutPoints.push([cxv, y - LANE_H / 2 + 2], [cxv, y + LANE_H / 2 - 2]);
+    cutPoints.push([cxv, y - laneH / 2 + 2], [cxv, y + laneH / 2 - 2]);
   }
   const cutPath = cutPoints.map(([a, b], i) => `${i === 0 ? 'M' : 'L'}${a.toFixed(1)},${b.toFixed(1)}`).join('');
 
@@ -191,11 +195,11 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     const my = ev.clientY - r.top;
     for (let i = drawn.length - 1; i >= 0; i--) {
       const d = drawn[i]!;
-      if (mx >= d.x0 - 1 && mx <= d.x1 + 1 && Math.abs(my - d.y) <= BAR_H / 2 + 1) return d;
+      if (mx >= d.x0 - 1 && mx <= d.x1 + 1 && Math.abs(my - d.y) <= barH / 2 + 1) return d;
     }
     return undefined;
   };
-  const canvasDraw = { drawn, arrowData, bands: bands.map(({ w, endAt }) => [cx(w.startAt), cx(endAt)] as const), ticks: ticks.map((t) => x(t)), laneYs: lanes.map((id) => laneY.get(id)!), clientY: clientLane ? TOP + CLIENT_H / 2 : null, anyHighlight };
+  const canvasDraw = { barH, drawn, arrowData, bands: bands.map(({ w, endAt }) => [cx(w.startAt), cx(endAt)] as const), ticks: ticks.map((t) => x(t)), laneYs: lanes.map((id) => laneY.get(id)!), clientY: clientLane ? TOP + CLIENT_H / 2 : null, anyHighlight };
   return (
     <div className="spacetime">
       <div style={{ position: 'relative', width: p.width, height }}>
@@ -210,7 +214,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
         }}
         onMouseMove={(ev) => {
           const d = hit(ev);
-          setTip(d === undefined ? null : { x: d.x0, y: d.y + BAR_H, text: describe(d.v) });
+          setTip(d === undefined ? null : { x: d.x0, y: d.y + barH, text: describe(d.v) });
         }}
         onMouseLeave={() => setTip(null)}
         role="img" aria-label={`Space-time diagram: ${lanes.length} nodes, world-line ${model.worldLine}. The event table below is the text alternative.`}>
@@ -275,12 +279,13 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
                 p.onSelectNode(id);
               }}
             >
-              <rect x={0} y={y - LANE_H / 2} width={LABEL_W - 4} height={LANE_H} className="lane-head" />
-              <text x={6} y={y - 2} className="lane-label">
+              <rect x={0} y={y - laneH / 2} width={LABEL_W - 4} height={laneH} className="lane-head" />
+              <text x={6} y={laneH >= 40 ? y - 2 : y + 4} className="lane-label">
                 {id}
               </text>
-              <text x={6} y={y + 12} className={`lane-status st-${n.status}`}>
-                {n.status === 'up' ? '● up' : n.status === 'down' ? '■ down' : '◐ recovering'}
+              <text x={laneH >= 40 ? 6 : 34} y={laneH >= 40 ? y + 12 : y + 4} className={`lane-status st-${n.status}`}>
+                {laneH >= 40 ? (n.status === 'up' ? '● up' : n.status === 'down' ? '■ down' : '◐ recovering') : n.status === 'up' ? '●' : n.status === 'down' ? '■' : '◐'}
+                {laneH < 40 && <title>{n.status}</title>}
               </text>
               {c !== undefined && c.versions > 0 && (
                 <title>{`${c.versions} older versions compressed (${c.committed} committed, ${c.rolledBack} rolled back)`}</title>
@@ -324,6 +329,7 @@ interface DrawnArrow {
 }
 
 interface CanvasData {
+  barH: number;
   drawn: DrawnVersion[];
   arrowData: DrawnArrow[];
   bands: (readonly [number, number])[];
@@ -454,26 +460,27 @@ function DiagramCanvas({ width, height, data }: { width: number; height: number;
       ctx.fill();
     }
     const hatchFill = hatch(ctx);
+    const barH = data.barH;
     ctx.font = '10px system-ui, sans-serif';
     for (const d of data.drawn) {
       const { v, x0, x1, y, h } = d;
       const w = x1 - x0;
-      const yTop = y - BAR_H / 2;
+      const yTop = y - barH / 2;
       ctx.globalAlpha = data.anyHighlight && h === undefined ? 0.28 : 1;
       if (h !== undefined && h !== 'dim') {
         ctx.strokeStyle = HALO[h];
         ctx.lineWidth = h === 'lost' ? 4 : 3;
         ctx.setLineDash(h === 'dependency' ? [3, 2] : h === 'collateral' ? [2, 2] : []);
-        ctx.strokeRect(x0 - 3, yTop - 3, w + 6, BAR_H + 6);
+        ctx.strokeRect(x0 - 3, yTop - 3, w + 6, barH + 6);
         ctx.setLineDash([]);
       }
       if (v.state === 'rolled-back') continue; // drawn as SVG above
       ctx.fillStyle = v.state === 'speculative' ? hatchFill : v.state === 'persisting' ? '#CBE8F8' : STATE_COLOUR.committed;
-      ctx.fillRect(x0, yTop, w, BAR_H);
+      ctx.fillRect(x0, yTop, w, barH);
       ctx.strokeStyle = STATE_COLOUR[v.state];
       ctx.lineWidth = v.state === 'persisting' ? 2 : 1.5;
       ctx.setLineDash(v.state === 'speculative' ? [4, 2] : v.state === 'persisting' ? [1.5, 2] : []);
-      ctx.strokeRect(x0 + 0.5, yTop + 0.5, Math.max(1, w - 1), BAR_H - 1);
+      ctx.strokeRect(x0 + 0.5, yTop + 0.5, Math.max(1, w - 1), barH - 1);
       ctx.setLineDash([]);
       if (v.state === 'persisting' && v.persistedAt !== null) {
         ctx.fillStyle = OKABE_ITO.blue;
