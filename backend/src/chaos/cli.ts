@@ -9,11 +9,12 @@
 import { parseArgs } from 'node:util';
 import type { ChaosOptions, FaultKind, Scenario } from './run';
 import { DEFAULT_CHAOS, SCENARIOS, runChaos } from './run';
+import type { KnownBug } from './fuzz';
 import { runFuzz } from './fuzz';
 
 const USAGE =
   'usage: npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable] [--storage pglite|postgres] [--clients C] [--rate R] [--faults kill,stop,dbCut,serverRestart] [--json] [--server-log] [--keep]\n' +
-  '       npm run chaos -- --fuzz N [--seed S] [--json]';
+  '       npm run chaos -- --fuzz N [--seed S] [--avoid deep-values] [--json]';
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     faults: { type: 'string' },
     fuzz: { type: 'string' },
+    avoid: { type: 'string' },
     json: { type: 'boolean', default: false },
     'server-log': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -56,8 +58,9 @@ const log = (line: string): void => {
 
 if (values.fuzz !== undefined) {
   const n = int(values.fuzz, '--fuzz', 0, 1);
-  const r = await runFuzz({ commands: n, seed, log });
-  process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `fuzz: ${r.commands} commands, ${r.failures} failures, server up: ${r.serverUp}, committed state unchanged: ${r.committedUnchanged} (seed ${r.seed})\n`);
+  const avoid = values.avoid === undefined ? [] : (values.avoid.split(',') as KnownBug[]);
+  const r = await runFuzz({ commands: n, seed, log, avoid });
+  process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `fuzz: ${r.commands} commands, ${r.failures} failures, server up: ${r.serverUp}, committed state unchanged: ${r.committedUnchanged}, cut still moves: ${r.cutMoves} (seed ${r.seed})\n`);
   if (r.failures > 0) process.stderr.write(`FAILED: rerun with --fuzz ${n} --seed ${seed}\n`);
   process.exit(r.failures > 0 ? 1 : 0);
 }

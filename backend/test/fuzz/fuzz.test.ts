@@ -24,13 +24,15 @@ describe('fuzz generation', () => {
 });
 
 describe('fuzz (short run on the live server)', () => {
-  it('300 commands: every answer typed, the server up, committed reads and the cut unchanged', async () => {
+  it('300 commands: every answer typed, the server up, committed reads unchanged, the cut never back and still moving', async () => {
     const lines: string[] = [];
-    const r = await runFuzz({ commands: 300, seed: 1127, workers: 6, log: (l) => lines.push(l) });
+    // Without values nested deeper than the storage takes: that known bug has its own test (backend/test/chaos/bugs.test.ts).
+    const r = await runFuzz({ commands: 300, seed: 1127, workers: 6, log: (l) => lines.push(l), avoid: ['deep-values'] });
     const why = `${JSON.stringify(r.failureDetails, null, 1)}\n${lines.slice(-30).join('\n')}`;
     expect(r.commands).toBe(300);
     expect(r.serverUp, why).toBe(true);
     expect(r.committedUnchanged, why).toBe(true);
+    expect(r.cutMoves, why).toBe(true);
     expect(r.sentinels).toBeGreaterThan(0);
     expect(r.failures, why).toBe(0);
   }, 400_000);
