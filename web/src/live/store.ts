@@ -9,8 +9,6 @@ export class ModelStore {
   private listeners = new Set<() => void>();
   private scheduled = false;
   private version = 0;
-  /** While frozen the view keeps showing what it showed (live updates paused). */
-  frozen = false;
 
   subscribe = (fn: () => void): (() => void) => {
     this.listeners.add(fn);
