@@ -130,5 +130,5 @@ describe('crash: a process SIGKILLed in the middle of checkpoint writes', () => 
       cluster.stop();
       await db.close();
     }
-  });
+  }, 600_000);
 });

@@ -21,7 +21,7 @@ describe('simulation on PGlite storage with faults', () => {
   let db: SyncStorage;
   beforeAll(async () => {
     db = await SyncStorage.open(dir);
-  });
+  }, 300_000);
   afterAll(async () => {
     await db?.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -74,7 +74,7 @@ describe('simulation on PGlite storage with faults', () => {
       expect(t.checkpoints).toBeGreaterThan(20 * count);
       expect(t.committed).toBeGreaterThan(t.requests / 2);
       expect(t.committed + t.rolledBack).toBe(t.requests);
-    });
+    }, 600_000);
   }
 
   it('a seed on PGlite reproduces its run exactly', async () => {
