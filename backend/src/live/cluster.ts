@@ -44,6 +44,8 @@ export interface ClusterOptions {
   log: (line: string) => void;
   /** Show node processes' stderr in the server's (default true). */
   nodeStderr?: boolean;
+  /** Called with every batch of checkpoints the storage made durable (a checker's ground truth). */
+  onDurable?: (records: readonly CheckpointRecord[]) => void;
 }
 
 interface NodeEntry {
@@ -415,6 +417,7 @@ export class Cluster {
         throw new DseError('BadRequest', 'storage: a node writes only its own checkpoints');
       }
       await storage.writeCheckpoints(records as CheckpointRecord[]);
+      this.opts.onDurable?.(records as CheckpointRecord[]);
       return null;
     }
     if (op === 'loadCheckpoint') {

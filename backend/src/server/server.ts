@@ -10,6 +10,7 @@ import type { ClusterConfig, Command, CommandReply, ErrorBody, ErrorCode, Limits
 import { DseError, errorBody, isDseError } from '@dse/shared';
 import { Server as IoServer } from 'socket.io';
 import type { Socket } from 'socket.io';
+import type { CheckpointRecord } from '../core/ports';
 import { Cluster, DEFAULT_CLUSTER_CONFIG } from '../live/cluster';
 import { Requests } from '../live/requests';
 import { NODE_NAMESPACE } from '../live/wire';
@@ -61,6 +62,8 @@ export interface ServerOptions {
   nodeStderr?: boolean;
   /** Serve this folder as the web app (default `web/dist`). */
   webDist?: string;
+  /** Called with every batch of checkpoints the storage made durable (tests check the cut against it). */
+  onDurable?: (records: readonly CheckpointRecord[]) => void;
   /** Event stream tuning (tests make browsers slow sooner). */
   stream?: Partial<StreamOptions>;
 }
@@ -170,6 +173,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     emit: (e) => stream!.push(e),
     log,
     nodeStderr: o.nodeStderr,
+    onDurable: o.onDurable,
   });
   const requests = new Requests(cluster, { keepMax: 10_000, sessionsMax: 10_000, answerTimeoutMs: 10_000 });
   const workload = new Workload(cluster, requests);
