@@ -120,6 +120,13 @@ describe('PGlite storage on a data folder', () => {
     await raw.close();
     db = await PgliteStorage.open({ dataDir: dir });
   });
+
+  it('a table dropped under the storage is StorageCorrupt (definite), not a hang or a crash', async () => {
+    await db.query('DROP TABLE dse_checkpoints');
+    const e = await codeOf(db.storage.writeCheckpoints([{ node: 'n1', worldLine: 1, version: 2, prevVersion: 1, deps: {}, full: true, changes: { set: [], del: [] } }]));
+    expect(e.code).toBe('StorageCorrupt');
+    expect((await codeOf(db.storage.loadCheckpoint('n1', 1))).code).toBe('StorageCorrupt');
+  });
 });
 
 describe('openStorage', () => {
