@@ -330,6 +330,27 @@ export function App() {
     return h;
   }, [preview, explanation, cascadeStep, selectedVersion, model, index]);
 
+  // After a failure in the live cluster, highlight what it rolled back (Esc clears it). Records that
+  // were already in the snapshot's history are not replayed at the person.
+  const autoAfterWorldLine = useRef<number | null>(null);
+  useEffect(() => {
+    if (source.kind !== 'live' || model.lastEvent === 0) return;
+    if (autoAfterWorldLine.current === null) {
+      autoAfterWorldLine.current = model.worldLine;
+      return;
+    }
+    const rec = model.rollbacks.at(-1);
+    if (rec === undefined || rec.worldLine <= autoAfterWorldLine.current || rec.failed.length === 0) return;
+    autoAfterWorldLine.current = rec.worldLine;
+    setSelectedVersion(null);
+    setRollbackFocus(rec.worldLine);
+    setCascadeStep(null);
+    notify('info', `world-line ${rec.worldLine}: ${rec.failed.join(', ')} failed. What it rolled back is highlighted (Esc clears); the Rollbacks tab says why.`);
+  }, [source, model, rev, notify]);
+  useEffect(() => {
+    autoAfterWorldLine.current = null;
+  }, [model]);
+
   const playCascade = useCallback(() => {
     if (explanation === null) return;
     if (reduceMotion) {

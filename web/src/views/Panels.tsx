@@ -233,7 +233,7 @@ export function Rollbacks(p: RollbacksProps) {
       <ul className="rb-list">
         {recs.map((r) => (
           <li key={r.worldLine}>
-            <button type="button" className={p.focus === r.worldLine ? 'active' : undefined} onClick={() => p.onFocus(p.focus === r.worldLine ? null : r.worldLine)}>
+            <button type="button" className={p.focus === r.worldLine ? 'active' : undefined} onClick={() => p.onFocus(r.worldLine)}>
               world-line {r.worldLine}: {r.failed.length > 0 ? `${r.failed.join(', ')} failed` : 'recovery'}, {r.discarded.length} version(s) rolled back
             </button>
           </li>
