@@ -169,7 +169,9 @@ function validConfig(rng: Rng, disruptive: boolean): Obj {
     ['heartbeatTimeoutMs', () => rng.int(2000, 10_000)],
   ];
   if (disruptive) {
-    fields.push(['mode', () => rng.pick(['speculative', 'durable', 'none'])]);
+    // Not 'none': by design it gives up durability (its cut covers nothing written), so the committed
+    // state need not survive a trip through it; the fuzzer's property would not hold.
+    fields.push(['mode', () => rng.pick(['speculative', 'durable'])]);
     fields.push(['cut', () => rng.pick(['exact', 'cheap'])]);
   }
   for (const [k, f] of fields) if (rng.chance(0.3)) c[k] = f();
@@ -317,7 +319,7 @@ const PATHS = [
   '/api',
   '/api/',
   '/api/nodes',
-  '/api/nodes/n1',
+  '/api/nodes/n9',
   '/api/nodes/n1/kill/now',
   '/api/nodes//kill',
   '/api/requests',
@@ -353,12 +355,28 @@ function rawCase(rng: Rng): Buffer {
     case 6:
       return Buffer.from(`GET /api/cluster HTTP/1.1\r\nHost: 127.0.0.1\r\n` + 'X: y\r\n'.repeat(3000) + '\r\n');
     default:
-      return Buffer.from(`DELETE /api/nodes/n1 HTTP/1.0\r\n\r\n`);
+      return Buffer.from(`DELETE /api/nodes/n9 HTTP/1.0\r\n\r\n`);
   }
 }
 
-/** Command number `index` of seed `seed`. */
+const FIRST_NODES = new Set(['n1', 'n2', 'n3', 'n4']);
+
+/**
+ * Command number `index` of seed `seed`. Never one that removes a first node (n1..n4): removing a node
+ * drops its committed keys from what the cluster reads (by design, no hand-off), which the fuzzer's
+ * committed-state property cannot tell from a loss.
+ */
 export function generateCase(seed: number, index: number, disruptive = 0.15, avoid: readonly KnownBug[] = []): FuzzCase {
+  const c = generateAny(seed, index, disruptive, avoid);
+  if (c.transport === 'http' && c.method === 'DELETE' && /^\/api\/nodes\/n[1-4]\/?$/.test(c.path)) return { ...c, path: '/api/nodes/n9' };
+  if (c.transport === 'io' && typeof c.payload === 'object' && c.payload !== null) {
+    const p = c.payload as Obj;
+    if (p.type === 'removeNode' && typeof p.node === 'string' && FIRST_NODES.has(p.node)) return { ...c, payload: { ...p, node: 'n9' } };
+  }
+  return c;
+}
+
+function generateAny(seed: number, index: number, disruptive: number, avoid: readonly KnownBug[]): FuzzCase {
   avoidDeep = avoid.includes('deep-values');
   const rng = new Rng((seed * 1_000_003 + index * 7919) >>> 0);
   const isDisruptive = rng.chance(disruptive);
@@ -455,6 +473,8 @@ function httpProblem(c: Extract<FuzzCase, { transport: 'http' }>, a: HttpAnswer)
   if ('transport' in a) {
     // A body over the limit is refused and the connection closed while the client may still be sending.
     if (c.oversize) return { problem: null, code: 'closed' };
+    // So is a request line over Node's header limit (16 KiB): 431 and the connection closed at once.
+    if (c.path.length > 16 * 1024) return { problem: null, code: 'closed' };
     return { problem: `no HTTP answer: ${a.transport}`, code: 'transport' };
   }
   // Node's HTTP parser refuses request lines and headers over its limit (16 KiB) before the server sees them.
@@ -696,7 +716,15 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     }
     if (result.serverUp) {
       await control.request('POST', '/api/workload', { rate: 0 });
-      await control.request('POST', '/api/config', { mode: 'speculative', cut: 'exact', messageLoss: 0, networkDelayMs: 0, networkJitterMs: 0, autoRestart: true }, {}, 120_000);
+      for (let attempt = 0; ; attempt++) {
+        const a = await control.request('POST', '/api/config', { mode: 'speculative', cut: 'exact', messageLoss: 0, networkDelayMs: 0, networkJitterMs: 0, autoRestart: true }, {}, 120_000);
+        if ('status' in a && a.status === 200) break;
+        if (attempt >= 10) throw new Error(`could not reset the configuration: ${'status' in a ? a.text : a.transport}`);
+        await sleep(1000);
+      }
+      // Nodes the fuzzer killed come back (autoRestart covers later deaths; restart the ones down now).
+      const now = await watchCut();
+      for (const n of now?.nodes ?? []) if (FIRST_NODES.has(n.id) && n.status === 'down') await control.request('POST', `/api/nodes/${n.id}/restart`);
       await watchCut();
       let same = true;
       for (const s of sentinels) {
