@@ -23,6 +23,7 @@ import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
 import type { OpenedStorage } from '../storage/open';
 import { openStorage } from '../storage/open';
+import { cpuBetween, cpuSnapshot } from './live/cpu';
 import { delayedStorage } from './live/delayed-storage';
 import type { KillSample } from './live/phases';
 import { kvLoad, kvSaturation, runRecovery, runWorkflows, setMode } from './live/phases';
@@ -31,7 +32,7 @@ import { renderHtml } from './report/html';
 import { Progress } from './report/progress';
 import { histogram, median, percentiles } from './report/stats';
 import { formatTable } from './report/table';
-import type { BenchResult, GoalCheck, KvLoadRow, KvRow, Ratios, WorkflowRow } from './report/types';
+import type { BenchResult, CpuRow, GoalCheck, KvLoadRow, KvRow, Ratios, WorkflowRow } from './report/types';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PRELOAD = new URL('./live/services-app.ts', import.meta.url).href;
@@ -54,6 +55,7 @@ const { values } = parseArgs({
     kills: { type: 'string' },
     interval: { type: 'string', default: '10' },
     nodes: { type: 'string', default: '4' },
+    rounds: { type: 'string' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -62,7 +64,7 @@ const { values } = parseArgs({
 
 const USAGE = `usage: npm run bench -- [--quick] [--storage-delay-ms D] [--json] [--out DIR]
   [--workflows N] [--warm N] [--steps 1,2,5,10] [--modes none,speculative,durable] [--kv-sessions C]
-  [--kv-seconds S] [--loads 0.25,0.5,0.75] [--load-seconds S] [--kills K] [--interval MS] [--nodes N] [--quiet]
+  [--kv-seconds S] [--loads 0.25,0.5,0.75] [--load-seconds S] [--kills K] [--interval MS] [--nodes N] [--rounds R] [--quiet]
 PostgreSQL when DATABASE_URL is set, else PGlite.`;
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
@@ -95,10 +97,11 @@ const loadSeconds = num('load-seconds', values['load-seconds'], quick ? 2 : 6);
 const kills = Math.round(num('kills', values.kills, quick ? 3 : 7));
 const interval = Math.round(num('interval', values.interval, 10, 5));
 const nodeCount = Math.round(num('nodes', values.nodes, 4, 2));
+const rounds = Math.round(num('rounds', values.rounds, quick ? 2 : 3, 1));
 const kind: 'postgres' | 'pglite' = process.env.DATABASE_URL ? 'postgres' : 'pglite';
 
 const progress = new Progress(
-  modes.length * (stepsList.length * workflowsN + Math.round((kvSeconds + kvWarm) * 10) + Math.round(loadFractions.length * loadSeconds * 10)) + kills,
+  modes.length * (stepsList.length * workflowsN + Math.round((kvSeconds + kvWarm * rounds) * 10) + Math.round(loadFractions.length * loadSeconds * 10)) + kills,
   !values.quiet,
 );
 const serverLog: string[] = [];
@@ -170,33 +173,85 @@ try {
   const workflowCommit: WorkflowRow[] = [];
   const kv: KvRow[] = [];
   const kvLoads: KvLoadRow[] = [];
+  const cpu: CpuRow[] = [];
   let loads: number[] | null = null;
   let failedWorkflows = 0;
 
-  for (const mode of modes) {
-    progress.setLabel(`${mode}: switching the cluster to ${mode} mode`);
-    await setMode(srv, mode);
-    // Warm-up (JIT, connections, tables), not measured.
-    progress.setLabel(`${mode}: warm-up`);
-    await runWorkflows(srv, mode, 2, warm, 0, () => undefined);
-    for (const steps of stepsList) {
-      progress.setLabel(`${mode}: workflows of ${steps} step${steps === 1 ? '' : 's'}`);
-      const s = await runWorkflows(srv, mode, steps, workflowsN, 0, tick);
-      failedWorkflows += s.failed;
-      workflow.push(workflowRow(steps, mode, s.answerMs));
-      if (mode !== 'none') workflowCommit.push(workflowRow(steps, mode, s.commitMs));
+  // Rounds: every mode runs a share of every measurement in each round, and the order of the modes
+  // rotates, so that a burst of load from elsewhere on the machine hits every mode alike.
+  const wfAnswer = new Map<string, number[]>();
+  const wfCommit = new Map<string, number[]>();
+  const sat = new Map<Mode, { latencyMs: number[]; completed: number; errors: number; seconds: number }>();
+  const loadRuns = new Map<string, { latencyMs: number[]; completed: number; dropped: number; seconds: number }>();
+  const cpuAcc = new Map<string, { server: number; nodes: number | null; wall: number }>();
+  const addCpu = (mode: Mode, phase: CpuRow['phase'], c: ReturnType<typeof cpuBetween>): void => {
+    const k = `${mode}|${phase}`;
+    const a = cpuAcc.get(k) ?? { server: 0, nodes: 0, wall: 0 };
+    a.server += (c.serverCpuPct * c.wallMs) / 100;
+    a.nodes = a.nodes === null || c.nodesCpuPct === null ? null : a.nodes + (c.nodesCpuPct * c.wallMs) / 100;
+    a.wall += c.wallMs;
+    cpuAcc.set(k, a);
+  };
+  const share = (total: number, round: number): number => Math.floor((total * (round + 1)) / rounds) - Math.floor((total * round) / rounds);
+  for (let round = 0; round < rounds; round++) {
+    const order = modes.map((_, i) => modes[(i + round) % modes.length]!);
+    for (const mode of order) {
+      const where = rounds > 1 ? ` (round ${round + 1}/${rounds})` : '';
+      progress.setLabel(`${mode}${where}: switching the cluster to ${mode} mode`);
+      await setMode(srv, mode);
+      // Warm-up (JIT, connections, tables), not measured.
+      progress.setLabel(`${mode}${where}: warm-up`);
+      await runWorkflows(srv, mode, 2, warm, 0, () => undefined);
+      const wfCpu = cpuSnapshot(srv);
+      for (const steps of stepsList) {
+        const n = share(workflowsN, round);
+        if (n === 0) continue;
+        progress.setLabel(`${mode}${where}: workflows of ${steps} step${steps === 1 ? '' : 's'}`);
+        const s = await runWorkflows(srv, mode, steps, n, 0, tick);
+        failedWorkflows += s.failed;
+        const k = `${mode}|${steps}`;
+        wfAnswer.set(k, [...(wfAnswer.get(k) ?? []), ...s.answerMs]);
+        wfCommit.set(k, [...(wfCommit.get(k) ?? []), ...s.commitMs]);
+      }
+      addCpu(mode, 'workflow', cpuBetween(wfCpu, cpuSnapshot(srv)));
+      progress.setLabel(`${mode}${where}: key-value store at saturation (${kvSessions} sessions)`);
+      const kvCpu = cpuSnapshot(srv);
+      const r = await kvSaturation(srv, kvSessions, kvSeconds / rounds, kvWarm, tick);
+      addCpu(mode, 'kv-saturation', cpuBetween(kvCpu, cpuSnapshot(srv)));
+      const acc = sat.get(mode) ?? { latencyMs: [], completed: 0, errors: 0, seconds: 0 };
+      sat.set(mode, { latencyMs: [...acc.latencyMs, ...r.latencyMs], completed: acc.completed + r.completed, errors: acc.errors + r.errors, seconds: acc.seconds + r.seconds });
+      // Fixed offered loads: fractions of the first saturation measured (the same loads for every mode).
+      loads ??= [...new Set(loadFractions.map((f) => Math.max(10, Math.round(((r.completed / r.seconds) * f) / 10) * 10)))];
+      for (const rate of loads) {
+        progress.setLabel(`${mode}${where}: key-value store at ${rate} ops/s offered`);
+        const l = await kvLoad(srv, rate, loadSeconds / rounds, (u) => progress.tick(u * (loadFractions.length / loads!.length)));
+        const k = `${mode}|${rate}`;
+        const a = loadRuns.get(k) ?? { latencyMs: [], completed: 0, dropped: 0, seconds: 0 };
+        loadRuns.set(k, { latencyMs: [...a.latencyMs, ...l.latencyMs], completed: a.completed + l.completed, dropped: a.dropped + l.dropped, seconds: a.seconds + l.seconds });
+      }
     }
-    progress.setLabel(`${mode}: key-value store at saturation (${kvSessions} sessions)`);
-    const sat = await kvSaturation(srv, kvSessions, kvSeconds, kvWarm, tick);
-    const sp = percentiles(sat.latencyMs);
-    kv.push({ mode, opsPerSec: Math.round(sat.completed / sat.seconds), p50Ms: sp.p50Ms, p99Ms: sp.p99Ms, n: sp.n, sessions: kvSessions, seconds: sat.seconds, errors: sat.errors });
-    // Fixed offered loads: fractions of the first mode's saturation (the same loads for every mode).
-    loads ??= [...new Set(loadFractions.map((f) => Math.max(10, Math.round((sat.completed / sat.seconds) * f / 10) * 10)))];
-    for (const rate of loads) {
-      progress.setLabel(`${mode}: key-value store at ${rate} ops/s offered`);
-      const l = await kvLoad(srv, rate, loadSeconds, (u) => progress.tick(u * (loadFractions.length / loads!.length)));
+  }
+  for (const steps of stepsList) {
+    for (const mode of modes) {
+      workflow.push(workflowRow(steps, mode, wfAnswer.get(`${mode}|${steps}`) ?? []));
+      if (mode !== 'none') workflowCommit.push(workflowRow(steps, mode, wfCommit.get(`${mode}|${steps}`) ?? []));
+    }
+  }
+  for (const mode of modes) {
+    const a = sat.get(mode);
+    if (a === undefined) continue;
+    const sp = percentiles(a.latencyMs);
+    kv.push({ mode, opsPerSec: Math.round(a.completed / a.seconds), p50Ms: sp.p50Ms, p99Ms: sp.p99Ms, n: sp.n, sessions: kvSessions, seconds: Math.round(a.seconds * 100) / 100, errors: a.errors });
+    for (const rate of loads ?? []) {
+      const l = loadRuns.get(`${mode}|${rate}`);
+      if (l === undefined) continue;
       const lp = percentiles(l.latencyMs);
-      kvLoads.push({ mode, offeredOpsPerSec: rate, achievedOpsPerSec: Math.round(l.completed / l.seconds), p50Ms: lp.p50Ms, p99Ms: lp.p99Ms, n: lp.n, dropped: l.dropped, seconds: l.seconds });
+      kvLoads.push({ mode, offeredOpsPerSec: rate, achievedOpsPerSec: Math.round(l.completed / l.seconds), p50Ms: lp.p50Ms, p99Ms: lp.p99Ms, n: lp.n, dropped: l.dropped, seconds: Math.round(l.seconds * 100) / 100 });
+    }
+    for (const phase of ['workflow', 'kv-saturation'] as const) {
+      const c = cpuAcc.get(`${mode}|${phase}`);
+      if (c === undefined) continue;
+      cpu.push({ mode, phase, serverCpuPct: Math.round((c.server / c.wall) * 1000) / 10, nodesCpuPct: c.nodes === null ? null : Math.round((c.nodes / c.wall) * 1000) / 10, wallMs: Math.round(c.wall) });
     }
   }
   if (failedWorkflows > 0) progress.say(`bench: ${failedWorkflows} workflows did not complete (failed or rolled back)`);
@@ -237,7 +292,7 @@ try {
     startedAt,
     elapsedMs: Math.round(performance.now() - t0),
     machine,
-    cluster: { nodes: nodeCount, checkpointIntervalMs: interval, cut: srv.cluster.config.cut, relay: 'every message relayed by the server process (one extra loopback hop)' },
+    cluster: { nodes: nodeCount, rounds, checkpointIntervalMs: interval, cut: srv.cluster.config.cut, relay: 'every message relayed by the server process (one extra loopback hop)' },
     workflow,
     workflowCommit,
     kv,
@@ -252,6 +307,7 @@ try {
       maxKillToFirstCommitMs: each.length > 0 ? r2(Math.max(...each.map((k) => k.killToFirstCommitMs))) : 0,
       each: each.map((k) => ({ victim: k.victim, detectMs: r2(k.detectMs), worldLineMs: r2(k.worldLineMs), killToFirstCommitMs: r2(k.killToFirstCommitMs), rolledBackVersions: k.rolledBackVersions })),
     },
+    cpu,
     ratios,
     goals,
   };

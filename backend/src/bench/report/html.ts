@@ -196,6 +196,9 @@ ${table(['steps', 'mode', 'n', 'p50 ms', 'p99 ms', 'committed p50 ms', 'committe
 <h2>Key-value store</h2>
 ${table(['', 'mode', 'ops/s', 'p50 ms', 'p99 ms', 'n', 'sessions', 'errors'], r.kv.map((k) => ['saturation', k.mode, k.opsPerSec, k.p50Ms, k.p99Ms, k.n, k.sessions, k.errors]))}
 ${table(['offered ops/s', 'mode', 'achieved ops/s', 'p50 ms', 'p99 ms', 'n', 'dropped'], r.kvLoad.map((l) => [l.offeredOpsPerSec, l.mode, l.achievedOpsPerSec, l.p50Ms, l.p99Ms, l.n, l.dropped]))}
+<h2>CPU</h2>
+<p class="note">Per mode and phase, in % of one core: the server process (relay of every message, coordinator, sessions, storage client${r.storage === 'pglite' ? ', and PGlite itself' : ''}) and all node processes together.</p>
+${table(['phase', 'mode', 'server %', 'nodes %', 'wall ms'], r.cpu.map((c) => [c.phase, c.mode, c.serverCpuPct, c.nodesCpuPct ?? '—', c.wallMs]))}
 <h2>Recovery</h2>
 <p>${rec.kills} SIGKILLs in speculative mode, checkpoint every ${rec.checkpointIntervalMs} ms: kill → first commit on the new world-line, median <b>${rec.killToFirstCommitMs} ms</b> (max ${rec.maxKillToFirstCommitMs} ms); detection median ${rec.detectMs} ms; versions rolled back (median) ${rec.rolledBackVersions}.</p>
 ${table(['kill', 'victim', 'detected ms', 'world-line ms', 'first commit ms', 'versions rolled back'], rec.each.map((k, i) => [i + 1, k.victim, k.detectMs, k.worldLineMs, k.killToFirstCommitMs, k.rolledBackVersions]))}

@@ -37,6 +37,11 @@ export function formatTable(r: BenchResult): string {
       }).join(''));
     }
   }
+  if (r.cpu.length > 0) {
+    lines.push('');
+    lines.push('CPU, % of one core (server process: relay, coordinator, storage client / all node processes)');
+    for (const c of r.cpu) lines.push(`  ${pad(c.mode, 12)} ${pad(c.phase, 14)} server ${lpad(c.serverCpuPct.toFixed(0), 4)}%  nodes ${c.nodesCpuPct === null ? '—' : lpad(c.nodesCpuPct.toFixed(0), 4) + '%'}`);
+  }
   lines.push('');
   const rec = r.recovery;
   lines.push(`recovery (${rec.kills} SIGKILLs, checkpoint ${rec.checkpointIntervalMs} ms): kill → first commit median ${ms(rec.killToFirstCommitMs)} ms (max ${ms(rec.maxKillToFirstCommitMs)}), ${rec.rolledBackVersions} versions rolled back (median)`);

@@ -21,7 +21,7 @@ export interface BenchResult {
   startedAt: string;
   elapsedMs: number;
   machine: { cpus: number; loadAvg1m: number; node: string; platform: string };
-  cluster: { nodes: number; checkpointIntervalMs: number; cut: 'exact' | 'cheap'; relay: string };
+  cluster: { nodes: number; rounds: number; checkpointIntervalMs: number; cut: 'exact' | 'cheap'; relay: string };
   /** End to end, request → the workflow's speculative outcome; every step is a round trip to another node process. */
   workflow: WorkflowRow[];
   /** Request → the outcome committed (durable), in the modes that commit. */
@@ -31,6 +31,8 @@ export interface BenchResult {
   /** Key-value store at fixed offered loads (open loop; latency counted from the planned send time). */
   kvLoad: KvLoadRow[];
   recovery: RecoveryResult;
+  /** CPU use per mode and phase, in % of one core: where the time goes. */
+  cpu: CpuRow[];
   /** Ratios the goals are stated in (from this one run). */
   ratios: Ratios;
   goals: GoalCheck[];
@@ -91,6 +93,16 @@ export interface RecoveryResult {
   detectMs: number;
   maxKillToFirstCommitMs: number;
   each: RecoveryKill[];
+}
+
+export interface CpuRow {
+  mode: Mode;
+  phase: 'workflow' | 'kv-saturation';
+  /** The server process: relay of every message, coordinator, sessions, storage client (and PGlite itself). */
+  serverCpuPct: number;
+  /** All node processes together; null where /proc cannot be read. */
+  nodesCpuPct: number | null;
+  wallMs: number;
 }
 
 export interface Ratios {
