@@ -1,23 +1,24 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../src/storage/memory';
 import { PgliteStorage } from '../../src/storage/pglite';
 import { PostgresStorage } from '../../src/storage/postgres';
 import { storageContract } from './contract';
 import { POSTGRES_REQUIRED, POSTGRES_URL, dropSchema, postgresProblem, reportSkip, uniqueSchema } from './pg-env';
-import { resetTables } from './helpers';
+import { freshPgliteDir, resetTables } from './helpers';
 
 storageContract('memory', () => Promise.resolve({ storage: new MemoryStorage(), close: () => Promise.resolve() }), { checksInput: false });
 
 // PGlite on a real data folder (creating one takes seconds: one folder for the suite, emptied before each test).
-const pgliteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dse-pglite-contract-'));
+let pgliteDir: string | undefined;
 let pglite: Promise<PgliteStorage> | undefined;
 storageContract(
   'PGlite',
   async () => {
-    pglite ??= PgliteStorage.open({ dataDir: pgliteDir });
+    pglite ??= freshPgliteDir('dse-pglite-contract-').then((dir) => {
+      pgliteDir = dir;
+      return PgliteStorage.open({ dataDir: dir });
+    });
     const p = await pglite;
     await resetTables((sql) => p.query(sql));
     return { storage: p.storage, close: () => Promise.resolve() };
@@ -54,7 +55,7 @@ if (problem === null) {
 
 afterAll(async () => {
   if (pglite !== undefined) await (await pglite).close();
-  fs.rmSync(pgliteDir, { recursive: true, force: true });
+  if (pgliteDir !== undefined) fs.rmSync(pgliteDir, { recursive: true, force: true });
   if (postgres !== undefined) {
     await (await postgres).close();
     await dropSchema(schema);

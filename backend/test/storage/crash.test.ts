@@ -1,11 +1,11 @@
 import type { Json } from '@dse/shared';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EffectRecord } from '../../src/sim/kvapp';
 import { PgliteStorage } from '../../src/storage/pglite';
+import { freshPgliteDir } from './helpers';
 import { MiniCluster } from './mini-cluster';
 
 const CHILD = path.join(import.meta.dirname, 'crash-child.ts');
@@ -67,10 +67,13 @@ function runAndKill(dir: string, client: string, minCommits: number): Promise<Ru
 }
 
 describe('crash: a process SIGKILLed in the middle of checkpoint writes', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dse-crash-'));
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  let dir = '';
+  afterAll(() => {
+    if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('restarts from storage alone: every committed result intact, nothing above the cut restored', async () => {
+    dir = await freshPgliteDir('dse-crash-');
     // Twice: the second run restarts on what the first left (a stale lock, a half-done write), recovers, and is killed too.
     const run1 = await runAndKill(dir, 'c1', 40);
     const run2 = await runAndKill(dir, 'c2', 40);

@@ -9,6 +9,7 @@ import { LOCK_FILE, acquireDataDirLock, processStartTime } from '../../src/stora
 import { SCHEMA_VERSION } from '../../src/storage/migrations';
 import { defaultDataDir, openStorage } from '../../src/storage/open';
 import { PgliteStorage } from '../../src/storage/pglite';
+import { freshPgliteDir } from './helpers';
 
 const LOCK_CHILD = path.join(import.meta.dirname, 'lock-child.ts');
 
@@ -69,15 +70,15 @@ describe('the data-folder lock (lock.ts)', () => {
 });
 
 describe('PGlite storage on a data folder', () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dse-pglite-'));
-  const dir = path.join(root, 'data');
+  let dir = '';
   let db: PgliteStorage;
   beforeAll(async () => {
+    dir = await freshPgliteDir('dse-pglite-');
     db = await PgliteStorage.open({ dataDir: dir });
   });
   afterAll(async () => {
     await db.close();
-    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('a second open of the folder in the same process is refused (StorageLocked)', async () => {

@@ -1,10 +1,9 @@
 import type { CutKind, Mode } from '@dse/shared';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimResult } from '../../src/sim/world';
 import { DEFAULT_SIM_OPTIONS, runSeed } from '../../src/sim/world';
+import { freshPgliteDir } from './helpers';
 import { SyncStorage } from './sync-storage';
 
 /**
@@ -17,14 +16,15 @@ import { SyncStorage } from './sync-storage';
  */
 const TOTAL = Number(process.env.DSE_PGLITE_SIM_SEEDS ?? 60);
 describe('simulation on PGlite storage with faults', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dse-sim-pglite-'));
+  let dir = '';
   let db: SyncStorage;
   beforeAll(async () => {
+    dir = await freshPgliteDir('dse-sim-pglite-');
     db = await SyncStorage.open(dir);
   }, 300_000);
   afterAll(async () => {
     await db?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
   });
 
   /** After a run, what storage holds must be consistent on its own: the saved cut loads, nothing of an ended world-line lies above it. */
