@@ -576,7 +576,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     }
     for (const r of db.recoveryCuts) if (!monitor.startCuts.has(r.worldLine)) monitor.startCuts.set(r.worldLine, r.cut);
     monitor.startCuts.set(db.worldLine, db.cut);
-    if (db.orphanRows > 0) extra.push({ invariant: 'no-orphans', message: `${db.orphanRows} checkpoint rows of ended world-lines above the cut they ended with are still in the database: ${db.orphanRowSample.join(', ')}` });
+    // No row of an ended world-line above the cut it ended with (the fence deletes them), nor above the stored cut.
+    let orphanRows = 0;
+    const sample: string[] = [];
+    for (const row of db.oldRows) {
+      const end = monitor.startCuts.get(row.worldLine + 1);
+      const bound = Math.min(end !== undefined ? (end[row.node] ?? 0) : Infinity, row.worldLine < db.recordWorldLine ? (db.recordCut[row.node] ?? 0) : Infinity);
+      if (row.version > bound) {
+        orphanRows++;
+        if (sample.length < 5) sample.push(`${row.node}@${row.version} (world-line ${row.worldLine}, ended at ${row.node}@${bound})`);
+      }
+    }
+    if (orphanRows > 0) extra.push({ invariant: 'no-orphans', message: `${orphanRows} checkpoint rows of ended world-lines above the cut they ended with are still in the database: ${sample.join(', ')}` });
 
     const verdict = checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, startCuts: monitor.startCuts });
     const r = result();
@@ -586,7 +597,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     r.unknown = verdict.unknown;
     r.lostCommitted = verdict.lostCommitted;
     r.duplicates = verdict.duplicates;
-    r.orphans = verdict.orphans + db.orphanRows;
+    r.orphans = verdict.orphans + orphanRows;
     r.prefixViolations = verdict.prefixViolations;
     r.cutViolations = monitor.cuts.violations;
     r.livenessViolations = livenessViolations;
@@ -635,8 +646,11 @@ interface FinalState {
   cut: Cut;
   recoveryCuts: { worldLine: WorldLine; cut: Cut }[];
   state: Map<string, Json>;
-  orphanRows: number;
-  orphanRowSample: string[];
+  /** The stored coordinator record as the killed server left it. */
+  recordWorldLine: WorldLine;
+  recordCut: Cut;
+  /** Checkpoint rows of world-lines before the record's (read before the final coordinator start fenced them). */
+  oldRows: { node: NodeId; version: number; worldLine: WorldLine }[];
 }
 
 /**
@@ -658,16 +672,8 @@ async function readFinalState(w: { dataDir: string | undefined; directUrl: strin
     const storage = opened.storage;
     const rec = await storage.loadCoordinator();
     if (rec === null) throw new Error('the database has no coordinator record');
-    let orphanRows = 0;
-    const orphanRowSample: string[] = [];
-    for (let wl = 1; wl < rec.worldLine; wl++) {
-      for (const row of await storage.listCheckpoints(wl)) {
-        if (row.version > (rec.cut[row.node] ?? 0)) {
-          orphanRows++;
-          if (orphanRowSample.length < 5) orphanRowSample.push(`${row.node}@${row.version} (world-line ${row.worldLine})`);
-        }
-      }
-    }
+    const oldRows: { node: NodeId; version: number; worldLine: WorldLine }[] = [];
+    for (let wl = 1; wl < rec.worldLine; wl++) for (const row of await storage.listCheckpoints(wl)) oldRows.push({ node: row.node, version: row.version, worldLine: wl });
     const clock = new RealClock(Math.floor(wallNow()));
     const coordinator = new Coordinator(
       { clock, network: { send: () => undefined }, storage, observer: { emit: () => undefined } },
@@ -684,7 +690,7 @@ async function readFinalState(w: { dataDir: string | undefined; directUrl: strin
       if (cp === null) throw new Error(`the committed checkpoint ${n}@${cut[n]} is not in the database`);
       for (const [k, v] of cp.state) if (k.startsWith('a:')) state.set(k.slice(2), v);
     }
-    return { worldLine: coordinator.worldLine, cut, recoveryCuts: rec.recoveryCuts, state, orphanRows, orphanRowSample };
+    return { worldLine: coordinator.worldLine, recordWorldLine: rec.worldLine, recordCut: rec.cut, cut, recoveryCuts: rec.recoveryCuts, state, oldRows };
   } finally {
     await opened.close();
   }
