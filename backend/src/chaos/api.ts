@@ -17,6 +17,8 @@ export interface HttpClientOptions {
   localAddress?: string;
   token?: string;
   timeoutMs?: number;
+  /** Reuse connections (default true). Off: a connection per request, so that no answer depends on an earlier request on the same connection, nor races its closing. */
+  keepAlive?: boolean;
 }
 
 export class HttpClient {
@@ -25,7 +27,7 @@ export class HttpClient {
     public baseUrl: string,
     private readonly o: HttpClientOptions = {},
   ) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 4, ...(o.localAddress !== undefined ? { localAddress: o.localAddress } : {}) });
+    this.agent = new http.Agent({ keepAlive: o.keepAlive ?? true, maxSockets: 4, ...(o.localAddress !== undefined ? { localAddress: o.localAddress } : {}) });
   }
 
   /** `body`: a value to JSON-encode, or a string/Buffer sent as is. */

@@ -621,7 +621,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     log(`sentinels committed; fuzzing with ${workers} workers`);
 
     for (let i = 0; i < workers; i++) {
-      https.push(new HttpClient(server.url, { localAddress: `127.0.0.${60 + i}`, timeoutMs: 40_000 }));
+      https.push(new HttpClient(server.url, { localAddress: `127.0.0.${60 + i}`, timeoutMs: 40_000, keepAlive: false }));
       ios.push(await IoClient.connect(server.url));
     }
     let next = 0;
