@@ -310,9 +310,20 @@ function checkVersionMap(x: unknown, what: string): void {
   }
 }
 
+/** Deepest nesting of a stored value (arrays and objects): well within what JSON.stringify and both databases handle. */
+export const MAX_JSON_DEPTH = 1000;
+
+/**
+ * Throws a definite `BadRequest` unless `value` can be stored and read back unchanged: the check the
+ * storage applies to every state value. Exported so that an API can refuse such a value up front.
+ */
+export function assertStorableJson(value: unknown, where = 'value'): void {
+  checkJson(value, where);
+}
+
 /** A JSON value that survives a round trip unchanged: no undefined, NaN, Infinity, functions, bigints or class instances. */
 function checkJson(x: unknown, where: string, depth = 0): void {
-  if (depth > 1000) throw bad(`${where}: nested too deeply`);
+  if (depth > MAX_JSON_DEPTH) throw bad(`${where}: nested deeper than ${MAX_JSON_DEPTH}`);
   switch (typeof x) {
     case 'string':
     case 'boolean':
