@@ -753,6 +753,10 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       result.cutMoves = undecided.size === 0 && ids.length === 4;
       if (undecided.size > 0) {
         const c = await watchCut();
+        for (const id of undecided) {
+          const a = await control.request('GET', `/api/requests/${id}`);
+          log(`  undecided: ${'status' in a ? a.text.slice(0, 400) : a.transport}`);
+        }
         fail(-1, 'puts on n1..n4 after the run', `${undecided.size} of them did not commit within 90 s: the cut is stuck (${JSON.stringify(c?.cut)}; persisted ${JSON.stringify(c?.nodes.map((n) => `${n.id}:${n.persistedVersion}/${n.version}`))})`);
       }
       await watchCut();
