@@ -125,6 +125,11 @@ export class Cluster {
     return this.clock.epochMs;
   }
 
+  /** Names this server start (session ids carry it, see `Requests.hostSessionId`). */
+  get bootId(): string {
+    return this.clock.epochMs.toString(36);
+  }
+
   private makeCoordinator(): Coordinator {
     return new Coordinator(
       { clock: this.clock, network: { send: (to, m) => this.route(to, m, true) }, storage: this.opts.storage.storage, observer: this.observer },

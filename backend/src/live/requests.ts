@@ -47,15 +47,25 @@ export class Requests {
     return t;
   }
 
-  private session(id: string | undefined): Session {
-    const sid = id ?? `api.${this.nextId}`;
-    if (!this.sessionIds.has(sid)) {
+  /**
+   * The session host's id for an API session name. Nodes remember replies per session id and request
+   * number in their committed state, and a session's numbering starts again at 1 when the server
+   * restarts: so the id carries this server start (`<name>@<boot>`), and a name used again after a
+   * restart is a new session, never answered from the old one's replies.
+   */
+  hostSessionId(name: string): string {
+    return `${name}@${this.cluster.bootId}`;
+  }
+
+  private session(id: string | undefined): { session: Session; name: string } {
+    const name = id ?? `api.${this.nextId}`;
+    if (!this.sessionIds.has(name)) {
       if (this.sessionIds.size >= this.opts.sessionsMax) {
         throw new DseError('LimitExceeded', `this server has ${this.sessionIds.size} API sessions, the most allowed: continue one by naming it`);
       }
-      this.sessionIds.add(sid);
+      this.sessionIds.add(name);
     }
-    return this.cluster.host.session(sid);
+    return { session: this.cluster.host.session(this.hostSessionId(name)), name };
   }
 
   /** Sends a request through a session: the reply is its speculative answer (or a definite rollback). */
@@ -86,12 +96,12 @@ export class Requests {
       this.remember(info);
       return { ...info };
     }
-    const session = this.session(req.session);
+    const { session, name } = this.session(req.session);
     const payload: KvAppOp = req.op === 'put' ? { op: 'put', key: req.key, value: req.value ?? null } : { op: 'get', key: req.key };
     const { seq, answer } = this.send(session, node, payload);
     const tracked = this.remember({
       id,
-      session: session.id,
+      session: name,
       seq,
       node,
       op: req.op,

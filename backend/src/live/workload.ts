@@ -66,7 +66,8 @@ export class Workload {
     if (config.rate <= 0) return;
     if (this.sessions.length === 0) {
       this.generation++;
-      for (let i = 1; i <= SESSIONS; i++) this.sessions.push(this.cluster.host.session(`wl${this.generation}.${i}`));
+      // Named per server start too (see Requests.hostSessionId): nodes remember replies per session.
+      for (let i = 1; i <= SESSIONS; i++) this.sessions.push(this.cluster.host.session(`wl${this.generation}.${i}@${this.cluster.bootId}`));
     }
     this.budget = 1; // the first request goes at once
     this.lastTick = performance.now();

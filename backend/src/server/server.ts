@@ -226,8 +226,11 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     });
   };
 
-  const exec = async (cmd: Command): Promise<CommandReply> => {
+  const current = (): { config: ClusterConfig; workload: WorkloadConfig } => ({ config: cluster.config, workload: workload.config });
+  const exec = async (unchecked: Command): Promise<CommandReply> => {
     try {
+      // Validated here too, so that in-process callers get exactly what HTTP and Socket.IO get.
+      const cmd = v.command(unchecked, limits, current());
       switch (cmd.type) {
         case 'health':
           return { ok: true };
@@ -265,7 +268,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
         }
       }
     } catch (e) {
-      if (!isDseError(e)) log(`internal error on ${cmd.type}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (!isDseError(e)) log(`internal error on ${unchecked.type}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       const reply: { error: ErrorBody; id?: string } = { error: errorBody(e) };
       const rid = (e as { requestId?: unknown }).requestId;
       if (typeof rid === 'string') reply.id = rid;
@@ -273,7 +276,6 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     }
   };
 
-  const current = (): { config: ClusterConfig; workload: WorkloadConfig } => ({ config: cluster.config, workload: workload.config });
   const limiter = new RateLimiter(limits.commandsPerSecond);
 
   // ---------------------------------------------------------------- HTTP
@@ -334,6 +336,20 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.split(':')[0]!;
     return isLoopback(name);
   };
+  /** A browser request made by a page of another site (its Origin, or its Sec-Fetch-Site, says so). */
+  const crossSite = (req: IncomingMessage): boolean => {
+    if (req.headers['sec-fetch-site'] === 'cross-site') return true;
+    const origin = req.headers.origin;
+    if (origin === undefined || origin === 'null') return origin === 'null' && token === null;
+    let o: URL;
+    try {
+      o = new URL(origin);
+    } catch {
+      return true;
+    }
+    if (token === null) return !isLoopback(o.hostname);
+    return o.host.toLowerCase() !== (req.headers.host ?? '').toLowerCase();
+  };
   const authorized = (req: IncomingMessage): boolean => {
     if (token === null) return true;
     const auth = req.headers.authorization;
@@ -377,6 +393,11 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     const path = url.pathname;
     if (!hostHeaderOk(req)) {
       sendError(res, new DseError('Unauthorized', 'this server answers only to localhost, 127.0.0.1 or [::1] (set DSE_TOKEN to serve other names)'), 403);
+      return;
+    }
+    if (crossSite(req)) {
+      // CSRF: a page on another site may send "simple" requests (no preflight) to a loopback server.
+      sendError(res, new DseError('Unauthorized', 'cross-site requests are refused'), 403);
       return;
     }
     // `/?token=…` once in a browser: the token goes into a cookie, so that the page and its Socket.IO connection carry it.

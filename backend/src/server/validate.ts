@@ -111,6 +111,17 @@ function jsonSize(v: unknown): number {
   return JSON.stringify(v)?.length ?? 0;
 }
 
+/** Values nested deeper than this are refused (the SQL storage refuses deep JSON, and the node would retry forever). */
+export const VALUE_DEPTH_MAX = 32;
+
+function depth(v: unknown, limit: number): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  if (limit <= 0) return 1;
+  let d = 0;
+  for (const x of Object.values(v)) d = Math.max(d, depth(x, limit - 1));
+  return d + 1;
+}
+
 export function kvRequest(v: unknown, limits: Limits, extraKeys: readonly string[] = []): KvRequestBody {
   const o = object(v, 'request');
   onlyKeys(o, ['session', 'op', 'key', 'value', 'committedOnly', 'node', ...extraKeys], 'request');
@@ -126,6 +137,7 @@ export function kvRequest(v: unknown, limits: Limits, extraKeys: readonly string
   if (op === 'put') {
     if (!('value' in o)) bad('request: a put needs a value');
     if (jsonSize(o.value) > limits.valueBytesMax) throw new DseError('LimitExceeded', `request: the value is larger than ${limits.valueBytesMax} bytes of JSON`);
+    if (depth(o.value, VALUE_DEPTH_MAX + 1) > VALUE_DEPTH_MAX) bad(`request: the value is nested deeper than ${VALUE_DEPTH_MAX} levels`);
     if (o.committedOnly !== undefined) bad('request: committedOnly is for gets');
     r.value = o.value as Json;
   } else {

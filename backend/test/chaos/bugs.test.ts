@@ -42,7 +42,7 @@ async function readCommitted(s: RunningServer, key: string): Promise<unknown> {
 }
 
 describe('known bugs (others’ code)', () => {
-  it.fails('a put in a session named again after a server restart is applied (not answered from the old caller table)', async () => {
+  it('a put in a session named again after a server restart is applied (not answered from the old caller table)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'dse-bug-'));
     const start = (): Promise<RunningServer> => startServer({ port: 0, storage: 'pglite', dataDir, nodes: 1, log: () => undefined, nodeStderr: false, config: { checkpointIntervalMs: 20 } });
     let s: RunningServer | null = null;
@@ -78,7 +78,7 @@ describe('known bugs (others’ code), one server', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it.fails('a cross-site page cannot drive a loopback server without a token (CSRF through a text/plain POST)', async () => {
+  it('a cross-site page cannot drive a loopback server without a token (CSRF through a text/plain POST)', async () => {
     // Socket.IO refuses foreign Origins, HTTP does not: a page on any site can POST a "simple" request
     // (text/plain, no preflight) to http://127.0.0.1:8080/api/... and the server parses the body as JSON.
     const res = await fetch(`${s.url}/api/workload`, {
@@ -89,7 +89,7 @@ describe('known bugs (others’ code), one server', () => {
     expect(res.status).toBeGreaterThanOrEqual(400);
   });
 
-  it.fails('a put whose value is nested deeper than the storage accepts does not stop the cut (it is refused, or its checkpoint written)', async () => {
+  it('a put whose value is nested deeper than the storage accepts does not stop the cut (it is refused, or its checkpoint written)', async () => {
     // The API accepts any JSON value up to 16 KiB; the SQL storage refuses JSON nested deeper than 1000
     // (BadRequest, definite). The node treats every failed write as indefinite and retries it forever:
     // that node's checkpoints never persist again, the cut stops there and every request depending on it

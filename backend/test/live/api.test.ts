@@ -91,6 +91,7 @@ describe('hostile and malformed commands', () => {
       ['POST', '/api/requests', { op: 'get', key: 'a', session: '../../x' }, 400, 'BadRequest'],
       ['POST', '/api/requests', { op: 'put', key: 'a', value: 'v'.repeat(20_000) }, 413, 'LimitExceeded'],
       ['POST', '/api/requests', { op: 'put', key: 'a', value: 'v'.repeat(200_000) }, 413, 'LimitExceeded'],
+      ['POST', '/api/requests', { op: 'put', key: 'a', value: JSON.parse('['.repeat(40) + ']'.repeat(40)) as unknown }, 400, 'BadRequest'],
       ['GET', '/api/requests/<script>', undefined, 400, 'BadRequest'],
       ['GET', '/api/nope', undefined, 404, 'NotFound'],
       ['PUT', '/api/cluster', undefined, 400, 'BadRequest'],
@@ -105,10 +106,16 @@ describe('hostile and malformed commands', () => {
     expect((await t.api('GET', '/api/health')).json).toEqual({ ok: true });
   });
 
-  it('refuses foreign Host names (DNS rebinding) and never serves files outside the web app', async () => {
+  it('refuses foreign Host names (DNS rebinding), cross-site requests (CSRF), and never serves files outside the web app', async () => {
     const r = await raw('/api/cluster', { host: 'evil.example:80' });
     expect(r.status).toBe(403);
     expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'Unauthorized' } });
+    // CSRF: a page of another site posting a "simple" request to the loopback server.
+    const csrf = await raw('/api/nodes/n1/kill', { host: '127.0.0.1', origin: 'http://evil.example', 'content-type': 'text/plain' }, 'POST');
+    expect(csrf.status).toBe(403);
+    const fetchMeta = await raw('/api/nodes/n1/kill', { host: '127.0.0.1', 'sec-fetch-site': 'cross-site' }, 'POST');
+    expect(fetchMeta.status).toBe(403);
+    expect(t.server.cluster.info(0).nodes.find((n) => n.id === 'n1')!.status).toBe('up');
     const trav = await raw('/..%2F..%2F..%2F..%2Fetc%2Fpasswd', { host: 'localhost' });
     expect(trav.body).not.toContain('root:');
   });

@@ -133,7 +133,7 @@ describe('live cluster: durability', () => {
     const put = await t.api('POST', '/api/requests', { session: 'dur', op: 'put', key: 'ledger', value: { amount: 42 } });
     const owner = put.json.node as string;
     const id = put.json.id as string;
-    await waitFor('the put to commit', () => t.server.cluster.host.session('dur').openRequests === 0, 30_000);
+    await waitFor('the put to commit', () => t.server.cluster.host.session(`dur@${t.server.cluster.bootId}`).openRequests === 0, 30_000);
     expect((await t.api('GET', `/api/requests/${id}`)).json.status).toBe('committed');
     // A second write, killed while (probably) still speculative.
     const put2 = await t.api('POST', '/api/requests', { session: 'dur', op: 'put', key: 'ledger', value: { amount: 43 } });
