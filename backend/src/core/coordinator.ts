@@ -167,6 +167,7 @@ export class Coordinator {
       case 'sync':
         if (msg.role === 'node') {
           if (this.members.get(msg.from) === 'up' && !this.recovering) this.sendRecover(msg.from);
+          else this.rejoin(msg.from);
         } else {
           this.sendWorldLine(msg.from, msg.since);
           this.network.send(msg.from, { kind: 'cut', worldLine: this.worldLine, cut: { ...this.cut } });
@@ -174,6 +175,7 @@ export class Coordinator {
         return;
       case 'heartbeat':
         this.lastHeard.set(msg.node, this.clock.now());
+        this.rejoin(msg.node);
         return;
       case 'app':
       case 'ack':
@@ -203,6 +205,17 @@ export class Coordinator {
     if (!this.members.has(node)) return;
     // A node that says hello has empty memory: if we thought it up, it failed in between.
     if (this.members.get(node) === 'up') this.nodeFailed(node, 'restart');
+    this.waiting.add(node);
+    this.serveWaiting();
+  }
+
+  /**
+   * A node we failed (say, it missed heartbeats while only slow) is still alive: it is recovered like a
+   * restarted one. Its restore replaces its whole memory with the committed cut, so nothing it did
+   * meanwhile survives.
+   */
+  private rejoin(node: NodeId): void {
+    if (this.members.get(node) !== 'down' || this.waiting.has(node)) return;
     this.waiting.add(node);
     this.serveWaiting();
   }

@@ -707,7 +707,16 @@ export class DseNode {
           // A newer world-line exists: the coordinator's recover is on its way; these versions are discarded.
           return;
         }
-        // Indefinite: it may or may not have been written. Writing it again is idempotent.
+        if (e.definite && e.code !== 'StorageConflict') {
+          // The storage refuses these versions for good (say, a value it cannot store): retrying would
+          // stop this node's checkpoints, and the cut, forever. The node stops instead; a restart restores
+          // the committed cut, without the refused versions, and their requests are rolled back.
+          this.guarded(() => {
+            throw e;
+          });
+          return;
+        }
+        // Indefinite (or a conflict): it may or may not have been written. Writing it again is idempotent.
         this.queue = [...batch, ...this.queue];
         this.retryTimer = this.clock.setTimer(this.cfg.storageRetryMs, () => {
           this.retryTimer = null;

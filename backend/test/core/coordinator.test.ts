@@ -80,4 +80,21 @@ describe('coordinator', () => {
     const changed = again.events.find((e) => e.type === 'worldLineChanged');
     expect(changed).toMatchObject({ worldLine: 2, cut: announced });
   });
+
+  it('a node failed for silence that turns out alive is recovered like a restarted one', async () => {
+    const storage = new MemoryStorage();
+    const t = setup(storage);
+    await t.c.start(['n1', 'n2']);
+    t.c.receive({ kind: 'hello', node: 'n1' });
+    t.c.receive({ kind: 'hello', node: 'n2' });
+    t.c.nodeFailed('n2', 'heartbeat');
+    await t.flush();
+    expect(t.c.members.get('n2')).toBe('down');
+    t.sent.length = 0;
+    t.c.receive({ kind: 'heartbeat', node: 'n2', worldLine: 1, version: 3 });
+    await t.flush();
+    expect(t.c.members.get('n2')).toBe('up');
+    expect(t.sent.filter(([to, m]) => to === 'n2' && m.kind === 'recover')).toHaveLength(1);
+    expect(t.events.some((e) => e.type === 'nodeRestarted' && e.node === 'n2')).toBe(true);
+  });
 });

@@ -266,3 +266,37 @@ describe('modes', () => {
     expect(await replyTimes('durable')).toEqual({ immediately: 0, later: 1 });
   });
 });
+
+describe('storage refusals', () => {
+  it('a definite refusal of a checkpoint stops the node (onFatal) instead of retrying forever', async () => {
+    const inner = new MemoryStorage();
+    let writes = 0;
+    const storage: Storage = {
+      writeCheckpoints: () => {
+        writes++;
+        return Promise.reject(new DseError('BadRequest', 'value nested too deep'));
+      },
+      loadCheckpoint: (n, v) => inner.loadCheckpoint(n, v),
+      listCheckpoints: (w) => inner.listCheckpoints(w),
+      loadCoordinator: () => inner.loadCoordinator(),
+      saveCoordinator: (r) => inner.saveCoordinator(r),
+      prune: (n, v) => inner.prune(n, v),
+    };
+    const sched = new Scheduler();
+    const fatal: unknown[] = [];
+    const node = new DseNode('n1', app, { clock: new ProcessClock(sched), network: { send: () => undefined }, storage, observer: { emit: () => undefined }, onFatal: (e) => fatal.push(e) }, { storageRetryMs: 5 });
+    node.start();
+    node.receive({ kind: 'recover', worldLine: 1, cut: { n1: 0 }, resumeVersion: 1 });
+    for (let i = 0; i < 50; i++) await null;
+    node.receive(request(1, { op: 'put', key: 'x', value: 1 }));
+    node.checkpointNow();
+    for (let k = 0; k < 20; k++) {
+      for (let i = 0; i < 20; i++) await null;
+      sched.step(sched.now + 10);
+    }
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatchObject({ code: 'BadRequest' });
+    expect(node.status).toBe('stopped');
+    expect(writes).toBe(1);
+  });
+});
