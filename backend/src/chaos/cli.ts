@@ -13,7 +13,7 @@ import type { KnownBug } from './fuzz';
 import { runFuzz } from './fuzz';
 
 const USAGE =
-  'usage: npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable] [--storage pglite|postgres] [--clients C] [--rate R] [--faults kill,stop,dbCut,serverRestart] [--json] [--server-log] [--keep]\n' +
+  'usage: npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable] [--storage pglite|postgres] [--clients C] [--rate R] [--faults kill,stop,dbCut,serverRestart] [--gap-ms MIN,MAX] [--hold-ms MIN,MAX] [--json] [--server-log] [--keep]\n' +
   '       npm run chaos -- --fuzz N [--seed S] [--avoid deep-values] [--json]';
 
 function fail(msg: string): never {
@@ -38,6 +38,8 @@ const { values } = parseArgs({
     clients: { type: 'string' },
     rate: { type: 'string' },
     faults: { type: 'string' },
+    'gap-ms': { type: 'string' },
+    'hold-ms': { type: 'string' },
     fuzz: { type: 'string' },
     avoid: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -77,6 +79,13 @@ if (values.faults !== undefined) {
   for (const f of faults) if (!['kill', 'stop', 'dbCut', 'serverRestart'].includes(f)) fail(`unknown fault kind ${f}`);
 }
 
+function range(v: string | undefined, what: string, dflt: [number, number]): [number, number] {
+  if (v === undefined) return dflt;
+  const [a, b] = v.split(',').map((x) => int(x, what, 0));
+  if (a === undefined || b === undefined || b < a) fail(`${what} is MIN,MAX in milliseconds`);
+  return [a, b];
+}
+
 const opts: ChaosOptions = {
   ...DEFAULT_CHAOS,
   seconds: int(values.seconds, '--seconds', DEFAULT_CHAOS.seconds, 1),
@@ -86,6 +95,8 @@ const opts: ChaosOptions = {
   storage,
   clients: int(values.clients, '--clients', DEFAULT_CHAOS.clients, 1),
   rate: int(values.rate, '--rate', DEFAULT_CHAOS.rate, 1),
+  gapMs: range(values['gap-ms'], '--gap-ms', DEFAULT_CHAOS.gapMs),
+  holdMs: range(values['hold-ms'], '--hold-ms', DEFAULT_CHAOS.holdMs),
   log,
   serverLog: values['server-log'],
   keepData: values.keep,
