@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { ChaosOptions, FaultKind, Scenario } from './run';
-import { DEFAULT_CHAOS, SCENARIOS, runChaos } from './run';
+import { DEFAULT_CHAOS, SCENARIOS, runChaos, scenarioAvailable } from './run';
 import type { KnownBug } from './fuzz';
 import { runFuzz } from './fuzz';
 
@@ -69,6 +69,11 @@ if (values.fuzz !== undefined) {
 
 const scenario = (values.scenario ?? 'kv') as Scenario;
 if (!SCENARIOS.includes(scenario)) fail(`--scenario must be one of ${SCENARIOS.join(', ')}`);
+const unavailable = scenarioAvailable(scenario);
+if (unavailable !== null) {
+  process.stderr.write(`--scenario ${scenario}: ${unavailable}\n`);
+  process.exit(2);
+}
 const mode = values.mode ?? 'speculative';
 if (mode !== 'speculative' && mode !== 'durable') fail('--mode must be speculative or durable (none mode loses committed results by design)');
 const storage = values.storage ?? (process.env.DATABASE_URL ? 'postgres' : 'pglite');

@@ -768,7 +768,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     for (const h of https) h.close();
     control.close();
     await server.stop(10_000).catch(() => undefined);
-    server.killGroups();
+    server.dispose();
     rmSync(dataDir, { recursive: true, force: true });
     result.elapsedMs = Math.round(wallNow() - t0);
   }

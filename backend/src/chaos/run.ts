@@ -619,7 +619,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await Promise.allSettled(loads);
     monitor.close();
     await server.kill().catch(() => undefined);
-    server.killGroups();
+    server.dispose();
     for (const c of clients) c.close();
     control.close();
     await proxy?.close();

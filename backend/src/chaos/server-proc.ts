@@ -32,8 +32,21 @@ export class ServerProcess {
   readonly url: string;
   private readonly tail: string[] = [];
 
+  private readonly onExit = (): void => {
+    this.killGroups();
+  };
+
   constructor(private readonly o: ServerProcessOptions) {
     this.url = `http://127.0.0.1:${o.port}`;
+    // The server runs in a process group of its own: if this process ends before cleaning up (an
+    // uncaught error, a test runner giving up), its servers and node processes must not live on.
+    process.once('exit', this.onExit);
+  }
+
+  /** Kills what is left and stops watching this process's exit. */
+  dispose(): void {
+    this.killGroups();
+    process.off('exit', this.onExit);
   }
 
   get pid(): number | null {
