@@ -7,15 +7,14 @@ import type { RunningServer } from '../../src/server/server';
 import { startServer } from '../../src/server/server';
 
 /**
- * Bugs the chaos work found in code owned by others, as tests that fail while the bug is there
- * (`it.fails`: they pass now and turn red once the bug is fixed; then drop `.fails`).
+ * Regression tests for bugs the chaos work found in the live server (fixed in 2e59e47 and 5757a07;
+ * they were `it.fails` while the bugs were there). See docs/security.md, F1 to F3.
  *
- * Session numbering restarts with the server. Sessions live in the server's memory, but the nodes'
+ * Session numbering restarted with the server. Sessions live in the server's memory, but the nodes'
  * caller tables (`r:cl:<session>`, part of their committed state) remember replies per session and
- * request number. After a server restart the same session name starts again at request 1, and the node
- * answers the new request from its table with the OLD reply: the new put is never applied, yet it is
- * reported committed. Unnamed API requests hit the same: their session is `api.<n>` with a counter
- * that restarts at 1 too. The chaos tool avoids it by naming sessions per server start.
+ * request number. After a server restart the same session name started again at request 1, and the
+ * node answered the new request from its table with the OLD reply: the new put was never applied, yet
+ * reported committed. Unnamed API requests (`api.<n>`) and the workload's sessions hit the same.
  */
 
 async function put(s: RunningServer, body: Record<string, unknown>): Promise<RequestInfo> {
@@ -41,7 +40,7 @@ async function readCommitted(s: RunningServer, key: string): Promise<unknown> {
   return ((r as unknown as RequestInfo).result as { value: unknown }).value;
 }
 
-describe('known bugs (others’ code)', () => {
+describe('found by chaos: server restart', () => {
   it('a put in a session named again after a server restart is applied (not answered from the old caller table)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'dse-bug-'));
     const start = (): Promise<RunningServer> => startServer({ port: 0, storage: 'pglite', dataDir, nodes: 1, log: () => undefined, nodeStderr: false, config: { checkpointIntervalMs: 20 } });
@@ -66,7 +65,7 @@ describe('known bugs (others’ code)', () => {
   }, 240_000);
 });
 
-describe('known bugs (others’ code), one server', () => {
+describe('found by chaos and fuzzing: one server', () => {
   let s: RunningServer;
   let dataDir: string;
   beforeAll(async () => {
