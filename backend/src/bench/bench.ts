@@ -23,7 +23,7 @@ import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
 import type { OpenedStorage } from '../storage/open';
 import { openStorage } from '../storage/open';
-import { cpuBetween, cpuSnapshot } from './live/cpu';
+import { cpuBetween, cpuSnapshot, loopDelayRead, loopDelayReset } from './live/cpu';
 import { delayedStorage } from './live/delayed-storage';
 import type { KillSample } from './live/phases';
 import { kvLoad, kvSaturation, runRecovery, runWorkflows, setMode } from './live/phases';
@@ -183,10 +183,13 @@ try {
   const wfCommit = new Map<string, number[]>();
   const sat = new Map<Mode, { latencyMs: number[]; completed: number; errors: number; seconds: number }>();
   const loadRuns = new Map<string, { latencyMs: number[]; completed: number; dropped: number; seconds: number }>();
-  const cpuAcc = new Map<string, { server: number; nodes: number | null; wall: number }>();
+  const cpuAcc = new Map<string, { server: number; nodes: number | null; wall: number; loopP99: number; loopMax: number }>();
   const addCpu = (mode: Mode, phase: CpuRow['phase'], c: ReturnType<typeof cpuBetween>): void => {
     const k = `${mode}|${phase}`;
-    const a = cpuAcc.get(k) ?? { server: 0, nodes: 0, wall: 0 };
+    const a = cpuAcc.get(k) ?? { server: 0, nodes: 0, wall: 0, loopP99: 0, loopMax: 0 };
+    const d = loopDelayRead();
+    a.loopP99 = Math.max(a.loopP99, d.p99Ms);
+    a.loopMax = Math.max(a.loopMax, d.maxMs);
     a.server += (c.serverCpuPct * c.wallMs) / 100;
     a.nodes = a.nodes === null || c.nodesCpuPct === null ? null : a.nodes + (c.nodesCpuPct * c.wallMs) / 100;
     a.wall += c.wallMs;
@@ -203,6 +206,7 @@ try {
       progress.setLabel(`${mode}${where}: warm-up`);
       await runWorkflows(srv, mode, 2, warm, 0, () => undefined);
       const wfCpu = cpuSnapshot(srv);
+      loopDelayReset();
       for (const steps of stepsList) {
         const n = share(workflowsN, round);
         if (n === 0) continue;
@@ -216,6 +220,7 @@ try {
       addCpu(mode, 'workflow', cpuBetween(wfCpu, cpuSnapshot(srv)));
       progress.setLabel(`${mode}${where}: key-value store at saturation (${kvSessions} sessions)`);
       const kvCpu = cpuSnapshot(srv);
+      loopDelayReset();
       const r = await kvSaturation(srv, kvSessions, kvSeconds / rounds, kvWarm, tick);
       addCpu(mode, 'kv-saturation', cpuBetween(kvCpu, cpuSnapshot(srv)));
       const acc = sat.get(mode) ?? { latencyMs: [], completed: 0, errors: 0, seconds: 0 };
@@ -251,7 +256,7 @@ try {
     for (const phase of ['workflow', 'kv-saturation'] as const) {
       const c = cpuAcc.get(`${mode}|${phase}`);
       if (c === undefined) continue;
-      cpu.push({ mode, phase, serverCpuPct: Math.round((c.server / c.wall) * 1000) / 10, nodesCpuPct: c.nodes === null ? null : Math.round((c.nodes / c.wall) * 1000) / 10, wallMs: Math.round(c.wall) });
+      cpu.push({ mode, phase, serverCpuPct: Math.round((c.server / c.wall) * 1000) / 10, nodesCpuPct: c.nodes === null ? null : Math.round((c.nodes / c.wall) * 1000) / 10, wallMs: Math.round(c.wall), serverLoopDelayP99Ms: c.loopP99, serverLoopDelayMaxMs: c.loopMax });
     }
   }
   if (failedWorkflows > 0) progress.say(`bench: ${failedWorkflows} workflows did not complete (failed or rolled back)`);
@@ -305,7 +310,8 @@ try {
       rolledBackVersions: median(each.map((k) => k.rolledBackVersions)),
       detectMs: median(each.map((k) => k.detectMs)),
       maxKillToFirstCommitMs: each.length > 0 ? r2(Math.max(...each.map((k) => k.killToFirstCommitMs))) : 0,
-      each: each.map((k) => ({ victim: k.victim, detectMs: r2(k.detectMs), worldLineMs: r2(k.worldLineMs), killToFirstCommitMs: r2(k.killToFirstCommitMs), rolledBackVersions: k.rolledBackVersions })),
+      stalls: each.filter((k) => k.stalled).length,
+      each: each.map((k) => ({ victim: k.victim, detectMs: r2(k.detectMs), worldLineMs: r2(k.worldLineMs), killToFirstCommitMs: r2(k.killToFirstCommitMs), rolledBackVersions: k.rolledBackVersions, stalled: k.stalled })),
     },
     cpu,
     ratios,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { RunningServer } from '../../server/server';
 
 /**
@@ -50,4 +51,26 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): { serverCpuPct: numb
     nodesCpuPct: a.nodesMs === null || b.nodesMs === null || !samePids ? null : Math.round(((b.nodesMs - a.nodesMs) / wall) * 1000) / 10,
     wallMs: Math.round(wall),
   };
+}
+
+/**
+ * Event-loop delay of the server process (which relays every message): a stall here delays every
+ * message in flight, whatever the CPU average says.
+ */
+const loop = monitorEventLoopDelay({ resolution: 5 });
+loop.enable();
+
+export interface LoopDelay {
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export function loopDelayReset(): void {
+  loop.reset();
+}
+
+export function loopDelayRead(): LoopDelay {
+  const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+  return { p50Ms: ms(loop.percentile(50)), p99Ms: ms(loop.percentile(99)), maxMs: ms(loop.max) };
 }

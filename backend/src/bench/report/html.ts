@@ -9,7 +9,7 @@ export const MODE_STYLE: Record<Mode, { color: string; dash: string; label: stri
 };
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fmt = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toPrecision(2));
+const fmt = (x: number): string => (Number.isInteger(x) || x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toPrecision(2));
 
 interface Series {
   name: string;
@@ -60,7 +60,7 @@ function marker(kind: Series['marker'], x: number, y: number, color: string): st
 
 /** A line chart as inline SVG (no script, no network). */
 export function lineChart(o: ChartOpts): string {
-  const W = o.width ?? 640;
+  const W = o.width ?? 660;
   const H = o.height ?? 360;
   const m = { l: 64, r: 16, t: 36, b: 72 };
   const pts = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.xLog || x > 0) && (!o.yLog || y > 0));
@@ -122,7 +122,7 @@ export function renderHtml(r: BenchResult): string {
   const modes = [...new Set(r.workflow.map((w) => w.mode))];
   const steps = [...new Set(r.workflow.map((w) => w.steps))].sort((a, b) => a - b);
   const latency = lineChart({
-    title: 'Workflow latency against steps (p50, solid markers; p99 in the table)',
+    title: 'Workflow latency against steps (p50)',
     xLabel: 'steps (each a round trip to a service on another node process)',
     yLabel: 'ms, request → speculative outcome (log)',
     yLog: true,
@@ -136,8 +136,8 @@ export function renderHtml(r: BenchResult): string {
   });
   const kvModes = [...new Set([...r.kv.map((k) => k.mode), ...r.kvLoad.map((k) => k.mode)])];
   const throughput = lineChart({
-    title: 'Key-value store: throughput against latency (p50; last point: saturation)',
-    xLabel: 'achieved ops/s',
+    title: 'Key-value: throughput against latency (p50)',
+    xLabel: 'achieved ops/s (fixed offered loads in order, then saturation)',
     yLabel: 'ms, p50 (log)',
     yLog: true,
     series: kvModes.map((m) => ({
@@ -148,12 +148,12 @@ export function renderHtml(r: BenchResult): string {
       points: [
         ...r.kvLoad.filter((l) => l.mode === m).map((l): [number, number] => [l.achievedOpsPerSec, l.p50Ms]),
         ...r.kv.filter((k) => k.mode === m).map((k): [number, number] => [k.opsPerSec, k.p50Ms]),
-      ].sort((a, b) => a[0] - b[0]),
+      ],
     })),
   });
   const commitModes = [...new Set(r.workflowCommit.map((w) => w.mode))];
   const lag = lineChart({
-    title: 'Commit lag: request → committed, and the speculative answer for comparison (p50)',
+    title: 'Commit lag: answer and commit (p50)',
     xLabel: 'steps',
     yLabel: 'ms (log)',
     yLog: true,
@@ -198,10 +198,10 @@ ${table(['', 'mode', 'ops/s', 'p50 ms', 'p99 ms', 'n', 'sessions', 'errors'], r.
 ${table(['offered ops/s', 'mode', 'achieved ops/s', 'p50 ms', 'p99 ms', 'n', 'dropped'], r.kvLoad.map((l) => [l.offeredOpsPerSec, l.mode, l.achievedOpsPerSec, l.p50Ms, l.p99Ms, l.n, l.dropped]))}
 <h2>CPU</h2>
 <p class="note">Per mode and phase, in % of one core: the server process (relay of every message, coordinator, sessions, storage client${r.storage === 'pglite' ? ', and PGlite itself' : ''}) and all node processes together.</p>
-${table(['phase', 'mode', 'server %', 'nodes %', 'wall ms'], r.cpu.map((c) => [c.phase, c.mode, c.serverCpuPct, c.nodesCpuPct ?? '—', c.wallMs]))}
+${table(['phase', 'mode', 'server %', 'nodes %', 'server event-loop delay p99 ms', 'max ms', 'wall ms'], r.cpu.map((c) => [c.phase, c.mode, c.serverCpuPct, c.nodesCpuPct ?? '—', c.serverLoopDelayP99Ms, c.serverLoopDelayMaxMs, c.wallMs]))}
 <h2>Recovery</h2>
-<p>${rec.kills} SIGKILLs in speculative mode, checkpoint every ${rec.checkpointIntervalMs} ms: kill → first commit on the new world-line, median <b>${rec.killToFirstCommitMs} ms</b> (max ${rec.maxKillToFirstCommitMs} ms); detection median ${rec.detectMs} ms; versions rolled back (median) ${rec.rolledBackVersions}.</p>
-${table(['kill', 'victim', 'detected ms', 'world-line ms', 'first commit ms', 'versions rolled back'], rec.each.map((k, i) => [i + 1, k.victim, k.detectMs, k.worldLineMs, k.killToFirstCommitMs, k.rolledBackVersions]))}
+<p>${rec.kills} SIGKILLs in speculative mode, checkpoint every ${rec.checkpointIntervalMs} ms: kill → first commit on the new world-line, median <b>${rec.killToFirstCommitMs} ms</b> (max ${rec.maxKillToFirstCommitMs} ms); detection median ${rec.detectMs} ms; versions rolled back (median) ${rec.rolledBackVersions}.${rec.stalls > 0 ? ` <b>${rec.stalls} kill(s) with no commit within 30 s</b> (counted at 30 s).` : ''}</p>
+${table(['kill', 'victim', 'detected ms', 'world-line ms', 'first commit ms', 'versions rolled back'], rec.each.map((k, i) => [i + 1, k.victim, k.detectMs, k.worldLineMs, k.stalled ? `> ${k.killToFirstCommitMs}` : k.killToFirstCommitMs, k.rolledBackVersions]))}
 <h2>Raw result</h2>
 <pre>${esc(JSON.stringify(r, null, 1))}</pre>
 </body></html>

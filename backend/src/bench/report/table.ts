@@ -40,11 +40,11 @@ export function formatTable(r: BenchResult): string {
   if (r.cpu.length > 0) {
     lines.push('');
     lines.push('CPU, % of one core (server process: relay, coordinator, storage client / all node processes)');
-    for (const c of r.cpu) lines.push(`  ${pad(c.mode, 12)} ${pad(c.phase, 14)} server ${lpad(c.serverCpuPct.toFixed(0), 4)}%  nodes ${c.nodesCpuPct === null ? '—' : lpad(c.nodesCpuPct.toFixed(0), 4) + '%'}`);
+    for (const c of r.cpu) lines.push(`  ${pad(c.mode, 12)} ${pad(c.phase, 14)} server ${lpad(c.serverCpuPct.toFixed(0), 4)}%  nodes ${c.nodesCpuPct === null ? '—' : lpad(c.nodesCpuPct.toFixed(0), 4) + '%'}  server event-loop delay p99 ${ms(c.serverLoopDelayP99Ms)} ms, max ${ms(c.serverLoopDelayMaxMs)} ms`);
   }
   lines.push('');
   const rec = r.recovery;
-  lines.push(`recovery (${rec.kills} SIGKILLs, checkpoint ${rec.checkpointIntervalMs} ms): kill → first commit median ${ms(rec.killToFirstCommitMs)} ms (max ${ms(rec.maxKillToFirstCommitMs)}), ${rec.rolledBackVersions} versions rolled back (median)`);
+  lines.push(`recovery (${rec.kills} SIGKILLs, checkpoint ${rec.checkpointIntervalMs} ms): kill → first commit median ${ms(rec.killToFirstCommitMs)} ms (max ${ms(rec.maxKillToFirstCommitMs)}), ${rec.rolledBackVersions} versions rolled back (median)${rec.stalls > 0 ? `; ${rec.stalls} kill(s) with no commit within 30 s` : ''}`);
   lines.push('');
   lines.push(`ratios (one run): durable/speculative p50 at 5 steps ${ratio(r.ratios.durableOverSpeculativeP50At5)}; speculative/none ${ratio(r.ratios.speculativeOverNoneP50At5)}; kv throughput speculative/none ${r.ratios.kvSpeculativeOverNoneThroughput === null ? '—' : `${(r.ratios.kvSpeculativeOverNoneThroughput * 100).toFixed(0)}%`}`);
   for (const g of r.goals) lines.push(`  ${g.met === null ? '?' : g.met ? 'met ' : 'MISS'}  ${g.goal}: ${g.value === null ? '—' : g.value} (${g.target})`);

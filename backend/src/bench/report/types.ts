@@ -81,6 +81,8 @@ export interface RecoveryKill {
   worldLineMs: number;
   killToFirstCommitMs: number;
   rolledBackVersions: number;
+  /** No commit within the limit (30 s): the time is a lower bound. */
+  stalled: boolean;
 }
 
 export interface RecoveryResult {
@@ -92,6 +94,8 @@ export interface RecoveryResult {
   rolledBackVersions: number;
   detectMs: number;
   maxKillToFirstCommitMs: number;
+  /** Kills after which nothing committed within 30 s (counted in the median at 30 s). */
+  stalls: number;
   each: RecoveryKill[];
 }
 
@@ -103,6 +107,9 @@ export interface CpuRow {
   /** All node processes together; null where /proc cannot be read. */
   nodesCpuPct: number | null;
   wallMs: number;
+  /** Event-loop delay of the server process (it relays every message), over the phase: p99 and max (worst round). */
+  serverLoopDelayP99Ms: number;
+  serverLoopDelayMaxMs: number;
 }
 
 export interface Ratios {
