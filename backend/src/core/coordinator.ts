@@ -191,6 +191,8 @@ export class Coordinator {
 
   /** A node's process is gone (it exited, was killed, or missed its heartbeats). */
   nodeFailed(node: NodeId, reason: 'exit' | 'heartbeat' | 'restart' | 'killed' = 'exit'): void {
+    // A node that dies between its hello and its recover is no longer waiting to be served.
+    if (this.members.get(node) !== 'up') this.waiting.delete(node);
     if (this.stopped || this.members.get(node) !== 'up') return;
     this.members.set(node, 'down');
     this.waiting.delete(node);

@@ -9,9 +9,11 @@ export interface SessionHostConfig {
   retransmitMs: number;
   /** Requests waiting in one session's queue. */
   queuedRequestsMax: number;
+  /** Closed (committed or rolled-back) requests kept per session for `history()`; older ones are dropped. */
+  closedRequestsKept: number;
 }
 
-export const DEFAULT_SESSION_HOST_CONFIG: SessionHostConfig = { retransmitMs: 200, queuedRequestsMax: 1000 };
+export const DEFAULT_SESSION_HOST_CONFIG: SessionHostConfig = { retransmitMs: 200, queuedRequestsMax: 1000, closedRequestsKept: 256 };
 
 export interface SessionHostPorts {
   clock: Clock;
@@ -141,6 +143,15 @@ export class SessionHost {
     return this.cfg.queuedRequestsMax;
   }
   /** @internal */
+  get closedRequestsKept(): number {
+    return this.cfg.closedRequestsKept;
+  }
+
+  /** Forgets a session (its open requests are abandoned: their promises never settle). */
+  dropSession(id: CallerId): boolean {
+    return this.sessions.delete(id);
+  }
+  /** @internal */
   emit: Observer['emit'] = (e) => this.observer.emit(e);
 
   /** @internal */
@@ -179,7 +190,9 @@ export class SessionHost {
           version: 0,
           duplicate: false,
         });
-        this.sessions.get(msg.caller)?.onReply(msg);
+        const s = this.sessions.get(msg.caller);
+        s?.onReply(msg);
+        s?.compact();
         return;
       }
       case 'reject':
@@ -194,7 +207,10 @@ export class SessionHost {
         // Cuts only grow within a world-line; an older announcement may arrive late.
         this.cut = { ...this.cut };
         mergeInto(this.cut, msg.cut);
-        for (const s of this.sessions.values()) s.onCut();
+        for (const s of this.sessions.values()) {
+          s.onCut();
+          s.compact();
+        }
         return;
       case 'worldLine':
         this.onWorldLine(msg);
@@ -230,7 +246,10 @@ export class SessionHost {
     const old = this.worldLine;
     this.worldLine = msg.worldLine;
     this.cut = msg.cut;
-    for (const s of this.sessions.values()) s.onWorldLine(old, next);
+    for (const s of this.sessions.values()) {
+      s.onWorldLine(old, next);
+      s.compact();
+    }
     for (const w of [...this.recoveryCuts.keys()]) if (w < old) this.recoveryCuts.delete(w);
   }
 
@@ -251,6 +270,8 @@ export class Session {
   private readonly requests: RequestRecord[] = [];
   /** Index of the first request not yet committed or rolled back. */
   private firstOpen = 0;
+  /** Dependencies of committed requests already dropped from `requests`. */
+  private droppedDeps: Deps = {};
   private nextSeq = 1;
   /** Dependencies of every surviving answer. */
   private deps: Deps = {};
@@ -404,7 +425,7 @@ export class Session {
     // Everything from i on that was sent or answered in an old world-line gets decided by probes, in order.
     const first = this.requests[i]!;
     if (first.status === 'queued') return;
-    this.deps = {};
+    this.deps = { ...this.droppedDeps };
     for (let k = 0; k < i; k++) if (this.requests[k]!.status === 'committed') mergeInto(this.deps, this.requests[k]!.deps);
     for (let k = i; k < this.requests.length; k++) {
       const r = this.requests[k]!;
@@ -436,5 +457,16 @@ export class Session {
   /** Rolled-back requests are closed: the first open one is past them. */
   private skipClosed(): void {
     while (this.firstOpen < this.requests.length && this.requests[this.firstOpen]!.status === 'rolledBack') this.firstOpen++;
+  }
+
+  /** @internal: drops old closed requests; the host calls it between whole steps (indices shift). */
+  compact(): void {
+    const keep = this.host.closedRequestsKept;
+    // Drop in batches, so that a long session costs memory in proportion to what it keeps.
+    if (this.firstOpen > keep + 64) {
+      const n = this.firstOpen - keep;
+      for (const r of this.requests.splice(0, n)) if (r.status === 'committed') mergeInto(this.droppedDeps, r.deps);
+      this.firstOpen -= n;
+    }
   }
 }

@@ -199,7 +199,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   const coordClock = new ProcessClock(sched);
   const coordinator = new Coordinator({ clock: coordClock, network: network(COORDINATOR), storage, observer }, { mode: opts.mode, cutKind: opts.cutKind, pruneIntervalMs: 50 });
   endpoints.set(COORDINATOR, coordinator);
-  const host = new SessionHost('client', { clock: new ProcessClock(sched), network: network('client'), observer }, { retransmitMs: 30 });
+  const host = new SessionHost('client', { clock: new ProcessClock(sched), network: network('client'), observer }, { retransmitMs: 30, closedRequestsKept: Infinity });
   endpoints.set('client', host);
   coordinator.addClient('client');
 

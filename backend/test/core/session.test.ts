@@ -107,4 +107,28 @@ describe('sessions', () => {
     void s.request('n1', {}).catch(() => undefined);
     await expect(s.request('n1', {})).rejects.toMatchObject({ code: 'LimitExceeded', definite: true });
   });
+
+  it('a long session keeps a bounded window of closed requests, and still carries their dependencies', async () => {
+    const sched = new Scheduler();
+    const sent: WireMessage[] = [];
+    const host = new SessionHost('client', { clock: new ProcessClock(sched), network: { send: (_to, m) => sent.push(m) }, observer: { emit: () => undefined } }, { closedRequestsKept: 4 });
+    host.start(1);
+    const s = host.session('client.s1');
+    for (let seq = 1; seq <= 200; seq++) {
+      const p = s.request(seq === 1 ? 'n9' : 'n1', {});
+      host.receive({ kind: 'reply', h: { src: 'n1', srcVersion: seq, worldLine: 1, seq }, caller: 'client.s1', seq, status: 'ok', result: seq, deps: seq === 1 ? { n9: 7 } : { n1: seq } });
+      await p;
+      host.receive({ kind: 'cut', worldLine: 1, cut: { n1: seq, n9: 7 } });
+    }
+    expect(s.history().length).toBeLessThanOrEqual(4 + 64);
+    expect(s.history().every((h) => h.status === 'committed')).toBe(true);
+    // After a world-line change, the next request still carries the dependency of request 1, long dropped.
+    const next = s.request('n1', {});
+    host.receive({ kind: 'reply', h: { src: 'n1', srcVersion: 300, worldLine: 1, seq: 201 }, caller: 'client.s1', seq: 201, status: 'ok', result: 0, deps: { n1: 300 } });
+    await next;
+    host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 200, n9: 7 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 200, n9: 7 } }] });
+    const probe = sent.filter((m) => m.kind === 'request').at(-1) as Extract<WireMessage, { kind: 'request' }>;
+    expect(probe).toMatchObject({ probe: true, h: { seq: 201 } });
+    expect(probe.deps.n9).toBe(7);
+  });
 });

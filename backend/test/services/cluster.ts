@@ -42,7 +42,7 @@ export class TestCluster {
     this.nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
     this.coordinator = new Coordinator({ clock: new ProcessClock(this.sched), network: this.network(), storage: this.storage, observer: this.observer }, { mode, pruneIntervalMs: 50 });
     this.endpoints.set(COORDINATOR, this.coordinator);
-    this.host = new SessionHost('client', { clock: new ProcessClock(this.sched), network: this.network(), observer: this.observer }, { retransmitMs: 30 });
+    this.host = new SessionHost('client', { clock: new ProcessClock(this.sched), network: this.network(), observer: this.observer }, { retransmitMs: 30, closedRequestsKept: Infinity });
     this.endpoints.set('client', this.host);
     this.coordinator.addClient('client');
   }
