@@ -1,4 +1,5 @@
 import type { App } from '../core/app';
+import { servicesApp } from '../services';
 import { kvApp } from './kv-app';
 
 /**
@@ -7,6 +8,8 @@ import { kvApp } from './kv-app';
  */
 export const APPS: Record<string, App> = {
   kv: kvApp,
+  /** Every service of `backend/src/services` (wal, kv store, broker, workflows), routed by the payload's `svc`. */
+  services: servicesApp,
 };
 
 export function resolveApp(name: string): App | undefined {
