@@ -101,6 +101,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** The scenarios the live cluster can run: its apps (`backend/src/live/apps.ts`). */
 export function scenarioAvailable(s: Scenario): string | null {
   if (s === 'kv') return null;
+  if (Object.prototype.hasOwnProperty.call(APPS, 'services')) {
+    return `the live cluster runs the ${s} service inside its \`services\` app, but the server the chaos tool starts (\`npm start\`) cannot be told to run that app, and the HTTP and Socket.IO API sends only key-value requests (shared/src/api.ts KvRequestBody): the chaos tool has no way to drive ${s} from outside`;
+  }
   if (Object.prototype.hasOwnProperty.call(APPS, s)) {
     return `the live cluster has an app named ${s}, but the HTTP API only sends key-value requests (shared/src/api.ts KvRequestBody): the chaos tool cannot drive it`;
   }
