@@ -60,7 +60,7 @@ function marker(kind: Series['marker'], x: number, y: number, color: string): st
 
 /** A line chart as inline SVG (no script, no network). */
 export function lineChart(o: ChartOpts): string {
-  const W = o.width ?? 660;
+  const W = o.width ?? 640;
   const H = o.height ?? 360;
   const m = { l: 64, r: 16, t: 36, b: 72 };
   const pts = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.xLog || x > 0) && (!o.yLog || y > 0));
