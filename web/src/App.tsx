@@ -11,6 +11,7 @@ import { STATE_LABEL } from './palette';
 import { SpaceTime, type Highlight } from './views/SpaceTime';
 import { DepGraph } from './views/DepGraph';
 import { EventTable } from './views/EventTable';
+import { Tours, type TourApi } from './views/Tours';
 import { Charts, Controls, Help, KillPreviewBox, Legend, NodePanel, Rollbacks } from './views/Panels';
 
 type Source = { kind: 'live' } | { kind: 'replay'; label: string; simulation: Record<string, string> | null };
@@ -378,6 +379,40 @@ export function App() {
   const setWorkload = useCallback((w: WorkloadConfig) => void command<'workload'>({ type: 'workload', workload: w }, 'workload change'), [command]);
   const addNode = useCallback(() => void command<'addNode'>({ type: 'addNode' }, 'add node'), [command]);
 
+  // ---------------------------------------------------------------- guided tours
+  const setPausedTo = useCallback(
+    (on: boolean) => {
+      if (pausedRef.current !== on) togglePause();
+    },
+    [togglePause],
+  );
+  const makeTourApi = useCallback(
+    (): TourApi => ({
+      model: () => store.model,
+      setConfig: (patch) => command<'config'>({ type: 'config', config: patch }, 'configuration change'),
+      setWorkload: (w) => command<'workload'>({ type: 'workload', workload: w }, 'workload change'),
+      kill: (n) => command<'kill'>({ type: 'kill', node: n }, `kill ${n}`),
+      restart: (n) => command<'restart'>({ type: 'restart', node: n }, `restart ${n}`),
+      pause: setPausedTo,
+      preview: setPreviewNode,
+      focusRollback: (w) => {
+        setRollbackFocus(w);
+        setCascadeStep(null);
+      },
+      waitFor: async (pred, timeoutMs) => {
+        const until = performance.now() + timeoutMs;
+        for (;;) {
+          if (pred()) return true;
+          if (performance.now() > until) return false;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      memo: {},
+    }),
+    [store, command, setPausedTo],
+  );
+
   // ---------------------------------------------------------------- keyboard
   useEffect(() => {
     const onKey = (e: KeyboardEvent): void => {
@@ -699,6 +734,7 @@ export function App() {
             />
           ))}
         </div>
+        {live && <Tours makeApi={makeTourApi} disabled={conn !== 'connected'} />}
         {live && <Controls config={model.config} workload={model.workload} busy={busy || conn !== 'connected'} onConfig={setConfig} onWorkload={setWorkload} onAddNode={addNode} />}
         <div className="tabs" role="tablist">
           {(['graph', 'rollbacks', 'events', 'charts'] as const).map((t) => (
