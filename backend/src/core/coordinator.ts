@@ -124,8 +124,13 @@ export class Coordinator {
   }
 
   /** An endpoint hosting sessions: it hears every cut and world-line. */
-  addClient(endpoint: string): void {
+  addClient(endpoint: string, opts: { announce?: boolean } = {}): void {
     this.clients.add(endpoint);
+    // A host that joins a running coordinator (say, one that replaced another) learns the world-line at once.
+    if (opts.announce === true && this.worldLine > 0 && this.recoveryCuts.length > 0) {
+      this.sendWorldLine(endpoint, 0);
+      this.network.send(endpoint, { kind: 'cut', worldLine: this.worldLine, cut: { ...this.cut } });
+    }
   }
 
   addNode(node: NodeId): void {

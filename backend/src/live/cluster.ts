@@ -652,7 +652,7 @@ export class Cluster {
     const ids = [...this.nodes.keys()].filter((id) => !this.nodes.get(id)!.removed);
     await next.start(ids);
     for (const id of [...next.members.keys()]) if (!this.nodes.has(id)) next.removeNode(id);
-    next.addClient(SERVER_ENDPOINT);
+    next.addClient(SERVER_ENDPOINT, { announce: true });
     const cfg = this.runConfig();
     for (const e of this.nodes.values()) {
       if (e.conn === null) continue;

@@ -97,4 +97,16 @@ describe('coordinator', () => {
     expect(t.sent.filter(([to, m]) => to === 'n2' && m.kind === 'recover')).toHaveLength(1);
     expect(t.events.some((e) => e.type === 'nodeRestarted' && e.node === 'n2')).toBe(true);
   });
+
+  it('a session host added to a coordinator that replaced another hears the new world-line at once', async () => {
+    const storage = new MemoryStorage();
+    const first = setup(storage);
+    await first.c.start(['n1']);
+    first.c.stop();
+    const t = setup(storage);
+    await t.c.start(['n1']);
+    t.c.addClient('server', { announce: true });
+    const wl = t.sent.find(([to, m]) => to === 'server' && m.kind === 'worldLine');
+    expect(wl?.[1]).toMatchObject({ worldLine: 2, recoveryCuts: [{ worldLine: 1 }, { worldLine: 2 }] });
+  });
 });
