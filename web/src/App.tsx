@@ -12,6 +12,7 @@ import { SpaceTime, type Highlight } from './views/SpaceTime';
 import { DepGraph } from './views/DepGraph';
 import { EventTable } from './views/EventTable';
 import { Tours, type TourApi } from './views/Tours';
+import { Race } from './views/Race';
 import { Charts, Controls, Help, KillPreviewBox, Legend, NodePanel, Rollbacks } from './views/Panels';
 
 type Source = { kind: 'live' } | { kind: 'replay'; label: string; simulation: Record<string, string> | null };
@@ -735,6 +736,15 @@ export function App() {
           ))}
         </div>
         {live && <Tours makeApi={makeTourApi} disabled={conn !== 'connected'} />}
+        {live && (
+          <Race
+            model={model}
+            rev={rev}
+            disabled={conn !== 'connected'}
+            setConfig={(patch) => command<'config'>({ type: 'config', config: patch }, 'configuration change')}
+            setWorkload={(w) => command<'workload'>({ type: 'workload', workload: w }, 'workload change')}
+          />
+        )}
         {live && <Controls config={model.config} workload={model.workload} busy={busy || conn !== 'connected'} onConfig={setConfig} onWorkload={setWorkload} onAddNode={addNode} />}
         <div className="tabs" role="tablist">
           {(['graph', 'rollbacks', 'events', 'charts'] as const).map((t) => (

@@ -221,3 +221,29 @@ describe('request latency', () => {
     expect(s.commitLag?.p50).toBe(40);
   });
 });
+
+describe('latency race', () => {
+  it('collects answer latencies per mode since a time, and bins both modes on shared bins', async () => {
+    const { answerLatencies, histogram } = await import('../src/model/stats');
+    const m = new PlaygroundModel();
+    m.apply(ev('nodeRestarted', 0, { node: 'n1' }));
+    const request = (seq: number, sent: number, answered: number): void => {
+      m.apply(ev('messageSent', sent, { id: `q/s1/${seq}/1`, kind: 'request', from: 'server', to: 'n1', worldLine: 1, srcVersion: 0, seq, resend: false }));
+      m.apply(ev('sessionResult', answered, { session: 's1', seq, status: 'speculative', result: null, deps: {}, worldLine: 1 }));
+    };
+    m.apply(ev('modeChanged', 0, { mode: 'speculative' }));
+    request(1, 5, 7); // before the race: not counted
+    request(2, 10, 12);
+    m.apply(ev('modeChanged', 20, { mode: 'durable' }));
+    request(3, 30, 50);
+    const lat = answerLatencies(m, 10);
+    expect(lat.get('speculative')).toEqual([2]);
+    expect(lat.get('durable')).toEqual([20]);
+    const h = histogram([lat.get('speculative')!, lat.get('durable')!], 4);
+    expect(h.max).toBe(20);
+    expect(h.counts).toEqual([
+      [1, 0, 0, 0],
+      [0, 0, 0, 1],
+    ]);
+  });
+});

@@ -80,3 +80,31 @@ export function liveStats(model: PlaygroundModel, windowMs: number, bucketCount 
     buckets: buckets.map((b) => ({ t: b.t, speculative: b.speculative * toRate, committed: b.committed * toRate })),
   };
 }
+
+/**
+ * Request → answer latencies (ms) per mode of the retained session requests sent at or after
+ * `sinceT` (event time), from their `sessionResult` events; the latency race reads these.
+ */
+export function answerLatencies(model: PlaygroundModel, sinceT = -Infinity): Map<Mode | 'unknown', number[]> {
+  const out = new Map<Mode | 'unknown', number[]>();
+  for (const r of model.sessions.values()) {
+    if (r.sentAt === null || r.sentAt < sinceT || r.speculativeAt === null) continue;
+    const k = r.mode ?? 'unknown';
+    let a = out.get(k);
+    if (a === undefined) out.set(k, (a = []));
+    a.push(r.speculativeAt - r.sentAt);
+  }
+  return out;
+}
+
+/** Shared bins for a latency distribution: counts per bin for each series, over [0, max]. */
+export function histogram(series: readonly (readonly number[])[], bins: number): { max: number; counts: number[][] } {
+  const all = series.flat();
+  const max = all.length === 0 ? 1 : Math.max(1, percentiles(all)!.p99);
+  const counts = series.map((s) => {
+    const c = new Array<number>(bins).fill(0);
+    for (const v of s) c[Math.min(bins - 1, Math.floor((v / max) * bins))]!++;
+    return c;
+  });
+  return { max, counts };
+}
