@@ -141,9 +141,15 @@ export class Coordinator {
 
   /** Removes a node that is down: its committed state stays in the cut's history but it no longer holds the cut back. */
   removeNode(node: NodeId): void {
+    if (!this.members.has(node)) return;
+    // Its uncommitted versions are gone with it: whatever depends on them must roll back, as after a failure.
+    if (this.members.get(node) === 'up') this.nodeFailed(node, 'killed');
     this.members.delete(node);
     this.graph.delete(node);
-    delete this.cut[node];
+    this.waiting.delete(node);
+    // Its committed versions stay in the cut, frozen: dependencies on them remain satisfied (dropping
+    // them would hold back every version that ever heard from it, for good), and a node added again
+    // under the same id restores from there.
     this.recompute();
   }
 

@@ -38,7 +38,8 @@ function chains(nodes: readonly NodeId[], cut: Readonly<Cut>, graph: PendingGrap
  */
 export function exactCut(nodes: readonly NodeId[], cut: Readonly<Cut>, graph: PendingGraph): Cut {
   const ch = chains(nodes, cut, graph);
-  const tentative: Cut = {};
+  // Nodes of the cut that are not members (removed ones) keep their committed versions, frozen.
+  const tentative: Cut = { ...cut };
   for (const n of nodes) {
     const c = ch.get(n)!;
     tentative[n] = c.length > 0 ? c[c.length - 1]! : (cut[n] ?? 0);
@@ -83,7 +84,7 @@ export function cheapCut(nodes: readonly NodeId[], cut: Readonly<Cut>, graph: Pe
     const top = c.length > 0 ? c[c.length - 1]! : (cut[n] ?? 0);
     if (top < m) m = top;
   }
-  const out: Cut = {};
+  const out: Cut = { ...cut };
   for (const n of nodes) {
     let v = cut[n] ?? 0;
     for (const x of ch.get(n)!) if (x <= m) v = x;

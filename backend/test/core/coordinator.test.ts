@@ -109,4 +109,31 @@ describe('coordinator', () => {
     const wl = t.sent.find(([to, m]) => to === 'server' && m.kind === 'worldLine');
     expect(wl?.[1]).toMatchObject({ worldLine: 2, recoveryCuts: [{ worldLine: 1 }, { worldLine: 2 }] });
   });
+
+  it('removing a node keeps its committed versions in the cut, and rolls back what depended on the rest', async () => {
+    const storage = new MemoryStorage();
+    const t = setup(storage);
+    await t.c.start(['n1', 'n2']);
+    t.c.receive({ kind: 'hello', node: 'n1' });
+    t.c.receive({ kind: 'hello', node: 'n2' });
+    await persist(storage, t.c, 'n2', 1, 1, 0, {});
+    await persist(storage, t.c, 'n1', 1, 1, 0, { n2: 1 });
+    await persist(storage, t.c, 'n1', 1, 2, 1, { n2: 2 }); // n2@2 never persists
+    expect(t.c.cut).toEqual({ n1: 1, n2: 1 });
+    t.c.removeNode('n2');
+    await t.flush();
+    // A new world-line: n1@2 depended on n2's lost version and is rolled back.
+    expect(t.c.worldLine).toBe(2);
+    expect(t.sent.filter(([to, m]) => to === 'n1' && m.kind === 'recover').at(-1)![1]).toMatchObject({ worldLine: 2, cut: { n1: 1, n2: 1 } });
+    expect([...t.c.members.keys()]).toEqual(['n1']);
+    // n2's committed version stays: a version of n1 that depends on it commits.
+    await persist(storage, t.c, 'n1', 2, 2, 1, { n2: 1 });
+    expect(t.c.cut).toEqual({ n1: 2, n2: 1 });
+    // Added again under the same id, it resumes from its committed version.
+    t.c.addNode('n2');
+    t.sent.length = 0;
+    t.c.receive({ kind: 'hello', node: 'n2' });
+    await t.flush();
+    expect(t.sent.find(([to, m]) => to === 'n2' && m.kind === 'recover')?.[1]).toMatchObject({ resumeVersion: 2, cut: { n2: 1 } });
+  });
 });
