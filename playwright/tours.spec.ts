@@ -62,3 +62,19 @@ test('tour "kill": predicts the rollback of a kill, shows the recovery the event
   await expect(pg.status('n2')).toHaveText('up');
   await finish(page);
 });
+
+test('tour "stale": messages in flight across a kill, their fate from the events; the network is restored after', async ({ page }, info) => {
+  const pg = new Playground(page, info);
+  await pg.open();
+  await expect(pg.lanes()).toHaveCount(4);
+  await page.getByTestId('tour-start-stale').click();
+  await expect(page.getByTestId('tour-facts')).toContainText('messages between nodes are in flight', { timeout: 40_000 });
+  await expect(page.getByTestId('live-state')).toHaveText('paused');
+  const answer = await predictAndReveal(page);
+  expect(answer).toMatch(/Of the \d+ messages of world-line \d+ still on their way when world-line \d+ began: \d+ rejected as stale, \d+ delivered/);
+  await pg.screenshot('tour stale: answer');
+  await finish(page);
+  await expect(pg.status('n2')).toHaveText('up', { timeout: 30_000 });
+  const delay = () => page.evaluate(() => (window as unknown as { __dse: { model(): { config: { networkDelayMs: number } | null } } }).__dse.model().config?.networkDelayMs);
+  await expect.poll(delay).toBe(0);
+});

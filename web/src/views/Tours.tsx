@@ -82,7 +82,10 @@ async function ensureRunning(api: TourApi, workload: WorkloadConfig): Promise<vo
 async function restoreCluster(api: TourApi): Promise<void> {
   api.pause(false);
   api.preview(null);
+  api.focusRollback(null);
   const m = api.model();
+  const net = api.memo.networkBefore as Partial<ClusterConfig> | undefined;
+  if (net !== undefined) await api.setConfig(net);
   for (const id of m.laneIds()) if (m.nodes.get(id)?.status === 'down') await api.restart(id);
   const mode = api.memo.modeBefore as ClusterConfig['mode'] | null | undefined;
   if (mode !== undefined && mode !== null && m.mode !== mode) await api.setConfig({ mode });
@@ -192,6 +195,69 @@ export const TOURS: Tour[] = [
           const ok = await api.waitFor(() => api.model().nodes.get('n2')?.status === 'up', 20_000);
           return ok ? `n2 is up again, in world-line ${api.model().worldLine}.` : 'n2 did not report up within 20 s.';
         },
+      },
+    ],
+    cleanup: restoreCluster,
+  },
+  {
+    id: 'stale',
+    title: 'Stale messages from an old world-line',
+    steps: [
+      {
+        text: 'The tour slows the network (150 ms delay, 100 ms jitter) under a chain workload, so many messages between nodes are in flight at any moment, and pauses. Every message carries the world-line it was sent in.',
+        async enter(api) {
+          const c = api.model().config;
+          if (c !== null) api.memo.networkBefore = { networkDelayMs: c.networkDelayMs, networkJitterMs: c.networkJitterMs, messageLoss: c.messageLoss };
+          await ensureRunning(api, { kind: 'chain', rate: 40 });
+          await api.setConfig({ networkDelayMs: 150, networkJitterMs: 100, messageLoss: 0 });
+          const inFlight = (): number[] => {
+            const m = api.model();
+            const out: number[] = [];
+            for (const msg of m.messages.values()) if (msg.kind === 'app' && msg.worldLine === m.worldLine && msg.deliveredAt === null && msg.rejectedAt === null && !msg.superseded) out.push(msg.uid);
+            return out;
+          };
+          await api.waitFor(() => inFlight().length >= 3, 10_000);
+          api.pause(true);
+          api.memo.worldLine = api.model().worldLine;
+          return `Paused at world-line ${api.model().worldLine}: ${inFlight().length} messages between nodes are in flight (dotted arrows).`;
+        },
+        predict: {
+          question: 'The tour now kills n2, which starts a new world-line. What becomes of the messages in flight from the old world-line when they arrive?',
+          choices: ['They are delivered as usual', 'The receivers reject them: they come from an older world-line (✕)', 'They vanish without a trace'],
+          async reveal(api) {
+            const wl = api.memo.worldLine as number;
+            await api.kill('n2');
+            api.pause(false);
+            await api.waitFor(() => api.model().rollbacks.some((r) => r.worldLine > wl), 20_000);
+            // Give the delayed messages time to arrive (delay + jitter, with room to spare).
+            await api.sleep(1500);
+            api.pause(true);
+            const m = api.model();
+            const rec = m.rollbacks.find((r) => r.worldLine > wl);
+            if (rec === undefined) return { text: 'No new world-line was reported in 20 s, so there is no answer to show.', correct: null };
+            const t0 = rec.t;
+            // The messages of the old world-line still on their way when the new world-line began.
+            let delivered = 0, rejected = 0, unseen = 0;
+            for (const x of m.messages.values()) {
+              // Node-to-node messages sent shortly before (the network delays them at most 250 ms now).
+              if (x.kind !== 'app' || x.superseded || x.worldLine > wl || x.sentAt >= t0 || x.sentAt < t0 - 2000) continue;
+              const arrived = x.rejectedAt ?? x.deliveredAt;
+              if (arrived !== null && arrived < t0) continue;
+              if (x.rejectedAt !== null) rejected++;
+              else if (x.deliveredAt !== null) delivered++;
+              else unseen++;
+            }
+            const total = delivered + rejected + unseen;
+            const best = Math.max(delivered, rejected, unseen);
+            return {
+              text: `Of the ${total} messages of world-line ${wl} still on their way when world-line ${rec.worldLine} began: ${rejected} rejected as stale, ${delivered} delivered (they reached a receiver that had not yet moved to the new world-line), ${unseen} with no arrival seen (for instance to the killed n2). ${m.totals.rejected} stale messages rejected so far in total.`,
+              correct: total === 0 ? null : best === rejected ? 1 : best === delivered ? 0 : 2,
+            };
+          },
+        },
+      },
+      {
+        text: 'A receiver compares a message’s world-line with its own: a message from an older world-line may depend on versions the recovery discarded, so it is dropped, and its sender (rolled back too) will send again what still matters. The tour restarts n2 and restores the network when you finish.',
       },
     ],
     cleanup: restoreCluster,
