@@ -78,3 +78,16 @@ test('tour "stale": messages in flight across a kill, their fate from the events
   const delay = () => page.evaluate(() => (window as unknown as { __dse: { model(): { config: { networkDelayMs: number } | null } } }).__dse.model().config?.networkDelayMs);
   await expect.poll(delay).toBe(0);
 });
+
+test('tour "durable": latency measured in speculative mode, then in durable mode; the mode is put back after', async ({ page }, info) => {
+  const pg = new Playground(page, info);
+  await pg.open();
+  await expect(pg.lanes()).toHaveCount(4);
+  await page.getByTestId('tour-start-durable').click();
+  await expect(page.getByTestId('tour-facts')).toContainText('Speculative: p50', { timeout: 40_000 });
+  const answer = await predictAndReveal(page);
+  expect(answer).toMatch(/speculative [\d.]+ \/ [\d.]+ ms \(\d+\), durable [\d.]+ \/ [\d.]+ ms \(\d+\)/);
+  await pg.screenshot('tour durable: answer');
+  await finish(page);
+  await expect(page.locator('.pill', { hasText: 'mode speculative' })).toBeVisible({ timeout: 30_000 });
+});

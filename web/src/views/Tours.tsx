@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ClusterConfig, NodeId, WorkloadConfig } from '@dse/shared';
 import type { PlaygroundModel } from '../model/model';
 import { dependencyIndex, explainRollback, killPreview } from '../model/analysis';
-import { liveStats } from '../model/stats';
+import { answerLatencies, percentiles } from '../model/stats';
 
 /**
  * Guided tours: short scripted lessons that set up a scenario on the live cluster through the
@@ -270,26 +270,25 @@ export const TOURS: Tour[] = [
         text: 'In speculative mode a reply leaves as soon as the work is done; in durable mode it waits until the version is on disk and committed. The tour measures request latency in speculative mode for a few seconds.',
         async enter(api) {
           await ensureRunning(api, { kind: 'kv', rate: 30 });
+          // Only the requests sent from now on count: the cluster's earlier history is not part of the lesson.
+          const since = api.model().lastT;
+          api.memo.since = since;
           await api.sleep(3000);
-          const s = liveStats(api.model(), 5_000).latency.find((l) => l.mode === 'speculative');
-          return s?.answer ? `Speculative: p50 ${s.answer.p50.toFixed(1)} ms, p99 ${s.answer.p99.toFixed(1)} ms to the answer (${s.answer.count} requests).` : 'No answered requests seen yet.';
+          const s = percentiles(answerLatencies(api.model(), since).get('speculative') ?? []);
+          return s !== null ? `Speculative: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms to the answer (${s.count} requests).` : 'No answered requests seen yet.';
         },
         predict: {
           question: 'The tour switches the cluster to durable mode (the nodes restart). Which mode answers requests faster?',
           choices: ['Speculative', 'Durable', 'About the same'],
           async reveal(api) {
             await api.setConfig({ mode: 'durable' });
-            const durableCount = (): number => {
-              let n = 0;
-              for (const r of api.model().sessions.values()) if (r.mode === 'durable' && r.speculativeAt !== null) n++;
-              return n;
-            };
+            const since = api.memo.since as number;
+            const durableCount = (): number => answerLatencies(api.model(), since).get('durable')?.length ?? 0;
             await api.waitFor(() => durableCount() >= 20, 20_000);
-            const m = api.model();
-            const stats = liveStats(m, Math.max(1000, m.lastT - (m.firstT ?? 0))).latency;
-            const spec = stats.find((l) => l.mode === 'speculative')?.answer;
-            const dur = stats.find((l) => l.mode === 'durable')?.answer;
-            if (!spec || !dur) return { text: 'Not enough answers in both modes to compare.', correct: null };
+            const lat = answerLatencies(api.model(), since);
+            const spec = percentiles(lat.get('speculative') ?? []);
+            const dur = percentiles(lat.get('durable') ?? []);
+            if (spec === null || dur === null) return { text: 'Not enough answers in both modes to compare.', correct: null };
             const ratio = dur.p50 / Math.max(0.001, spec.p50);
             return {
               text: `Answer latency p50 / p99: speculative ${spec.p50.toFixed(1)} / ${spec.p99.toFixed(1)} ms (${spec.count}), durable ${dur.p50.toFixed(1)} / ${dur.p99.toFixed(1)} ms (${dur.count}): durable p50 is ${ratio.toFixed(1)}× speculative.`,
