@@ -40,6 +40,12 @@ function buildWebIfNeeded(): void {
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 8080);
 const token = process.env.DSE_TOKEN ?? '';
+// Node processes the server starts itself; 0 when they all join from elsewhere (`npm run node`, docker).
+const localNodes = Number(process.env.DSE_LOCAL_NODES ?? 4);
+if (!Number.isInteger(localNodes) || localNodes < 0 || localNodes > 64) {
+  process.stderr.write(`DSE_LOCAL_NODES must be a whole number from 0 to 64, not ${process.env.DSE_LOCAL_NODES}\n`);
+  process.exit(2);
+}
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`PORT must be a port number, not ${process.env.PORT}\n`);
   process.exit(2);
@@ -59,7 +65,7 @@ const server = await startServer({
   host,
   port,
   token,
-  nodes: 4,
+  nodes: localNodes,
   workload: { kind: 'mixed', rate: 4 },
 }).catch((e: unknown) => {
   process.stderr.write(`the server did not start: ${e instanceof Error ? e.message : String(e)}\n`);
