@@ -3,7 +3,7 @@ import { CUT_KINDS, MODES } from '@dse/shared';
 import type { CutKind, Mode } from '@dse/shared';
 import type { ScenarioName } from './scenario';
 import { SCENARIO_NAMES } from './scenario';
-import { DEFAULT_SIM_OPTIONS, PLANTED_BUGS, runSeed } from './world';
+import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, PLANTED_BUGS, runSeed } from './world';
 import type { PlantedBug, SimResult } from './world';
 
 const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--no-faults] [--json] [--bug NAME]`;
@@ -41,7 +41,7 @@ if (!SCENARIO_NAMES.includes(values.scenario as ScenarioName)) fail(`--scenario 
 const scenario = values.scenario as ScenarioName;
 if (values.bug !== undefined && !PLANTED_BUGS.includes(values.bug as PlantedBug)) fail(`--bug must be one of ${PLANTED_BUGS.join(', ')}`);
 
-const totals = { seeds: 0, violations: 0, requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, worldLines: 0, messages: 0, checkpoints: 0 };
+const totals = emptyTotals();
 const failedSeeds: number[] = [];
 const started = performance.now();
 const progress = !values.json || process.stderr.isTTY;
@@ -49,16 +49,7 @@ let firstFailure: SimResult | null = null;
 
 for (let seed = from; seed < from + seeds; seed++) {
   const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, mode: values.mode as Mode, cutKind: values.cut as CutKind, faults: !values['no-faults'], plantedBug: values.bug as PlantedBug | undefined });
-  totals.seeds++;
-  totals.violations += r.violations.length;
-  totals.requests += r.requests;
-  totals.committed += r.committed;
-  totals.rolledBack += r.rolledBack;
-  totals.kills += r.kills;
-  totals.rollbacks += r.rollbacks;
-  totals.worldLines += r.worldLines;
-  totals.messages += r.messages;
-  totals.checkpoints += r.checkpoints;
+  addResult(totals, r);
   if (r.violations.length > 0) {
     failedSeeds.push(seed);
     if (firstFailure === null) {

@@ -69,6 +69,44 @@ export interface SimResult {
   virtualMs: number;
 }
 
+/** Counts of several seeds' results, summed (the CLI's totals, the simulation tests' checks). */
+export interface SimTotals {
+  seeds: number;
+  violations: number;
+  requests: number;
+  committed: number;
+  rolledBack: number;
+  kills: number;
+  rollbacks: number;
+  worldLines: number;
+  messages: number;
+  checkpoints: number;
+}
+
+export function emptyTotals(): SimTotals {
+  return { seeds: 0, violations: 0, requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, worldLines: 0, messages: 0, checkpoints: 0 };
+}
+
+/** Adds one seed's result to `t`; returns `t`. */
+export function addResult(t: SimTotals, r: SimResult): SimTotals {
+  t.seeds++;
+  t.violations += r.violations.length;
+  t.requests += r.requests;
+  t.committed += r.committed;
+  t.rolledBack += r.rolledBack;
+  t.kills += r.kills;
+  t.rollbacks += r.rollbacks;
+  t.worldLines += r.worldLines;
+  t.messages += r.messages;
+  t.checkpoints += r.checkpoints;
+  return t;
+}
+
+/** One line per violation of a seed's run: `seed S: invariant: message`. */
+export function formatViolations(r: SimResult): string[] {
+  return r.violations.map((v) => `seed ${r.seed}: ${v.invariant}: ${v.message}`);
+}
+
 /** Storage as the simulator sees it: slow, sometimes failing, and reporting what it made durable. */
 class SimStorage implements Storage {
   constructor(

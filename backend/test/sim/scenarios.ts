@@ -2,26 +2,20 @@ import type { CutKind, Mode } from '@dse/shared';
 import { describe, expect, it } from 'vitest';
 import type { Invariant } from '../../src/sim/checker';
 import type { ScenarioName } from '../../src/sim/scenario';
-import type { PlantedBug, SimOptions, SimResult } from '../../src/sim/world';
-import { DEFAULT_SIM_OPTIONS, runSeed } from '../../src/sim/world';
-
-function describeViolations(r: SimResult): string {
-  return r.violations.map((v) => `seed ${r.seed}: ${v.invariant}: ${v.message}`).join('\n');
-}
+import type { PlantedBug, SimOptions } from '../../src/sim/world';
+import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, formatViolations, runSeed } from '../../src/sim/world';
 
 async function runMany(scenario: ScenarioName, from: number, count: number, over: Partial<SimOptions>) {
-  const totals = { requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, violations: [] as string[], invariants: new Set<Invariant>() };
+  const totals = emptyTotals();
+  const violations: string[] = [];
+  const invariants = new Set<Invariant>();
   for (let seed = from; seed < from + count; seed++) {
     const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, ...over });
-    totals.requests += r.requests;
-    totals.committed += r.committed;
-    totals.rolledBack += r.rolledBack;
-    totals.kills += r.kills;
-    totals.rollbacks += r.rollbacks;
-    for (const v of r.violations) totals.invariants.add(v.invariant);
-    if (r.violations.length > 0) totals.violations.push(describeViolations(r));
+    addResult(totals, r);
+    for (const v of r.violations) invariants.add(v.invariant);
+    if (r.violations.length > 0) violations.push(formatViolations(r).join('\n'));
   }
-  return totals;
+  return { ...totals, violations, invariants };
 }
 
 /**

@@ -1,29 +1,25 @@
 import type { CutKind, Mode } from '@dse/shared';
 import { describe, expect, it } from 'vitest';
 import type { PlantedBug, SimOptions, SimResult } from '../../src/sim/world';
-import { DEFAULT_SIM_OPTIONS, runSeed } from '../../src/sim/world';
+import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, formatViolations, runSeed } from '../../src/sim/world';
 
 function opts(seed: number, over: Partial<SimOptions> = {}): SimOptions {
   return { ...DEFAULT_SIM_OPTIONS, seed, ...over };
 }
 
 function describeViolations(r: SimResult): string {
-  return r.violations.map((v) => `seed ${r.seed}: ${v.invariant}: ${v.message}`).join('\n');
+  return formatViolations(r).join('\n');
 }
 
 async function runMany(from: number, count: number, over: Partial<SimOptions>) {
-  const totals = { requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, worldLines: 0, violations: [] as string[] };
+  const totals = emptyTotals();
+  const violations: string[] = [];
   for (let seed = from; seed < from + count; seed++) {
     const r = await runSeed(opts(seed, over));
-    totals.requests += r.requests;
-    totals.committed += r.committed;
-    totals.rolledBack += r.rolledBack;
-    totals.kills += r.kills;
-    totals.rollbacks += r.rollbacks;
-    totals.worldLines += r.worldLines;
-    if (r.violations.length > 0) totals.violations.push(describeViolations(r));
+    addResult(totals, r);
+    if (r.violations.length > 0) violations.push(describeViolations(r));
   }
-  return totals;
+  return { ...totals, violations };
 }
 
 describe('simulation with faults: every invariant holds', () => {

@@ -2,7 +2,7 @@ import type { CutKind, Mode } from '@dse/shared';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimResult } from '../../src/sim/world';
-import { DEFAULT_SIM_OPTIONS, runSeed } from '../../src/sim/world';
+import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, formatViolations, runSeed } from '../../src/sim/world';
 import { freshPgliteDir } from './helpers';
 import { SyncStorage } from './sync-storage';
 
@@ -54,18 +54,12 @@ describe('simulation on PGlite storage with faults', () => {
   ];
   for (const [mode, cutKind, from, count] of configs) {
     it(`${mode} mode, ${cutKind} cut, ${count} seeds: every invariant holds, storage consistent`, async () => {
-      const t = { requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, checkpoints: 0, problems: [] as string[] };
+      const t = { ...emptyTotals(), problems: [] as string[] };
       for (let seed = from; seed < from + count; seed++) {
         db.reset();
         const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, mode, cutKind, storage: db });
-        t.requests += r.requests;
-        t.committed += r.committed;
-        t.rolledBack += r.rolledBack;
-        t.kills += r.kills;
-        t.rollbacks += r.rollbacks;
-        t.checkpoints += r.checkpoints;
-        for (const v of r.violations) t.problems.push(`seed ${seed}: ${v.invariant}: ${v.message}`);
-        t.problems.push(...(await checkStorage(r)));
+        addResult(t, r);
+        t.problems.push(...formatViolations(r), ...(await checkStorage(r)));
       }
       expect(t.problems).toEqual([]);
       // The faults really happened, recovery really ran, and the checkpoints really went through SQL.
