@@ -266,24 +266,7 @@ export class PlaygroundModel {
         const key = versionKey(e.node, e.worldLine, e.version);
         const old = this.versions.get(key);
         if (old !== undefined) this.dropVersion(old);
-        const v: VersionView = {
-          key,
-          node: e.node,
-          worldLine: e.worldLine,
-          version: e.version,
-          prevVersion: e.prevVersion,
-          openedAt: e.t,
-          closedAt: null,
-          state: 'speculative',
-          checkpointAt: null,
-          persistedAt: null,
-          committedAt: null,
-          rolledBackAt: null,
-          rolledBackBy: null,
-          checkpointFailures: 0,
-          changedKeys: null,
-          deps: {},
-        };
+        const v = newVersion(key, e.node, e.worldLine, e.version, e.prevVersion, e.t);
         this.versions.set(key, v);
         this.laneOf(e.node).push(v);
         this.commitCovered(e.node, e.t);
@@ -565,24 +548,7 @@ export class PlaygroundModel {
     let v = this.versions.get(key);
     if (v === undefined) {
       // Its opening is older than the history this page has: show it from now.
-      v = {
-        key,
-        node,
-        worldLine,
-        version,
-        prevVersion,
-        openedAt: t,
-        closedAt: null,
-        state: 'speculative',
-        checkpointAt: null,
-        persistedAt: null,
-        committedAt: null,
-        rolledBackAt: null,
-        rolledBackBy: null,
-        checkpointFailures: 0,
-        changedKeys: null,
-        deps: {},
-      };
+      v = newVersion(key, node, worldLine, version, prevVersion, t);
       this.versions.set(key, v);
       const lane = this.laneOf(node);
       lane.push(v);
@@ -691,4 +657,26 @@ function mergeDeps(into: Deps, from: Readonly<Deps>, self: NodeId): void {
 function applyChange(state: Record<string, Json>, c: StateChange): void {
   for (const [k, v] of Object.entries(c.set)) state[k] = v;
   for (const k of c.deleted) delete state[k];
+}
+
+/** A version just opened (or first seen): speculative, nothing known about it yet. */
+function newVersion(key: string, node: NodeId, worldLine: WorldLine, version: Version, prevVersion: Version, t: number): VersionView {
+  return {
+    key,
+    node,
+    worldLine,
+    version,
+    prevVersion,
+    openedAt: t,
+    closedAt: null,
+    state: 'speculative',
+    checkpointAt: null,
+    persistedAt: null,
+    committedAt: null,
+    rolledBackAt: null,
+    rolledBackBy: null,
+    checkpointFailures: 0,
+    changedKeys: null,
+    deps: {},
+  };
 }
