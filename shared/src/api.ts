@@ -1,5 +1,6 @@
 import type { ErrorBody } from './errors';
 import type { InspectionEvent } from './events';
+import type { NodeStateBase } from './state-mirror';
 import type { Cut, CutKind, Deps, Json, Mode, NodeId, Version, WorldLine } from './protocol';
 
 /**
@@ -278,6 +279,12 @@ export interface StreamSnapshot {
   limits: Limits;
   /** The most recent events (at most `limits.historyEventsMax`), oldest first, ending at `lastEvent`. */
   history: NumberedEvent[];
+  /**
+   * Each node's app state as of just before `history[0]` (committed base and the uncommitted changes
+   * above it), from every event that fell out of the history: start from it, then replay `history`,
+   * and a browser that joins late still has the whole state. Absent from older servers.
+   */
+  baseStates?: Record<NodeId, NodeStateBase>;
   /** Set on a resync: why (e.g. this browser fell behind and events were dropped). */
   notice?: string;
 }

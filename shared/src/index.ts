@@ -2,3 +2,4 @@ export * from './protocol';
 export * from './errors';
 export * from './events';
 export * from './api';
+export * from './state-mirror';

@@ -1,4 +1,5 @@
-import type { EventBatch, InspectionEvent, NumberedEvent, StreamSnapshot } from '@dse/shared';
+import type { EventBatch, InspectionEvent, NodeId, NodeStateBase, NumberedEvent, StreamSnapshot } from '@dse/shared';
+import { StateMirror } from '@dse/shared';
 import type { Socket } from 'socket.io';
 
 export interface StreamOptions {
@@ -33,6 +34,8 @@ export class EventStream {
   private readonly subs = new Map<string, Subscriber>();
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners: ((e: NumberedEvent) => void)[] = [];
+  /** App state of every node as the events that fell out of `history` leave it. */
+  private readonly before = new StateMirror();
 
   constructor(
     private readonly opts: StreamOptions,
@@ -60,7 +63,9 @@ export class EventStream {
     const ne = { ...e, n: ++this.seq } as NumberedEvent;
     this.history.push(ne);
     if (this.history.length > this.opts.historyEventsMax + Math.max(64, this.opts.historyEventsMax >> 3)) {
-      this.history = this.history.slice(this.history.length - this.opts.historyEventsMax);
+      const cut = this.history.length - this.opts.historyEventsMax;
+      for (let i = 0; i < cut; i++) this.before.apply(this.history[i]!);
+      this.history = this.history.slice(cut);
     }
     for (const s of this.subs.values()) {
       if (s.dropped) continue;
@@ -77,10 +82,26 @@ export class EventStream {
     return this.history.length > this.opts.historyEventsMax ? this.history.slice(this.history.length - this.opts.historyEventsMax) : [...this.history];
   }
 
+  /** Each node's app state as of just before the first event `recent()` returns (see `StreamSnapshot.baseStates`). */
+  baseStates(): Record<NodeId, NodeStateBase> {
+    const extra = this.history.length - this.opts.historyEventsMax;
+    if (extra <= 0) return this.before.states();
+    const m = this.before.clone();
+    for (let i = 0; i < extra; i++) m.apply(this.history[i]!);
+    return m.states();
+  }
+
   subscribe(socket: Socket): void {
     this.subs.set(socket.id, { socket, queue: [], unacked: 0, dropped: false });
-    socket.emit('snapshot', this.snapshot('connect', this.recent()));
+    socket.emit('snapshot', this.snapshotNow('connect'));
     socket.on('disconnect', () => this.subs.delete(socket.id));
+  }
+
+  /** A snapshot of now: the recent history and the node states it starts from. */
+  snapshotNow(reason: 'connect' | 'resync', notice?: string): StreamSnapshot {
+    const snap = this.snapshot(reason, this.recent(), notice);
+    snap.baseStates = this.baseStates();
+    return snap;
   }
 
   get subscribers(): number {
@@ -92,7 +113,7 @@ export class EventStream {
       if (s.dropped) {
         if (s.unacked > 0) continue;
         s.dropped = false;
-        s.socket.emit('snapshot', this.snapshot('resync', this.recent(), 'This browser fell behind the event stream; its queued events were dropped and the view starts again from this snapshot.'));
+        s.socket.emit('snapshot', this.snapshotNow('resync', 'This browser fell behind the event stream; its queued events were dropped and the view starts again from this snapshot.'));
         s.socket.emit('notice', { level: 'warning', message: 'Fell behind the event stream: resynchronised from a snapshot.' });
         continue;
       }
