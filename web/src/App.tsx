@@ -117,7 +117,7 @@ export function App() {
         if (sourceRef.current.kind !== 'live') return;
         heldRef.current = { batches: [], count: 0, overflow: false };
         store.reset();
-        store.model.loadSnapshot(s.cluster, s.config, s.workload, s.limits, s.history);
+        store.model.loadSnapshot(s.cluster, s.config, s.workload, s.limits, s.history, s.baseStates);
         store.changed(true);
       },
       onBatch: (b) => {

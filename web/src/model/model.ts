@@ -10,6 +10,7 @@ import type {
   MessageKind,
   Mode,
   NodeId,
+  NodeStateBase,
   NumberedEvent,
   Version,
   WorkloadConfig,
@@ -203,8 +204,19 @@ export class PlaygroundModel {
     return this.lanes.get(node) ?? [];
   }
 
-  /** Seeds the model from a server snapshot: its history first, then the cluster's current facts. */
-  loadSnapshot(cluster: ClusterInfo, config: ClusterConfig | null, workload: WorkloadConfig | null, limits: Limits | null, history: readonly NumberedEvent[]): void {
+  /**
+   * Seeds the model from a server snapshot: each node's app state as of just before the history
+   * (`baseStates`, when the server sends it), then the history, then the cluster's current facts.
+   */
+  loadSnapshot(
+    cluster: ClusterInfo,
+    config: ClusterConfig | null,
+    workload: WorkloadConfig | null,
+    limits: Limits | null,
+    history: readonly NumberedEvent[],
+    baseStates?: Readonly<Record<NodeId, NodeStateBase>>,
+  ): void {
+    if (baseStates !== undefined) this.loadBaseStates(baseStates);
     this.applyAll(history);
     if (!history.some((e) => e.type === 'modeChanged' || e.type === 'configChanged')) {
       // No mode change in the history: every answer in it came in the cluster's current mode.
@@ -232,6 +244,19 @@ export class PlaygroundModel {
     for (const n of this.nodes.values()) if (!present.has(n.id)) n.removed = true;
     this.lastEvent = Math.max(this.lastEvent, cluster.lastEvent);
     this.revision++;
+  }
+
+  /** Starts each node's app state from the server's account of it (before any event is applied). */
+  private loadBaseStates(bases: Readonly<Record<NodeId, NodeStateBase>>): void {
+    for (const [id, b] of Object.entries(bases)) {
+      const n = this.node(id);
+      n.committedState = { ...b.committed };
+      n.committedVersion = Math.max(n.committedVersion, b.committedVersion);
+      // The world-line of these changes is not told; 0 never names a version the model tracks, so
+      // only a `rollback` event (by version) discards them, as it discards any change above its version.
+      n.pendingChanges = b.pending.map((c) => ({ worldLine: 0, version: c.version, set: c.set, deleted: c.deleted }));
+      this.foldCommittedState(n);
+    }
   }
 
   applyAll(events: readonly (InspectionEvent | NumberedEvent)[]): void {
