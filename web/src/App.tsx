@@ -13,6 +13,8 @@ import { DepGraph } from './views/DepGraph';
 import { EventTable } from './views/EventTable';
 import { Tours, type TourApi } from './views/Tours';
 import { Race } from './views/Race';
+import { Services } from './views/Services';
+import { isScenario, scenarioOf, workloadFor, type Scenario } from './model/services';
 import { Charts, Controls, Help, KillPreviewBox, Legend, NodePanel, Rollbacks } from './views/Panels';
 
 type Source = { kind: 'live' } | { kind: 'replay'; label: string; simulation: Record<string, string> | null };
@@ -379,6 +381,21 @@ export function App() {
   const setConfig = useCallback((patch: Partial<ClusterConfig>) => void command<'config'>({ type: 'config', config: patch }, 'configuration change'), [command]);
   const setWorkload = useCallback((w: WorkloadConfig) => void command<'workload'>({ type: 'workload', workload: w }, 'workload change'), [command]);
   const addNode = useCallback(() => void command<'addNode'>({ type: 'addNode' }, 'add node'), [command]);
+  const pickScenario = useCallback(
+    (s: Scenario) => {
+      void command<'workload'>({ type: 'workload', workload: workloadFor(s, store.model.workload) }, `scenario ${s}`);
+      if (sourceRef.current.kind === 'live') history.replaceState(null, '', `${location.pathname}?scenario=${s}`);
+    },
+    [command, store],
+  );
+  // `?scenario=<id>` in the address: run that scenario once connected (a link to a scenario).
+  const scenarioFromUrl = useRef<string | null>(new URLSearchParams(location.search).get('scenario'));
+  useEffect(() => {
+    const want = scenarioFromUrl.current;
+    if (want === null || conn !== 'connected' || source.kind !== 'live' || model.workload === null) return;
+    scenarioFromUrl.current = null;
+    if (isScenario(want) && scenarioOf(model.workload.kind) !== want) pickScenario(want);
+  }, [conn, source, model, rev, pickScenario]);
 
   // ---------------------------------------------------------------- guided tours
   const setPausedTo = useCallback(
@@ -745,7 +762,8 @@ export function App() {
             setWorkload={(w) => command<'workload'>({ type: 'workload', workload: w }, 'workload change')}
           />
         )}
-        {live && <Controls config={model.config} workload={model.workload} busy={busy || conn !== 'connected'} onConfig={setConfig} onWorkload={setWorkload} onAddNode={addNode} />}
+        {live && <Controls config={model.config} workload={model.workload} busy={busy || conn !== 'connected'} onConfig={setConfig} onWorkload={setWorkload} onScenario={pickScenario} onAddNode={addNode} />}
+        <Services model={model} rev={rev} scenario={scenarioOf(model.workload?.kind)} />
         <div className="tabs" role="tablist">
           {(['graph', 'rollbacks', 'events', 'charts'] as const).map((t) => (
             <button key={t} type="button" role="tab" aria-selected={tab === t} className={tab === t ? 'active' : undefined} onClick={() => setTab(t)} data-testid={`tab-${t}`}>

@@ -4,6 +4,8 @@ import { CUT_KINDS, MODES, WORKLOAD_KINDS } from '@dse/shared';
 import type { KillPreview, RollbackExplanation } from '../model/analysis';
 import type { PlaygroundModel } from '../model/model';
 import type { LiveStats } from '../model/stats';
+import type { Scenario } from '../model/services';
+import { SCENARIOS, scenarioOf } from '../model/services';
 import { OKABE_ITO, STATE_COLOUR, STATE_CUE, STATE_LABEL } from '../palette';
 import type { VersionState } from '../model/model';
 
@@ -273,6 +275,8 @@ export interface ControlsProps {
   busy: boolean;
   onConfig(patch: Partial<ClusterConfig>): void;
   onWorkload(w: WorkloadConfig): void;
+  /** Picks a scenario: runs its workload (the current rate, or a default when stopped). */
+  onScenario(s: Scenario): void;
   onAddNode(): void;
 }
 
@@ -286,6 +290,16 @@ export function Controls(p: ControlsProps) {
     <div className="controls">
       <fieldset disabled={p.busy}>
         <legend>Workload</legend>
+        <label title="what the cluster runs: its workload, and the service shown under Service state">
+          Scenario{' '}
+          <select value={scenarioOf(w?.kind)} onChange={(e) => p.onScenario(e.target.value as Scenario)} data-testid="scenario">
+            {SCENARIOS.map((s) => (
+              <option key={s.id} value={s.id}>
+                {s.label}
+              </option>
+            ))}
+          </select>
+        </label>{' '}
         <label>
           kind{' '}
           <select value={kind ?? w?.kind ?? 'mixed'} onChange={(e) => setKind(e.target.value as WorkloadKind)} data-testid="workload-kind">

@@ -1,0 +1,371 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { Json } from '@dse/shared';
+import type { PlaygroundModel } from '../model/model';
+import type { BrokerEventView, GroupView, KvKeyView, Scenario, ServiceName, ServicesView, StepStatus, TopicView, WalLogView, WorkflowView } from '../model/services';
+import { deriveServices, SCENARIOS, SERVICE_NAMES, serviceCounts } from '../model/services';
+
+/**
+ * The services' state, read back from the nodes' app state (see model/services.ts): what the
+ * write-ahead logs, the key-value store, the broker's topics and the workflows hold right now, each
+ * record marked committed (solid, ✓) or speculative (orange, dashed, "spec": a recovery may still
+ * take it back). After a kill the rolled-back records disappear, because the node states lose them.
+ *
+ * Stable test ids (and data attributes):
+ * - `service-panel` (data-service: the service shown); `service-tab-<wal|kvstore|broker|workflow>`;
+ * - `wal-log` (data-log, data-length, data-committed-length), `wal-entry` (data-pos, data-state);
+ * - `kv-key` (data-key, data-state);
+ * - `broker-topic` (data-topic), `broker-event` (data-offset, data-state), `broker-group` (data-group,
+ *   data-offset: the marker in the event list), `broker-producer` (data-producer);
+ * - `workflow-<id>` (data-status: running/compensating/completed/failed, data-state), `workflow-step`
+ *   (data-status: booked/declined/cancelled/compensated/…), `stock-item` (data-item, data-state).
+ * `data-state` is `committed` or `speculative`.
+ */
+
+const SERVICE_LABEL: Record<ServiceName, string> = { wal: 'write-ahead log', kvstore: 'key-value store', broker: 'event broker', workflow: 'workflows' };
+/** How many of the newest entries a log or topic lists; how many keys and workflows. */
+const ENTRIES_SHOWN = 40;
+const KEYS_SHOWN = 60;
+const WORKFLOWS_SHOWN = 16;
+/** The derivation runs at most this often (a busy cluster changes node state with every event). */
+const DERIVE_EVERY_MS = 250;
+
+type RecState = 'committed' | 'speculative';
+const stateOf = (committed: boolean): RecState => (committed ? 'committed' : 'speculative');
+
+function fmt(v: Json, max = 48): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/** The second cue besides colour: a tick or the word "spec". */
+function Badge({ committed }: { committed: boolean }) {
+  return committed ? (
+    <span className="svc-badge committed" title="committed: no failure can take it back">
+      ✓
+    </span>
+  ) : (
+    <span className="svc-badge speculative" title="speculative: a recovery may still take it back">
+      spec
+    </span>
+  );
+}
+
+function useServices(model: PlaygroundModel, rev: number): ServicesView {
+  const cache = useRef<{ model: PlaygroundModel; rev: number; at: number; view: ServicesView } | null>(null);
+  const [, setTick] = useState(0);
+  const now = performance.now();
+  const c = cache.current;
+  let view: ServicesView;
+  if (c !== null && c.model === model && (c.rev === rev || now - c.at < DERIVE_EVERY_MS)) view = c.view;
+  else {
+    view = deriveServices(model);
+    cache.current = { model, rev, at: now, view };
+  }
+  const stale = cache.current !== null && cache.current.rev !== rev;
+  useEffect(() => {
+    // Events came in while the cached view was fresh enough: redraw once it is due, even if no more come.
+    if (!stale) return;
+    const t = setTimeout(() => setTick((x) => x + 1), DERIVE_EVERY_MS);
+    return () => clearTimeout(t);
+  }, [stale, rev]);
+  return view;
+}
+
+export interface ServicesProps {
+  model: PlaygroundModel;
+  rev: number;
+  /** The scenario the cluster runs (its service is shown unless the person picks another). */
+  scenario: Scenario;
+}
+
+export function Services({ model, rev, scenario }: ServicesProps) {
+  const view = useServices(model, rev);
+  const counts = useMemo(() => serviceCounts(view), [view]);
+  const [picked, setPicked] = useState<ServiceName | null>(null);
+  // A new scenario shows its own service again.
+  useEffect(() => setPicked(null), [scenario]);
+  const fallback = SERVICE_NAMES.find((s) => counts[s] > 0) ?? 'wal';
+  const shown: ServiceName = picked ?? (scenario === 'kv' ? fallback : scenario);
+  const label = SCENARIOS.find((s) => s.id === scenario)?.label ?? scenario;
+  return (
+    <section className="services" aria-label="Service state" data-testid="service-panel" data-service={shown}>
+      <header>
+        <strong>Service state</strong> <span className="muted">(scenario: {label}; from the nodes’ state: committed base + uncommitted changes)</span>{' '}
+        <span role="tablist" className="svc-tabs">
+          {SERVICE_NAMES.map((s) => (
+            <button key={s} type="button" role="tab" aria-selected={shown === s} className={shown === s ? 'active' : undefined} onClick={() => setPicked(s)} data-testid={`service-tab-${s}`}>
+              {SERVICE_LABEL[s]} ({counts[s]})
+            </button>
+          ))}
+        </span>
+      </header>
+      <p className="svc-legend muted">
+        <span className="svc-rec committed">
+          <Badge committed /> committed
+        </span>{' '}
+        <span className="svc-rec speculative">
+          <Badge committed={false} /> speculative (may still be rolled back)
+        </span>
+        {scenario === 'kv' && ' · The replicated kv keeps plain keys: see each node’s state in the node panels.'}
+      </p>
+      {shown === 'wal' && <WalView logs={view.wal} />}
+      {shown === 'kvstore' && <KvView keys={view.kv} />}
+      {shown === 'broker' && <BrokerView topics={view.topics} />}
+      {shown === 'workflow' && <WorkflowsView view={view} />}
+    </section>
+  );
+}
+
+function Empty({ what }: { what: string }) {
+  return <p className="muted">No {what} in the nodes’ state yet. Pick its scenario above to run its workload.</p>;
+}
+
+// ------------------------------------------------------------------ write-ahead log
+
+function WalView({ logs }: { logs: WalLogView[] }) {
+  if (logs.length === 0) return <Empty what="write-ahead log" />;
+  return (
+    <div className="svc-grid">
+      {logs.map((l) => {
+        const shown = l.entries.slice(-ENTRIES_SHOWN);
+        const hidden = l.entries.length - shown.length;
+        return (
+          <div key={`${l.log}@${l.node}`} className="svc-box" data-testid="wal-log" data-log={l.log} data-length={l.length} data-committed-length={l.committedLength}>
+            <h4>
+              log <code>{l.log}</code> on {l.node}
+            </h4>
+            <div className="muted">
+              length {l.length} · committed prefix {l.committedLength} · speculative tail {l.length - l.committedLength}
+            </div>
+            {hidden > 0 && <div className="muted">… {hidden} earlier entries</div>}
+            <ol className="svc-list">
+              {shown.map((e, i) => (
+                <li key={e.pos} className={`svc-rec ${stateOf(e.committed)}${!e.committed && (hidden + i === 0 || l.entries[hidden + i - 1]!.committed) ? ' tail-start' : ''}`} data-testid="wal-entry" data-pos={e.pos} data-state={stateOf(e.committed)}>
+                  <span className="pos">#{e.pos}</span> <span className="data">{fmt(e.data)}</span> <span className="muted">v{e.version}</span> <Badge committed={e.committed} />
+                </li>
+              ))}
+            </ol>
+          </div>
+        );
+      })}
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------ key-value store
+
+function KvView({ keys }: { keys: KvKeyView[] }) {
+  if (keys.length === 0) return <Empty what="key-value store keys" />;
+  const shown = keys.slice(0, KEYS_SHOWN);
+  return (
+    <>
+      <table className="svc-table">
+        <thead>
+          <tr>
+            <th>key</th>
+            <th>value</th>
+            <th>writes</th>
+            <th>written by</th>
+            <th>state</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((k) => (
+            <tr key={`${k.key}@${k.node}`} className={`svc-rec ${stateOf(k.committed)}`} data-testid="kv-key" data-key={k.key} data-state={stateOf(k.committed)}>
+              <td>
+                <code>{k.key}</code>
+              </td>
+              <td>{k.value === null ? <span className="muted">deleted</span> : fmt(k.value)}</td>
+              <td>{k.writes}</td>
+              <td>
+                {k.node} v{k.version}
+              </td>
+              <td>
+                <Badge committed={k.committed} /> {stateOf(k.committed)}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {keys.length > shown.length && <p className="muted">and {keys.length - shown.length} more keys</p>}
+    </>
+  );
+}
+
+// ------------------------------------------------------------------ broker
+
+function GroupMarker({ g }: { g: GroupView }) {
+  return (
+    <li className={`group-marker svc-rec ${stateOf(g.committed)}`} data-testid="broker-group" data-group={g.group} data-offset={g.offset} data-state={stateOf(g.committed)}>
+      ▶ group <strong>{g.group}</strong> reads next from offset {g.offset}
+      {!g.committed && g.committedOffset !== null && <span className="muted"> (committed: {g.committedOffset})</span>} <Badge committed={g.committed} />
+    </li>
+  );
+}
+
+function TopicBox({ t }: { t: TopicView }) {
+  const shown = t.events.slice(-ENTRIES_SHOWN);
+  const first = shown[0]?.offset ?? t.length;
+  const groupsAt = (o: number): GroupView[] => t.groups.filter((g) => g.offset === o);
+  const before = t.groups.filter((g) => g.offset < first);
+  const after = t.groups.filter((g) => g.offset >= t.length && !shown.some((e) => e.offset === g.offset));
+  const row = (e: BrokerEventView) => (
+    <li key={e.offset} className={`svc-rec ${stateOf(e.committed)}`} data-testid="broker-event" data-offset={e.offset} data-state={stateOf(e.committed)}>
+      <span className="pos">@{e.offset}</span> {e.producer}#{e.seq} <span className="data">{fmt(e.data)}</span> <span className="muted">v{e.version}</span> <Badge committed={e.committed} />
+    </li>
+  );
+  return (
+    <div className="svc-box" data-testid="broker-topic" data-topic={t.topic}>
+      <h4>
+        topic <code>{t.topic}</code> on {t.node}
+      </h4>
+      <div className="muted">
+        {t.length} events · {t.committedLength} committed
+      </div>
+      {before.length > 0 && (
+        <ul className="svc-list">
+          {before.map((g) => (
+            <GroupMarker key={g.group} g={g} />
+          ))}
+        </ul>
+      )}
+      {t.events.length > shown.length && <div className="muted">… {t.events.length - shown.length} earlier events</div>}
+      <ol className="svc-list">
+        {shown.map((e) => [...groupsAt(e.offset).map((g) => <GroupMarker key={`g-${g.group}`} g={g} />), row(e)])}
+        {after.map((g) => (
+          <GroupMarker key={`g-${g.group}`} g={g} />
+        ))}
+      </ol>
+      {t.producers.length > 0 && (
+        <table className="svc-table">
+          <thead>
+            <tr>
+              <th>producer</th>
+              <th>last seq</th>
+              <th>committed seq</th>
+            </tr>
+          </thead>
+          <tbody>
+            {t.producers.map((p) => (
+              <tr key={p.producer} className={`svc-rec ${stateOf(p.committed)}`} data-testid="broker-producer" data-producer={p.producer} data-state={stateOf(p.committed)}>
+                <td>{p.producer}</td>
+                <td>
+                  {p.lastSeq} <Badge committed={p.committed} />
+                </td>
+                <td>{p.committedSeq ?? '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+function BrokerView({ topics }: { topics: TopicView[] }) {
+  if (topics.length === 0) return <Empty what="broker topics" />;
+  return (
+    <div className="svc-grid">
+      {topics.map((t) => (
+        <TopicBox key={`${t.topic}@${t.node}`} t={t} />
+      ))}
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------ workflows
+
+const STEP_ICON: Record<StepStatus, string> = {
+  pending: '·',
+  running: '…',
+  done: '✓',
+  booked: '✓',
+  declined: '✗',
+  'sold out': '✗',
+  refused: '✗',
+  failed: '✗',
+  cancelled: '⊘',
+  compensating: '↩…',
+  compensated: '↩',
+  skipped: '–',
+};
+
+function WorkflowBox({ w }: { w: WorkflowView }) {
+  return (
+    <div className={`svc-box wf wf-${w.status} svc-rec ${stateOf(w.committed)}`} data-testid={`workflow-${w.id}`} data-status={w.status} data-state={stateOf(w.committed)}>
+      <h4>
+        workflow <code>{w.id}</code> <span className={`wf-status wf-${w.status}`}>{w.status}</span> <Badge committed={w.committed} />
+      </h4>
+      <div className="muted">
+        orchestrated on {w.node}, record v{w.version}
+        {w.failedAt !== null && ` · step ${w.failedAt} failed${w.reason !== null ? ` (${fmt(w.reason, 30)})` : ''}`}
+        {w.compensated.length > 0 && ` · compensated, last first: ${w.compensated.map((k) => `step ${k}`).join(', ')}`}
+      </div>
+      <ol className="svc-list wf-steps" start={0}>
+        {w.steps.map((s) => (
+          <li key={s.index} className={`step st-${s.status.replace(' ', '-')}`} data-testid="workflow-step" data-status={s.status}>
+            <span className="step-icon" aria-hidden="true">
+              {STEP_ICON[s.status]}
+            </span>{' '}
+            {s.kind} {s.item !== null && <code>{s.item}</code>} <span className="muted">on {s.node}</span> — <strong>{s.status}</strong>
+            {s.compensationOrder !== null && <span className="muted"> (compensation {s.compensationOrder})</span>}
+            {s.booking !== null && (
+              <span className="muted">
+                {' '}
+                · booking on {s.booking.node} <Badge committed={s.booking.committed} />
+              </span>
+            )}
+          </li>
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+function WorkflowsView({ view }: { view: ServicesView }) {
+  if (view.workflows.length === 0 && view.stock.length === 0) return <Empty what="workflows" />;
+  const shown = view.workflows.slice(-WORKFLOWS_SHOWN);
+  const by = (s: string): number => view.workflows.filter((w) => w.status === s).length;
+  return (
+    <>
+      <div className="muted">
+        {view.workflows.length} workflows: {by('completed')} completed, {by('failed')} failed (compensated), {by('running') + by('compensating')} running
+        {view.workflows.length > shown.length ? ` · the newest ${shown.length} shown` : ''}
+      </div>
+      <div className="svc-grid">
+        {shown.map((w) => (
+          <WorkflowBox key={`${w.id}@${w.node}`} w={w} />
+        ))}
+      </div>
+      {view.stock.length > 0 && (
+        <table className="svc-table">
+          <caption>travel stock</caption>
+          <thead>
+            <tr>
+              <th>item</th>
+              <th>left</th>
+              <th>provider</th>
+              <th>state</th>
+            </tr>
+          </thead>
+          <tbody>
+            {view.stock.map((s) => (
+              <tr key={`${s.item}@${s.node}`} className={`svc-rec ${stateOf(s.committed)}`} data-testid="stock-item" data-item={s.item} data-state={stateOf(s.committed)}>
+                <td>
+                  <code>{s.item}</code>
+                </td>
+                <td>{s.left}</td>
+                <td>
+                  {s.node} v{s.version}
+                </td>
+                <td>
+                  <Badge committed={s.committed} /> {stateOf(s.committed)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
