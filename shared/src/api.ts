@@ -22,7 +22,8 @@ import type { Cut, CutKind, Deps, Json, Mode, NodeId, Version, WorldLine } from 
  * | `POST /api/config`           | `ConfigPatch`        | `{config}`                 |
  * | `POST /api/workload`         | `WorkloadConfig`     | `{workload}` (rate 0 stops)|
  * | `POST /api/requests`         | `KvRequestBody`      | `RequestInfo`              |
- * | `GET /api/requests/:id`      |                      | `RequestInfo`              |
+ * | `POST /api/service`          | `ServiceRequestBody` | `ServiceRequestInfo`       |
+ * | `GET /api/requests/:id`      |                      | `RequestInfo` or `ServiceRequestInfo` |
  * | `POST /api/simulate`         | `SimulateBody`       | `SimulateResult`           |
  *
  * HTTP status: 200 with `ok`; 400 BadRequest, 401 Unauthorized, 404 NotFound, 409 Conflict,
@@ -106,15 +107,23 @@ export interface ClusterConfig {
  */
 export type ConfigPatch = Partial<ClusterConfig>;
 
-export type WorkloadKind = 'kv' | 'chain' | 'mixed';
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['kv', 'chain', 'mixed'];
+export type WorkloadKind = 'kv' | 'chain' | 'mixed' | 'wal' | 'kvstore' | 'broker' | 'workflow';
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['kv', 'chain', 'mixed', 'wal', 'kvstore', 'broker', 'workflow'];
 
 /**
  * The built-in load generator: `rate` requests a second (0 stops it) over a few sessions.
- * - `kv`: puts and gets of random keys, each on the key's node;
+ * - `kv`: puts and gets of random keys of the small kv app, each on the key's node;
  * - `chain`: puts that the node replicates to one or two other nodes (node-to-node messages, so
  *   versions of several nodes depend on each other and a failure rolls back across nodes);
- * - `mixed`: both.
+ * - `mixed`: both;
+ * - `wal`: appends (`{i, at}`) to a few logs of the write-ahead-log service (`audit`, `orders`),
+ *   now and then a committed-only read;
+ * - `kvstore`: put / get / delete / compare-and-set over 16 keys of the kv store service;
+ * - `broker`: producers publishing to 2 topics with (producerId, seq), now and then a duplicate
+ *   publish (dropped by the broker's dedup); consumers of 2 groups polling (one speculative, one
+ *   committed-only);
+ * - `workflow`: travel reservations of 1–10 steps; a small share has a declined payment or a
+ *   sold-out item, so compensations show.
  */
 export interface WorkloadConfig {
   kind: WorkloadKind;
@@ -158,6 +167,44 @@ export interface KvRequestBody {
 }
 
 export type RequestStatus = 'speculative' | 'committed' | 'rolled-back';
+
+// ------------------------------------------------------------------ requests to the services
+
+/** The services of the `playground` (and `services`) app: write-ahead log, kv store, broker, workflows. */
+export type ServiceName = 'wal' | 'kv' | 'broker' | 'wf';
+export const SERVICE_NAMES: readonly ServiceName[] = ['wal', 'kv', 'broker', 'wf'];
+
+export interface ServiceRequestBody {
+  /** A session id to continue (letters, digits, `._-`, at most 64); omitted: a new session. */
+  session?: string;
+  svc: ServiceName;
+  /**
+   * The service's own request payload, WITHOUT `svc` (the server adds it), e.g.
+   * `{op: 'append', log: 'audit', data: {...}}` (see `backend/src/services`).
+   */
+  payload: { [k: string]: Json };
+  /**
+   * The node to send it to; default: the service's placement over the cluster's node ids (sorted):
+   * by log for wal, by key for kv, by topic for broker, by workflow id for wf, as the typed clients
+   * place it.
+   */
+  node?: NodeId;
+}
+
+export interface ServiceRequestInfo {
+  /** Server-assigned id, for `GET /api/requests/:id`. */
+  id: string;
+  session: string;
+  /** The request's number in its session. */
+  seq: number;
+  node: NodeId;
+  svc: ServiceName;
+  status: RequestStatus;
+  /** The service's answer (a typed refusal is answered as that error instead). */
+  result: Json;
+  worldLine: WorldLine;
+  deps: Deps;
+}
 
 export interface RequestInfo {
   /** Server-assigned id, for `GET /api/requests/:id`. */
@@ -216,6 +263,7 @@ export type Command =
   | { type: 'config'; config: ConfigPatch }
   | { type: 'workload'; workload: WorkloadConfig }
   | ({ type: 'request' } & KvRequestBody)
+  | ({ type: 'service' } & ServiceRequestBody)
   | { type: 'getRequest'; id: string }
   | ({ type: 'simulate' } & SimulateBody);
 
@@ -239,7 +287,9 @@ export interface CommandResults {
   config: { config: ClusterConfig };
   workload: { workload: WorkloadConfig };
   request: RequestInfo;
-  getRequest: RequestInfo;
+  service: ServiceRequestInfo;
+  /** A kv app request (`op`, `key`) or a service request (`svc`). */
+  getRequest: RequestInfo | ServiceRequestInfo;
   simulate: SimulateResult;
 }
 
