@@ -39,8 +39,11 @@ export interface Application {
   version: number;
 }
 
+/** What the service scenarios check besides the invariants every scenario shares (verify-services.ts). */
+export type ServiceInvariant = 'wal-log' | 'broker-order' | 'broker-groups' | 'saga' | 'stock' | 'above-cut';
+
 export interface ViolationNote {
-  invariant: 'durability' | 'exactly-once' | 'no-orphans' | 'prefix' | 'cut-safety' | 'liveness' | 'server';
+  invariant: 'durability' | 'exactly-once' | 'no-orphans' | 'prefix' | 'cut-safety' | 'liveness' | 'server' | ServiceInvariant;
   message: string;
 }
 
