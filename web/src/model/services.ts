@@ -17,7 +17,7 @@ import { versionKey } from './model';
 
 /** What the playground can run: the replicated kv (kinds kv/chain/mixed) or one of the four services. */
 export type Scenario = 'kv' | 'wal' | 'kvstore' | 'broker' | 'workflow';
-export type ServiceName = Exclude<Scenario, 'kv'>;
+export type PanelService = Exclude<Scenario, 'kv'>;
 
 export const SCENARIOS: readonly { id: Scenario; label: string }[] = [
   { id: 'kv', label: 'replicated kv' },
@@ -26,7 +26,7 @@ export const SCENARIOS: readonly { id: Scenario; label: string }[] = [
   { id: 'broker', label: 'event broker' },
   { id: 'workflow', label: 'workflows' },
 ];
-export const SERVICE_NAMES: readonly ServiceName[] = ['wal', 'kvstore', 'broker', 'workflow'];
+export const PANEL_SERVICES: readonly PanelService[] = ['wal', 'kvstore', 'broker', 'workflow'];
 
 /** Requests a second when a scenario is picked while the workload is stopped. */
 export const SCENARIO_DEFAULT_RATE = 10;
@@ -42,14 +42,11 @@ export function scenarioOf(kind: string | null | undefined): Scenario {
 }
 
 /** The workload to send for `scenario`: the current kind when it already is that scenario, its rate (or a default when stopped). */
-export function workloadFor(scenario: Scenario, current: { kind: string; rate: number } | null): { kind: WorkloadKind; rate: number } {
+export function workloadFor(scenario: Scenario, current: { kind: WorkloadKind; rate: number } | null): { kind: WorkloadKind; rate: number } {
   const rate = current !== null && current.rate > 0 ? current.rate : SCENARIO_DEFAULT_RATE;
-  if (scenario === 'kv') {
-    const k = current !== null && scenarioOf(current.kind) === 'kv' ? current.kind : 'mixed';
-    return { kind: k as WorkloadKind, rate };
-  }
-  // The four service kinds are workload kinds of the server too (shared/src/api.ts WORKLOAD_KINDS).
-  return { kind: scenario as string as WorkloadKind, rate };
+  if (scenario === 'kv') return { kind: current !== null && scenarioOf(current.kind) === 'kv' ? current.kind : 'mixed', rate };
+  // The four service scenarios are workload kinds of the server by the same names.
+  return { kind: scenario, rate };
 }
 
 // ------------------------------------------------------------------ views
@@ -155,7 +152,7 @@ export interface ServicesView {
 }
 
 /** How many things each service has (for the panel's tabs). */
-export function serviceCounts(v: ServicesView): Record<ServiceName, number> {
+export function serviceCounts(v: ServicesView): Record<PanelService, number> {
   return { wal: v.wal.length, kvstore: v.kv.length, broker: v.topics.length, workflow: v.workflows.length + v.stock.length };
 }
 

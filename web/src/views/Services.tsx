@@ -1,8 +1,8 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Json } from '@dse/shared';
 import type { PlaygroundModel } from '../model/model';
-import type { BrokerEventView, GroupView, KvKeyView, Scenario, ServiceName, ServicesView, StepStatus, TopicView, WalLogView, WorkflowView } from '../model/services';
-import { deriveServices, SCENARIOS, SERVICE_NAMES, serviceCounts } from '../model/services';
+import type { BrokerEventView, GroupView, KvKeyView, Scenario, PanelService, ServicesView, StepStatus, TopicView, WalLogView, WorkflowView } from '../model/services';
+import { deriveServices, SCENARIOS, PANEL_SERVICES, serviceCounts } from '../model/services';
 
 /**
  * The services' state, read back from the nodes' app state (see model/services.ts): what the
@@ -13,15 +13,16 @@ import { deriveServices, SCENARIOS, SERVICE_NAMES, serviceCounts } from '../mode
  * Stable test ids (and data attributes):
  * - `service-panel` (data-service: the service shown); `service-tab-<wal|kvstore|broker|workflow>`;
  * - `wal-log` (data-log, data-length, data-committed-length), `wal-entry` (data-pos, data-state);
- * - `kv-key` (data-key, data-state);
- * - `broker-topic` (data-topic), `broker-event` (data-offset, data-state), `broker-group` (data-group,
+ * - `kv-key` (data-key, data-node, data-version: the writer's version, data-state);
+ * - `broker-topic` (data-topic, data-length, data-committed-length), `broker-event` (data-offset, data-state), `broker-group` (data-group,
  *   data-offset: the marker in the event list), `broker-producer` (data-producer);
- * - `workflow-<id>` (data-status: running/compensating/completed/failed, data-state), `workflow-step`
- *   (data-status: booked/declined/cancelled/compensated/…), `stock-item` (data-item, data-state).
+ * - `workflow-<id>` (data-workflow: the id, data-status: running/compensating/completed/failed, data-state), `workflow-step`
+ *   (data-status: booked/declined/cancelled/compensated/…), `stock-item` (data-item, data-state),
+ *   `workflow-summary` (data-total, data-finished-committed: workflows completed or failed, committed).
  * `data-state` is `committed` or `speculative`.
  */
 
-const SERVICE_LABEL: Record<ServiceName, string> = { wal: 'write-ahead log', kvstore: 'key-value store', broker: 'event broker', workflow: 'workflows' };
+const SERVICE_LABEL: Record<PanelService, string> = { wal: 'write-ahead log', kvstore: 'key-value store', broker: 'event broker', workflow: 'workflows' };
 /** How many of the newest entries a log or topic lists; how many keys and workflows. */
 const ENTRIES_SHOWN = 40;
 const KEYS_SHOWN = 60;
@@ -81,18 +82,18 @@ export interface ServicesProps {
 export function Services({ model, rev, scenario }: ServicesProps) {
   const view = useServices(model, rev);
   const counts = useMemo(() => serviceCounts(view), [view]);
-  const [picked, setPicked] = useState<ServiceName | null>(null);
+  const [picked, setPicked] = useState<PanelService | null>(null);
   // A new scenario shows its own service again.
   useEffect(() => setPicked(null), [scenario]);
-  const fallback = SERVICE_NAMES.find((s) => counts[s] > 0) ?? 'wal';
-  const shown: ServiceName = picked ?? (scenario === 'kv' ? fallback : scenario);
+  const fallback = PANEL_SERVICES.find((s) => counts[s] > 0) ?? 'wal';
+  const shown: PanelService = picked ?? (scenario === 'kv' ? fallback : scenario);
   const label = SCENARIOS.find((s) => s.id === scenario)?.label ?? scenario;
   return (
     <section className="services" aria-label="Service state" data-testid="service-panel" data-service={shown}>
       <header>
         <strong>Service state</strong> <span className="muted">(scenario: {label}; from the nodes’ state: committed base + uncommitted changes)</span>{' '}
         <span role="tablist" className="svc-tabs">
-          {SERVICE_NAMES.map((s) => (
+          {PANEL_SERVICES.map((s) => (
             <button key={s} type="button" role="tab" aria-selected={shown === s} className={shown === s ? 'active' : undefined} onClick={() => setPicked(s)} data-testid={`service-tab-${s}`}>
               {SERVICE_LABEL[s]} ({counts[s]})
             </button>
@@ -171,7 +172,7 @@ function KvView({ keys }: { keys: KvKeyView[] }) {
         </thead>
         <tbody>
           {shown.map((k) => (
-            <tr key={`${k.key}@${k.node}`} className={`svc-rec ${stateOf(k.committed)}`} data-testid="kv-key" data-key={k.key} data-state={stateOf(k.committed)}>
+            <tr key={`${k.key}@${k.node}`} className={`svc-rec ${stateOf(k.committed)}`} data-testid="kv-key" data-key={k.key} data-node={k.node} data-version={k.version} data-state={stateOf(k.committed)}>
               <td>
                 <code>{k.key}</code>
               </td>
@@ -215,7 +216,7 @@ function TopicBox({ t }: { t: TopicView }) {
     </li>
   );
   return (
-    <div className="svc-box" data-testid="broker-topic" data-topic={t.topic}>
+    <div className="svc-box" data-testid="broker-topic" data-topic={t.topic} data-length={t.length} data-committed-length={t.committedLength}>
       <h4>
         topic <code>{t.topic}</code> on {t.node}
       </h4>
@@ -292,7 +293,7 @@ const STEP_ICON: Record<StepStatus, string> = {
 
 function WorkflowBox({ w }: { w: WorkflowView }) {
   return (
-    <div className={`svc-box wf wf-${w.status} svc-rec ${stateOf(w.committed)}`} data-testid={`workflow-${w.id}`} data-status={w.status} data-state={stateOf(w.committed)}>
+    <div className={`svc-box wf wf-${w.status} svc-rec ${stateOf(w.committed)}`} data-testid={`workflow-${w.id}`} data-workflow={w.id} data-status={w.status} data-state={stateOf(w.committed)}>
       <h4>
         workflow <code>{w.id}</code> <span className={`wf-status wf-${w.status}`}>{w.status}</span> <Badge committed={w.committed} />
       </h4>
@@ -324,13 +325,19 @@ function WorkflowBox({ w }: { w: WorkflowView }) {
 
 function WorkflowsView({ view }: { view: ServicesView }) {
   if (view.workflows.length === 0 && view.stock.length === 0) return <Empty what="workflows" />;
-  const shown = view.workflows.slice(-WORKFLOWS_SHOWN);
+  // The unfinished ones first, then the last finished ones (by id), in id order.
+  const open = view.workflows.filter((w) => w.status === 'running' || w.status === 'compensating').slice(-WORKFLOWS_SHOWN);
+  const done = view.workflows.filter((w) => w.status === 'completed' || w.status === 'failed');
+  const pick = new Set([...open, ...done.slice(-Math.max(0, WORKFLOWS_SHOWN - open.length))]);
+  const shown = view.workflows.filter((w) => pick.has(w));
   const by = (s: string): number => view.workflows.filter((w) => w.status === s).length;
+  const finishedCommitted = done.filter((w) => w.committed).length;
   return (
     <>
-      <div className="muted">
-        {view.workflows.length} workflows: {by('completed')} completed, {by('failed')} failed (compensated), {by('running') + by('compensating')} running
-        {view.workflows.length > shown.length ? ` · the newest ${shown.length} shown` : ''}
+      <div className="muted" data-testid="workflow-summary" data-total={view.workflows.length} data-finished-committed={finishedCommitted}>
+        {view.workflows.length} workflows: {by('completed')} completed, {by('failed')} failed (compensated), {by('running') + by('compensating')} running; {finishedCommitted} finished
+        and committed
+        {view.workflows.length > shown.length ? ` · ${shown.length} shown (the unfinished first)` : ''}
       </div>
       <div className="svc-grid">
         {shown.map((w) => (
