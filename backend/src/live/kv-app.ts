@@ -1,6 +1,7 @@
 import type { Json, NodeId } from '@dse/shared';
 import { DseError } from '@dse/shared';
 import type { ActionContext, App, AppRequest } from '../core/app';
+import { SERVICE_PREFIXES, servicePrefixOf } from '../services';
 
 /**
  * The live cluster's key-value application. Each key lives on one node (the server sends a request to
@@ -15,6 +16,9 @@ import type { ActionContext, App, AppRequest } from '../core/app';
  * - `{op: 'replicate', key, value, to: [nodes]}` → `{key, version, replicas}`: a put that also sends the
  *   value to other nodes as messages; their versions then depend on this one, so a failure here rolls
  *   them back too.
+ *
+ * Keys starting with a service prefix (`wal/`, `kv/`, `br/`, `wf/`, `tr/`, see `SERVICE_PREFIXES`)
+ * are refused: in the `playground` app the services keep their state on the same nodes under them.
  */
 export type KvAppOp =
   | { op: 'put'; key: string; value: Json }
@@ -34,6 +38,10 @@ export const kvApp: App = {
       throw new DseError('BadRequest', 'kv: a request is an object with a string key');
     }
     const key = p.key;
+    const prefix = servicePrefixOf(key);
+    if (prefix !== undefined) {
+      throw new DseError('BadRequest', `kv: key ${JSON.stringify(key.slice(0, 60))} starts with ${prefix}, a service's prefix (keys may not start with ${SERVICE_PREFIXES.join(', ')})`);
+    }
     switch (p.op) {
       case 'put':
         ctx.put(key, p.value ?? null);

@@ -1,6 +1,7 @@
-import type { Json, NodeId, RequestInfo } from '@dse/shared';
+import type { Json, NodeId, RequestInfo, ServiceName, ServiceRequestBody, ServiceRequestInfo } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
 import type { Session, SpeculativeResult } from '../core/session';
+import { kvNode, shardOf, throwIfError, topicNode, walNode } from '../services';
 import type { Cluster } from './cluster';
 import type { KvAppOp } from './kv-app';
 
@@ -13,9 +14,29 @@ export interface KvRequest {
   node?: NodeId;
 }
 
-interface Tracked {
-  info: RequestInfo;
+interface Tracked<I extends RequestInfo | ServiceRequestInfo = RequestInfo | ServiceRequestInfo> {
+  info: I;
 }
+
+/** The payload field a service places its requests by (log, key, topic, workflow id). */
+export const SERVICE_PLACEMENT_FIELD: Readonly<Record<ServiceName, string>> = { wal: 'log', kv: 'key', broker: 'topic', wf: 'id' };
+
+/** The node a service request goes to by default, over `nodes` (sorted), exactly as the typed clients place it. */
+export function serviceNode(svc: ServiceName, placeBy: string, nodes: readonly NodeId[]): NodeId {
+  switch (svc) {
+    case 'wal':
+      return walNode(placeBy, nodes);
+    case 'kv':
+      return kvNode(placeBy, nodes);
+    case 'broker':
+      return topicNode(placeBy, nodes);
+    case 'wf':
+      return shardOf(`wf:${placeBy}`, nodes);
+  }
+}
+
+/** Service ops that read only committed state when the API payload says `committed: true` (the server fills `upTo` from the cut). */
+const COMMITTED_OPS: Readonly<Partial<Record<ServiceName, readonly string[]>>> = { wal: ['read', 'length'], broker: ['poll'] };
 
 /**
  * Requests to the key-value app from the API: each goes through a session of the server's session
@@ -34,14 +55,14 @@ export class Requests {
     private readonly opts: { keepMax: number; sessionsMax: number; answerTimeoutMs: number },
   ) {}
 
-  get(id: string): RequestInfo {
+  get(id: string): RequestInfo | ServiceRequestInfo {
     const t = this.table.get(id);
     if (t === undefined) throw new DseError('NotFound', `no request ${id} (unknown, or older than the last ${this.opts.keepMax})`);
     return { ...t.info };
   }
 
-  private remember(info: RequestInfo): Tracked {
-    const t: Tracked = { info };
+  private remember<I extends RequestInfo | ServiceRequestInfo>(info: I): Tracked<I> {
+    const t: Tracked<I> = { info };
     this.table.set(info.id, t);
     while (this.table.size > this.opts.keepMax) this.table.delete(this.table.keys().next().value!);
     return t;
@@ -69,7 +90,7 @@ export class Requests {
   }
 
   /** Sends a request through a session: the reply is its speculative answer (or a definite rollback). */
-  send(session: Session, node: NodeId, payload: KvAppOp): { seq: number; answer: Promise<SpeculativeResult> } {
+  send(session: Session, node: NodeId, payload: KvAppOp | { [k: string]: Json }): { seq: number; answer: Promise<SpeculativeResult> } {
     const seq = (this.sent.get(session.id) ?? 0) + 1;
     this.sent.set(session.id, seq);
     return { seq, answer: session.request(node, payload as unknown as Json) };
@@ -99,7 +120,7 @@ export class Requests {
     const { session, name } = this.session(req.session);
     const payload: KvAppOp = req.op === 'put' ? { op: 'put', key: req.key, value: req.value ?? null } : { op: 'get', key: req.key };
     const { seq, answer } = this.send(session, node, payload);
-    const tracked = this.remember({
+    const tracked = this.remember<RequestInfo>({
       id,
       session: name,
       seq,
@@ -111,6 +132,59 @@ export class Requests {
       worldLine: this.cluster.host.worldLine,
       deps: {},
     });
+    await this.follow(id, node, tracked, answer);
+    return { ...tracked.info };
+  }
+
+  /**
+   * A request to one of the services (`svc` added to the payload), on the node the service places it
+   * on unless `node` is given. `committed: true` in a wal read/length or broker poll payload asks for
+   * committed state only: the server replaces it with the cut's version of that node (`upTo`). A
+   * service's typed refusal (`{error}`) is thrown as that `DseError` (with the request's id).
+   */
+  async submitService(req: ServiceRequestBody): Promise<ServiceRequestInfo> {
+    const id = `r${this.nextId++}`;
+    const payload: { [k: string]: Json } = { ...req.payload, svc: req.svc };
+    let node = req.node;
+    if (node === undefined) {
+      const field = SERVICE_PLACEMENT_FIELD[req.svc];
+      const placeBy = req.payload[field];
+      if (typeof placeBy !== 'string') throw new DseError('BadRequest', `service ${req.svc}: payload.${field} must be a string to place the request (or give node)`);
+      const nodes = this.cluster.nodeIds();
+      if (nodes.length === 0) throw new DseError('Conflict', 'the cluster has no nodes');
+      node = serviceNode(req.svc, placeBy, nodes);
+    }
+    if (!this.cluster.hasNode(node)) throw new DseError('NotFound', `no node ${node}`);
+    if (payload.committed !== undefined) {
+      const op = typeof payload.op === 'string' ? payload.op : '';
+      if (!(COMMITTED_OPS[req.svc] ?? []).includes(op)) throw new DseError('BadRequest', `service ${req.svc}: committed is for ${Object.entries(COMMITTED_OPS).map(([s, ops]) => ops.map((o) => `${s} ${o}`).join(', ')).join(', ')}`);
+      if (payload.committed === true) payload.upTo = this.cluster.host.cut[node] ?? 0;
+      delete payload.committed;
+    }
+    const { session, name } = this.session(req.session);
+    const { seq, answer } = this.send(session, node, payload);
+    const tracked = this.remember<ServiceRequestInfo>({
+      id,
+      session: name,
+      seq,
+      node,
+      svc: req.svc,
+      status: 'speculative',
+      result: null,
+      worldLine: this.cluster.host.worldLine,
+      deps: {},
+    });
+    await this.follow(id, node, tracked, answer);
+    try {
+      throwIfError(tracked.info.result);
+    } catch (e) {
+      throw Object.assign(e as DseError, { requestId: id });
+    }
+    return { ...tracked.info };
+  }
+
+  /** Keeps `tracked` up to date with the answer and its commit or rollback; waits for the answer (or times out with the id). */
+  private async follow(id: string, node: NodeId, tracked: Tracked, answer: Promise<SpeculativeResult>): Promise<void> {
     answer.then(
       (a) => {
         tracked.info = { ...tracked.info, result: a.result, worldLine: a.worldLine, deps: a.deps };
@@ -139,6 +213,5 @@ export class Requests {
     } finally {
       if (timer !== null) clearTimeout(timer);
     }
-    return { ...tracked.info };
   }
 }

@@ -11,6 +11,7 @@ import { DseError, errorBody, isDseError } from '@dse/shared';
 import { Server as IoServer } from 'socket.io';
 import type { Socket } from 'socket.io';
 import type { CheckpointRecord } from '../core/ports';
+import { DEFAULT_APP } from '../live/apps';
 import { Cluster, DEFAULT_CLUSTER_CONFIG } from '../live/cluster';
 import { Requests } from '../live/requests';
 import { NODE_NAMESPACE } from '../live/wire';
@@ -57,6 +58,7 @@ export interface ServerOptions {
   config?: Partial<ClusterConfig>;
   workload?: WorkloadConfig;
   limits?: Partial<Limits>;
+  /** The app the node processes run (`playground`, `kv`, `services`; default `playground`). */
   app?: string;
   log?: (line: string) => void;
   nodeStderr?: boolean;
@@ -167,7 +169,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     storage,
     config: { ...DEFAULT_CLUSTER_CONFIG, ...o.config },
     limits,
-    app: o.app ?? 'kv',
+    app: o.app ?? DEFAULT_APP,
     serverUrl: () => `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`,
     token,
     emit: (e) => stream!.push(e),
@@ -259,6 +261,10 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
         case 'request': {
           const { type: _t, ...body } = cmd;
           return { ok: true, ...(await requests.submit(body)) };
+        }
+        case 'service': {
+          const { type: _t, ...body } = cmd;
+          return { ok: true, ...(await requests.submitService(body)) };
         }
         case 'getRequest':
           return { ok: true, ...requests.get(cmd.id) };
@@ -471,6 +477,9 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
         case 'POST requests':
           cmd = { type: 'request', ...v.kvRequest(body, limits) };
           break;
+        case 'POST service':
+          cmd = { type: 'service', ...v.serviceRequest(body, limits) };
+          break;
         case 'GET requests/:id':
           cmd = { type: 'getRequest', id: v.requestId(parts[1]) };
           break;
@@ -478,7 +487,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
           cmd = { type: 'simulate', ...v.simulate(body) };
           break;
         default: {
-          const known = ['health', 'cluster', 'config', 'nodes', 'workload', 'requests', 'simulate'].includes(parts[0] ?? '');
+          const known = ['health', 'cluster', 'config', 'nodes', 'workload', 'requests', 'service', 'simulate'].includes(parts[0] ?? '');
           throw new DseError(known ? 'BadRequest' : 'NotFound', known ? `${method} ${path} is not part of the API` : `no API route ${path}`);
         }
       }

@@ -1,6 +1,8 @@
-import type { ClusterConfig, Command, ConfigPatch, Json, KvRequestBody, Limits, SimulateBody, WorkloadConfig } from '@dse/shared';
-import { CUT_KINDS, DseError, MODES, WORKLOAD_KINDS } from '@dse/shared';
+import type { ClusterConfig, Command, ConfigPatch, Json, KvRequestBody, Limits, ServiceRequestBody, SimulateBody, WorkloadConfig } from '@dse/shared';
+import { CUT_KINDS, DseError, MODES, SERVICE_NAMES, WORKLOAD_KINDS } from '@dse/shared';
 import { NODE_ID_PATTERN } from '../live/cluster';
+import { SERVICE_PLACEMENT_FIELD } from '../live/requests';
+import { SERVICE_PREFIXES, servicePrefixOf } from '../services';
 
 /** Hand-written schema checks: every command from HTTP or Socket.IO passes one before it touches anything. */
 
@@ -129,11 +131,12 @@ export function kvRequest(v: unknown, limits: Limits, extraKeys: readonly string
   if (op === undefined) bad('request: op is required (put or get)');
   if (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > limits.keyLengthMax) bad(`request: key must be a string of 1 to ${limits.keyLengthMax} characters`);
   if (/[\u0000-\u001f\u007f]/.test(o.key)) bad('request: key must not contain control characters');
-  const r: KvRequestBody = { op, key: o.key };
-  if (o.session !== undefined) {
-    if (typeof o.session !== 'string' || !SESSION_PATTERN.test(o.session)) bad('request: session must be 1 to 64 letters, digits, . _ or -');
-    r.session = o.session;
+  const prefix = servicePrefixOf(o.key);
+  if (prefix !== undefined) {
+    bad(`request: key must not start with ${prefix}: keys starting with ${SERVICE_PREFIXES.join(', ')} hold the services' state (send those requests to POST /api/service)`);
   }
+  const r: KvRequestBody = { op, key: o.key };
+  if (o.session !== undefined) r.session = session(o.session);
   if (op === 'put') {
     if (!('value' in o)) bad('request: a put needs a value');
     if (jsonSize(o.value) > limits.valueBytesMax) throw new DseError('LimitExceeded', `request: the value is larger than ${limits.valueBytesMax} bytes of JSON`);
@@ -145,6 +148,37 @@ export function kvRequest(v: unknown, limits: Limits, extraKeys: readonly string
     const co = bool(o, 'committedOnly');
     if (co !== undefined) r.committedOnly = co;
   }
+  if (o.node !== undefined) r.node = nodeId(o.node);
+  return r;
+}
+
+function session(v: unknown): string {
+  if (typeof v !== 'string' || !SESSION_PATTERN.test(v)) bad('request: session must be 1 to 64 letters, digits, . _ or -');
+  return v;
+}
+
+/**
+ * A request to one service: `{session?, svc, payload, node?}`. The payload is the service's own
+ * request without `svc` (bounded like a kv value); without `node`, it must name what the service
+ * places it by (`log`, `key`, `topic`, `id`). `upTo` is the server's: a read asks `committed: true`.
+ */
+export function serviceRequest(v: unknown, limits: Limits, extraKeys: readonly string[] = []): ServiceRequestBody {
+  const o = object(v, 'service request');
+  onlyKeys(o, ['session', 'svc', 'payload', 'node', ...extraKeys], 'service request');
+  const svc = oneOf(o, 'svc', SERVICE_NAMES);
+  if (svc === undefined) bad(`service request: svc is required (${SERVICE_NAMES.join(', ')})`);
+  const payload = object(o.payload, 'service request: payload');
+  if (jsonSize(payload) > limits.valueBytesMax) throw new DseError('LimitExceeded', `service request: the payload is larger than ${limits.valueBytesMax} bytes of JSON`);
+  if (depth(payload, VALUE_DEPTH_MAX + 1) > VALUE_DEPTH_MAX) bad(`service request: the payload is nested deeper than ${VALUE_DEPTH_MAX} levels`);
+  if (payload.svc !== undefined && payload.svc !== svc) bad('service request: payload.svc must be absent (the server sets it from svc)');
+  if (typeof payload.op !== 'string' || payload.op.length === 0) bad('service request: payload.op must be a string (e.g. append, read, put, publish, poll, start)');
+  if (payload.upTo !== undefined) bad('service request: payload.upTo is set by the server: ask committed: true for a committed-only read');
+  if (payload.committed !== undefined && typeof payload.committed !== 'boolean') bad('service request: payload.committed must be true or false');
+  const field = SERVICE_PLACEMENT_FIELD[svc];
+  if (o.node === undefined && (typeof payload[field] !== 'string' || payload[field] === '')) bad(`service request: payload.${field} must be a non-empty string (it places the ${svc} request on a node), or give node`);
+  const { svc: _svc, ...rest } = payload;
+  const r: ServiceRequestBody = { svc, payload: rest as { [k: string]: Json } };
+  if (o.session !== undefined) r.session = session(o.session);
   if (o.node !== undefined) r.node = nodeId(o.node);
   return r;
 }
@@ -196,6 +230,8 @@ export function command(v: unknown, limits: Limits, current: { config: ClusterCo
       return { type: 'workload', workload: workload(o.workload, limits, current.workload) };
     case 'request':
       return { type: 'request', ...kvRequest(o, limits, ['type']) };
+    case 'service':
+      return { type: 'service', ...serviceRequest(o, limits, ['type']) };
     case 'getRequest':
       onlyKeys(o, ['type', 'id'], o.type);
       return { type: 'getRequest', id: requestId(o.id) };

@@ -1,9 +1,9 @@
 import type { App } from '../core/app';
-import { brokerApp } from './broker';
+import { BROKER_PREFIX, brokerApp } from './broker';
 import { serviceRouter } from './common';
-import { kvStoreApp } from './kv';
-import { walApp } from './wal';
-import { travelApp, workflowApp } from './workflow';
+import { KV_PREFIX, kvStoreApp } from './kv';
+import { WAL_PREFIX, walApp } from './wal';
+import { TRAVEL_PREFIX, WORKFLOW_PREFIX, travelApp, workflowApp } from './workflow';
 
 export * from './common';
 export * from './wal';
@@ -18,3 +18,14 @@ export * from './workflow';
  */
 export const SERVICES: Readonly<Record<string, App>> = { wal: walApp, kv: kvStoreApp, broker: brokerApp, wf: workflowApp, travel: travelApp };
 export const servicesApp: App = serviceRouter(SERVICES);
+
+/**
+ * The state key prefixes the services keep their state under (`wal/`, `kv/`, `br/`, `wf/`, `tr/`):
+ * an app sharing a node with them (the live `playground` app's kv part) must not write keys there.
+ */
+export const SERVICE_PREFIXES: readonly string[] = [WAL_PREFIX, KV_PREFIX, BROKER_PREFIX, WORKFLOW_PREFIX, TRAVEL_PREFIX];
+
+/** The service prefix `key` starts with, if any. */
+export function servicePrefixOf(key: string): string | undefined {
+  return SERVICE_PREFIXES.find((p) => key.startsWith(p));
+}
