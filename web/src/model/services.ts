@@ -153,7 +153,7 @@ export interface ServicesView {
 
 /** How many things each service has (for the panel's tabs). */
 export function serviceCounts(v: ServicesView): Record<PanelService, number> {
-  return { wal: v.wal.length, kvstore: v.kv.length, broker: v.topics.length, workflow: v.workflows.length + v.stock.length };
+  return { wal: v.wal.length, kvstore: v.kv.length, broker: v.topics.length, workflow: v.workflows.length };
 }
 
 // ------------------------------------------------------------------ derivation
