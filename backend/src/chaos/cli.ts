@@ -116,7 +116,7 @@ try {
     log(`FAILED with ${r.violations} violations; reproduce the fault schedule with --seed ${r.seed}`);
     code = 1;
   }
-  const summary = `chaos: ${r.seconds} s, ${r.kills} kills, ${r.stops} stops, ${r.dbCuts} db cuts, ${r.serverRestarts} server restarts; ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.unknown} unknown; lost ${r.lostCommitted}, duplicates ${r.duplicates}, orphans ${r.orphans}, violations ${r.violations} (seed ${r.seed})`;
+  const summary = `chaos: ${r.seconds} s, ${r.kills} kills, ${r.stops} stops, ${r.dbCuts} db cuts, ${r.serverRestarts} server restarts; ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.unknown} unknown; lost ${r.lostCommitted}, duplicates ${r.duplicates}, orphans ${r.orphans}${r.scenario !== 'kv' ? `, service ${r.serviceViolations} ${JSON.stringify(r.stats)}` : ''}, violations ${r.violations} (seed ${r.seed})`;
   process.stdout.write(values.json ? `${summary}\n${JSON.stringify(r)}\n` : `${summary}\n`);
 } catch (e) {
   log(`chaos run failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)} (seed ${seed})`);

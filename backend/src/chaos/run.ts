@@ -12,8 +12,12 @@ import type { OpenedStorage } from '../storage/open';
 import { HttpClient, IoClient } from './api';
 import { TcpProxy } from './proxy';
 import { ServerProcess, freePort, processesInGroups } from './server-proc';
+import type { Load, LoadCtx } from './service-load';
+import { serviceLoad, travelCapacity } from './service-load';
 import type { Application, PutRecord, ViolationNote } from './verify';
 import { CutWatch, checkKv } from './verify';
+import type { ServiceRecord, ServiceVerdict } from './verify-services';
+import { checkBroker, checkWal, checkWorkflow } from './verify-services';
 
 /**
  * `npm run chaos`: the live system (server child process, node processes, PGlite or PostgreSQL) under
@@ -78,6 +82,10 @@ export interface ChaosResult {
   worldLines: number;
   /** Puts whose application the event stream showed (the exactly-once check covers these). */
   applicationsSeen: number;
+  /** Service scenarios: broken service promises besides the above (log order and holes, group offsets, sagas, stock, versions above the cut). */
+  serviceViolations: number;
+  /** Service scenarios: what the load did and what the committed state holds (appends, publishes, workflows completed …). */
+  stats: Record<string, number>;
   violations: number;
   violationDetails: ViolationNote[];
   elapsedMs: number;
@@ -101,6 +109,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** The scenarios the live cluster can run: its apps (`backend/src/live/apps.ts`). */
 export function scenarioAvailable(s: Scenario): string | null {
   if (s === 'kv') return null;
+  // The server's default app: the kv app and every service, driven through POST /api/service.
+  if (Object.prototype.hasOwnProperty.call(APPS, 'playground')) return null;
   if (Object.prototype.hasOwnProperty.call(APPS, 'services')) {
     return `the live cluster runs the ${s} service inside its \`services\` app, but the server the chaos tool starts (\`npm start\`) cannot be told to run that app, and the HTTP and Socket.IO API sends only key-value requests (shared/src/api.ts KvRequestBody): the chaos tool has no way to drive ${s} from outside`;
   }
@@ -110,13 +120,16 @@ export function scenarioAvailable(s: Scenario): string | null {
   return `the live cluster does not run the ${s} service (backend/src/live/apps.ts has: ${Object.keys(APPS).join(', ')}); only kv can run under chaos`;
 }
 
-interface Ctx {
+interface Ctx extends LoadCtx {
   o: ChaosOptions;
   server: ServerProcess;
   incarnation: number;
   up: boolean;
   stopping: boolean;
+  /** kv: each put a client sent. */
   records: PutRecord[];
+  /** Service scenarios: each service request a client sent. */
+  serviceRecords: ServiceRecord[];
   keyPrefix: string;
 }
 
@@ -219,7 +232,7 @@ class Monitor {
 
 // ---------------------------------------------------------------- load: clients putting unique keys through HTTP
 
-class LoadClient {
+class LoadClient implements Load {
   private readonly http: HttpClient;
   private readonly seqs = new Map<string, number>();
   private readonly mine: PutRecord[] = [];
@@ -392,10 +405,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   const port = await freePort();
   const server = new ServerProcess({ port, ...(dataDir !== undefined ? { dataDir } : {}), ...(serverDbUrl !== undefined ? { databaseUrl: serverDbUrl } : {}), ...(o.serverLog ? { onLog: (l) => log(`  [server] ${l}`) } : {}) });
-  const ctx: Ctx = { o, server, incarnation: 0, up: false, stopping: false, records: [], keyPrefix: `ch${o.seed}x` };
+  const ctx: Ctx = { o, server, incarnation: 0, up: false, stopping: false, records: [], serviceRecords: [], keyPrefix: `ch${o.seed}x`, cluster: () => monitor.cluster };
   const monitor = new Monitor(ctx);
   const control = new HttpClient(server.url, { localAddress: '127.0.0.1', timeoutMs: 30_000 });
-  const clients = Array.from({ length: o.clients }, (_, i) => new LoadClient(ctx, i + 1));
+  const scenario = o.scenario;
+  const clients: Load[] = Array.from({ length: o.clients }, (_, i) => (scenario === 'kv' ? new LoadClient(ctx, i + 1) : serviceLoad(scenario, ctx, i + 1)));
   const counts = { kills: 0, stops: 0, dbCuts: 0, serverRestarts: 0 };
   const extra: ViolationNote[] = [];
   let livenessViolations = 0;
@@ -407,7 +421,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     mode: o.mode,
     storage: o.storage,
     ...counts,
-    requests: ctx.records.length,
+    requests: ctx.records.length + ctx.serviceRecords.length,
     committed: 0,
     rolledBack: 0,
     refused: 0,
@@ -420,6 +434,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     livenessViolations,
     worldLines: monitor.highestWorldLine,
     applicationsSeen: monitor.applications.size,
+    serviceViolations: 0,
+    stats: {},
     violations: 0,
     violationDetails: [],
     elapsedMs: Math.round(wallNow() - t0),
@@ -438,7 +454,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   try {
     log(`chaos: seed ${o.seed}, ${o.seconds} s, scenario ${o.scenario}, mode ${o.mode}, storage ${o.storage}${schema !== null ? ` (schema ${schema})` : ` (${dataDir})`}, faults ${kinds.join(', ')}`);
     await startServer();
-    log(`server up on ${server.url} (pid ${server.pid}); load: ${o.clients} clients × ${o.rate} puts/s`);
+    log(`server up on ${server.url} (pid ${server.pid}); load: ${o.clients} clients × ${o.rate} ${o.scenario === 'kv' ? 'puts' : `${o.scenario} requests`}/s`);
     loads = clients.map((c) => c.run());
     await sleep(2000);
 
@@ -592,8 +608,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     }
     if (orphanRows > 0) extra.push({ invariant: 'no-orphans', message: `${orphanRows} checkpoint rows of ended world-lines above the cut they ended with are still in the database: ${sample.join(', ')}` });
 
-    const verdict = checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, startCuts: monitor.startCuts });
+    const final = { nodes: db.nodes, cut: db.cut, prefix: ctx.keyPrefix };
+    const verdict: Omit<ServiceVerdict, 'serviceViolations' | 'stats'> & Partial<ServiceVerdict> =
+      scenario === 'kv'
+        ? checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, startCuts: monitor.startCuts })
+        : scenario === 'wal'
+          ? checkWal(ctx.serviceRecords, final)
+          : scenario === 'broker'
+            ? checkBroker(ctx.serviceRecords, final)
+            : checkWorkflow(ctx.serviceRecords, final, travelCapacity(ctx.keyPrefix));
     const r = result();
+    r.serviceViolations = verdict.serviceViolations ?? 0;
+    r.stats = verdict.stats ?? {};
     r.committed = verdict.committed;
     r.rolledBack = verdict.rolledBack;
     r.refused = verdict.refused;
@@ -606,7 +632,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     r.livenessViolations = livenessViolations;
     r.worldLines = Math.max(monitor.highestWorldLine, db.worldLine);
     r.violationDetails = [...verdict.notes, ...monitor.cuts.notes, ...extra].slice(0, 40);
-    r.violations = r.lostCommitted + r.duplicates + r.orphans + r.prefixViolations + r.cutViolations + r.livenessViolations + extra.filter((e) => e.invariant === 'server').length;
+    r.violations = r.lostCommitted + r.duplicates + r.orphans + r.prefixViolations + r.serviceViolations + r.cutViolations + r.livenessViolations + extra.filter((e) => e.invariant === 'server').length;
     r.elapsedMs = Math.round(wallNow() - t0);
     return r;
   } finally {
@@ -649,6 +675,8 @@ interface FinalState {
   cut: Cut;
   recoveryCuts: { worldLine: WorldLine; cut: Cut }[];
   state: Map<string, Json>;
+  /** The same, node by node. */
+  nodes: Map<NodeId, Map<string, Json>>;
   /** The stored coordinator record as the killed server left it. */
   recordWorldLine: WorldLine;
   recordCut: Cut;
@@ -687,13 +715,20 @@ async function readFinalState(w: { dataDir: string | undefined; directUrl: strin
     clock.cancelAll();
     const cut = { ...coordinator.cut };
     const state = new Map<string, Json>();
+    const nodes = new Map<NodeId, Map<string, Json>>();
     for (const n of Object.keys(cut)) {
+      const mine = new Map<string, Json>();
+      nodes.set(n, mine);
       if ((cut[n] ?? 0) === 0) continue;
       const cp = await storage.loadCheckpoint(n, cut[n]!);
       if (cp === null) throw new Error(`the committed checkpoint ${n}@${cut[n]} is not in the database`);
-      for (const [k, v] of cp.state) if (k.startsWith('a:')) state.set(k.slice(2), v);
+      for (const [k, v] of cp.state) {
+        if (!k.startsWith('a:')) continue;
+        state.set(k.slice(2), v);
+        mine.set(k.slice(2), v);
+      }
     }
-    return { worldLine: coordinator.worldLine, recordWorldLine: rec.worldLine, recordCut: rec.cut, cut, recoveryCuts: rec.recoveryCuts, state, oldRows };
+    return { worldLine: coordinator.worldLine, recordWorldLine: rec.worldLine, recordCut: rec.cut, cut, recoveryCuts: rec.recoveryCuts, state, nodes, oldRows };
   } finally {
     await opened.close();
   }

@@ -28,6 +28,8 @@ export interface ServiceRecord {
   outcome: Outcome;
   /** The service's answer once there was one (null: none yet, or rolled back before it). */
   result: Json | null;
+  /** The error code the server answered with instead (a typed refusal of the service, a rate limit …). */
+  error: string | null;
   answerWorldLine: WorldLine | null;
 }
 
@@ -35,6 +37,11 @@ export interface ServiceRecord {
 export interface FinalServiceState {
   nodes: ReadonlyMap<NodeId, ReadonlyMap<string, Json>>;
   cut: Readonly<Cut>;
+  /**
+   * Logs, topics, workflows and items of this run start with it: others (the server's built-in
+   * workload's) are not checked against the clients' records.
+   */
+  prefix: string;
 }
 
 export interface ServiceVerdict {
@@ -189,7 +196,11 @@ function holders(final: FinalServiceState, key: string): NodeId[] {
 function namesUnder(final: FinalServiceState, prefix: string, suffix: string): Set<string> {
   const out = new Set<string>();
   for (const state of final.nodes.values()) {
-    for (const key of state.keys()) if (key.startsWith(prefix) && key.endsWith(suffix)) out.add(key.slice(prefix.length, key.length - suffix.length));
+    for (const key of state.keys()) {
+      if (!key.startsWith(prefix) || !key.endsWith(suffix)) continue;
+      const name = key.slice(prefix.length, key.length - suffix.length);
+      if (name.startsWith(final.prefix) && !name.includes('/')) out.add(name);
+    }
   }
   return out;
 }
@@ -519,6 +530,7 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
     for (const [key, value] of state) {
       const b = /^tr\/b\/(.+)\/(\d+)$/.exec(key);
       if (b !== null) {
+        if (!b[1]!.startsWith(final.prefix)) continue;
         let l = bookings.get(b[1]!);
         if (l === undefined) bookings.set(b[1]!, (l = new Map()));
         l.set(Number(b[2]), { ...(value as unknown as Booking), node });
@@ -526,12 +538,14 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
       }
       if (key.startsWith('tr/s/')) {
         const item = key.slice('tr/s/'.length);
+        if (!item.startsWith(final.prefix)) continue;
         if (stock.has(item)) out.fail('service', 'stock', `item ${item} has stock on two nodes: ${stock.get(item)!.node} and ${node}`);
         stock.set(item, { c: (value as { c: number }).c, node });
         continue;
       }
       if (key.startsWith('wf/')) {
         const id = key.slice('wf/'.length);
+        if (!id.startsWith(final.prefix)) continue;
         if (workflows.has(id)) out.fail('service', 'saga', `workflow ${id} has a record on two nodes: ${workflows.get(id)!.node} and ${node}`);
         workflows.set(id, { rec: value as unknown as WorkflowRecordState, node });
       }
@@ -597,9 +611,9 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
     out.stat('workflowsStarted');
     const id = String(r.payload.id);
     const here = workflows.get(id);
-    const err = serviceError(r.result);
-    if (err !== null && r.outcome !== 'rolled-back') {
-      out.fail('duplicate', 'exactly-once', `start ${r.session}#${r.q} of workflow ${id} was refused with ${JSON.stringify(err)}: a fresh workflow id (started twice?)`);
+    const err = r.error ?? (serviceError(r.result)?.code as string | undefined) ?? null;
+    if (err === 'Conflict') {
+      out.fail('duplicate', 'exactly-once', `start ${r.session}#${r.q} of workflow ${id} was refused as existing already, but each start has a fresh id: it ran twice`);
       continue;
     }
     if (r.outcome === 'rolled-back' || r.outcome === 'refused') {

@@ -10,11 +10,11 @@ import type { Outcome } from '../../src/chaos/verify';
  */
 
 function rec(svc: ServiceName, session: string, q: number, payload: Payload, outcome: Outcome, result: Json | null, answerWorldLine: number | null = 1): ServiceRecord {
-  return { svc, session, q, incarnation: 1, id: `r${session}${q}`, node: null, payload, outcome, result, answerWorldLine };
+  return { svc, session, q, incarnation: 1, id: `r${session}${q}`, node: null, payload, outcome, result, error: null, answerWorldLine };
 }
 
 function final(nodes: Record<NodeId, Record<string, Json>>, cut: Cut): FinalServiceState {
-  return { nodes: new Map(Object.entries(nodes).map(([n, s]) => [n, new Map(Object.entries(s))])), cut };
+  return { nodes: new Map(Object.entries(nodes).map(([n, s]) => [n, new Map(Object.entries(s))])), cut, prefix: '' };
 }
 
 /** Every violation count of a verdict (all zero for a clean history). */
@@ -86,6 +86,12 @@ describe('checkWal', () => {
     const v = checkWal(rs, final({ n1: walState(['a#2', 'a#3']) }, { n1: 5 }));
     expect(v.prefixViolations).toBe(1);
     expect(v.notes[0]!.message).toContain('request 2');
+  });
+
+  it("logs outside the run's prefix are not checked", () => {
+    const s = final({ n1: walState(['a#1', 'b#1', 'a#2']), n2: { 'wal/other/n': 1, 'wal/other/e/0': { d: 'x', v: 1 } } }, { n1: 5, n2: 5 });
+    expect(counts(checkWal(records, { ...s, prefix: 'L' }))).toEqual(CLEAN);
+    expect(checkWal(records, s).orphans).toBe(1);
   });
 
   it('a log on two nodes is reported', () => {
@@ -274,7 +280,7 @@ describe('checkWorkflow', () => {
   });
 
   it('a start refused as existing already (started twice) is reported', () => {
-    const v = checkWorkflow([...records, start('c', 1, 'w1', s1, 'committed', { error: { code: 'Conflict', message: 'workflow w1 exists already' } })], final(clean(), { n1: 5, n2: 5 }), capacity);
+    const v = checkWorkflow([...records, { ...start('c', 1, 'w1', s1, 'refused', null), error: 'Conflict' }], final(clean(), { n1: 5, n2: 5 }), capacity);
     expect(v.duplicates).toBe(1);
   });
 });

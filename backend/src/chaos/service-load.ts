@@ -1,0 +1,306 @@
+import type { ClusterInfo, Json, NodeId } from '@dse/shared';
+import { wallNow } from '../live/clock';
+import { Rng } from '../sim/rng';
+import { topicNode } from '../services/broker';
+import type { TravelKind, TripLeg } from '../services/workflow';
+import { travelReservation } from '../services/workflow';
+import { HttpClient } from './api';
+import type { Payload, ServiceName, ServiceRecord } from './verify-services';
+
+/**
+ * Load for the service scenarios: clients, each its own session (per server incarnation) and source
+ * address, sending service requests through `POST /api/service` and recording what they were told
+ * (the speculative answer, then committed or rolled back, or unknown when the server died first).
+ * - wal: appends of unique data to three logs, now and then a committed-only read;
+ * - broker: each client a producer with its own id on one of two topics, publishing seqs 1, 2, 3 …
+ *   (going back to the seq the broker expects after a rollback), now and then sending an event again
+ *   on purpose (the broker drops it); and polls of two consumer groups, speculative or committed-only;
+ * - workflow: travel reservations of 1–10 steps, a payment last, one in eight declined.
+ */
+
+export interface LoadCtx {
+  readonly o: { readonly rate: number; readonly seed: number };
+  readonly server: { readonly url: string };
+  readonly incarnation: number;
+  readonly up: boolean;
+  readonly stopping: boolean;
+  readonly keyPrefix: string;
+  readonly serviceRecords: ServiceRecord[];
+  /** The cluster as last polled (nodes, cut). */
+  cluster(): ClusterInfo | null;
+}
+
+/** What every load client offers the run (the kv one too). */
+export interface Load {
+  run(): Promise<void>;
+  /** Asks for the outcome of open requests of the current incarnation; returns how many were open. */
+  poll(max?: number): Promise<number>;
+  orphanIncarnation(inc: number): void;
+  close(): void;
+}
+
+export type ServiceScenario = 'wal' | 'broker' | 'workflow';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Step {
+  svc: ServiceName;
+  payload: Payload;
+  node?: NodeId;
+}
+
+const sortedNodes = (c: ClusterInfo | null): NodeId[] => (c === null ? [] : c.nodes.map((n) => n.id).sort());
+
+abstract class ServiceLoad implements Load {
+  private readonly http: HttpClient;
+  protected readonly mine: ServiceRecord[] = [];
+  private readonly seqs = new Map<string, number>();
+  protected readonly rng: Rng;
+
+  constructor(
+    protected readonly ctx: LoadCtx,
+    protected readonly index: number,
+    private readonly intervalMs: number,
+  ) {
+    this.http = new HttpClient(ctx.server.url, { localAddress: `127.0.0.${20 + index}`, timeoutMs: 30_000 });
+    this.rng = new Rng(ctx.o.seed * 1000 + index);
+  }
+
+  /** The next request to send; null: nothing now. */
+  protected abstract next(session: string, q: number): Step | null;
+
+  /** A record changed (an answer, a final outcome). */
+  protected onUpdate(_r: ServiceRecord): void {}
+
+  protected get prefix(): string {
+    return this.ctx.keyPrefix;
+  }
+
+  async run(): Promise<void> {
+    let pollAt = 0;
+    while (!this.ctx.stopping) {
+      if (!this.ctx.up) {
+        await sleep(100);
+        continue;
+      }
+      const started = wallNow();
+      await this.sendOnce();
+      if (started - pollAt > 300) {
+        pollAt = started;
+        await this.poll();
+      }
+      const wait = this.intervalMs - (wallNow() - started);
+      if (wait > 0) await sleep(wait);
+    }
+  }
+
+  private async sendOnce(): Promise<void> {
+    const inc = this.ctx.incarnation;
+    // Sessions live in the server: a new server incarnation gets new sessions.
+    const session = `${this.prefix}${this.index}-${inc}`;
+    const q = (this.seqs.get(session) ?? 0) + 1;
+    const step = this.next(session, q);
+    if (step === null) return;
+    this.seqs.set(session, q);
+    const rec: ServiceRecord = { svc: step.svc, session, q, incarnation: inc, id: null, node: step.node ?? null, payload: step.payload, outcome: 'pending', result: null, error: null, answerWorldLine: null };
+    this.ctx.serviceRecords.push(rec);
+    this.mine.push(rec);
+    const body: Record<string, Json> = { session, svc: step.svc, payload: step.payload };
+    if (step.node !== undefined) body.node = step.node;
+    const a = await this.http.request('POST', '/api/service', body);
+    if ('transport' in a) rec.outcome = 'unknown';
+    else this.apply(rec, a.status, a.json);
+    this.onUpdate(rec);
+  }
+
+  private apply(rec: ServiceRecord, status: number, json: unknown): void {
+    const j = (json ?? {}) as { id?: string; node?: string; status?: string; worldLine?: number; result?: Json; error?: { code: string; definite: boolean } };
+    if (status === 200 && typeof j.id === 'string') {
+      rec.id = j.id;
+      if (typeof j.node === 'string') rec.node = j.node;
+      if (j.result !== null && j.result !== undefined && typeof j.worldLine === 'number') {
+        rec.result = j.result;
+        rec.answerWorldLine = j.worldLine;
+      }
+      if (j.status === 'committed') rec.outcome = 'committed';
+      else if (j.status === 'rolled-back') rec.outcome = 'rolled-back';
+      else rec.outcome = 'speculative';
+      return;
+    }
+    if (j.error !== undefined) {
+      rec.error = j.error.code;
+      if (typeof j.id === 'string') {
+        rec.id = j.id; // no answer in time: ask later
+        rec.outcome = 'speculative';
+      } else if (j.error.definite) rec.outcome = 'refused';
+      else rec.outcome = 'unknown';
+      return;
+    }
+    if (status === 404) throw new Error(`POST /api/service answered 404: this server has no service API (${JSON.stringify(json)})`);
+    rec.outcome = 'unknown';
+  }
+
+  async poll(max = 25): Promise<number> {
+    const inc = this.ctx.incarnation;
+    const open = this.mine.filter((r) => r.incarnation === inc && r.id !== null && (r.outcome === 'speculative' || r.outcome === 'pending'));
+    for (const r of open.slice(0, max)) {
+      if (this.ctx.incarnation !== inc) break;
+      const a = await this.http.request('GET', `/api/requests/${r.id}`);
+      if ('transport' in a || this.ctx.incarnation !== inc) continue;
+      if (a.status === 200) {
+        this.apply(r, a.status, a.json);
+        this.onUpdate(r);
+      }
+    }
+    return open.length;
+  }
+
+  orphanIncarnation(inc: number): void {
+    for (const r of this.mine) {
+      if (r.incarnation === inc && (r.outcome === 'speculative' || r.outcome === 'pending')) {
+        r.outcome = 'unknown';
+        this.onUpdate(r);
+      }
+    }
+  }
+
+  close(): void {
+    this.http.close();
+  }
+}
+
+// ------------------------------------------------------------------ wal
+
+export const WAL_LOGS = ['orders', 'audit', 'events'];
+
+class WalLoad extends ServiceLoad {
+  /** Where each log lives (from append answers) and how long this client saw it. */
+  private readonly logNode = new Map<string, NodeId>();
+  private readonly seen = new Map<string, number>();
+
+  protected next(session: string, q: number): Step {
+    const log = `${this.prefix}${this.rng.pick(WAL_LOGS)}`;
+    const node = this.logNode.get(log);
+    const cut = this.ctx.cluster()?.cut;
+    if (this.rng.chance(0.25) && node !== undefined && cut !== undefined) {
+      // A committed-only read: entries appended at or below the cut's version of the log's node.
+      const from = this.rng.int(0, this.seen.get(log) ?? 0);
+      return { svc: 'wal', node, payload: { op: 'read', log, from, max: this.rng.int(1, 20), upTo: cut[node] ?? 0 } };
+    }
+    return { svc: 'wal', payload: { op: 'append', log, data: `${session}#${q}` } };
+  }
+
+  protected override onUpdate(r: ServiceRecord): void {
+    const log = r.payload.log as string;
+    const pos = (r.result as { pos?: unknown } | null)?.pos;
+    if (r.payload.op === 'append' && r.node !== null && typeof pos === 'number') {
+      this.logNode.set(log, r.node);
+      this.seen.set(log, Math.max(this.seen.get(log) ?? 0, pos + 1));
+    }
+  }
+}
+
+// ------------------------------------------------------------------ broker
+
+export const BROKER_TOPICS = ['orders', 'payments'];
+
+class BrokerLoad extends ServiceLoad {
+  private readonly topic: string;
+  private readonly producer: string;
+  /** The seq to publish next: back to the broker's expected one after a rollback or a refusal. */
+  private nextSeq = 1;
+  private readonly group: string;
+
+  constructor(ctx: LoadCtx, index: number, intervalMs: number) {
+    super(ctx, index, intervalMs);
+    this.topic = `${ctx.keyPrefix}${BROKER_TOPICS[index % BROKER_TOPICS.length]!}`;
+    this.producer = `p${index}`;
+    this.group = `g${index % 2}`;
+  }
+
+  protected next(): Step {
+    const c = this.ctx.cluster();
+    if (this.rng.chance(0.35) && c !== null) {
+      const topic = `${this.prefix}${this.rng.pick(BROKER_TOPICS)}`;
+      const payload: Payload = { op: 'poll', topic, group: this.group, max: this.rng.int(1, 6) };
+      if (this.rng.chance(0.5)) {
+        // Committed-only: events appended at or below the cut's version of the topic's node.
+        const node = topicNode(topic, sortedNodes(c));
+        return { svc: 'broker', node, payload: { ...payload, upTo: c.cut[node] ?? 0 } };
+      }
+      return { svc: 'broker', payload };
+    }
+    let seq = this.nextSeq;
+    if (seq > 1 && this.rng.chance(0.15)) seq = this.rng.int(1, seq - 1); // sent again on purpose: the broker drops it
+    else this.nextSeq++;
+    return { svc: 'broker', payload: { op: 'publish', topic: this.topic, producer: this.producer, seq, data: `${this.producer}:${seq}` } };
+  }
+
+  protected override onUpdate(r: ServiceRecord): void {
+    if (r.payload.op !== 'publish') return;
+    const seq = r.payload.seq as number;
+    const expected = (r.result as { expected?: unknown } | null)?.expected;
+    // Out of order: an earlier publish did not happen (rolled back, or lost with the server). Go back.
+    if (typeof expected === 'number' && expected < this.nextSeq) this.nextSeq = expected;
+    if (r.outcome === 'rolled-back' && seq < this.nextSeq) this.nextSeq = seq;
+  }
+}
+
+// ------------------------------------------------------------------ workflow
+
+/** Items per kind, with the stock each starts with (null: unlimited). */
+export const TRAVEL_ITEMS: Record<TravelKind, [string, number | null][]> = {
+  flight: [
+    ['LH100', 60],
+    ['BA200', 60],
+    ['AF300', 60],
+  ],
+  hotel: [
+    ['ritz', 80],
+    ['hilton', 80],
+  ],
+  car: [
+    ['avis', 70],
+    ['hertz', 70],
+  ],
+  payment: [['visa', null]],
+};
+
+/** Each item of a run (named with the run's prefix) and the stock it starts with. */
+export function travelCapacity(prefix: string): Map<string, number | null> {
+  return new Map(
+    Object.values(TRAVEL_ITEMS)
+      .flat()
+      .map(([item, cap]) => [`${prefix}${item}`, cap]),
+  );
+}
+
+class WorkflowLoad extends ServiceLoad {
+  protected next(session: string, q: number): Step | null {
+    const nodes = sortedNodes(this.ctx.cluster());
+    if (nodes.length === 0) return null;
+    const kinds: TravelKind[] = ['flight', 'hotel', 'car'];
+    const steps = this.rng.int(1, 10);
+    const legs: TripLeg[] = [];
+    for (let i = 0; i < steps; i++) {
+      const kind: TravelKind = i === steps - 1 && steps > 1 ? 'payment' : this.rng.pick(kinds);
+      const [item, capacity] = this.rng.pick(TRAVEL_ITEMS[kind]);
+      legs.push({ kind, item: `${this.prefix}${item}`, capacity, decline: kind === 'payment' && this.rng.chance(0.125) });
+    }
+    const id = `${session}.w${q}`;
+    return { svc: 'wf', payload: { op: 'start', id, steps: travelReservation(id, legs, nodes) as unknown as Json } };
+  }
+}
+
+export function serviceLoad(scenario: ServiceScenario, ctx: LoadCtx, index: number): Load {
+  const interval = 1000 / ctx.o.rate;
+  switch (scenario) {
+    case 'wal':
+      return new WalLoad(ctx, index, interval);
+    case 'broker':
+      return new BrokerLoad(ctx, index, interval);
+    case 'workflow':
+      // A workflow is up to ten steps' worth of requests, and its answer waits for all of them.
+      return new WorkflowLoad(ctx, index, interval * 2);
+  }
+}
