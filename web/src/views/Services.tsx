@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import type { Json } from '@dse/shared';
 import type { PlaygroundModel } from '../model/model';
 import type { BrokerEventView, GroupView, KvKeyView, Scenario, PanelService, ServicesView, StepStatus, TopicView, WalLogView, WorkflowView } from '../model/services';
@@ -123,7 +123,8 @@ function Empty({ what }: { what: string }) {
 
 // ------------------------------------------------------------------ write-ahead log
 
-function WalView({ logs }: { logs: WalLogView[] }) {
+// Memoised: the derived view changes a few times a second, the page redraws every frame.
+const WalView = memo(function WalView({ logs }: { logs: WalLogView[] }) {
   if (logs.length === 0) return <Empty what="write-ahead log" />;
   return (
     <div className="svc-grid">
@@ -151,11 +152,11 @@ function WalView({ logs }: { logs: WalLogView[] }) {
       })}
     </div>
   );
-}
+});
 
 // ------------------------------------------------------------------ key-value store
 
-function KvView({ keys }: { keys: KvKeyView[] }) {
+const KvView = memo(function KvView({ keys }: { keys: KvKeyView[] }) {
   if (keys.length === 0) return <Empty what="key-value store keys" />;
   const shown = keys.slice(0, KEYS_SHOWN);
   return (
@@ -191,7 +192,7 @@ function KvView({ keys }: { keys: KvKeyView[] }) {
       {keys.length > shown.length && <p className="muted">and {keys.length - shown.length} more keys</p>}
     </>
   );
-}
+});
 
 // ------------------------------------------------------------------ broker
 
@@ -263,7 +264,7 @@ function TopicBox({ t }: { t: TopicView }) {
   );
 }
 
-function BrokerView({ topics }: { topics: TopicView[] }) {
+const BrokerView = memo(function BrokerView({ topics }: { topics: TopicView[] }) {
   if (topics.length === 0) return <Empty what="broker topics" />;
   return (
     <div className="svc-grid">
@@ -272,7 +273,7 @@ function BrokerView({ topics }: { topics: TopicView[] }) {
       ))}
     </div>
   );
-}
+});
 
 // ------------------------------------------------------------------ workflows
 
@@ -323,7 +324,7 @@ function WorkflowBox({ w }: { w: WorkflowView }) {
   );
 }
 
-function WorkflowsView({ view }: { view: ServicesView }) {
+const WorkflowsView = memo(function WorkflowsView({ view }: { view: ServicesView }) {
   if (view.workflows.length === 0 && view.stock.length === 0) return <Empty what="workflows" />;
   // The unfinished ones first, then the last finished ones (by id), in id order.
   const open = view.workflows.filter((w) => w.status === 'running' || w.status === 'compensating').slice(-WORKFLOWS_SHOWN);
@@ -375,4 +376,4 @@ function WorkflowsView({ view }: { view: ServicesView }) {
       )}
     </>
   );
-}
+});
