@@ -1,7 +1,6 @@
 import type { ClusterInfo, Json, NodeId } from '@dse/shared';
 import { wallNow } from '../live/clock';
 import { Rng } from '../sim/rng';
-import { topicNode } from '../services/broker';
 import type { TravelKind, TripLeg } from '../services/workflow';
 import { travelReservation } from '../services/workflow';
 import { HttpClient } from './api';
@@ -76,6 +75,12 @@ abstract class ServiceLoad implements Load {
     return this.ctx.keyPrefix;
   }
 
+  /** A request of this incarnation not answered yet: the session would queue the next one behind it. */
+  private waiting(): boolean {
+    const inc = this.ctx.incarnation;
+    return this.mine.some((r) => r.incarnation === inc && r.result === null && (r.outcome === 'pending' || r.outcome === 'speculative'));
+  }
+
   async run(): Promise<void> {
     let pollAt = 0;
     while (!this.ctx.stopping) {
@@ -84,7 +89,8 @@ abstract class ServiceLoad implements Load {
         continue;
       }
       const started = wallNow();
-      await this.sendOnce();
+      // One request at a time per session, as a client waiting for each answer would.
+      if (!this.waiting()) await this.sendOnce();
       if (started - pollAt > 300) {
         pollAt = started;
         await this.poll();
@@ -174,29 +180,22 @@ abstract class ServiceLoad implements Load {
 export const WAL_LOGS = ['orders', 'audit', 'events'];
 
 class WalLoad extends ServiceLoad {
-  /** Where each log lives (from append answers) and how long this client saw it. */
-  private readonly logNode = new Map<string, NodeId>();
+  /** How long this client saw each log (reads start somewhere before that). */
   private readonly seen = new Map<string, number>();
 
   protected next(session: string, q: number): Step {
     const log = `${this.prefix}${this.rng.pick(WAL_LOGS)}`;
-    const node = this.logNode.get(log);
-    const cut = this.ctx.cluster()?.cut;
-    if (this.rng.chance(0.25) && node !== undefined && cut !== undefined) {
-      // A committed-only read: entries appended at or below the cut's version of the log's node.
+    if (this.rng.chance(0.25)) {
+      // A committed-only read: the server sends the cut's version of the log's node as `upTo`.
       const from = this.rng.int(0, this.seen.get(log) ?? 0);
-      return { svc: 'wal', node, payload: { op: 'read', log, from, max: this.rng.int(1, 20), upTo: cut[node] ?? 0 } };
+      return { svc: 'wal', payload: { op: 'read', log, from, max: this.rng.int(1, 20), committed: true } };
     }
     return { svc: 'wal', payload: { op: 'append', log, data: `${session}#${q}` } };
   }
 
   protected override onUpdate(r: ServiceRecord): void {
-    const log = r.payload.log as string;
     const pos = (r.result as { pos?: unknown } | null)?.pos;
-    if (r.payload.op === 'append' && r.node !== null && typeof pos === 'number') {
-      this.logNode.set(log, r.node);
-      this.seen.set(log, Math.max(this.seen.get(log) ?? 0, pos + 1));
-    }
+    if (r.payload.op === 'append' && typeof pos === 'number') this.seen.set(r.payload.log as string, Math.max(this.seen.get(r.payload.log as string) ?? 0, pos + 1));
   }
 }
 
@@ -219,16 +218,10 @@ class BrokerLoad extends ServiceLoad {
   }
 
   protected next(): Step {
-    const c = this.ctx.cluster();
-    if (this.rng.chance(0.35) && c !== null) {
+    if (this.rng.chance(0.35)) {
       const topic = `${this.prefix}${this.rng.pick(BROKER_TOPICS)}`;
-      const payload: Payload = { op: 'poll', topic, group: this.group, max: this.rng.int(1, 6) };
-      if (this.rng.chance(0.5)) {
-        // Committed-only: events appended at or below the cut's version of the topic's node.
-        const node = topicNode(topic, sortedNodes(c));
-        return { svc: 'broker', node, payload: { ...payload, upTo: c.cut[node] ?? 0 } };
-      }
-      return { svc: 'broker', payload };
+      // Half of them committed-only: the server sends the cut's version of the topic's node as `upTo`.
+      return { svc: 'broker', payload: { op: 'poll', topic, group: this.group, max: this.rng.int(1, 6), ...(this.rng.chance(0.5) ? { committed: true } : {}) } };
     }
     let seq = this.nextSeq;
     if (seq > 1 && this.rng.chance(0.15)) seq = this.rng.int(1, seq - 1); // sent again on purpose: the broker drops it

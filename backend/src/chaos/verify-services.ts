@@ -133,6 +133,9 @@ function canonical(v: Json): string {
     .join(',')}}`;
 }
 
+/** A read or poll of committed state only (`committed: true` through the API, or an explicit `upTo`): its answer is final at once. */
+const isCommittedOnly = (p: Payload): boolean => p.committed === true || (p.upTo !== undefined && p.upTo !== null);
+
 /** A request that happened for sure, or may have (its server died first): not rolled back, not refused. */
 const mayHaveHappened = (r: ServiceRecord): boolean => r.outcome !== 'rolled-back' && r.outcome !== 'refused';
 
@@ -292,7 +295,7 @@ export function checkWal(records: readonly ServiceRecord[], final: FinalServiceS
   // Reads that are final: committed-only ones at once, any other once its request committed.
   for (const r of mine) {
     if (r.payload.op !== 'read' || r.result === null) continue;
-    const committedOnly = r.payload.upTo !== undefined && r.payload.upTo !== null;
+    const committedOnly = isCommittedOnly(r.payload);
     if (!committedOnly && r.outcome !== 'committed') continue;
     const entries = obj(r.result)?.entries;
     if (!Array.isArray(entries)) continue;
@@ -429,7 +432,7 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
     if (r.outcome === 'unknown' || r.outcome === 'pending' || r.outcome === 'speculative') undecided.add(gk);
     const res = obj(r.result);
     if (res === null || serviceError(r.result) !== null) continue;
-    const committedOnly = r.payload.upTo !== undefined && r.payload.upTo !== null;
+    const committedOnly = isCommittedOnly(r.payload);
     if (!committedOnly && r.outcome !== 'committed') continue;
     const events = Array.isArray(res.events) ? res.events : [];
     out.stat('eventsHandedOut', r.outcome === 'committed' ? events.length : 0);
