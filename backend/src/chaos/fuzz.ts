@@ -186,7 +186,7 @@ function fuzzKey(rng: Rng): string {
 
 /** A valid command (as the Socket.IO `command` object). Disruptive ones only when `disruptive`. */
 function validCommand(rng: Rng, disruptive: boolean): Obj {
-  const kinds = ['health', 'cluster', 'getConfig', 'request', 'request', 'request', 'getRequest', 'workload', 'config', 'addNode', 'removeNode', 'kill', 'restart', 'simulate'];
+  const kinds = ['health', 'cluster', 'getConfig', 'request', 'request', 'request', 'service', 'service', 'getRequest', 'workload', 'config', 'addNode', 'removeNode', 'kill', 'restart', 'simulate'];
   const kind = rng.pick(kinds);
   const anyNode = (): string => (disruptive ? rng.pick(['n1', 'n2', 'n3', 'n4', 'n5', 'n6']) : rng.pick(['n9', 'zz', 'nope']));
   switch (kind) {
@@ -203,10 +203,25 @@ function validCommand(rng: Rng, disruptive: boolean): Obj {
       if (rng.chance(0.3)) r.node = rng.pick(['n1', 'n2', 'n3', 'n4', 'n9']);
       return r;
     }
+    case 'service': {
+      const [svc, payload] = rng.pick<[string, Obj]>([
+        ['wal', { op: 'append', log: 'fz', data: { i: rng.int(0, 9) } }],
+        ['wal', { op: 'read', log: rng.pick(['fz', 'audit']), from: 0, max: 5, committed: rng.chance(0.5) }],
+        ['kv', { op: rng.pick(['put', 'get', 'delete']), key: fuzzKey(rng), value: rng.int(0, 9) }],
+        ['kv', { op: 'cas', key: 'fz', expected: null, value: 1 }],
+        ['broker', { op: 'publish', topic: 'fz', producer: 'fz', seq: rng.int(1, 4), data: 'x' }],
+        ['broker', { op: 'poll', topic: 'fz', group: 'fz', max: 5, committed: rng.chance(0.5) }],
+        ['wf', { op: 'status', id: `fz${rng.int(0, 9)}` }],
+      ]);
+      const r: Obj = { type: 'service', svc, payload };
+      if (rng.chance(0.5)) r.session = rng.pick(['fz', 'fz.1', `fz-${rng.int(0, 9)}`]);
+      if (rng.chance(0.2)) r.node = rng.pick(['n1', 'n2', 'n9']);
+      return r;
+    }
     case 'getRequest':
       return { type: 'getRequest', id: `r${rng.int(0, 100_000)}` };
     case 'workload':
-      return { type: 'workload', workload: { kind: rng.pick(['kv', 'chain', 'mixed']), rate: disruptive ? rng.int(0, 30) : 0 } };
+      return { type: 'workload', workload: { kind: rng.pick(['kv', 'chain', 'mixed', 'wal', 'kvstore', 'broker', 'workflow']), rate: disruptive ? rng.int(0, 30) : 0 } };
     case 'config':
       return { type: 'config', config: validConfig(rng, disruptive) };
     case 'addNode':
