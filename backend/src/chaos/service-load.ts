@@ -241,20 +241,24 @@ class BrokerLoad extends ServiceLoad {
 
 // ------------------------------------------------------------------ workflow
 
-/** Items per kind, with the stock each starts with (null: unlimited). */
+/**
+ * Items per kind, with the stock each starts with (null: unlimited). Most have room for a long run;
+ * one of each kind (AF300, hilton, hertz) sells out within seconds, so that workflows keep failing at
+ * a later step and compensating the earlier ones, all run long, besides the declined payments.
+ */
 export const TRAVEL_ITEMS: Record<TravelKind, [string, number | null][]> = {
   flight: [
-    ['LH100', 60],
-    ['BA200', 60],
-    ['AF300', 60],
+    ['LH100', 300],
+    ['BA200', 300],
+    ['AF300', 8],
   ],
   hotel: [
-    ['ritz', 80],
-    ['hilton', 80],
+    ['ritz', 400],
+    ['hilton', 10],
   ],
   car: [
-    ['avis', 70],
-    ['hertz', 70],
+    ['avis', 350],
+    ['hertz', 10],
   ],
   payment: [['visa', null]],
 };
