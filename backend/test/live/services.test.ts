@@ -1,8 +1,8 @@
 import type { ClusterInfo } from '@dse/shared';
 import { isDseError } from '@dse/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Speculative } from '../../src/services';
-import { KvClient, travelReservation, WalClient, WorkflowClient } from '../../src/services';
+import type { BrokerEvent, PollResult, Speculative } from '../../src/services';
+import { BrokerClient, KvClient, Producer, topicNode as topicNodeOf, travelReservation, WalClient, WorkflowClient } from '../../src/services';
 import type { OpenedStorage } from '../../src/storage/open';
 import { openStorage } from '../../src/storage/open';
 import { dropSchema, POSTGRES_REQUIRED, POSTGRES_URL, postgresProblem, reportSkip, uniqueSchema } from '../storage/pg-env';
@@ -11,7 +11,7 @@ import { startTestServer, waitFor } from './helpers';
 
 /**
  * The services on real node processes: a write-ahead log, the key-value store and travel workflows,
- * with a node SIGKILLed in the middle. On PostgreSQL when one answers, else on PGlite (said below).
+ * then the broker, each time with a node SIGKILLed in the middle. On PostgreSQL when one answers, else on PGlite (said below).
  */
 const problem = await postgresProblem();
 if (problem !== null) {
@@ -112,4 +112,90 @@ describe(`services on real node processes (${problem === null ? 'PostgreSQL' : '
     for (const r of reads) expect(r.status).toBe('committed');
     expect(p.some((o) => o.status === 'committed')).toBe(true);
   });
+
+  it('broker: every committed publish is in the topic once, in order per producer; committed polls deliver once, across a SIGKILL', async () => {
+    await waitFor('every node up', () => cluster().nodes.every((n) => n.status === 'up'), 60_000);
+    const host = t.server.cluster.host;
+    const stamp = Date.now();
+    const topic = 'orders';
+    const client = (name: string): BrokerClient => new BrokerClient(host.session(`svc-br-${name}-${stamp}`), { nodes, cutView: host });
+    const producers = [new Producer(client('p1'), topic, 'p1'), new Producer(client('p2'), topic, 'p2')];
+    const topicNode = topicNodeOf(topic, nodes);
+    const perProducer = 20;
+    const w0 = cluster().worldLine;
+
+    // Consumers: one speculative and one committed-only group, polling until the producers are done.
+    let producing = true;
+    const delivered: Record<string, Promise<Outcome<PollResult>>[]> = { spec: [], comm: [] };
+    const consume = async (group: 'spec' | 'comm'): Promise<void> => {
+      const c = client(`c-${group}`);
+      while (producing) {
+        try {
+          const r = await c.poll(topic, group, { max: 5, committed: group === 'comm' });
+          delivered[group]!.push(decided(Promise.resolve(r)));
+        } catch (e) {
+          if (!isDseError(e) || e.code !== 'RolledBack') throw e;
+        }
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    };
+    const consumers = [consume('spec'), consume('comm')];
+
+    let duplicate: Speculative<{ offset: number | null; duplicate: boolean }> | null = null;
+    const produce = async (p: Producer, k: number): Promise<void> => {
+      for (let i = 1; i <= perProducer; i++) {
+        await p.send({ p: p.id, i });
+        if (k === 0 && i === 3) {
+          // A producer retrying seq 3 (as after a lost answer): the broker drops it.
+          duplicate = await client('p1-retry').publish(topic, p.id, 3, { p: p.id, i: 3, retry: true });
+        }
+        if (k === 0 && i === 10) {
+          // The topic's node dies in the middle of the stream.
+          process.kill(cluster().nodes.find((n) => n.id === topicNode)!.pid!, 'SIGKILL');
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await Promise.all(producers.map((p, k) => produce(p, k)));
+    await waitFor('the new world-line', () => cluster().worldLine > w0, 30_000);
+    await waitFor(`${topicNode} back up`, () => cluster().nodes.find((n) => n.id === topicNode)?.status === 'up', 60_000);
+    // Publish again whatever a recovery took back, until every event is committed.
+    const end = Date.now() + 60_000;
+    while (producers.some((p) => p.uncommitted > 0)) {
+      if (Date.now() > end) throw new Error(`events still uncommitted: ${producers.map((p) => `${p.id} ${p.uncommitted}`).join(', ')}`);
+      for (const p of producers) await p.flush();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    producing = false;
+    await Promise.all(consumers);
+
+    expect(duplicate).not.toBeNull();
+    expect(duplicate!.value).toEqual({ offset: null, duplicate: true });
+
+    // The whole topic, committed only, through a fresh group.
+    await waitFor('the cut to cover the topic', () => (host.cut[topicNode] ?? 0) > 0, 30_000);
+    const reader = client('reader');
+    const events: BrokerEvent[] = [];
+    for (;;) {
+      const r = await reader.poll(topic, 'check', { max: 1000, committed: true });
+      if (r.value.events.length === 0) break;
+      events.push(...r.value.events);
+    }
+    expect(events.map((e) => e.offset)).toEqual(events.map((_, i) => i));
+    for (const p of producers) {
+      const mine = events.filter((e) => e.producer === p.id);
+      // Every event, exactly once, in order (seq 1..20), with its own data (not the retry's).
+      expect(mine.map((e) => e.seq)).toEqual(Array.from({ length: perProducer }, (_, i) => i + 1));
+      expect(mine.map((e) => (e.data as { i: number }).i)).toEqual(Array.from({ length: perProducer }, (_, i) => i + 1));
+    }
+    expect(events).toHaveLength(2 * perProducer);
+
+    // Each group's committed polls handed out each offset at most once, in order.
+    for (const group of ['spec', 'comm'] as const) {
+      const outcomes = await Promise.all(delivered[group]!);
+      const got = outcomes.flatMap((o) => (o.status === 'committed' ? o.value.events.map((e) => e.offset) : []));
+      expect(got, group).toEqual(got.map((_, i) => i));
+      expect(outcomes.some((o) => o.status === 'committed' && o.value.events.length > 0), group).toBe(true);
+    }
+  }, 180_000);
 });
