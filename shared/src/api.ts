@@ -180,7 +180,9 @@ export interface ServiceRequestBody {
   svc: ServiceName;
   /**
    * The service's own request payload, WITHOUT `svc` (the server adds it), e.g.
-   * `{op: 'append', log: 'audit', data: {...}}` (see `backend/src/services`).
+   * `{op: 'append', log: 'audit', data: {...}}` (see `backend/src/services`). For a committed-only
+   * wal `read`/`length` or broker `poll`, give `committed: true`: the server sets `upTo` to the
+   * cut's version of the node (an `upTo` of your own is refused). Bounded like a kv value.
    */
   payload: { [k: string]: Json };
   /**
