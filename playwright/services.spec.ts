@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { Playground } from './playground';
+import { baseUrl, Playground } from './playground';
 
 /**
  * The service scenarios: pick each one, see its records appear in the Service state panel and then
@@ -90,4 +90,32 @@ test('workflows: workflows appear with their steps, and finished ones get commit
   await expect(page.locator('[data-workflow][data-status="completed"][data-state="committed"]').first()).toBeVisible();
   await expect(page.getByTestId('stock-item').first()).toBeVisible();
   await pg.screenshot('service workflows');
+});
+
+test('after a kill of a log’s node and its recovery, the panel shows what the node really holds', async ({ page }, info) => {
+  const pg = await open(page, info, 'wal');
+  const logs = page.getByTestId('wal-log');
+  await expect(logs.first()).toBeVisible();
+  const log = (await logs.first().getAttribute('data-log'))!;
+  const node = (await logs.first().getAttribute('data-node'))!;
+  const box = page.locator(`[data-testid="wal-log"][data-log="${log}"][data-node="${node}"]`);
+  const worldLine = await pg.worldLine();
+  await page.getByTestId(`kill-${node}`).click();
+  await expect(pg.status(node)).toHaveText('down');
+  await expect.poll(() => pg.worldLine()).toBeGreaterThan(worldLine);
+  // Stop the load so that the state settles, then bring the node back.
+  await page.getByTestId('workload-rate').fill('0');
+  await page.getByRole('button', { name: 'apply' }).click();
+  await page.getByTestId(`restart-${node}`).click();
+  await expect(pg.status(node)).toHaveText('up');
+  await expect.poll(async () => (await box.getAttribute('data-committed-length')) === (await box.getAttribute('data-length'))).toBe(true);
+  await pg.screenshot('service wal after a kill and recovery');
+  // The node's own answer (a speculative read: its current state, all committed now the load stopped).
+  const res = await page.request.post(`${baseUrl()}/api/service`, { data: { svc: 'wal', payload: { op: 'read', log, from: 0, max: 1000 }, node } });
+  expect(res.ok()).toBe(true);
+  const truth = (await res.json()) as { result: { length: number; entries: { pos: number }[] } };
+  expect(Number(await box.getAttribute('data-length'))).toBe(truth.result.length);
+  expect(Number(await box.getAttribute('data-committed-length'))).toBe(truth.result.length);
+  const lastShown = Number(await box.getByTestId('wal-entry').last().getAttribute('data-pos'));
+  expect(lastShown).toBe(truth.result.length - 1);
 });

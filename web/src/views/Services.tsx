@@ -12,7 +12,7 @@ import { deriveServices, SCENARIOS, PANEL_SERVICES, serviceCounts } from '../mod
  *
  * Stable test ids (and data attributes):
  * - `service-panel` (data-service: the service shown); `service-tab-<wal|kvstore|broker|workflow>`;
- * - `wal-log` (data-log, data-length, data-committed-length), `wal-entry` (data-pos, data-state);
+ * - `wal-log` (data-log, data-node, data-length, data-committed-length), `wal-entry` (data-pos, data-state);
  * - `kv-key` (data-key, data-node, data-version: the writer's version, data-state);
  * - `broker-topic` (data-topic, data-length, data-committed-length), `broker-event` (data-offset, data-state), `broker-group` (data-group,
  *   data-offset: the marker in the event list), `broker-producer` (data-producer);
@@ -132,7 +132,7 @@ const WalView = memo(function WalView({ logs }: { logs: WalLogView[] }) {
         const shown = l.entries.slice(-ENTRIES_SHOWN);
         const hidden = l.entries.length - shown.length;
         return (
-          <div key={`${l.log}@${l.node}`} className="svc-box" data-testid="wal-log" data-log={l.log} data-length={l.length} data-committed-length={l.committedLength}>
+          <div key={`${l.log}@${l.node}`} className="svc-box" data-testid="wal-log" data-log={l.log} data-node={l.node} data-length={l.length} data-committed-length={l.committedLength}>
             <h4>
               log <code>{l.log}</code> on {l.node}
             </h4>
