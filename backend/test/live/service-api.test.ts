@@ -146,6 +146,37 @@ describe('the service command', () => {
   });
 });
 
+describe('a service request to a node that is down', () => {
+  it('times out with its id; GET /api/requests/:id follows it once the node is back', async () => {
+    expect((await t.api('POST', '/api/config', { autoRestart: false })).json).toMatchObject({ ok: true });
+    const node = walNode('late', nodes());
+    expect((await t.api('POST', `/api/nodes/${node}/kill`)).json).toMatchObject({ ok: true });
+    await waitFor(`${node} down`, () => t.server.cluster.info(0).nodes.find((n) => n.id === node)?.status === 'down');
+    const r = await t.api('POST', '/api/service', { session: 'svc-late', svc: 'wal', payload: { op: 'append', log: 'late', data: 1 } });
+    expect(r.status).toBe(504);
+    expect(r.json).toMatchObject({ error: { code: 'Timeout' } });
+    const id = r.json.id as string;
+    expect(id).toMatch(/^r\d+$/);
+    const pending = await t.api('GET', `/api/requests/${id}`);
+    expect(pending.json).toMatchObject({ ok: true, id, svc: 'wal', node, session: 'svc-late', status: 'speculative', result: null });
+
+    expect((await t.api('POST', `/api/nodes/${node}/restart`)).json).toMatchObject({ ok: true });
+    await waitFor('every node up', () => t.server.cluster.info(0).nodes.every((n) => n.status === 'up'), 60_000);
+    // Decided one way or the other: answered and committed, or rolled back by the recovery.
+    let last: Record<string, unknown> = {};
+    await waitFor(
+      `request ${id} decided`,
+      () => {
+        void t.api('GET', `/api/requests/${id}`).then((g) => (last = g.json));
+        return last.status === 'committed' || last.status === 'rolled-back';
+      },
+      30_000,
+    );
+    expect(last).toMatchObject({ svc: 'wal', node });
+    if (last.status === 'committed') expect(last.result).toEqual({ pos: 0 });
+  }, 60_000);
+});
+
 describe('the service workloads', () => {
   it('each kind produces committed requests and writes its service state', async () => {
     for (const kind of ['wal', 'kvstore', 'broker', 'workflow'] as WorkloadKind[]) {
