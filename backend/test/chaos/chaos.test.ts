@@ -6,7 +6,8 @@ import { POSTGRES_REQUIRED, POSTGRES_URL, postgresProblem, reportSkip } from '..
 /**
  * Short chaos runs on the live system: the server as a child process with its node processes, load
  * through the HTTP API, and every fault kind at least once (SIGKILL and SIGSTOP of nodes, the database
- * connection cut through the proxy, SIGKILL and restart of the server). On PostgreSQL when one answers
+ * connection cut through the proxy, SIGKILL and restart of the server), for the kv scenario and for the
+ * workflow scenario (travel reservations through POST /api/service). On PostgreSQL when one answers
  * (database cuts need it), else on PGlite without database cuts. Longer runs: `npm run chaos`.
  */
 

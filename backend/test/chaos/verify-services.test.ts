@@ -184,6 +184,10 @@ describe('checkBroker', () => {
   it('a committed-only poll that handed out an event the committed topic does not hold', () => {
     const v = checkBroker([...records, poll('e', 1, 'H', 'rolled-back', 0, [['p2', 1]], 1)], final({ n1: topicState(events, { 'br/T/g/G': 2 }) }, { n1: 9 }));
     expect(v.lostCommitted).toBe(1);
+    // The same through the API (`committed: true`, the server fills upTo); a speculative poll that was rolled back: nothing to check.
+    const api = poll('e', 1, 'H', 'rolled-back', 0, [['p2', 1]]);
+    expect(checkBroker([...records, { ...api, payload: { ...api.payload, committed: true } }], final({ n1: topicState(events, { 'br/T/g/G': 2 }) }, { n1: 9 })).lostCommitted).toBe(1);
+    expect(counts(checkBroker([...records, api], final({ n1: topicState(events, { 'br/T/g/G': 2 }) }, { n1: 9 })))).toEqual(CLEAN);
   });
 });
 
