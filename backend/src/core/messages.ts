@@ -8,7 +8,12 @@ export type WireMessage =
   | { kind: 'ack'; h: Header; ackSeq: number }
   /** A caller's request; `h.src` is the endpoint to reply to, `h.seq` the caller's request number. */
   | { kind: 'request'; h: Header; caller: CallerId; deps: Deps; payload: Json; probe: boolean }
-  | { kind: 'reply'; h: Header; caller: CallerId; seq: number; status: 'ok' | 'aborted'; result: Json; deps: Deps }
+  /**
+   * `acceptedAt`: the version of the replying node in which the request was accepted (its caller-table
+   * entry first written); the reply's `deps` name the version it completed in, later for a request
+   * completed by an sthread. Absent: unknown (a caller then has to probe).
+   */
+  | { kind: 'reply'; h: Header; caller: CallerId; seq: number; status: 'ok' | 'aborted'; result: Json; deps: Deps; acceptedAt?: Version }
   /** The receiver lives in a newer world-line than the message: it was not applied. */
   | { kind: 'reject'; h: Header; rejected: 'app' | 'request'; rejectedSeq: number }
   | { kind: 'persisted'; node: NodeId; worldLine: WorldLine; version: Version; prevVersion: Version; deps: Deps }

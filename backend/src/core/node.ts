@@ -58,7 +58,10 @@ export type NodeStatus = 'starting' | 'up' | 'restoring' | 'stopped';
 interface CallerReply {
   s: 'p' | 'd' | 'a';
   r?: Json;
+  /** The version it completed in ('d'). */
   v?: Version;
+  /** The version it was accepted in ('p' and 'd'). */
+  b?: Version;
 }
 interface CallerEntry {
   /** Highest request number seen from this caller. */
@@ -326,7 +329,7 @@ export class DseNode {
     const known = entry?.c[seq];
     this.delivered(msg, known !== undefined);
     if (known !== undefined) {
-      if (known.s === 'd') this.sendReply(entry!.e, caller, seq, 'ok', known.r ?? null, known.v ?? this.version, false);
+      if (known.s === 'd') this.sendReply(entry!.e, caller, seq, 'ok', known.r ?? null, known.v ?? this.version, false, known.b);
       else if (known.s === 'a') this.sendReply(entry!.e, caller, seq, 'aborted', null, this.version, false);
       // 'p': in progress, the reply follows when it completes.
       return;
@@ -341,7 +344,7 @@ export class DseNode {
     let result: Json | typeof PENDING = null;
     const ok = this.runAction(() => {
       this.recordDeps(msg.deps);
-      this.setCallerReply(caller, h.src, seq, { s: 'p' });
+      this.setCallerReply(caller, h.src, seq, { s: 'p', b: this.version });
       const req: AppRequest = { caller, seq, payload: msg.payload };
       try {
         result = this.app.onRequest(this.ctx, req);
@@ -349,7 +352,7 @@ export class DseNode {
         if (!isDseError(e)) throw e;
         // A typed refusal by the app is the request's result; the app changed nothing before it (undone below).
         this.rollbackActionChanges();
-        this.setCallerReply(caller, h.src, seq, { s: 'p' });
+        this.setCallerReply(caller, h.src, seq, { s: 'p', b: this.version });
         result = { error: e.toBody() as unknown as Json };
       }
       if (result !== PENDING) this.completeRequest(caller, seq, result);
@@ -497,11 +500,11 @@ export class DseNode {
     if (entry === undefined || known === undefined || known.s !== 'p') {
       throw new Error(`node ${this.id}: completeRequest(${caller}, ${seq}) for a request not in progress`);
     }
-    this.setCallerReply(caller, entry.e, seq, { s: 'd', r: result, v: this.version });
-    this.sendReply(entry.e, caller, seq, 'ok', result, this.version, true);
+    this.setCallerReply(caller, entry.e, seq, { s: 'd', r: result, v: this.version, b: known.b });
+    this.sendReply(entry.e, caller, seq, 'ok', result, this.version, true, known.b);
   }
 
-  private sendReply(to: string, caller: CallerId, seq: number, status: 'ok' | 'aborted', result: Json, at: Version, fresh: boolean): void {
+  private sendReply(to: string, caller: CallerId, seq: number, status: 'ok' | 'aborted', result: Json, at: Version, fresh: boolean, acceptedAt?: Version): void {
     const msg: WireMessage = {
       kind: 'reply',
       h: this.header(seq),
@@ -511,6 +514,7 @@ export class DseNode {
       result,
       deps: status === 'ok' ? { [this.id]: at } : {},
     };
+    if (status === 'ok' && acceptedAt !== undefined) msg.acceptedAt = acceptedAt;
     this.active = true;
     this.sendNow(to, msg, 'reply', !fresh);
   }

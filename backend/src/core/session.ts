@@ -61,6 +61,8 @@ interface RequestRecord {
   closedWorldLine: WorldLine;
   sentAt: number;
   probe: boolean;
+  /** The version of `node` the request was accepted in (from its reply), or null when not known. */
+  acceptedAt: number | null;
   speculative: Deferred<SpeculativeResult>;
   committed: Deferred<Json>;
 }
@@ -301,6 +303,7 @@ export class Session {
       closedWorldLine: 0,
       sentAt: 0,
       probe: false,
+      acceptedAt: null,
       speculative: deferred(),
       committed: deferred(),
     };
@@ -370,6 +373,7 @@ export class Session {
     r.result = msg.result;
     r.deps = { ...msg.deps };
     r.worldLine = msg.h.worldLine;
+    r.acceptedAt = msg.acceptedAt ?? null;
     mergeInto(this.deps, msg.deps);
     mergeInto(r.deps, this.deps);
     this.host.emit({ type: 'sessionResult', t: this.host.now, session: this.id, seq: r.seq, status: 'speculative', result: r.result, deps: r.deps, worldLine: r.worldLine });
@@ -407,7 +411,9 @@ export class Session {
   /**
    * @internal: a new world-line started from `startCut`, the cut of world-line `old + 1`. Answers
    * covered by it committed; the first one that is not (or an unanswered one) is probed at its node,
-   * which decides for good whether it survived.
+   * which decides for good whether it survived. An answer accepted in a version above the cut did not
+   * survive (the node's surviving state holds only versions up to the cut): it and everything after it
+   * are rolled back at once, without waiting for that node, which may be down.
    */
   onWorldLine(old: WorldLine, startCut: Cut): void {
     this.skipClosed();
@@ -427,6 +433,12 @@ export class Session {
     if (first.status === 'queued') return;
     this.deps = { ...this.droppedDeps };
     for (let k = 0; k < i; k++) if (this.requests[k]!.status === 'committed') mergeInto(this.deps, this.requests[k]!.deps);
+    if (first.status === 'answered' && first.worldLine <= old && first.acceptedAt !== null && (startCut[first.node] ?? 0) < first.acceptedAt) {
+      this.inFlight = null;
+      this.rollBackFrom(i);
+      this.pump();
+      return;
+    }
     for (let k = i; k < this.requests.length; k++) {
       const r = this.requests[k]!;
       if (r.status === 'answered' || r.status === 'sent') {

@@ -155,6 +155,19 @@ describe('requests', () => {
     expect(replies[1]![1].result).toEqual(replies[0]![1].result);
   });
 
+  it('a reply names the version its request was accepted in (acceptedAt), the same when repeated', async () => {
+    const h = await harness();
+    h.node.checkpointNow();
+    h.node.receive(request(1, { op: 'put', key: 'x', value: 1 }));
+    const at = h.node.version;
+    h.node.checkpointNow();
+    h.node.receive(request(1, { op: 'put', key: 'x', value: 1 }));
+    const replies = of(h, 'reply').map(([, m]) => m);
+    expect(replies).toHaveLength(2);
+    for (const r of replies) expect(r).toMatchObject({ status: 'ok', deps: { n1: at }, acceptedAt: at });
+    expect(h.node.version).toBeGreaterThan(at);
+  });
+
   it('an action that throws a typed error changes nothing and answers with the error', async () => {
     const h = await harness();
     h.node.receive(request(1, { op: 'bad' }));

@@ -10,8 +10,17 @@ function setup() {
   const host = new SessionHost('client', { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, observer: { emit: () => undefined } }, { retransmitMs: 50 });
   host.start(1);
   const requests = () => sent.filter(([, m]) => m.kind === 'request').map(([to, m]) => [to, m] as [string, Extract<WireMessage, { kind: 'request' }>]);
-  const reply = (seq: number, node: string, version: number, worldLine = 1, status: 'ok' | 'aborted' = 'ok') =>
-    host.receive({ kind: 'reply', h: { src: node, srcVersion: version, worldLine, seq }, caller: 'client.s1', seq, status, result: { v: seq }, deps: status === 'ok' ? { [node]: version } : {} });
+  const reply = (seq: number, node: string, version: number, worldLine = 1, status: 'ok' | 'aborted' = 'ok', acceptedAt?: number) =>
+    host.receive({
+      kind: 'reply',
+      h: { src: node, srcVersion: version, worldLine, seq },
+      caller: 'client.s1',
+      seq,
+      status,
+      result: { v: seq },
+      deps: status === 'ok' ? { [node]: version } : {},
+      ...(acceptedAt !== undefined ? { acceptedAt } : {}),
+    });
   const flush = async () => {
     for (let i = 0; i < 20; i++) await null;
   };
@@ -81,6 +90,45 @@ describe('sessions', () => {
     expect(t.requests().at(-1)![1]).toMatchObject({ probe: false, h: { seq: 4, worldLine: 2 } });
     t.reply(4, 'n1', 3, 2);
     expect((await fourth).worldLine).toBe(2);
+  });
+
+  it('an answer accepted above the new cut is rolled back at once with every later one, without a probe (its node may be down)', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const first = s.request('n1', {});
+    t.reply(1, 'n1', 2, 1, 'ok', 2);
+    const second = s.request('n3', {});
+    t.reply(2, 'n3', 9, 1, 'ok', 9);
+    const third = s.request('n2', {});
+    t.reply(3, 'n2', 9, 1, 'ok', 9);
+    const [r1, r2, r3] = [await first, await second, await third];
+    const before = t.requests().length;
+    // n3 died; world-line 2 starts from n3@8: request 2 (accepted in n3@9) is lost, and 3 depends on it.
+    t.host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 2, n2: 9, n3: 8 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 2, n2: 9, n3: 8 } }] });
+    await expect(r1.commit()).resolves.toEqual({ v: 1 });
+    for (const r of [r2, r3]) {
+      const err = await r.commit().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(isDseError(err) && err.code === 'RolledBack' && err.definite).toBe(true);
+    }
+    expect(t.requests()).toHaveLength(before); // nothing was sent to n3
+    expect(s.history().map((h) => h.status)).toEqual(['committed', 'rolledBack', 'rolledBack']);
+    // The next request goes out at once, in the new world-line, with only the surviving dependencies.
+    void s.request('n2', {});
+    expect(t.requests().at(-1)![1]).toMatchObject({ probe: false, h: { seq: 4, worldLine: 2 }, deps: { n1: 2 } });
+  });
+
+  it('an answer completed above the new cut but accepted at or below it is probed (it may still be in progress there)', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const a = s.request('n1', {});
+    t.reply(1, 'n1', 7, 1, 'ok', 3);
+    await a;
+    t.host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 5 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 5 } }] });
+    expect(t.requests().at(-1)![1]).toMatchObject({ probe: true, h: { seq: 1, worldLine: 2 } });
+    expect(s.history()[0]!.status).toBe('sent');
   });
 
   it('a probe answered ok keeps the request, and the next one is probed too', async () => {

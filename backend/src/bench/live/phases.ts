@@ -266,7 +266,7 @@ export interface KillSample {
  * and to the first commit on the new world-line (the first cut advance); and how many versions the
  * survivors discarded. The killed node is restarted after each kill.
  */
-export async function runRecovery(server: RunningServer, kills: number, tick: Tick, stallMs = 30_000): Promise<KillSample[]> {
+export async function runRecovery(server: RunningServer, kills: number, tick: Tick, stallMs = Number(process.env.DSE_BENCH_STALL_MS ?? 30_000)): Promise<KillSample[]> {
   const cluster = server.cluster;
   const events: NumberedEvent[] = [];
   let recording = false;
@@ -310,6 +310,17 @@ export async function runRecovery(server: RunningServer, kills: number, tick: Ti
       const wl = await waitFor('the new world-line', () => find((e) => e.type === 'worldLineChanged' && e.worldLine === w + 1), 60_000, 1);
       // A recovery that does not commit within the limit is recorded as a stall (its time is then a lower bound), not a failed run.
       const cut = await waitFor('the first commit on the new world-line', () => find((e) => e.type === 'cutAdvanced' && e.worldLine === w + 1), stallMs, 1).catch(() => null);
+      if (cut === null && process.env.DSE_BENCH_STALL_DUMP !== undefined) {
+        const c = cluster.coordinator as unknown as Record<string, unknown>;
+        const graph: Record<string, unknown> = {};
+        for (const [n, m] of c.graph as Map<string, Map<number, unknown>>) graph[n] = [...m.entries()].slice(0, 6);
+        process.stderr.write(`\nSTALL DUMP w=${w} victim=${victim} coordinator wl=${String(c.worldLine)} cut=${JSON.stringify(c.cut)} members=${JSON.stringify([...(c.members as Map<string, string>)])} recovering=${String(c.recovering)} wanted=${String(c.recoveryWanted)} waiting=${JSON.stringify([...(c.waiting as Set<string>)])}\ngraph=${JSON.stringify(graph)}\nevents=${JSON.stringify(events.slice(0, 40))}\nnodes=${JSON.stringify(cluster.info(0).nodes)}\n`);
+        for (const sess of cluster.host.allSessions()) {
+          if (!sess.id.startsWith(`bench.rec.${tag}`)) continue;
+          const x = sess as unknown as { inFlight: { seq: number; node: string; status: string; probe: boolean; sentWorldLine: number } | null; firstOpen: number; requests: { seq: number; node: string; status: string; probe: boolean; worldLine: number }[] };
+          process.stderr.write(`session ${sess.id} hostWl=${cluster.host.worldLine} inFlight=${JSON.stringify(x.inFlight === null ? null : { seq: x.inFlight.seq, node: x.inFlight.node, status: x.inFlight.status, probe: x.inFlight.probe, wl: x.inFlight.sentWorldLine })} open=${JSON.stringify(x.requests.slice(x.firstOpen).map((r) => [r.seq, r.node, r.status, r.probe, r.worldLine]))}\n`);
+        }
+      }
       // Every survivor reports its rollback when it restored; give the reports a moment to arrive.
       await waitFor('the survivors’ rollbacks', () => events.filter((e) => e.type === 'rollback' && e.worldLine === w + 1).length >= nodes.length - 1, 10_000, 5).catch(() => undefined);
       let rolledBack = 0;
