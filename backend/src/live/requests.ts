@@ -79,7 +79,7 @@ export class Requests {
   }
 
   private session(id: string | undefined): { session: Session; name: string } {
-    const name = id ?? `api.${this.nextId}`;
+    const name = id ?? this.poolSession();
     if (!this.sessionIds.has(name)) {
       if (this.sessionIds.size >= this.opts.sessionsMax) {
         throw new DseError('LimitExceeded', `this server has ${this.sessionIds.size} API sessions, the most allowed: continue one by naming it`);
@@ -89,11 +89,36 @@ export class Requests {
     return { session: this.cluster.host.session(this.hostSessionId(name)), name };
   }
 
+  /**
+   * The session an unnamed request goes through: one of a fixed pool (`api.pool.<i>`), the one with
+   * the fewest requests waiting. Each session costs the server a table entry and every node it talks
+   * to a caller-table entry in its state for good, so unnamed requests must not each open their own;
+   * requests of one pool session are ordered like any session's, which only adds dependencies.
+   */
+  private poolSession(): string {
+    let best = 0;
+    for (let i = 1; i < Requests.POOL_SIZE; i++) if ((this.waiting.get(i) ?? 0) < (this.waiting.get(best) ?? 0)) best = i;
+    return `api.pool.${best + 1}`;
+  }
+
+  /** Unnamed requests share this many sessions. */
+  static readonly POOL_SIZE = 16;
+  /** Requests sent and not yet answered, per pool session (index from 0). */
+  private readonly waiting = new Map<number, number>();
+
   /** Sends a request through a session: the reply is its speculative answer (or a definite rollback). */
   send(session: Session, node: NodeId, payload: KvAppOp | { [k: string]: Json }): { seq: number; answer: Promise<SpeculativeResult> } {
     const seq = (this.sent.get(session.id) ?? 0) + 1;
     this.sent.set(session.id, seq);
-    return { seq, answer: session.request(node, payload as unknown as Json) };
+    const answer = session.request(node, payload as unknown as Json);
+    const pool = /^api\.pool\.(\d+)@/.exec(session.id);
+    if (pool !== null) {
+      const i = Number(pool[1]) - 1;
+      this.waiting.set(i, (this.waiting.get(i) ?? 0) + 1);
+      const done = (): void => void this.waiting.set(i, (this.waiting.get(i) ?? 1) - 1);
+      answer.then(done, done);
+    }
+    return { seq, answer };
   }
 
   async submit(req: KvRequest): Promise<RequestInfo> {

@@ -88,6 +88,23 @@ describe('found by chaos and fuzzing: one server', () => {
     expect(res.status).toBeGreaterThanOrEqual(400);
   });
 
+  it('unnamed requests share a bounded pool of sessions: no session table or caller table growing with every request (F4)', async () => {
+    // Each unnamed request used to open a session of its own (`api.<n>`), never dropped: after 10,000
+    // of them every unnamed request was refused, and each left a caller-table entry in a node's state.
+    // (A node keeps one caller-table entry per session that called it: bounded by the sessions.)
+    const apiSessions = (): number => s.cluster.host.allSessions().filter((x) => x.id.startsWith('api.')).length;
+    const infos: RequestInfo[] = [];
+    for (let round = 0; round < 5; round++) {
+      infos.push(...(await Promise.all(Array.from({ length: 12 }, (_, i) => put(s, { op: 'put', key: `pool-${round}-${i}`, value: i })))));
+    }
+    const sessions = new Set(infos.map((i) => i.session));
+    expect(sessions.size).toBeGreaterThan(1); // concurrent requests spread over the pool
+    expect(sessions.size).toBeLessThanOrEqual(16);
+    for (const i of infos) expect((await committed(s, i.id)).status).toBe('committed');
+    expect(await readCommitted(s, 'pool-4-11')).toBe(11);
+    expect(apiSessions()).toBe(sessions.size);
+  }, 120_000);
+
   it('a put whose value is nested deeper than the storage accepts does not stop the cut (it is refused, or its checkpoint written)', async () => {
     // The API accepts any JSON value up to 16 KiB; the SQL storage refuses JSON nested deeper than 1000
     // (BadRequest, definite). The node treats every failed write as indefinite and retries it forever:
