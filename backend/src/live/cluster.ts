@@ -12,8 +12,11 @@ import { SessionHost } from '../core/session';
 import type { OpenedStorage } from '../storage/open';
 import { RealClock, wallNow } from './clock';
 import type { LoadedCheckpointWire } from './rpc-storage';
-import type { JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, StorageReply, UpFrame } from './wire';
+import type { DownFrame, JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, StorageReply, UpFrame } from './wire';
 import { SERVER_ENDPOINT } from './wire';
+
+/** At most one cut announcement per destination in this long (see `Cluster.coalesceCut`). */
+export const CUT_COALESCE_MS = 5;
 
 export const NODE_ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
 
@@ -110,7 +113,13 @@ export class Cluster {
   private lastMonitorAt = 0;
   private shuttingDown = false;
   private reconfiguring: Promise<void> = Promise.resolve();
-  private readonly downBuffers = new Map<Socket, WireMessage[]>();
+  /** What goes to each node connection at the end of this turn, in one frame. */
+  private readonly downBuffers = new Map<Socket, { m: WireMessage[]; r: [number, StorageReply][] }>();
+  /** Cut announcements waiting to go, the newest per destination (see `coalesceCut`). */
+  private readonly pendingCuts = new Map<string, WireMessage>();
+  private cutTimer: NodeJS.Timeout | null = null;
+  private cutsScheduled = false;
+  private lastCutFlush = -Infinity;
 
   constructor(opts: ClusterOptions) {
     this.opts = opts;
@@ -156,6 +165,7 @@ export class Cluster {
   async stop(): Promise<void> {
     this.shuttingDown = true;
     if (this.monitor !== null) clearInterval(this.monitor);
+    if (this.cutTimer !== null) clearTimeout(this.cutTimer);
     this.coordinator.stop();
     this.host.stop();
     const exits: Promise<void>[] = [];
@@ -240,6 +250,10 @@ export class Cluster {
    * configured delay, jitter and loss; control messages (coordinator, heartbeats) never do.
    */
   private route(to: string, msg: WireMessage, fromCoordinator = false): void {
+    if (msg.kind === 'cut') {
+      this.coalesceCut(to, msg);
+      return;
+    }
     if (!fromCoordinator && 'h' in msg) {
       const c = this.config;
       if (c.messageLoss > 0 && Math.random() < c.messageLoss) return;
@@ -250,6 +264,32 @@ export class Cluster {
       }
     }
     this.deliver(to, msg);
+  }
+
+  /**
+   * The coordinator announces its cut on every change, to every node and session host: with frequent
+   * checkpoints, hundreds of small frames a second, all through this event loop. Cuts only grow within a
+   * world-line and every announcement carries the whole cut, so only the newest one per destination
+   * needs to go: the first after a quiet spell goes at the end of the turn, later ones at most every
+   * `CUT_COALESCE_MS`; the newest is always sent. A cut held back while a new world-line is announced
+   * arrives after it, where receivers ignore a cut of an older world-line.
+   */
+  private coalesceCut(to: string, msg: WireMessage): void {
+    this.pendingCuts.set(to, msg);
+    if (this.cutsScheduled) return;
+    this.cutsScheduled = true;
+    const wait = this.lastCutFlush + CUT_COALESCE_MS - wallNow();
+    if (wait <= 0) queueMicrotask(() => this.flushCuts());
+    else this.cutTimer = setTimeout(() => this.flushCuts(), wait);
+  }
+
+  private flushCuts(): void {
+    this.cutTimer = null;
+    this.cutsScheduled = false;
+    this.lastCutFlush = wallNow();
+    const cuts = [...this.pendingCuts];
+    this.pendingCuts.clear();
+    for (const [to, msg] of cuts) this.deliver(to, msg);
   }
 
   private deliver(to: string, msg: WireMessage): void {
@@ -263,17 +303,26 @@ export class Cluster {
     }
     const conn = this.nodes.get(to)?.conn;
     if (conn === null || conn === undefined) return; // down: the network loses it
+    this.downBuffer(conn).m.push(msg);
+  }
+
+  /** The frame going to `conn` at the end of this turn (messages and storage answers together). */
+  private downBuffer(conn: Socket): { m: WireMessage[]; r: [number, StorageReply][] } {
     let buf = this.downBuffers.get(conn);
     if (buf === undefined) {
-      buf = [];
+      buf = { m: [], r: [] };
       this.downBuffers.set(conn, buf);
       queueMicrotask(() => {
         const b = this.downBuffers.get(conn);
         this.downBuffers.delete(conn);
-        if (b !== undefined && b.length > 0 && conn.connected) conn.emit('m', b);
+        if (b === undefined || !conn.connected || (b.m.length === 0 && b.r.length === 0)) return;
+        const frame: DownFrame = {};
+        if (b.m.length > 0) frame.m = b.m;
+        if (b.r.length > 0) frame.r = b.r;
+        conn.emit('m', frame);
       });
     }
-    buf.push(msg);
+    return buf;
   }
 
   /** Deliveries inside the server run later, never inside the sender's call (no re-entrance). */
@@ -409,6 +458,21 @@ export class Cluster {
       for (const item of frame.m) {
         if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'object' || item[1] === null) continue;
         this.route(item[0], item[1] as WireMessage);
+      }
+    }
+    if (Array.isArray(frame.s)) {
+      const conn = entry.conn;
+      for (const call of frame.s) {
+        if (!Array.isArray(call) || typeof call[0] !== 'number' || conn === null) continue;
+        const callId = call[0];
+        const answer = (r: StorageReply): void => {
+          // Answers go only to the connection that asked (a node that reconnected asks again).
+          if (conn.connected) this.downBuffer(conn).r.push([callId, r]);
+        };
+        this.storageCall(entry.id, call[1], call[2]).then(
+          (value) => answer({ ok: true, value }),
+          (e: unknown) => answer({ error: errorBody(e) }),
+        );
       }
     }
   }

@@ -15,7 +15,7 @@ import { DseNode } from '../core/node';
 import { resolveApp } from './apps';
 import { RealClock } from './clock';
 import { RpcStorage } from './rpc-storage';
-import type { JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, UpFrame } from './wire';
+import type { DownFrame, JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, StorageOp, UpFrame } from './wire';
 import { NODE_NAMESPACE } from './wire';
 
 const USAGE = 'usage: npm run node -- --server URL --id ID [--app NAME] (the token, if any, in DSE_TOKEN)';
@@ -60,6 +60,7 @@ let heartbeat: NodeJS.Timeout | null = null;
 
 let events: InspectionEvent[] = [];
 let msgs: [string, WireMessage][] = [];
+let calls: [number, StorageOp, unknown[]][] = [];
 let flushQueued = false;
 let eventTimer: NodeJS.Timeout | null = null;
 
@@ -69,12 +70,14 @@ function flush(): void {
     clearTimeout(eventTimer);
     eventTimer = null;
   }
-  if (events.length === 0 && msgs.length === 0) return;
+  if (events.length === 0 && msgs.length === 0 && calls.length === 0) return;
   const frame: UpFrame = {};
   if (events.length > 0) frame.e = events;
   if (msgs.length > 0) frame.m = msgs;
+  if (calls.length > 0) frame.s = calls;
   events = [];
   msgs = [];
+  calls = [];
   socket.emit('up', frame);
 }
 
@@ -99,6 +102,18 @@ const network = {
   },
 };
 
+// Storage calls ride in the same frames (and their answers in the server's), one frame per turn.
+const storage = new RpcStorage(
+  {
+    connected: () => socket.connected,
+    send(callId, op, args) {
+      calls.push([callId, op, args]);
+      flushSoon();
+    },
+  },
+  5000,
+);
+
 function fatal(e: unknown): void {
   say(`stopped on an error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   flush();
@@ -112,9 +127,9 @@ function startNode(cfg: NodeRunConfig): void {
     process.exit(2);
   }
   runCfg = cfg;
+  storage.timeoutMs = cfg.storageTimeoutMs;
   clock?.cancelAll();
   clock = new RealClock(cfg.epochMs);
-  const storage = new RpcStorage(socket, cfg.storageTimeoutMs);
   node = new DseNode(id, app, { clock, network, storage, observer, onFatal: fatal }, {
     mode: cfg.mode,
     cutKind: cfg.cutKind,
@@ -151,9 +166,12 @@ socket.on('connect', () => {
   });
 });
 
-socket.on('m', (batch: WireMessage[]) => {
-  if (node === null) return;
-  for (const m of batch) {
+socket.on('m', (raw: DownFrame | WireMessage[]) => {
+  const frame: DownFrame = Array.isArray(raw) ? { m: raw } : raw;
+  // Storage answers settle promises: the node sees them after this frame's messages.
+  if (Array.isArray(frame.r)) for (const [callId, reply] of frame.r) storage.onReply(callId, reply);
+  if (node === null || !Array.isArray(frame.m)) return;
+  for (const m of frame.m) {
     try {
       node.receive(m);
     } catch (e) {
@@ -189,6 +207,7 @@ socket.on('connect_error', (e: Error) => {
 });
 
 socket.on('disconnect', (reason: string) => {
+  storage.failAll();
   say(`disconnected (${reason}): exiting`);
   process.exit(3);
 });

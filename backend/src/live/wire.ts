@@ -7,9 +7,13 @@ import type { WireMessage } from '../core/messages';
  * and the session host), its inspection events, its Storage calls (the server owns the database), and
  * the server's configuration pushes. The same connection works from another host (`npm run node`).
  *
- * node → server: `join` (JoinRequest, ack JoinReply), `up` (UpFrame), `st` (op, args, ack StorageReply)
- * server → node: `m` (WireMessage[]), `cfg` (NodeConfigPush), `reset` (NodeRunConfig: start again with
- * empty memory in a new mode or cut)
+ * node → server: `join` (JoinRequest, ack JoinReply), `up` (UpFrame: events, messages and storage
+ * calls), `st` (op, args, ack StorageReply: a storage call on its own, still served)
+ * server → node: `m` (DownFrame: messages and storage replies; a bare WireMessage[] from older servers),
+ * `cfg` (NodeConfigPush), `reset` (NodeRunConfig: start again with empty memory in a new mode or cut)
+ *
+ * Everything one side has for the other in one event-loop turn goes in one frame: on a loaded machine
+ * every frame is a system call on each side, and the server relays for every node.
  */
 export const NODE_NAMESPACE = '/node';
 
@@ -49,6 +53,14 @@ export type JoinReply = { ok: true; config: NodeRunConfig } | { error: ErrorBody
 export interface UpFrame {
   e?: InspectionEvent[];
   m?: [string, WireMessage][];
+  /** Storage calls: [call id, op, args]; each is answered in a later `DownFrame`'s `r`. */
+  s?: [number, StorageOp, unknown[]][];
+}
+
+/** One frame to a node: messages relayed to it, and answers to its storage calls. */
+export interface DownFrame {
+  m?: WireMessage[];
+  r?: [number, StorageReply][];
 }
 
 export type StorageOp = 'writeCheckpoints' | 'loadCheckpoint';

@@ -274,20 +274,30 @@ export async function runRecovery(server: RunningServer, kills: number, tick: Ti
     if (!recording) return;
     if (e.type === 'nodeFailed' || e.type === 'worldLineChanged' || e.type === 'cutAdvanced' || e.type === 'rollback') events.push(e);
   });
-  // A light background load, so that there is speculative work to lose.
+  // A light background load, so that there is speculative work to lose. Like any client it sends to the
+  // nodes it knows are up: a closed-loop session that sends to a dead node waits for its restart, and
+  // if every session did so the survivors would have nothing to commit (the bench restarts the victim
+  // only after the first commit). A session stuck on a request for long is replaced.
   let stop = false;
   const nodes = cluster.nodeIds();
   const tag = runTag();
-  const background = Array.from({ length: 4 }, async (_, s) => {
+  const upKey = (kv: KvClient): string => {
+    let key = `k${Math.floor(Math.random() * KEYS)}`;
+    for (let t = 0; t < 50 && cluster.status(kv.nodeOf(key)) !== 'up'; t++) key = `k${Math.floor(Math.random() * KEYS)}`;
+    return key;
+  };
+  const background = Array.from({ length: 8 }, async (_, s) => {
     let gen = 0;
     let kv = new KvClient(cluster.host.session(`bench.rec.${tag}.${s}.${gen}`), { nodes });
     for (let i = 0; !stop; i++) {
       try {
-        await withTimeout(kvOp(kv, i), 60_000, 'a background request');
+        const key = upKey(kv);
+        await withTimeout(i % 2 === 0 ? kv.put(key, i) : kv.get(key), 2000, 'a background request');
       } catch {
+        cluster.host.dropSession(`bench.rec.${tag}.${s}.${gen}`);
         kv = new KvClient(cluster.host.session(`bench.rec.${tag}.${s}.${++gen}`), { nodes });
       }
-      await sleep(5);
+      await sleep(10);
     }
   });
   const out: KillSample[] = [];
