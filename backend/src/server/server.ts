@@ -111,6 +111,9 @@ const MIME: Record<string, string> = {
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SIM_WORKER = fileURLToPath(new URL('./sim-worker.ts', import.meta.url));
 
+/** Socket.IO connections of browsers (the default namespace) one address may hold open at once. */
+export const BROWSER_CONNECTIONS_PER_ADDRESS = 32;
+
 /** A token bucket per client: `rate` a second, bursts of twice that. */
 class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -128,9 +131,6 @@ class RateLimiter {
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
-  }
-  forget(key: string): void {
-    this.buckets.delete(key);
   }
 }
 
@@ -562,12 +562,28 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
   nodeNsp.use(authMiddleware);
   cluster.attach(nodeNsp);
 
+  // Browser connections per address (node processes use their own namespace and are not counted):
+  // the command rate limit is per address, so that opening more connections does not buy more commands.
+  const browsersByAddress = new Map<string, number>();
   io.on('connection', (socket) => {
+    const address = socket.handshake.address;
+    const open = browsersByAddress.get(address) ?? 0;
+    if (open >= BROWSER_CONNECTIONS_PER_ADDRESS) {
+      socket.emit('notice', { level: 'warning', message: `more than ${BROWSER_CONNECTIONS_PER_ADDRESS} connections from ${address}: this one is closed` });
+      socket.disconnect(true);
+      return;
+    }
+    browsersByAddress.set(address, open + 1);
+    socket.on('disconnect', () => {
+      const n = (browsersByAddress.get(address) ?? 1) - 1;
+      if (n <= 0) browsersByAddress.delete(address);
+      else browsersByAddress.set(address, n);
+    });
     stream.subscribe(socket);
     socket.on('command', (raw: unknown, ack: unknown) => {
       if (typeof ack !== 'function') return;
       const reply = ack as (r: CommandReply) => void;
-      if (!limiter.take(`io:${socket.id}`)) {
+      if (!limiter.take(`io:${address}`)) {
         reply({ error: new DseError('LimitExceeded', `more than ${limits.commandsPerSecond} commands a second: slow down`).toBody() });
         return;
       }
@@ -581,7 +597,6 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
       }
       exec(cmd).then(reply, (e: unknown) => reply({ error: errorBody(e) }));
     });
-    socket.on('disconnect', () => limiter.forget(`io:${socket.id}`));
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -5,7 +5,7 @@ import type { CommandReply, EventBatch, StreamSnapshot } from '@dse/shared';
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer } from '../../src/server/server';
+import { BROWSER_CONNECTIONS_PER_ADDRESS, startServer } from '../../src/server/server';
 import type { TestServer } from './helpers';
 import { startTestServer, waitFor } from './helpers';
 
@@ -242,6 +242,24 @@ describe('security', () => {
       const limited = replies.filter((r) => r.status === 429);
       expect(limited.length).toBeGreaterThan(0);
       expect(limited[0]!.json).toMatchObject({ error: { code: 'LimitExceeded', definite: true } });
+
+      // Socket.IO: the limit is per address, not per connection (a second connection buys nothing):
+      // 3 commands on each of two connections exceed one burst of 4.
+      await new Promise((r) => setTimeout(r, 2500)); // the bucket refills
+      const second = connect(ts.server.url, { token });
+      await new Promise<void>((resolve) => second.once('connect', () => resolve()));
+      const both = await Promise.all([good, second, good, second, good, second].map((s) => command(s, { type: 'health' })));
+      expect(both.filter((r) => 'error' in r && r.error.code === 'LimitExceeded').length).toBeGreaterThan(0);
+
+      // And one address holds at most BROWSER_CONNECTIONS_PER_ADDRESS connections (two are open).
+      const more = Array.from({ length: BROWSER_CONNECTIONS_PER_ADDRESS - 1 }, () => connect(ts.server.url, { token }));
+      const closed = await Promise.all(
+        more.map((s) => new Promise<boolean>((resolve) => {
+          s.once('disconnect', () => resolve(true));
+          setTimeout(() => resolve(false), 5000);
+        })),
+      );
+      expect(closed.filter(Boolean).length).toBe(1);
     } finally {
       await ts.close();
     }
