@@ -243,8 +243,8 @@ class BrokerLoad extends ServiceLoad {
 
 /**
  * Items per kind, with the stock each starts with (null: unlimited). Most have room for a long run;
- * one of each kind (AF300, hilton, hertz) sells out within seconds, so that workflows keep failing at
- * a later step and compensating the earlier ones, all run long, besides the declined payments.
+ * one of each kind (AF300, hilton, hertz) sells out soon, so that workflows keep failing at a later
+ * step and compensating the earlier ones all run long, besides the declined payments.
  */
 export const TRAVEL_ITEMS: Record<TravelKind, [string, number | null][]> = {
   flight: [
@@ -263,6 +263,8 @@ export const TRAVEL_ITEMS: Record<TravelKind, [string, number | null][]> = {
   payment: [['visa', null]],
 };
 
+const SCARCE_MAX = 10;
+
 /** Each item of a run (named with the run's prefix) and the stock it starts with. */
 export function travelCapacity(prefix: string): Map<string, number | null> {
   return new Map(
@@ -273,6 +275,14 @@ export function travelCapacity(prefix: string): Map<string, number | null> {
 }
 
 class WorkflowLoad extends ServiceLoad {
+  /** A scarce item one leg in twelve (else every long trip would hit one and fail), a plentiful one otherwise. */
+  private pickItem(kind: TravelKind): [string, number | null] {
+    const items = TRAVEL_ITEMS[kind];
+    const scarce = items.filter(([, cap]) => cap !== null && cap <= SCARCE_MAX);
+    const plenty = items.filter(([, cap]) => cap === null || cap > SCARCE_MAX);
+    return scarce.length > 0 && (plenty.length === 0 || this.rng.chance(1 / 12)) ? this.rng.pick(scarce) : this.rng.pick(plenty);
+  }
+
   protected next(session: string, q: number): Step | null {
     const nodes = sortedNodes(this.ctx.cluster());
     if (nodes.length === 0) return null;
@@ -281,7 +291,7 @@ class WorkflowLoad extends ServiceLoad {
     const legs: TripLeg[] = [];
     for (let i = 0; i < steps; i++) {
       const kind: TravelKind = i === steps - 1 && steps > 1 ? 'payment' : this.rng.pick(kinds);
-      const [item, capacity] = this.rng.pick(TRAVEL_ITEMS[kind]);
+      const [item, capacity] = this.pickItem(kind);
       legs.push({ kind, item: `${this.prefix}${item}`, capacity, decline: kind === 'payment' && this.rng.chance(0.125) });
     }
     const id = `${session}.w${q}`;
