@@ -111,6 +111,14 @@ const MIME: Record<string, string> = {
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SIM_WORKER = fileURLToPath(new URL('./sim-worker.ts', import.meta.url));
 
+/**
+ * The pages' Content-Security-Policy: scripts, styles and connections (Socket.IO over WebSocket) only
+ * from this server, nothing inline (React and d3 set styles through the CSSOM, which CSP allows);
+ * no plugins, no framing. `playwright/csp.spec.ts` checks the playground runs without a violation.
+ */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /** Socket.IO connections of browsers (the default namespace) one address may hold open at once. */
 export const BROWSER_CONNECTIONS_PER_ADDRESS = 32;
 
@@ -390,7 +398,14 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
       return;
     }
     if (!existsSync(file) || !statSync(file).isFile()) file = index; // the app routes in the browser
-    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'x-content-type-options': 'nosniff', 'cache-control': file === index ? 'no-cache' : 'public, max-age=3600' });
+    res.writeHead(200, {
+      'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+      'x-content-type-options': 'nosniff',
+      'cache-control': file === index ? 'no-cache' : 'public, max-age=3600',
+      'content-security-policy': CONTENT_SECURITY_POLICY,
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    });
     res.end(req.method === 'HEAD' ? undefined : readFileSync(file));
   };
 
