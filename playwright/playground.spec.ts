@@ -1,24 +1,29 @@
 import { readFileSync } from 'node:fs';
-import { expect, test } from '@playwright/test';
+import { expect, test, type Page, type TestInfo } from '@playwright/test';
 import { Playground } from './playground';
+import { POSTGRES_REQUIRED, postgresSchema, postgresShown, startPlayground, stopPlayground, type PostgresSchema, type RunningServer } from './server';
 
 // One live cluster for the file: the steps run in order, as a person would do them.
 test.describe.configure({ mode: 'serial' });
 
-test('the page loads with 4 lanes and the cut line moves as the workload commits', async ({ page }, info) => {
+/** Opens the playground: the run's server (`pg.open()`), or another one at `url`. */
+type Open = (pg: Playground) => Promise<void>;
+const runServer: Open = (pg) => pg.open();
+
+async function loadsAndCommits(page: Page, info: TestInfo, open: Open): Promise<void> {
   const pg = new Playground(page, info);
-  await pg.open();
+  await open(pg);
   await expect(pg.lanes()).toHaveCount(4);
   for (const n of ['n1', 'n2', 'n3', 'n4']) await expect(pg.status(n)).toHaveText('up');
   await expect(page.getByTestId('world-line')).toHaveText(/^\d+$/);
   const before = await pg.cutTotal();
   await pg.waitForCutAbove(before);
   await pg.screenshot('loaded');
-});
+}
 
-test('kill: the node goes down, the world-line rises, versions roll back; restart: the cut moves again', async ({ page }, info) => {
+async function killAndRestart(page: Page, info: TestInfo, open: Open): Promise<void> {
   const pg = new Playground(page, info);
-  await pg.open();
+  await open(pg);
   await expect(pg.status('n2')).toHaveText('up');
   await pg.waitForCutAbove(0);
   const worldLine = await pg.worldLine();
@@ -44,6 +49,14 @@ test('kill: the node goes down, the world-line rises, versions roll back; restar
   await pg.waitForCutAbove(cutAfterKill);
   await expect.poll(async () => (await pg.summary()).cut.n2 ?? 0).toBeGreaterThan(0);
   await pg.screenshot('after restart');
+}
+
+test('the page loads with 4 lanes and the cut line moves as the workload commits', async ({ page }, info) => {
+  await loadsAndCommits(page, info, runServer);
+});
+
+test('kill: the node goes down, the world-line rises, versions roll back; restart: the cut moves again', async ({ page }, info) => {
+  await killAndRestart(page, info, runServer);
 });
 
 test('a keyboard shortcut pauses live updates, and ? shows the shortcuts', async ({ page }, info) => {
@@ -112,4 +125,46 @@ test('a simulation URL replays the same run twice', async ({ page }, info) => {
   const second = await runOnce();
   expect(first.summary.events).toBeGreaterThan(0);
   expect(second).toEqual(first);
+});
+
+// The same load, kill and restart with the server on PostgreSQL (a schema of its own, dropped after)
+// when one answers at DATABASE_URL (else the local server); skipped with the reason when none does,
+// unless DSE_REQUIRE_POSTGRES=1 makes that a failure.
+test.describe('on PostgreSQL', () => {
+  let server: RunningServer | null = null;
+  let schema: PostgresSchema | null = null;
+
+  test.beforeAll(async () => {
+    test.setTimeout(150_000);
+    const s = await postgresSchema('dse_pw');
+    if ('problem' in s) {
+      const why = `PostgreSQL not reachable at ${postgresShown()} (${s.problem})`;
+      if (POSTGRES_REQUIRED) throw new Error(`the browser tests on PostgreSQL are required (DSE_REQUIRE_POSTGRES=1) but ${why}`);
+      console.warn(`\n*** ${why}: the playground on PostgreSQL SKIPPED. Set DATABASE_URL, or DSE_REQUIRE_POSTGRES=1 to make this a failure. ***\n`);
+      test.skip(true, why);
+      return;
+    }
+    schema = s;
+    // The run's global setup built the web app already.
+    server = await startPlayground({ DATABASE_URL: s.serverUrl }, 120_000, { build: false });
+  });
+
+  test.afterAll(async () => {
+    if (server !== null) await stopPlayground(server.process.pid!, server.dataDir);
+    if (schema !== null) await schema.drop();
+  });
+
+  const onPostgres: Open = async (pg) => {
+    await pg.page.goto(`${server!.url}/`);
+    // The server says where it keeps its checkpoints (the page's footer shows it).
+    await expect(pg.page.locator('footer')).toContainText('storage PostgreSQL');
+  };
+
+  test('on PostgreSQL: the page loads with 4 lanes and the cut line moves', async ({ page }, info) => {
+    await loadsAndCommits(page, info, onPostgres);
+  });
+
+  test('on PostgreSQL: kill, the versions roll back; restart, the cut moves again', async ({ page }, info) => {
+    await killAndRestart(page, info, onPostgres);
+  });
 });

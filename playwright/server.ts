@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -12,10 +13,16 @@ export interface RunningServer {
   dataDir: string;
 }
 
-/** Builds the web app, then starts the real server (`npm start`'s entry) on a free port with a fresh PGlite folder. */
-export async function startPlayground(env: Record<string, string> = {}, startTimeoutMs = 120_000): Promise<RunningServer> {
-  const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('the web app did not build');
+/**
+ * Builds the web app (unless `build: false`: a server started earlier in the run built it), then
+ * starts the real server (`npm start`'s entry) on a free port with a fresh PGlite folder, or on
+ * PostgreSQL when `env` gives a DATABASE_URL.
+ */
+export async function startPlayground(env: Record<string, string> = {}, startTimeoutMs = 120_000, opts: { build?: boolean } = {}): Promise<RunningServer> {
+  if (opts.build !== false) {
+    const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('the web app did not build');
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'dse-playwright-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'backend/src/server/main.ts'], {
     cwd: ROOT,
@@ -67,4 +74,52 @@ export async function stopPlayground(pid: number, dataDir: string): Promise<void
     // stopped
   }
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** Where the browser tests' PostgreSQL is: DATABASE_URL, else the local server (as the backend's PostgreSQL tests). */
+export const POSTGRES_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+export const POSTGRES_REQUIRED = process.env.DSE_REQUIRE_POSTGRES === '1';
+
+export interface PostgresSchema {
+  /** DATABASE_URL for the server: POSTGRES_URL with the schema as its search_path. */
+  serverUrl: string;
+  schema: string;
+  drop(): Promise<void>;
+}
+
+async function withClient<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return await f(c);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/**
+ * A schema of its own on PostgreSQL for one server (created now, dropped by `drop`), or why there is
+ * none: the reason when PostgreSQL does not answer.
+ */
+export async function postgresSchema(prefix: string): Promise<PostgresSchema | { problem: string }> {
+  const schema = `${prefix}_${process.pid}_${Date.now().toString(36)}`;
+  if (!/^[a-z0-9_]+$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+  try {
+    await withClient((c) => c.query(`CREATE SCHEMA ${schema}`));
+  } catch (e) {
+    return { problem: e instanceof Error ? e.message : String(e) };
+  }
+  const u = new URL(POSTGRES_URL);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    serverUrl: u.toString(),
+    schema,
+    drop: () => withClient((c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)).then(() => undefined),
+  };
+}
+
+/** POSTGRES_URL without its password, for messages. */
+export function postgresShown(): string {
+  return POSTGRES_URL.replace(/:[^:@/]*@/, ':***@');
 }
