@@ -9,6 +9,7 @@ import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
 import type { CheckpointRecord, Observer } from '../core/ports';
 import { SessionHost } from '../core/session';
+import { CheckpointGroupWriter } from '../storage/group-commit';
 import type { OpenedStorage } from '../storage/open';
 import { RealClock, wallNow } from './clock';
 import type { LoadedCheckpointWire } from './rpc-storage';
@@ -120,12 +121,15 @@ export class Cluster {
   private cutTimer: NodeJS.Timeout | null = null;
   private cutsScheduled = false;
   private lastCutFlush = -Infinity;
+  /** Checkpoint writes of every node process, group-committed. */
+  private readonly checkpointWriter: CheckpointGroupWriter;
 
   constructor(opts: ClusterOptions) {
     this.opts = opts;
     this.config = { ...opts.config };
     this.clock = new RealClock(Math.floor(wallNow()));
     this.observer = { emit: (e) => this.onServerEvent(e) };
+    this.checkpointWriter = new CheckpointGroupWriter(opts.storage.storage);
     this.coordinator = this.makeCoordinator();
     this.host = new SessionHost(SERVER_ENDPOINT, { clock: this.clock, network: { send: (to, m) => this.route(to, m) }, observer: this.observer }, { retransmitMs: 200, queuedRequestsMax: 1000 });
   }
@@ -485,7 +489,7 @@ export class Cluster {
       if (!Array.isArray(records) || !records.every((r) => typeof r === 'object' && r !== null && (r as CheckpointRecord).node === node)) {
         throw new DseError('BadRequest', 'storage: a node writes only its own checkpoints');
       }
-      await storage.writeCheckpoints(records as CheckpointRecord[]);
+      await this.checkpointWriter.write(records as CheckpointRecord[]);
       this.opts.onDurable?.(records as CheckpointRecord[]);
       return null;
     }
