@@ -3,14 +3,15 @@
  * cluster of 8 nodes produces inspection events as fast as the workload drives it.
  *
  *   npx tsx playwright/bench/fps.ts [--seconds 60] [--rate 300] [--nodes 8] [--kind mixed] [--url http://…]
- *                                   [--sample 5] [--profile 10]
+ *                                   [--sample 5] [--profile 10] [--no-minify]
  *
  * `--rate` is the workload's rate (requests a second); the events a second the page actually received
  * are measured (the page's own count of applied events) and reported per sample and overall. Each
  * sample lasts `--sample` seconds and gives the frames drawn, the events received and the JS heap
  * (after a forced GC when the page allows it: --js-flags=--expose-gc). `--profile S` records a
  * Chromium CPU profile of S seconds (CDP Profiler) after the samples and prints the functions with
- * the most self time (the profile goes to bench-results/playground-profile.cpuprofile).
+ * the most self time (the profile goes to bench-results/playground-profile.cpuprofile); `--no-minify`
+ * builds the web app unminified so that the profile names the functions.
  *
  * Prints one JSON line and writes it (with the samples) to bench-results/playground-fps.json. Goals
  * from the issue: at least 30 frames per second at 2,000 events a second, and memory flat over time.
@@ -72,7 +73,7 @@ function slope(xs: number[], ys: number[]): number {
 
 const load0 = loadavg();
 const startedAt = new Date().toISOString();
-const server = givenUrl === '' ? await startPlayground({ DSE_LOCAL_NODES: String(nodes) }) : null;
+const server = givenUrl === '' ? await startPlayground({ DSE_LOCAL_NODES: String(nodes) }, 120_000, process.argv.includes('--no-minify') ? { buildArgs: ['--minify', 'false'] } : {}) : null;
 const url = givenUrl !== '' ? givenUrl : server!.url;
 try {
   const info = (await api(url, 'GET', '/api/cluster')) as { nodes: unknown[] };

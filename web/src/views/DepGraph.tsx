@@ -1,5 +1,6 @@
 import { memo } from 'react';
 import type { NodeId } from '@dse/shared';
+import { useThrottled } from '../live/throttle';
 import type { DepEdge, DepIndex } from '../model/analysis';
 import type { PlaygroundModel, VersionView } from '../model/model';
 import { STATE_COLOUR, STATE_LABEL } from '../palette';
@@ -21,11 +22,21 @@ const PER_NODE = 8;
 const COL_W_MIN = 90;
 const ROW_H = 30;
 
+/** The graph follows a busy cluster at most this often (its boxes would flicker faster than read). */
+const REDRAW_MS = 200;
+
 /**
  * The dependency graph of recent versions: one column per node, oldest at the top; an arrow from a
  * version to each version of another node it depends on. Selection is shared with the diagram.
  */
 export const DepGraph = memo(function DepGraph(p: DepGraphProps) {
+  // The model changes in place and `rev` says so: redraw on it a few times a second only (a new
+  // selection, highlight or index still redraws at once).
+  const rev = useThrottled(p.rev, REDRAW_MS);
+  return <DepGraphBody {...p} rev={rev} />;
+});
+
+const DepGraphBody = memo(function DepGraphBody(p: DepGraphProps) {
   const { model } = p;
   const lanes = model.laneIds();
   const colW = Math.max(COL_W_MIN, Math.floor((p.width - 20) / Math.max(1, lanes.length)));

@@ -1,5 +1,6 @@
 import { memo, useState } from 'react';
 import type { NumberedEvent } from '@dse/shared';
+import { useThrottled } from '../live/throttle';
 
 /** One line of plain text per event: the table is the diagram's text alternative. */
 export function summarize(e: NumberedEvent): string {
@@ -50,8 +51,22 @@ export function summarize(e: NumberedEvent): string {
 }
 
 const ROWS_MAX = 200;
+/** The table follows a busy cluster at most this often (its rows scroll by too fast to read anyway). */
+const REDRAW_MS = 250;
 
-export const EventTable = memo(function EventTable({ events, rev, filterRef }: { events: readonly NumberedEvent[]; rev: number; filterRef: React.RefObject<HTMLInputElement | null> }) {
+interface EventTableProps {
+  events: readonly NumberedEvent[];
+  rev: number;
+  filterRef: React.RefObject<HTMLInputElement | null>;
+}
+
+export const EventTable = memo(function EventTable(p: EventTableProps) {
+  // The model changes in place: `rev` says it changed. Redraw on it a few times a second only.
+  const rev = useThrottled(p.rev, REDRAW_MS);
+  return <EventTableBody events={p.events} rev={rev} filterRef={p.filterRef} />;
+});
+
+const EventTableBody = memo(function EventTableBody({ events, rev, filterRef }: EventTableProps) {
   const [text, setText] = useState('');
   const [type, setType] = useState('');
   void rev;
