@@ -28,8 +28,13 @@ async function killAndRestart(page: Page, info: TestInfo, open: Open): Promise<v
   await pg.waitForCutAbove(0);
   const worldLine = await pg.worldLine();
 
-  await page.getByTestId('kill-n2').hover();
-  await expect(page.getByTestId('kill-preview')).toContainText('If n2 died now');
+  // The preview box opens above the node panels and pushes the kill button away from the pointer
+  // (a layout shift in App.tsx): the pointer may leave it at once. Hover again until it stays.
+  await expect(async () => {
+    await page.mouse.move(0, 0);
+    await page.getByTestId('kill-n2').hover();
+    await expect(page.getByTestId('kill-preview')).toContainText('If n2 died now', { timeout: 3000 });
+  }).toPass({ timeout: 30_000 });
   await pg.screenshot('kill preview');
 
   await page.getByTestId('kill-n2').click();

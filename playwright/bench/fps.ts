@@ -171,8 +171,8 @@ try {
     heapMBFirstMinute: minute(0, 60),
     heapMBLastMinute: minute(lastS - 60, lastS),
     heapMBMax: heaps.length > 0 ? Math.max(...heaps.map((s) => s.heapMB)) : null,
-    heapMBPerMin: round1(slope(heaps.map((s) => s.atS / 60), heaps.map((s) => s.heapMB)) * 100) / 100,
-    heapMBPerMinSecondHalf: round1(slope(late.map((s) => s.atS / 60), late.map((s) => s.heapMB)) * 100) / 100,
+    heapMBPerMin: Math.round(slope(heaps.map((s) => s.atS / 60), heaps.map((s) => s.heapMB)) * 100) / 100,
+    heapMBPerMinSecondHalf: Math.round(slope(late.map((s) => s.atS / 60), late.map((s) => s.heapMB)) * 100) / 100,
     loadAverageEnd: loadavg().map((x) => round1(x)),
   };
   mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
