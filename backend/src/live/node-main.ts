@@ -16,7 +16,7 @@ import { resolveApp } from './apps';
 import { RealClock } from './clock';
 import { RpcStorage } from './rpc-storage';
 import type { DownFrame, JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, StorageOp, UpFrame } from './wire';
-import { NODE_NAMESPACE } from './wire';
+import { NODE_NAMESPACE, NODE_SOCKET_PATH } from './wire';
 
 const USAGE = 'usage: npm run node -- --server URL --id ID [--app NAME] (the token, if any, in DSE_TOKEN)';
 
@@ -45,6 +45,7 @@ const say = (s: string): void => {
 };
 
 const socket = io(new URL(NODE_NAMESPACE, values.server).toString(), {
+  path: NODE_SOCKET_PATH,
   transports: ['websocket'],
   reconnection: false,
   auth: token !== '' ? { token } : {},
@@ -135,6 +136,10 @@ function startNode(cfg: NodeRunConfig): void {
     cutKind: cfg.cutKind,
     checkpointIntervalMs: cfg.checkpointIntervalMs,
     retransmitMs: cfg.retransmitMs,
+    // Full snapshots of a large state are most of what a node writes at 10 ms checkpoints: take one
+    // only when the deltas since the last add up to the state's size (see NodeConfig), or every 1000
+    // checkpoints; the storage also compacts the committed version into a full one when it prunes.
+    fullSnapshotEvery: 1000,
     heartbeatMs: null,
     emitStateChanges: true,
   });

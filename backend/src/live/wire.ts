@@ -17,6 +17,13 @@ import type { WireMessage } from '../core/messages';
  */
 export const NODE_NAMESPACE = '/node';
 
+/**
+ * Node processes reach the server's Socket.IO on a path of their own (`io(url + NODE_NAMESPACE, {path:
+ * NODE_SOCKET_PATH})`): their frames may be large (a full checkpoint), so that server accepts messages
+ * up to 16 MiB, while the browsers' (`/socket.io`) accepts 1 MiB.
+ */
+export const NODE_SOCKET_PATH = '/node.io';
+
 /** The endpoint name of the server's session host (clients' requests come from it, replies go to it). */
 export const SERVER_ENDPOINT = 'server';
 

@@ -14,7 +14,7 @@ import type { CheckpointRecord } from '../core/ports';
 import { DEFAULT_APP } from '../live/apps';
 import { Cluster, DEFAULT_CLUSTER_CONFIG } from '../live/cluster';
 import { Requests } from '../live/requests';
-import { NODE_NAMESPACE } from '../live/wire';
+import { NODE_NAMESPACE, NODE_SOCKET_PATH } from '../live/wire';
 import { Workload } from '../live/workload';
 import type { OpenedStorage, StorageKind } from '../storage/open';
 import { openStorage } from '../storage/open';
@@ -118,6 +118,9 @@ const SIM_WORKER = fileURLToPath(new URL('./sim-worker.ts', import.meta.url));
  */
 export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** The largest Socket.IO frame a browser may send (its commands are much smaller: `Limits.bodyBytesMax`). */
+export const BROWSER_FRAME_BYTES_MAX = 1024 * 1024;
 
 /** Socket.IO connections of browsers (the default namespace) one address may hold open at once. */
 export const BROWSER_CONNECTIONS_PER_ADDRESS = 32;
@@ -529,10 +532,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
 
   // ---------------------------------------------------------------- Socket.IO
 
-  const io = new IoServer(http, {
-    maxHttpBufferSize: 16 * 1024 * 1024,
-    serveClient: false,
-    allowRequest: (req, cb) => {
+  const allowRequest = (req: IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void): void => {
       if (!hostHeaderOk(req)) {
         cb('Unauthorized: wrong Host', false);
         return;
@@ -554,8 +554,12 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
         }
       }
       cb(null, true);
-    },
-  });
+  };
+  // Browsers: commands are at most `bodyBytesMax`, so a frame of 1 MiB is plenty (and bounds what
+  // the server parses before it checks a command's size).
+  const io = new IoServer(http, { maxHttpBufferSize: BROWSER_FRAME_BYTES_MAX, serveClient: false, allowRequest });
+  // Node processes, on a path of their own: their frames may carry a full checkpoint.
+  const nodeIo = new IoServer(http, { path: NODE_SOCKET_PATH, maxHttpBufferSize: 16 * 1024 * 1024, serveClient: false, allowRequest });
   const authMiddleware = (socket: Socket, next: (err?: Error) => void): void => {
     if (token === null) {
       next();
@@ -573,7 +577,8 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     next();
   };
   io.use(authMiddleware);
-  const nodeNsp = io.of(NODE_NAMESPACE);
+  nodeIo.use((_socket, next) => next(new Error(`this path serves node processes only, on ${NODE_NAMESPACE}`)));
+  const nodeNsp = nodeIo.of(NODE_NAMESPACE);
   nodeNsp.use(authMiddleware);
   cluster.attach(nodeNsp);
 
@@ -628,7 +633,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     await cluster.start(o.nodes ?? 4);
   } catch (e) {
     await cluster.stop();
-    await io.close();
+    await Promise.all([nodeIo.close(), io.close()]);
     await storage.close();
     throw e;
   }
@@ -644,7 +649,8 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
       stream.stop();
       simChild?.kill('SIGKILL');
       await cluster.stop();
-      await io.close();
+      // Both at once: each waits for the HTTP server to close, which waits for the other's connections.
+      await Promise.all([nodeIo.close(), io.close()]);
       http.closeAllConnections();
       await storage.close();
     })();

@@ -1,7 +1,8 @@
 import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server';
-import { startServer } from '../../src/server/server';
+import { BROWSER_FRAME_BYTES_MAX, startServer } from '../../src/server/server';
+import { NODE_NAMESPACE, NODE_SOCKET_PATH } from '../../src/live/wire';
 
 /**
  * The token rule on every route and every Socket.IO namespace (docs/security.md): with `DSE_TOKEN`
@@ -48,9 +49,9 @@ async function call(method: string, path: string, body: unknown, headers: Record
   return res.status;
 }
 
-function connectError(namespace: string, auth: Record<string, string>, headers: Record<string, string> = {}): Promise<string> {
+function connectError(namespace: string, auth: Record<string, string>, headers: Record<string, string> = {}, path = '/socket.io'): Promise<string> {
   return new Promise((resolve) => {
-    const c = io(s.url + namespace, { transports: ['websocket'], reconnection: false, auth, extraHeaders: headers });
+    const c = io(s.url + namespace, { path, transports: ['websocket'], reconnection: false, auth, extraHeaders: headers });
     c.once('connect', () => {
       c.close();
       resolve('connected');
@@ -88,12 +89,25 @@ describe('token rule', () => {
   });
 
   it('Socket.IO: the browser namespace and the nodes’ namespace refuse connections without the token', async () => {
-    for (const ns of ['/', '/node']) {
-      expect(await connectError(ns, {}), ns).toMatch(/Unauthorized/);
-      expect(await connectError(ns, { token: 'nope' }), ns).toMatch(/Unauthorized/);
-      expect(await connectError(ns, {}, { authorization: 'Bearer nope' }), ns).toMatch(/Unauthorized/);
-      expect(await connectError(ns, { token: TOKEN }), ns).toBe('connected');
+    for (const [ns, path] of [['/', '/socket.io'], [NODE_NAMESPACE, NODE_SOCKET_PATH]] as const) {
+      expect(await connectError(ns, {}, {}, path), ns).toMatch(/Unauthorized/);
+      expect(await connectError(ns, { token: 'nope' }, {}, path), ns).toMatch(/Unauthorized/);
+      expect(await connectError(ns, {}, { authorization: 'Bearer nope' }, path), ns).toMatch(/Unauthorized/);
+      expect(await connectError(ns, { token: TOKEN }, {}, path), ns).toBe('connected');
     }
     expect(await connectError('/other', { token: TOKEN })).toMatch(/Invalid namespace/);
+    // Each path serves only its own: no browser namespace on the nodes' path, no nodes on the browsers'.
+    expect(await connectError('/', { token: TOKEN }, {}, NODE_SOCKET_PATH)).toMatch(/node processes only/);
+    expect(await connectError(NODE_NAMESPACE, { token: TOKEN })).toMatch(/Invalid namespace/);
+  });
+
+  it('a browser frame above BROWSER_FRAME_BYTES_MAX closes that connection before it is parsed; the server goes on', async () => {
+    const c = io(s.url, { transports: ['websocket'], reconnection: false, auth: { token: TOKEN } });
+    await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+    const reason = new Promise<string>((resolve) => c.once('disconnect', (r) => resolve(r)));
+    c.emit('command', { type: 'health', pad: 'x'.repeat(BROWSER_FRAME_BYTES_MAX + 1024) }, () => undefined);
+    expect(await reason).toMatch(/transport close|transport error/);
+    const ok = await fetch(`${s.url}/api/health`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
   });
 });
