@@ -12,6 +12,20 @@ const GAP_MAX_MS = 160;
  * more is left to the browser: the page keeps drawing frames (scrolling, hovering, typing stay
  * smooth) and the views show the newest state a little less often, never less than 6 times a second.
  */
+export interface FrameClock {
+  now(): number;
+  /** Runs `f` at the next animation frame. */
+  frame(f: () => void): void;
+}
+
+const BROWSER_CLOCK: FrameClock = {
+  now: () => performance.now(),
+  frame: (f) => {
+    if (typeof requestAnimationFrame === 'function') requestAnimationFrame(f);
+    else setTimeout(f, 16);
+  },
+};
+
 export class ModelStore {
   model = new PlaygroundModel();
   private listeners = new Set<() => void>();
@@ -21,6 +35,8 @@ export class ModelStore {
   private lastFlushAt = -Infinity;
   private measuring = false;
   private costMs = 0;
+
+  constructor(private readonly clock: FrameClock = BROWSER_CLOCK) {}
 
   subscribe = (fn: () => void): (() => void) => {
     this.listeners.add(fn);
@@ -50,34 +66,29 @@ export class ModelStore {
     this.scheduled = true;
     const tick = (): void => {
       if (!this.scheduled) return; // flushed meanwhile (changed(true))
-      if (typeof performance !== 'undefined' && performance.now() - this.lastFlushAt < this.gapMs) {
-        raf(tick);
+      if (this.clock.now() - this.lastFlushAt < this.gapMs) {
+        this.clock.frame(tick);
         return;
       }
       this.flush();
     };
-    raf(tick);
+    this.clock.frame(tick);
   }
 
   private flush(): void {
     this.scheduled = false;
     this.version++;
-    const start = typeof performance !== 'undefined' ? performance.now() : 0;
+    const start = this.clock.now();
     this.lastFlushAt = start;
     for (const l of this.listeners) l();
-    if (start === 0 || this.measuring) return;
+    if (this.measuring) return;
     // The redraw (React's render, the canvas, style, layout, paint) is done by the next frame: the
     // time to it is the redraw's frame (one frame, 16.7 ms, when it fits).
     this.measuring = true;
-    raf(() => {
+    this.clock.frame(() => {
       this.measuring = false;
-      const cost = performance.now() - start;
+      const cost = this.clock.now() - start;
       this.costMs = this.costMs === 0 ? cost : 0.8 * this.costMs + 0.2 * Math.min(cost, 500);
     });
   }
-}
-
-function raf(f: () => void): void {
-  if (typeof requestAnimationFrame === 'function') requestAnimationFrame(f);
-  else setTimeout(f, 16);
 }
