@@ -104,6 +104,11 @@ export interface ClusterConfig {
  * Any subset of the settings. `checkpointIntervalMs`, the network settings, `autoRestart` and the
  * heartbeats take effect at once; changing `mode` or `cut` restarts every node process in the new
  * setting (a new world-line starts from the committed cut).
+ *
+ * Mode `none` persists nothing: the cut it announces covers versions never written, and what it
+ * reports `committed` is lost with the process. Switching from `none` back to `speculative` or
+ * `durable` therefore starts from the last cut that was persisted before `none`, below what `none`
+ * announced: everything done in `none` mode is rolled back.
  */
 export type ConfigPatch = Partial<ClusterConfig>;
 
