@@ -13,7 +13,11 @@ export interface NodeConfig {
   checkpointIntervalMs: number;
   /** Unacknowledged messages and unanswered sthread calls are sent again after this long. */
   retransmitMs: number;
-  /** A full state snapshot at least every this many checkpoints; deltas in between. */
+  /**
+   * A full state snapshot at least every this many checkpoints; deltas in between. A full one is also
+   * taken as soon as the deltas since the last one changed as many keys as the state holds: then the
+   * deltas written (and read back on a restore) never cost more than about one more full snapshot.
+   */
   fullSnapshotEvery: number;
   /** Heartbeats to the coordinator; null: none (failures are then reported by whoever runs the node). */
   heartbeatMs: number | null;
@@ -127,6 +131,8 @@ export class DseNode {
   private active = false;
   private lastCheckpointVersion: Version = 0;
   private checkpointsSinceFull = 0;
+  /** Keys changed by the deltas since the last full snapshot. */
+  private changedSinceFull = 0;
 
   private queue: CheckpointRecord[] = [];
   private writing: CheckpointRecord[] | null = null;
@@ -627,17 +633,19 @@ export class DseNode {
     const full =
       this.lastCheckpointVersion === 0 ||
       this.checkpointsSinceFull + 1 >= this.cfg.fullSnapshotEvery ||
-      this.dirty.size >= this.state.size;
+      this.changedSinceFull + this.dirty.size >= this.state.size;
     const changes = { set: [] as [string, Json][], del: [] as string[] };
     if (full) {
       for (const [k, val] of this.state) changes.set.push([k, val]);
       this.checkpointsSinceFull = 0;
+      this.changedSinceFull = 0;
     } else {
       for (const [k, val] of this.dirty) {
         if (val === undefined) changes.del.push(k);
         else changes.set.push([k, val]);
       }
       this.checkpointsSinceFull++;
+      this.changedSinceFull += this.dirty.size;
     }
     const record: CheckpointRecord = {
       node: this.id,
@@ -840,6 +848,7 @@ export class DseNode {
     this.active = false;
     this.lastCheckpointVersion = restoredVersion;
     this.checkpointsSinceFull = 0;
+    this.changedSinceFull = 0;
     this.persistedVersion = restoredVersion;
     this.worldLine = rec.worldLine;
     this.cut = rec.cut;

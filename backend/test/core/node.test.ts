@@ -144,6 +144,32 @@ describe('receive rules', () => {
   });
 });
 
+describe('checkpoints', () => {
+  it('a full snapshot once the deltas since the last one changed as many keys as the state holds, not on a fixed count alone', async () => {
+    const h = await harness({ fullSnapshotEvery: 1000 });
+    for (let i = 0; i < 20; i++) h.node.receive(request(i + 1, { op: 'put', key: `k${i}`, value: i }));
+    h.node.checkpointNow();
+    for (let i = 0; i < 30; i++) {
+      h.node.receive(request(21 + i, { op: 'put', key: 'k0', value: 100 + i }));
+      h.node.checkpointNow();
+    }
+    await h.settle(5);
+    const started = h.events.filter((e) => e.type === 'checkpointStarted');
+    expect(started[0]).toMatchObject({ full: true });
+    const fulls = started.map((e, i) => (e.full ? i : -1)).filter((i) => i >= 0);
+    // Each small checkpoint changes 2 keys (k0 and the caller's table) of about 22: a delta most of the
+    // time, and a full one about every 11 checkpoints.
+    expect(fulls.length).toBeGreaterThanOrEqual(3);
+    expect(fulls.length).toBeLessThanOrEqual(5);
+    for (let i = 1; i < fulls.length; i++) expect(fulls[i]! - fulls[i - 1]!).toBeGreaterThan(5);
+    // And the state read back from the last checkpoint is the node's own.
+    const last = started.at(-1)!;
+    const cp = await h.storage.loadCheckpoint('n1', last.type === 'checkpointStarted' ? last.version : 0);
+    expect(cp?.state.get('a:k0')).toBe(129);
+    expect(cp?.state.get('a:k19')).toBe(19);
+  });
+});
+
 describe('requests', () => {
   it('a repeated request gets the same reply without running again', async () => {
     const h = await harness();
