@@ -139,6 +139,8 @@ export interface ModelLimits {
   sessionRequestsMax: number;
   stateChangesPerNodeMax: number;
   cutHistoryMax: number;
+  /** World-lines remembered (their bands in the diagram); older ones are forgotten. */
+  worldLinesMax: number;
 }
 
 export const DEFAULT_MODEL_LIMITS: ModelLimits = {
@@ -149,6 +151,7 @@ export const DEFAULT_MODEL_LIMITS: ModelLimits = {
   sessionRequestsMax: 2000,
   stateChangesPerNodeMax: 200,
   cutHistoryMax: 2000,
+  worldLinesMax: 200,
 };
 
 export function versionKey(node: NodeId, worldLine: WorldLine, version: Version): string {
@@ -338,6 +341,7 @@ export class PlaygroundModel {
       case 'worldLineChanged': {
         if (e.worldLine > this.worldLine) this.worldLine = e.worldLine;
         this.worldLines.push({ worldLine: e.worldLine, startAt: e.t, cut: { ...e.cut }, failed: [...e.failed] });
+        if (this.worldLines.length > this.limits.worldLinesMax) this.worldLines.shift();
         this.setCut(e.worldLine, e.cut, e.t);
         const failed = new Set(e.failed);
         for (const id of Object.keys(e.cut)) this.node(id);
