@@ -461,39 +461,63 @@ function DiagramCanvas({ width, height, data }: { width: number; height: number;
     }
     const hatchFill = hatch(ctx);
     const barH = data.barH;
-    ctx.font = '10px system-ui, sans-serif';
+    // Halos of the highlighted versions (few), each its own stroke.
     for (const d of data.drawn) {
-      const { v, x0, x1, y, h } = d;
-      const w = x1 - x0;
-      const yTop = y - barH / 2;
-      ctx.globalAlpha = data.anyHighlight && h === undefined ? 0.28 : 1;
-      if (h !== undefined && h !== 'dim') {
-        ctx.strokeStyle = HALO[h];
-        ctx.lineWidth = h === 'lost' ? 4 : 3;
-        ctx.setLineDash(h === 'dependency' ? [3, 2] : h === 'collateral' ? [2, 2] : []);
-        ctx.strokeRect(x0 - 3, yTop - 3, w + 6, barH + 6);
-        ctx.setLineDash([]);
-      }
-      if (v.state === 'rolled-back') continue; // drawn as SVG above
-      ctx.fillStyle = v.state === 'speculative' ? hatchFill : v.state === 'persisting' ? '#CBE8F8' : STATE_COLOUR.committed;
-      ctx.fillRect(x0, yTop, w, barH);
-      ctx.strokeStyle = STATE_COLOUR[v.state];
-      ctx.lineWidth = v.state === 'persisting' ? 2 : 1.5;
-      ctx.setLineDash(v.state === 'speculative' ? [4, 2] : v.state === 'persisting' ? [1.5, 2] : []);
-      ctx.strokeRect(x0 + 0.5, yTop + 0.5, Math.max(1, w - 1), barH - 1);
+      const h = d.h;
+      if (h === undefined || h === 'dim') continue;
+      ctx.globalAlpha = 1;
+      ctx.strokeStyle = HALO[h];
+      ctx.lineWidth = h === 'lost' ? 4 : 3;
+      ctx.setLineDash(h === 'dependency' ? [3, 2] : h === 'collateral' ? [2, 2] : []);
+      ctx.strokeRect(d.x0 - 3, d.y - barH / 2 - 3, d.x1 - d.x0 + 6, barH + 6);
+    }
+    ctx.setLineDash([]);
+    // The versions (rolled-back ones are SVG above), one path per state and dimming: a few fills and
+    // strokes for the thousand boxes of a busy cluster instead of several calls for each box.
+    const groups = new Map<string, DrawnVersion[]>();
+    for (const d of data.drawn) {
+      if (d.v.state === 'rolled-back') continue;
+      const key = `${d.v.state}|${data.anyHighlight && d.h === undefined ? 'dim' : ''}`;
+      let g = groups.get(key);
+      if (g === undefined) groups.set(key, (g = []));
+      g.push(d);
+    }
+    ctx.font = '10px system-ui, sans-serif';
+    const labelW = new Map<number, number>();
+    for (const [key, ds] of groups) {
+      const state = ds[0]!.v.state;
+      ctx.globalAlpha = key.endsWith('|dim') ? 0.28 : 1;
+      ctx.fillStyle = state === 'speculative' ? hatchFill : state === 'persisting' ? '#CBE8F8' : STATE_COLOUR.committed;
+      ctx.beginPath();
+      for (const d of ds) ctx.rect(d.x0, d.y - barH / 2, d.x1 - d.x0, barH);
+      ctx.fill();
+      ctx.strokeStyle = STATE_COLOUR[state];
+      ctx.lineWidth = state === 'persisting' ? 2 : 1.5;
+      ctx.setLineDash(state === 'speculative' ? [4, 2] : state === 'persisting' ? [1.5, 2] : []);
+      ctx.beginPath();
+      for (const d of ds) ctx.rect(d.x0 + 0.5, d.y - barH / 2 + 0.5, Math.max(1, d.x1 - d.x0 - 1), barH - 1);
+      ctx.stroke();
       ctx.setLineDash([]);
-      if (v.state === 'persisting' && v.persistedAt !== null) {
+      if (state === 'persisting') {
+        // Persisted, waiting for its dependencies to commit: a dot at its end.
         ctx.fillStyle = OKABE_ITO.blue;
         ctx.beginPath();
-        ctx.arc(x1 - 5, y, 2.5, 0, Math.PI * 2);
+        for (const d of ds) {
+          if (d.v.persistedAt === null) continue;
+          ctx.moveTo(d.x1 - 2.5, d.y);
+          ctx.arc(d.x1 - 5, d.y, 2.5, 0, Math.PI * 2);
+        }
         ctx.fill();
       }
-      if (w >= 14) {
-        const label = String(v.version);
-        if (ctx.measureText(label).width + 7 <= w) {
-          ctx.fillStyle = v.state === 'committed' ? '#FFFFFF' : '#111111';
-          ctx.fillText(label, x0 + 4, y + 4);
-        }
+      ctx.fillStyle = state === 'committed' ? '#FFFFFF' : '#111111';
+      for (const d of ds) {
+        const w = d.x1 - d.x0;
+        if (w < 14) continue;
+        const label = String(d.v.version);
+        // Digits have one width in the font's figures: measure each length once.
+        let lw = labelW.get(label.length);
+        if (lw === undefined) labelW.set(label.length, (lw = ctx.measureText('0'.repeat(label.length)).width));
+        if (lw + 7 <= w) ctx.fillText(label, d.x0 + 4, d.y + 4);
       }
     }
     ctx.globalAlpha = 1;
