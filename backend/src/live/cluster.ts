@@ -361,6 +361,7 @@ export class Cluster {
       retransmitMs: 200,
       eventFlushMs: 20,
       storageTimeoutMs: 5000,
+      serverReportsPersisted: this.config.mode !== 'none',
     };
   }
 
@@ -491,6 +492,7 @@ export class Cluster {
       }
       await this.checkpointWriter.write(records as CheckpointRecord[]);
       this.opts.onDurable?.(records as CheckpointRecord[]);
+      this.reportPersisted(node, records as CheckpointRecord[]);
       return null;
     }
     if (op === 'loadCheckpoint') {
@@ -501,6 +503,20 @@ export class Cluster {
       return wire;
     }
     throw new DseError('BadRequest', `storage: ${String(op)} is not a node's operation`);
+  }
+
+  /**
+   * A node's checkpoints are durable: the event and the coordinator's `persisted`, from here rather than
+   * from the node (see `NodeRunConfig.serverReportsPersisted`), in the order the node would send them.
+   */
+  private reportPersisted(node: NodeId, records: readonly CheckpointRecord[]): void {
+    const entry = this.nodes.get(node);
+    for (const r of records) {
+      const e: InspectionEvent = { type: 'checkpointPersisted', t: this.clock.now(), node, worldLine: r.worldLine, version: r.version, deps: r.deps };
+      if (entry !== undefined) this.track(entry, e);
+      this.opts.emit(e);
+      this.route(COORDINATOR, { kind: 'persisted', node, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: r.deps }, true);
+    }
   }
 
   // ------------------------------------------------------------------ processes

@@ -90,6 +90,7 @@ function flushSoon(): void {
 
 const observer = {
   emit(e: InspectionEvent): void {
+    if (e.type === 'checkpointPersisted' && runCfg?.serverReportsPersisted === true) return; // the server reports it
     events.push(e);
     if (events.length >= 500) flushSoon();
     else if (eventTimer === null && !flushQueued) eventTimer = setTimeout(flush, runCfg?.eventFlushMs ?? 20);
@@ -98,6 +99,7 @@ const observer = {
 
 const network = {
   send(to: string, msg: WireMessage): void {
+    if (msg.kind === 'persisted' && runCfg?.serverReportsPersisted === true) return; // the server reports it
     msgs.push([to, msg]);
     flushSoon();
   },

@@ -46,6 +46,12 @@ export interface NodeRunConfig {
   /** How long inspection events may wait before they are sent (they go at once with any message). */
   eventFlushMs: number;
   storageTimeoutMs: number;
+  /**
+   * The server tells the coordinator (and the event stream) itself when a node's checkpoint write
+   * succeeded: the node then sends neither its `persisted` message nor its `checkpointPersisted` event
+   * for it, which saves a frame and a hop per checkpoint. False in `none` mode (nothing is written).
+   */
+  serverReportsPersisted?: boolean;
 }
 
 export type NodeConfigPush = Partial<Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs'>>;
