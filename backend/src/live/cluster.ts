@@ -118,6 +118,8 @@ export class Cluster {
   private readonly downBuffers = new Map<Socket, { m: WireMessage[]; r: [number, StorageReply][] }>();
   /** Cut announcements waiting to go, the newest per destination (see `coalesceCut`). */
   private readonly pendingCuts = new Map<string, WireMessage>();
+  private forgedCount = 0;
+  private readonly forgedWarned = new WeakSet<Socket>();
   private cutTimer: NodeJS.Timeout | null = null;
   private cutsScheduled = false;
   private lastCutFlush = -Infinity;
@@ -455,6 +457,10 @@ export class Cluster {
     if (Array.isArray(frame.e)) {
       for (const e of frame.e) {
         if (typeof e !== 'object' || e === null || typeof (e as { type?: unknown }).type !== 'string') continue;
+        if (!eventOfNode(entry.id, e)) {
+          this.forged(entry, `an event ${JSON.stringify((e as { type: string }).type).slice(0, 40)} not about itself`);
+          continue;
+        }
         this.track(entry, e);
         this.opts.emit(e);
       }
@@ -462,6 +468,10 @@ export class Cluster {
     if (Array.isArray(frame.m)) {
       for (const item of frame.m) {
         if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'object' || item[1] === null) continue;
+        if (!messageOfNode(entry.id, item[1] as WireMessage)) {
+          this.forged(entry, `a ${JSON.stringify((item[1] as { kind?: unknown }).kind ?? null).slice(0, 40)} message not from itself`);
+          continue;
+        }
         this.route(item[0], item[1] as WireMessage);
       }
     }
@@ -480,6 +490,19 @@ export class Cluster {
         );
       }
     }
+  }
+
+  /** A node sent something in another's name (security F6): dropped, and said once per connection. */
+  private forged(entry: NodeEntry, what: string): void {
+    this.forgedCount++;
+    if (entry.conn === null || this.forgedWarned.has(entry.conn)) return;
+    this.forgedWarned.add(entry.conn);
+    this.opts.log(`node ${entry.id} sent ${what}: dropped (and whatever else it sends in another's name)`);
+  }
+
+  /** Events and messages dropped because a node sent them in another's name. */
+  get forgedDropped(): number {
+    return this.forgedCount;
   }
 
   private async storageCall(node: NodeId, op: unknown, args: unknown): Promise<unknown> {
@@ -826,5 +849,52 @@ export class Cluster {
       // Pruned meanwhile by a newer cut: read again at the current one.
       if (attempt >= 3) throw new DseError('StorageUnavailable', `the committed checkpoint ${node}@${v} could not be read`);
     }
+  }
+}
+
+/** Event types a node process emits, each about the node itself (the server emits every other type). */
+const NODE_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'versionOpened',
+  'messageSent',
+  'messageDelivered',
+  'messageRejected',
+  'dependencyRecorded',
+  'checkpointStarted',
+  'checkpointPersisted',
+  'checkpointFailed',
+  'rollback',
+  'stateChanged',
+]);
+
+/**
+ * Security F6: whether an inspection event a node process sent is one a node emits, about itself
+ * (its own versions, state and checkpoints; messages it sent or received). Anything else would let a
+ * process forge another node's story for the browsers.
+ */
+export function eventOfNode(id: NodeId, e: object): boolean {
+  const ev = e as { type: string; node?: unknown; from?: unknown; to?: unknown };
+  if (!NODE_EVENT_TYPES.has(ev.type)) return false;
+  if (ev.type === 'messageSent') return ev.from === id;
+  if (ev.type === 'messageDelivered' || ev.type === 'messageRejected') return ev.to === id;
+  return ev.node === id;
+}
+
+/**
+ * Security F6: whether a message a node process sent is sent in its own name. Messages between nodes
+ * and to sessions carry their sender in `h.src`; reports to the coordinator name the node; the
+ * coordinator's own messages (cuts, world-lines, recover orders) never come from a node.
+ */
+export function messageOfNode(id: NodeId, m: WireMessage): boolean {
+  if (typeof m !== 'object' || m === null) return false;
+  if ('h' in m) return typeof m.h === 'object' && m.h !== null && m.h.src === id;
+  switch (m.kind) {
+    case 'persisted':
+    case 'hello':
+    case 'heartbeat':
+      return m.node === id;
+    case 'sync':
+      return m.from === id && m.role === 'node';
+    default:
+      return false;
   }
 }
