@@ -56,6 +56,12 @@ export type InspectionEvent =
     })
   | (At & { type: 'modeChanged'; mode: Mode })
   // Live cluster only (the server emits these; the simulator does not).
+  /**
+   * A message the server's relay did not pass on: its receiver had no connection (`down`: the node is
+   * down or not joined yet), or the configured message loss took it (`loss`). The sender's resends
+   * (same id) show as further `messageSent` events.
+   */
+  | (At & { type: 'messageLost'; id: string; kind: MessageKind; from: string; to: string; reason: 'down' | 'loss' })
   | (At & { type: 'nodeAdded'; node: NodeId })
   | (At & { type: 'nodeRemoved'; node: NodeId })
   /** A node's OS process: spawned by the server, joined over the network, or exited (code or signal). */

@@ -793,7 +793,7 @@ export function App() {
         {tab === 'events' && <EventTable events={model.events} rev={rev} filterRef={filterRef} />}
         {tab === 'charts' && stats !== null && <Charts stats={stats} />}
         <footer className="muted">
-          {model.totals.events} events · {model.totals.committed} versions committed · {model.totals.rolledBack} rolled back · {model.totals.rejected} stale messages rejected
+          {model.totals.events} events · {model.totals.committed} versions committed · {model.totals.rolledBack} rolled back · {model.totals.rejected} stale messages rejected · {model.totals.lost} messages lost by the relay
           {model.storage !== null ? ` · storage ${model.storage}` : ''}
           {model.eventsDropped > 0 ? ` · ${model.eventsDropped} older events no longer kept` : ''}
         </footer>

@@ -39,6 +39,24 @@ function twoNodeFailure(): E[] {
 }
 
 describe('PlaygroundModel', () => {
+  it('marks a message the relay lost (receiver down), the latest copy of its id, and counts it', () => {
+    const m = new PlaygroundModel();
+    m.applyAll([
+      ev('messageSent', 1, { id: 'q/s1/1/1', kind: 'request', from: 'server', to: 'b', worldLine: 1, srcVersion: 0, seq: 1, resend: false }),
+      ev('messageLost', 1, { id: 'q/s1/1/1', kind: 'request', from: 'server', to: 'b', reason: 'down' }),
+      ev('messageSent', 2, { id: 'q/s1/1/1', kind: 'request', from: 'server', to: 'b', worldLine: 1, srcVersion: 0, seq: 1, resend: true }),
+      ev('messageDelivered', 3, { id: 'q/s1/1/1', kind: 'request', from: 'server', to: 'b', version: 1, duplicate: false }),
+    ]);
+    const copies = [...m.messages.values()];
+    expect(copies.map((c) => [c.lostReason, c.deliveredAt])).toEqual([
+      ['down', null],
+      [null, 3],
+    ]);
+    expect(m.totals.lost).toBe(1);
+    // A trace with the event round-trips through export and import.
+    expect(parseTrace(JSON.stringify(exportTrace(m, 'live', null, new Date(0)))).events.some((e) => e.type === 'messageLost')).toBe(true);
+  });
+
   it('tracks versions through speculative, persisting and committed', () => {
     const m = new PlaygroundModel();
     const evs = twoNodeFailure().slice(0, 15);

@@ -8,6 +8,7 @@ import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
 import type { CheckpointRecord, Observer } from '../core/ports';
+import { messageId } from '../core/node';
 import { SessionHost } from '../core/session';
 import { CheckpointGroupWriter } from '../storage/group-commit';
 import type { OpenedStorage } from '../storage/open';
@@ -262,7 +263,10 @@ export class Cluster {
     }
     if (!fromCoordinator && 'h' in msg) {
       const c = this.config;
-      if (c.messageLoss > 0 && Math.random() < c.messageLoss) return;
+      if (c.messageLoss > 0 && Math.random() < c.messageLoss) {
+        this.lost(to, msg, 'loss');
+        return;
+      }
       const delay = c.networkDelayMs + (c.networkJitterMs > 0 ? Math.random() * c.networkJitterMs : 0);
       if (delay > 0) {
         setTimeout(() => this.deliver(to, msg), delay);
@@ -308,8 +312,17 @@ export class Cluster {
       return;
     }
     const conn = this.nodes.get(to)?.conn;
-    if (conn === null || conn === undefined) return; // down: the network loses it
+    if (conn === null || conn === undefined) {
+      this.lost(to, msg, 'down'); // down: the network loses it
+      return;
+    }
     this.downBuffer(conn).m.push(msg);
+  }
+
+  /** Says in the event stream that the relay lost a message between nodes and sessions (not the coordinator's). */
+  private lost(to: string, msg: WireMessage, reason: 'down' | 'loss'): void {
+    if (!('h' in msg)) return;
+    this.emitServer({ type: 'messageLost', t: this.clock.now(), id: messageId(msg), kind: msg.kind, from: msg.h.src, to, reason });
   }
 
   /** The frame going to `conn` at the end of this turn (messages and storage answers together). */

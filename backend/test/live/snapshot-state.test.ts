@@ -76,5 +76,7 @@ describe('snapshot base states (PGlite)', () => {
     expect(rolledBack).toBeGreaterThan(0);
     // Real node processes speak only for themselves: the relay dropped nothing as forged (security F6).
     expect(t.server.cluster.forgedDropped).toBe(0);
+    // While n2 was down, what was sent to it is reported lost by the relay, not silently dropped.
+    expect(t.events.some((e) => e.type === 'messageLost' && e.to === 'n2' && e.reason === 'down')).toBe(true);
   }, 180_000);
 });

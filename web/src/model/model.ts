@@ -63,6 +63,9 @@ export interface MessageView {
   duplicate: boolean;
   rejectedAt: number | null;
   receiverWorldLine: WorldLine | null;
+  /** The relay reported it lost: its receiver was down (or not joined), or the configured loss took it. */
+  lostAt: number | null;
+  lostReason: 'down' | 'loss' | null;
   /** Sent again later (same id) before this copy was seen arriving. */
   superseded: boolean;
 }
@@ -195,7 +198,7 @@ export class PlaygroundModel {
   lastEvent = 0;
   firstT: number | null = null;
   lastT = 0;
-  totals = { events: 0, committed: 0, rolledBack: 0, rejected: 0, messages: 0, checkpoints: 0 };
+  totals = { events: 0, committed: 0, rolledBack: 0, rejected: 0, lost: 0, messages: 0, checkpoints: 0 };
 
   constructor(limits: Partial<ModelLimits> = {}) {
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
@@ -447,6 +450,8 @@ export class PlaygroundModel {
           duplicate: false,
           rejectedAt: null,
           receiverWorldLine: null,
+          lostAt: null,
+          lostReason: null,
           superseded: false,
         });
         const prev = this.findMessage(e.id);
@@ -485,6 +490,15 @@ export class PlaygroundModel {
         if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null) {
           m.rejectedAt = e.t;
           m.receiverWorldLine = e.receiverWorldLine;
+        }
+        return;
+      }
+      case 'messageLost': {
+        this.totals.lost++;
+        const m = this.findMessage(e.id);
+        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null && m.lostAt === null) {
+          m.lostAt = e.t;
+          m.lostReason = e.reason;
         }
         return;
       }

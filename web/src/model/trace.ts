@@ -36,6 +36,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<InspectionEvent['type']>([
   'messageSent',
   'messageDelivered',
   'messageRejected',
+  'messageLost',
   'dependencyRecorded',
   'checkpointStarted',
   'checkpointPersisted',

@@ -13,6 +13,8 @@ export function summarize(e: NumberedEvent): string {
       return `${e.kind} ${e.from} → ${e.to} delivered in v${e.version}${e.duplicate ? ' (duplicate, dropped)' : ''}`;
     case 'messageRejected':
       return `${e.kind} ${e.from} → ${e.to} rejected: sent on world-line ${e.worldLine}, receiver on ${e.receiverWorldLine}`;
+    case 'messageLost':
+      return `${e.kind} ${e.from} → ${e.to} lost by the relay: ${e.reason === 'down' ? 'the receiver is down (or not joined yet)' : 'network loss (configured)'}`;
     case 'dependencyRecorded':
       return `${e.node} v${e.version} depends on ${Object.entries(e.on).map(([n, v]) => `${n} v${v}`).join(', ')}`;
     case 'checkpointStarted':

@@ -142,7 +142,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   for (const m of inView.slice(hidden)) {
     const x0 = cx(m.sentAt);
     const y0 = yOf(m.from);
-    const stale = m.deliveredAt === null && m.rejectedAt === null && (m.superseded || end - m.sentAt > UNDELIVERED_STUB_AFTER_MS);
+    const stale = m.deliveredAt === null && m.rejectedAt === null && (m.superseded || m.lostAt !== null || end - m.sentAt > UNDELIVERED_STUB_AFTER_MS);
     const state: DrawnArrow['state'] = m.rejectedAt !== null ? 'rejected' : m.deliveredAt !== null ? 'delivered' : stale ? 'unseen' : 'in-flight';
     let x1 = cx(m.deliveredAt ?? m.rejectedAt ?? end);
     let y1 = yOf(m.to);
