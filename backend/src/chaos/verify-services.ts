@@ -1,5 +1,6 @@
 import type { Cut, Json, NodeId, WorldLine } from '@dse/shared';
-import type { Outcome, ViolationNote } from './verify';
+import { canonical, jsonEqual } from '../services/common';
+import type { KvVerdict, Outcome, ViolationNote } from './verify';
 
 /**
  * The chaos checks of the service scenarios (wal, broker, workflow), as pure functions of what the
@@ -44,15 +45,7 @@ export interface FinalServiceState {
   prefix: string;
 }
 
-export interface ServiceVerdict {
-  committed: number;
-  rolledBack: number;
-  refused: number;
-  unknown: number;
-  lostCommitted: number;
-  duplicates: number;
-  orphans: number;
-  prefixViolations: number;
+export interface ServiceVerdict extends KvVerdict {
   /** Everything else the service promises (order, holes, group offsets, sagas, stock, versions above the cut). */
   serviceViolations: number;
   notes: ViolationNote[];
@@ -120,18 +113,6 @@ function obj(v: Json | undefined | null): Payload | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : null;
 }
 
-function same(a: Json | undefined, b: Json | undefined): boolean {
-  return canonical(a ?? null) === canonical(b ?? null);
-}
-
-function canonical(v: Json): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  return `{${Object.keys(v)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonical(v[k]!)}`)
-    .join(',')}}`;
-}
 
 /** A read or poll of committed state only (`committed: true` through the API, or an explicit `upTo`): its answer is final at once. */
 const isCommittedOnly = (p: Payload): boolean => p.committed === true || (p.upTo !== undefined && p.upTo !== null);
@@ -290,7 +271,7 @@ export function checkWal(records: readonly ServiceRecord[], final: FinalServiceS
       continue;
     }
     const here = at(r.payload.log, pos);
-    if (here === undefined || !same(here, r.payload.data)) out.fail('lost', 'durability', `append ${r.session}#${r.q} of ${JSON.stringify(r.payload.data)} was reported committed at ${String(r.payload.log)}[${pos}]; the committed log holds ${here === undefined ? 'nothing' : JSON.stringify(here)} there`);
+    if (here === undefined || !jsonEqual(here, r.payload.data)) out.fail('lost', 'durability', `append ${r.session}#${r.q} of ${JSON.stringify(r.payload.data)} was reported committed at ${String(r.payload.log)}[${pos}]; the committed log holds ${here === undefined ? 'nothing' : JSON.stringify(here)} there`);
   }
   // Reads that are final: committed-only ones at once, any other once its request committed.
   for (const r of mine) {
@@ -304,7 +285,7 @@ export function checkWal(records: readonly ServiceRecord[], final: FinalServiceS
       const eo = obj(e);
       if (eo === null || typeof eo.pos !== 'number') continue;
       const here = at(r.payload.log, eo.pos);
-      if (here === undefined || !same(here, eo.data)) out.fail('lost', 'durability', `${committedOnly ? 'committed-only' : 'committed'} read ${r.session}#${r.q} saw ${String(r.payload.log)}[${eo.pos}] = ${JSON.stringify(eo.data)}; the committed log holds ${here === undefined ? 'nothing' : JSON.stringify(here)} there`);
+      if (here === undefined || !jsonEqual(here, eo.data)) out.fail('lost', 'durability', `${committedOnly ? 'committed-only' : 'committed'} read ${r.session}#${r.q} saw ${String(r.payload.log)}[${eo.pos}] = ${JSON.stringify(eo.data)}; the committed log holds ${here === undefined ? 'nothing' : JSON.stringify(here)} there`);
     }
   }
   checkVersions(out, final, ['wal/']);
@@ -381,7 +362,7 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
         lastSeq.set(e.p, Math.max(last, e.s));
       }
       const told = publishes.get(pubKey(topic, e.p, e.s)) ?? [];
-      if (!told.some((r) => mayHaveHappened(r) && same(r.payload.data, e.d))) {
+      if (!told.some((r) => mayHaveHappened(r) && jsonEqual(r.payload.data, e.d))) {
         out.fail('orphan', 'no-orphans', `topic ${topic}: ${id} at ${o} (data ${JSON.stringify(e.d)}) comes from ${told.length === 0 ? 'no publish any client sent' : `publishes reported ${told.map((r) => r.outcome).join(', ')}`}`);
       }
     }
@@ -626,7 +607,7 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
     if (r.outcome !== 'committed') continue;
     out.stat('workflowsCommitted');
     if (here === undefined) out.fail('lost', 'durability', `workflow ${id} was reported committed (${r.session}#${r.q}: ${JSON.stringify(r.result)}) but is not in the committed state`);
-    else if (here.rec.ph !== 'done' || !same(here.rec.out as Json, r.result)) out.fail('lost', 'durability', `workflow ${id} was reported committed with ${JSON.stringify(r.result)}; the committed state holds ${here.rec.ph === 'done' ? JSON.stringify(here.rec.out) : `it unfinished (${here.rec.ph})`}`);
+    else if (here.rec.ph !== 'done' || !jsonEqual(here.rec.out as Json, r.result)) out.fail('lost', 'durability', `workflow ${id} was reported committed with ${JSON.stringify(r.result)}; the committed state holds ${here.rec.ph === 'done' ? JSON.stringify(here.rec.out) : `it unfinished (${here.rec.ph})`}`);
   }
 
   // Stock: what each item started with, less what is booked.

@@ -110,7 +110,8 @@ export function jsonEqual(a: Json | undefined, b: Json | undefined): boolean {
   return canonical(a ?? null) === canonical(b ?? null);
 }
 
-function canonical(v: Json): string {
+/** A JSON text that is the same for equal values whatever the order of their object keys. */
+export function canonical(v: Json): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   return `{${Object.keys(v)
