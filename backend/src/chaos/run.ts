@@ -11,6 +11,7 @@ import { openStorage } from '../storage/open';
 import type { OpenedStorage } from '../storage/open';
 import { HttpClient, IoClient } from './api';
 import { TcpProxy } from './proxy';
+import { applyReply, isOpen, pollOpen } from './tracked';
 import { ServerProcess, freePort, processesInGroups } from './server-proc';
 import type { Load, LoadCtx } from './service-load';
 import { serviceLoad, travelCapacity } from './service-load';
@@ -279,51 +280,22 @@ class LoadClient implements Load {
       rec.outcome = 'unknown';
       return;
     }
-    this.apply(rec, a.status, a.json);
-  }
-
-  private apply(rec: PutRecord, status: number, json: unknown): void {
-    const j = (json ?? {}) as { id?: string; status?: string; worldLine?: number; result?: Json; error?: { code: string; definite: boolean } };
-    if (status === 200 && typeof j.id === 'string') {
-      rec.id = j.id;
-      if (j.result !== null && j.result !== undefined && typeof j.worldLine === 'number') rec.answerWorldLine = j.worldLine;
-      if (j.status === 'committed') rec.outcome = 'committed';
-      else if (j.status === 'rolled-back') rec.outcome = 'rolled-back';
-      else rec.outcome = 'speculative';
-      return;
-    }
-    if (j.error !== undefined) {
-      if (typeof j.id === 'string') {
-        rec.id = j.id; // a timeout: ask later
-        rec.outcome = 'speculative';
-      } else if (j.error.definite) rec.outcome = 'refused';
-      else rec.outcome = 'unknown';
-      return;
-    }
-    rec.outcome = 'unknown';
+    applyReply(rec, a.status, a.json);
   }
 
   /** Asks for the outcome of requests of the current server incarnation that are not final. */
-  async poll(max = 25): Promise<number> {
-    const inc = this.ctx.incarnation;
-    const open = this.mine.filter((r) => r.incarnation === inc && r.id !== null && (r.outcome === 'speculative' || r.outcome === 'pending'));
-    for (const r of open.slice(0, max)) {
-      if (this.ctx.incarnation !== inc) break;
-      const a = await this.http.request('GET', `/api/requests/${r.id}`);
-      if ('transport' in a || this.ctx.incarnation !== inc) continue;
-      if (a.status === 200) this.apply(r, a.status, a.json);
-    }
-    return open.length;
+  poll(max = 25): Promise<number> {
+    return pollOpen(this.ctx, this.http, this.mine, applyReply, max);
   }
 
   /** The server incarnation ended: whatever was not final is unknown now. */
   orphanIncarnation(inc: number): void {
-    for (const r of this.mine) if (r.incarnation === inc && (r.outcome === 'speculative' || r.outcome === 'pending')) r.outcome = 'unknown';
+    for (const r of this.mine) if (r.incarnation === inc && isOpen(r)) r.outcome = 'unknown';
   }
 
   openCount(): number {
     const inc = this.ctx.incarnation;
-    return this.mine.filter((r) => r.incarnation === inc && (r.outcome === 'speculative' || r.outcome === 'pending')).length;
+    return this.mine.filter((r) => r.incarnation === inc && isOpen(r)).length;
   }
 
   close(): void {

@@ -4,6 +4,7 @@ import { Rng } from '../sim/rng';
 import type { TravelKind, TripLeg } from '../services/workflow';
 import { travelReservation } from '../services/workflow';
 import { HttpClient } from './api';
+import { applyReply, isOpen, pollOpen, readReply } from './tracked';
 import type { Payload, ServiceName, ServiceRecord } from './verify-services';
 
 /**
@@ -78,7 +79,7 @@ abstract class ServiceLoad implements Load {
   /** A request of this incarnation not answered yet: the session would queue the next one behind it. */
   private waiting(): boolean {
     const inc = this.ctx.incarnation;
-    return this.mine.some((r) => r.incarnation === inc && r.result === null && (r.outcome === 'pending' || r.outcome === 'speculative'));
+    return this.mine.some((r) => r.incarnation === inc && r.result === null && isOpen(r));
   }
 
   async run(): Promise<void> {
@@ -120,50 +121,24 @@ abstract class ServiceLoad implements Load {
   }
 
   private apply(rec: ServiceRecord, status: number, json: unknown): void {
-    const j = (json ?? {}) as { id?: string; node?: string; status?: string; worldLine?: number; result?: Json; error?: { code: string; definite: boolean } };
-    if (status === 200 && typeof j.id === 'string') {
-      rec.id = j.id;
-      if (typeof j.node === 'string') rec.node = j.node;
-      if (j.result !== null && j.result !== undefined && typeof j.worldLine === 'number') {
-        rec.result = j.result;
-        rec.answerWorldLine = j.worldLine;
-      }
-      if (j.status === 'committed') rec.outcome = 'committed';
-      else if (j.status === 'rolled-back') rec.outcome = 'rolled-back';
-      else rec.outcome = 'speculative';
-      return;
-    }
-    if (j.error !== undefined) {
-      rec.error = j.error.code;
-      if (typeof j.id === 'string') {
-        rec.id = j.id; // no answer in time: ask later
-        rec.outcome = 'speculative';
-      } else if (j.error.definite) rec.outcome = 'refused';
-      else rec.outcome = 'unknown';
-      return;
-    }
-    if (status === 404) throw new Error(`POST /api/service answered 404: this server has no service API (${JSON.stringify(json)})`);
-    rec.outcome = 'unknown';
+    if (status === 404 && readReply(status, json).kind === 'none') throw new Error(`POST /api/service answered 404: this server has no service API (${JSON.stringify(json)})`);
+    const r = applyReply(rec, status, json);
+    if (r.kind === 'answer') {
+      if (r.node !== null) rec.node = r.node;
+      if (r.answer !== null) rec.result = r.answer.result;
+    } else if (r.kind === 'error') rec.error = r.code;
   }
 
-  async poll(max = 25): Promise<number> {
-    const inc = this.ctx.incarnation;
-    const open = this.mine.filter((r) => r.incarnation === inc && r.id !== null && (r.outcome === 'speculative' || r.outcome === 'pending'));
-    for (const r of open.slice(0, max)) {
-      if (this.ctx.incarnation !== inc) break;
-      const a = await this.http.request('GET', `/api/requests/${r.id}`);
-      if ('transport' in a || this.ctx.incarnation !== inc) continue;
-      if (a.status === 200) {
-        this.apply(r, a.status, a.json);
-        this.onUpdate(r);
-      }
-    }
-    return open.length;
+  poll(max = 25): Promise<number> {
+    return pollOpen(this.ctx, this.http, this.mine, (r, status, json) => {
+      this.apply(r, status, json);
+      this.onUpdate(r);
+    }, max);
   }
 
   orphanIncarnation(inc: number): void {
     for (const r of this.mine) {
-      if (r.incarnation === inc && (r.outcome === 'speculative' || r.outcome === 'pending')) {
+      if (r.incarnation === inc && isOpen(r)) {
         r.outcome = 'unknown';
         this.onUpdate(r);
       }
