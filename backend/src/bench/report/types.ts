@@ -1,5 +1,5 @@
 import type { Mode } from '@dse/shared';
-import type { Histogram } from './stats';
+import type { Histogram, Percentiles } from './stats';
 
 /**
  * The benchmark's result: the last line of `npm run bench` (one JSON object) and the `.json` file
@@ -38,15 +38,10 @@ export interface BenchResult {
   goals: GoalCheck[];
 }
 
-export interface WorkflowRow {
+/** A workflow latency row: its percentiles (`n`, `p50Ms` … `maxMs`) and histogram. */
+export interface WorkflowRow extends Percentiles {
   steps: number;
   mode: Mode;
-  n: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-  meanMs: number;
-  maxMs: number;
   /** Log-spaced latency histogram (for a distribution chart). */
   hist: Histogram;
 }
