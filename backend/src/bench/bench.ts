@@ -18,7 +18,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Mode } from '@dse/shared';
-import pg from 'pg';
+import { dropSchema } from '../storage/postgres';
 import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
 import type { OpenedStorage } from '../storage/open';
@@ -132,16 +132,7 @@ async function cleanup(): Promise<void> {
   if (server === null) await storage.close().catch(() => undefined);
   if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
   if (kind === 'postgres') {
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    } catch {
-      // best effort
-    } finally {
-      await c.end().catch(() => undefined);
-    }
+    await dropSchema(process.env.DATABASE_URL ?? '', schema).catch(() => undefined); // best effort
   }
 }
 

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import { dropSchema } from '../storage/postgres';
 import type { NumberedEvent } from '@dse/shared';
 import { summarize } from '../live/workload';
 import type { LatencySummary } from '../live/workload';
@@ -135,10 +135,7 @@ try {
   await server.close();
   rmSync(dataDir, { recursive: true, force: true });
   if (storageKind === 'postgres') {
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await dropSchema(process.env.DATABASE_URL ?? '', schema);
   }
 }
 process.exit(0);

@@ -8,6 +8,7 @@ import { RealClock, wallNow } from '../live/clock';
 import { APPS } from '../live/apps';
 import { Rng } from '../sim/rng';
 import { openStorage } from '../storage/open';
+import { dropSchema } from '../storage/postgres';
 import type { OpenedStorage } from '../storage/open';
 import { HttpClient, IoClient } from './api';
 import { TcpProxy } from './proxy';
@@ -627,16 +628,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (!o.keepData) {
       if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
       if (schema !== null && directUrl !== undefined) {
-        const c = new pg.Client({ connectionString: directUrl });
-        c.on('error', () => undefined);
-        try {
-          await c.connect();
-          await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-        } catch {
-          // left behind: named dse_chaos_*
-        } finally {
-          await c.end().catch(() => undefined);
-        }
+        await dropSchema(directUrl, schema).catch(() => undefined); // if left behind: named dse_chaos_*
       }
     } else log(`data kept: ${dataDir ?? `schema ${schema}`}`);
   }

@@ -4,6 +4,22 @@ import { migrate } from './migrations';
 import type { SqlConnection, SqlPool } from './sql';
 import { SqlStorage, isConnectionError, translateError } from './sql';
 
+/**
+ * Drops a schema and everything in it (the tests, benchmarks and the chaos tool each work in a schema
+ * of their own). A bad name is refused; a database error is thrown.
+ */
+export async function dropSchema(databaseUrl: string, schema: string): Promise<void> {
+  if (!SCHEMA_NAME.test(schema)) throw new DseError('BadRequest', `bad schema name ${JSON.stringify(schema)}`);
+  const c = new pg.Client({ connectionString: databaseUrl });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
 /** PostgreSQL through `pg`: selected by `DATABASE_URL`. Several processes may share one database. */
 
 export interface PostgresOptions {

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { dropSchema as dropSchemaAt } from '../../src/storage/postgres';
 
 /**
  * Where the PostgreSQL tests run: `DATABASE_URL`, else the local server on 127.0.0.1:5432 when one
@@ -44,12 +45,5 @@ export function uniqueSchema(prefix: string): string {
 /** Drops a schema created by a test (with a connection of its own). */
 export async function dropSchema(schema: string): Promise<void> {
   if (!/^[a-z0-9_]+$/.test(schema)) throw new Error(`bad schema name ${schema}`);
-  const c = new pg.Client({ connectionString: POSTGRES_URL });
-  c.on('error', () => undefined);
-  await c.connect();
-  try {
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await c.end();
-  }
+  await dropSchemaAt(POSTGRES_URL, schema);
 }
