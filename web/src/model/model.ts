@@ -16,6 +16,7 @@ import type {
   WorkloadConfig,
   WorldLine,
 } from '@dse/shared';
+import { applyDelta } from '@dse/shared';
 
 /**
  * The playground's view state, computed only from inspection events (and the server's snapshot of
@@ -394,7 +395,7 @@ export class PlaygroundModel {
         if (node.pendingChanges.length > this.limits.stateChangesPerNodeMax) {
           // Too many uncommitted changes to keep: fold the oldest into the base (shown as known state).
           const folded = node.pendingChanges.shift()!;
-          applyChange(node.committedState, folded);
+          applyDelta(node.committedState, folded);
         }
         this.foldCommittedState(node);
         return;
@@ -570,7 +571,7 @@ export class PlaygroundModel {
     const n = this.nodes.get(id);
     if (n === undefined) return {};
     const s = { ...n.committedState };
-    for (const c of n.pendingChanges) applyChange(s, c);
+    for (const c of n.pendingChanges) applyDelta(s, c);
     return s;
   }
 
@@ -657,7 +658,7 @@ export class PlaygroundModel {
   private foldCommittedState(node: NodeView): void {
     const c = node.committedVersion;
     while (node.pendingChanges.length > 0 && node.pendingChanges[0]!.version <= c) {
-      applyChange(node.committedState, node.pendingChanges.shift()!);
+      applyDelta(node.committedState, node.pendingChanges.shift()!);
     }
   }
 
@@ -702,10 +703,6 @@ function mergeDeps(into: Deps, from: Readonly<Deps>, self: NodeId): void {
   }
 }
 
-function applyChange(state: Record<string, Json>, c: StateChange): void {
-  for (const [k, v] of Object.entries(c.set)) state[k] = v;
-  for (const k of c.deleted) delete state[k];
-}
 
 /** A version just opened (or first seen): speculative, nothing known about it yet. */
 function newVersion(key: string, node: NodeId, worldLine: WorldLine, version: Version, prevVersion: Version, t: number): VersionView {
