@@ -63,6 +63,12 @@ export interface NodeInfo {
   origin: 'local' | 'remote';
   /** Processes started for this node since it was added (1 for the first). */
   starts: number;
+  /**
+   * While `recovering`, what it waits for: `connecting` (its process has not joined the server yet),
+   * `coordinator` (joined; the coordinator has not served its recovery yet, say while a world-line
+   * change is saved), `restoring` (told to restore; it has not reported the restored world-line yet).
+   */
+  waitingFor?: 'connecting' | 'coordinator' | 'restoring';
 }
 
 export interface ClusterInfo {

@@ -535,6 +535,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (!(await waitAllUp(monitor, o.settleMs))) {
       livenessViolations++;
       extra.push({ invariant: 'liveness', message: `not every node was up ${o.settleMs} ms after the faults stopped: ${JSON.stringify(monitor.cluster?.nodes.map((n) => `${n.id}:${n.status}`))}` });
+      // What the server knew of each node, for whoever has to find out why.
+      log(`  cluster at world-line ${monitor.cluster?.worldLine ?? '?'}: ${JSON.stringify(monitor.cluster?.nodes ?? [])}`);
     }
     ctx.stopping = true;
     await Promise.all(loads);

@@ -819,6 +819,15 @@ export class Cluster {
     return 'up';
   }
 
+  /** What a `recovering` node waits for (see NodeInfo.waitingFor). */
+  private waitingFor(id: NodeId): NodeInfo['waitingFor'] {
+    const e = this.nodes.get(id);
+    if (e === undefined || this.status(id) !== 'recovering') return undefined;
+    if (e.conn === null) return 'connecting';
+    if (this.coordinator.members.get(id) !== 'up') return 'coordinator';
+    return 'restoring';
+  }
+
   info(lastEvent: number): ClusterInfo {
     const cut = { ...this.coordinator.cut };
     const nodes: NodeInfo[] = this.nodeIds().map((id) => {
@@ -833,6 +842,7 @@ export class Cluster {
         worldLine: e.worldLine,
         origin: e.origin,
         starts: e.starts,
+        ...(this.status(id) === 'recovering' ? { waitingFor: this.waitingFor(id) } : {}),
       };
     });
     return {

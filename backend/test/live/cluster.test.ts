@@ -168,6 +168,9 @@ describe('live cluster: API', () => {
     expect(nodes.map((n) => n.id)).toEqual(['n1', 'n2', 'n3']);
     for (const n of nodes) {
       expect(['up', 'down', 'recovering']).toContain(n.status);
+      // A recovering node says what it waits for; no other does.
+      if (n.status === 'recovering') expect(['connecting', 'coordinator', 'restoring']).toContain(n.waitingFor);
+      else expect(n.waitingFor).toBeUndefined();
       expect(typeof n.version).toBe('number');
       expect(n.committedVersion).toBeLessThanOrEqual(n.persistedVersion + 1);
     }
