@@ -126,6 +126,8 @@ test('a simulation URL replays the same run twice', async ({ page }, info) => {
     return { pos, summary: await pg.summary(), rolledBackShown: await pg.rolledBack().count() };
   };
   const first = await runOnce();
+  // The replay shows the nodes' state, from the run's own stateChanged events.
+  await expect(page.locator('section.node-panel summary').filter({ hasText: /state: [1-9]\d* keys?/ }).first()).toBeVisible();
   await pg.screenshot('simulation seed 5');
   const second = await runOnce();
   expect(first.summary.events).toBeGreaterThan(0);

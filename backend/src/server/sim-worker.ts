@@ -20,6 +20,8 @@ const r = await runSeed({
   nodes: body.nodes ?? DEFAULT_SIM_OPTIONS.nodes,
   sessions: body.sessions ?? DEFAULT_SIM_OPTIONS.sessions,
   requestsPerSession: body.requestsPerSession ?? DEFAULT_SIM_OPTIONS.requestsPerSession,
+  // The replay shows each node's state, as the live view does.
+  emitStateChanges: true,
   onEvent: (e) => {
     if (events.length < SIM_EVENTS_MAX) events.push(e);
     else truncated = true;

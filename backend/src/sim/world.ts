@@ -41,6 +41,8 @@ export interface SimOptions {
   storage?: Storage;
   /** Called with every inspection event (the playground's simulation mode). */
   onEvent?: (e: InspectionEvent) => void;
+  /** Nodes emit `stateChanged` events (the playground's replays show each node's state); default off. */
+  emitStateChanges?: boolean;
 }
 
 export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
@@ -254,6 +256,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       retransmitMs: 30,
       fullSnapshotEvery: 8,
       storageRetryMs: 5,
+      emitStateChanges: opts.emitStateChanges === true,
     });
     nodes.set(id, node);
     clocks.set(id, clock);

@@ -158,6 +158,8 @@ describe('simulation in the server', () => {
     const events = a.json.events as { type: string }[];
     expect(events.length).toBeGreaterThan(0);
     expect(events.some((e) => e.type === 'worldLineChanged')).toBe(true);
+    // The replay shows the nodes' state: the run reports its changes.
+    expect(events.some((e) => e.type === 'stateChanged')).toBe(true);
     const b = await t.api('POST', '/api/simulate', body);
     expect(b.json.events).toEqual(a.json.events);
     const bad = await t.api('POST', '/api/simulate', { seed: -1 });
