@@ -819,11 +819,10 @@ export class Cluster {
     return 'up';
   }
 
-  /** What a `recovering` node waits for (see NodeInfo.waitingFor). */
-  private waitingFor(id: NodeId): NodeInfo['waitingFor'] {
+  /** What a node that `status` calls `recovering` waits for (see NodeInfo.waitingFor). */
+  private waitingFor(id: NodeId): NonNullable<NodeInfo['waitingFor']> {
     const e = this.nodes.get(id);
-    if (e === undefined || this.status(id) !== 'recovering') return undefined;
-    if (e.conn === null) return 'connecting';
+    if (e === undefined || e.conn === null) return 'connecting';
     if (this.coordinator.members.get(id) !== 'up') return 'coordinator';
     return 'restoring';
   }
@@ -832,9 +831,10 @@ export class Cluster {
     const cut = { ...this.coordinator.cut };
     const nodes: NodeInfo[] = this.nodeIds().map((id) => {
       const e = this.nodes.get(id)!;
+      const status = this.status(id);
       return {
         id,
-        status: this.status(id),
+        status,
         pid: e.proc !== null || e.conn !== null ? e.pid : null,
         version: e.version,
         persistedVersion: e.persistedVersion,
@@ -842,7 +842,7 @@ export class Cluster {
         worldLine: e.worldLine,
         origin: e.origin,
         starts: e.starts,
-        ...(this.status(id) === 'recovering' ? { waitingFor: this.waitingFor(id) } : {}),
+        ...(status === 'recovering' ? { waitingFor: this.waitingFor(id) } : {}),
       };
     });
     return {
