@@ -9,6 +9,7 @@ import { DseNode } from '../../src/core/node';
 import type { CheckpointRecord, Storage } from '../../src/core/ports';
 import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
 import { MemoryStorage } from '../../src/storage/memory';
+import { overrideStorage } from '../../src/storage/override';
 
 /** A tiny app: `put` writes a key, `fwd` writes locally and sends a message on, messages write `m:<from>`. */
 const app: App = {
@@ -241,14 +242,9 @@ describe('checkpoints', () => {
     // A storage whose writes complete only when the test says so.
     const inner = new MemoryStorage();
     const writes: { records: readonly CheckpointRecord[]; done: () => void }[] = [];
-    const storage: Storage = {
+    const storage = overrideStorage(inner, {
       writeCheckpoints: (records) => new Promise<void>((resolve) => writes.push({ records, done: () => void inner.writeCheckpoints(records).then(resolve) })),
-      loadCheckpoint: (n, v) => inner.loadCheckpoint(n, v),
-      listCheckpoints: (w) => inner.listCheckpoints(w),
-      loadCoordinator: () => inner.loadCoordinator(),
-      saveCoordinator: (r) => inner.saveCoordinator(r),
-      prune: (n, v) => inner.prune(n, v),
-    };
+    });
     const h = await harness({}, storage);
     for (let i = 1; i <= 3; i++) {
       h.node.receive(request(i, { op: 'put', key: `k${i}`, value: i }));
@@ -310,17 +306,12 @@ describe('storage refusals', () => {
   it('a definite refusal of a checkpoint stops the node (onFatal) instead of retrying forever', async () => {
     const inner = new MemoryStorage();
     let writes = 0;
-    const storage: Storage = {
+    const storage = overrideStorage(inner, {
       writeCheckpoints: () => {
         writes++;
         return Promise.reject(new DseError('BadRequest', 'value nested too deep'));
       },
-      loadCheckpoint: (n, v) => inner.loadCheckpoint(n, v),
-      listCheckpoints: (w) => inner.listCheckpoints(w),
-      loadCoordinator: () => inner.loadCoordinator(),
-      saveCoordinator: (r) => inner.saveCoordinator(r),
-      prune: (n, v) => inner.prune(n, v),
-    };
+    });
     const sched = new Scheduler();
     const fatal: unknown[] = [];
     const node = new DseNode('n1', app, { clock: new ProcessClock(sched), network: { send: () => undefined }, storage, observer: { emit: () => undefined }, onFatal: (e) => fatal.push(e) }, { storageRetryMs: 5 });

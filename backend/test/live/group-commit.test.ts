@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CheckpointRecord, Storage } from '../../src/core/ports';
 import { CheckpointGroupWriter } from '../../src/storage/group-commit';
 import { MemoryStorage } from '../../src/storage/memory';
+import { overrideStorage } from '../../src/storage/override';
 
 const rec = (node: string, version: number, worldLine = 1): CheckpointRecord => ({
   node,
@@ -18,18 +19,13 @@ const rec = (node: string, version: number, worldLine = 1): CheckpointRecord => 
 function counting(): { storage: Storage; inner: MemoryStorage; writes: CheckpointRecord[][] } {
   const inner = new MemoryStorage();
   const writes: CheckpointRecord[][] = [];
-  const storage: Storage = {
+  const storage = overrideStorage(inner, {
     writeCheckpoints: (records) => {
       writes.push([...records]);
       if (records.some((r) => r.node === 'bad')) return Promise.reject(new DseError('BadRequest', 'a record it cannot store'));
       return inner.writeCheckpoints(records);
     },
-    loadCheckpoint: (n, v) => inner.loadCheckpoint(n, v),
-    listCheckpoints: (w) => inner.listCheckpoints(w),
-    loadCoordinator: () => inner.loadCoordinator(),
-    saveCoordinator: (r) => inner.saveCoordinator(r),
-    prune: (n, v) => inner.prune(n, v),
-  };
+  });
   return { storage, inner, writes };
 }
 

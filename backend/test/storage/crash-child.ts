@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
-import type { CheckpointRecord, Storage } from '../../src/core/ports';
+import type { CheckpointRecord } from '../../src/core/ports';
 import { openStorage } from '../../src/storage/open';
+import { overrideStorage } from '../../src/storage/override';
 import { MiniCluster } from './mini-cluster';
 
 /**
@@ -14,17 +15,12 @@ const say = (line: string): void => void fs.writeSync(1, line + '\n');
 
 const opened = await openStorage({ kind: 'pglite', dataDir });
 const inner = opened.storage;
-const storage: Storage = {
+const storage = overrideStorage(inner, {
   writeCheckpoints: (records: readonly CheckpointRecord[]) => {
     say('W');
     return inner.writeCheckpoints(records);
   },
-  loadCheckpoint: (n, v) => inner.loadCheckpoint(n, v),
-  listCheckpoints: (w) => inner.listCheckpoints(w),
-  loadCoordinator: () => inner.loadCoordinator(),
-  saveCoordinator: (r) => inner.saveCoordinator(r),
-  prune: (n, v) => inner.prune(n, v),
-};
+});
 const nodes = ['n1', 'n2', 'n3'];
 const cluster = new MiniCluster(storage, nodes, { client, checkpointIntervalMs: 15, pruneIntervalMs: 60, fullSnapshotEvery: 4 });
 await cluster.start();

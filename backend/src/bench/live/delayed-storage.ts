@@ -1,5 +1,5 @@
-import type { Storage } from '../../core/ports';
 import type { OpenedStorage } from '../../storage/open';
+import { overrideStorage } from '../../storage/override';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -12,19 +12,15 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export function delayedStorage(opened: OpenedStorage, delayMs: number): OpenedStorage {
   if (delayMs <= 0) return opened;
   const s = opened.storage;
-  const storage: Storage = {
+  const storage = overrideStorage(s, {
     writeCheckpoints: async (records) => {
       await sleep(delayMs);
       return s.writeCheckpoints(records);
     },
-    loadCheckpoint: (node, version) => s.loadCheckpoint(node, version),
-    listCheckpoints: (worldLine) => s.listCheckpoints(worldLine),
-    loadCoordinator: () => s.loadCoordinator(),
     saveCoordinator: async (record) => {
       await sleep(delayMs);
       return s.saveCoordinator(record);
     },
-    prune: (node, version) => s.prune(node, version),
-  };
+  });
   return { ...opened, storage, describe: `${opened.describe}, +${delayMs} ms per commit (modelled)`, close: () => opened.close() };
 }
