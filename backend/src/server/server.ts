@@ -533,27 +533,27 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
   // ---------------------------------------------------------------- Socket.IO
 
   const allowRequest = (req: IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void): void => {
-      if (!hostHeaderOk(req)) {
-        cb('Unauthorized: wrong Host', false);
-        return;
-      }
-      if (token === null) {
-        // Browsers from other sites must not drive a loopback server.
-        const origin = req.headers.origin;
-        if (origin !== undefined) {
-          let ok = false;
-          try {
-            ok = isLoopback(new URL(origin).hostname);
-          } catch {
-            ok = false;
-          }
-          if (!ok) {
-            cb('Unauthorized: cross-origin', false);
-            return;
-          }
+    if (!hostHeaderOk(req)) {
+      cb('Unauthorized: wrong Host', false);
+      return;
+    }
+    if (token === null) {
+      // Browsers from other sites must not drive a loopback server.
+      const origin = req.headers.origin;
+      if (origin !== undefined) {
+        let ok = false;
+        try {
+          ok = isLoopback(new URL(origin).hostname);
+        } catch {
+          ok = false;
+        }
+        if (!ok) {
+          cb('Unauthorized: cross-origin', false);
+          return;
         }
       }
-      cb(null, true);
+    }
+    cb(null, true);
   };
   // Browsers: commands are at most `bodyBytesMax`, so a frame of 1 MiB is plenty (and bounds what
   // the server parses before it checks a command's size).
