@@ -113,7 +113,6 @@ function obj(v: Json | undefined | null): Payload | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : null;
 }
 
-
 /** A read or poll of committed state only (`committed: true` through the API, or an explicit `upTo`): its answer is final at once. */
 const isCommittedOnly = (p: Payload): boolean => p.committed === true || (p.upTo !== undefined && p.upTo !== null);
 

@@ -703,7 +703,6 @@ function mergeDeps(into: Deps, from: Readonly<Deps>, self: NodeId): void {
   }
 }
 
-
 /** A version just opened (or first seen): speculative, nothing known about it yet. */
 function newVersion(key: string, node: NodeId, worldLine: WorldLine, version: Version, prevVersion: Version, t: number): VersionView {
   return {
