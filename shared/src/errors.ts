@@ -8,6 +8,10 @@ export const ERROR_CODES = {
   WorldLineChanged: { definite: true },
   StaleWorldLine: { definite: true },
   SessionBusy: { definite: true },
+  /** A session with a rolled-back request refuses every later one until the client calls `resume()`. */
+  SessionRolledBack: { definite: true },
+  /** A coordinator record whose cut is below the one stored for the same world-line: a late, older save. */
+  StaleCut: { definite: true },
   Timeout: { definite: false },
   StorageUnavailable: { definite: false },
   StorageConflict: { definite: true },
@@ -47,6 +51,26 @@ export class DseError extends Error {
 export class RolledBack extends DseError {
   constructor(message: string) {
     super('RolledBack', message);
+  }
+}
+
+/**
+ * A session stays rolled back (as in the paper): once request `rolledBackSeq` was rolled back, the
+ * session refuses every request it has not sent yet until the client acknowledges with `resume()`.
+ * `lastSurvivingSeq` is the last request of the session that survived (0: none).
+ */
+export class SessionRolledBack extends DseError {
+  readonly session: string;
+  readonly rolledBackSeq: number;
+  readonly lastSurvivingSeq: number;
+  constructor(session: string, rolledBackSeq: number, lastSurvivingSeq: number) {
+    super(
+      'SessionRolledBack',
+      `session ${session} is rolled back: request ${rolledBackSeq} was rolled back; the last surviving request is ${lastSurvivingSeq === 0 ? 'none' : lastSurvivingSeq}. Resume the session (resume()) to send more.`,
+    );
+    this.session = session;
+    this.rolledBackSeq = rolledBackSeq;
+    this.lastSurvivingSeq = lastSurvivingSeq;
   }
 }
 

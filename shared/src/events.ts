@@ -1,5 +1,5 @@
 import type { ClusterConfig, WorkloadConfig } from './api';
-import type { CallerId, Cut, Deps, Json, Mode, NodeId, Version, WorldLine } from './protocol';
+import type { CallerId, Cut, Deps, Json, Mode, NodeId, RecoveryKind, Version, WorldLine } from './protocol';
 
 /**
  * The inspection stream: every state change of the runtime, in order. The simulator's checker, the
@@ -10,6 +10,35 @@ export type MessageKind = 'app' | 'ack' | 'request' | 'reply' | 'reject';
 interface At {
   /** Clock time of the event, in milliseconds. */
   t: number;
+}
+
+/** One version of one node. */
+export interface VersionRef {
+  node: NodeId;
+  version: Version;
+}
+
+/** Why a world-line started. */
+export type WorldLineReason = 'start' | 'failure' | 'coordinatorRestart' | 'modeChange';
+
+/** What a recovery rolled back on one node, and why. */
+export interface RolledBackVersions {
+  node: NodeId;
+  /** Everything of the node above this version was rolled back (its restore point). */
+  above: Version;
+  /** The rolled-back versions the coordinator knew of, ascending (a failed node's unpersisted ones are not known one by one). */
+  versions: Version[];
+  /**
+   * `lost`: the node failed and these versions were not persisted. `dependency`: the node's first
+   * rolled-back version depends on lost state, through `path`. `cut`: recovery `cut` rolls back
+   * everything uncommitted, whatever it depends on.
+   */
+  reason: 'lost' | 'dependency' | 'cut';
+  /**
+   * From the node's first rolled-back version to a lost version: each step is a dependency recorded by
+   * the step before it (or the same node's earlier version). Empty unless `reason` is `dependency`.
+   */
+  path: VersionRef[];
 }
 
 export type InspectionEvent =
@@ -34,7 +63,30 @@ export type InspectionEvent =
   | (At & { type: 'cutAdvanced'; worldLine: WorldLine; cut: Cut })
   | (At & { type: 'nodeFailed'; node: NodeId; reason: 'exit' | 'heartbeat' | 'restart' | 'killed' })
   | (At & { type: 'nodeRestarted'; node: NodeId })
-  | (At & { type: 'worldLineChanged'; worldLine: WorldLine; cut: Cut; failed: NodeId[] })
+  | (At & {
+      type: 'worldLineChanged';
+      worldLine: WorldLine;
+      cut: Cut;
+      failed: NodeId[];
+      /** Each node's restore point: it keeps every version up to this one (the cut, or above it with precise recovery). */
+      kept: Cut;
+      reason: WorldLineReason;
+      recovery: RecoveryKind;
+    })
+  /**
+   * The coordinator's repair of one recovery, right after its `worldLineChanged`: what was lost, what
+   * rolled back and why, and which uncommitted versions were kept.
+   */
+  | (At & {
+      type: 'recoveryPlan';
+      worldLine: WorldLine;
+      recovery: RecoveryKind;
+      /** State lost with failed nodes: every version of `node` above `version` (its last persisted one). */
+      lost: VersionRef[];
+      rolledBack: RolledBackVersions[];
+      /** Uncommitted versions that survive onto the new world-line (and commit once persisted). */
+      kept: VersionRef[];
+    })
   | (At & {
       type: 'rollback';
       node: NodeId;

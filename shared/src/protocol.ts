@@ -18,6 +18,14 @@ export const MODES: readonly Mode[] = ['speculative', 'durable', 'none'];
 export type CutKind = 'exact' | 'cheap';
 export const CUT_KINDS: readonly CutKind[] = ['exact', 'cheap'];
 
+/**
+ * How a recovery repairs the cluster. `precise`: only versions that depend on lost state roll back,
+ * everything else that was uncommitted survives onto the new world-line. `cut`: every node rolls back to
+ * the committed cut (the simple baseline, kept for comparison and teaching).
+ */
+export type RecoveryKind = 'precise' | 'cut';
+export const RECOVERY_KINDS: readonly RecoveryKind[] = ['precise', 'cut'];
+
 /** JSON values: node state, message payloads and results are JSON so that they can be persisted and shown. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

@@ -1,29 +1,36 @@
-import type { Cut, CutKind, Mode, NodeId, Version, WorldLine } from '@dse/shared';
+import type { Cut, CutKind, Mode, NodeId, RecoveryKind, Version, WorldLine, WorldLineReason } from '@dse/shared';
 import { isDseError } from '@dse/shared';
 import { cheapCut, exactCut } from './cut';
 import type { PendingGraph } from './cut';
 import { cutsEqual } from './deps';
-import type { WireMessage } from './messages';
+import type { WireMessage, WorldLineStart } from './messages';
 import type { Clock, CoordinatorRecord, Network, Observer, Storage, TimerId } from './ports';
+import type { ChainVersion, NodeHistory, RepairPlan } from './repair';
+import { planCutRepair, planPreciseRepair } from './repair';
 
 export interface CoordinatorConfig {
   mode: Mode;
   cutKind: CutKind;
+  recovery: RecoveryKind;
   /** A node silent for this long is failed; null: only explicit `nodeFailed` calls (process exits). */
   heartbeatTimeoutMs: number | null;
   /** How often the cut is saved and committed versions below it pruned. */
   pruneIntervalMs: number;
   storageRetryMs: number;
   recoveryCutsMax: number;
+  /** A node that does not answer a recovery's `prepare` within this long is taken as failed. */
+  prepareTimeoutMs: number;
 }
 
 export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   mode: 'speculative',
   cutKind: 'exact',
+  recovery: 'precise',
   heartbeatTimeoutMs: null,
   pruneIntervalMs: 1000,
   storageRetryMs: 50,
   recoveryCutsMax: 64,
+  prepareTimeoutMs: 2000,
 };
 
 export interface CoordinatorPorts {
@@ -31,13 +38,38 @@ export interface CoordinatorPorts {
   network: Network;
   storage: Storage;
   observer: Observer;
+  /**
+   * The coordinator stopped on an error it cannot handle (a failed assertion, a storage refusal it does
+   * not expect). Its host starts a new one from storage (`start(nodes, {resume: true})`). Without it the
+   * error is thrown.
+   */
+  onFatal?: (error: unknown) => void;
 }
 
 export type MemberStatus = 'up' | 'down';
 
+export interface CoordinatorStartOptions {
+  /**
+   * This coordinator replaces one that stopped while the nodes ran on: every member is asked for its
+   * state (`prepare`), those that answer keep what survives, the silent ones are taken as failed. Without
+   * it every member is taken as down until it says hello (the nodes start too).
+   */
+  resume?: boolean;
+  /** Why this coordinator starts a world-line over (shown in the inspection stream); default `coordinatorRestart`. */
+  reason?: WorldLineReason;
+}
+
+/** A recovery round under way: the world-line it prepares and the reports gathered so far. */
+interface Round {
+  target: WorldLine;
+  reports: Map<NodeId, Extract<WireMessage, { kind: 'prepared' }>>;
+  timer: TimerId | null;
+  done: () => void;
+}
+
 /**
  * The coordinator (the paper's "finder"): gathers persisted versions, computes the committed cut,
- * broadcasts it, and runs recovery when a node fails.
+ * broadcasts it, and repairs the cluster when a node fails.
  */
 export class Coordinator {
   private readonly cfg: CoordinatorConfig;
@@ -45,24 +77,39 @@ export class Coordinator {
   private readonly network: Network;
   private readonly storage: Storage;
   private readonly observer: Observer;
+  private readonly onFatal: ((error: unknown) => void) | undefined;
 
   worldLine: WorldLine = 0;
   cut: Cut = {};
   readonly members = new Map<NodeId, MemberStatus>();
+  /** Persisted, uncommitted versions of the current world-line (and those kept from earlier ones). */
   private graph: PendingGraph = new Map();
-  private recoveryCuts: { worldLine: WorldLine; cut: Cut }[] = [];
+  private recoveryCuts: WorldLineStart[] = [];
+  /** Each node's restore point in the current world-line (a node that comes back restores to it). */
+  private restorePoints: Cut = {};
   /** Highest version each node reported (in `none` mode a restarted node continues above it). */
   private maxSeen = new Map<NodeId, Version>();
   private lastHeard = new Map<NodeId, number>();
+  /** The process of each member that the coordinator knows (from its hello or its report). */
+  private incarnations = new Map<NodeId, number>();
   private clients = new Set<string>();
   /** Nodes that restarted and wait for their `recover`. */
   private waiting = new Set<NodeId>();
   private failedSinceRecovery: NodeId[] = [];
   private recovering = false;
   private recoveryWanted = false;
+  private recoveryReason: WorldLineReason = 'failure';
+  private round: Round | null = null;
+  /** The world-line of a record being saved (reports of the old one are no longer taken). */
+  private savingWorldLine: WorldLine = 0;
   private savedCut: Cut = {};
-  private timers: TimerId[] = [];
+  /** A prune-time save (then its prune) in flight: the next one waits, so that saves land in order. */
+  private pruning = false;
+  private pruneTimer: TimerId | null = null;
+  private heartbeatTimer: TimerId | null = null;
   private stopped = false;
+  /** False until `start` knows the world-line: nothing is served before (a recover of world-line 0 would be garbage). */
+  private ready = false;
 
   constructor(ports: CoordinatorPorts, cfg: Partial<CoordinatorConfig> = {}) {
     this.cfg = { ...DEFAULT_COORDINATOR_CONFIG, ...cfg };
@@ -70,64 +117,100 @@ export class Coordinator {
     this.network = ports.network;
     this.storage = ports.storage;
     this.observer = ports.observer;
+    this.onFatal = ports.onFatal;
   }
 
   get mode(): Mode {
     return this.cfg.mode;
   }
 
+  get recovery(): RecoveryKind {
+    return this.cfg.recovery;
+  }
+
+  get isRecovering(): boolean {
+    return this.recovering;
+  }
+
   /**
-   * Starts from storage: a first start begins world-line 1; a restart (the coordinator's record exists)
-   * begins a new world-line from the saved cut, since nodes may have run ahead of it meanwhile.
+   * Starts from storage. A first start begins world-line 1. A restart (the coordinator's record exists)
+   * begins a new world-line: it rebuilds the graph of persisted versions from the rows storage still
+   * holds (nothing above the saved cut is ever pruned, so the cut it recomputes covers every cut that was
+   * announced), and repairs from there like after a failure.
    */
-  async start(nodes: readonly NodeId[]): Promise<void> {
+  async start(nodes: readonly NodeId[], opts: CoordinatorStartOptions = {}): Promise<void> {
+    try {
+      await this.startFromStorage(nodes, opts);
+    } catch (e) {
+      // Stopped meanwhile (the process died): whatever failed no longer matters.
+      if (!this.stopped) throw e;
+    }
+  }
+
+  private async startFromStorage(nodes: readonly NodeId[], opts: CoordinatorStartOptions): Promise<void> {
     const rec = await this.retrying(() => this.storage.loadCoordinator());
+    if (this.stopped) return;
     for (const n of nodes) this.members.set(n, 'down');
     if (rec === null) {
       this.worldLine = 1;
       for (const n of nodes) this.cut[n] = 0;
-      this.recoveryCuts = [{ worldLine: 1, cut: { ...this.cut } }];
+      this.restorePoints = { ...this.cut };
+      this.recoveryCuts = [{ worldLine: 1, cut: { ...this.cut }, kept: { ...this.cut } }];
+      const first: CoordinatorRecord = { ...this.record(), starts: true };
+      await this.saveStart(first);
+      if (this.stopped) return;
+      this.savedCut = { ...this.cut };
+      this.ready = true;
+      this.observer.emit({ type: 'worldLineChanged', t: this.clock.now(), worldLine: 1, cut: { ...this.cut }, failed: [], kept: { ...this.cut }, reason: 'start', recovery: this.cfg.recovery });
     } else {
       for (const n of rec.nodes) if (!this.members.has(n)) this.members.set(n, 'down');
-      // The saved cut may lag the one announced before the restart (it is saved periodically). The
-      // persisted rows of that world-line are still in storage (nothing above the saved cut is pruned):
-      // the cut recomputed from them covers everything that was ever announced.
       const base: Cut = { ...rec.cut };
       for (const n of this.members.keys()) base[n] ??= 0;
+      // Every row storage holds is valid: a world-line change deletes what it rolls back, in the same
+      // transaction, and fences off later writes of older world-lines.
       const rows = await this.retrying(() => this.storage.listCheckpoints(rec.worldLine));
-      const graph: PendingGraph = new Map();
+      if (this.stopped) return;
       for (const r of rows) {
         if (!this.members.has(r.node) || r.version <= (base[r.node] ?? 0)) continue;
-        let pending = graph.get(r.node);
-        if (pending === undefined) graph.set(r.node, (pending = new Map()));
-        pending.set(r.version, { prevVersion: r.prevVersion, deps: r.deps });
+        this.pendingOf(r.node).set(r.version, { prevVersion: r.prevVersion, deps: r.deps });
       }
-      const members = [...this.members.keys()];
-      this.cut = this.cfg.cutKind === 'exact' ? exactCut(members, base, graph) : cheapCut(members, base, graph);
-      this.worldLine = rec.worldLine + 1;
-      this.recoveryCuts = [...rec.recoveryCuts, { worldLine: this.worldLine, cut: { ...this.cut } }].slice(-this.cfg.recoveryCutsMax);
+      this.cut = base;
+      this.worldLine = rec.worldLine;
+      this.recoveryCuts = rec.recoveryCuts;
+      this.restorePoints = { ...(rec.kept ?? rec.cut) };
+      this.recompute(false);
+      // Nodes that said hello while this coordinator loaded are waiting: they hold no memory to ask about.
+      if (opts.resume === true) for (const n of this.members.keys()) if (!this.waiting.has(n)) this.members.set(n, 'up');
+      this.recoveryReason = opts.reason ?? 'coordinatorRestart';
+      this.recoveryWanted = true;
+      this.ready = true;
+      await this.runRecovery();
+      if (this.stopped) return;
     }
-    const first = this.record();
-    await this.retrying(() => this.storage.saveCoordinator(first));
-    this.savedCut = { ...this.cut };
-    this.timers.push(this.clock.setTimer(this.cfg.pruneIntervalMs, () => this.onPruneTimer()));
+    this.pruneTimer = this.clock.setTimer(this.cfg.pruneIntervalMs, () => this.onPruneTimer());
     if (this.cfg.heartbeatTimeoutMs !== null) {
-      this.timers.push(this.clock.setTimer(this.cfg.heartbeatTimeoutMs / 2, () => this.onHeartbeatCheck()));
+      this.heartbeatTimer = this.clock.setTimer(this.cfg.heartbeatTimeoutMs / 2, () => this.onHeartbeatCheck());
     }
-    this.observer.emit({ type: 'worldLineChanged', t: this.clock.now(), worldLine: this.worldLine, cut: { ...this.cut }, failed: [] });
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) this.clock.clearTimer(t);
-    this.timers = [];
+    for (const t of [this.pruneTimer, this.heartbeatTimer, this.round?.timer ?? null]) if (t !== null) this.clock.clearTimer(t);
+    this.pruneTimer = this.heartbeatTimer = null;
+    const round = this.round;
+    this.round = null;
+    round?.done();
+  }
+
+  get stoppedOnError(): boolean {
+    return this.stopped;
   }
 
   /** An endpoint hosting sessions: it hears every cut and world-line. */
   addClient(endpoint: string, opts: { announce?: boolean } = {}): void {
     this.clients.add(endpoint);
     // A host that joins a running coordinator (say, one that replaced another) learns the world-line at once.
-    if (opts.announce === true && this.worldLine > 0 && this.recoveryCuts.length > 0) {
+    if (opts.announce === true && this.ready && this.recoveryCuts.length > 0 && !this.recovering) {
       this.sendWorldLine(endpoint, 0);
       this.network.send(endpoint, { kind: 'cut', worldLine: this.worldLine, cut: { ...this.cut } });
     }
@@ -150,36 +233,49 @@ export class Coordinator {
     // Its committed versions stay in the cut, frozen: dependencies on them remain satisfied (dropping
     // them would hold back every version that ever heard from it, for good), and a node added again
     // under the same id restores from there.
-    this.recompute();
+    this.guarded(() => this.recompute());
   }
 
   private record(): CoordinatorRecord {
-    return { worldLine: this.worldLine, cut: { ...this.cut }, recoveryCuts: this.recoveryCuts, nodes: [...this.members.keys()] };
+    return { worldLine: this.worldLine, cut: { ...this.cut }, kept: { ...this.restorePoints }, recoveryCuts: this.recoveryCuts, nodes: [...this.members.keys()] };
   }
 
+  private pendingOf(node: NodeId): Map<Version, { prevVersion: Version; deps: Record<NodeId, Version> }> {
+    let pending = this.graph.get(node);
+    if (pending === undefined) this.graph.set(node, (pending = new Map()));
+    return pending;
+  }
+
+  /** Handles one message; a failed assertion stops the coordinator (see `onFatal`). */
   receive(msg: WireMessage): void {
     if (this.stopped) return;
+    this.guarded(() => this.dispatch(msg));
+  }
+
+  private dispatch(msg: WireMessage): void {
     switch (msg.kind) {
       case 'persisted': {
         this.lastHeard.set(msg.node, this.clock.now());
         if ((this.maxSeen.get(msg.node) ?? 0) < msg.version) this.maxSeen.set(msg.node, msg.version);
-        // Reports from an ended world-line, or arriving while one ends, describe discarded versions.
-        if (msg.worldLine !== this.worldLine || this.recovering || !this.members.has(msg.node)) return;
+        // Reports of an ended world-line describe versions that were either deleted with it or are
+        // reported again by their node under the new one; while a new record is saved, likewise.
+        if (msg.worldLine !== this.worldLine || this.savingWorldLine !== 0 || !this.members.has(msg.node)) return;
         if (msg.version <= (this.cut[msg.node] ?? 0)) return;
-        let pending = this.graph.get(msg.node);
-        if (pending === undefined) this.graph.set(msg.node, (pending = new Map()));
-        pending.set(msg.version, { prevVersion: msg.prevVersion, deps: msg.deps });
+        this.pendingOf(msg.node).set(msg.version, { prevVersion: msg.prevVersion, deps: msg.deps });
         this.recompute();
         return;
       }
+      case 'prepared':
+        this.onPrepared(msg);
+        return;
       case 'hello':
-        this.onHello(msg.node);
+        this.onHello(msg.node, msg.incarnation);
         return;
       case 'sync':
         if (msg.role === 'node') {
           if (this.members.get(msg.from) === 'up' && !this.recovering) this.sendRecover(msg.from);
           else this.rejoin(msg.from);
-        } else {
+        } else if (this.ready && !this.recovering) {
           this.sendWorldLine(msg.from, msg.since);
           this.network.send(msg.from, { kind: 'cut', worldLine: this.worldLine, cut: { ...this.cut } });
         }
@@ -195,9 +291,34 @@ export class Coordinator {
       case 'reject':
       case 'cut':
       case 'worldLine':
+      case 'prepare':
       case 'recover':
         return;
     }
+  }
+
+  private onPrepared(msg: Extract<WireMessage, { kind: 'prepared' }>): void {
+    this.lastHeard.set(msg.node, this.clock.now());
+    const status = this.members.get(msg.node);
+    if (status === undefined) return;
+    const known = this.incarnations.get(msg.node);
+    if (known !== undefined && known !== msg.incarnation && status === 'up') {
+      // Another process than the one we served: the one we knew died in between.
+      this.nodeFailed(msg.node, 'restart');
+      this.rejoin(msg.node, msg.incarnation);
+      return;
+    }
+    const round = this.round;
+    if (round !== null && round.target === msg.worldLine && status === 'up') {
+      this.incarnations.set(msg.node, msg.incarnation);
+      round.reports.set(msg.node, msg);
+      this.checkRound();
+      return;
+    }
+    // A late report: a node taken as failed is alive after all (it is recovered like a restarted one);
+    // one that missed its recover gets it again.
+    if (status === 'down') this.rejoin(msg.node, msg.incarnation);
+    else if (!this.recovering && msg.worldLine <= this.worldLine) this.sendRecover(msg.node);
   }
 
   /** A node's process is gone (it exited, was killed, or missed its heartbeats). */
@@ -211,30 +332,51 @@ export class Coordinator {
     if (this.cfg.mode === 'none') return; // nothing persisted, nothing to restore: survivors carry on
     this.failedSinceRecovery.push(node);
     this.recoveryWanted = true;
+    if (this.round !== null) {
+      // Its report (if any) described a memory that is now lost.
+      this.round.reports.delete(node);
+      this.checkRound();
+    }
     void this.runRecovery();
   }
 
-  private onHello(node: NodeId): void {
+  private onHello(node: NodeId, incarnation: number | undefined): void {
     if (!this.members.has(node)) return;
+    const status = this.members.get(node);
+    if (status === 'up' && incarnation !== undefined && incarnation === this.incarnations.get(node)) {
+      // The process we know says hello again: it has no memory yet (its recover is late, or a recovery
+      // asked it to prepare before it had one). It holds nothing beyond what is persisted.
+      if (this.round !== null) {
+        this.members.set(node, 'down');
+        this.round.reports.delete(node);
+        this.waiting.add(node);
+        this.checkRound();
+      } else if (!this.recovering) {
+        this.sendRecover(node);
+      }
+      return;
+    }
     // A node that says hello has empty memory: if we thought it up, it failed in between.
-    if (this.members.get(node) === 'up') this.nodeFailed(node, 'restart');
+    if (status === 'up') this.nodeFailed(node, 'restart');
+    if (incarnation !== undefined) this.incarnations.set(node, incarnation);
+    else this.incarnations.delete(node);
     this.waiting.add(node);
     this.serveWaiting();
   }
 
   /**
    * A node we failed (say, it missed heartbeats while only slow) is still alive: it is recovered like a
-   * restarted one. Its restore replaces its whole memory with the committed cut, so nothing it did
-   * meanwhile survives.
+   * restarted one, to its restore point; whatever it did meanwhile is discarded.
    */
-  private rejoin(node: NodeId): void {
+  private rejoin(node: NodeId, incarnation?: number): void {
     if (this.members.get(node) !== 'down' || this.waiting.has(node)) return;
+    if (incarnation !== undefined) this.incarnations.set(node, incarnation);
     this.waiting.add(node);
     this.serveWaiting();
   }
 
   private serveWaiting(): void {
-    if (this.recovering || this.recoveryWanted) return;
+    if (!this.ready || this.recovering || this.recoveryWanted) return;
     for (const node of this.waiting) {
       this.waiting.delete(node);
       this.members.set(node, 'up');
@@ -245,8 +387,14 @@ export class Coordinator {
   }
 
   private sendRecover(node: NodeId): void {
-    const resumeVersion = this.cfg.mode === 'none' ? (this.maxSeen.get(node) ?? 0) + 1 : (this.cut[node] ?? 0) + 1;
-    this.network.send(node, { kind: 'recover', worldLine: this.worldLine, cut: { ...this.cut }, resumeVersion });
+    if (!this.ready) return;
+    const restore = { ...this.restorePoints };
+    for (const n of this.members.keys()) restore[n] ??= this.cut[n] ?? 0;
+    const resumeVersion = this.cfg.mode === 'none' ? (this.maxSeen.get(node) ?? 0) + 1 : (restore[node] ?? 0) + 1;
+    const msg: WireMessage = { kind: 'recover', worldLine: this.worldLine, cut: { ...this.cut }, restore, resumeVersion };
+    const incarnation = this.incarnations.get(node);
+    if (incarnation !== undefined) msg.incarnation = incarnation;
+    this.network.send(node, msg);
   }
 
   private sendWorldLine(to: string, since: WorldLine): void {
@@ -255,35 +403,158 @@ export class Coordinator {
     this.network.send(to, { kind: 'worldLine', worldLine: this.worldLine, cut: start.cut, recoveryCuts });
   }
 
-  /** Recovery: a new world-line, saved before it is announced; every node restores to its cut version. */
+  /**
+   * Recovery: a new world-line, saved before it is announced. With recovery `precise` the live nodes are
+   * first asked for their uncommitted versions (`prepare`); the repair keeps what depends on no lost state.
+   * Failures during a recovery are folded in (a failure while the new record is saved starts another).
+   */
   private async runRecovery(): Promise<void> {
     if (this.recovering) return;
     this.recovering = true;
-    while (this.recoveryWanted && !this.stopped) {
-      this.recoveryWanted = false;
-      const failed = this.failedSinceRecovery;
-      this.failedSinceRecovery = [];
-      const worldLine = this.worldLine + 1;
-      const cut = { ...this.cut };
-      const recoveryCuts = [...this.recoveryCuts, { worldLine, cut }].slice(-this.cfg.recoveryCutsMax);
-      const record: CoordinatorRecord = { worldLine, cut, recoveryCuts, nodes: [...this.members.keys()] };
-      try {
-        await this.retrying(() => this.storage.saveCoordinator(record));
-      } catch (e) {
+    try {
+      while (this.recoveryWanted && !this.stopped) {
+        const target = this.worldLine + 1;
+        // A restarted coordinator asks in every mode: it does not know which nodes are alive.
+        const ask = this.cfg.recovery === 'precise' || this.recoveryReason !== 'failure';
+        if (ask) await this.gather(target);
         if (this.stopped) return;
+        this.recoveryWanted = false;
+        const failed = this.failedSinceRecovery;
+        this.failedSinceRecovery = [];
+        const reason = this.recoveryReason;
+        this.recoveryReason = 'failure';
+        const reports = ask ? (this.round?.reports ?? new Map<NodeId, Extract<WireMessage, { kind: 'prepared' }>>()) : null;
+        this.round = null;
+        const plan = this.plan(reports);
+        const worldLine = target;
+        const cut = { ...this.cut };
+        const kept = plan.kept;
+        const recoveryCuts = [...this.recoveryCuts, { worldLine, cut, kept }].slice(-this.cfg.recoveryCutsMax);
+        const record: CoordinatorRecord = { worldLine, cut, kept, recoveryCuts, nodes: [...this.members.keys()], starts: true };
+        this.savingWorldLine = worldLine;
+        try {
+          await this.saveStart(record);
+        } finally {
+          this.savingWorldLine = 0;
+        }
+        if (this.stopped) return;
+        for (const n in this.cut) assert((cut[n] ?? 0) >= (this.cut[n] ?? 0), `coordinator: world-line ${worldLine} starts ${n} at ${cut[n]}, below the announced ${this.cut[n]}`);
+        this.worldLine = worldLine;
+        this.recoveryCuts = recoveryCuts;
+        this.restorePoints = { ...kept };
+        this.savedCut = { ...cut };
+        // What was rolled back is gone from storage (deleted with the fence); kept versions stay.
+        for (const [n, pending] of this.graph) for (const v of [...pending.keys()]) if (v > (kept[n] ?? this.cut[n] ?? 0)) pending.delete(v);
+        this.observer.emit({ type: 'worldLineChanged', t: this.clock.now(), worldLine, cut: { ...cut }, failed, kept: { ...kept }, reason, recovery: this.cfg.recovery });
+        this.observer.emit({ type: 'recoveryPlan', t: this.clock.now(), worldLine, recovery: this.cfg.recovery, lost: plan.lost, rolledBack: plan.rolledBack, kept: plan.keptVersions });
+        for (const [node, status] of this.members) if (status === 'up') this.sendRecover(node);
+        for (const c of this.clients) this.sendWorldLine(c, worldLine - 1);
+      }
+    } catch (e) {
+      if (this.stopped) return;
+      // The new world-line could not be saved for a reason retrying does not fix: stop, and let a new
+      // coordinator start from storage rather than hang here with every report dropped.
+      this.fatal(e);
+      return;
+    } finally {
+      this.recovering = false;
+    }
+    this.serveWaiting();
+  }
+
+  /** Asks every live member for its uncommitted versions; resolves when all answered or the time is up. */
+  private gather(target: WorldLine): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const round: Round = { target, reports: new Map(), timer: null, done: resolve };
+      this.round = round;
+      round.timer = this.clock.setTimer(this.cfg.prepareTimeoutMs, () => {
+        if (this.round !== round) return;
+        round.timer = null;
+        // Silent members are taken as failed: their unpersisted state is lost.
+        for (const [n, s] of this.members) if (s === 'up' && !round.reports.has(n)) this.nodeFailed(n, 'heartbeat');
+        this.checkRound();
+      });
+      for (const [n, s] of this.members) if (s === 'up') this.network.send(n, { kind: 'prepare', worldLine: target });
+      this.checkRound();
+    });
+  }
+
+  private checkRound(): void {
+    const round = this.round;
+    if (round === null) return;
+    for (const [n, s] of this.members) if (s === 'up' && !round.reports.has(n)) return;
+    if (round.timer !== null) this.clock.clearTimer(round.timer);
+    round.timer = null;
+    round.done();
+  }
+
+  /**
+   * The repair: each member's history (reported, or from the graph for a failed one), then the plan.
+   * `reports` null: nobody was asked (recovery `cut` after a failure), the live members survived.
+   */
+  private plan(reports: ReadonlyMap<NodeId, Extract<WireMessage, { kind: 'prepared' }>> | null): RepairPlan {
+    const members = [...this.members.keys()];
+    const histories = new Map<NodeId, NodeHistory>();
+    for (const n of members) {
+      const c = this.cut[n] ?? 0;
+      const persisted = this.persistedChain(n);
+      const report = this.members.get(n) === 'up' ? reports?.get(n) : undefined;
+      if (report === undefined) {
+        histories.set(n, { versions: persisted, survived: reports === null && this.members.get(n) === 'up' });
+        continue;
+      }
+      // A node that missed world-lines since `report.from` holds versions those rolled back: only what
+      // every one of them kept can survive.
+      let cap = Infinity;
+      for (const r of this.recoveryCuts) if (r.worldLine > report.from) cap = Math.min(cap, (r.kept ?? r.cut)[n] ?? c);
+      if (report.from < this.worldLine && !this.recoveryCuts.some((r) => r.worldLine === report.from + 1)) cap = c;
+      // Versions at or below the node's base are persisted (it restored them, or they committed): the
+      // graph has them. If it does not reach the base, the node keeps no more than the graph shows.
+      const below = persisted.filter((v) => v.version <= report.base);
+      const complete = report.base <= c || below.some((v) => v.version === report.base);
+      const versions: ChainVersion[] = complete ? [...below, ...report.versions.filter((v) => v.version > Math.max(c, report.base))] : persisted;
+      histories.set(n, { versions: versions.filter((v) => v.version <= cap), survived: complete });
+    }
+    if (this.cfg.recovery === 'cut') return planCutRepair(members, this.cut, histories);
+    return planPreciseRepair(members, this.cut, histories);
+  }
+
+  /** A node's persisted versions above the cut, without a gap (each follows the one before). */
+  private persistedChain(node: NodeId): ChainVersion[] {
+    const pending = this.graph.get(node);
+    const out: ChainVersion[] = [];
+    if (pending === undefined) return out;
+    const byPrev = new Map<Version, Version>();
+    for (const [v, p] of pending) byPrev.set(p.prevVersion, v);
+    for (let v = byPrev.get(this.cut[node] ?? 0); v !== undefined; v = byPrev.get(v)) out.push({ version: v, deps: pending.get(v)!.deps });
+    return out;
+  }
+
+  /**
+   * Saves a record that starts a world-line. After an indefinite failure the first attempt may have
+   * landed: a refusal because the world-line "started already" is then our own save, if the stored
+   * record is the one we tried to write.
+   */
+  private async saveStart(record: CoordinatorRecord): Promise<void> {
+    let uncertain = false;
+    for (;;) {
+      try {
+        await this.storage.saveCoordinator(record);
+        return;
+      } catch (e) {
+        if (this.stopped || !isDseError(e)) throw e;
+        if (e.code === 'StorageUnavailable') {
+          uncertain = true;
+          await new Promise<void>((resolve) => this.clock.setTimer(this.cfg.storageRetryMs, resolve));
+          continue;
+        }
+        if (uncertain && e.code === 'StaleWorldLine') {
+          const stored = await this.retrying(() => this.storage.loadCoordinator());
+          if (stored !== null && stored.worldLine === record.worldLine && cutsEqual(stored.cut, record.cut) && cutsEqual(stored.kept ?? stored.cut, record.kept ?? record.cut)) return;
+        }
         throw e;
       }
-      if (this.stopped) return;
-      this.worldLine = worldLine;
-      this.recoveryCuts = recoveryCuts;
-      this.savedCut = { ...cut };
-      this.graph.clear();
-      this.observer.emit({ type: 'worldLineChanged', t: this.clock.now(), worldLine, cut: { ...cut }, failed });
-      for (const [node, status] of this.members) if (status === 'up') this.sendRecover(node);
-      for (const c of this.clients) this.sendWorldLine(c, worldLine - 1);
     }
-    this.recovering = false;
-    this.serveWaiting();
   }
 
   /** Runs a storage operation until it succeeds; only an unavailable storage is retried (other errors are bugs or corruption). */
@@ -298,45 +569,84 @@ export class Coordinator {
     }
   }
 
-  private recompute(): void {
+  private recompute(announce = true): void {
     const nodes = [...this.members.keys()];
     const next = this.cfg.cutKind === 'exact' ? exactCut(nodes, this.cut, this.graph) : cheapCut(nodes, this.cut, this.graph);
     if (cutsEqual(next, this.cut)) return;
     for (const n of nodes) {
-      if ((next[n] ?? 0) < (this.cut[n] ?? 0)) throw new Error(`coordinator: the cut of ${n} went back from ${this.cut[n]} to ${next[n]}`);
+      assert((next[n] ?? 0) >= (this.cut[n] ?? 0), `coordinator: the cut of ${n} went back from ${this.cut[n]} to ${next[n]}`);
       const pending = this.graph.get(n);
       if (pending === undefined) continue;
       for (const v of pending.keys()) if (v <= next[n]!) pending.delete(v);
     }
     this.cut = next;
+    if (!announce) return;
     this.observer.emit({ type: 'cutAdvanced', t: this.clock.now(), worldLine: this.worldLine, cut: { ...next } });
     const msg: WireMessage = { kind: 'cut', worldLine: this.worldLine, cut: { ...next } };
     for (const n of nodes) if (this.members.get(n) === 'up') this.network.send(n, msg);
     for (const c of this.clients) this.network.send(c, msg);
   }
 
-  /** Saves the cut, then prunes below what was saved: a restarted coordinator never finds a gap. */
+  /**
+   * Saves the cut, then prunes below what was saved: a restarted coordinator never finds a gap. One save
+   * at a time, so that an older save never lands after a newer one (storage refuses a lower cut anyway).
+   */
   private onPruneTimer(): void {
-    this.timers.push(this.clock.setTimer(this.cfg.pruneIntervalMs, () => this.onPruneTimer()));
-    if (this.recovering || this.cfg.mode === 'none' || cutsEqual(this.cut, this.savedCut)) return;
+    this.pruneTimer = this.clock.setTimer(this.cfg.pruneIntervalMs, () => this.onPruneTimer());
+    if (this.pruning || this.recovering || this.cfg.mode === 'none' || cutsEqual(this.cut, this.savedCut)) return;
     const worldLine = this.worldLine;
     const cut = { ...this.cut };
+    this.pruning = true;
     this.storage.saveCoordinator({ ...this.record(), cut }).then(
       () => {
-        if (this.worldLine !== worldLine) return;
+        if (this.stopped || this.worldLine !== worldLine) {
+          this.pruning = false;
+          return;
+        }
         this.savedCut = cut;
-        for (const n in cut) if (cut[n]! > 0) this.storage.prune(n, cut[n]!).catch(() => undefined);
+        const prunes: Promise<void>[] = [];
+        for (const n in cut) if (cut[n]! > 0) prunes.push(this.storage.prune(n, cut[n]!).catch(() => undefined));
+        void Promise.all(prunes).then(() => {
+          this.pruning = false;
+        });
       },
-      () => undefined,
+      (e: unknown) => {
+        this.pruning = false;
+        // A recovery saved a newer world-line meanwhile: this save was late, and refused. Fine.
+        if (this.stopped || this.worldLine !== worldLine || this.savingWorldLine !== 0) return;
+        // Any other refusal but an unavailable storage means someone else saved after us: a bug, or
+        // another coordinator. Stop; a new one starts from storage.
+        if (isDseError(e) && e.code !== 'StorageUnavailable') this.fatal(e);
+      },
     );
   }
 
   private onHeartbeatCheck(): void {
     const timeout = this.cfg.heartbeatTimeoutMs!;
-    this.timers.push(this.clock.setTimer(timeout / 2, () => this.onHeartbeatCheck()));
+    this.heartbeatTimer = this.clock.setTimer(timeout / 2, () => this.onHeartbeatCheck());
     const now = this.clock.now();
     for (const [node, status] of this.members) {
       if (status === 'up' && now - (this.lastHeard.get(node) ?? now) > timeout) this.nodeFailed(node, 'heartbeat');
     }
   }
+
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.fatal(e);
+    }
+  }
+
+  /** Stops on an error; the host starts a new coordinator from storage. */
+  private fatal(e: unknown): void {
+    this.stop();
+    if (this.onFatal === undefined) throw e;
+    this.onFatal(e);
+  }
+}
+
+/** An internal assertion: a fact of the protocol; a violation is a bug and stops the coordinator. */
+function assert(cond: boolean, message: string): asserts cond {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
 }

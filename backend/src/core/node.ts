@@ -3,7 +3,7 @@ import { DseError, isDseError } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Sthread, SthreadHandle } from './app';
 import { PENDING } from './app';
 import { maxVersion, mergeInto } from './deps';
-import type { WireMessage } from './messages';
+import type { ReportedVersion, WireMessage } from './messages';
 import { COORDINATOR } from './messages';
 import type { CheckpointRecord, Clock, Network, Observer, Storage, TimerId } from './ports';
 
@@ -26,8 +26,6 @@ export interface NodeConfig {
   emitStateChanges: boolean;
   /** Messages from a newer world-line held while waiting for the coordinator's `recover`. */
   bufferedMessagesMax: number;
-  /** Replies kept per caller, so that a caller repeating a call gets the same answer. */
-  repliesPerCallerMax: number;
 }
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = {
@@ -40,7 +38,6 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   storageRetryMs: 50,
   emitStateChanges: false,
   bufferedMessagesMax: 10_000,
-  repliesPerCallerMax: 32,
 };
 
 export interface NodePorts {
@@ -48,6 +45,8 @@ export interface NodePorts {
   network: Network;
   storage: Storage;
   observer: Observer;
+  /** Names this process of the node, different for each start (default: the clock at construction). */
+  incarnation?: number;
   /**
    * An error the runtime could not handle in an asynchronous step (a failed internal assertion, a
    * corrupt checkpoint). The node has stopped; whoever runs it decides (the live node process exits,
@@ -56,7 +55,11 @@ export interface NodePorts {
   onFatal?: (error: unknown) => void;
 }
 
-export type NodeStatus = 'starting' | 'up' | 'restoring' | 'stopped';
+/**
+ * `starting`: a fresh process, waiting for its `recover`; `up`: running; `frozen`: a recovery is being
+ * prepared, new work waits; `restoring`: loading its restore point from storage; `stopped`: dead.
+ */
+export type NodeStatus = 'starting' | 'up' | 'frozen' | 'restoring' | 'stopped';
 
 /** A reply a node keeps for a caller: in progress, done (with its result), or aborted by a probe. */
 interface CallerReply {
@@ -73,6 +76,11 @@ interface CallerEntry {
   /** The endpoint replies go to. */
   e: string;
   c: Record<string, CallerReply>;
+  /**
+   * Every request numbered at or below this one is settled for the caller (it said so): it will never
+   * ask again, so its reply is forgotten, and a late copy of it is dropped rather than run again.
+   */
+  d?: number;
 }
 interface DedupEntry {
   /** Every seq up to and including `f` was applied. */
@@ -80,6 +88,21 @@ interface DedupEntry {
   /** Applied seqs above `f`, sorted. */
   a: number[];
 }
+/**
+ * A closed version above the cut as this node knows it: what it needs to report it to a recovery and to
+ * roll back below it in memory.
+ */
+interface ClosedVersion {
+  version: Version;
+  prevVersion: Version;
+  deps: Deps;
+  /** The keys this version changed, with their values before it (`undefined`: absent). */
+  undo: Map<string, Json | undefined>;
+  /** Its checkpoint record (retagged with the world-line it is written in). */
+  record: CheckpointRecord;
+  persisted: boolean;
+}
+
 interface OutboxEntry {
   to: NodeId;
   seq: number;
@@ -102,11 +125,13 @@ function outKey(to: NodeId, seq: number): string {
 
 /**
  * One DSE node: runs the app's actions in versions, tracks dependencies, checkpoints asynchronously,
- * keeps an outbox until acknowledged, and restores to the committed cut when the coordinator says so.
- * Pure: everything it touches comes through its ports.
+ * keeps an outbox until acknowledged, and when the coordinator says so rolls back to its restore point
+ * (in memory while it runs, from storage when it starts fresh). Pure: everything it touches comes
+ * through its ports.
  */
 export class DseNode {
   readonly id: NodeId;
+  readonly incarnation: number;
   private readonly cfg: NodeConfig;
   private readonly clock: Clock;
   private readonly network: Network;
@@ -118,7 +143,7 @@ export class DseNode {
   status: NodeStatus = 'starting';
   worldLine: WorldLine = 0;
   version: Version = 0;
-  /** Highest version known durable (in `none` mode: closed). */
+  /** Highest version known durable (in `none` mode: closed); versions up to it are all durable. */
   persistedVersion: Version = 0;
   /** The cut as last heard from the coordinator, in this world-line. */
   cut: Cut = {};
@@ -126,6 +151,8 @@ export class DseNode {
   private state = new Map<string, Json>();
   /** Keys changed in the open version; `undefined` marks a delete. */
   private dirty = new Map<string, Json | undefined>();
+  /** The open version's undo log: each key it changed, with its value before the version. */
+  private openUndo = new Map<string, Json | undefined>();
   private versionDeps: Deps = {};
   /** Something happened in the open version that others may depend on. */
   private active = false;
@@ -133,10 +160,16 @@ export class DseNode {
   private checkpointsSinceFull = 0;
   /** Keys changed by the deltas since the last full snapshot. */
   private changedSinceFull = 0;
+  /** Closed versions above the cut this node knows, oldest first; undoing all of them reaches `baseVersion`. */
+  private closed: ClosedVersion[] = [];
+  /** The committed (or restored) version the closed versions follow: the lowest this node can roll back to in memory. */
+  private baseVersion: Version = 0;
 
   private queue: CheckpointRecord[] = [];
   private writing: CheckpointRecord[] | null = null;
   private retryTimer: TimerId | null = null;
+  /** Storage refused a write because a newer world-line started: writes wait for its `recover`. */
+  private fenced = false;
   /** In `durable` mode, messages of a version wait here until that version is persisted. */
   private held = new Map<Version, [string, WireMessage, MessageKind][]>();
 
@@ -145,16 +178,23 @@ export class DseNode {
   private pendingRecover: Extract<WireMessage, { kind: 'recover' }> | null = null;
   /** The world-line of the restore under way (status `restoring`). */
   private restoringWorldLine: WorldLine = 0;
+  /** The world-line a recovery is being prepared for (status `frozen`), or asked of a restore under way. */
+  private preparingFor: WorldLine = 0;
   /** Bumped on every restore: callbacks of older storage operations and sthreads are ignored. */
   private epoch = 0;
   private sthreads = new Map<CallerId, SthreadImpl>();
-  private timers: TimerId[] = [];
+  // One handle per periodic timer, replaced on each tick.
+  private checkpointTimer: TimerId | null = null;
+  private retransmitTimer: TimerId | null = null;
+  private heartbeatTimer: TimerId | null = null;
 
   // The open action, if any.
   private inAction = false;
   private undo: Map<string, Json | undefined> | null = null;
   private actionSends: [NodeId, Json][] = [];
   private actionSpawns: [string, (st: Sthread) => Promise<void>][] = [];
+  /** Replies completed by the open action: they leave only if it succeeds. */
+  private actionReplies: [string, CallerId, number, Json, Version, Version | undefined][] = [];
   private readonly ctx: ActionContext;
 
   /** Errors thrown by sthread bodies other than a world-line change: bugs in the app. */
@@ -169,6 +209,7 @@ export class DseNode {
     this.storage = ports.storage;
     this.observer = ports.observer;
     this.onFatal = ports.onFatal;
+    this.incarnation = ports.incarnation ?? ports.clock.now();
     this.ctx = this.makeContext();
   }
 
@@ -178,20 +219,24 @@ export class DseNode {
 
   /** Starts with empty memory: asks the coordinator where to restore from. */
   start(): void {
-    this.network.send(COORDINATOR, { kind: 'hello', node: this.id });
-    this.timers.push(this.clock.setTimer(this.cfg.checkpointIntervalMs, () => this.onCheckpointTimer()));
-    this.timers.push(this.clock.setTimer(this.cfg.retransmitMs, () => this.onRetransmitTimer()));
-    if (this.cfg.heartbeatMs !== null) this.timers.push(this.clock.setTimer(this.cfg.heartbeatMs, () => this.onHeartbeatTimer()));
+    this.network.send(COORDINATOR, { kind: 'hello', node: this.id, incarnation: this.incarnation });
+    this.checkpointTimer = this.clock.setTimer(this.cfg.checkpointIntervalMs, () => this.onCheckpointTimer());
+    this.retransmitTimer = this.clock.setTimer(this.cfg.retransmitMs, () => this.onRetransmitTimer());
+    if (this.cfg.heartbeatMs !== null) this.heartbeatTimer = this.clock.setTimer(this.cfg.heartbeatMs, () => this.onHeartbeatTimer());
   }
 
   /** Stops everything this node does (its process died). */
   stop(): void {
     this.status = 'stopped';
     this.epoch++;
-    for (const t of this.timers) this.clock.clearTimer(t);
-    if (this.retryTimer !== null) this.clock.clearTimer(this.retryTimer);
-    this.timers = [];
+    for (const t of [this.checkpointTimer, this.retransmitTimer, this.heartbeatTimer, this.retryTimer]) if (t !== null) this.clock.clearTimer(t);
+    this.checkpointTimer = this.retransmitTimer = this.heartbeatTimer = this.retryTimer = null;
     this.abandonSthreads();
+  }
+
+  /** Timers this node holds (a leak shows here first). */
+  get timersHeld(): number {
+    return [this.checkpointTimer, this.retransmitTimer, this.heartbeatTimer, this.retryTimer].filter((t) => t !== null).length;
   }
 
   /** Live reconfiguration (the playground's slider): the next checkpoint timer uses the new interval. */
@@ -218,17 +263,26 @@ export class DseNode {
 
   // ---------------------------------------------------------------- receiving
 
+  /** Handles one message; a failed assertion of the runtime stops the node (see `onFatal`). */
   receive(msg: WireMessage): void {
     if (this.status === 'stopped') return;
+    this.guarded(() => this.dispatch(msg));
+  }
+
+  private dispatch(msg: WireMessage): void {
     switch (msg.kind) {
       case 'recover':
         this.onRecover(msg);
         return;
+      case 'prepare':
+        this.onPrepare(msg.worldLine);
+        return;
       case 'cut':
-        if (msg.worldLine === this.worldLine) this.cut = mergeInto({ ...this.cut }, msg.cut);
+        if (msg.worldLine === this.worldLine) this.onCut(msg.cut);
         return;
       case 'worldLine':
       case 'persisted':
+      case 'prepared':
       case 'hello':
       case 'sync':
       case 'heartbeat':
@@ -241,7 +295,7 @@ export class DseNode {
         break;
     }
     if (this.status !== 'up' || msg.h.worldLine > this.worldLine) {
-      // Rule 2: a newer world-line (or a restore under way): move to it first, via the coordinator's recover.
+      // Rule 2: a newer world-line (or a restore or a recovery under way): move to it first, via the coordinator's recover.
       if (msg.h.worldLine > this.worldLine && this.status === 'up') {
         this.network.send(COORDINATOR, { kind: 'sync', from: this.id, role: 'node', since: this.worldLine });
       }
@@ -333,6 +387,11 @@ export class DseNode {
     this.jumpTo(Math.max(h.srcVersion, maxVersion(msg.deps)));
     const entry = this.state.get(CALLER + caller) as CallerEntry | undefined;
     const known = entry?.c[seq];
+    if (known === undefined && seq <= Math.max(entry?.d ?? 0, msg.settled ?? 0)) {
+      // A late copy of a request the caller has settled: it ran (or was refused) already. Never run it again.
+      this.delivered(msg, true);
+      return;
+    }
     this.delivered(msg, known !== undefined);
     if (known !== undefined) {
       if (known.s === 'd') this.sendReply(entry!.e, caller, seq, 'ok', known.r ?? null, known.v ?? this.version, false, known.b);
@@ -340,17 +399,23 @@ export class DseNode {
       // 'p': in progress, the reply follows when it completes.
       return;
     }
+    // The caller will never ask again about requests up to `settled`: their replies are forgotten with this action.
+    const settled = msg.settled !== undefined && msg.settled > (entry?.d ?? 0) ? msg.settled : 0;
+    const begin = (reply: CallerReply): void => {
+      if (settled > 0) this.settleCaller(caller, h.src, settled);
+      this.setCallerReply(caller, h.src, seq, reply);
+    };
     if (msg.probe) {
       // A caller asking after a recovery whether this request survived: it did not, and now never will.
-      this.runAction(() => this.setCallerReply(caller, h.src, seq, { s: 'a' }));
+      this.runAction(() => begin({ s: 'a' }));
       this.sendReply(h.src, caller, seq, 'aborted', null, this.version, true);
       this.afterAction();
       return;
     }
     let result: Json | typeof PENDING = null;
-    const ok = this.runAction(() => {
+    this.runAction(() => {
       this.recordDeps(msg.deps);
-      this.setCallerReply(caller, h.src, seq, { s: 'p', b: this.version });
+      begin({ s: 'p', b: this.version });
       const req: AppRequest = { caller, seq, payload: msg.payload };
       try {
         result = this.app.onRequest(this.ctx, req);
@@ -358,12 +423,12 @@ export class DseNode {
         if (!isDseError(e)) throw e;
         // A typed refusal by the app is the request's result; the app changed nothing before it (undone below).
         this.rollbackActionChanges();
-        this.setCallerReply(caller, h.src, seq, { s: 'p', b: this.version });
+        begin({ s: 'p', b: this.version });
         result = { error: e.toBody() as unknown as Json };
       }
       if (result !== PENDING) this.completeRequest(caller, seq, result);
     });
-    if (ok) this.afterAction();
+    this.afterAction();
   }
 
   private onReply(msg: Extract<WireMessage, { kind: 'reply' }>): void {
@@ -374,12 +439,16 @@ export class DseNode {
 
   // ---------------------------------------------------------------- actions
 
-  /** Runs `fn` atomically in the open version; returns false if it threw (and then nothing happened). */
-  private runAction(fn: () => void): boolean {
+  /**
+   * Runs `fn` atomically in the open version. If it throws, nothing it did remains (state, sends,
+   * replies, sthreads) and the error goes on to the caller.
+   */
+  private runAction(fn: () => void): void {
     this.inAction = true;
     this.undo = new Map();
     this.actionSends = [];
     this.actionSpawns = [];
+    this.actionReplies = [];
     try {
       fn();
     } catch (e) {
@@ -390,12 +459,15 @@ export class DseNode {
     }
     this.inAction = false;
     this.undo = null;
-    for (const [to, payload] of this.actionSends) this.sendApp(to, payload);
-    this.actionSends = [];
+    const sends = this.actionSends;
+    const replies = this.actionReplies;
     const spawns = this.actionSpawns;
+    this.actionSends = [];
+    this.actionReplies = [];
     this.actionSpawns = [];
+    for (const [to, payload] of sends) this.sendApp(to, payload);
+    for (const [to, caller, seq, result, at, acceptedAt] of replies) this.sendReply(to, caller, seq, 'ok', result, at, true, acceptedAt);
     for (const [key, body] of spawns) this.startSthread(key, body);
-    return true;
   }
 
   private rollbackActionChanges(): void {
@@ -404,6 +476,7 @@ export class DseNode {
     this.undo.clear();
     this.actionSends = [];
     this.actionSpawns = [];
+    this.actionReplies = [];
   }
 
   /** In durable mode every action is its own version. */
@@ -414,6 +487,7 @@ export class DseNode {
   private makeContext(): ActionContext {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const node = this;
+    // Reads are refused outside an action too: a read there records no dependency and sees later state.
     const mustBeInAction = (): void => {
       if (!node.inAction) throw new Error(`node ${node.id}: the action context was used outside an action (after an await?)`);
     };
@@ -431,6 +505,7 @@ export class DseNode {
         return node.clock.now();
       },
       get(key) {
+        mustBeInAction();
         return node.state.get(APP + key);
       },
       put(key, value) {
@@ -442,6 +517,7 @@ export class DseNode {
         if (node.state.has(APP + key)) node.writeKey(APP + key, undefined);
       },
       keys(prefix = '') {
+        mustBeInAction();
         const p = APP + prefix;
         const out: string[] = [];
         for (const k of node.state.keys()) if (k.startsWith(p)) out.push(k.slice(APP.length));
@@ -469,6 +545,7 @@ export class DseNode {
   }
 
   private writeKeyRaw(key: string, value: Json | undefined): void {
+    if (!this.openUndo.has(key)) this.openUndo.set(key, this.state.get(key));
     if (value === undefined) this.state.delete(key);
     else this.state.set(key, value);
     this.dirty.set(key, value);
@@ -479,6 +556,8 @@ export class DseNode {
     for (const n in deps) {
       if (n === this.id) continue;
       const v = deps[n]!;
+      // The commit-ordering rule (3) moved this node to at least every version it hears of.
+      assert(v <= this.version, `node ${this.id}: a dependency on ${n}@${v} recorded in version ${this.version} (rule 3 broken)`);
       if ((this.versionDeps[n] ?? 0) < v) {
         this.versionDeps[n] = v;
         (changed ??= {})[n] = v;
@@ -494,10 +573,17 @@ export class DseNode {
     const prev = this.state.get(CALLER + caller) as CallerEntry | undefined;
     const c: Record<string, CallerReply> = { ...(prev?.c ?? {}) };
     c[seq] = reply;
-    const q = Math.max(prev?.q ?? 0, seq);
-    // Keep a bounded window of replies per caller.
-    for (const k of Object.keys(c)) if (Number(k) <= q - this.cfg.repliesPerCallerMax) delete c[k];
-    this.writeKey(CALLER + caller, { q, e: endpoint, c } as unknown as Json);
+    const next: CallerEntry = { q: Math.max(prev?.q ?? 0, seq), e: endpoint, c };
+    if (prev?.d !== undefined) next.d = prev.d;
+    this.writeKey(CALLER + caller, next as unknown as Json);
+  }
+
+  /** Forgets the replies of requests the caller has settled (it never asks about them again). */
+  private settleCaller(caller: CallerId, endpoint: string, settled: number): void {
+    const prev = this.state.get(CALLER + caller) as CallerEntry | undefined;
+    const c: Record<string, CallerReply> = {};
+    for (const [k, r] of Object.entries(prev?.c ?? {})) if (Number(k) > settled) c[k] = r;
+    this.writeKey(CALLER + caller, { q: Math.max(prev?.q ?? 0, settled), e: prev?.e ?? endpoint, c, d: settled } as unknown as Json);
   }
 
   private completeRequest(caller: CallerId, seq: number, result: Json): void {
@@ -507,7 +593,8 @@ export class DseNode {
       throw new Error(`node ${this.id}: completeRequest(${caller}, ${seq}) for a request not in progress`);
     }
     this.setCallerReply(caller, entry.e, seq, { s: 'd', r: result, v: this.version, b: known.b });
-    this.sendReply(entry.e, caller, seq, 'ok', result, this.version, true, known.b);
+    // The reply leaves with the action's other messages, only if the action succeeds.
+    this.actionReplies.push([entry.e, caller, seq, result, this.version, known.b]);
   }
 
   private sendReply(to: string, caller: CallerId, seq: number, status: 'ok' | 'aborted', result: Json, at: Version, fresh: boolean, acceptedAt?: Version): void {
@@ -573,21 +660,31 @@ export class DseNode {
     this.network.send(to, msg);
   }
 
-  private onRetransmitTimer(): void {
-    this.timers.push(this.clock.setTimer(this.cfg.retransmitMs, () => this.onRetransmitTimer()));
-    if (this.status !== 'up') return;
-    const now = this.clock.now();
+  /** Sends every unacknowledged outbox message (in durable mode only those of persisted versions). */
+  private resendOutbox(now: number, olderThanMs: number): void {
     for (const e of this.outbox.values()) {
-      if (now - e.lastSentAt < this.cfg.retransmitMs) continue;
+      if (now - e.lastSentAt < olderThanMs) continue;
       if (this.cfg.mode === 'durable' && e.srcVersion > this.persistedVersion) continue;
       e.lastSentAt = now;
       this.transmit(e.to, { kind: 'app', h: this.header(e.seq, e.srcVersion), payload: e.payload }, 'app', true);
     }
+  }
+
+  private onRetransmitTimer(): void {
+    this.retransmitTimer = this.clock.setTimer(this.cfg.retransmitMs, () => this.onRetransmitTimer());
+    if (this.status === 'frozen') {
+      // The coordinator may have missed the report (or restarted): say it again.
+      this.sendPrepared();
+      return;
+    }
+    if (this.status !== 'up') return;
+    const now = this.clock.now();
+    this.resendOutbox(now, this.cfg.retransmitMs);
     for (const st of this.sthreads.values()) st.retransmit(now);
   }
 
   private onHeartbeatTimer(): void {
-    this.timers.push(this.clock.setTimer(this.cfg.heartbeatMs!, () => this.onHeartbeatTimer()));
+    this.heartbeatTimer = this.clock.setTimer(this.cfg.heartbeatMs!, () => this.onHeartbeatTimer());
     this.network.send(COORDINATOR, { kind: 'heartbeat', node: this.id, worldLine: this.worldLine, version: this.version });
   }
 
@@ -614,7 +711,7 @@ export class DseNode {
   }
 
   private onCheckpointTimer(): void {
-    this.timers.push(this.clock.setTimer(this.cfg.checkpointIntervalMs, () => this.onCheckpointTimer()));
+    this.checkpointTimer = this.clock.setTimer(this.cfg.checkpointIntervalMs, () => this.onCheckpointTimer());
     if (this.status !== 'up') return;
     if (this.active) this.closeVersion(0);
     else if (this.cfg.cutKind === 'cheap') {
@@ -668,8 +765,10 @@ export class DseNode {
       changedKeys: this.dirty.size,
       full,
     });
+    this.closed.push({ version: v, prevVersion: record.prevVersion, deps: record.deps, undo: this.openUndo, record, persisted: false });
     this.lastCheckpointVersion = v;
     this.dirty = new Map();
+    this.openUndo = new Map();
     this.versionDeps = {};
     this.active = false;
     this.openVersion(this.nextVersionNumber(atLeast));
@@ -692,9 +791,13 @@ export class DseNode {
     this.observer.emit({ type: 'stateChanged', t: this.clock.now(), node: this.id, version: v, set, deleted });
   }
 
-  /** One batch in flight at a time; whatever queued meanwhile goes in the next batch (group commit). */
+  /**
+   * One batch in flight at a time; whatever queued meanwhile goes in the next batch (group commit).
+   * Writes go on while a recovery is prepared (what gets persisted may be kept), not while fenced off.
+   */
   private pumpWrites(): void {
-    if (this.writing !== null || this.queue.length === 0 || this.status !== 'up' || this.retryTimer !== null) return;
+    if (this.writing !== null || this.queue.length === 0 || this.retryTimer !== null || this.fenced) return;
+    if (this.status !== 'up' && this.status !== 'frozen') return;
     const batch = this.queue;
     this.queue = [];
     this.writing = batch;
@@ -716,7 +819,10 @@ export class DseNode {
           this.observer.emit({ type: 'checkpointFailed', t: this.clock.now(), node: this.id, worldLine: r.worldLine, version: r.version, code: e.code, definite: e.definite });
         }
         if (e.code === 'StaleWorldLine') {
-          // A newer world-line exists: the coordinator's recover is on its way; these versions are discarded.
+          // A newer world-line exists and its recover is on its way. Which of these versions it keeps is
+          // for it to say: they wait, and the kept ones are written again in the new world-line.
+          this.queue = [...batch, ...this.queue];
+          this.fenced = true;
           return;
         }
         if (e.definite && e.code !== 'StorageConflict') {
@@ -740,15 +846,34 @@ export class DseNode {
 
   private onPersisted(batch: CheckpointRecord[]): void {
     for (const r of batch) {
+      assert(r.version > this.persistedVersion, `node ${this.id}: version ${r.version} persisted after ${this.persistedVersion} (persisted versions only grow)`);
       this.persistedVersion = r.version;
+      const c = this.closed.find((x) => x.version === r.version);
+      if (c !== undefined) c.persisted = true;
       this.observer.emit({ type: 'checkpointPersisted', t: this.clock.now(), node: this.id, worldLine: r.worldLine, version: r.version, deps: r.deps });
       this.network.send(COORDINATOR, { kind: 'persisted', node: this.id, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: r.deps });
     }
+    this.releaseHeld();
+  }
+
+  /** Durable mode: messages of versions now persisted leave. */
+  private releaseHeld(): void {
     for (const [v, held] of this.held) {
       if (v > this.persistedVersion) continue;
       this.held.delete(v);
       for (const [to, msg, kind] of held) this.transmit(to, msg as HeaderedMessage, kind, false);
     }
+  }
+
+  /** The coordinator's cut grew: closed versions it covers are committed and can no longer roll back. */
+  private onCut(cut: Cut): void {
+    this.cut = mergeInto({ ...this.cut }, cut);
+    const c = this.cut[this.id] ?? 0;
+    let drop = 0;
+    while (drop < this.closed.length && this.closed[drop]!.version <= c) drop++;
+    if (drop === 0) return;
+    this.baseVersion = this.closed[drop - 1]!.version;
+    this.closed = this.closed.slice(drop);
   }
 
   // ---------------------------------------------------------------- dedup
@@ -777,39 +902,184 @@ export class DseNode {
 
   // ---------------------------------------------------------------- recovery
 
+  /**
+   * The coordinator prepares a recovery into `worldLine`: hold new work (a dependency recorded now could
+   * reach lost state) and report every uncommitted version with its dependencies. Writes of closed
+   * versions go on: what they persist may be kept.
+   */
+  private onPrepare(worldLine: WorldLine): void {
+    if (this.status === 'starting') {
+      // A fresh process whose hello went unheard (say, by a coordinator that then restarted): say it again.
+      this.network.send(COORDINATOR, { kind: 'hello', node: this.id, incarnation: this.incarnation });
+      return;
+    }
+    if (worldLine <= this.worldLine || worldLine < this.preparingFor) return;
+    this.preparingFor = worldLine;
+    if (this.status === 'up') this.status = 'frozen';
+    // A node restoring from storage reports once it has its state (`finishRestore`); a fresh one is not asked.
+    if (this.status === 'frozen') this.sendPrepared();
+  }
+
+  private sendPrepared(): void {
+    const versions: ReportedVersion[] = this.closed.map((c) => ({ version: c.version, prevVersion: c.prevVersion, deps: c.deps, persisted: c.persisted }));
+    versions.push({ version: this.version, prevVersion: this.lastCheckpointVersion, deps: { ...this.versionDeps }, persisted: false });
+    this.network.send(COORDINATOR, { kind: 'prepared', node: this.id, incarnation: this.incarnation, worldLine: this.preparingFor, from: this.worldLine, base: this.baseVersion, versions });
+  }
+
   private onRecover(msg: Extract<WireMessage, { kind: 'recover' }>): void {
+    // Meant for another process of this node (one that died): what it says to keep, this one never had.
+    if (msg.incarnation !== undefined && msg.incarnation !== this.incarnation) return;
     // A fresh process (`starting`) takes any recover; a running one only a newer world-line, or (in `none`
-    // mode, where world-lines never change) nothing at all.
-    // While restoring, the world-line being restored to counts: an older recover arriving late must not replace it.
+    // mode, where world-lines never change) nothing at all; a frozen one only the world-line it prepared
+    // for, or a newer one. While restoring, the world-line being restored to counts: an older recover
+    // arriving late must not replace it.
     const current = this.status === 'restoring' ? Math.max(this.worldLine, this.restoringWorldLine) : this.worldLine;
     if (this.status !== 'starting' && msg.worldLine <= current && this.pendingRecover === null) return;
     if (this.pendingRecover !== null && msg.worldLine <= this.pendingRecover.worldLine) return;
+    if (msg.worldLine < this.preparingFor) return;
+    if ((this.status === 'up' || this.status === 'frozen') && this.restorePoint(msg) >= this.baseVersion) {
+      // A running node holds every version above its base: it rolls back in memory.
+      this.rollBackInMemory(msg);
+      return;
+    }
+    // A fresh process, or a restore point below what this node holds in memory (every version up to its
+    // base is persisted): from storage.
     this.pendingRecover = msg;
     if (this.status !== 'restoring') this.restore();
   }
 
+  /** The version `rec` tells this node to keep. */
+  private restorePoint(rec: Extract<WireMessage, { kind: 'recover' }>): Version {
+    return rec.restore?.[this.id] ?? rec.cut[this.id] ?? 0;
+  }
+
+  /**
+   * Rolls back to the restore point without reading storage: undo the open version, then every closed
+   * version above the point, newest first. The point is a version boundary this node holds (its base, a
+   * closed version, or the open one, which is then kept as it is). Closed versions kept but not yet
+   * persisted are written again under the new world-line (writes of the old one are fenced off).
+   */
+  private rollBackInMemory(rec: Extract<WireMessage, { kind: 'recover' }>): void {
+    const target = this.restorePoint(rec);
+    const oldVersion = this.version;
+    assert(target <= this.version, `node ${this.id}: restore point ${target} is above its open version ${this.version}`);
+    const keepOpen = target === this.version;
+    if (!keepOpen) {
+      for (const [k, v] of this.openUndo) {
+        if (v === undefined) this.state.delete(k);
+        else this.state.set(k, v);
+      }
+      while (this.closed.length > 0 && this.closed[this.closed.length - 1]!.version > target) {
+        const c = this.closed.pop()!;
+        for (const [k, v] of c.undo) {
+          if (v === undefined) this.state.delete(k);
+          else this.state.set(k, v);
+        }
+      }
+      const top = this.closed.length > 0 ? this.closed[this.closed.length - 1]!.version : this.baseVersion;
+      assert(top === target, `node ${this.id}: restore point ${target} is not a version it holds (closed up to ${top})`);
+      this.openUndo = new Map();
+      this.dirty = new Map();
+      this.versionDeps = {};
+      this.active = false;
+      this.lastCheckpointVersion = target;
+      let persisted = this.baseVersion;
+      for (const c of this.closed) if (c.persisted) persisted = c.version;
+      this.persistedVersion = persisted;
+    }
+    this.epoch++;
+    this.abandonSthreads();
+    this.held.clear();
+    if (this.retryTimer !== null) {
+      this.clock.clearTimer(this.retryTimer);
+      this.retryTimer = null;
+    }
+    const oldWorldLine = this.worldLine;
+    this.worldLine = rec.worldLine;
+    this.cut = { ...rec.cut };
+    this.preparingFor = 0;
+    this.fenced = false;
+    // Kept versions not yet persisted (including one whose write is in flight) are written again, under the new world-line.
+    this.writing = null;
+    this.queue = [];
+    for (const c of this.closed) {
+      if (c.record.worldLine !== rec.worldLine) c.record = { ...c.record, worldLine: rec.worldLine };
+      if (!c.persisted) this.queue.push(c.record);
+    }
+    this.rebuildOutbox();
+    this.observer.emit({
+      type: 'rollback',
+      t: this.clock.now(),
+      node: this.id,
+      worldLine: rec.worldLine,
+      toVersion: target,
+      discarded: keepOpen ? null : { from: target + 1, to: oldVersion },
+    });
+    if (!keepOpen) {
+      this.version = Math.max(target, rec.resumeVersion - 1);
+      this.openVersion(this.nextVersionNumber(rec.resumeVersion));
+    }
+    void oldWorldLine;
+    this.status = 'up';
+    this.onCut(rec.cut);
+    // Kept versions already persisted are reported again under the new world-line.
+    for (const c of this.closed) {
+      if (c.persisted) this.network.send(COORDINATOR, { kind: 'persisted', node: this.id, worldLine: this.worldLine, version: c.version, prevVersion: c.prevVersion, deps: c.deps });
+    }
+    this.resumeAfterRestore();
+  }
+
+  /** The outbox as the (restored) state holds it. */
+  private rebuildOutbox(): void {
+    this.outbox.clear();
+    for (const [k, v] of this.state) {
+      if (!k.startsWith(OUT)) continue;
+      const rest = k.slice(OUT.length);
+      const i = rest.lastIndexOf(':');
+      const e = v as { p: Json; v: Version };
+      this.outbox.set(rest, { to: rest.slice(0, i), seq: Number(rest.slice(i + 1)), payload: e.p, srcVersion: e.v, lastSentAt: -Infinity });
+    }
+  }
+
+  /** After a restore: resend the outbox, restart sthreads from state, write what is queued, replay what was buffered. */
+  private resumeAfterRestore(): void {
+    // Messages still unacknowledged go out again, under the new world-line; receivers deduplicate.
+    this.resendOutbox(this.clock.now(), -Infinity);
+    if (this.app.onRestore !== undefined) {
+      this.runAction(() => this.app.onRestore!(this.ctx));
+      this.afterAction();
+    }
+    this.pumpWrites();
+    const buffered = this.buffered;
+    this.buffered = [];
+    for (const m of buffered) this.dispatch(m);
+  }
+
+  /** A fresh process: load the restore point from storage. */
   private restore(): void {
     const rec = this.pendingRecover!;
     this.pendingRecover = null;
     const fresh = this.status === 'starting';
     this.status = 'restoring';
+    this.preparingFor = 0;
     this.restoringWorldLine = rec.worldLine;
     this.epoch++;
     const epoch = this.epoch;
     this.abandonSthreads();
     this.queue = [];
     this.writing = null;
+    this.fenced = false;
     this.held.clear();
     if (this.retryTimer !== null) {
       this.clock.clearTimer(this.retryTimer);
       this.retryTimer = null;
     }
-    const target = rec.cut[this.id] ?? 0;
+    const target = this.restorePoint(rec);
     const load =
       target === 0 || this.cfg.mode === 'none'
         ? Promise.resolve(null)
         : this.storage.loadCheckpoint(this.id, target).then((cp) => {
-            if (cp === null) throw new DseError('StorageCorrupt', `node ${this.id}: committed checkpoint ${target} is missing`);
+            if (cp === null) throw new DseError('StorageCorrupt', `node ${this.id}: checkpoint ${target} to restore is missing`);
             return cp;
           });
     load.then(
@@ -844,23 +1114,19 @@ export class DseNode {
     const oldWorldLine = this.worldLine;
     this.state = state;
     this.dirty = new Map();
+    this.openUndo = new Map();
     this.versionDeps = {};
     this.active = false;
+    this.closed = [];
+    this.baseVersion = restoredVersion;
     this.lastCheckpointVersion = restoredVersion;
     this.checkpointsSinceFull = 0;
     this.changedSinceFull = 0;
     this.persistedVersion = restoredVersion;
     this.worldLine = rec.worldLine;
-    this.cut = rec.cut;
-    this.outbox.clear();
-    for (const [k, v] of state) {
-      if (!k.startsWith(OUT)) continue;
-      const rest = k.slice(OUT.length);
-      const i = rest.lastIndexOf(':');
-      const e = v as { p: Json; v: Version };
-      this.outbox.set(rest, { to: rest.slice(0, i), seq: Number(rest.slice(i + 1)), payload: e.p, srcVersion: e.v, lastSentAt: -Infinity });
-    }
-    const restoredTo = this.cfg.mode === 'none' ? restoredVersion : (rec.cut[this.id] ?? 0);
+    this.cut = { ...rec.cut };
+    this.rebuildOutbox();
+    const restoredTo = this.cfg.mode === 'none' ? restoredVersion : this.restorePoint(rec);
     this.observer.emit({
       type: 'rollback',
       t: this.clock.now(),
@@ -874,19 +1140,14 @@ export class DseNode {
     }
     this.openVersion(this.nextVersionNumber(rec.resumeVersion));
     this.status = 'up';
-    // Committed messages still unacknowledged go out again; receivers deduplicate.
-    const now = this.clock.now();
-    for (const e of this.outbox.values()) {
-      e.lastSentAt = now;
-      this.transmit(e.to, { kind: 'app', h: this.header(e.seq, e.srcVersion), payload: e.payload }, 'app', true);
+    if (this.preparingFor > this.worldLine) {
+      // A recovery was being prepared while this node restored: it reports now, with its restored state.
+      this.status = 'frozen';
+      this.sendPrepared();
+    } else {
+      this.preparingFor = 0;
     }
-    if (this.app.onRestore !== undefined) {
-      this.runAction(() => this.app.onRestore!(this.ctx));
-      this.afterAction();
-    }
-    const buffered = this.buffered;
-    this.buffered = [];
-    for (const m of buffered) this.receive(m);
+    this.resumeAfterRestore();
   }
 
   /** Runs an asynchronous step; an error it throws stops the node and goes to `onFatal`. */
@@ -929,24 +1190,28 @@ export class DseNode {
 
   /** @internal for SthreadImpl */
   sthreadSend(st: SthreadImpl, to: NodeId, seq: number, payload: Json, resend: boolean): void {
-    const h: Header = { src: this.id, srcVersion: maxVersion(st.deps), worldLine: st.worldLine, seq };
-    this.sendNow(to, { kind: 'request', h, caller: st.id, deps: { ...st.deps }, payload, probe: false }, 'request', resend, st.deps[this.id] ?? 0);
+    // The request is sent "in" the version the sthread's state on this node comes from: the header says
+    // so (durable mode holds it until that version is persisted); the deps carry the rest (rule 3 reads both).
+    const own = st.deps[this.id] ?? 0;
+    const h: Header = { src: this.id, srcVersion: own, worldLine: st.worldLine, seq };
+    this.sendNow(to, { kind: 'request', h, caller: st.id, deps: { ...st.deps }, payload, probe: false }, 'request', resend, own);
   }
 
-  /** @internal for SthreadImpl */
-  sthreadMerge<T>(st: SthreadImpl, fn: (ctx: ActionContext) => T): T {
+  /** @internal for SthreadImpl: runs the merge action; returns its result and the version it ran in. */
+  sthreadMerge<T>(st: SthreadImpl, fn: (ctx: ActionContext) => T): [T, Version] {
     if (this.status !== 'up' || this.worldLine !== st.worldLine) {
       throw new DseError('WorldLineChanged', `sthread ${st.id}: world-line ${st.worldLine} ended before the merge`);
     }
     this.jumpTo(maxVersion(st.deps));
     let out: T | undefined;
+    const version = this.version;
     this.runAction(() => {
       this.recordDeps(st.deps);
       this.active = true;
       out = fn(this.ctx);
     });
     this.afterAction();
-    return out as T;
+    return [out as T, version];
   }
 
   /** @internal */
@@ -963,6 +1228,11 @@ export class DseNode {
   sthreadAlive(st: SthreadImpl): boolean {
     return this.sthreads.get(st.id) === st;
   }
+}
+
+/** An internal assertion: a fact of the protocol that must hold; a violation is a bug and stops the node. */
+function assert(cond: boolean, message: string): asserts cond {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
 }
 
 class SthreadImpl implements Sthread {
@@ -1002,8 +1272,8 @@ class SthreadImpl implements Sthread {
       return Promise.reject(new DseError('WorldLineChanged', `sthread ${this.id} was abandoned`));
     }
     try {
-      const out = this.node.sthreadMerge(this, fn);
-      this.deps = { [this.node.id]: this.node.version };
+      const [out, version] = this.node.sthreadMerge(this, fn);
+      this.deps = { [this.node.id]: version };
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);

@@ -1,5 +1,5 @@
 import type { Cut, Deps, InspectionEvent, Json, NodeId, Version, WorldLine } from '@dse/shared';
-import type { WireMessage } from './messages';
+import type { WireMessage, WorldLineStart } from './messages';
 
 /** The core's whole world comes in through these ports: virtual in the simulator, real when live. */
 
@@ -65,11 +65,24 @@ export interface CheckpointMeta {
 
 export interface CoordinatorRecord {
   worldLine: WorldLine;
+  /** The committed cut; it never goes back within a world-line (storage refuses a lower one: `StaleCut`). */
   cut: Cut;
-  /** The cut each recent world-line started from, oldest first (bounded). */
-  recoveryCuts: { worldLine: WorldLine; cut: Cut }[];
+  /**
+   * Each node's restore point in this world-line: the versions it keeps, at or above the cut (recovery
+   * `precise` keeps uncommitted versions that depend on no lost state). Absent: the cut. Saving a new
+   * world-line deletes the rows of older world-lines above it.
+   */
+  kept?: Cut;
+  /** The cut (and restore points) each recent world-line started from, oldest first (bounded). */
+  recoveryCuts: WorldLineStart[];
   /** Nodes that are members of the cluster. */
   nodes: NodeId[];
+  /**
+   * This save starts `worldLine` (a recovery's): refused with `StaleWorldLine` unless it is newer than
+   * the stored one, so that two coordinators (one of them dead, its save late) never both start it.
+   * Not stored.
+   */
+  starts?: boolean;
 }
 
 /**
@@ -83,14 +96,19 @@ export interface Storage {
    * already written. Rejects with `StaleWorldLine` when the stored world-line is newer than a record's.
    */
   writeCheckpoints(records: readonly CheckpointRecord[]): Promise<void>;
-  /** The committed checkpoint of `node` at `version`, with its whole state; null when there is none. */
+  /** The checkpoint of `node` at `version` (committed, or kept by a recovery), with its whole state; null when there is none. */
   loadCheckpoint(node: NodeId, version: Version): Promise<LoadedCheckpoint | null>;
-  /** Checkpoint rows of one world-line still held (for a coordinator rebuilding its graph). */
+  /**
+   * Every checkpoint row still held of world-lines up to `worldLine` (for a coordinator rebuilding its
+   * graph): committed versions not yet pruned, versions kept by recoveries, and those of `worldLine`.
+   */
   listCheckpoints(worldLine: WorldLine): Promise<CheckpointMeta[]>;
   loadCoordinator(): Promise<CoordinatorRecord | null>;
   /**
    * Saves the coordinator's record. When it names a newer world-line it also fences off writes from
-   * older ones and deletes their rows above the cut, in the same transaction.
+   * older ones and deletes their rows above the restore points (`kept`, else the cut), in the same
+   * transaction. Rejects with `StaleWorldLine` for an older world-line than the stored one (or the same
+   * one, when the record `starts` it), and with `StaleCut` for the same world-line with a lower cut.
    */
   saveCoordinator(record: CoordinatorRecord): Promise<void>;
   /** Drops versions of `node` below `version`, which is committed; the state at `version` stays readable. */

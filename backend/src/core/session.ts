@@ -1,7 +1,7 @@
 import type { CallerId, Cut, Deps, Json, NodeId, WorldLine } from '@dse/shared';
-import { DseError, RolledBack } from '@dse/shared';
+import { DseError, RolledBack, SessionRolledBack } from '@dse/shared';
 import { covers, maxVersion, mergeInto } from './deps';
-import type { WireMessage } from './messages';
+import type { WireMessage, WorldLineStart } from './messages';
 import { COORDINATOR } from './messages';
 import type { Clock, Network, Observer, TimerId } from './ports';
 
@@ -32,7 +32,8 @@ export interface SpeculativeResult {
   commit(): Promise<Json>;
 }
 
-export type RequestStatus = 'queued' | 'sent' | 'answered' | 'committed' | 'rolledBack';
+/** `refused`: never sent, because the session was rolled back before its turn (`SessionRolledBack`). */
+export type RequestStatus = 'queued' | 'sent' | 'answered' | 'committed' | 'rolledBack' | 'refused';
 
 export interface RequestSummary {
   session: CallerId;
@@ -45,6 +46,8 @@ export interface RequestSummary {
   worldLine: WorldLine;
   sentWorldLine: WorldLine;
   closedWorldLine: WorldLine;
+  /** How many times the session had been resumed when the request was made (see `Session.resume`). */
+  resumes: number;
 }
 
 interface RequestRecord {
@@ -63,6 +66,7 @@ interface RequestRecord {
   probe: boolean;
   /** The version of `node` the request was accepted in (from its reply), or null when not known. */
   acceptedAt: number | null;
+  resumes: number;
   speculative: Deferred<SpeculativeResult>;
   committed: Deferred<Json>;
 }
@@ -98,8 +102,11 @@ export class SessionHost {
   private readonly sessions = new Map<CallerId, Session>();
   worldLine: WorldLine = 1;
   cut: Cut = {};
-  /** The cut each world-line started from: deps gathered in world-line w survive iff the cut of w+1 covers them. */
-  private readonly recoveryCuts = new Map<WorldLine, Cut>();
+  /**
+   * How each world-line started: answers of world-line w survive into w+1 iff its restore points (`kept`)
+   * cover their dependencies, and are committed at once iff its cut does.
+   */
+  private readonly recoveryCuts = new Map<WorldLine, WorldLineStart>();
   private timer: TimerId | null = null;
   private syncAskedAt = -Infinity;
   private nextSession = 1;
@@ -157,7 +164,7 @@ export class SessionHost {
   emit: Observer['emit'] = (e) => this.observer.emit(e);
 
   /** @internal */
-  transmit(session: CallerId, r: RequestRecord, deps: Deps, resend: boolean): void {
+  transmit(session: CallerId, r: RequestRecord, deps: Deps, resend: boolean, settled: number): void {
     const h = { src: this.endpoint, srcVersion: maxVersion(deps), worldLine: this.worldLine, seq: r.seq };
     this.observer.emit({
       type: 'messageSent',
@@ -171,7 +178,9 @@ export class SessionHost {
       seq: r.seq,
       resend,
     });
-    this.network.send(r.node, { kind: 'request', h, caller: session, deps: { ...deps }, payload: r.payload, probe: r.probe });
+    const msg: WireMessage = { kind: 'request', h, caller: session, deps: { ...deps }, payload: r.payload, probe: r.probe };
+    if (settled > 0) msg.settled = settled;
+    this.network.send(r.node, msg);
   }
 
   receive(msg: WireMessage): void {
@@ -237,19 +246,31 @@ export class SessionHost {
   }
 
   private onWorldLine(msg: Extract<WireMessage, { kind: 'worldLine' }>): void {
-    for (const r of msg.recoveryCuts) this.recoveryCuts.set(r.worldLine, r.cut);
+    for (const r of msg.recoveryCuts) this.recoveryCuts.set(r.worldLine, r);
     if (msg.worldLine <= this.worldLine) return;
-    const next = this.recoveryCuts.get(this.worldLine + 1);
-    if (next === undefined) {
-      // We missed a world-line and do not know the cut it started from.
-      this.askSync();
-      return;
+    // Every world-line since ours: an answer survives only if each of them kept what it depends on.
+    const starts: WorldLineStart[] = [];
+    for (let w = this.worldLine + 1; w <= msg.worldLine; w++) {
+      const start = this.recoveryCuts.get(w);
+      if (start === undefined) {
+        // We missed a world-line and do not know how it started.
+        this.askSync();
+        return;
+      }
+      starts.push(start);
     }
     const old = this.worldLine;
     this.worldLine = msg.worldLine;
     this.cut = msg.cut;
+    // What survived all of them: per node, the lowest restore point; committed at once: the first cut.
+    const kept: Cut = {};
+    for (const st of starts) {
+      const k = st.kept ?? st.cut;
+      for (const n of new Set([...Object.keys(k), ...Object.keys(kept)])) kept[n] = Math.min(kept[n] ?? Infinity, k[n] ?? 0);
+    }
+    const committed = starts[0]!.cut;
     for (const s of this.sessions.values()) {
-      s.onWorldLine(old, next);
+      s.onWorldLine(old, committed, kept);
       s.compact();
     }
     for (const w of [...this.recoveryCuts.keys()]) if (w < old) this.recoveryCuts.delete(w);
@@ -263,14 +284,19 @@ export class SessionHost {
 }
 
 /**
- * A client's sequence of requests. Requests go one at a time: each carries the dependencies of
- * every earlier answer, which is what makes the surviving requests a prefix after any recovery.
+ * A client's sequence of requests. Requests go one at a time: each carries the dependencies of every
+ * earlier answer, which is what makes the surviving requests a prefix after any recovery.
+ *
+ * As in the paper, a rolled-back session stays rolled back: once a request is rolled back, every request
+ * not yet sent (queued, or made later) fails with a definite `SessionRolledBack` until the client
+ * acknowledges with `resume()`. So what survives of a session is always a prefix of what it sent, across
+ * world-lines, between two resumes.
  */
 export class Session {
   readonly id: CallerId;
   private readonly host: SessionHost;
   private readonly requests: RequestRecord[] = [];
-  /** Index of the first request not yet committed or rolled back. */
+  /** Index of the first request not yet committed, rolled back or refused. */
   private firstOpen = 0;
   /** Dependencies of committed requests already dropped from `requests`. */
   private droppedDeps: Deps = {};
@@ -279,14 +305,23 @@ export class Session {
   private deps: Deps = {};
   /** A request is on the wire (or being probed); the next waits. */
   private inFlight: RequestRecord | null = null;
+  /** Set when a request was rolled back: the session refuses new ones until `resume()`. */
+  private rolledBack: SessionRolledBack | null = null;
+  private resumes = 0;
+  /** Every request up to this number is decided for good (the nodes may forget its reply). */
+  private settled = 0;
 
   constructor(host: SessionHost, id: CallerId) {
     this.host = host;
     this.id = id;
   }
 
-  /** Sends a request; resolves with its speculative answer, or rejects if it is rolled back first. */
+  /**
+   * Sends a request; resolves with its speculative answer, or rejects if it is rolled back first. A
+   * rolled-back session refuses it at once with `SessionRolledBack` (nothing is sent).
+   */
   request(node: NodeId, payload: Json): Promise<SpeculativeResult> {
+    if (this.rolledBack !== null) return Promise.reject(this.rolledBack);
     const queued = this.requests.length - this.firstOpen;
     if (queued >= this.host.queuedRequestsMax) {
       return Promise.reject(new DseError('LimitExceeded', `session ${this.id}: ${queued} requests are open already`));
@@ -304,6 +339,7 @@ export class Session {
       sentAt: 0,
       probe: false,
       acceptedAt: null,
+      resumes: this.resumes,
       speculative: deferred(),
       committed: deferred(),
     };
@@ -312,7 +348,22 @@ export class Session {
     return r.speculative.promise;
   }
 
-  /** Requests not yet committed or rolled back. */
+  /** The refusal in force, or null when the session takes requests. */
+  get rolledBackError(): SessionRolledBack | null {
+    return this.rolledBack;
+  }
+
+  /**
+   * The client acknowledges the rollback: the session takes requests again, going on from what survived
+   * (its later requests carry only the dependencies of surviving answers). No-op when not rolled back.
+   */
+  resume(): void {
+    if (this.rolledBack === null) return;
+    this.rolledBack = null;
+    this.resumes++;
+  }
+
+  /** Requests not yet committed, rolled back or refused. */
   get openRequests(): number {
     return this.requests.length - this.firstOpen;
   }
@@ -330,6 +381,7 @@ export class Session {
       worldLine: r.worldLine,
       sentWorldLine: r.sentWorldLine,
       closedWorldLine: r.closedWorldLine,
+      resumes: r.resumes,
     }));
   }
 
@@ -346,7 +398,7 @@ export class Session {
     r.sentWorldLine = this.host.worldLine;
     r.sentAt = this.host.now;
     this.inFlight = r;
-    this.host.transmit(this.id, r, this.deps, false);
+    this.host.transmit(this.id, r, this.deps, false, this.settled);
   }
 
   /** @internal */
@@ -354,7 +406,7 @@ export class Session {
     const r = this.inFlight;
     if (r === null || now - r.sentAt < afterMs) return;
     r.sentAt = now;
-    this.host.transmit(this.id, r, this.deps, true);
+    this.host.transmit(this.id, r, this.deps, true, this.settled);
   }
 
   /** @internal */
@@ -409,31 +461,41 @@ export class Session {
   }
 
   /**
-   * @internal: a new world-line started from `startCut`, the cut of world-line `old + 1`. Answers
-   * covered by it committed; the first one that is not (or an unanswered one) is probed at its node,
-   * which decides for good whether it survived. An answer accepted in a version above the cut did not
-   * survive (the node's surviving state holds only versions up to the cut): it and everything after it
-   * are rolled back at once, without waiting for that node, which may be down.
+   * @internal: a new world-line started. `committedCut` is the cut the first new world-line started
+   * from: answers it covers committed. `kept` is what every new world-line kept (restore points): an
+   * answer it covers survived, and commits when the cut covers it. The first answer that did not survive
+   * (or an unanswered one) is probed at its node, which decides for good whether it survived. An answer
+   * accepted in a version above its node's restore point did not survive: it and everything after it are
+   * rolled back at once, without waiting for that node, which may be down.
    */
-  onWorldLine(old: WorldLine, startCut: Cut): void {
+  onWorldLine(old: WorldLine, committedCut: Cut, kept: Cut): void {
     this.skipClosed();
     let i = this.firstOpen;
     for (; i < this.requests.length; i++) {
       const r = this.requests[i]!;
-      if (r.status === 'rolledBack') continue;
-      if (r.status === 'answered' && r.worldLine <= old && covers(startCut, r.deps)) {
+      if (r.status === 'rolledBack' || r.status === 'refused') continue;
+      if (r.status === 'answered' && r.worldLine <= old && covers(committedCut, r.deps)) {
         this.commit(r);
+        continue;
+      }
+      if (r.status === 'answered' && r.worldLine <= old && covers(kept, r.deps)) {
+        // Survived, not yet committed: it lives on in the new world-line.
+        r.worldLine = this.host.worldLine;
         continue;
       }
       break;
     }
+    this.onCut();
     if (i >= this.requests.length) return;
     // Everything from i on that was sent or answered in an old world-line gets decided by probes, in order.
     const first = this.requests[i]!;
     if (first.status === 'queued') return;
     this.deps = { ...this.droppedDeps };
-    for (let k = 0; k < i; k++) if (this.requests[k]!.status === 'committed') mergeInto(this.deps, this.requests[k]!.deps);
-    if (first.status === 'answered' && first.worldLine <= old && first.acceptedAt !== null && (startCut[first.node] ?? 0) < first.acceptedAt) {
+    for (let k = 0; k < i; k++) {
+      const r = this.requests[k]!;
+      if (r.status === 'committed' || r.status === 'answered') mergeInto(this.deps, r.deps);
+    }
+    if (first.status === 'answered' && first.worldLine <= old && first.acceptedAt !== null && (kept[first.node] ?? 0) < first.acceptedAt) {
       this.inFlight = null;
       this.rollBackFrom(i);
       this.pump();
@@ -451,9 +513,27 @@ export class Session {
     this.send(first);
   }
 
+  /** Request `i` did not survive: it and every later one sent are rolled back, the queued ones refused, and the session stays rolled back. */
   private rollBackFrom(i: number): void {
+    const first = this.requests[i]!;
+    let lastSurviving = this.settled;
+    for (let k = i - 1; k >= 0; k--) {
+      const s = this.requests[k]!.status;
+      if (s === 'committed' || s === 'answered') {
+        lastSurviving = this.requests[k]!.seq;
+        break;
+      }
+    }
+    this.rolledBack = new SessionRolledBack(this.id, first.seq, lastSurviving);
     for (let k = i; k < this.requests.length; k++) {
       const r = this.requests[k]!;
+      if (r.status === 'queued') {
+        r.status = 'refused';
+        r.closedWorldLine = this.host.worldLine;
+        r.speculative.reject(this.rolledBack);
+        r.committed.reject(this.rolledBack);
+        continue;
+      }
       if (r.status !== 'sent' && r.status !== 'answered') continue;
       r.status = 'rolledBack';
       r.probe = false;
@@ -466,9 +546,16 @@ export class Session {
     this.skipClosed();
   }
 
-  /** Rolled-back requests are closed: the first open one is past them. */
+  /** Rolled-back and refused requests are closed: the first open one is past them. */
   private skipClosed(): void {
-    while (this.firstOpen < this.requests.length && this.requests[this.firstOpen]!.status === 'rolledBack') this.firstOpen++;
+    while (this.firstOpen < this.requests.length) {
+      const s = this.requests[this.firstOpen]!.status;
+      if (s !== 'rolledBack' && s !== 'refused') break;
+      this.firstOpen++;
+    }
+    // Every request before the first open one is decided for good: its node may forget the reply.
+    const next = this.requests[this.firstOpen];
+    this.settled = next !== undefined ? next.seq - 1 : this.nextSeq - 1;
   }
 
   /** @internal: drops old closed requests; the host calls it between whole steps (indices shift). */

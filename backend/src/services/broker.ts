@@ -122,6 +122,14 @@ export class BrokerClient {
     this.cutView = opts.cutView;
   }
 
+  /**
+   * After a rollback the session refuses every request (`SessionRolledBack`) until the client
+   * acknowledges it here; then it goes on from what survived.
+   */
+  resume(): void {
+    this.session.resume();
+  }
+
   /** The node that holds `topic`. */
   nodeOf(topic: string): NodeId {
     return topicNode(topic, this.nodes);
@@ -235,7 +243,9 @@ export class Producer {
       );
       return r;
     } catch (err) {
-      if (!isDseError(err) || err.code !== 'RolledBack') throw err;
+      if (!isDseError(err) || (err.code !== 'RolledBack' && err.code !== 'SessionRolledBack')) throw err;
+      // Rolled back, or refused because an earlier publish of the session was: publish it again.
+      if (err.code === 'SessionRolledBack') this.client.resume();
       e.sent = false;
       return null;
     }

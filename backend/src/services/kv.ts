@@ -104,6 +104,14 @@ export class KvClient {
     this.nodes = opts.nodes;
   }
 
+  /**
+   * After a rollback the session refuses every request (`SessionRolledBack`) until the client
+   * acknowledges it here; then it goes on from what survived.
+   */
+  resume(): void {
+    this.session.resume();
+  }
+
   /** The node that holds `key`. */
   nodeOf(key: string): NodeId {
     return kvNode(key, this.nodes);

@@ -118,6 +118,14 @@ export class WalClient {
     this.cutView = opts.cutView;
   }
 
+  /**
+   * After a rollback the session refuses every request (`SessionRolledBack`) until the client
+   * acknowledges it here; then it goes on from what survived.
+   */
+  resume(): void {
+    this.session.resume();
+  }
+
   /** The node holding `log`. */
   nodeOf(log: string): NodeId {
     return walNode(log, this.nodes);

@@ -192,6 +192,14 @@ export class WorkflowClient {
     this.nodes = opts.nodes;
   }
 
+  /**
+   * After a rollback the session refuses every request (`SessionRolledBack`) until the client
+   * acknowledges it here; then it goes on from what survived.
+   */
+  resume(): void {
+    this.session.resume();
+  }
+
   /** The node that orchestrates workflow `id` (any node can; this spreads them). */
   nodeOf(id: string): NodeId {
     return shardOf(`wf:${id}`, this.nodes);

@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
-import { CUT_KINDS, MODES } from '@dse/shared';
-import type { CutKind, Mode } from '@dse/shared';
+import { CUT_KINDS, MODES, RECOVERY_KINDS } from '@dse/shared';
+import type { CutKind, Mode, RecoveryKind } from '@dse/shared';
 import type { ScenarioName } from './scenario';
 import { SCENARIO_NAMES } from './scenario';
 import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, PLANTED_BUGS, runSeed } from './world';
 import type { PlantedBug, SimResult } from './world';
 
-const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--no-faults] [--json] [--bug NAME]`;
+const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--recovery precise|cut] [--no-faults] [--no-coordinator-crashes] [--json] [--bug NAME]`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -20,7 +20,9 @@ const { values } = parseArgs({
     from: { type: 'string', default: '1' },
     mode: { type: 'string', default: 'speculative' },
     cut: { type: 'string', default: 'exact' },
+    recovery: { type: 'string', default: 'precise' },
     'no-faults': { type: 'boolean', default: false },
+    'no-coordinator-crashes': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     bug: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -37,6 +39,7 @@ if (!Number.isInteger(seeds) || seeds < 1) fail(`--seeds must be a positive inte
 if (!Number.isInteger(from) || from < 0) fail(`--from must be a non-negative integer, not ${values.from}`);
 if (!MODES.includes(values.mode as Mode)) fail(`--mode must be one of ${MODES.join(', ')}, not ${values.mode}`);
 if (!CUT_KINDS.includes(values.cut as CutKind)) fail(`--cut must be one of ${CUT_KINDS.join(', ')}, not ${values.cut}`);
+if (!RECOVERY_KINDS.includes(values.recovery as RecoveryKind)) fail(`--recovery must be one of ${RECOVERY_KINDS.join(', ')}, not ${values.recovery}`);
 if (!SCENARIO_NAMES.includes(values.scenario as ScenarioName)) fail(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, not ${values.scenario}`);
 const scenario = values.scenario as ScenarioName;
 if (values.bug !== undefined && !PLANTED_BUGS.includes(values.bug as PlantedBug)) fail(`--bug must be one of ${PLANTED_BUGS.join(', ')}`);
@@ -48,7 +51,17 @@ const progress = !values.json || process.stderr.isTTY;
 let firstFailure: SimResult | null = null;
 
 for (let seed = from; seed < from + seeds; seed++) {
-  const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, mode: values.mode as Mode, cutKind: values.cut as CutKind, faults: !values['no-faults'], plantedBug: values.bug as PlantedBug | undefined });
+  const r = await runSeed({
+    ...DEFAULT_SIM_OPTIONS,
+    seed,
+    scenario,
+    mode: values.mode as Mode,
+    cutKind: values.cut as CutKind,
+    recovery: values.recovery as RecoveryKind,
+    faults: !values['no-faults'],
+    coordinatorCrashes: !values['no-coordinator-crashes'],
+    plantedBug: values.bug as PlantedBug | undefined,
+  });
   addResult(totals, r);
   if (r.violations.length > 0) {
     failedSeeds.push(seed);
@@ -58,8 +71,8 @@ for (let seed = from; seed < from + seeds; seed++) {
       process.stderr.write(`\nseed ${seed}: ${v.invariant} violated at t=${v.t.toFixed(1)}: ${v.message}\n`);
       for (const other of r.violations.slice(1, 5)) process.stderr.write(`  also ${other.invariant}: ${other.message}\n`);
       process.stderr.write(`trace (last events):\n${r.trace.map((l) => `  ${l}`).join('\n')}\n`);
-      const extra = `${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
-      process.stderr.write(`reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut}${extra}\n`);
+      const extra = `${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values['no-coordinator-crashes'] ? ' --no-coordinator-crashes' : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
+      process.stderr.write(`reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut} --recovery ${values.recovery}${extra}\n`);
     }
   }
   if (progress && (seed - from) % 10 === 9) {
@@ -75,6 +88,7 @@ const summary = {
   scenario,
   mode: values.mode,
   cut: values.cut,
+  recovery: values.recovery,
   faults: !values['no-faults'],
   failedSeeds: failedSeeds.slice(0, 50),
   seedsPerMinute: Math.round((totals.seeds / elapsedMs) * 60_000),
@@ -83,8 +97,9 @@ const summary = {
 if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else {
   process.stdout.write(
-    `${totals.seeds} seeds (${scenario}, ${values.mode}, ${values.cut} cut, faults ${summary.faults ? 'on' : 'off'}): ${totals.violations} violations; ` +
-      `${totals.requests} requests, ${totals.committed} committed, ${totals.rolledBack} rolled back; ${totals.kills} kills, ${totals.rollbacks} rollbacks; ` +
+    `${totals.seeds} seeds (${scenario}, ${values.mode}, ${values.cut} cut, ${values.recovery} recovery, faults ${summary.faults ? 'on' : 'off'}): ${totals.violations} violations; ` +
+      `${totals.requests} requests, ${totals.committed} committed, ${totals.rolledBack} rolled back; ${totals.kills} kills, ${totals.coordinatorRestarts} coordinator restarts, ${totals.rollbacks} rollbacks; ` +
+      `versions kept ${totals.versionsKept}, rolled back ${totals.versionsRolledBack}; ` +
       `${summary.seedsPerMinute} seeds/min\n`,
   );
 }

@@ -1,4 +1,4 @@
-import type { CutKind, InspectionEvent, Mode, NodeId } from '@dse/shared';
+import type { CutKind, InspectionEvent, Mode, NodeId, RecoveryKind } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
 import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
@@ -19,15 +19,54 @@ import { ProcessClock, Scheduler } from './scheduler';
 /**
  * Bugs a test plants through the ports, to show the checker catches each: the runtime's (through the
  * network and the storage) and the services' (through the app's action context, see `bugs.ts`).
+ *
+ * - `cut-ignores-deps`: the coordinator never sees dependencies (persisted reports lose them);
+ * - `no-world-line-check`: messages from a rolled-back world-line are applied;
+ * - `no-dedup`: dedup tables are not persisted;
+ * - `announce-before-save`: the storage acknowledges a new world-line's record before it lands, so the
+ *   coordinator announces a world-line that a crash can lose;
+ * - `prune-before-save`: the cut's save is acknowledged but not stored, and the coordinator prunes below
+ *   a cut that storage does not hold;
+ * - `restart-trusts-saved-cut`: a restarted coordinator finds no rows to rebuild from and trusts the cut
+ *   it saved last, below the one it announced;
+ * - `durable-early-release`: the storage acknowledges a checkpoint before it is durable, so durable mode
+ *   releases messages of versions not yet persisted;
+ * - `duplicate-null-answer`: a repeated request is answered with a null result;
+ * - `survive-without-probe`: a session takes its answers as having survived a recovery without asking
+ *   (its news of the new world-line claims every version was kept).
  */
-export type PlantedBug = 'cut-ignores-deps' | 'no-world-line-check' | 'no-dedup' | ServiceBug;
-export const PLANTED_BUGS: readonly PlantedBug[] = ['cut-ignores-deps', 'no-world-line-check', 'no-dedup', ...SERVICE_BUGS];
+export type PlantedBug =
+  | 'cut-ignores-deps'
+  | 'no-world-line-check'
+  | 'no-dedup'
+  | 'announce-before-save'
+  | 'prune-before-save'
+  | 'restart-trusts-saved-cut'
+  | 'durable-early-release'
+  | 'duplicate-null-answer'
+  | 'survive-without-probe'
+  | ServiceBug;
+export const RUNTIME_BUGS: readonly PlantedBug[] = [
+  'cut-ignores-deps',
+  'no-world-line-check',
+  'no-dedup',
+  'announce-before-save',
+  'prune-before-save',
+  'restart-trusts-saved-cut',
+  'durable-early-release',
+  'duplicate-null-answer',
+  'survive-without-probe',
+];
+export const PLANTED_BUGS: readonly PlantedBug[] = [...RUNTIME_BUGS, ...SERVICE_BUGS];
 
 export interface SimOptions {
   seed: number;
   mode: Mode;
   cutKind: CutKind;
+  recovery: RecoveryKind;
   faults: boolean;
+  /** With faults: the coordinator crashes too (its memory lost; it restarts from storage). Default on. */
+  coordinatorCrashes?: boolean;
   nodes: number;
   sessions: number;
   requestsPerSession: number;
@@ -48,6 +87,7 @@ export interface SimOptions {
 export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
   mode: 'speculative',
   cutKind: 'exact',
+  recovery: 'precise',
   faults: true,
   nodes: 4,
   sessions: 8,
@@ -68,6 +108,10 @@ export interface SimResult {
   worldLines: number;
   messages: number;
   checkpoints: number;
+  /** Closed uncommitted versions that survived recoveries, and closed versions rolled back (lost ones included). */
+  versionsKept: number;
+  versionsRolledBack: number;
+  coordinatorRestarts: number;
   virtualMs: number;
 }
 
@@ -83,10 +127,27 @@ export interface SimTotals {
   worldLines: number;
   messages: number;
   checkpoints: number;
+  versionsKept: number;
+  versionsRolledBack: number;
+  coordinatorRestarts: number;
 }
 
 export function emptyTotals(): SimTotals {
-  return { seeds: 0, violations: 0, requests: 0, committed: 0, rolledBack: 0, kills: 0, rollbacks: 0, worldLines: 0, messages: 0, checkpoints: 0 };
+  return {
+    seeds: 0,
+    violations: 0,
+    requests: 0,
+    committed: 0,
+    rolledBack: 0,
+    kills: 0,
+    rollbacks: 0,
+    worldLines: 0,
+    messages: 0,
+    checkpoints: 0,
+    versionsKept: 0,
+    versionsRolledBack: 0,
+    coordinatorRestarts: 0,
+  };
 }
 
 /** Adds one seed's result to `t`; returns `t`. */
@@ -101,6 +162,9 @@ export function addResult(t: SimTotals, r: SimResult): SimTotals {
   t.worldLines += r.worldLines;
   t.messages += r.messages;
   t.checkpoints += r.checkpoints;
+  t.versionsKept += r.versionsKept;
+  t.versionsRolledBack += r.versionsRolledBack;
+  t.coordinatorRestarts += r.coordinatorRestarts;
   return t;
 }
 
@@ -144,21 +208,32 @@ class SimStorage implements Storage {
     });
   }
 
+  /** A planted bug: the storage says done at once, and does it later (if at all). */
+  private early(op: () => Promise<void>): Promise<void> {
+    this.sched.after(5 + this.rng.next() * 20, () => void op().catch(() => undefined));
+    return Promise.resolve();
+  }
+
   writeCheckpoints(records: readonly CheckpointRecord[]): Promise<void> {
     // The planted 'no-dedup' bug: dedup tables are left out of what is persisted.
     const written = this.bug === 'no-dedup' ? records.map((r) => ({ ...r, changes: { set: r.changes.set.filter(([k]) => !k.startsWith('r:dd:')), del: r.changes.del } })) : records;
-    return this.timed(() => this.inner.writeCheckpoints(written).then(() => this.onDurable(written)), true);
+    const write = (): Promise<void> => this.inner.writeCheckpoints(written).then(() => this.onDurable(written));
+    if (this.bug === 'durable-early-release') return this.early(write);
+    return this.timed(write, true);
   }
   loadCheckpoint(node: NodeId, version: number): Promise<LoadedCheckpoint | null> {
     return this.timed(() => this.inner.loadCheckpoint(node, version), true);
   }
   listCheckpoints(worldLine: number): Promise<CheckpointMeta[]> {
+    if (this.bug === 'restart-trusts-saved-cut') return this.timed(() => Promise.resolve([]), true);
     return this.timed(() => this.inner.listCheckpoints(worldLine), true);
   }
   loadCoordinator(): Promise<CoordinatorRecord | null> {
     return this.timed(() => this.inner.loadCoordinator(), false);
   }
   saveCoordinator(record: CoordinatorRecord): Promise<void> {
+    if (this.bug === 'announce-before-save' && record.starts === true) return this.early(() => this.inner.saveCoordinator(record));
+    if (this.bug === 'prune-before-save' && record.starts !== true) return this.timed(() => Promise.resolve(), true);
     return this.timed(() => this.inner.saveCoordinator(record), true);
   }
   prune(node: NodeId, version: number): Promise<void> {
@@ -189,23 +264,47 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   const run = scenario.createRun();
   const app = plantServiceBug(scenario.app, opts.plantedBug);
   const checker = new Checker(inspect, opts.mode === 'none', 20, run.checks);
+  if (opts.mode === 'durable') checker.expectDurableSync();
+  let coordinatorCrashAfterWorldLine: (() => void) | null = null;
   const observer = {
     emit(e: InspectionEvent): void {
       if (e.type === 'rollback' && e.discarded !== null) rollbacks++;
       else if (e.type === 'checkpointPersisted') checkpoints++;
       checker.onEvent(e);
       opts.onEvent?.(e);
+      if (e.type === 'worldLineChanged') coordinatorCrashAfterWorldLine?.();
     },
   };
 
   const faults = opts.faults;
   const endpoints = new Map<string, Endpoint>();
   const isControl = (m: WireMessage): boolean => !('h' in m);
+  /** Replies already sent, for the planted `duplicate-null-answer`. */
+  const repliesSent = new Set<string>();
+  const plant = (from: string, to: string, msg: WireMessage): WireMessage => {
+    switch (opts.plantedBug) {
+      case 'cut-ignores-deps':
+        return msg.kind === 'persisted' ? { ...msg, deps: {} } : msg;
+      case 'duplicate-null-answer': {
+        if (msg.kind !== 'reply' || msg.status !== 'ok') return msg;
+        const key = `${from}/${msg.caller}/${msg.seq}`;
+        if (!repliesSent.has(key)) {
+          repliesSent.add(key);
+          return msg;
+        }
+        return { ...msg, result: null };
+      }
+      case 'survive-without-probe':
+        if (msg.kind !== 'worldLine' || to !== 'client') return msg;
+        return { ...msg, recoveryCuts: msg.recoveryCuts.map((r) => ({ ...r, kept: Object.fromEntries(nodeIds.map((n) => [n, Number.MAX_SAFE_INTEGER])) })) };
+      default:
+        return msg;
+    }
+  };
   const network = (from: string): Network => ({
     send(to: string, msg: WireMessage): void {
       messages++;
-      let m = msg;
-      if (opts.plantedBug === 'cut-ignores-deps' && m.kind === 'persisted') m = { ...m, deps: {} };
+      const m = plant(from, to, msg);
       const control = isControl(m);
       if (faults && !control && rng.chance(0.01)) return; // lost
       const copies = faults && !control && rng.chance(0.03) ? 2 : 1; // duplicated
@@ -215,6 +314,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         if (faults && rng.chance(0.05)) delay += rng.next() * 30;
         sched.after(delay, () => {
           const target = endpoints.get(to);
+          if (process.env.DSE_DEBUG && (m.kind === 'hello' || m.kind === 'prepare' || m.kind === 'recover' || m.kind === 'prepared')) console.log(`t=${sched.now} ${m.kind} ${from}->${to} ${target === undefined ? 'DROPPED' : ''} ${JSON.stringify(m).slice(0, 120)}`);
           if (target === undefined) return;
           let d = m;
           if (opts.plantedBug === 'no-world-line-check' && 'h' in d) {
@@ -229,27 +329,71 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           }
         });
       }
-      void from;
     },
   });
 
   const memory = new MemoryStorage();
   const storage = new SimStorage(opts.storage ?? memory, sched, rng, faults, (r) => checker.onDurable(r), opts.plantedBug);
 
-  const coordClock = new ProcessClock(sched);
-  const coordinator = new Coordinator({ clock: coordClock, network: network(COORDINATOR), storage, observer }, { mode: opts.mode, cutKind: opts.cutKind, pruneIntervalMs: 50 });
+  // The coordinator: it may crash (its memory lost) and start again from storage, as the live server's does.
+  let coordClock = new ProcessClock(sched);
+  let coordinatorRestarts = 0;
+  let coordinatorDown = false;
+  const makeCoordinator = (): Coordinator =>
+    new Coordinator(
+      {
+        clock: coordClock,
+        network: network(COORDINATOR),
+        storage,
+        observer,
+        onFatal: (e) => {
+          // A failed assertion is a bug; a storage refusal (say, a dead coordinator's late save won) is not.
+          if (!isDseError(e)) checker.fail('internal', `the coordinator stopped on an error: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+          crashCoordinator();
+        },
+      },
+      { mode: opts.mode, cutKind: opts.cutKind, recovery: opts.recovery, pruneIntervalMs: 50, prepareTimeoutMs: 80 },
+    );
+  let coordinator = makeCoordinator();
   endpoints.set(COORDINATOR, coordinator);
   const host = new SessionHost('client', { clock: new ProcessClock(sched), network: network('client'), observer }, { retransmitMs: 30, closedRequestsKept: Infinity });
   endpoints.set('client', host);
   coordinator.addClient('client');
 
+  const startCoordinator = (): void => {
+    coordClock = new ProcessClock(sched);
+    coordinator = makeCoordinator();
+    endpoints.set(COORDINATOR, coordinator);
+    coordinatorDown = false;
+    const c = coordinator;
+    c.addClient('client', { announce: true });
+    c.start(nodeIds, { resume: true }).catch((e: unknown) => {
+      if (c !== coordinator) return;
+      if (!isDseError(e)) checker.fail('internal', `the coordinator failed to start: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+      crashCoordinator();
+    });
+  };
+  function crashCoordinator(): void {
+    if (coordinatorDown) return;
+    if (process.env.DSE_DEBUG) console.log(`t=${sched.now} crash coordinator`);
+    coordinatorDown = true;
+    coordinatorRestarts++;
+    coordinator.stop();
+    coordClock.cancelAll();
+    endpoints.delete(COORDINATOR);
+    sched.after(5 + rng.next() * 30, startCoordinator);
+  }
+
+  let incarnations = 0;
   const startNode = (id: NodeId): void => {
     const clock = new ProcessClock(sched);
+    const incarnation = ++incarnations;
+    if (process.env.DSE_DEBUG) console.log(`t=${sched.now} start ${id} #${incarnation}`);
     const onFatal = (e: unknown): void => {
       checker.fail('internal', `${id} stopped on an error: ${e instanceof Error ? e.message : String(e)}`, sched.now);
       crash(id);
     };
-    const node = new DseNode(id, app, { clock, network: network(id), storage, observer, onFatal }, {
+    const node = new DseNode(id, app, { clock, network: network(id), storage, observer, onFatal, incarnation }, {
       mode: opts.mode,
       cutKind: opts.cutKind,
       checkpointIntervalMs: opts.checkpointIntervalMs,
@@ -268,13 +412,15 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     const node = nodes.get(id);
     if (node === undefined || endpoints.get(id) !== node) return;
     kills++;
+    if (process.env.DSE_DEBUG) console.log(`t=${sched.now} crash ${id}`);
     node.stop();
+    checker.onCrash(id);
     clocks.get(id)!.cancelAll();
     endpoints.delete(id);
     // The coordinator sees the process exit a little later; not once a new process of the node has
     // started (that one says hello itself), or the exit of the old one would fail the new one.
     sched.after(1 + rng.next() * 5, () => {
-      if (nodes.get(id) === node) coordinator.nodeFailed(id, 'exit');
+      if (nodes.get(id) === node && !coordinatorDown) coordinator.nodeFailed(id, 'exit');
     });
   };
 
@@ -310,7 +456,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       const at = 20 + rng.next() * workloadMs;
       sched.at(at, () => {
         if (!faultsOn) return;
-        const up = nodeIds.filter((id) => nodes.get(id)?.status === 'up' || nodes.get(id)?.status === 'restoring');
+        const up = nodeIds.filter((id) => nodes.get(id)?.status !== 'stopped' && nodes.get(id)?.status !== undefined);
         if (up.length === 0) return;
         const victim = rng.pick(up);
         crash(victim);
@@ -319,6 +465,24 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           if (nodes.get(victim)?.status === 'stopped') startNode(victim);
         });
       });
+    }
+    if (opts.coordinatorCrashes !== false && opts.mode !== 'none') {
+      // The coordinator crashes once or twice at random times, and sometimes just after it announced a
+      // new world-line (while the prunes and saves that follow are in flight).
+      const coordinatorCrashes = 1 + rng.int(0, 1);
+      for (let k = 0; k < coordinatorCrashes; k++) {
+        sched.after(20 + rng.next() * workloadMs, () => {
+          if (faultsOn) crashCoordinator();
+        });
+      }
+      let afterWorldLine = 1;
+      coordinatorCrashAfterWorldLine = () => {
+        if (!faultsOn || afterWorldLine <= 0 || !rng.chance(0.3)) return;
+        afterWorldLine--;
+        sched.after(rng.next() * 3, () => {
+          if (faultsOn) crashCoordinator();
+        });
+      };
     }
   }
 
@@ -329,6 +493,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   await drive(() => run.done(), 10_000);
   // Faults stop; every node comes back; the run must settle: every request decided.
   faultsOn = false;
+  const allBack = (): boolean => !coordinatorDown;
+  await drive(allBack, 1000);
   for (const id of nodeIds) {
     if (nodes.get(id)?.status === 'stopped') startNode(id);
   }
@@ -337,7 +503,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   // A little longer, so that the last versions commit and the cut covers them.
   await drive(() => false, 100);
   // The final states are read from every node: let a recovery still under way finish first.
-  const allUp = (): boolean => nodeIds.every((id) => nodes.get(id)?.status === 'up' && nodes.get(id)!.worldLine === coordinator.worldLine);
+  const allUp = (): boolean => !coordinator.isRecovering && nodeIds.every((id) => nodes.get(id)?.status === 'up' && nodes.get(id)!.worldLine === coordinator.worldLine);
   await drive(allUp, 10_000);
 
   const outcomes = sessions.flatMap((s) => s.history());
@@ -366,6 +532,9 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     worldLines: coordinator.worldLine,
     messages,
     checkpoints,
+    versionsKept: checker.versionsKept,
+    versionsRolledBack: checker.versionsRolledBack,
+    coordinatorRestarts,
     virtualMs: sched.now,
   };
 }

@@ -73,11 +73,12 @@ export class MemoryStorage implements Storage {
     const out: CheckpointMeta[] = [];
     for (const byVersion of this.rows.values()) {
       for (const byWorld of byVersion.values()) {
-        const r = byWorld.get(worldLine);
-        if (r !== undefined) out.push({ node: r.node, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: { ...r.deps } });
+        for (const r of byWorld.values()) {
+          if (r.worldLine <= worldLine) out.push({ node: r.node, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: { ...r.deps } });
+        }
       }
     }
-    out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.version - b.version));
+    out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.version - b.version || a.worldLine - b.worldLine));
     return Promise.resolve(out);
   }
 
@@ -96,14 +97,19 @@ export class MemoryStorage implements Storage {
 
   /** @internal */
   saveCoordinatorSync(record: CoordinatorRecord): void {
-    if (this.coordinator !== null && record.worldLine < this.coordinator.worldLine) {
-      throw new DseError('StaleWorldLine', `coordinator record of world-line ${record.worldLine}: ${this.coordinator.worldLine} is newer`);
+    if (this.coordinator !== null && (record.worldLine < this.coordinator.worldLine || (record.starts === true && record.worldLine === this.coordinator.worldLine))) {
+      throw new DseError('StaleWorldLine', `coordinator record of world-line ${record.worldLine}: ${this.coordinator.worldLine} is ${record.worldLine < this.coordinator.worldLine ? 'newer' : 'started already'}`);
+    }
+    if (this.coordinator !== null && record.worldLine === this.coordinator.worldLine) {
+      const lower = lowerCut(this.coordinator.cut, record.cut);
+      if (lower !== null) throw new DseError('StaleCut', `coordinator record of world-line ${record.worldLine}: ${lower}`);
     }
     if (record.worldLine > this.fence) {
       this.fence = record.worldLine;
-      // Versions above the cut from ended world-lines were rolled back: drop them with the fence.
+      // Versions above the restore points from ended world-lines were rolled back: drop them with the fence.
+      const kept = record.kept ?? record.cut;
       for (const [node, byVersion] of this.rows) {
-        const c = record.cut[node] ?? 0;
+        const c = kept[node] ?? record.cut[node] ?? 0;
         for (const [v, byWorld] of byVersion) {
           if (v <= c) continue;
           for (const w of [...byWorld.keys()]) if (w < record.worldLine) byWorld.delete(w);
@@ -111,7 +117,8 @@ export class MemoryStorage implements Storage {
         }
       }
     }
-    this.coordinator = structuredClone(record);
+    const { starts: _starts, ...stored } = record;
+    this.coordinator = structuredClone(stored);
   }
 
   prune(node: NodeId, version: Version): Promise<void> {
@@ -145,6 +152,14 @@ export class MemoryStorage implements Storage {
     }
     return n;
   }
+}
+
+/** Where `next` is below `stored` (a node's cut went back), as words; null when it is not. */
+export function lowerCut(stored: Readonly<Record<NodeId, Version>>, next: Readonly<Record<NodeId, Version>>): string | null {
+  for (const n in stored) {
+    if ((next[n] ?? 0) < stored[n]!) return `the cut of ${n} would go back from ${stored[n]} to ${next[n] ?? 0}`;
+  }
+  return null;
 }
 
 export function applyChanges(state: Map<string, Json>, r: Pick<CheckpointRecord, 'full' | 'changes'>): void {

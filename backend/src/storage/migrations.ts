@@ -45,6 +45,14 @@ export const MIGRATIONS: readonly Migration[] = [
       `INSERT INTO dse_coordinator (id, world_line) VALUES (1, 0)`,
     ],
   },
+  {
+    version: 2,
+    name: 'restore points of precise recovery',
+    statements: [
+      // Each node's restore point in the current world-line (null: the cut, as saved by version 1).
+      `ALTER TABLE dse_coordinator ADD COLUMN kept jsonb`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

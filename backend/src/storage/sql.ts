@@ -1,7 +1,8 @@
 import type { Cut, Deps, Json, NodeId, Version, WorldLine } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
+import type { WorldLineStart } from '../core/messages';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Storage } from '../core/ports';
-import { applyChanges } from './memory';
+import { applyChanges, lowerCut } from './memory';
 
 /**
  * Storage on SQL: one code path for PGlite and PostgreSQL. Both are reached through node-postgres's
@@ -126,52 +127,71 @@ export class SqlStorage implements Storage {
   async listCheckpoints(worldLine: WorldLine): Promise<CheckpointMeta[]> {
     checkInt(worldLine, 0, 'listCheckpoints: world-line');
     const res = await this.run('listCheckpoints', (c) =>
-      c.query<{ node: string; version: string; prev_version: string; deps: string }>(
-        'SELECT node, version::text, prev_version::text, deps::text AS deps FROM dse_checkpoints WHERE world_line = $1',
+      c.query<{ node: string; version: string; world_line: string; prev_version: string; deps: string }>(
+        'SELECT node, version::text, world_line::text, prev_version::text, deps::text AS deps FROM dse_checkpoints WHERE world_line <= $1',
         [worldLine],
       ),
     );
-    const out: CheckpointMeta[] = res.rows.map((r) => ({ node: r.node, worldLine, version: Number(r.version), prevVersion: Number(r.prev_version), deps: JSON.parse(r.deps) as Deps }));
+    const out: CheckpointMeta[] = res.rows.map((r) => ({
+      node: r.node,
+      worldLine: Number(r.world_line),
+      version: Number(r.version),
+      prevVersion: Number(r.prev_version),
+      deps: JSON.parse(r.deps) as Deps,
+    }));
     // Sorted here rather than in SQL: the same order as MemoryStorage whatever the database's collation.
-    out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.version - b.version));
+    out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.version - b.version || a.worldLine - b.worldLine));
     return out;
   }
 
   async loadCoordinator(): Promise<CoordinatorRecord | null> {
     const res = await this.run('loadCoordinator', (c) =>
-      c.query<{ world_line: string; cut: string | null; recovery_cuts: string | null; nodes: string | null }>(
-        'SELECT world_line::text, cut::text AS cut, recovery_cuts::text AS recovery_cuts, nodes::text AS nodes FROM dse_coordinator WHERE id = 1',
+      c.query<{ world_line: string; cut: string | null; kept: string | null; recovery_cuts: string | null; nodes: string | null }>(
+        'SELECT world_line::text, cut::text AS cut, kept::text AS kept, recovery_cuts::text AS recovery_cuts, nodes::text AS nodes FROM dse_coordinator WHERE id = 1',
       ),
     );
     const row = res.rows[0];
     if (row === undefined) throw new DseError('StorageCorrupt', `${this.label}: the coordinator's row is missing`);
     if (row.cut === null) return null;
-    return {
+    const rec: CoordinatorRecord = {
       worldLine: Number(row.world_line),
       cut: JSON.parse(row.cut) as Cut,
-      recoveryCuts: JSON.parse(row.recovery_cuts ?? '[]') as { worldLine: WorldLine; cut: Cut }[],
+      recoveryCuts: JSON.parse(row.recovery_cuts ?? '[]') as WorldLineStart[],
       nodes: JSON.parse(row.nodes ?? '[]') as NodeId[],
     };
+    if (row.kept !== null) rec.kept = JSON.parse(row.kept) as Cut;
+    return rec;
   }
 
   async saveCoordinator(record: CoordinatorRecord): Promise<void> {
     checkCoordinator(record);
     const cut = JSON.stringify(record.cut);
     await this.transaction('saveCoordinator', async (c) => {
-      const res = await c.query<{ world_line: string; saved: boolean }>('SELECT world_line::text, cut IS NOT NULL AS saved FROM dse_coordinator WHERE id = 1 FOR UPDATE');
+      const res = await c.query<{ world_line: string; saved: boolean; cut: string | null }>(
+        'SELECT world_line::text, cut IS NOT NULL AS saved, cut::text AS cut FROM dse_coordinator WHERE id = 1 FOR UPDATE',
+      );
       const row = res.rows[0];
       if (row === undefined) throw new DseError('StorageCorrupt', `${this.label}: the coordinator's row is missing`);
       const stored = Number(row.world_line);
-      if (row.saved && record.worldLine < stored) {
-        throw new DseError('StaleWorldLine', `coordinator record of world-line ${record.worldLine}: ${stored} is newer`);
+      if (row.saved && (record.worldLine < stored || (record.starts === true && record.worldLine === stored))) {
+        throw new DseError('StaleWorldLine', `coordinator record of world-line ${record.worldLine}: ${stored} is ${record.worldLine < stored ? 'newer' : 'started already'}`);
+      }
+      if (row.saved && row.cut !== null && record.worldLine === stored) {
+        const lower = lowerCut(JSON.parse(row.cut) as Cut, record.cut);
+        if (lower !== null) throw new DseError('StaleCut', `coordinator record of world-line ${record.worldLine}: ${lower}`);
       }
       if (record.worldLine > stored) {
-        // Versions above the cut from ended world-lines were rolled back: drop them with the fence.
-        await c.query(`DELETE FROM dse_checkpoints WHERE world_line < $1 AND version > COALESCE(($2::jsonb ->> node)::bigint, 0)`, [record.worldLine, cut]);
+        // Versions above the restore points from ended world-lines were rolled back: drop them with the fence.
+        await c.query(`DELETE FROM dse_checkpoints WHERE world_line < $1 AND version > COALESCE(($2::jsonb ->> node)::bigint, ($3::jsonb ->> node)::bigint, 0)`, [
+          record.worldLine,
+          JSON.stringify(record.kept ?? record.cut),
+          cut,
+        ]);
       }
-      await c.query('UPDATE dse_coordinator SET world_line = GREATEST(world_line, $1), cut = $2, recovery_cuts = $3, nodes = $4, updated_at = now() WHERE id = 1', [
+      await c.query('UPDATE dse_coordinator SET world_line = GREATEST(world_line, $1), cut = $2, kept = $3, recovery_cuts = $4, nodes = $5, updated_at = now() WHERE id = 1', [
         record.worldLine,
         cut,
+        JSON.stringify(record.kept ?? record.cut),
         JSON.stringify(record.recoveryCuts),
         JSON.stringify(record.nodes),
       ]);
@@ -370,11 +390,16 @@ function checkCoordinator(r: CoordinatorRecord): void {
   if (typeof r !== 'object' || r === null) throw bad('saveCoordinator: the record must be an object');
   checkInt(r.worldLine, 1, 'saveCoordinator: world-line');
   checkVersionMap(r.cut, 'saveCoordinator: cut');
+  if (r.kept !== undefined) {
+    checkVersionMap(r.kept, 'saveCoordinator: kept');
+    for (const n in r.cut) if ((r.kept[n] ?? Infinity) < r.cut[n]!) throw bad(`saveCoordinator: the restore point of ${n} is below its cut`);
+  }
   if (!Array.isArray(r.recoveryCuts)) throw bad('saveCoordinator: recoveryCuts must be an array');
   for (const rc of r.recoveryCuts) {
     if (typeof rc !== 'object' || rc === null) throw bad('saveCoordinator: recoveryCuts entries must be {worldLine, cut}');
     checkInt(rc.worldLine, 1, 'saveCoordinator: recoveryCuts world-line');
     checkVersionMap(rc.cut, 'saveCoordinator: recoveryCuts cut');
+    if (rc.kept !== undefined) checkVersionMap(rc.kept, 'saveCoordinator: recoveryCuts kept');
   }
   if (!Array.isArray(r.nodes)) throw bad('saveCoordinator: nodes must be an array');
   for (const n of r.nodes) checkNode(n, 'saveCoordinator: nodes');

@@ -48,7 +48,7 @@ export const brokerScenario: Scenario = {
               if (producer.publishedUpTo > 0 && rng.chance(0.15)) {
                 // A producer that is not sure its event arrived sends it again: the broker drops it.
                 const seq = rng.int(1, producer.publishedUpTo);
-                await orRolledBack(client.publish(producer.topic, producer.id, seq, `${producer.id}:${seq}`));
+                await orRolledBack(client, client.publish(producer.topic, producer.id, seq, `${producer.id}:${seq}`));
               } else {
                 await producer.send(`${producer.id}:${producer.seq + 1}`);
               }
@@ -58,7 +58,7 @@ export const brokerScenario: Scenario = {
           for (let k = 0; k < env.requestsPerSession; k++) {
             await env.sleep(rng.next() * 6);
             const topic = rng.pick(TOPICS);
-            const r = await orRolledBack(client.poll(topic, GROUP[role], { max: rng.int(1, 6), committed: role === 'committed' }));
+            const r = await orRolledBack(client, client.poll(topic, GROUP[role], { max: rng.int(1, 6), committed: role === 'committed' }));
             if (r !== null && role === 'committed') {
               let m = handedOut.get(topic);
               if (m === undefined) handedOut.set(topic, (m = new Map()));

@@ -34,12 +34,19 @@ export class SessionLoops {
   }
 }
 
-/** Awaits `p`; a rollback (definite: it did not happen) gives null. */
-export async function orRolledBack<T>(p: Promise<T>): Promise<T | null> {
+/**
+ * Awaits `p`; a rollback (definite: it did not happen) gives null. A request refused because the session
+ * is rolled back (`SessionRolledBack`: it was never sent) gives null too, and the client resumes.
+ */
+export async function orRolledBack<T>(client: { resume(): void }, p: Promise<T>): Promise<T | null> {
   try {
     return await p;
   } catch (e) {
     if (isDseError(e) && e.code === 'RolledBack') return null;
+    if (isDseError(e) && e.code === 'SessionRolledBack') {
+      client.resume();
+      return null;
+    }
     throw e;
   }
 }

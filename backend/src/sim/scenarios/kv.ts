@@ -36,16 +36,16 @@ export const kvScenario: Scenario = {
             const key = rng.pick(KEYS);
             const x = rng.next();
             if (x < 0.3) {
-              const r = await orRolledBack(kv.get(key));
+              const r = await orRolledBack(kv, kv.get(key));
               if (r !== null) seen.set(key, r.value.value);
             } else if (x < 0.65) {
               const value = rng.int(0, 1000);
-              if ((await orRolledBack(kv.put(key, value))) !== null) seen.set(key, value);
+              if ((await orRolledBack(kv, kv.put(key, value))) !== null) seen.set(key, value);
             } else if (x < 0.75) {
-              if ((await orRolledBack(kv.delete(key))) !== null) seen.set(key, null);
+              if ((await orRolledBack(kv, kv.delete(key))) !== null) seen.set(key, null);
             } else {
               const value = rng.chance(0.2) ? null : rng.int(0, 1000);
-              const r = await orRolledBack(kv.cas(key, seen.get(key) ?? null, value));
+              const r = await orRolledBack(kv, kv.cas(key, seen.get(key) ?? null, value));
               if (r !== null) seen.set(key, r.value.ok ? value : r.value.value);
             }
           }

@@ -11,10 +11,26 @@ import type { Scenario, ScenarioChecks, ScenarioRun, WorkloadEnv } from '../scen
  * from node to node and back, and sthreads that call 1–3 nodes and merge. Every effect is a record
  * naming its request, so that the checker sees what survived, what was lost and what was doubled.
  */
-export const kvtestScenario: Scenario = {
+export const kvtestScenario: Scenario = makeKvtestScenario();
+
+/** Shapes of the kvtest workload; the defaults are the simulator's. */
+export interface KvtestOptions {
+  /** Hops of a chain or an sthread: drawn uniformly in [min, max]. */
+  hopsMin?: number;
+  hopsMax?: number;
+  /** Share of requests that are sthreads (the rest split as by default); default 0.2. */
+  sthreadShare?: number;
+}
+
+/** The kvtest scenario with another workload shape (long sthreads, say); same app, same checks. */
+export function makeKvtestScenario(opts: KvtestOptions = {}): Scenario {
+  const hopsMin = opts.hopsMin ?? 1;
+  const hopsMax = opts.hopsMax ?? 3;
+  const sthreadShare = opts.sthreadShare ?? 0.2;
+  return {
   name: 'kvtest',
   app: kvApp,
-  workloadMs: (requestsPerSession) => requestsPerSession * 12,
+  workloadMs: (requestsPerSession) => requestsPerSession * 12 * Math.max(1, hopsMax / 3),
   createRun(): ScenarioRun {
     let sessionsDone = 0;
     let total = -1;
@@ -26,10 +42,11 @@ export const kvtestScenario: Scenario = {
         const randomOp = (): KvOp => {
           const key = rng.pick(keys);
           const x = rng.next();
-          if (x < 0.4) return { op: 'put', key, value: rng.int(0, 1000) };
-          if (x < 0.5) return { op: 'get', key };
-          const hops = Array.from({ length: rng.int(1, 3) }, () => rng.pick(nodeIds));
-          return x < 0.8 ? { op: 'chain', key, hops } : { op: 'sthread', key, hops };
+          const rest = (1 - sthreadShare) / 0.8;
+          if (x < 0.4 * rest) return { op: 'put', key, value: rng.int(0, 1000) };
+          if (x < 0.5 * rest) return { op: 'get', key };
+          const hops = Array.from({ length: rng.int(hopsMin, hopsMax) }, () => rng.pick(nodeIds));
+          return x < 0.8 * rest ? { op: 'chain', key, hops } : { op: 'sthread', key, hops };
         };
         total = env.sessions;
         const sessions = Array.from({ length: env.sessions }, () => env.host.session());
@@ -40,7 +57,8 @@ export const kvtestScenario: Scenario = {
               try {
                 await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
               } catch (e) {
-                if (!isDseError(e) || e.code !== 'RolledBack') throw e;
+                if (isDseError(e) && e.code === 'SessionRolledBack') s.resume();
+                else if (!isDseError(e) || e.code !== 'RolledBack') throw e;
               }
             }
             sessionsDone++;
@@ -51,7 +69,8 @@ export const kvtestScenario: Scenario = {
       done: () => sessionsDone === total,
     };
   },
-};
+  };
+}
 
 const kvtestChecks: ScenarioChecks = {
   /** No orphans: a restored node holds no record applied above its cut version. */
@@ -93,7 +112,7 @@ const kvtestChecks: ScenarioChecks = {
         }
         const expected = expectedRecords(o.node, op).length;
         if (recs.length > expected) c.fail('exactly-once', `committed request ${id} (${op.op}) left ${recs.length} records, expected ${expected}`, t);
-      } else if (o.status === 'rolledBack') {
+      } else if (o.status === 'rolledBack' || o.status === 'refused') {
         if (recs.length > 0) c.fail('no-orphans', `rolled-back request ${id} (${op.op}) left ${recs.length} records, e.g. ${recs[0]!.key}/${recs[0]!.i} on ${recs[0]!.node}`, t);
       }
     }

@@ -45,7 +45,7 @@ export const walScenario: Scenario = {
             const x = rng.next();
             if (x < 0.55) {
               const data = `${s.id}#${k}`;
-              const r = await orRolledBack(wal.append(log, data));
+              const r = await orRolledBack(wal, wal.append(log, data));
               if (r !== null) seenLength.set(log, r.value.pos + 1);
               r?.commit().then(
                 (v) => learn(log, [{ pos: v.pos, data }]),
@@ -53,7 +53,7 @@ export const walScenario: Scenario = {
               );
             } else {
               const committed = x >= 0.75;
-              const r = await orRolledBack(wal.read(log, { from: rng.int(0, seenLength.get(log) ?? 0), max: rng.int(1, 20), committed }));
+              const r = await orRolledBack(wal, wal.read(log, { from: rng.int(0, seenLength.get(log) ?? 0), max: rng.int(1, 20), committed }));
               if (r !== null && committed) learn(log, r.value.entries);
               if (r !== null && r.value.length !== undefined) seenLength.set(log, r.value.length);
             }

@@ -60,7 +60,7 @@ export const workflowScenario: Scenario = {
               legs.push({ kind, item, capacity, decline: kind === 'payment' && rng.chance(0.125) });
             }
             const id = `${s.id}.w${k}`;
-            await orRolledBack(wf.run(id, travelReservation(id, legs, env.nodes), rng.pick(env.nodes)));
+            await orRolledBack(wf, wf.run(id, travelReservation(id, legs, env.nodes), rng.pick(env.nodes)));
           }
         });
       },
