@@ -90,7 +90,7 @@ export class Coordinator {
   /** Highest version each node reported (in `none` mode a restarted node continues above it). */
   private maxSeen = new Map<NodeId, Version>();
   private lastHeard = new Map<NodeId, number>();
-  /** The process of each member that the coordinator knows (from its hello or its report). */
+  /** The process of each member that the coordinator knows (from its hello or its report); they only grow. */
   private incarnations = new Map<NodeId, number>();
   private clients = new Set<string>();
   /** Nodes that restarted and wait for their `recover`. */
@@ -110,6 +110,13 @@ export class Coordinator {
   private stopped = false;
   /** False until `start` knows the world-line: nothing is served before (a recover of world-line 0 would be garbage). */
   private ready = false;
+  /**
+   * True once this coordinator saved a world-line itself. Until then it commits nothing: a coordinator
+   * that died may still have a save in flight that starts a world-line with a lower cut, and its fence
+   * would delete rows this one had committed. Its own first save either lands first (and fences the dead
+   * one's off) or is refused (and it starts again from what the dead one saved).
+   */
+  private owns = false;
 
   constructor(ports: CoordinatorPorts, cfg: Partial<CoordinatorConfig> = {}) {
     this.cfg = { ...DEFAULT_COORDINATOR_CONFIG, ...cfg };
@@ -159,6 +166,7 @@ export class Coordinator {
       const first: CoordinatorRecord = { ...this.record(), starts: true };
       await this.saveStart(first);
       if (this.stopped) return;
+      this.owns = true;
       this.savedCut = { ...this.cut };
       this.ready = true;
       this.observer.emit({ type: 'worldLineChanged', t: this.clock.now(), worldLine: 1, cut: { ...this.cut }, failed: [], kept: { ...this.cut }, reason: 'start', recovery: this.cfg.recovery });
@@ -259,7 +267,7 @@ export class Coordinator {
         if ((this.maxSeen.get(msg.node) ?? 0) < msg.version) this.maxSeen.set(msg.node, msg.version);
         // Reports of an ended world-line describe versions that were either deleted with it or are
         // reported again by their node under the new one; while a new record is saved, likewise.
-        if (msg.worldLine !== this.worldLine || this.savingWorldLine !== 0 || !this.members.has(msg.node)) return;
+        if (!this.owns || msg.worldLine !== this.worldLine || this.savingWorldLine !== 0 || !this.members.has(msg.node)) return;
         if (msg.version <= (this.cut[msg.node] ?? 0)) return;
         this.pendingOf(msg.node).set(msg.version, { prevVersion: msg.prevVersion, deps: msg.deps });
         this.recompute();
@@ -302,8 +310,10 @@ export class Coordinator {
     const status = this.members.get(msg.node);
     if (status === undefined) return;
     const known = this.incarnations.get(msg.node);
-    if (known !== undefined && known !== msg.incarnation && status === 'up') {
-      // Another process than the one we served: the one we knew died in between.
+    // Incarnations grow: a report of an older process (which died) arrives late; ignore it.
+    if (known !== undefined && msg.incarnation < known) return;
+    if (known !== undefined && msg.incarnation > known && status === 'up') {
+      // A newer process than the one we served: the one we knew died in between.
       this.nodeFailed(msg.node, 'restart');
       this.rejoin(msg.node, msg.incarnation);
       return;
@@ -342,6 +352,9 @@ export class Coordinator {
 
   private onHello(node: NodeId, incarnation: number | undefined): void {
     if (!this.members.has(node)) return;
+    const known = this.incarnations.get(node);
+    // Incarnations grow: the hello of an older process (which died since) arrives late; ignore it.
+    if (incarnation !== undefined && known !== undefined && incarnation < known) return;
     const status = this.members.get(node);
     if (status === 'up' && incarnation !== undefined && incarnation === this.incarnations.get(node)) {
       // The process we know says hello again: it has no memory yet (its recover is late, or a recovery
@@ -438,6 +451,7 @@ export class Coordinator {
           this.savingWorldLine = 0;
         }
         if (this.stopped) return;
+        this.owns = true;
         for (const n in this.cut) assert((cut[n] ?? 0) >= (this.cut[n] ?? 0), `coordinator: world-line ${worldLine} starts ${n} at ${cut[n]}, below the announced ${this.cut[n]}`);
         this.worldLine = worldLine;
         this.recoveryCuts = recoveryCuts;

@@ -45,7 +45,10 @@ export interface NodePorts {
   network: Network;
   storage: Storage;
   observer: Observer;
-  /** Names this process of the node, different for each start (default: the clock at construction). */
+  /**
+   * Names this process of the node: higher for each start (default: the clock at construction), so that
+   * the coordinator tells a late message of a dead process from one of its successor.
+   */
   incarnation?: number;
   /**
    * An error the runtime could not handle in an asynchronous step (a failed internal assertion, a
@@ -677,6 +680,11 @@ export class DseNode {
       this.sendPrepared();
       return;
     }
+    if (this.status === 'starting') {
+      // The hello may have been lost (a coordinator restarting), or overtaken by a dead predecessor's.
+      this.network.send(COORDINATOR, { kind: 'hello', node: this.id, incarnation: this.incarnation });
+      return;
+    }
     if (this.status !== 'up') return;
     const now = this.clock.now();
     this.resendOutbox(now, this.cfg.retransmitMs);
@@ -927,8 +935,12 @@ export class DseNode {
   }
 
   private onRecover(msg: Extract<WireMessage, { kind: 'recover' }>): void {
-    // Meant for another process of this node (one that died): what it says to keep, this one never had.
-    if (msg.incarnation !== undefined && msg.incarnation !== this.incarnation) return;
+    if (msg.incarnation !== undefined && msg.incarnation !== this.incarnation) {
+      // Meant for another process of this node: what it says to keep, this one never had. If the
+      // coordinator takes an older (dead) process for us, it heard a late hello: say ours again.
+      if (msg.incarnation < this.incarnation) this.network.send(COORDINATOR, { kind: 'hello', node: this.id, incarnation: this.incarnation });
+      return;
+    }
     // A fresh process (`starting`) takes any recover; a running one only a newer world-line, or (in `none`
     // mode, where world-lines never change) nothing at all; a frozen one only the world-line it prepared
     // for, or a newer one. While restoring, the world-line being restored to counts: an older recover

@@ -251,7 +251,8 @@ export class Checker {
    */
   private checkSynchronous(e: Extract<InspectionEvent, { type: 'messageSent' }>): void {
     if (e.srcVersion === 0 || this.inspect(e.from) === undefined) return;
-    if (e.srcVersion <= (this.cut[e.from] ?? 0)) return;
+    // A message of an ended world-line is refused by every receiver (rule 1): it carries nothing.
+    if (e.worldLine !== this.worldLine || e.srcVersion <= (this.cut[e.from] ?? 0)) return;
     const durable = this.durable.get(e.from);
     if (durable !== undefined) for (const v of durable.keys()) if (v >= e.srcVersion) return;
     this.fail('durable-sync', `${e.from} sent ${e.kind} ${e.id} from version ${e.srcVersion}, which is not persisted`, e.t);

@@ -225,13 +225,15 @@ class SimStorage implements Storage {
     return this.timed(() => this.inner.loadCheckpoint(node, version), true);
   }
   listCheckpoints(worldLine: number): Promise<CheckpointMeta[]> {
+    if (process.env.DSE_DEBUG) void this.inner.listCheckpoints(worldLine).then((rows) => console.log(`t=${this.sched.now} rows ${JSON.stringify(rows.filter((r) => r.node === 'n1').map((r) => [r.version, r.worldLine, r.prevVersion]))}`));
     if (this.bug === 'restart-trusts-saved-cut') return this.timed(() => Promise.resolve([]), true);
     return this.timed(() => this.inner.listCheckpoints(worldLine), true);
   }
   loadCoordinator(): Promise<CoordinatorRecord | null> {
-    return this.timed(() => this.inner.loadCoordinator(), false);
+    return this.timed(() => this.inner.loadCoordinator().then((r) => { if (process.env.DSE_DEBUG) console.log(`t=${this.sched.now} loaded ${JSON.stringify(r).slice(0, 200)}`); return r; }), false);
   }
   saveCoordinator(record: CoordinatorRecord): Promise<void> {
+    if (process.env.DSE_DEBUG) console.log(`t=${this.sched.now} saveCoordinator ${JSON.stringify(record).slice(0, 200)}`);
     if (this.bug === 'announce-before-save' && record.starts === true) return this.early(() => this.inner.saveCoordinator(record));
     if (this.bug === 'prune-before-save' && record.starts !== true) return this.timed(() => Promise.resolve(), true);
     return this.timed(() => this.inner.saveCoordinator(record), true);

@@ -85,8 +85,12 @@ const kvtestChecks: ScenarioChecks = {
     }
   },
 
-  /** Committed effects present exactly once, rolled-back ones absent, no records of requests never sent. */
+  /**
+   * Committed effects present exactly once, rolled-back ones absent, no records of requests never sent,
+   * and every committed answer explained by the committed history (see `checkAnswer`).
+   */
   finish(c: Checker, t: number, outcomes: readonly RequestOutcome[], views: ReadonlyMap<NodeId, NodeView>): void {
+    for (const o of outcomes) if (o.status === 'committed') checkAnswer(c, t, o, views.get(o.node));
     const found = new Map<string, { node: NodeId; key: string; i: number }[]>();
     for (const [n, view] of views) {
       for (const [key, value] of view.appState) {
@@ -121,6 +125,41 @@ const kvtestChecks: ScenarioChecks = {
     }
   },
 };
+
+/**
+ * A committed answer must be the one the committed history gives: a put's `len` is its record's place in
+ * the key's list on its node (records are only ever appended; a rollback drops a suffix); a get's `len`
+ * counts the records applied before the version it ran in, and at most those applied in that version
+ * too; a chain answers its hop count, an sthread its step count.
+ */
+function checkAnswer(c: Checker, t: number, o: RequestOutcome, view: NodeView | undefined): void {
+  const op = o.payload as unknown as KvOp;
+  const id = `${o.session}#${o.seq}`;
+  const got = JSON.stringify(o.result);
+  const bad = (expected: string): void => c.fail('kv-history', `committed request ${id} (${op.op} ${op.key} on ${o.node}) was answered ${got}; the committed history says ${expected}`, t);
+  const list = ((view?.appState.get(`h:${op.key}`) as EffectRecord[] | undefined) ?? []).filter((r) => r.i === 0);
+  switch (op.op) {
+    case 'put': {
+      const at = list.findIndex((r) => r.s === o.session && r.q === o.seq);
+      if (at >= 0 && got !== JSON.stringify({ len: at + 1 })) bad(JSON.stringify({ len: at + 1 }));
+      return;
+    }
+    case 'get': {
+      const v = o.deps[o.node] ?? 0;
+      const before = list.filter((r) => r.v < v).length;
+      const upTo = list.filter((r) => r.v <= v).length;
+      const len = (o.result as { len?: unknown } | null)?.len;
+      if (typeof len !== 'number' || len < before || len > upTo) bad(`between ${before} and ${upTo} records at version ${v}`);
+      return;
+    }
+    case 'chain':
+      if (got !== JSON.stringify({ hops: op.hops.length })) bad(JSON.stringify({ hops: op.hops.length }));
+      return;
+    case 'sthread':
+      if (got !== JSON.stringify({ steps: op.hops.length })) bad(JSON.stringify({ steps: op.hops.length }));
+      return;
+  }
+}
 
 /** The records a committed request leaves: [node, key, hop index]. */
 function expectedRecords(entry: NodeId, op: KvOp): [NodeId, string, number][] {

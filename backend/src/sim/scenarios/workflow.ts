@@ -106,7 +106,7 @@ function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], 
     const steps = p.steps as unknown as WorkflowStep[];
     const mine = bookings.get(id) ?? new Map<number, Booking & { node: NodeId }>();
     bookings.delete(id);
-    if (o.status === 'rolledBack') {
+    if (o.status === 'rolledBack' || o.status === 'refused') {
       if (mine.size > 0) fail(`rolled-back workflow ${id} left ${mine.size} bookings, e.g. step ${[...mine.keys()][0]}`);
       continue;
     }
