@@ -191,7 +191,7 @@ export class SqlStorage implements Storage {
       await c.query('UPDATE dse_coordinator SET world_line = GREATEST(world_line, $1), cut = $2, kept = $3, recovery_cuts = $4, nodes = $5, updated_at = now() WHERE id = 1', [
         record.worldLine,
         cut,
-        JSON.stringify(record.kept ?? record.cut),
+        record.kept === undefined ? null : JSON.stringify(record.kept),
         JSON.stringify(record.recoveryCuts),
         JSON.stringify(record.nodes),
       ]);

@@ -85,11 +85,84 @@ describe('sessions', () => {
       expect(isDseError(err) && err.code === 'RolledBack' && err.definite).toBe(true);
     }
     expect(s.history().map((h) => h.status)).toEqual(['committed', 'rolledBack', 'rolledBack']);
-    // The session goes on in the new world-line.
+    // The session stays rolled back: the next request is refused, definitely, naming the last survivor.
+    const sentBefore = t.requests().length;
+    await expect(s.request('n1', {})).rejects.toMatchObject({ code: 'SessionRolledBack', definite: true, rolledBackSeq: 2, lastSurvivingSeq: 1 });
+    expect(t.requests()).toHaveLength(sentBefore);
+    // Once the client acknowledges, the session goes on in the new world-line.
+    s.resume();
     const fourth = s.request('n1', {});
     expect(t.requests().at(-1)![1]).toMatchObject({ probe: false, h: { seq: 4, worldLine: 2 } });
     t.reply(4, 'n1', 3, 2);
     expect((await fourth).worldLine).toBe(2);
+    expect(s.history().at(-1)).toMatchObject({ seq: 4, resumes: 1 });
+  });
+
+  it('requests queued behind a rolled-back one are refused with SessionRolledBack and never sent', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const first = s.request('n1', {});
+    t.reply(1, 'n1', 6, 1, 'ok', 6);
+    await first;
+    const second = s.request('n2', {}); // on the wire
+    const third = s.request('n2', {}); // queued behind it
+    // World-line 2 keeps n1 only up to 5: request 1 (accepted in n1@6) is lost at once, without a probe.
+    t.host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 5, n2: 0 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 5, n2: 0 }, kept: { n1: 5, n2: 0 } }] });
+    await expect(second).rejects.toMatchObject({ code: 'RolledBack' });
+    await expect(third).rejects.toMatchObject({ code: 'SessionRolledBack', rolledBackSeq: 1, lastSurvivingSeq: 0 });
+    expect(s.history().map((h) => h.status)).toEqual(['rolledBack', 'rolledBack', 'refused']);
+    expect(t.requests().filter(([, m]) => m.h.seq === 3)).toHaveLength(0);
+  });
+
+  it('precise recovery: an answer whose dependencies every new world-line kept survives, uncommitted, and commits later', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const a = s.request('n1', {});
+    t.reply(1, 'n1', 7, 1, 'ok', 7);
+    const r1 = await a;
+    // World-line 2 starts from cut n1@3 but keeps n1 up to 8: the answer (n1@7) survived, not committed yet.
+    t.host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 3 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 3 }, kept: { n1: 8 } }] });
+    expect(s.history()[0]).toMatchObject({ status: 'answered', worldLine: 2 });
+    expect(t.requests().filter(([, m]) => m.probe)).toHaveLength(0);
+    let committed = false;
+    void r1.commit().then(() => (committed = true));
+    t.host.receive({ kind: 'cut', worldLine: 2, cut: { n1: 7 } });
+    await t.flush();
+    expect(committed).toBe(true);
+  });
+
+  it('an answer survives only if every world-line it missed kept it', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const a = s.request('n1', {});
+    t.reply(1, 'n1', 7, 1, 'ok', 7);
+    await a;
+    // The host hears of world-line 3 directly: 2 kept n1@8, 3 kept only n1@5.
+    t.host.receive({
+      kind: 'worldLine',
+      worldLine: 3,
+      cut: { n1: 3 },
+      recoveryCuts: [
+        { worldLine: 2, cut: { n1: 3 }, kept: { n1: 8 } },
+        { worldLine: 3, cut: { n1: 3 }, kept: { n1: 5 } },
+      ],
+    });
+    expect(s.history()[0]!.status).toBe('rolledBack');
+  });
+
+  it('settled requests are named in every later request, so that nodes can forget their answers', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const a = s.request('n1', {});
+    t.reply(1, 'n1', 2);
+    await a;
+    const b = s.request('n1', {});
+    expect(t.requests().at(-1)![1].settled).toBeUndefined();
+    t.reply(2, 'n1', 3);
+    await b;
+    t.host.receive({ kind: 'cut', worldLine: 1, cut: { n1: 2 } });
+    void s.request('n1', {});
+    expect(t.requests().at(-1)![1]).toMatchObject({ h: { seq: 3 }, settled: 1 });
   });
 
   it('an answer accepted above the new cut is rolled back at once with every later one, without a probe (its node may be down)', async () => {
@@ -115,7 +188,8 @@ describe('sessions', () => {
     }
     expect(t.requests()).toHaveLength(before); // nothing was sent to n3
     expect(s.history().map((h) => h.status)).toEqual(['committed', 'rolledBack', 'rolledBack']);
-    // The next request goes out at once, in the new world-line, with only the surviving dependencies.
+    // After resume, the next request goes out at once, in the new world-line, with only the surviving dependencies.
+    s.resume();
     void s.request('n2', {});
     expect(t.requests().at(-1)![1]).toMatchObject({ probe: false, h: { seq: 4, worldLine: 2 }, deps: { n1: 2 } });
   });

@@ -75,6 +75,9 @@ describe('key-value store', () => {
       const err = await c.run(rejection(r.commit()));
       expect(isDseError(err) && err.code === 'RolledBack').toBe(true);
     }
+    // The session stays rolled back until the client acknowledges it.
+    await expect(c.run(kv.get('x'))).rejects.toMatchObject({ code: 'SessionRolledBack', definite: true });
+    kv.resume();
     expect((await c.run(kv.get('x'))).value).toEqual({ value: 'kept', n: 1 });
   });
 

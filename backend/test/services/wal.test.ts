@@ -57,6 +57,8 @@ describe('write-ahead log', () => {
     c.restart(node);
     const err = await c.run(rejection(lost.commit()));
     expect(isDseError(err) && err.code === 'RolledBack' && err.definite).toBe(true);
+    await expect(c.run(wal.read('orders', { committed: true }))).rejects.toMatchObject({ code: 'SessionRolledBack' });
+    wal.resume();
     const r = await c.run(wal.read('orders', { committed: true }));
     expect(r.value.entries.map((e) => e.data)).toEqual(['a', 'b', 'c', 'd']);
     // The log goes on from the committed prefix.

@@ -124,19 +124,61 @@ export function storageContract(name: string, open: () => Promise<StorageUnderTe
       expect((await s.listCheckpoints(1)).map((m) => m.version)).toEqual([1, 2, 3, 4]);
     });
 
-    it('lists the rows of one world-line, sorted, with their deps', async () => {
+    it('lists every row held of world-lines up to the one asked, sorted, with their deps', async () => {
       await s.writeCheckpoints([
         rec({ node: 'n2', version: 1, full: true, deps: { n1: 1 } }),
         ...CHAIN.slice(0, 2),
         rec({ node: 'n10', version: 1, full: true }),
       ]);
-      expect(await s.listCheckpoints(1)).toEqual([
+      const one = [
         { node: 'n1', worldLine: 1, version: 1, prevVersion: 0, deps: {} },
         { node: 'n1', worldLine: 1, version: 2, prevVersion: 1, deps: { n2: 1 } },
         { node: 'n10', worldLine: 1, version: 1, prevVersion: 0, deps: {} },
         { node: 'n2', worldLine: 1, version: 1, prevVersion: 0, deps: { n1: 1 } },
-      ]);
-      expect(await s.listCheckpoints(2)).toEqual([]);
+      ];
+      expect(await s.listCheckpoints(1)).toEqual(one);
+      // Rows a world-line change kept (here: all, at or below the restore points) are listed with the newer one's.
+      await s.saveCoordinator(coord(2, { n1: 1, n2: 1, n10: 1 }, { kept: { n1: 2, n2: 1, n10: 1 } }));
+      await s.writeCheckpoints([rec({ node: 'n1', version: 3, worldLine: 2, prevVersion: 2 })]);
+      expect(await s.listCheckpoints(1)).toEqual(one);
+      expect(await s.listCheckpoints(2)).toEqual([...one.slice(0, 2), { node: 'n1', worldLine: 2, version: 3, prevVersion: 2, deps: {} }, ...one.slice(2)]);
+    });
+
+    it('a new world-line keeps rows up to its restore points (precise recovery), not only up to the cut', async () => {
+      await s.writeCheckpoints(CHAIN);
+      await s.saveCoordinator(coord(1, { n1: 1 }));
+      await s.saveCoordinator(coord(2, { n1: 1 }, { kept: { n1: 3 } }));
+      expect((await s.listCheckpoints(2)).map((m) => m.version)).toEqual([1, 2, 3]);
+      expect(await s.loadCheckpoint('n1', 4)).toBeNull();
+      // A kept version is read through its chain, and a later world-line builds on it.
+      expect(asObject((await s.loadCheckpoint('n1', 3))!.state)).toEqual(CHAIN_STATES[3]);
+      await s.writeCheckpoints([rec({ node: 'n1', version: 4, worldLine: 2, prevVersion: 3, changes: { set: [['w', 2]], del: [] } })]);
+      expect(asObject((await s.loadCheckpoint('n1', 4))!.state)).toEqual({ ...CHAIN_STATES[3], w: 2 });
+      expect((await s.loadCoordinator())!.kept).toEqual({ n1: 3 });
+    });
+
+    it('the cut never goes back within a world-line: a lower one is refused (StaleCut, definite)', async () => {
+      await s.saveCoordinator(coord(1, { n1: 4, n2: 2 }));
+      const e = await expectCode(s.saveCoordinator(coord(1, { n1: 3, n2: 5 })), 'StaleCut');
+      expect(e.definite).toBe(true);
+      // A node left out counts as going back to 0.
+      await expectCode(s.saveCoordinator(coord(1, { n1: 5 })), 'StaleCut');
+      expect((await s.loadCoordinator())!.cut).toEqual({ n1: 4, n2: 2 });
+      await s.saveCoordinator(coord(1, { n1: 4, n2: 3 }));
+      expect((await s.loadCoordinator())!.cut).toEqual({ n1: 4, n2: 3 });
+      // A new world-line may start anywhere at or above what storage holds: the coordinator checks that.
+      await s.saveCoordinator(coord(2, { n1: 4, n2: 3 }, { starts: true }));
+      expect((await s.loadCoordinator())!.worldLine).toBe(2);
+    });
+
+    it('a save that starts a world-line is refused when that world-line started already (two coordinators)', async () => {
+      await s.saveCoordinator(coord(1, { n1: 0 }, { starts: true }));
+      await s.saveCoordinator(coord(2, { n1: 1 }, { starts: true }));
+      const e = await expectCode(s.saveCoordinator(coord(2, { n1: 2 }, { starts: true })), 'StaleWorldLine');
+      expect(e.definite).toBe(true);
+      expect((await s.loadCoordinator())!.cut).toEqual({ n1: 1 });
+      // `starts` is not stored.
+      expect((await s.loadCoordinator())!.starts).toBeUndefined();
     });
 
     it('saves and loads the coordinator record', async () => {
@@ -189,7 +231,7 @@ export function storageContract(name: string, open: () => Promise<StorageUnderTe
       expect(asObject(cp.state)).toEqual({ ...CHAIN_STATES[3], w: 2 });
       // Saving world-line 2 again (a newer cut) deletes nothing of world-line 2.
       await s.saveCoordinator(coord(2, { n1: 3, n2: 1 }));
-      expect((await s.listCheckpoints(2)).map((m) => m.version)).toEqual([4]);
+      expect((await s.listCheckpoints(2)).filter((m) => m.worldLine === 2).map((m) => m.version)).toEqual([4]);
     });
 
     it('a delta chain follows, at each version, the highest world-line not above its own', async () => {
@@ -251,10 +293,12 @@ export function storageContract(name: string, open: () => Promise<StorageUnderTe
     });
 
     it('node ids are any non-empty string', async () => {
+      const cut: Record<string, number> = {};
       for (const node of ["it's", 'n"1', 'ünï', 'a b']) {
         await s.writeCheckpoints([rec({ node, version: 1, full: true, changes: { set: [['x', node]], del: [] } })]);
         expect((await s.loadCheckpoint(node, 1))!.state.get('x')).toBe(node);
-        await s.saveCoordinator(coord(1, { [node]: 1 }));
+        cut[node] = 1;
+        await s.saveCoordinator(coord(1, { ...cut }));
         expect((await s.loadCoordinator())!.cut[node]).toBe(1);
       }
     });
