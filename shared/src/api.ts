@@ -1,7 +1,7 @@
 import type { ErrorBody } from './errors';
 import type { InspectionEvent } from './events';
 import type { NodeStateBase } from './state-mirror';
-import type { Cut, CutKind, Deps, Json, Mode, NodeId, Version, WorldLine } from './protocol';
+import type { Cut, CutKind, Deps, Json, Mode, NodeId, RecoveryKind, Version, WorldLine } from './protocol';
 
 /**
  * The live cluster's API: HTTP routes for scripts and the same commands over Socket.IO for the
@@ -24,9 +24,14 @@ import type { Cut, CutKind, Deps, Json, Mode, NodeId, Version, WorldLine } from 
  * | `POST /api/requests`         | `KvRequestBody`      | `RequestInfo`              |
  * | `POST /api/service`          | `ServiceRequestBody` | `ServiceRequestInfo`       |
  * | `GET /api/requests/:id`      |                      | `RequestInfo` or `ServiceRequestInfo` |
+ * | `POST /api/sessions/:name/resume` |                 | `{session, resumed}`       |
  * | `POST /api/simulate`         | `SimulateBody`       | `SimulateResult`           |
  *
- * HTTP status: 200 with `ok`; 400 BadRequest, 401 Unauthorized, 404 NotFound, 409 Conflict,
+ * A session with a rolled-back request stays rolled back: `POST /api/requests` (and `/api/service`) on it
+ * answer 409 with a definite `SessionRolledBack` error naming the rolled-back request and the last one
+ * that survived, until `POST /api/sessions/:name/resume` (or a new session name).
+ *
+ * HTTP status: 200 with `ok`; 400 BadRequest, 401 Unauthorized, 404 NotFound, 409 Conflict and SessionRolledBack,
  * 413/429 LimitExceeded, 504 Timeout, 500 Internal; the body is always `{error: ErrorBody}`.
  *
  * Socket.IO (same port, default namespace `/`; when the server has a token, pass it as
@@ -90,6 +95,8 @@ export interface ClusterInfo {
 export interface ClusterConfig {
   mode: Mode;
   cut: CutKind;
+  /** `precise`: only what depends on lost state rolls back after a failure; `cut`: every node back to the committed cut. Takes effect at the next recovery. */
+  recovery: RecoveryKind;
   /** How often a node closes its open version (checkpoint). */
   checkpointIntervalMs: number;
   /** Added to every message between nodes and sessions (the server relays them). */
@@ -278,6 +285,8 @@ export type Command =
   | ({ type: 'request' } & KvRequestBody)
   | ({ type: 'service' } & ServiceRequestBody)
   | { type: 'getRequest'; id: string }
+  /** Acknowledges a session's rollback: it takes requests again (see `SessionRolledBack`). */
+  | { type: 'resumeSession'; session: string }
   | ({ type: 'simulate' } & SimulateBody);
 
 export type CommandType = Command['type'];
@@ -303,6 +312,8 @@ export interface CommandResults {
   service: ServiceRequestInfo;
   /** A kv app request (`op`, `key`) or a service request (`svc`). */
   getRequest: RequestInfo | ServiceRequestInfo;
+  /** `resumed`: false when the session was not rolled back (nothing to acknowledge). */
+  resumeSession: { session: string; resumed: boolean };
   simulate: SimulateResult;
 }
 

@@ -135,6 +135,11 @@ export class Coordinator {
     return this.cfg.recovery;
   }
 
+  /** Live reconfiguration: the next recovery repairs this way. */
+  setRecovery(recovery: RecoveryKind): void {
+    this.cfg.recovery = recovery;
+  }
+
   get isRecovering(): boolean {
     return this.recovering;
   }
@@ -245,7 +250,10 @@ export class Coordinator {
   }
 
   private record(): CoordinatorRecord {
-    return { worldLine: this.worldLine, cut: { ...this.cut }, kept: { ...this.restorePoints }, recoveryCuts: this.recoveryCuts, nodes: [...this.members.keys()] };
+    // A restore point below the cut is the cut: what committed since the world-line started is kept too.
+    const kept: Cut = { ...this.restorePoints };
+    for (const n in this.cut) kept[n] = Math.max(kept[n] ?? 0, this.cut[n]!);
+    return { worldLine: this.worldLine, cut: { ...this.cut }, kept, recoveryCuts: this.recoveryCuts, nodes: [...this.members.keys()] };
   }
 
   private pendingOf(node: NodeId): Map<Version, { prevVersion: Version; deps: Record<NodeId, Version> }> {

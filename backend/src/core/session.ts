@@ -230,6 +230,8 @@ export class SessionHost {
       case 'ack':
       case 'request':
       case 'persisted':
+      case 'prepare':
+      case 'prepared':
       case 'recover':
       case 'hello':
       case 'sync':

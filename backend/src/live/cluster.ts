@@ -25,6 +25,7 @@ export const NODE_ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   mode: 'speculative',
   cut: 'exact',
+  recovery: 'precise',
   checkpointIntervalMs: 100,
   networkDelayMs: 0,
   networkJitterMs: 0,
@@ -147,9 +148,48 @@ export class Cluster {
   }
 
   private makeCoordinator(): Coordinator {
-    return new Coordinator(
-      { clock: this.clock, network: { send: (to, m) => this.route(to, m, true) }, storage: this.opts.storage.storage, observer: this.observer },
-      { mode: this.config.mode, cutKind: this.config.cut, heartbeatTimeoutMs: null, pruneIntervalMs: 1000, storageRetryMs: 50 },
+    const c: Coordinator = new Coordinator(
+      {
+        clock: this.clock,
+        network: { send: (to, m) => this.route(to, m, true) },
+        storage: this.opts.storage.storage,
+        observer: this.observer,
+        onFatal: (e) => this.restartCoordinator(c, e),
+      },
+      {
+        mode: this.config.mode,
+        cutKind: this.config.cut,
+        recovery: this.config.recovery,
+        heartbeatTimeoutMs: null,
+        pruneIntervalMs: 1000,
+        storageRetryMs: 50,
+        // A live node that has not answered a recovery's prepare by then is as good as failed.
+        prepareTimeoutMs: this.config.heartbeatTimeoutMs,
+      },
+    );
+    return c;
+  }
+
+  /**
+   * The coordinator stopped on an error (a failed assertion, a storage refusal): a new one starts from
+   * storage while the node processes run on. It asks every node for its state and starts a new
+   * world-line; what the old one announced as committed is in storage, nothing committed is lost.
+   */
+  private restartCoordinator(failed: Coordinator, error: unknown): void {
+    if (this.shuttingDown || this.coordinator !== failed) return;
+    this.opts.log(`coordinator stopped on an error, starting a new one from storage: ${error instanceof Error ? error.message : String(error)}`);
+    const next = this.makeCoordinator();
+    this.coordinator = next;
+    const ids = [...this.nodes.keys()].filter((id) => !this.nodes.get(id)!.removed);
+    next.addClient(SERVER_ENDPOINT, { announce: true });
+    next.start(ids, { resume: true }).then(
+      () => {
+        for (const id of [...next.members.keys()]) if (!this.nodes.has(id)) next.removeNode(id);
+      },
+      (e: unknown) => {
+        this.opts.log(`the new coordinator could not start: ${e instanceof Error ? e.message : String(e)}; trying again`);
+        setTimeout(() => this.restartCoordinator(next, e), 500);
+      },
     );
   }
 
@@ -243,7 +283,9 @@ export class Cluster {
       case 'rollback':
         entry.restoredWorldLine = e.worldLine;
         entry.worldLine = e.worldLine;
-        entry.persistedVersion = e.toVersion;
+        // A fresh process restored its restore point from storage; a running one kept what it had
+        // persisted up to it (precise recovery may keep versions not yet persisted).
+        entry.persistedVersion = entry.persistedVersion === 0 ? e.toVersion : Math.min(entry.persistedVersion, e.toVersion);
         return;
       default:
         return;
@@ -741,6 +783,7 @@ export class Cluster {
       clearInterval(this.monitor);
       this.monitor = setInterval(() => this.checkHeartbeats(), Math.max(20, Math.floor(this.config.heartbeatTimeoutMs / 4)));
     }
+    if (this.config.recovery !== before.recovery) this.coordinator.setRecovery(this.config.recovery);
     if (this.config.mode !== before.mode || this.config.cut !== before.cut) {
       await this.resetAll(before.mode);
       if (this.config.mode !== before.mode) this.emitServer({ type: 'modeChanged', t: this.clock.now(), mode: this.config.mode });
@@ -764,13 +807,15 @@ export class Cluster {
       if (rec !== null && rec.worldLine === old.worldLine) {
         const cut = { ...rec.cut };
         for (const [n, v] of Object.entries(old.cut)) if ((cut[n] ?? 0) < v) cut[n] = v;
-        await storage.saveCoordinator({ ...rec, cut, nodes: [...old.members.keys()] });
+        const kept = { ...(rec.kept ?? cut) };
+        for (const [n, v] of Object.entries(cut)) if ((kept[n] ?? 0) < v) kept[n] = v;
+        await storage.saveCoordinator({ ...rec, cut, kept, nodes: [...old.members.keys()] });
       }
     }
     const next = this.makeCoordinator();
     this.coordinator = next;
     const ids = [...this.nodes.keys()].filter((id) => !this.nodes.get(id)!.removed);
-    await next.start(ids);
+    await next.start(ids, { reason: 'modeChange' });
     for (const id of [...next.members.keys()]) if (!this.nodes.has(id)) next.removeNode(id);
     next.addClient(SERVER_ENDPOINT, { announce: true });
     const cfg = this.runConfig();
@@ -912,6 +957,7 @@ export function messageOfNode(id: NodeId, m: WireMessage): boolean {
   if ('h' in m) return typeof m.h === 'object' && m.h !== null && m.h.src === id;
   switch (m.kind) {
     case 'persisted':
+    case 'prepared':
     case 'hello':
     case 'heartbeat':
       return m.node === id;

@@ -1,5 +1,5 @@
 import type { Json, NodeId, RequestInfo, ServiceName, ServiceRequestBody, ServiceRequestInfo } from '@dse/shared';
-import { DseError, isDseError } from '@dse/shared';
+import { DseError, isDseError, SessionRolledBack } from '@dse/shared';
 import type { Session, SpeculativeResult } from '../core/session';
 import { kvNode, shardOf, throwIfError, topicNode, walNode } from '../services';
 import type { Cluster } from './cluster';
@@ -106,8 +106,25 @@ export class Requests {
   /** Requests sent and not yet answered, per pool session (index from 0). */
   private readonly waiting = new Map<number, number>();
 
+  /**
+   * The client acknowledges the rollback of session `name`: it takes requests again. False when it was
+   * not rolled back; NotFound when this server has no such session.
+   */
+  resume(name: string): boolean {
+    if (!this.sessionIds.has(name)) throw new DseError('NotFound', `no session ${name} on this server`);
+    const s = this.cluster.host.session(this.hostSessionId(name));
+    if (s.rolledBackError === null) return false;
+    s.resume();
+    return true;
+  }
+
   /** Sends a request through a session: the reply is its speculative answer (or a definite rollback). */
   send(session: Session, node: NodeId, payload: KvAppOp | { [k: string]: Json }): { seq: number; answer: Promise<SpeculativeResult> } {
+    // A rolled-back session refuses at once (nothing is sent), with the error that says what survived.
+    if (session.rolledBackError !== null) {
+      const e = session.rolledBackError;
+      throw new SessionRolledBack(e.session.replace(/@[^@]*$/, ''), e.rolledBackSeq, e.lastSurvivingSeq);
+    }
     const seq = (this.sent.get(session.id) ?? 0) + 1;
     this.sent.set(session.id, seq);
     const answer = session.request(node, payload as unknown as Json);

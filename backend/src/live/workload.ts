@@ -183,6 +183,9 @@ export class Workload {
 
   private fire(s: Session): void {
     const kind = this.config.kind;
+    // The load generator acknowledges its sessions' rollbacks at once and goes on (a real client would
+    // decide what to do about the requests that did not survive).
+    s.resume();
     let run: () => Promise<Answered>;
     try {
       if (isServiceKind(kind)) {

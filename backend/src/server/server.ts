@@ -87,6 +87,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   Unauthorized: 401,
   NotFound: 404,
   Conflict: 409,
+  SessionRolledBack: 409,
   LimitExceeded: 429,
   Timeout: 504,
   StorageUnavailable: 503,
@@ -279,6 +280,8 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
         }
         case 'getRequest':
           return { ok: true, ...requests.get(cmd.id) };
+        case 'resumeSession':
+          return { ok: true, session: cmd.session, resumed: requests.resume(cmd.session) };
         case 'simulate': {
           const { type: _t, ...body } = cmd;
           return { ok: true, ...(await runSimulation(body)) };
@@ -451,7 +454,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     let cmd: Command | null = null;
     try {
       const body = method === 'POST' || method === 'PUT' || method === 'DELETE' ? await readBody(req) : undefined;
-      const key = `${method} ${parts.map((p, i) => (i === 1 && (parts[0] === 'nodes' || parts[0] === 'requests') ? ':id' : p)).join('/')}`;
+      const key = `${method} ${parts.map((p, i) => (i === 1 && (parts[0] === 'nodes' || parts[0] === 'requests' || parts[0] === 'sessions') ? ':id' : p)).join('/')}`;
       const emptyBody = (): void => {
         if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length > 0)) {
           throw new DseError('BadRequest', `${method} ${path} takes no body`);
@@ -501,11 +504,15 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
         case 'GET requests/:id':
           cmd = { type: 'getRequest', id: v.requestId(parts[1]) };
           break;
+        case 'POST sessions/:id/resume':
+          emptyBody();
+          cmd = { type: 'resumeSession', session: v.session(parts[1]) };
+          break;
         case 'POST simulate':
           cmd = { type: 'simulate', ...v.simulate(body) };
           break;
         default: {
-          const known = ['health', 'cluster', 'config', 'nodes', 'workload', 'requests', 'service', 'simulate'].includes(parts[0] ?? '');
+          const known = ['health', 'cluster', 'config', 'nodes', 'workload', 'requests', 'service', 'sessions', 'simulate'].includes(parts[0] ?? '');
           throw new DseError(known ? 'BadRequest' : 'NotFound', known ? `${method} ${path} is not part of the API` : `no API route ${path}`);
         }
       }

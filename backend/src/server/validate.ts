@@ -1,5 +1,5 @@
 import type { ClusterConfig, Command, ConfigPatch, Json, KvRequestBody, Limits, ServiceRequestBody, SimulateBody, WorkloadConfig } from '@dse/shared';
-import { CUT_KINDS, DseError, MODES, SERVICE_NAMES, WORKLOAD_KINDS } from '@dse/shared';
+import { CUT_KINDS, DseError, MODES, RECOVERY_KINDS, SERVICE_NAMES, WORKLOAD_KINDS } from '@dse/shared';
 import { NODE_ID_PATTERN } from '../live/cluster';
 import { SERVICE_PLACEMENT_FIELD } from '../live/requests';
 import { SERVICE_PREFIXES, servicePrefixOf } from '../services';
@@ -60,6 +60,7 @@ export function requestId(v: unknown): string {
 const CONFIG_KEYS: (keyof ClusterConfig)[] = [
   'mode',
   'cut',
+  'recovery',
   'checkpointIntervalMs',
   'networkDelayMs',
   'networkJitterMs',
@@ -78,6 +79,8 @@ export function configPatch(v: unknown, limits: Limits, current: ClusterConfig):
   if (mode !== undefined) p.mode = mode;
   const cut = oneOf(o, 'cut', CUT_KINDS);
   if (cut !== undefined) p.cut = cut;
+  const recovery = oneOf(o, 'recovery', RECOVERY_KINDS);
+  if (recovery !== undefined) p.recovery = recovery;
   const ints: ['checkpointIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'autoRestartDelayMs' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs', { min: number; max: number }][] = [
     ['checkpointIntervalMs', limits.checkpointIntervalMs],
     ['networkDelayMs', limits.networkDelayMs],
@@ -152,7 +155,7 @@ export function kvRequest(v: unknown, limits: Limits, extraKeys: readonly string
   return r;
 }
 
-function session(v: unknown): string {
+export function session(v: unknown): string {
   if (typeof v !== 'string' || !SESSION_PATTERN.test(v)) bad('request: session must be 1 to 64 letters, digits, . _ or -');
   return v;
 }
@@ -235,6 +238,9 @@ export function command(v: unknown, limits: Limits, current: { config: ClusterCo
     case 'getRequest':
       onlyKeys(o, ['type', 'id'], o.type);
       return { type: 'getRequest', id: requestId(o.id) };
+    case 'resumeSession':
+      onlyKeys(o, ['type', 'session'], o.type);
+      return { type: 'resumeSession', session: session(o.session) };
     case 'simulate':
       return { type: 'simulate', ...simulate(o, ['type']) };
     default:

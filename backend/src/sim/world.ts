@@ -349,8 +349,11 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         storage,
         observer,
         onFatal: (e) => {
-          // A failed assertion is a bug; a storage refusal (say, a dead coordinator's late save won) is not.
-          if (!isDseError(e)) checker.fail('internal', `the coordinator stopped on an error: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+          // Losing a race to a dead coordinator's late save (StaleWorldLine, StaleCut) is an operating
+          // error: the coordinator starts again from storage. Anything else is a bug.
+          if (!isDseError(e) || (e.code !== 'StaleWorldLine' && e.code !== 'StaleCut')) {
+            checker.fail('internal', `the coordinator stopped on an error: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+          }
           crashCoordinator();
         },
       },
@@ -371,7 +374,9 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     c.addClient('client', { announce: true });
     c.start(nodeIds, { resume: true }).catch((e: unknown) => {
       if (c !== coordinator) return;
-      if (!isDseError(e)) checker.fail('internal', `the coordinator failed to start: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+      if (!isDseError(e) || (e.code !== 'StaleWorldLine' && e.code !== 'StaleCut')) {
+        checker.fail('internal', `the coordinator failed to start: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+      }
       crashCoordinator();
     });
   };

@@ -97,6 +97,10 @@ export class MemoryStorage implements Storage {
 
   /** @internal */
   saveCoordinatorSync(record: CoordinatorRecord): void {
+    // The SQL storages refuse this too (their input checks): keep the contract the same.
+    if (record.kept !== undefined) {
+      for (const n in record.cut) if ((record.kept[n] ?? Infinity) < record.cut[n]!) throw new DseError('BadRequest', `saveCoordinator: the restore point of ${n} is below its cut`);
+    }
     if (this.coordinator !== null && (record.worldLine < this.coordinator.worldLine || (record.starts === true && record.worldLine === this.coordinator.worldLine))) {
       throw new DseError('StaleWorldLine', `coordinator record of world-line ${record.worldLine}: ${this.coordinator.worldLine} is ${record.worldLine < this.coordinator.worldLine ? 'newer' : 'started already'}`);
     }

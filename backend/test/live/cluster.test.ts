@@ -150,6 +150,13 @@ describe('live cluster: durability', () => {
       if (second === 'speculative') await new Promise((r) => setTimeout(r, 50));
     }
     expect(['committed', 'rolled-back']).toContain(second);
+    if (second === 'rolled-back') {
+      // The session stays rolled back until the client acknowledges it.
+      const refused = await t.api('POST', '/api/requests', { session: 'dur', op: 'get', key: 'ledger' });
+      expect(refused.status).toBe(409);
+      expect(refused.json).toMatchObject({ error: { code: 'SessionRolledBack', definite: true } });
+      expect((await t.api('POST', '/api/sessions/dur/resume')).json).toEqual({ ok: true, session: 'dur', resumed: true });
+    }
     const read = await t.api('POST', '/api/requests', { session: 'dur', op: 'get', key: 'ledger' });
     expect(read.json.result).toEqual({ key: 'ledger', value: { amount: second === 'committed' ? 43 : 42 } });
     const committed = await t.api('POST', '/api/requests', { op: 'get', key: 'ledger', committedOnly: true });

@@ -19,15 +19,19 @@ if (problem !== null) {
   reportSkip('services on PostgreSQL (running them on PGlite instead)', problem);
 }
 
-type Outcome<T> = { status: 'committed'; value: T } | { status: 'rolledBack' };
+type Outcome<T> = { status: 'committed'; value: T } | { status: 'rolledBack' } | { status: 'refused' };
 
-/** The durable outcome of a call: committed with its value, or definitely rolled back. */
+/**
+ * The durable outcome of a call: committed with its value, definitely rolled back, or refused because
+ * an earlier request of its session was rolled back (sticky sessions: it was never sent).
+ */
 async function decided<T>(p: Promise<Speculative<T>>): Promise<Outcome<T>> {
   try {
     const s = await p;
     return { status: 'committed', value: await s.commit() };
   } catch (e) {
     if (isDseError(e) && e.code === 'RolledBack') return { status: 'rolledBack' };
+    if (isDseError(e) && e.code === 'SessionRolledBack') return { status: 'refused' };
     throw e;
   }
 }
@@ -108,6 +112,8 @@ describe(`services on real node processes (${problem === null ? 'PostgreSQL' : '
     expect(f.some((o) => o.status === 'committed')).toBe(true);
 
     // Key-value store: a committed read of each key gives the last committed write, or a later one.
+    // (The session may be rolled back by the kill: the client acknowledges it first.)
+    kv.resume();
     const reads = await Promise.all([0, 1, 2, 3, 4].map((k) => decided(kv.get(`k${k}`))));
     for (const r of reads) expect(r.status).toBe('committed');
     expect(p.some((o) => o.status === 'committed')).toBe(true);
@@ -134,7 +140,9 @@ describe(`services on real node processes (${problem === null ? 'PostgreSQL' : '
           const r = await c.poll(topic, group, { max: 5, committed: group === 'comm' });
           delivered[group]!.push(decided(Promise.resolve(r)));
         } catch (e) {
-          if (!isDseError(e) || e.code !== 'RolledBack') throw e;
+          // A rolled-back poll, or the polls refused after it until the consumer acknowledges (resume).
+          if (isDseError(e) && e.code === 'SessionRolledBack') c.resume();
+          else if (!isDseError(e) || e.code !== 'RolledBack') throw e;
         }
         await new Promise((r) => setTimeout(r, 15));
       }
