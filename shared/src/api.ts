@@ -248,6 +248,8 @@ export interface SimulateBody {
   seed: number;
   mode?: Mode;
   cut?: CutKind;
+  /** Default `precise`. */
+  recovery?: RecoveryKind;
   faults?: boolean;
   /** 2..8, default 4. */
   nodes?: number;
@@ -265,6 +267,10 @@ export interface SimulateResult {
   rolledBack: number;
   kills: number;
   worldLines: number;
+  /** Uncommitted versions recoveries kept, versions they rolled back, and coordinator restarts (see `npm run sim -- --json`). */
+  versionsKept: number;
+  versionsRolledBack: number;
+  coordinatorRestarts: number;
   /** Every inspection event of the run in order (virtual time `t`); capped, see `truncated`. */
   events: InspectionEvent[];
   truncated: boolean;

@@ -16,6 +16,7 @@ const r = await runSeed({
   seed: body.seed,
   mode: body.mode ?? DEFAULT_SIM_OPTIONS.mode,
   cutKind: body.cut ?? DEFAULT_SIM_OPTIONS.cutKind,
+  recovery: body.recovery ?? DEFAULT_SIM_OPTIONS.recovery,
   faults: body.faults ?? DEFAULT_SIM_OPTIONS.faults,
   nodes: body.nodes ?? DEFAULT_SIM_OPTIONS.nodes,
   sessions: body.sessions ?? DEFAULT_SIM_OPTIONS.sessions,
@@ -35,6 +36,9 @@ const out: SimulateResult = {
   rolledBack: r.rolledBack,
   kills: r.kills,
   worldLines: r.worldLines,
+  versionsKept: r.versionsKept,
+  versionsRolledBack: r.versionsRolledBack,
+  coordinatorRestarts: r.coordinatorRestarts,
   events,
   truncated,
 };

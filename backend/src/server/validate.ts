@@ -188,7 +188,7 @@ export function serviceRequest(v: unknown, limits: Limits, extraKeys: readonly s
 
 export function simulate(v: unknown, extraKeys: readonly string[] = []): SimulateBody {
   const o = object(v, 'simulate');
-  onlyKeys(o, ['seed', 'mode', 'cut', 'faults', 'nodes', 'sessions', 'requestsPerSession', ...extraKeys], 'simulate');
+  onlyKeys(o, ['seed', 'mode', 'cut', 'recovery', 'faults', 'nodes', 'sessions', 'requestsPerSession', ...extraKeys], 'simulate');
   const seed = num(o, 'seed', { min: 0, max: 2 ** 32 - 1 }, true);
   if (seed === undefined) bad('simulate: seed is required');
   const b: SimulateBody = { seed };
@@ -196,6 +196,8 @@ export function simulate(v: unknown, extraKeys: readonly string[] = []): Simulat
   if (mode !== undefined) b.mode = mode;
   const cut = oneOf(o, 'cut', CUT_KINDS);
   if (cut !== undefined) b.cut = cut;
+  const recovery = oneOf(o, 'recovery', RECOVERY_KINDS);
+  if (recovery !== undefined) b.recovery = recovery;
   const faults = bool(o, 'faults');
   if (faults !== undefined) b.faults = faults;
   const nodes = num(o, 'nodes', { min: 2, max: 8 }, true);
