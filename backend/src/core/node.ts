@@ -930,7 +930,9 @@ export class DseNode {
 
   private sendPrepared(): void {
     const versions: ReportedVersion[] = this.closed.map((c) => ({ version: c.version, prevVersion: c.prevVersion, deps: c.deps, persisted: c.persisted }));
-    versions.push({ version: this.version, prevVersion: this.lastCheckpointVersion, deps: { ...this.versionDeps }, persisted: false });
+    // The open version counts only if something happened in it: an empty one would make a restore
+    // point that never gets a checkpoint (the node moves past it without closing it).
+    if (this.active) versions.push({ version: this.version, prevVersion: this.lastCheckpointVersion, deps: { ...this.versionDeps }, persisted: false });
     this.network.send(COORDINATOR, { kind: 'prepared', node: this.id, incarnation: this.incarnation, worldLine: this.preparingFor, from: this.worldLine, base: this.baseVersion, versions });
   }
 
@@ -975,7 +977,8 @@ export class DseNode {
     const target = this.restorePoint(rec);
     const oldVersion = this.version;
     assert(target <= this.version, `node ${this.id}: restore point ${target} is above its open version ${this.version}`);
-    const keepOpen = target === this.version;
+    // Keeping everything: the open version itself, or everything but an open version in which nothing happened.
+    const keepOpen = target === this.version || (target === this.lastCheckpointVersion && !this.active);
     if (!keepOpen) {
       for (const [k, v] of this.openUndo) {
         if (v === undefined) this.state.delete(k);

@@ -27,7 +27,10 @@ describe('simulation on PGlite storage with faults', () => {
     if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** After a run, what storage holds must be consistent on its own: the saved cut loads, nothing of an ended world-line lies above it. */
+  /**
+   * After a run, what storage holds must be consistent on its own: the saved cut and restore points
+   * load, nothing of an ended world-line lies above the restore points.
+   */
   async function checkStorage(r: SimResult): Promise<string[]> {
     const problems: string[] = [];
     const rec = await db.loadCoordinator();
@@ -37,11 +40,20 @@ describe('simulation on PGlite storage with faults', () => {
       const cp = await db.loadCheckpoint(node, v);
       if (cp === null) problems.push(`seed ${r.seed}: ${node}@${v} (in the saved cut) cannot be loaded`);
     }
+    const kept = rec.kept ?? rec.cut;
+    for (const [node, v] of Object.entries(kept)) {
+      if (v <= (rec.cut[node] ?? 0)) continue;
+      const cp = await db.loadCheckpoint(node, v);
+      if (cp === null) problems.push(`seed ${r.seed}: ${node}@${v} (a restore point) cannot be loaded`);
+    }
+    // Rows of the world-line that started last are above its restore points; older ones must not be.
+    const start = rec.recoveryCuts.at(-1);
+    const startKept = start?.worldLine === rec.worldLine ? (start.kept ?? start.cut) : kept;
     const stale = db.query<{ n: string }>('SELECT count(*)::text AS n FROM dse_checkpoints WHERE world_line < $1 AND version > COALESCE(($2::jsonb ->> node)::bigint, 0)', [
       rec.worldLine,
-      JSON.stringify(rec.cut),
+      JSON.stringify(startKept),
     ]);
-    if (stale[0]!.n !== '0') problems.push(`seed ${r.seed}: ${stale[0]!.n} rows of ended world-lines above the saved cut`);
+    if (stale[0]!.n !== '0') problems.push(`seed ${r.seed}: ${stale[0]!.n} rows of ended world-lines above the restore points`);
     return problems;
   }
 
@@ -64,10 +76,10 @@ describe('simulation on PGlite storage with faults', () => {
       expect(t.problems).toEqual([]);
       // The faults really happened, recovery really ran, and the checkpoints really went through SQL.
       expect(t.kills).toBeGreaterThanOrEqual(2 * count);
-      expect(t.rollbacks).toBeGreaterThan(count);
+      expect(t.coordinatorRestarts).toBeGreaterThanOrEqual(count);
+      expect(t.versionsRolledBack).toBeGreaterThan(0);
       expect(t.checkpoints).toBeGreaterThan(20 * count);
       expect(t.committed).toBeGreaterThan(t.requests / 2);
-      expect(t.committed + t.rolledBack).toBe(t.requests);
     }, 600_000);
   }
 
