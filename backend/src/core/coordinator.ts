@@ -275,7 +275,8 @@ export class Coordinator {
         if ((this.maxSeen.get(msg.node) ?? 0) < msg.version) this.maxSeen.set(msg.node, msg.version);
         // Reports of an ended world-line describe versions that were either deleted with it or are
         // reported again by their node under the new one; while a new record is saved, likewise.
-        if (!this.owns || msg.worldLine !== this.worldLine || this.savingWorldLine !== 0 || !this.members.has(msg.node)) return;
+        if (!this.owns || this.savingWorldLine !== 0 || !this.members.has(msg.node)) return;
+        if (msg.worldLine !== this.worldLine && !this.keptSince(msg.worldLine, msg.node, msg.version)) return;
         if (msg.version <= (this.cut[msg.node] ?? 0)) return;
         this.pendingOf(msg.node).set(msg.version, { prevVersion: msg.prevVersion, deps: msg.deps });
         this.recompute();
@@ -539,6 +540,18 @@ export class Coordinator {
     }
     if (this.cfg.recovery === 'cut') return planCutRepair(members, this.cut, histories);
     return planPreciseRepair(members, this.cut, histories);
+  }
+
+  /**
+   * Whether version `version` of `node`, persisted in world-line `worldLine`, is still part of the
+   * history: every world-line since kept it (its row survived their fences). A report of an ended
+   * world-line arrives late (written during a recovery, reported after it); one we cannot judge is dropped.
+   */
+  private keptSince(worldLine: WorldLine, node: NodeId, version: Version): boolean {
+    if (worldLine > this.worldLine) return false;
+    const later = this.recoveryCuts.filter((r) => r.worldLine > worldLine);
+    if (later.length === 0 || later[0]!.worldLine !== worldLine + 1) return false;
+    return later.every((r) => version <= ((r.kept ?? r.cut)[node] ?? 0));
   }
 
   /** A node's persisted versions above the cut, without a gap (each follows the one before). */
