@@ -91,9 +91,9 @@ export type InspectionEvent =
       type: 'rollback';
       node: NodeId;
       worldLine: WorldLine;
-      /** The version restored (the node's cut version); execution continues above it. */
+      /** The node's restore point (the cut, or above it with precise recovery); execution continues above it. */
       toVersion: Version;
-      /** Versions discarded, inclusive range; empty when nothing was above the cut. */
+      /** Versions discarded, inclusive range; null when the node kept everything (or started fresh). */
       discarded: { from: Version; to: Version } | null;
     })
   | (At & { type: 'stateChanged'; node: NodeId; version: Version; set: Record<string, Json>; deleted: string[] })

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { ClusterConfig, Command, CommandType, EventBatch, MessageKind, NodeId, NumberedEvent, StreamSnapshot, WorkloadConfig } from '@dse/shared';
+import { RECOVERY_KINDS } from '@dse/shared';
 import { dependencyIndex, explainRollback, killPreview, selectionOf } from './model/analysis';
 import { exportTrace, parseTrace, TraceError } from './model/trace';
 import { liveStats } from './model/stats';
@@ -7,6 +8,7 @@ import { CommandError, LiveConnection, type ConnectionStatus } from './live/conn
 import { Player } from './live/player';
 import { ModelStore } from './live/store';
 import type { PlaygroundModel } from './model/model';
+import { worldLineCause } from './model/model';
 import { STATE_LABEL } from './palette';
 import { SpaceTime, type Highlight } from './views/SpaceTime';
 import { DepGraph } from './views/DepGraph';
@@ -49,13 +51,13 @@ function useReducedMotion(): boolean {
   return reduce;
 }
 
-/** Simulation settings from the URL (`?sim=<seed>&mode=…&cut=…&faults=0|1&nodes=…`). */
+/** Simulation settings from the URL (`?sim=<seed>&mode=…&cut=…&recovery=…&faults=0|1&nodes=…`). */
 function simulationFromUrl(): Record<string, string> | null {
   const q = new URLSearchParams(location.search);
   const seed = q.get('sim');
   if (seed === null) return null;
   const out: Record<string, string> = { sim: seed };
-  for (const k of ['mode', 'cut', 'faults', 'nodes', 'sessions', 'requests', 'speed']) {
+  for (const k of ['mode', 'cut', 'recovery', 'faults', 'nodes', 'sessions', 'requests', 'speed']) {
     const v = q.get(k);
     if (v !== null) out[k] = v;
   }
@@ -209,6 +211,7 @@ export function App() {
           seed: Number(sim.sim),
           ...(sim.mode !== undefined ? { mode: sim.mode as ClusterConfig['mode'] } : {}),
           ...(sim.cut !== undefined ? { cut: sim.cut as ClusterConfig['cut'] } : {}),
+          ...(sim.recovery !== undefined ? { recovery: sim.recovery as ClusterConfig['recovery'] } : {}),
           ...(sim.faults !== undefined ? { faults: sim.faults !== '0' } : {}),
           ...(sim.nodes !== undefined ? { nodes: Number(sim.nodes) } : {}),
           ...(sim.sessions !== undefined ? { sessions: Number(sim.sessions) } : {}),
@@ -217,7 +220,7 @@ export function App() {
         const r = await lc.command<'simulate'>(body, 120_000);
         const events = r.events.map((e, i) => ({ ...e, n: i + 1 }) as NumberedEvent);
         const speed = sim.speed === 'end' ? 0 : Number(sim.speed ?? '0.05');
-        startReplay(events, `simulation seed ${r.seed}: ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.kills} kills, ${r.violations.length} violations${r.truncated ? ' (events truncated)' : ''}`, sim, speed || 0.05, speed !== 0);
+        startReplay(events, `simulation seed ${r.seed}: ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.versionsKept} uncommitted versions kept by recoveries, ${r.kills} kills, ${r.violations.length} violations${r.truncated ? ' (events truncated)' : ''}`, sim, speed || 0.05, speed !== 0);
         if (r.violations.length > 0) notify('error', `the checker found ${r.violations.length} violation(s): ${r.violations[0]!.invariant}: ${r.violations[0]!.message}`);
       } catch (e) {
         notify('error', `simulation failed — ${e instanceof CommandError ? `${e.code}: ${e.message}` : String(e)}`);
@@ -315,12 +318,13 @@ export function App() {
   const highlight = useMemo(() => {
     const h = new Map<string, Highlight>();
     if (preview !== null) {
-      for (const k of preview.collateral) h.set(k, 'collateral');
+      for (const k of preview.collateral) h.set(k, preview.kind === 'cut' ? 'collateral' : 'kept');
       for (const k of preview.dependent) h.set(k, 'must');
       for (const k of preview.lost) h.set(k, 'lost');
       return h;
     }
     if (explanation !== null) {
+      for (const k of explanation.kept) h.set(k, 'kept');
       const steps = cascadeStep === null ? explanation.steps : explanation.steps.slice(0, cascadeStep + 1);
       for (const s of steps) h.set(s.key, s.depth === 0 ? 'lost' : 'cascade');
       return h;
@@ -349,7 +353,7 @@ export function App() {
     setSelectedVersion(null);
     setRollbackFocus(rec.worldLine);
     setCascadeStep(null);
-    notify('info', `world-line ${rec.worldLine}: ${rec.failed.join(', ')} failed. What it rolled back is highlighted (Esc clears); the Rollbacks tab says why.`);
+    notify('info', `world-line ${rec.worldLine}: ${worldLineCause(rec)}. What it rolled back is highlighted (Esc clears); the Rollbacks tab says why.`);
   }, [source, model, rev, notify]);
   useEffect(() => {
     autoAfterWorldLine.current = null;
@@ -546,6 +550,9 @@ export function App() {
   void playerTick;
   const live = source.kind === 'live';
   const cfg = model.config;
+  const currentWl = model.currentWorldLine();
+  // The setting when the server tells it (it applies from the next recovery), else what the events show.
+  const recovery = model.nextRecovery();
 
   return (
     <div className={`app${reduceMotion ? ' reduce-motion' : ''}`}>
@@ -553,7 +560,24 @@ export function App() {
         <h1>DSE Playground</h1>
         <span className="pill">
           world-line <strong data-testid="world-line">{model.worldLine}</strong>
+          {currentWl !== undefined && worldLineCause(currentWl) !== 'start' && (
+            <span className="muted" data-testid="world-line-cause">
+              {' '}
+              ({worldLineCause(currentWl)})
+            </span>
+          )}
         </span>
+        {recovery !== null && (
+          <span className="pill" title="after a failure, precise recovery rolls back only what depends on lost state; recovery cut takes every node back to the committed cut" data-testid="recovery-kind">
+            recovery {recovery}
+            {currentWl !== undefined && currentWl.recovery !== null && currentWl.recovery !== recovery && worldLineCause(currentWl) !== 'start' ? (
+              <span className="muted">
+                {' '}
+                (world-line {currentWl.worldLine}: {currentWl.recovery})
+              </span>
+            ) : null}
+          </span>
+        )}
         <span className="pill">mode {model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}</span>
         {cfg !== null && <span className="pill">cut {cfg.cut}</span>}
         <span className={`pill conn-${conn}`} data-testid="connection">
@@ -818,6 +842,7 @@ function SelectedVersion({ model, selected }: { model: PlaygroundModel; selected
           {v.state === 'persisting' && v.persistedAt !== null ? ', persisted, waiting for its dependencies' : ''}
           {Object.keys(v.deps).length > 0 ? ` · depends on ${Object.entries(v.deps).map(([n, x]) => `${n} v${x}`).join(', ')}` : ' · no dependencies on other nodes'}
           {v.rolledBackBy !== null ? ` · discarded by the recovery to world-line ${v.rolledBackBy}` : ''}
+          {v.keptBy !== null && v.state !== 'rolled-back' ? ` · kept by the recovery to world-line ${v.keptBy} (it depends on no lost state)` : ''}
           <span className="muted"> · outlined: black = selected, blue dashed = depends on, purple = depends on it</span>
         </>
       )}
@@ -828,6 +853,7 @@ function SelectedVersion({ model, selected }: { model: PlaygroundModel; selected
 function SimulationForm({ disabled, onRun }: { disabled: boolean; onRun(sim: Record<string, string>): void }) {
   const [seed, setSeed] = useState('1');
   const [mode, setMode] = useState('speculative');
+  const [recovery, setRecovery] = useState<string>('precise');
   const [faults, setFaults] = useState(true);
   const [nodes, setNodes] = useState('4');
   return (
@@ -835,7 +861,7 @@ function SimulationForm({ disabled, onRun }: { disabled: boolean; onRun(sim: Rec
       className="simform"
       onSubmit={(e) => {
         e.preventDefault();
-        onRun({ sim: seed, mode, faults: faults ? '1' : '0', nodes });
+        onRun({ sim: seed, mode, recovery, faults: faults ? '1' : '0', nodes });
       }}
     >
       <fieldset disabled={disabled}>
@@ -845,6 +871,14 @@ function SimulationForm({ disabled, onRun }: { disabled: boolean; onRun(sim: Rec
           <option>durable</option>
           <option>none</option>
         </select>{' '}
+        <label>
+          recovery{' '}
+          <select value={recovery} onChange={(e) => setRecovery(e.target.value)} data-testid="sim-recovery">
+            {RECOVERY_KINDS.map((k) => (
+              <option key={k}>{k}</option>
+            ))}
+          </select>
+        </label>{' '}
         nodes <input value={nodes} onChange={(e) => setNodes(e.target.value)} style={{ width: '3em' }} inputMode="numeric" />{' '}
         <label>
           <input type="checkbox" checked={faults} onChange={(e) => setFaults(e.target.checked)} /> faults

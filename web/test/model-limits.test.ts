@@ -15,7 +15,8 @@ function* longRun(rounds: number): Generator<E> {
   let wl = 1;
   let t = 0;
   let seq = 0;
-  yield ev('worldLineChanged', t, { worldLine: 1, cut: Object.fromEntries(nodes.map((n) => [n, 0])), failed: [] });
+  const start = Object.fromEntries(nodes.map((n) => [n, 0]));
+  yield ev('worldLineChanged', t, { worldLine: 1, cut: start, failed: [], kept: start, reason: 'start', recovery: 'cut' });
   for (let r = 0; r < rounds; r++) {
     for (const n of nodes) {
       t += 1;
@@ -38,7 +39,7 @@ function* longRun(rounds: number): Generator<E> {
       wl++;
       const cut = Object.fromEntries(nodes.map((n) => [n, version[n]! - 1]));
       yield ev('nodeFailed', t + 4, { node: dead, reason: 'killed' });
-      yield ev('worldLineChanged', t + 5, { worldLine: wl, cut, failed: [dead] });
+      yield ev('worldLineChanged', t + 5, { worldLine: wl, cut, failed: [dead], kept: cut, reason: 'failure', recovery: 'cut' });
       for (const n of nodes) {
         yield ev('rollback', t + 6, { node: n, worldLine: wl, toVersion: cut[n]!, discarded: { from: cut[n]! + 1, to: version[n]! } });
         version[n] = cut[n]!;

@@ -11,7 +11,7 @@ const ev = <T extends E['type']>(type: T, t: number, rest: Omit<Extract<E, { typ
 /** Two nodes; b's version 1 depends on a's version 1; a dies before anything commits. */
 function twoNodeFailure(): E[] {
   return [
-    ev('worldLineChanged', 0, { worldLine: 1, cut: { a: 0, b: 0 }, failed: [] }),
+    ev('worldLineChanged', 0, { worldLine: 1, cut: { a: 0, b: 0 }, failed: [], kept: { a: 0, b: 0 }, reason: 'start', recovery: 'cut' }),
     ev('nodeRestarted', 1, { node: 'a' }),
     ev('nodeRestarted', 1, { node: 'b' }),
     ev('rollback', 2, { node: 'a', worldLine: 1, toVersion: 0, discarded: null }),
@@ -27,7 +27,7 @@ function twoNodeFailure(): E[] {
     ev('versionOpened', 10, { node: 'b', worldLine: 1, version: 2, prevVersion: 1 }),
     ev('checkpointPersisted', 12, { node: 'b', worldLine: 1, version: 1, deps: { a: 1 } }),
     ev('nodeFailed', 13, { node: 'a', reason: 'killed' }),
-    ev('worldLineChanged', 14, { worldLine: 2, cut: { a: 0, b: 0 }, failed: ['a'] }),
+    ev('worldLineChanged', 14, { worldLine: 2, cut: { a: 0, b: 0 }, failed: ['a'], kept: { a: 0, b: 0 }, reason: 'failure', recovery: 'cut' }),
     ev('messageSent', 14.5, { id: 'm2', kind: 'app', from: 'b', to: 'a', worldLine: 1, srcVersion: 2, seq: 1, resend: false }),
     ev('rollback', 15, { node: 'b', worldLine: 2, toVersion: 0, discarded: { from: 1, to: 2 } }),
     ev('versionOpened', 15, { node: 'b', worldLine: 2, version: 1, prevVersion: 0 }),
@@ -147,14 +147,14 @@ describe('PlaygroundModel', () => {
     m.apply(ev('cutAdvanced', 11, { worldLine: 1, cut: { a: 1, b: 0 } }));
     m.apply(ev('stateChanged', 12, { node: 'a', version: 2, set: { y: 2 }, deleted: ['x'] }));
     expect(m.nodeState('a')).toEqual({ y: 2 });
-    m.apply(ev('worldLineChanged', 14, { worldLine: 2, cut: { a: 1, b: 0 }, failed: [] }));
+    m.apply(ev('worldLineChanged', 14, { worldLine: 2, cut: { a: 1, b: 0 }, failed: [], kept: { a: 1, b: 0 }, reason: 'modeChange', recovery: 'cut' }));
     m.apply(ev('rollback', 15, { node: 'a', worldLine: 2, toVersion: 1, discarded: { from: 2, to: 2 } }));
     expect(m.nodeState('a')).toEqual({ x: 1 });
   });
 
   it('bounds its history: old settled versions become counts', () => {
     const m = new PlaygroundModel({ versionsPerNodeMax: 20, messagesMax: 10, eventsMax: 50 });
-    m.apply(ev('worldLineChanged', 0, { worldLine: 1, cut: { a: 0 }, failed: [] }));
+    m.apply(ev('worldLineChanged', 0, { worldLine: 1, cut: { a: 0 }, failed: [], kept: { a: 0 }, reason: 'start', recovery: 'cut' }));
     for (let v = 1; v <= 200; v++) {
       m.apply(ev('versionOpened', v * 10, { node: 'a', worldLine: 1, version: v, prevVersion: v - 1 }));
       m.apply(ev('messageSent', v * 10 + 1, { id: `m${v}`, kind: 'app', from: 'a', to: 'b', worldLine: 1, srcVersion: v, seq: v, resend: false }));

@@ -12,7 +12,7 @@ const change = (t: number, node: string, version: number, set: Record<string, Js
 function oneNode(): PlaygroundModel {
   const m = new PlaygroundModel();
   m.applyAll([
-    ev('worldLineChanged', 0, { worldLine: 1, cut: { a: 0 }, failed: [] }),
+    ev('worldLineChanged', 0, { worldLine: 1, cut: { a: 0 }, failed: [], kept: { a: 0 }, reason: 'start', recovery: 'cut' }),
     ev('versionOpened', 1, { node: 'a', worldLine: 1, version: 1, prevVersion: 0 }),
     ev('versionOpened', 2, { node: 'a', worldLine: 1, version: 2, prevVersion: 1 }),
     ev('versionOpened', 3, { node: 'a', worldLine: 1, version: 3, prevVersion: 2 }),
@@ -49,7 +49,7 @@ describe('service state from node state', () => {
     m.apply(ev('cutAdvanced', 4, { worldLine: 1, cut: { a: 1 } }));
     // a dies: its version 2 is above the cut, lost with the process, before a restarts and rolls back.
     m.apply(ev('nodeFailed', 5, { node: 'a', reason: 'killed' }));
-    m.apply(ev('worldLineChanged', 6, { worldLine: 2, cut: { a: 1 }, failed: ['a'] }));
+    m.apply(ev('worldLineChanged', 6, { worldLine: 2, cut: { a: 1 }, failed: ['a'], kept: { a: 1 }, reason: 'failure', recovery: 'cut' }));
     let v = deriveServices(m);
     expect(v.wal[0]).toMatchObject({ length: 1, committedLength: 1 });
     expect(v.wal[0]!.entries.map((e) => e.data)).toEqual(['x']);

@@ -12,9 +12,13 @@ import type {
   NodeId,
   NodeStateBase,
   NumberedEvent,
+  RecoveryKind,
+  RolledBackVersions,
   Version,
+  VersionRef,
   WorkloadConfig,
   WorldLine,
+  WorldLineReason,
 } from '@dse/shared';
 import { applyDelta } from '@dse/shared';
 
@@ -43,6 +47,8 @@ export interface VersionView {
   rolledBackAt: number | null;
   /** The world-line whose recovery discarded it. */
   rolledBackBy: WorldLine | null;
+  /** The latest world-line whose recovery kept it though it was uncommitted (precise recovery). */
+  keptBy: WorldLine | null;
   checkpointFailures: number;
   changedKeys: number | null;
   /** Cross-node dependencies recorded in this version: node → highest version depended on. */
@@ -100,18 +106,37 @@ export interface WorldLineView {
   startAt: number;
   cut: Cut;
   failed: NodeId[];
+  /** Each node's restore point: the cut, or above it where precise recovery kept uncommitted versions. */
+  kept: Cut;
+  /** Null in traces recorded before world-lines carried their reason and recovery kind. */
+  reason: WorldLineReason | null;
+  recovery: RecoveryKind | null;
 }
 
-/** What one recovery discarded. */
+/** The coordinator's account of one recovery (its `recoveryPlan` event). */
+export interface RecoveryPlanView {
+  recovery: RecoveryKind;
+  lost: VersionRef[];
+  rolledBack: RolledBackVersions[];
+  kept: VersionRef[];
+}
+
+/** What one recovery discarded, and what it kept. */
 export interface RollbackRecord {
   worldLine: WorldLine;
   t: number;
   failed: NodeId[];
   cut: Cut;
-  /** Versions lost with the failed nodes (above the cut on a failed node): the causes. */
+  reason: WorldLineReason | null;
+  recovery: RecoveryKind | null;
+  /** Versions lost with the failed nodes (above a failed node's restore point): the causes. */
   roots: string[];
   /** Every version this recovery discarded, in the order the events reported it. */
   discarded: string[];
+  /** Null for traces recorded before recoveries reported their plan: the "why" is then derived from dependencies. */
+  plan: RecoveryPlanView | null;
+  /** Uncommitted versions the plan kept (they commit later, in this world-line). */
+  kept: string[];
 }
 
 /** Versions dropped from the diagram to keep memory flat: only their counts remain. */
@@ -157,6 +182,24 @@ export const DEFAULT_MODEL_LIMITS: ModelLimits = {
   cutHistoryMax: 2000,
   worldLinesMax: 200,
 };
+
+/** Why a world-line started, in a few words: "n2 failed", "coordinator restarted", "mode change". */
+export function worldLineCause(w: { worldLine: WorldLine; reason: WorldLineReason | null; failed: readonly NodeId[] }): string {
+  const failed = w.failed.length > 0 ? `${w.failed.join(', ')} failed` : null;
+  switch (w.reason) {
+    case 'start':
+      return 'start';
+    case 'failure':
+      return failed ?? 'failure';
+    case 'coordinatorRestart':
+      return failed === null ? 'coordinator restarted' : `coordinator restarted; ${failed}`;
+    case 'modeChange':
+      return 'mode change';
+    case null:
+      // An older trace: only the failed nodes are told.
+      return failed ?? (w.worldLine === 1 ? 'start' : 'recovery');
+  }
+}
 
 export function versionKey(node: NodeId, worldLine: WorldLine, version: Version): string {
   return `${node}|${worldLine}|${version}`;
@@ -212,6 +255,16 @@ export class PlaygroundModel {
 
   lane(node: NodeId): readonly VersionView[] {
     return this.lanes.get(node) ?? [];
+  }
+
+  /** The world-line the cluster is on, when its start is in the retained history. */
+  currentWorldLine(): WorldLineView | undefined {
+    return this.worldLines.findLast((w) => w.worldLine === this.worldLine);
+  }
+
+  /** The recovery the next failure gets: the cluster's setting, else the kind the latest recovery used. */
+  nextRecovery(): RecoveryKind | null {
+    return this.config?.recovery ?? this.worldLines.at(-1)?.recovery ?? null;
   }
 
   /**
@@ -320,7 +373,7 @@ export class PlaygroundModel {
       }
       case 'checkpointPersisted': {
         const node = this.node(e.node);
-        const v = this.versions.get(versionKey(e.node, e.worldLine, e.version));
+        const v = this.lineageVersion(e.node, e.worldLine, e.version);
         if (v !== undefined) {
           v.persistedAt = e.t;
           mergeDeps(v.deps, e.deps, e.node);
@@ -329,13 +382,13 @@ export class PlaygroundModel {
         return;
       }
       case 'checkpointFailed': {
-        const v = this.versions.get(versionKey(e.node, e.worldLine, e.version));
+        const v = this.lineageVersion(e.node, e.worldLine, e.version);
         if (v !== undefined) v.checkpointFailures++;
         return;
       }
       case 'dependencyRecorded': {
         const node = this.node(e.node);
-        const v = this.versions.get(versionKey(e.node, node.worldLine, e.version));
+        const v = this.lineageVersion(e.node, node.worldLine, e.version);
         if (v !== undefined) mergeDeps(v.deps, e.on, e.node);
         return;
       }
@@ -344,7 +397,9 @@ export class PlaygroundModel {
         return;
       case 'worldLineChanged': {
         if (e.worldLine > this.worldLine) this.worldLine = e.worldLine;
-        this.worldLines.push({ worldLine: e.worldLine, startAt: e.t, cut: { ...e.cut }, failed: [...e.failed] });
+        // Traces recorded before precise recovery carry no restore points, reason or recovery kind.
+        const kept: Cut = e.kept ?? e.cut;
+        this.worldLines.push({ worldLine: e.worldLine, startAt: e.t, cut: { ...e.cut }, failed: [...e.failed], kept: { ...kept }, reason: e.reason ?? null, recovery: e.recovery ?? null });
         if (this.worldLines.length > this.limits.worldLinesMax) this.worldLines.shift();
         this.setCut(e.worldLine, e.cut, e.t);
         const failed = new Set(e.failed);
@@ -355,33 +410,48 @@ export class PlaygroundModel {
           else if (node.status === 'up' && node.worldLine < e.worldLine) node.status = 'recovering';
         }
         if (e.failed.length > 0) {
-          const rec = this.rollbackRecord(e.worldLine, e.t, e.failed, e.cut);
-          // A failed node's versions above the cut died with its process: the causes of this recovery.
-          for (const id of e.failed) {
-            for (const v of this.lane(id)) {
-              if (v.worldLine < e.worldLine && v.version > (e.cut[id] ?? 0) && this.discard(v, e.worldLine, e.t)) {
-                rec.roots.push(v.key);
-                rec.discarded.push(v.key);
-              }
-            }
-          }
+          const rec = this.rollbackRecord(e.worldLine, e.t);
+          // A failed node's versions above its restore point died with its process: the causes of this
+          // recovery. Those up to it were persisted and (with precise recovery) survive.
+          for (const id of e.failed) this.discardLost(rec, id, kept[id] ?? e.cut[id] ?? 0, e.t);
+        }
+        return;
+      }
+      case 'recoveryPlan': {
+        const anything = e.lost.length > 0 || e.rolledBack.length > 0 || e.kept.length > 0;
+        const rec = anything ? this.rollbackRecord(e.worldLine, e.t) : this.rollbacks.find((r) => r.worldLine === e.worldLine);
+        if (rec === undefined) return;
+        rec.plan = { recovery: e.recovery, lost: e.lost, rolledBack: e.rolledBack, kept: e.kept };
+        rec.recovery = e.recovery;
+        // Lost state can belong to a node that was down already (not in this world-line's `failed`).
+        for (const l of e.lost) this.discardLost(rec, l.node, l.version, e.t);
+        for (const k of e.kept) {
+          const v = this.lineageVersion(k.node, e.worldLine - 1, k.version);
+          if (v === undefined) continue;
+          v.keptBy = e.worldLine;
+          if (!rec.kept.includes(v.key)) rec.kept.push(v.key);
         }
         return;
       }
       case 'rollback': {
         const node = this.node(e.node);
         let rec: RollbackRecord | null = null;
-        for (const v of this.lane(e.node)) {
-          // Everything the node had above the version it restored is gone (whatever its world-line).
-          if (v.version > e.toVersion && this.discard(v, e.worldLine, e.t)) {
-            rec ??= this.rollbackRecord(e.worldLine, e.t, [], this.cut);
-            rec.discarded.push(v.key);
+        // `toVersion` is the node's restore point, which precise recovery may put above the cut: it
+        // keeps every version up to it. What it discarded is the range it names, in its own lineage.
+        const discarded = e.discarded;
+        if (discarded !== null) {
+          for (const v of this.lane(e.node)) {
+            if (v.worldLine <= e.worldLine && v.version >= discarded.from && v.version <= discarded.to && this.discard(v, e.worldLine, e.t)) {
+              rec ??= this.rollbackRecord(e.worldLine, e.t);
+              rec.discarded.push(v.key);
+            }
           }
         }
         const open = this.lane(e.node).at(-1);
         if (open !== undefined && open.closedAt === null && open.state === 'rolled-back') open.closedAt = e.t;
         node.worldLine = Math.max(node.worldLine, e.worldLine);
-        node.version = e.toVersion;
+        // A node that kept everything goes on in its open version, even an empty one above its restore point.
+        node.version = open !== undefined && open.closedAt === null && open.state !== 'rolled-back' ? open.version : e.toVersion;
         node.persistedVersion = Math.min(node.persistedVersion, Math.max(e.toVersion, node.committedVersion));
         node.pendingChanges = node.pendingChanges.filter((c) => c.version <= e.toVersion);
         if (node.status !== 'down') node.status = 'up';
@@ -590,10 +660,25 @@ export class PlaygroundModel {
     }
   }
 
+  /**
+   * The node's `version` as world-line `worldLine` knows it: its own, or one an earlier world-line's
+   * precise recovery kept. A node goes on closing and writing a kept version under the new world-line,
+   * so those events name the new one.
+   */
+  lineageVersion(node: NodeId, worldLine: WorldLine, version: Version): VersionView | undefined {
+    const own = this.versions.get(versionKey(node, worldLine, version));
+    if (own !== undefined) return own;
+    let kept: VersionView | undefined;
+    for (const v of this.lane(node)) {
+      if (v.version === version && v.worldLine < worldLine && v.state !== 'rolled-back' && (kept === undefined || v.worldLine > kept.worldLine)) kept = v;
+    }
+    return kept;
+  }
+
   private versionOrStub(node: NodeId, worldLine: WorldLine, version: Version, prevVersion: Version, t: number): VersionView {
-    const key = versionKey(node, worldLine, version);
-    let v = this.versions.get(key);
+    let v = this.lineageVersion(node, worldLine, version);
     if (v === undefined) {
+      const key = versionKey(node, worldLine, version);
       // Its opening is older than the history this page has: show it from now.
       v = newVersion(key, node, worldLine, version, prevVersion, t);
       this.versions.set(key, v);
@@ -615,10 +700,32 @@ export class PlaygroundModel {
     return true;
   }
 
-  private rollbackRecord(worldLine: WorldLine, t: number, failed: NodeId[], cut: Cut): RollbackRecord {
+  /** Discards a lost node's versions above `keptUpTo` from the world-lines before the record's: the recovery's causes. */
+  private discardLost(rec: RollbackRecord, node: NodeId, keptUpTo: Version, t: number): void {
+    for (const v of this.lane(node)) {
+      if (v.worldLine < rec.worldLine && v.version > keptUpTo && this.discard(v, rec.worldLine, t)) {
+        rec.roots.push(v.key);
+        rec.discarded.push(v.key);
+      }
+    }
+  }
+
+  private rollbackRecord(worldLine: WorldLine, t: number): RollbackRecord {
     let rec = this.rollbacks.find((r) => r.worldLine === worldLine);
     if (rec === undefined) {
-      rec = { worldLine, t, failed: [...failed], cut: { ...cut }, roots: [], discarded: [] };
+      const w = this.worldLines.findLast((x) => x.worldLine === worldLine);
+      rec = {
+        worldLine,
+        t,
+        failed: [...(w?.failed ?? [])],
+        cut: { ...(w?.cut ?? this.cut) },
+        reason: w?.reason ?? null,
+        recovery: w?.recovery ?? null,
+        roots: [],
+        discarded: [],
+        plan: null,
+        kept: [],
+      };
       this.rollbacks.push(rec);
       if (this.rollbacks.length > this.limits.rollbackRecordsMax) this.rollbacks.shift();
     }
@@ -719,6 +826,7 @@ function newVersion(key: string, node: NodeId, worldLine: WorldLine, version: Ve
     committedAt: null,
     rolledBackAt: null,
     rolledBackBy: null,
+    keptBy: null,
     checkpointFailures: 0,
     changedKeys: null,
     deps: {},

@@ -45,6 +45,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<InspectionEvent['type']>([
   'nodeFailed',
   'nodeRestarted',
   'worldLineChanged',
+  'recoveryPlan',
   'rollback',
   'stateChanged',
   'sessionResult',

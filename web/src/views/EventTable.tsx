@@ -1,6 +1,24 @@
 import { memo, useState } from 'react';
-import type { NumberedEvent } from '@dse/shared';
+import type { Cut, NumberedEvent, VersionRef } from '@dse/shared';
 import { useThrottled } from '../live/throttle';
+import { worldLineCause } from '../model/model';
+
+const LIST_MAX = 8;
+
+function cutText(cut: Cut): string {
+  return Object.entries(cut)
+    .map(([n, v]) => `${n} v${v}`)
+    .join(', ');
+}
+
+/** A list cut short: a plan can name hundreds of versions, a table row should not. */
+function listText(items: readonly string[]): string {
+  return items.length <= LIST_MAX ? items.join(', ') : `${items.slice(0, LIST_MAX).join(', ')} … (${items.length})`;
+}
+
+function refText(r: VersionRef): string {
+  return `${r.node} v${r.version}`;
+}
 
 /** One line of plain text per event: the table is the diagram's text alternative. */
 export function summarize(e: NumberedEvent): string {
@@ -28,9 +46,23 @@ export function summarize(e: NumberedEvent): string {
     case 'nodeFailed':
       return `${e.node} failed (${e.reason})`;
     case 'nodeRestarted':
-      return `${e.node} restarted: restoring its cut version`;
-    case 'worldLineChanged':
-      return `world-line ${e.worldLine} begins${e.failed.length > 0 ? ` after ${e.failed.join(', ')} failed` : ''}; cut ${Object.entries(e.cut).map(([n, v]) => `${n} v${v}`).join(', ')}`;
+      return `${e.node} restarted: restoring from its restore point`;
+    case 'worldLineChanged': {
+      // Traces recorded before precise recovery have no reason, recovery kind or restore points.
+      const kept = e.kept ?? e.cut;
+      const above = Object.entries(kept).filter(([n, v]) => v > (e.cut[n] ?? 0));
+      return `world-line ${e.worldLine} begins (${worldLineCause({ worldLine: e.worldLine, reason: e.reason ?? null, failed: e.failed })}${e.recovery !== undefined ? `, ${e.recovery} recovery` : ''}); cut ${cutText(e.cut)}${above.length > 0 ? `; kept above the cut: up to ${above.map(([n, v]) => `${n} v${v}`).join(', ')}` : ''}`;
+    }
+    case 'recoveryPlan': {
+      const parts: string[] = [];
+      if (e.lost.length > 0) parts.push(`lost ${listText(e.lost.map((l) => `${l.node} above v${l.version}`))}`);
+      for (const r of e.rolledBack) {
+        if (r.reason === 'lost') continue;
+        parts.push(`${r.node} rolled back above v${r.above} (${r.reason === 'cut' ? 'recovery cut' : `depends on lost state: ${r.path.map(refText).join(' → ')}`})`);
+      }
+      parts.push(e.kept.length > 0 ? `kept ${listText(e.kept.map(refText))}` : 'kept no uncommitted version');
+      return `recovery plan for world-line ${e.worldLine} (${e.recovery}): ${parts.join('; ')}`;
+    }
     case 'rollback':
       return `${e.node} restored v${e.toVersion} on world-line ${e.worldLine}${e.discarded !== null ? `, discarded v${e.discarded.from}–v${e.discarded.to}` : ''}`;
     case 'stateChanged':
@@ -46,7 +78,7 @@ export function summarize(e: NumberedEvent): string {
     case 'nodeProcess':
       return `${e.node} process ${e.state}${e.pid !== null ? ` (pid ${e.pid})` : ''}${e.code !== null ? `, code ${e.code}` : ''}${e.signal !== null ? `, signal ${e.signal}` : ''}`;
     case 'configChanged':
-      return `configuration: mode ${e.config.mode}, cut ${e.config.cut}, checkpoint ${e.config.checkpointIntervalMs} ms, delay ${e.config.networkDelayMs} ms, loss ${e.config.messageLoss}`;
+      return `configuration: mode ${e.config.mode}, cut ${e.config.cut}${e.config.recovery !== undefined ? `, recovery ${e.config.recovery}` : ''}, checkpoint ${e.config.checkpointIntervalMs} ms, delay ${e.config.networkDelayMs} ms, loss ${e.config.messageLoss}`;
     case 'workloadChanged':
       return `workload: ${e.workload.kind} at ${e.workload.rate}/s`;
   }

@@ -1,8 +1,9 @@
 import { memo, useState } from 'react';
-import type { ClusterConfig, CutKind, Json, Mode, NodeId, WorkloadConfig, WorkloadKind } from '@dse/shared';
-import { CUT_KINDS, MODES, WORKLOAD_KINDS } from '@dse/shared';
+import type { ClusterConfig, CutKind, Json, Mode, NodeId, RecoveryKind, WorkloadConfig, WorkloadKind } from '@dse/shared';
+import { CUT_KINDS, MODES, RECOVERY_KINDS, WORKLOAD_KINDS } from '@dse/shared';
 import type { KillPreview, RollbackExplanation } from '../model/analysis';
 import type { PlaygroundModel } from '../model/model';
+import { worldLineCause } from '../model/model';
 import type { LiveStats } from '../model/stats';
 import type { Scenario } from '../model/services';
 import { SCENARIOS, scenarioOf } from '../model/services';
@@ -206,10 +207,15 @@ export function KillPreviewBox({ preview, model }: { preview: KillPreview; model
       <strong>If {preview.node} died now:</strong>{' '}
       {!preview.recovery ? (
         <>mode is none: no recovery; its {preview.lost.length} unpersisted version(s) are simply lost.</>
+      ) : preview.kind === 'precise' ? (
+        <>
+          {preview.lost.length} of its own version(s) not yet persisted lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {preview.dependent.length} version(s) depend on them and must roll back
+          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; precise recovery keeps the {preview.collateral.length} other uncommitted version(s).
+        </>
       ) : (
         <>
           {preview.lost.length} of its own uncommitted version(s) lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {preview.dependent.length} version(s) on other nodes depend on them and must roll back
-          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; {preview.collateral.length} other uncommitted version(s) go too, because recovery restores every node to the cut.
+          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; {preview.collateral.length} other uncommitted version(s) go too, because recovery cut restores every node to the cut.
         </>
       )}
     </div>
@@ -229,6 +235,16 @@ export interface RollbacksProps {
 
 export function Rollbacks(p: RollbacksProps) {
   const recs = [...p.model.rollbacks].reverse();
+  const x = p.explanation;
+  const name = (k: string): string => {
+    const v = p.model.versions.get(k);
+    return v === undefined ? k : `${v.node} v${v.version}`;
+  };
+  // A kept version may have committed since, or gone in a later recovery.
+  const keptName = (k: string): string => {
+    const v = p.model.versions.get(k);
+    return v === undefined || v.state === 'speculative' || v.state === 'persisting' ? name(k) : `${name(k)} (${STATE_LABEL[v.state]} since)`;
+  };
   return (
     <div className="rollbacks">
       {recs.length === 0 && <p className="muted">No rollback yet. Kill a node to see what it takes with it.</p>}
@@ -236,31 +252,43 @@ export function Rollbacks(p: RollbacksProps) {
         {recs.map((r) => (
           <li key={r.worldLine}>
             <button type="button" className={p.focus === r.worldLine ? 'active' : undefined} onClick={() => p.onFocus(r.worldLine)}>
-              world-line {r.worldLine}: {r.failed.length > 0 ? `${r.failed.join(', ')} failed` : 'recovery'}, {r.discarded.length} version(s) rolled back
+              world-line {r.worldLine} ({worldLineCause(r)}){r.recovery !== null ? ` · ${r.recovery} recovery` : ''} · {r.discarded.length} version(s) rolled back
+              {r.plan !== null ? `, ${r.kept.length} kept` : ''}
             </button>
           </li>
         ))}
       </ul>
-      {p.explanation !== null && (
+      {x !== null && (
         <div className="why" data-testid="why-view">
           <p>
-            Cascade in causal order (the causes first; each version after the one it depended on). Highlighted edges in the dependency graph are the shortest dependency paths that explain
-            each discard.{' '}
+            {x.record.plan !== null
+              ? `Cascade in causal order, as the recovery plan gives it: what was lost first, then each version after the one it depended on.${x.why.length > 0 ? ' Highlighted edges in the dependency graph are the plan’s dependency paths.' : ''}`
+              : 'Cascade in causal order (the causes first; each version after the one it depended on). This trace has no recovery plan: the highlighted edges are the shortest dependency paths that explain each discard.'}{' '}
             <button type="button" onClick={p.onPlay}>
               replay cascade
             </button>
           </p>
           <ol>
-            {p.explanation.steps.map((s, i) => {
-              const v = p.model.versions.get(s.key);
-              return (
-                <li key={s.key} className={p.step !== null && i > p.step ? 'pending' : p.step === i ? 'current' : undefined}>
-                  <strong>{v === undefined ? s.key : `${v.node} v${v.version}`}</strong>
-                  {s.depth !== null ? <span className="muted"> · {s.depth === 0 ? 'cause' : `${s.depth} hop${s.depth === 1 ? '' : 's'} from a cause`}</span> : null}: {s.reason}
-                </li>
-              );
-            })}
+            {x.steps.map((s, i) => (
+              <li key={s.key} className={p.step !== null && i > p.step ? 'pending' : p.step === i ? 'current' : undefined}>
+                <strong>{name(s.key)}</strong>
+                {s.depth !== null ? <span className="muted"> · {s.depth === 0 ? 'cause' : `${s.depth} hop${s.depth === 1 ? '' : 's'} from a cause`}</span> : null}: {s.reason}
+              </li>
+            ))}
           </ol>
+          {x.record.plan !== null && (
+            <p data-testid="why-kept">
+              {x.kept.length === 0 ? (
+                'Kept: no uncommitted version survived this recovery.'
+              ) : (
+                <>
+                  <strong>Kept</strong> (uncommitted, but they depend on no lost state: they survive onto world-line {x.record.worldLine} and commit once persisted):{' '}
+                  {x.kept.slice(0, 40).map(keptName).join(', ')}
+                  {x.kept.length > 40 ? ` … (${x.kept.length})` : ''}
+                </>
+              )}
+            </p>
+          )}
         </div>
       )}
     </div>
@@ -340,6 +368,14 @@ export function Controls(p: ControlsProps) {
             cut{' '}
             <select value={c.cut} onChange={(e) => p.onConfig({ cut: e.target.value as CutKind })}>
               {CUT_KINDS.map((m) => (
+                <option key={m}>{m}</option>
+              ))}
+            </select>
+          </label>{' '}
+          <label title="precise: after a failure only what depends on lost state rolls back; cut: every node goes back to the committed cut. Takes effect at the next recovery.">
+            recovery{' '}
+            <select value={c.recovery} onChange={(e) => p.onConfig({ recovery: e.target.value as RecoveryKind })} data-testid="recovery">
+              {RECOVERY_KINDS.map((m) => (
                 <option key={m}>{m}</option>
               ))}
             </select>

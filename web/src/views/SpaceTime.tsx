@@ -1,10 +1,11 @@
 import { scaleLinear } from 'd3';
 import { memo, useEffect, useRef, useState } from 'react';
 import type { MessageKind, NodeId } from '@dse/shared';
-import type { MessageView, PlaygroundModel, VersionView } from '../model/model';
+import type { MessageView, PlaygroundModel, VersionView, WorldLineView } from '../model/model';
+import { worldLineCause } from '../model/model';
 import { OKABE_ITO, STATE_COLOUR, STATE_CUE, STATE_LABEL } from '../palette';
 
-export type Highlight = 'selected' | 'dependency' | 'dependent' | 'lost' | 'must' | 'collateral' | 'cascade' | 'dim';
+export type Highlight = 'selected' | 'dependency' | 'dependent' | 'lost' | 'must' | 'collateral' | 'cascade' | 'kept' | 'dim';
 
 export interface SpaceTimeProps {
   model: PlaygroundModel;
@@ -48,7 +49,14 @@ function describe(v: VersionView): string {
   if (deps !== '') parts.push(`depends on ${deps}`);
   if (v.checkpointFailures > 0) parts.push(`${v.checkpointFailures} failed checkpoint write(s)`);
   if (v.rolledBackBy !== null) parts.push(`discarded by the recovery to world-line ${v.rolledBackBy}`);
+  else if (v.keptBy !== null) parts.push(`kept by the recovery to world-line ${v.keptBy} (it depends on no lost state)`);
   return parts.join('\n');
+}
+
+/** " (n2 failed · precise)" after a band's world-line; nothing for the first one. */
+function bandNote(w: WorldLineView): string {
+  const cause = worldLineCause(w);
+  return cause === 'start' ? '' : ` (${cause}${w.recovery !== null ? ` · ${w.recovery}` : ''})`;
 }
 
 export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
@@ -246,7 +254,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
                 textAnchor={Math.max(x0, LABEL_W) + 160 > p.width ? 'end' : 'start'}
               >
                 w{w.worldLine}
-                {w.failed.length > 0 ? ` (${w.failed.join(', ')} failed)` : ''}
+                {bandNote(w)}
               </text>
             </g>
           );
@@ -347,6 +355,7 @@ const HALO: Record<Highlight, string> = {
   must: OKABE_ITO.reddishPurple,
   collateral: '#999999',
   cascade: OKABE_ITO.reddishPurple,
+  kept: OKABE_ITO.bluishGreen,
   dim: '#999999',
 };
 
@@ -468,7 +477,7 @@ function DiagramCanvas({ width, height, data }: { width: number; height: number;
       ctx.globalAlpha = 1;
       ctx.strokeStyle = HALO[h];
       ctx.lineWidth = h === 'lost' ? 4 : 3;
-      ctx.setLineDash(h === 'dependency' ? [3, 2] : h === 'collateral' ? [2, 2] : []);
+      ctx.setLineDash(h === 'dependency' ? [3, 2] : h === 'collateral' ? [2, 2] : h === 'kept' ? [6, 2] : []);
       ctx.strokeRect(d.x0 - 3, d.y - barH / 2 - 3, d.x1 - d.x0 + 6, barH + 6);
     }
     ctx.setLineDash([]);

@@ -187,7 +187,7 @@ export const TOURS: Tour[] = [
         },
       },
       {
-        text: 'The tour restarts n2. It recovers from storage at the cut and the cut starts moving again.',
+        text: 'The tour restarts n2. It recovers from storage at its restore point and the cut starts moving again.',
         async enter(api) {
           api.pause(false);
           api.focusRollback(null);
