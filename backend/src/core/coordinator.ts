@@ -309,6 +309,7 @@ export class Coordinator {
       case 'cut':
       case 'worldLine':
       case 'prepare':
+      case 'flush':
       case 'recover':
         return;
     }

@@ -58,6 +58,12 @@ export type WireMessage =
    */
   | { kind: 'recover'; worldLine: WorldLine; cut: Cut; restore?: Cut; resumeVersion: Version; incarnation?: number }
   /**
+   * Commit on demand: someone waits for `node`'s versions up to `upTo` to commit (a session awaiting
+   * `commit()`, or a node whose version depends on them). The node closes its open version now if it is
+   * one of them, writes at once, and asks the same of the nodes those versions depend on.
+   */
+  | { kind: 'flush'; worldLine: WorldLine; upTo: Version }
+  /**
    * A node that (re)starts with empty memory: the coordinator treats it as failed and recovers it.
    * `incarnation` names this process of the node (different for each start).
    */

@@ -186,6 +186,8 @@ export class DseNode {
   /** Bumped on every restore: callbacks of older storage operations and sthreads are ignored. */
   private epoch = 0;
   private sthreads = new Map<CallerId, SthreadImpl>();
+  /** The highest version of each other node this node already asked to flush (it asks once per version). */
+  private flushAsked = new Map<NodeId, Version>();
   // One handle per periodic timer, replaced on each tick.
   private checkpointTimer: TimerId | null = null;
   private retransmitTimer: TimerId | null = null;
@@ -279,6 +281,9 @@ export class DseNode {
         return;
       case 'prepare':
         this.onPrepare(msg.worldLine);
+        return;
+      case 'flush':
+        if (msg.worldLine === this.worldLine) this.onFlush(msg.upTo);
         return;
       case 'cut':
         if (msg.worldLine === this.worldLine) this.onCut(msg.cut);
@@ -884,6 +889,26 @@ export class DseNode {
     this.closed = this.closed.slice(drop);
   }
 
+  /**
+   * Commit on demand: versions up to `upTo` are awaited. Close the open version now if it is one of them
+   * (checkpoints are written at once, one batch in flight), and pass the request on to what those
+   * versions depend on: they can commit only once their dependencies do.
+   */
+  private onFlush(upTo: Version): void {
+    if (this.status !== 'up' || upTo <= (this.cut[this.id] ?? 0)) return;
+    const deps: Deps = {};
+    if (this.version <= upTo && this.active) {
+      mergeInto(deps, this.versionDeps);
+      this.closeVersion(0);
+    }
+    for (const c of this.closed) if (c.version <= upTo) mergeInto(deps, c.deps);
+    for (const n in deps) {
+      if (n === this.id || deps[n]! <= (this.cut[n] ?? 0) || deps[n]! <= (this.flushAsked.get(n) ?? 0)) continue;
+      this.flushAsked.set(n, deps[n]!);
+      this.network.send(n, { kind: 'flush', worldLine: this.worldLine, upTo: deps[n]! });
+    }
+  }
+
   // ---------------------------------------------------------------- dedup
 
   private dedupHas(src: string, seq: number): boolean {
@@ -1014,6 +1039,7 @@ export class DseNode {
     this.cut = { ...rec.cut };
     this.preparingFor = 0;
     this.fenced = false;
+    this.flushAsked.clear();
     // Kept versions not yet persisted (including one whose write is in flight) are written again, under the new world-line.
     this.writing = null;
     this.queue = [];
@@ -1140,6 +1166,7 @@ export class DseNode {
     this.persistedVersion = restoredVersion;
     this.worldLine = rec.worldLine;
     this.cut = { ...rec.cut };
+    this.flushAsked.clear();
     this.rebuildOutbox();
     const restoredTo = this.cfg.mode === 'none' ? restoredVersion : this.restorePoint(rec);
     this.observer.emit({

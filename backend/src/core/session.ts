@@ -109,6 +109,8 @@ export class SessionHost {
   private readonly recoveryCuts = new Map<WorldLine, WorldLineStart>();
   private timer: TimerId | null = null;
   private syncAskedAt = -Infinity;
+  /** The highest version of each node this host asked to flush (commit on demand), in this world-line. */
+  private readonly flushAsked = new Map<string, number>();
   private nextSession = 1;
 
   constructor(endpoint: string, ports: SessionHostPorts, cfg: Partial<SessionHostConfig> = {}) {
@@ -162,6 +164,20 @@ export class SessionHost {
   }
   /** @internal */
   emit: Observer['emit'] = (e) => this.observer.emit(e);
+
+  /**
+   * @internal Commit on demand: someone awaits an answer with these dependencies. Each node not yet
+   * committed that far is asked to close and persist those versions now rather than at its next
+   * checkpoint (it passes the request on to what they depend on).
+   */
+  flushFor(deps: Readonly<Deps>): void {
+    for (const n in deps) {
+      const v = deps[n]!;
+      if (v <= (this.cut[n] ?? 0) || v <= (this.flushAsked.get(n) ?? 0)) continue;
+      this.flushAsked.set(n, v);
+      this.network.send(n, { kind: 'flush', worldLine: this.worldLine, upTo: v });
+    }
+  }
 
   /** @internal */
   transmit(session: CallerId, r: RequestRecord, deps: Deps, resend: boolean, settled: number): void {
@@ -231,6 +247,7 @@ export class SessionHost {
       case 'request':
       case 'persisted':
       case 'prepare':
+      case 'flush':
       case 'prepared':
       case 'recover':
       case 'hello':
@@ -264,6 +281,7 @@ export class SessionHost {
     const old = this.worldLine;
     this.worldLine = msg.worldLine;
     this.cut = msg.cut;
+    this.flushAsked.clear();
     // What survived all of them: per node, the lowest restore point; committed at once: the first cut.
     const kept: Cut = {};
     for (const st of starts) {
@@ -437,7 +455,11 @@ export class Session {
       result: r.result,
       deps: r.deps,
       worldLine: r.worldLine,
-      commit: () => r.committed.promise,
+      commit: () => {
+        // Awaited: ask for it now (commit on demand) rather than wait for the nodes' next checkpoints.
+        if (r.status === 'answered') this.host.flushFor(r.deps);
+        return r.committed.promise;
+      },
     };
     r.speculative.resolve(answer);
     this.onCut();

@@ -8,7 +8,8 @@ import type { Scenario, ScenarioChecks, ScenarioRun, WorkloadEnv } from '../scen
 
 /**
  * The simulator's own test app (the default scenario): single puts and gets, chains of 1–3 hops
- * from node to node and back, and sthreads that call 1–3 nodes and merge. Every effect is a record
+ * from node to node and back, and sthreads that call 1–3 nodes and merge; a quarter of the answers are
+ * awaited until committed (commit on demand). Every effect is a record
  * naming its request, so that the checker sees what survived, what was lost and what was doubled.
  */
 export const kvtestScenario: Scenario = makeKvtestScenario();
@@ -55,7 +56,10 @@ export function makeKvtestScenario(opts: KvtestOptions = {}): Scenario {
             for (let k = 0; k < env.requestsPerSession; k++) {
               await env.sleep(rng.next() * 4);
               try {
-                await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
+                const answer = await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
+                // A client that waits for the commit now and then (commit on demand asks the nodes to
+                // persist at once); the others go on speculatively.
+                if (rng.chance(0.25)) await answer.commit();
               } catch (e) {
                 if (isDseError(e) && e.code === 'SessionRolledBack') s.resume();
                 else if (!isDseError(e) || e.code !== 'RolledBack') throw e;
