@@ -1,5 +1,6 @@
 import type { Mode, NodeId, NumberedEvent } from '@dse/shared';
 import { isDseError } from '@dse/shared';
+import type { SessionHost } from '../../core/session';
 import type { RunningServer } from '../../server/server';
 import type { WorkflowStep } from '../../services';
 import { KvClient, WorkflowClient } from '../../services';
@@ -14,6 +15,25 @@ import { KvClient, WorkflowClient } from '../../services';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export type Tick = (units: number, label?: string) => void;
+
+/**
+ * What the measurements run on: a deployment's session host and nodes. The live cluster (node processes,
+ * the server) and the embedded runtime (everything in this process) both are one.
+ */
+export interface BenchTarget {
+  readonly host: SessionHost;
+  nodeIds(): NodeId[];
+}
+
+/** The live cluster of a running server, as a benchmark target. */
+export function liveTarget(server: RunningServer): BenchTarget {
+  return {
+    get host() {
+      return server.cluster.host;
+    },
+    nodeIds: () => server.cluster.nodeIds(),
+  };
+}
 
 export async function waitFor<T>(what: string, cond: () => T | undefined | null | false, timeoutMs = 60_000, everyMs = 5): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -86,10 +106,10 @@ export interface WorkflowSamples {
  * with its outcome. Answer latency: request → speculative outcome. Commit latency: request → the
  * outcome committed (collected without holding back the next workflow).
  */
-export async function runWorkflows(server: RunningServer, mode: Mode, steps: number, n: number, warm: number, tick: Tick): Promise<WorkflowSamples> {
-  const nodes = server.cluster.nodeIds();
+export async function runWorkflows(target: BenchTarget, mode: Mode, steps: number, n: number, warm: number, tick: Tick): Promise<WorkflowSamples> {
+  const nodes = target.nodeIds();
   const tag = runTag();
-  const wf = new WorkflowClient(server.cluster.host.session(`bench.wf.${tag}`), { nodes });
+  const wf = new WorkflowClient(target.host.session(`bench.wf.${tag}`), { nodes });
   const answerMs: number[] = [];
   const commitMs: number[] = [];
   const commits: Promise<void>[] = [];
@@ -141,8 +161,8 @@ export interface KvSaturation {
  * 1000 keys) as soon as the previous one is answered, for `warmS + seconds`; completions in the last
  * `seconds` are counted.
  */
-export async function kvSaturation(server: RunningServer, sessions: number, seconds: number, warmS: number, tick: Tick): Promise<KvSaturation> {
-  const nodes = server.cluster.nodeIds();
+export async function kvSaturation(target: BenchTarget, sessions: number, seconds: number, warmS: number, tick: Tick): Promise<KvSaturation> {
+  const nodes = target.nodeIds();
   const tag = runTag();
   const t0 = performance.now();
   const from = t0 + warmS * 1000;
@@ -152,7 +172,7 @@ export async function kvSaturation(server: RunningServer, sessions: number, seco
   let ticked = 0;
   const loop = async (s: number): Promise<void> => {
     let gen = 0;
-    let kv = new KvClient(server.cluster.host.session(`bench.kv.${tag}.${s}.${gen}`), { nodes });
+    let kv = new KvClient(target.host.session(`bench.kv.${tag}.${s}.${gen}`), { nodes });
     for (let i = 0; ; i++) {
       const start = performance.now();
       if (start >= end) return;
@@ -163,7 +183,7 @@ export async function kvSaturation(server: RunningServer, sessions: number, seco
       } catch (e) {
         if (performance.now() >= from) errors++;
         if (!isDseError(e)) throw e;
-        kv = new KvClient(server.cluster.host.session(`bench.kv.${tag}.${s}.${++gen}`), { nodes });
+        kv = new KvClient(target.host.session(`bench.kv.${tag}.${s}.${++gen}`), { nodes });
       }
       if (s === 0) {
         const units = Math.floor((performance.now() - t0) / 100);
@@ -194,10 +214,10 @@ export interface KvLoad {
  * planned arrival time, so a cluster that falls behind shows it (no coordinated omission). Arrivals
  * while `maxOutstanding` requests are unanswered are dropped and counted.
  */
-export async function kvLoad(server: RunningServer, rate: number, seconds: number, tick: Tick, pool = 64, maxOutstanding = 4000): Promise<KvLoad> {
-  const nodes = server.cluster.nodeIds();
+export async function kvLoad(target: BenchTarget, rate: number, seconds: number, tick: Tick, pool = 64, maxOutstanding = 4000): Promise<KvLoad> {
+  const nodes = target.nodeIds();
   const tag = runTag();
-  const clients = Array.from({ length: pool }, (_, s) => new KvClient(server.cluster.host.session(`bench.load.${tag}.${s}`), { nodes }));
+  const clients = Array.from({ length: pool }, (_, s) => new KvClient(target.host.session(`bench.load.${tag}.${s}`), { nodes }));
   const latencyMs: number[] = [];
   let dropped = 0;
   let inWindow = 0;

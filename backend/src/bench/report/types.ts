@@ -21,7 +21,15 @@ export interface BenchResult {
   startedAt: string;
   elapsedMs: number;
   machine: { cpus: number; loadAvg1m: number; node: string; platform: string };
+  /** `processes`: one OS process per node and a server; `embedded`: everything in the benchmark's process. */
+  deployment: 'processes' | 'embedded';
+  /** What the nodes report to the observer: `full` (every message), `summary`, or `off` (embedded: off). */
+  observation: 'full' | 'summary' | 'off';
   cluster: { nodes: number; rounds: number; checkpointIntervalMs: number; cut: 'exact' | 'cheap'; relay: string };
+  /** Durable-execution engines measured in the same run, same storage, same step counts (interleaved rounds). */
+  peers: PeerRow[];
+  /** Why a peer was not measured (PGlite: DBOS needs a PostgreSQL server; `--peers none`). */
+  peersSkipped: string | null;
   /** End to end, request → the workflow's speculative outcome; every step is a round trip to another node process. */
   workflow: WorkflowRow[];
   /** Request → the outcome committed (durable), in the modes that commit. */
@@ -44,6 +52,17 @@ export interface WorkflowRow extends Percentiles {
   mode: Mode;
   /** Log-spaced latency histogram (for a distribution chart). */
   hist: Histogram;
+}
+
+/** A peer's workflow of `steps` steps, each one persisted before the next runs: request → durable result. */
+export interface PeerRow {
+  name: 'dbos';
+  /** The peer's version, as installed. */
+  version: string;
+  steps: number;
+  n: number;
+  p50Ms: number;
+  p99Ms: number;
 }
 
 export interface KvRow {
@@ -116,6 +135,10 @@ export interface Ratios {
   kvSpeculativeOverNoneThroughput: number | null;
   /** At 5 steps: speculative commit p50 / speculative answer p50. */
   commitOverAnswerP50At5: number | null;
+  /** At 5 steps: the peer's (DBOS) p50 / speculative answer p50: how much sooner DSE answers. */
+  peerOverSpeculativeP50At5: number | null;
+  /** At 5 steps: the peer's p50 / speculative committed p50: above 1, DSE commits sooner than the peer executes durably. */
+  peerOverCommitP50At5: number | null;
 }
 
 export interface GoalCheck {
