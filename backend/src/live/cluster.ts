@@ -963,6 +963,9 @@ export function messageOfNode(id: NodeId, m: WireMessage): boolean {
       return m.node === id;
     case 'sync':
       return m.from === id && m.role === 'node';
+    case 'flush':
+      // Commit on demand: a node asks another to persist versions its own depend on. It names nobody.
+      return true;
     default:
       return false;
   }
