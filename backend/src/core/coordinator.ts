@@ -117,6 +117,8 @@ export class Coordinator {
    * one's off) or is refused (and it starts again from what the dead one saved).
    */
   private owns = false;
+  /** Persisted reports that came while this coordinator could not take them (not owning, or saving): judged after its save. */
+  private deferred: Extract<WireMessage, { kind: 'persisted' }>[] = [];
 
   constructor(ports: CoordinatorPorts, cfg: Partial<CoordinatorConfig> = {}) {
     this.cfg = { ...DEFAULT_COORDINATOR_CONFIG, ...cfg };
@@ -172,6 +174,7 @@ export class Coordinator {
       await this.saveStart(first);
       if (this.stopped) return;
       this.owns = true;
+      this.replayDeferred();
       this.savedCut = { ...this.cut };
       this.ready = true;
       this.observer.emit({ type: 'worldLineChanged', t: this.clock.now(), worldLine: 1, cut: { ...this.cut }, failed: [], kept: { ...this.cut }, reason: 'start', recovery: this.cfg.recovery });
@@ -275,7 +278,12 @@ export class Coordinator {
         if ((this.maxSeen.get(msg.node) ?? 0) < msg.version) this.maxSeen.set(msg.node, msg.version);
         // Reports of an ended world-line describe versions that were either deleted with it or are
         // reported again by their node under the new one; while a new record is saved, likewise.
-        if (!this.owns || this.savingWorldLine !== 0 || !this.members.has(msg.node)) return;
+        if (!this.owns || this.savingWorldLine !== 0) {
+          // Not judged now (a new world-line may roll it back), not dropped either: nobody may report it again.
+          if (this.deferred.length < DEFERRED_REPORTS_MAX) this.deferred.push(msg);
+          return;
+        }
+        if (!this.members.has(msg.node)) return;
         if (msg.worldLine !== this.worldLine && !this.keptSince(msg.worldLine, msg.node, msg.version)) return;
         if (msg.version <= (this.cut[msg.node] ?? 0)) return;
         this.pendingOf(msg.node).set(msg.version, { prevVersion: msg.prevVersion, deps: msg.deps });
@@ -473,6 +481,7 @@ export class Coordinator {
         this.observer.emit({ type: 'recoveryPlan', t: this.clock.now(), worldLine, recovery: this.cfg.recovery, lost: plan.lost, rolledBack: plan.rolledBack, kept: plan.keptVersions });
         for (const [node, status] of this.members) if (status === 'up') this.sendRecover(node);
         for (const c of this.clients) this.sendWorldLine(c, worldLine - 1);
+        this.replayDeferred();
       }
     } catch (e) {
       if (this.stopped) return;
@@ -541,6 +550,13 @@ export class Coordinator {
     }
     if (this.cfg.recovery === 'cut') return planCutRepair(members, this.cut, histories);
     return planPreciseRepair(members, this.cut, histories);
+  }
+
+  /** Reports that waited for a save: each now counts if the world-lines since kept its version. */
+  private replayDeferred(): void {
+    const reports = this.deferred;
+    this.deferred = [];
+    for (const m of reports) this.dispatch(m);
   }
 
   /**
@@ -681,6 +697,9 @@ export class Coordinator {
     this.onFatal(e);
   }
 }
+
+/** Persisted reports kept while a save is under way (bounded: beyond it they are dropped, as before). */
+const DEFERRED_REPORTS_MAX = 100_000;
 
 /** An internal assertion: a fact of the protocol; a violation is a bug and stops the coordinator. */
 function assert(cond: boolean, message: string): asserts cond {

@@ -36,7 +36,8 @@ export type WireMessage =
   | { kind: 'reply'; h: Header; caller: CallerId; seq: number; status: 'ok' | 'aborted'; result: Json; deps: Deps; acceptedAt?: Version }
   /** The receiver lives in a newer world-line than the message: it was not applied. */
   | { kind: 'reject'; h: Header; rejected: 'app' | 'request'; rejectedSeq: number }
-  | { kind: 'persisted'; node: NodeId; worldLine: WorldLine; version: Version; prevVersion: Version; deps: Deps }
+  /** `again`: a kept version reported once more after a recovery (a host that reports writes itself still forwards it). */
+  | { kind: 'persisted'; node: NodeId; worldLine: WorldLine; version: Version; prevVersion: Version; deps: Deps; again?: true }
   | { kind: 'cut'; worldLine: WorldLine; cut: Cut }
   /** A new world-line: the cut it starts from. `recoveryCuts` covers the world-lines the receiver may have missed. */
   | { kind: 'worldLine'; worldLine: WorldLine; cut: Cut; recoveryCuts: WorldLineStart[] }

@@ -1065,7 +1065,7 @@ export class DseNode {
     this.onCut(rec.cut);
     // Kept versions already persisted are reported again under the new world-line.
     for (const c of this.closed) {
-      if (c.persisted) this.network.send(COORDINATOR, { kind: 'persisted', node: this.id, worldLine: this.worldLine, version: c.version, prevVersion: c.prevVersion, deps: c.deps });
+      if (c.persisted) this.network.send(COORDINATOR, { kind: 'persisted', node: this.id, worldLine: this.worldLine, version: c.version, prevVersion: c.prevVersion, deps: c.deps, again: true });
     }
     this.resumeAfterRestore();
   }

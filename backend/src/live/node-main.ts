@@ -99,7 +99,8 @@ const observer = {
 
 const network = {
   send(to: string, msg: WireMessage): void {
-    if (msg.kind === 'persisted' && runCfg?.serverReportsPersisted === true) return; // the server reports it
+    // The server reports the node's writes itself; a kept version reported again after a recovery it cannot know of.
+    if (msg.kind === 'persisted' && msg.again !== true && runCfg?.serverReportsPersisted === true) return;
     msgs.push([to, msg]);
     flushSoon();
   },

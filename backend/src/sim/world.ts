@@ -305,6 +305,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   };
   const network = (from: string): Network => ({
     send(to: string, msg: WireMessage): void {
+      // The host reports writes itself: a node's own first report does not leave its process.
+      if (hostReports && msg.kind === 'persisted' && msg.again !== true && from !== 'server') return;
       messages++;
       const m = plant(from, to, msg);
       const control = isControl(m);
@@ -336,6 +338,24 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
 
   const memory = new MemoryStorage();
   const storage = new SimStorage(opts.storage ?? memory, sched, rng, faults, (r) => checker.onDurable(r), opts.plantedBug);
+  // Half the seeds run as the live cluster does: the host (the server, which writes the checkpoints)
+  // reports each write to the coordinator itself, and a node sends only its reports of kept versions
+  // after a recovery (`again`); the other half as nodes that write and report for themselves.
+  const hostReports = opts.mode !== 'none' && rng.chance(0.5);
+  const reportingStorage = (): Storage =>
+    !hostReports
+      ? storage
+      : {
+          writeCheckpoints: (records) =>
+            storage.writeCheckpoints(records).then(() => {
+              for (const r of records) network('server').send(COORDINATOR, { kind: 'persisted', node: r.node, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: r.deps });
+            }),
+          loadCheckpoint: (node, version) => storage.loadCheckpoint(node, version),
+          listCheckpoints: (worldLine) => storage.listCheckpoints(worldLine),
+          loadCoordinator: () => storage.loadCoordinator(),
+          saveCoordinator: (record) => storage.saveCoordinator(record),
+          prune: (node, version) => storage.prune(node, version),
+        };
 
   // The coordinator: it may crash (its memory lost) and start again from storage, as the live server's does.
   let coordClock = new ProcessClock(sched);
@@ -400,7 +420,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       checker.fail('internal', `${id} stopped on an error: ${e instanceof Error ? e.message : String(e)}`, sched.now);
       crash(id);
     };
-    const node = new DseNode(id, app, { clock, network: network(id), storage, observer, onFatal, incarnation }, {
+    const node = new DseNode(id, app, { clock, network: network(id), storage: reportingStorage(), observer, onFatal, incarnation }, {
       mode: opts.mode,
       cutKind: opts.cutKind,
       checkpointIntervalMs: opts.checkpointIntervalMs,
