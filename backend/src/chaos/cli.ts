@@ -1,6 +1,6 @@
 /**
  * `npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable]
- *   [--storage pglite|postgres] [--clients C] [--rate R] [--json] [--server-log] [--keep]`
+ *   [--recovery precise|cut] [--storage pglite|postgres] [--clients C] [--rate R] [--json] [--server-log] [--keep]`
  * `npm run chaos -- --fuzz N [--seed S] [--json]`: N fuzzed commands over HTTP and Socket.IO.
  *
  * Progress goes to stderr; the last line of stdout is one JSON object (with --json) or a summary.
@@ -13,7 +13,7 @@ import type { KnownBug } from './fuzz';
 import { runFuzz } from './fuzz';
 
 const USAGE =
-  'usage: npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable] [--storage pglite|postgres] [--clients C] [--rate R] [--faults kill,stop,dbCut,serverRestart] [--gap-ms MIN,MAX] [--hold-ms MIN,MAX] [--json] [--server-log] [--keep]\n' +
+  'usage: npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable] [--recovery precise|cut] [--storage pglite|postgres] [--clients C] [--rate R] [--faults kill,stop,dbCut,serverRestart] [--gap-ms MIN,MAX] [--hold-ms MIN,MAX] [--json] [--server-log] [--keep]\n' +
   '       npm run chaos -- --fuzz N [--seed S] [--avoid deep-values] [--json]';
 
 function fail(msg: string): never {
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     scenario: { type: 'string' },
     mode: { type: 'string' },
+    recovery: { type: 'string' },
     storage: { type: 'string' },
     clients: { type: 'string' },
     rate: { type: 'string' },
@@ -76,6 +77,8 @@ if (unavailable !== null) {
 }
 const mode = values.mode ?? 'speculative';
 if (mode !== 'speculative' && mode !== 'durable') fail('--mode must be speculative or durable (none mode loses committed results by design)');
+const recovery = values.recovery;
+if (recovery !== undefined && recovery !== 'precise' && recovery !== 'cut') fail('--recovery must be precise or cut');
 const storage = values.storage ?? (process.env.DATABASE_URL ? 'postgres' : 'pglite');
 if (storage !== 'pglite' && storage !== 'postgres') fail('--storage must be pglite or postgres');
 let faults: FaultKind[] | undefined;
@@ -97,6 +100,7 @@ const opts: ChaosOptions = {
   seed,
   scenario,
   mode,
+  ...(recovery !== undefined ? { recovery } : {}),
   storage,
   clients: int(values.clients, '--clients', DEFAULT_CHAOS.clients, 1),
   rate: int(values.rate, '--rate', DEFAULT_CHAOS.rate, 1),
@@ -116,7 +120,7 @@ try {
     log(`FAILED with ${r.violations} violations; reproduce the fault schedule with --seed ${r.seed}`);
     code = 1;
   }
-  const summary = `chaos: ${r.seconds} s, ${r.kills} kills, ${r.stops} stops, ${r.dbCuts} db cuts, ${r.serverRestarts} server restarts; ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.unknown} unknown; lost ${r.lostCommitted}, duplicates ${r.duplicates}, orphans ${r.orphans}${r.scenario !== 'kv' ? `, service ${r.serviceViolations} ${JSON.stringify(r.stats)}` : ''}, violations ${r.violations} (seed ${r.seed})`;
+  const summary = `chaos: ${r.seconds} s, ${r.kills} kills, ${r.stops} stops, ${r.dbCuts} db cuts, ${r.serverRestarts} server restarts; ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.refused} refused, ${r.unknown} unknown, ${r.resumes} sessions resumed; ${r.worldLines} world-lines (recovery ${r.recovery}, ${r.keptVersions} versions kept, ${r.coordinatorRestarts} coordinator restarts); lost ${r.lostCommitted}, duplicates ${r.duplicates}, orphans ${r.orphans}${r.scenario !== 'kv' ? `, service ${r.serviceViolations} ${JSON.stringify(r.stats)}` : ''}, violations ${r.violations} (seed ${r.seed})`;
   process.stdout.write(values.json ? `${summary}\n${JSON.stringify(r)}\n` : `${summary}\n`);
 } catch (e) {
   log(`chaos run failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)} (seed ${seed})`);

@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClusterInfo, Cut, InspectionEvent, Json, Mode, NodeId, NumberedEvent, WorldLine } from '@dse/shared';
+import type { ClusterInfo, Cut, InspectionEvent, Json, Mode, NodeId, NumberedEvent, RecoveryKind, WorldLine } from '@dse/shared';
 import pg from 'pg';
 import { Coordinator } from '../core/coordinator';
 import { RealClock, wallNow } from '../live/clock';
@@ -12,12 +12,12 @@ import { dropSchema } from '../storage/postgres';
 import type { OpenedStorage } from '../storage/open';
 import { HttpClient, IoClient } from './api';
 import { TcpProxy } from './proxy';
-import { applyReply, isOpen, pollOpen } from './tracked';
+import { SessionResumes, applyReply, isOpen, pollOpen, sessionRolledBack } from './tracked';
 import { ServerProcess, freePort, processesInGroups } from './server-proc';
 import type { Load, LoadCtx } from './service-load';
 import { serviceLoad, travelCapacity } from './service-load';
 import type { Application, PutRecord, ViolationNote } from './verify';
-import { CutWatch, checkKv } from './verify';
+import { CutWatch, RestorePoints, checkKv } from './verify';
 import type { ServiceRecord, ServiceVerdict } from './verify-services';
 import { checkBroker, checkWal, checkWorkflow } from './verify-services';
 
@@ -37,6 +37,8 @@ export interface ChaosOptions {
   seed: number;
   scenario: Scenario;
   mode: Exclude<Mode, 'none'>;
+  /** How the cluster repairs after a failure (`POST /api/config`); unset: the server's default. */
+  recovery?: RecoveryKind;
   storage: 'pglite' | 'postgres';
   /** PostgreSQL to use (a schema of its own is created and dropped); default DATABASE_URL or the local server. */
   databaseUrl?: string;
@@ -65,6 +67,8 @@ export interface ChaosResult {
   seed: number;
   scenario: Scenario;
   mode: string;
+  /** The recovery kinds the world-line changes reported (`worldLineChanged.recovery`), e.g. `precise`. */
+  recovery: string;
   storage: string;
   kills: number;
   stops: number;
@@ -75,6 +79,8 @@ export interface ChaosResult {
   rolledBack: number;
   refused: number;
   unknown: number;
+  /** Sessions the clients resumed after a `SessionRolledBack` refusal (the server confirmed them). */
+  resumes: number;
   lostCommitted: number;
   duplicates: number;
   orphans: number;
@@ -82,6 +88,12 @@ export interface ChaosResult {
   cutViolations: number;
   livenessViolations: number;
   worldLines: number;
+  /** Uncommitted versions recoveries kept (precise recovery), summed over the `recoveryPlan` events seen. */
+  keptVersions: number;
+  /** Times a coordinator stopped on an error and a new one started from storage within a server (its log line). */
+  coordinatorRestarts: number;
+  /** Times the cut stood still for 10 s with every node up (a diagnostic: a stall a server restart ended is no violation). */
+  cutStalls: number;
   /** Puts whose application the event stream showed (the exactly-once check covers these). */
   applicationsSeen: number;
   /** Service scenarios: broken service promises besides the above (log order and holes, group offsets, sagas, stock, versions above the cut). */
@@ -132,16 +144,38 @@ interface Ctx extends LoadCtx {
   records: PutRecord[];
   /** Service scenarios: each service request a client sent. */
   serviceRecords: ServiceRecord[];
+  sessions: SessionResumes;
   keyPrefix: string;
 }
 
 // ---------------------------------------------------------------- the monitor: cluster polls and the event stream
 
+/** The cut standing still this long with every node up is reported (a log line and an event file; not a violation). */
+const STALL_MS = 10_000;
+/** Events kept for a stall report: about versions, checkpoints, recoveries and the cut. */
+const STALL_EVENTS_MAX = 20_000;
+const STALL_EVENT_TYPES: ReadonlySet<InspectionEvent['type']> = new Set([
+  'versionOpened',
+  'checkpointStarted',
+  'checkpointPersisted',
+  'checkpointFailed',
+  'rollback',
+  'worldLineChanged',
+  'recoveryPlan',
+  'cutAdvanced',
+  'nodeFailed',
+  'nodeRestarted',
+]);
+
 class Monitor {
   cluster: ClusterInfo | null = null;
   readonly cuts = new CutWatch();
   readonly applications = new Map<string, Application[]>();
-  readonly startCuts = new Map<WorldLine, Cut>();
+  /** Each world-line's restore points as its `worldLineChanged` announced them (`kept`, over the cut). */
+  readonly restorePoints = new Map<WorldLine, Cut>();
+  /** Versions kept by the recoveries seen (`recoveryPlan.kept`), once per world-line. */
+  private readonly keptPerWorldLine = new Map<WorldLine, number>();
+  readonly recoveryKinds = new Set<RecoveryKind>();
   private readonly nodeWorldLine = new Map<NodeId, WorldLine>();
   private io: IoClient | null = null;
   private lastEvent = 0;
@@ -149,6 +183,12 @@ class Monitor {
   private readonly http: HttpClient;
   private polling = false;
   highestWorldLine = 0;
+  /** Times the cut stood still for `STALL_MS` with every node up. */
+  cutStalls = 0;
+  private cutKey = '';
+  private cutMovedAt = 0;
+  private stallReported = '';
+  private readonly recent: InspectionEvent[] = [];
 
   constructor(private readonly ctx: Ctx) {
     this.http = new HttpClient(ctx.server.url, { localAddress: '127.0.0.1', timeoutMs: 10_000 });
@@ -185,6 +225,7 @@ class Monitor {
         this.cluster = c;
         this.cuts.observe(c.worldLine, c.cut, `GET /api/cluster (server start ${this.ctx.incarnation})`);
         if (c.worldLine > this.highestWorldLine) this.highestWorldLine = c.worldLine;
+        this.watchStall(c);
       }
     } finally {
       this.polling = false;
@@ -200,15 +241,47 @@ class Monitor {
     }
   }
 
+  /** Reports the cut standing still with every node up (time counts only while all are up). */
+  private watchStall(c: ClusterInfo): void {
+    const now = wallNow();
+    const key = `${this.ctx.incarnation}/${c.worldLine} ${JSON.stringify(c.cut)}`;
+    const allUp = c.nodes.length > 0 && c.nodes.every((n) => n.status === 'up');
+    if (key !== this.cutKey || !allUp) {
+      this.cutKey = key;
+      this.cutMovedAt = now;
+      return;
+    }
+    if (now - this.cutMovedAt < STALL_MS || this.stallReported === key) return;
+    this.stallReported = key;
+    this.cutStalls++;
+    const file = join(tmpdir(), `dse-chaos-stall-${this.ctx.o.seed}-${process.pid}-${this.cutStalls}.jsonl`);
+    try {
+      writeFileSync(file, [JSON.stringify(c), ...this.recent.map((e) => JSON.stringify(e))].join('\n') + '\n');
+    } catch {
+      // a diagnostic only
+    }
+    const nodes = c.nodes.map((n) => `${n.id}: version ${n.version}, persisted ${n.persistedVersion}, committed ${n.committedVersion}`).join('; ');
+    this.ctx.o.log(`  the cut has not moved for ${((now - this.cutMovedAt) / 1000).toFixed(0)} s with every node up (world-line ${c.worldLine}, cut ${JSON.stringify(c.cut)}; ${nodes}); the cluster and the last ${this.recent.length} version, checkpoint, recovery and cut events: ${file}`);
+  }
+
   private onEvent(e: InspectionEvent): void {
+    if (STALL_EVENT_TYPES.has(e.type)) {
+      this.recent.push(e);
+      if (this.recent.length > 2 * STALL_EVENTS_MAX) this.recent.splice(0, this.recent.length - STALL_EVENTS_MAX);
+    }
     switch (e.type) {
       case 'versionOpened':
       case 'rollback':
         this.nodeWorldLine.set(e.node, e.worldLine);
         return;
       case 'worldLineChanged':
-        if (!this.startCuts.has(e.worldLine)) this.startCuts.set(e.worldLine, { ...e.cut });
+        // Absent `kept` (a server from before precise recovery): every node restored the cut.
+        if (!this.restorePoints.has(e.worldLine)) this.restorePoints.set(e.worldLine, { ...e.cut, ...((e as { kept?: Cut }).kept ?? {}) });
+        if (e.recovery !== undefined) this.recoveryKinds.add(e.recovery);
         if (e.worldLine > this.highestWorldLine) this.highestWorldLine = e.worldLine;
+        return;
+      case 'recoveryPlan':
+        this.keptPerWorldLine.set(e.worldLine, e.kept.length);
         return;
       case 'stateChanged': {
         const wl = this.nodeWorldLine.get(e.node);
@@ -224,6 +297,12 @@ class Monitor {
       default:
         return;
     }
+  }
+
+  get keptVersions(): number {
+    let n = 0;
+    for (const k of this.keptPerWorldLine.values()) n += k;
+    return n;
   }
 
   close(): void {
@@ -273,7 +352,7 @@ class LoadClient implements Load {
     this.seqs.set(session, q);
     const key = `${session}.${q}`;
     const value: Json = { q, s: session };
-    const rec: PutRecord = { session, q, key, value, incarnation: inc, id: null, outcome: 'pending', answerWorldLine: null };
+    const rec: PutRecord = { session, q, key, value, incarnation: inc, id: null, outcome: 'pending', answerWorldLine: null, resumes: this.ctx.sessions.of(session) };
     this.ctx.records.push(rec);
     this.mine.push(rec);
     const a = await this.http.request('POST', '/api/requests', { session, op: 'put', key, value });
@@ -281,7 +360,8 @@ class LoadClient implements Load {
       rec.outcome = 'unknown';
       return;
     }
-    applyReply(rec, a.status, a.json);
+    // An earlier put of the session was rolled back: this one was refused, never sent. Resume and go on.
+    if (sessionRolledBack(applyReply(rec, a.status, a.json))) await this.ctx.sessions.resume(this.http, session);
   }
 
   /** Asks for the outcome of requests of the current server incarnation that are not final. */
@@ -309,6 +389,7 @@ class LoadClient implements Load {
 async function configure(ctx: Ctx, http: HttpClient): Promise<void> {
   const config: Record<string, unknown> = { autoRestart: true, autoRestartDelayMs: 300, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, checkpointIntervalMs: 50 };
   if (ctx.o.mode !== 'speculative') config.mode = ctx.o.mode;
+  if (ctx.o.recovery !== undefined) config.recovery = ctx.o.recovery;
   for (let attempt = 0; ; attempt++) {
     const a = await http.request('POST', '/api/config', config, {}, 60_000);
     if ('status' in a && a.status === 200) break;
@@ -377,8 +458,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   }
 
   const port = await freePort();
-  const server = new ServerProcess({ port, ...(dataDir !== undefined ? { dataDir } : {}), ...(serverDbUrl !== undefined ? { databaseUrl: serverDbUrl } : {}), ...(o.serverLog ? { onLog: (l) => log(`  [server] ${l}`) } : {}) });
-  const ctx: Ctx = { o, server, incarnation: 0, up: false, stopping: false, records: [], serviceRecords: [], keyPrefix: `ch${o.seed}x`, cluster: () => monitor.cluster };
+  let coordinatorRestarts = 0;
+  const onServerLog = (l: string): void => {
+    // The live cluster's line when its coordinator stopped on an error and a new one starts from storage.
+    if (l.includes('coordinator stopped on an error')) {
+      coordinatorRestarts++;
+      if (!o.serverLog) log(`  [server] ${l}`);
+    }
+    if (o.serverLog) log(`  [server] ${l}`);
+  };
+  const server = new ServerProcess({ port, ...(dataDir !== undefined ? { dataDir } : {}), ...(serverDbUrl !== undefined ? { databaseUrl: serverDbUrl } : {}), onLog: onServerLog });
+  const ctx: Ctx = { o, server, incarnation: 0, up: false, stopping: false, records: [], serviceRecords: [], sessions: new SessionResumes(), keyPrefix: `ch${o.seed}x`, cluster: () => monitor.cluster };
   const monitor = new Monitor(ctx);
   const control = new HttpClient(server.url, { localAddress: '127.0.0.1', timeoutMs: 30_000 });
   const scenario = o.scenario;
@@ -392,6 +482,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     seed: o.seed,
     scenario: o.scenario,
     mode: o.mode,
+    recovery: [...monitor.recoveryKinds].sort().join(',') || (o.recovery ?? 'unknown'),
     storage: o.storage,
     ...counts,
     requests: ctx.records.length + ctx.serviceRecords.length,
@@ -399,6 +490,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     rolledBack: 0,
     refused: 0,
     unknown: 0,
+    resumes: ctx.sessions.confirmed,
     lostCommitted: 0,
     duplicates: 0,
     orphans: 0,
@@ -406,6 +498,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     cutViolations: 0,
     livenessViolations,
     worldLines: monitor.highestWorldLine,
+    keptVersions: monitor.keptVersions,
+    coordinatorRestarts,
+    cutStalls: monitor.cutStalls,
     applicationsSeen: monitor.applications.size,
     serviceViolations: 0,
     stats: {},
@@ -549,6 +644,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       if (wallNow() > settleEnd) {
         livenessViolations++;
         extra.push({ invariant: 'liveness', message: `${open} requests still undecided ${o.settleMs} ms after the faults stopped` });
+        // What the server says of a few of them (their dependencies) and of the cut, for whoever has to find out why.
+        const c = await monitor.poll();
+        log(`  cluster at world-line ${c?.worldLine ?? '?'}, cut ${JSON.stringify(c?.cut ?? {})}: ${JSON.stringify((c?.nodes ?? []).map((n) => ({ id: n.id, status: n.status, worldLine: n.worldLine, version: n.version, persisted: n.persistedVersion, committed: n.committedVersion })))}`);
+        const undecided = [...ctx.records, ...ctx.serviceRecords].filter((r) => r.incarnation === ctx.incarnation && r.id !== null && isOpen(r)).slice(0, 3);
+        for (const r of undecided) {
+          const a = await control.request('GET', `/api/requests/${r.id}`);
+          log(`  undecided ${r.session}#${r.q} (${r.resumes} resumes): ${'status' in a ? a.text : a.transport}`);
+        }
         break;
       }
       await sleep(300);
@@ -562,31 +665,38 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await server.kill();
     server.killGroups();
     const db = await readFinalState({ dataDir, directUrl, schema, members: Object.keys(highest) });
+    log(`  a coordinator started on the database adopts world-line ${db.worldLine}, cut ${JSON.stringify(db.cut)} (highest cut announced: ${JSON.stringify(highest)})`);
     for (const n of Object.keys(highest)) {
       if ((db.cut[n] ?? 0) < highest[n]!) {
         monitor.cuts.violations++;
         extra.push({ invariant: 'cut-safety', message: `a restarting coordinator adopts ${n}@${db.cut[n] ?? 0}, below the cut ${n}@${highest[n]} announced before` });
       }
     }
-    for (const r of db.recoveryCuts) if (!monitor.startCuts.has(r.worldLine)) monitor.startCuts.set(r.worldLine, r.cut);
-    monitor.startCuts.set(db.worldLine, db.cut);
-    // No row of an ended world-line above the cut it ended with (the fence deletes them), nor above the stored cut.
+    // Restore points of every world-line: from the events, else from the stored record (it keeps the recent ones).
+    const kept = new Map(monitor.restorePoints);
+    for (const r of db.recoveryCuts) if (!kept.has(r.worldLine)) kept.set(r.worldLine, { ...r.cut, ...(r.kept ?? {}) });
+    kept.set(db.recordWorldLine, { ...db.recordCut, ...(db.recordKept ?? {}) });
+    // No row of an ended world-line above what any later world-line (up to the record's) kept: each
+    // world-line's start deletes the older rows above its restore points, in the same transaction.
+    const rowBounds = new RestorePoints(kept);
     let orphanRows = 0;
     const sample: string[] = [];
     for (const row of db.oldRows) {
-      const end = monitor.startCuts.get(row.worldLine + 1);
-      const bound = Math.min(end !== undefined ? (end[row.node] ?? 0) : Infinity, row.worldLine < db.recordWorldLine ? (db.recordCut[row.node] ?? 0) : Infinity);
-      if (row.version > bound) {
+      const bound = rowBounds.lowest(row.node, row.worldLine + 1, db.recordWorldLine);
+      if (row.version > bound.version) {
         orphanRows++;
-        if (sample.length < 5) sample.push(`${row.node}@${row.version} (world-line ${row.worldLine}, ended at ${row.node}@${bound})`);
+        if (sample.length < 5) sample.push(`${row.node}@${row.version} (world-line ${row.worldLine}; world-line ${bound.worldLine} kept ${row.node} up to ${bound.version})`);
       }
     }
-    if (orphanRows > 0) extra.push({ invariant: 'no-orphans', message: `${orphanRows} checkpoint rows of ended world-lines above the cut they ended with are still in the database: ${sample.join(', ')}` });
+    if (orphanRows > 0) extra.push({ invariant: 'no-orphans', message: `${orphanRows} checkpoint rows of ended world-lines above what a later world-line kept are still in the database: ${sample.join(', ')}` });
+    // Surviving, for an application: kept by every later world-line, and in the final state (read at the final cut).
+    kept.set(db.worldLine, db.cut);
+    const restorePoints = new RestorePoints(kept);
 
     const final = { nodes: db.nodes, cut: db.cut, prefix: ctx.keyPrefix };
     const verdict: Omit<ServiceVerdict, 'serviceViolations' | 'stats'> & Partial<ServiceVerdict> =
       scenario === 'kv'
-        ? checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, startCuts: monitor.startCuts })
+        ? checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, restorePoints })
         : scenario === 'wal'
           ? checkWal(ctx.serviceRecords, final)
           : scenario === 'broker'
@@ -606,6 +716,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     r.cutViolations = monitor.cuts.violations;
     r.livenessViolations = livenessViolations;
     r.worldLines = Math.max(monitor.highestWorldLine, db.worldLine);
+    r.keptVersions = monitor.keptVersions;
+    r.coordinatorRestarts = coordinatorRestarts;
+    r.cutStalls = monitor.cutStalls;
+    r.resumes = ctx.sessions.confirmed;
     r.violationDetails = [...verdict.notes, ...monitor.cuts.notes, ...extra].slice(0, 40);
     r.violations = r.lostCommitted + r.duplicates + r.orphans + r.prefixViolations + r.serviceViolations + r.cutViolations + r.livenessViolations + extra.filter((e) => e.invariant === 'server').length;
     r.elapsedMs = Math.round(wallNow() - t0);
@@ -639,21 +753,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 interface FinalState {
   worldLine: WorldLine;
   cut: Cut;
-  recoveryCuts: { worldLine: WorldLine; cut: Cut }[];
+  recoveryCuts: { worldLine: WorldLine; cut: Cut; kept?: Cut }[];
   state: Map<string, Json>;
   /** The same, node by node. */
   nodes: Map<NodeId, Map<string, Json>>;
   /** The stored coordinator record as the killed server left it. */
   recordWorldLine: WorldLine;
   recordCut: Cut;
+  /** Its restore points (absent: a record from before precise recovery, the cut). */
+  recordKept: Cut | undefined;
   /** Checkpoint rows of world-lines before the record's (read before the final coordinator start fenced them). */
   oldRows: { node: NodeId; version: number; worldLine: WorldLine }[];
 }
 
 /**
- * Opens the database the killed server left, checks that no row of an ended world-line lies above the
- * cut recorded when the current one started, then starts a coordinator on it exactly as a restarting
- * server does (it recomputes the cut from the stored rows) and reads every node's committed state.
+ * Opens the database the killed server left, lists the rows of ended world-lines (none may lie above
+ * what a later world-line kept), then starts a coordinator on it exactly as a restarting server does
+ * (it recomputes the cut from the stored rows) and reads every node's committed state at that cut.
  */
 async function readFinalState(w: { dataDir: string | undefined; directUrl: string | undefined; schema: string | null; members: NodeId[] }): Promise<FinalState> {
   let opened: OpenedStorage | null = null;
@@ -694,7 +810,7 @@ async function readFinalState(w: { dataDir: string | undefined; directUrl: strin
         mine.set(k.slice(2), v);
       }
     }
-    return { worldLine: coordinator.worldLine, recordWorldLine: rec.worldLine, recordCut: rec.cut, cut, recoveryCuts: rec.recoveryCuts, state, nodes, oldRows };
+    return { worldLine: coordinator.worldLine, recordWorldLine: rec.worldLine, recordCut: rec.cut, recordKept: rec.kept, cut, recoveryCuts: rec.recoveryCuts, state, nodes, oldRows };
   } finally {
     await opened.close();
   }

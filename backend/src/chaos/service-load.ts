@@ -4,13 +4,16 @@ import { Rng } from '../sim/rng';
 import type { TravelKind, TripLeg } from '../services/workflow';
 import { travelReservation } from '../services/workflow';
 import { HttpClient } from './api';
-import { applyReply, isOpen, pollOpen, readReply } from './tracked';
+import type { SessionResumes } from './tracked';
+import { applyReply, isOpen, pollOpen, readReply, sessionRolledBack } from './tracked';
 import type { Payload, ServiceName, ServiceRecord } from './verify-services';
 
 /**
  * Load for the service scenarios: clients, each its own session (per server incarnation) and source
  * address, sending service requests through `POST /api/service` and recording what they were told
- * (the speculative answer, then committed or rolled back, or unknown when the server died first).
+ * (the speculative answer, then committed or rolled back, or unknown when the server died first). A
+ * session refusing a request because an earlier one was rolled back (`SessionRolledBack`): the request
+ * is `refused` (never sent), the client resumes the session and goes on.
  * - wal: appends of unique data to three logs, now and then a committed-only read;
  * - broker: each client a producer with its own id on one of two topics, publishing seqs 1, 2, 3 …
  *   (going back to the seq the broker expects after a rollback), now and then sending an event again
@@ -26,6 +29,8 @@ export interface LoadCtx {
   readonly stopping: boolean;
   readonly keyPrefix: string;
   readonly serviceRecords: ServiceRecord[];
+  /** Every client's sessions and their resumes. */
+  readonly sessions: SessionResumes;
   /** The cluster as last polled (nodes, cut). */
   cluster(): ClusterInfo | null;
 }
@@ -109,24 +114,26 @@ abstract class ServiceLoad implements Load {
     const step = this.next(session, q);
     if (step === null) return;
     this.seqs.set(session, q);
-    const rec: ServiceRecord = { svc: step.svc, session, q, incarnation: inc, id: null, node: step.node ?? null, payload: step.payload, outcome: 'pending', result: null, error: null, answerWorldLine: null };
+    const rec: ServiceRecord = { svc: step.svc, session, q, incarnation: inc, id: null, node: step.node ?? null, payload: step.payload, outcome: 'pending', result: null, error: null, answerWorldLine: null, resumes: this.ctx.sessions.of(session) };
     this.ctx.serviceRecords.push(rec);
     this.mine.push(rec);
     const body: Record<string, Json> = { session, svc: step.svc, payload: step.payload };
     if (step.node !== undefined) body.node = step.node;
     const a = await this.http.request('POST', '/api/service', body);
     if ('transport' in a) rec.outcome = 'unknown';
-    else this.apply(rec, a.status, a.json);
+    else if (this.apply(rec, a.status, a.json)) await this.ctx.sessions.resume(this.http, session);
     this.onUpdate(rec);
   }
 
-  private apply(rec: ServiceRecord, status: number, json: unknown): void {
+  /** Returns true when the session refused the request as rolled back (it must be resumed). */
+  private apply(rec: ServiceRecord, status: number, json: unknown): boolean {
     if (status === 404 && readReply(status, json).kind === 'none') throw new Error(`POST /api/service answered 404: this server has no service API (${JSON.stringify(json)})`);
     const r = applyReply(rec, status, json);
     if (r.kind === 'answer') {
       if (r.node !== null) rec.node = r.node;
       if (r.answer !== null) rec.result = r.answer.result;
     } else if (r.kind === 'error') rec.error = r.code;
+    return sessionRolledBack(r);
   }
 
   poll(max = 25): Promise<number> {
@@ -211,6 +218,8 @@ class BrokerLoad extends ServiceLoad {
     // Out of order: an earlier publish did not happen (rolled back, or lost with the server). Go back.
     if (typeof expected === 'number' && expected < this.nextSeq) this.nextSeq = expected;
     if (r.outcome === 'rolled-back' && seq < this.nextSeq) this.nextSeq = seq;
+    // Refused (never sent: say, by a rolled-back session): the seq it was to publish goes next again.
+    if (r.outcome === 'refused' && seq === this.nextSeq - 1) this.nextSeq = seq;
   }
 }
 

@@ -12,6 +12,8 @@ export interface TrackedRequest {
   id: string | null;
   outcome: Outcome;
   answerWorldLine: WorldLine | null;
+  /** The session's resumes (as the client counted them) when the request was made. */
+  resumes: number;
 }
 
 /** What one reply says, read once for every client. */
@@ -48,6 +50,39 @@ export function applyReply(rec: TrackedRequest, status: number, json: unknown): 
     } else rec.outcome = r.definite ? 'refused' : 'unknown';
   } else rec.outcome = 'unknown';
   return r;
+}
+
+/** The reply says the session is rolled back: the request was refused, never sent, until the client resumes the session. */
+export function sessionRolledBack(r: ReplyReading): boolean {
+  return r.kind === 'error' && r.code === 'SessionRolledBack';
+}
+
+/**
+ * A client's sessions and how often it resumed each. A session with a rolled-back request refuses
+ * every later one (`SessionRolledBack`, definite) until `POST /api/sessions/:name/resume`; the
+ * surviving requests of a session are a prefix between two resumes, so each request records the count
+ * at the time it was made. The count goes up whenever a resume may have happened (the server said
+ * `resumed: true`, or the answer was lost): a count too high only splits a segment in two (a weaker
+ * check), one too low could report a prefix violation that is none.
+ */
+export class SessionResumes {
+  private readonly counts = new Map<string, number>();
+  /** Resumes the server confirmed (`resumed: true`). */
+  confirmed = 0;
+
+  of(session: string): number {
+    return this.counts.get(session) ?? 0;
+  }
+
+  /** Acknowledges the session's rollback so that it takes requests again. */
+  async resume(http: HttpClient, session: string): Promise<void> {
+    const a = await http.request('POST', `/api/sessions/${encodeURIComponent(session)}/resume`);
+    const resumed = 'status' in a && a.status === 200 ? (a.json as { resumed?: unknown } | undefined)?.resumed : undefined;
+    // A definite answer that nothing was resumed (not rolled back, or no such session: the server restarted): no new segment.
+    if (resumed === false || ('status' in a && a.status >= 400 && a.status < 500)) return;
+    if (resumed === true) this.confirmed++;
+    this.counts.set(session, this.of(session) + 1);
+  }
 }
 
 /** Not final yet: it may still commit or roll back. */

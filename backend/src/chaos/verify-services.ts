@@ -1,6 +1,7 @@
 import type { Cut, Json, NodeId, WorldLine } from '@dse/shared';
 import { canonical, jsonEqual } from '../services/common';
-import type { KvVerdict, Outcome, ViolationNote } from './verify';
+import type { KvVerdict, Outcome, PrefixEntry, ViolationNote } from './verify';
+import { prefixBreaks } from './verify';
 
 /**
  * The chaos checks of the service scenarios (wal, broker, workflow), as pure functions of what the
@@ -32,6 +33,8 @@ export interface ServiceRecord {
   /** The error code the server answered with instead (a typed refusal of the service, a rate limit …). */
   error: string | null;
   answerWorldLine: WorldLine | null;
+  /** How many times the client had resumed its session when it made the request (see `PutRecord.resumes`). */
+  resumes: number;
 }
 
 /** Each node's committed app state (keys without the storage's `a:` prefix) and the cut it was read at. */
@@ -142,32 +145,22 @@ function checkVersions(out: Verdict, final: FinalServiceState, prefixes: readonl
 }
 
 /**
- * Prefix per session and answer world-line: within one world-line a session's answered requests
- * survive as a prefix (a later one carries the earlier one's dependencies). `survived` returns null
- * for a request the final state says nothing about (a read, a dropped duplicate).
+ * Prefix per session and resume segment, across world-lines (`prefixBreaks`): of the requests a
+ * session sent between two resumes, those that survived are a prefix. Answered requests count, and
+ * requests told rolled back (they did not survive); not those answered with a service's refusal, nor
+ * those `survived` says nothing of (null: a read, a dropped duplicate, a publish without an offset).
  */
 function checkPrefix(out: Verdict, records: readonly ServiceRecord[], survived: (r: ServiceRecord) => boolean | null, describe: (r: ServiceRecord) => string): void {
-  const groups = new Map<string, { r: ServiceRecord; here: boolean }[]>();
+  const entries: (PrefixEntry & { r: ServiceRecord })[] = [];
   for (const r of records) {
-    if (r.answerWorldLine === null || r.result === null || serviceError(r.result) !== null) continue;
+    const answered = r.answerWorldLine !== null && r.result !== null;
+    if (!answered && r.outcome !== 'rolled-back') continue; // never answered: it may never have reached the session
+    if (serviceError(r.result) !== null) continue;
     const here = survived(r);
     if (here === null) continue;
-    const g = `${r.session}\u0000${r.answerWorldLine}`;
-    let l = groups.get(g);
-    if (l === undefined) groups.set(g, (l = []));
-    l.push({ r, here });
+    entries.push({ session: r.session, resumes: r.resumes, q: r.q, survived: here, answerWorldLine: answered ? r.answerWorldLine : null, r });
   }
-  for (const l of groups.values()) {
-    l.sort((a, b) => a.r.q - b.r.q);
-    let firstMissing: ServiceRecord | null = null;
-    for (const { r, here } of l) {
-      if (!here && firstMissing === null) firstMissing = r;
-      if (here && firstMissing !== null) {
-        out.fail('prefix', 'prefix', `session ${r.session}: request ${r.q} (${describe(r)}) survived but ${firstMissing.q} (${describe(firstMissing)}), answered before it in the same world-line ${r.answerWorldLine}, did not`);
-        break;
-      }
-    }
-  }
+  for (const message of prefixBreaks(entries, (e) => describe(e.r))) out.fail('prefix', 'prefix', message);
 }
 
 /** The nodes whose state holds `key` (one, for a correctly placed log or topic). */
@@ -214,7 +207,7 @@ function beyond(state: ReadonlyMap<string, Json>, prefix: string, n: number): nu
  *   every entry a committed-only read (or a committed read) returned is still there, at its position;
  * - the log is a prefix without holes (entries 0 … n-1, none beyond n), each append at most once (exactly once);
  * - no orphans: every entry comes from an append that was neither rolled back nor refused;
- * - nothing above the cut; each session's surviving appends a prefix per answer world-line.
+ * - nothing above the cut; each session's surviving appends a prefix per resume segment.
  */
 export function checkWal(records: readonly ServiceRecord[], final: FinalServiceState): ServiceVerdict {
   const out = new Verdict();
@@ -317,7 +310,7 @@ interface StoredEvent {
  * - consumer groups: offsets never beyond the topic's length; committed polls of a group never hand
  *   out an event twice (the committed offset never moved back) nor beyond the final offset, and
  *   cover 0 … offset without gaps when every poll of the group was decided;
- * - nothing above the cut; each session's surviving publishes a prefix per answer world-line.
+ * - nothing above the cut; each session's surviving publishes a prefix per resume segment.
  */
 export function checkBroker(records: readonly ServiceRecord[], final: FinalServiceState): ServiceVerdict {
   const out = new Verdict();
@@ -500,7 +493,7 @@ interface WorkflowRecordState {
  *   to a workflow that is not;
  * - stock: each item's stock is its capacity less the bookings that hold it (`capacity`: item → stock
  *   it started with, null for unlimited);
- * - nothing above the cut; each session's surviving workflows a prefix per answer world-line.
+ * - nothing above the cut; each session's surviving workflows a prefix per resume segment.
  */
 export function checkWorkflow(records: readonly ServiceRecord[], final: FinalServiceState, capacity: ReadonlyMap<string, number | null>): ServiceVerdict {
   const out = new Verdict();

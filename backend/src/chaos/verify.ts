@@ -31,6 +31,11 @@ export interface PutRecord {
   outcome: Outcome;
   /** The world-line of the speculative answer, once there was one. */
   answerWorldLine: WorldLine | null;
+  /**
+   * How many times the client had resumed its session (`POST /api/sessions/:name/resume`) when it made
+   * the request: a session's surviving requests are a prefix between two resumes, across world-lines.
+   */
+  resumes: number;
 }
 
 export interface Application {
@@ -66,12 +71,114 @@ function valueEquals(a: Json | undefined, b: Json): boolean {
 }
 
 /**
+ * Each world-line's restore points: when world-line `w` started, node `n` kept every version up to
+ * `kept(w)[n]` (the committed cut with recovery `cut`; with recovery `precise`, possibly above it) and
+ * lost the rest. A version of world-line `w` survived into `w + 1` iff it is at or below `kept(w + 1)`;
+ * it survived for good iff every later world-line kept it (a kept version that is not yet committed
+ * can still be rolled back by a later recovery; a committed one never is). The last world-line's
+ * entry is the cut the final state was read at: surviving means being in that committed state.
+ */
+export class RestorePoints {
+  private readonly last: WorldLine;
+
+  /** `kept`: world-line → restore points (as far as known); the highest world-line in it is the end. */
+  constructor(private readonly kept: ReadonlyMap<WorldLine, Cut>) {
+    let last = 0;
+    for (const w of kept.keys()) if (w > last) last = w;
+    this.last = last;
+  }
+
+  /**
+   * Did `(node, version)` of world-line `worldLine` survive to the end? false: a later world-line
+   * did not keep it; null: not known (some later world-line's restore points are unknown and none of
+   * the known ones dropped it, or it is of the last world-line or beyond).
+   */
+  survived(node: NodeId, version: number, worldLine: WorldLine): boolean | null {
+    if (worldLine >= this.last) return null;
+    let known = true;
+    for (let w = worldLine + 1; w <= this.last; w++) {
+      const k = this.kept.get(w);
+      if (k === undefined) {
+        known = false;
+        continue;
+      }
+      if (version > (k[node] ?? 0)) return false;
+    }
+    return known ? true : null;
+  }
+
+  /**
+   * The lowest restore point of `node` over world-lines `from` … `to` (the highest version of it that
+   * all of them kept), and the world-line that set it; Infinity when none of them is known.
+   */
+  lowest(node: NodeId, from: WorldLine, to: WorldLine): { version: number; worldLine: WorldLine | null } {
+    let version = Infinity;
+    let worldLine: WorldLine | null = null;
+    for (let w = from; w <= to; w++) {
+      const k = this.kept.get(w);
+      if (k === undefined) continue;
+      const v = k[node] ?? 0;
+      if (v < version) {
+        version = v;
+        worldLine = w;
+      }
+    }
+    return { version, worldLine };
+  }
+}
+
+/** One request for the prefix check: which session segment it belongs to, and whether it survived. */
+export interface PrefixEntry {
+  session: string;
+  /** The session's resumes when the request was made: requests between two resumes form one segment. */
+  resumes: number;
+  /** Its number in the session (send order: one request at a time). */
+  q: number;
+  survived: boolean;
+  /** The world-line it was answered in (or null: rolled back before it was answered), for the report. */
+  answerWorldLine: WorldLine | null;
+}
+
+/**
+ * Prefix, per session and resume segment, across world-lines: a session that had a request rolled
+ * back refuses every later one until it is resumed, and each request carries the dependencies of every
+ * earlier answer; so of the requests a segment sent, those that survived are a prefix. `entries`
+ * holds the requests whose survival is known: answered ones, and ones told rolled back (they did not
+ * survive, answered or not). Returns one message per segment that breaks it.
+ */
+export function prefixBreaks<E extends PrefixEntry>(entries: readonly E[], describe: (e: E) => string): string[] {
+  const segments = new Map<string, E[]>();
+  for (const e of entries) {
+    const g = `${e.session}\u0000${e.resumes}`;
+    let l = segments.get(g);
+    if (l === undefined) segments.set(g, (l = []));
+    l.push(e);
+  }
+  const out: string[] = [];
+  for (const l of segments.values()) {
+    l.sort((a, b) => a.q - b.q);
+    let firstMissing: E | null = null;
+    for (const e of l) {
+      if (!e.survived && firstMissing === null) firstMissing = e;
+      if (e.survived && firstMissing !== null) {
+        const where = (x: PrefixEntry): string => (x.answerWorldLine === null ? 'not answered' : `answered in world-line ${x.answerWorldLine}`);
+        out.push(
+          `session ${e.session}: request ${e.q} (${describe(e)}, ${where(e)}) survived but ${firstMissing.q} (${describe(firstMissing)}, ${where(firstMissing)}), sent before it with no resume in between (${e.resumes} resumes before both), did not`,
+        );
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * - durability: every put reported committed is in the final committed state with its value;
  * - no orphans: no put reported rolled back or refused is in it, and no key of ours that no client sent;
- * - prefix: within one world-line a session's answered requests survive as a prefix (a later one
- *   carries the earlier one's dependencies, so it cannot survive without it);
- * - exactly once: a put's surviving applications (versions at or below the cut their world-line ended
- *   with) number at most one.
+ * - prefix: per session and resume segment, across world-lines, the requests that survived are a
+ *   prefix of those answered or told rolled back (`prefixBreaks`);
+ * - exactly once: a put's applications that survived every later world-line's restore points (and
+ *   the final cut) number at most one.
  */
 export function checkKv(input: {
   records: readonly PutRecord[];
@@ -81,8 +188,8 @@ export function checkKv(input: {
   keyPrefix: string;
   /** Applications of our keys (from `stateChanged` events). */
   applications: ReadonlyMap<string, readonly Application[]>;
-  /** The cut each world-line started from (`recoveryCuts`, `worldLineChanged`). */
-  startCuts: ReadonlyMap<WorldLine, Cut>;
+  /** What each world-line kept when it started (`worldLineChanged`, `recoveryCuts`), ending with the final cut. */
+  restorePoints: RestorePoints;
 }): KvVerdict {
   const v: KvVerdict = { committed: 0, rolledBack: 0, refused: 0, unknown: 0, lostCommitted: 0, duplicates: 0, orphans: 0, prefixViolations: 0, notes: [] };
   const note = (n: ViolationNote): void => {
@@ -122,43 +229,30 @@ export function checkKv(input: {
       note({ invariant: 'no-orphans', message: `key ${k} is in the committed state but no client sent it` });
     }
   }
-  // Prefix per session and answer world-line.
-  const groups = new Map<string, PutRecord[]>();
+  // Prefix per session and resume segment, across world-lines.
+  const entries: (PrefixEntry & { key: string })[] = [];
   for (const r of input.records) {
-    if (r.answerWorldLine === null) continue;
-    const g = `${r.session}\u0000${r.answerWorldLine}`;
-    let l = groups.get(g);
-    if (l === undefined) groups.set(g, (l = []));
-    l.push(r);
+    if (r.answerWorldLine === null && r.outcome !== 'rolled-back') continue; // never answered: it may never have reached the session
+    entries.push({ session: r.session, resumes: r.resumes, q: r.q, survived: input.state.has(r.key), answerWorldLine: r.answerWorldLine, key: r.key });
   }
-  for (const l of groups.values()) {
-    l.sort((a, b) => a.q - b.q);
-    let firstMissing: PutRecord | null = null;
-    for (const r of l) {
-      const present = input.state.has(r.key);
-      if (!present && firstMissing === null) firstMissing = r;
-      if (present && firstMissing !== null) {
-        v.prefixViolations++;
-        note({ invariant: 'prefix', message: `session ${r.session}: request ${r.q} survived but ${firstMissing.q}, answered before it in the same world-line ${r.answerWorldLine}, did not` });
-        break;
-      }
-    }
+  for (const message of prefixBreaks(entries, (e) => `put ${e.key}`)) {
+    v.prefixViolations++;
+    note({ invariant: 'prefix', message });
   }
   // Exactly once.
   for (const [key, apps] of input.applications) {
-    let surviving = 0;
+    const surviving: Application[] = [];
     const seen = new Set<string>();
     for (const a of apps) {
       const id = `${a.node}@${a.version}/${a.worldLine}`;
       if (seen.has(id)) continue; // the same event seen twice (a resync): one application
       seen.add(id);
-      const end = input.startCuts.get(a.worldLine + 1);
-      if (end === undefined) continue; // not known how this world-line ended: not counted
-      if (a.version <= (end[a.node] ?? 0)) surviving++;
+      // Not known how a later world-line started: not counted.
+      if (input.restorePoints.survived(a.node, a.version, a.worldLine) === true) surviving.push(a);
     }
-    if (surviving > 1) {
+    if (surviving.length > 1) {
       v.duplicates++;
-      note({ invariant: 'exactly-once', message: `${key} was applied ${surviving} times in versions that all survived: ${apps.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}` });
+      note({ invariant: 'exactly-once', message: `${key} was applied ${surviving.length} times in versions that all survived (kept by every later world-line and in the final cut): ${surviving.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}; all applications: ${apps.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}` });
     }
   }
   return v;

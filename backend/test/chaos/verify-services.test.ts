@@ -9,8 +9,8 @@ import type { Outcome } from '../../src/chaos/verify';
  * bug (a lost commit, a duplicate, an orphan, a hole, a broken saga, wrong stock …) is reported.
  */
 
-function rec(svc: ServiceName, session: string, q: number, payload: Payload, outcome: Outcome, result: Json | null, answerWorldLine: number | null = 1): ServiceRecord {
-  return { svc, session, q, incarnation: 1, id: `r${session}${q}`, node: null, payload, outcome, result, error: null, answerWorldLine };
+function rec(svc: ServiceName, session: string, q: number, payload: Payload, outcome: Outcome, result: Json | null, answerWorldLine: number | null = 1, resumes = 0): ServiceRecord {
+  return { svc, session, q, incarnation: 1, id: `r${session}${q}`, node: null, payload, outcome, result, error: null, answerWorldLine, resumes };
 }
 
 function final(nodes: Record<NodeId, Record<string, Json>>, cut: Cut): FinalServiceState {
@@ -25,8 +25,8 @@ const CLEAN = { lost: 0, duplicates: 0, orphans: 0, prefix: 0, service: 0 };
 
 // ------------------------------------------------------------------ wal
 
-const append = (session: string, q: number, outcome: Outcome, pos: number | null, wl = 1): ServiceRecord =>
-  rec('wal', session, q, { op: 'append', log: 'L', data: `${session}#${q}` }, outcome, pos === null ? null : { pos }, pos === null ? null : wl);
+const append = (session: string, q: number, outcome: Outcome, pos: number | null, wl = 1, resumes = 0): ServiceRecord =>
+  rec('wal', session, q, { op: 'append', log: 'L', data: `${session}#${q}` }, outcome, pos === null ? null : { pos }, pos === null ? null : wl, resumes);
 
 function walState(entries: (string | null)[], n = entries.length, extra: Record<string, Json> = {}): Record<string, Json> {
   const s: Record<string, Json> = { 'wal/L/n': n, ...extra };
@@ -80,12 +80,25 @@ describe('checkWal', () => {
     expect(v.notes[0]!.message).toContain('committed-only read c#1');
   });
 
-  it('prefix: a later append of the session survived without an earlier one of the same world-line', () => {
-    const rs = [append('a', 1, 'unknown', 0), append('a', 2, 'unknown', 1), append('a', 3, 'unknown', 0, 2)];
-    // a#2 survived without a#1 (same world-line 1); a#3 was answered in world-line 2: no constraint.
-    const v = checkWal(rs, final({ n1: walState(['a#2', 'a#3']) }, { n1: 5 }));
+  it('prefix: a later append of the session survived without an earlier one', () => {
+    const rs = [append('a', 1, 'unknown', 0), append('a', 2, 'unknown', 1), append('b', 1, 'unknown', 2)];
+    const v = checkWal(rs, final({ n1: walState(['a#2', 'b#1']) }, { n1: 5 }));
     expect(v.prefixViolations).toBe(1);
     expect(v.notes[0]!.message).toContain('request 2');
+  });
+
+  it('prefix across world-lines: with no resume in between, an append answered in a later world-line cannot survive without an earlier one; after a resume it can', () => {
+    // a#1 answered in world-line 1 and lost; a#2 answered in world-line 2 survived, no resume in between.
+    const rs = [append('a', 1, 'unknown', 0, 1), append('a', 2, 'committed', 0, 2)];
+    const v = checkWal(rs, final({ n1: walState(['a#2']) }, { n1: 5 }));
+    expect(v.prefixViolations).toBe(1);
+    expect(v.notes[0]!.message).toContain('answered in world-line 2');
+    // a#1 rolled back, a#2 refused by the rolled-back session, resumed, a#3 committed: no violation.
+    const resumed = [append('a', 1, 'rolled-back', 0, 1), { ...append('a', 2, 'refused', null), error: 'SessionRolledBack' }, append('a', 3, 'committed', 0, 2, 1)];
+    expect(counts(checkWal(resumed, final({ n1: walState(['a#3']) }, { n1: 5 })))).toEqual(CLEAN);
+    // Without that resume, a#3 surviving a#1's rollback is a violation.
+    const notResumed = resumed.map((r) => ({ ...r, resumes: 0 }));
+    expect(checkWal(notResumed, final({ n1: walState(['a#3']) }, { n1: 5 })).prefixViolations).toBe(1);
   });
 
   it("logs outside the run's prefix are not checked", () => {
@@ -281,6 +294,18 @@ describe('checkWorkflow', () => {
     const after = clean();
     after.n1!['tr/b/w3/2'] = booking('visa', 'booked');
     expect(checkWorkflow(records, final(after, { n1: 5, n2: 5 }), capacity).serviceViolations).toBeGreaterThan(0);
+  });
+
+  it('prefix: a workflow rolled back before it was answered, then a later one of the same session segment in the committed state', () => {
+    const s = clean();
+    s.n1!['wf/w5'] = wfRec([flight('w5', 0)], 'run', 0, null);
+    // b#2 (w4) was rolled back before its answer; b#3 (w5) was answered in world-line 2 with no resume in between.
+    const later = start('b', 3, 'w5', [flight('w5', 0)], 'unknown', null);
+    const v = checkWorkflow([...records, { ...later, result: { id: 'w5', status: 'running' }, answerWorldLine: 2 }], final(s, { n1: 5, n2: 5 }), capacity);
+    expect(v.prefixViolations).toBe(1);
+    expect(v.notes.find((n) => n.invariant === 'prefix')!.message).toContain('workflow w4');
+    // After a resume: allowed.
+    expect(checkWorkflow([...records, { ...later, result: { id: 'w5', status: 'running' }, answerWorldLine: 2, resumes: 1 }], final(s, { n1: 5, n2: 5 }), capacity).prefixViolations).toBe(0);
   });
 
   it('a start refused as existing already (started twice) is reported', () => {
