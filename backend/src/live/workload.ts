@@ -51,8 +51,9 @@ function isServiceKind(k: WorkloadKind): k is ServiceKind {
 }
 
 /** Whatever a request answers with speculatively: the committed outcome comes later (or a rollback). */
+/** An answer whose commit the workload counts, without asking for it (the nodes commit at their pace). */
 interface Answered {
-  commit(): Promise<unknown>;
+  whenCommitted(): Promise<unknown>;
 }
 
 /** One workload session's service clients, for one placement (the cluster's node ids, sorted). */
@@ -206,7 +207,7 @@ export class Workload {
         this.busy.delete(s);
         this.counters.answered++;
         this.sample(this.specLatency, performance.now() - started);
-        a.commit().then(
+        a.whenCommitted().then(
           () => {
             this.counters.committed++;
             this.sample(this.commitLatency, performance.now() - started);

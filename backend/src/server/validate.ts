@@ -1,5 +1,5 @@
 import type { ClusterConfig, Command, ConfigPatch, Json, KvRequestBody, Limits, ServiceRequestBody, SimulateBody, WorkloadConfig } from '@dse/shared';
-import { CUT_KINDS, DseError, MODES, RECOVERY_KINDS, SERVICE_NAMES, WORKLOAD_KINDS } from '@dse/shared';
+import { CUT_KINDS, DseError, MODES, OBSERVATION_LEVELS, RECOVERY_KINDS, SERVICE_NAMES, WORKLOAD_KINDS } from '@dse/shared';
 import { NODE_ID_PATTERN } from '../live/cluster';
 import { SERVICE_PLACEMENT_FIELD } from '../live/requests';
 import { SERVICE_PREFIXES, servicePrefixOf } from '../services';
@@ -69,6 +69,7 @@ const CONFIG_KEYS: (keyof ClusterConfig)[] = [
   'autoRestartDelayMs',
   'heartbeatIntervalMs',
   'heartbeatTimeoutMs',
+  'observation',
 ];
 
 export function configPatch(v: unknown, limits: Limits, current: ClusterConfig): ConfigPatch {
@@ -81,6 +82,8 @@ export function configPatch(v: unknown, limits: Limits, current: ClusterConfig):
   if (cut !== undefined) p.cut = cut;
   const recovery = oneOf(o, 'recovery', RECOVERY_KINDS);
   if (recovery !== undefined) p.recovery = recovery;
+  const observation = oneOf(o, 'observation', OBSERVATION_LEVELS);
+  if (observation !== undefined) p.observation = observation;
   const ints: ['checkpointIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'autoRestartDelayMs' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs', { min: number; max: number }][] = [
     ['checkpointIntervalMs', limits.checkpointIntervalMs],
     ['networkDelayMs', limits.networkDelayMs],
