@@ -428,11 +428,13 @@ export class Cluster {
       retransmitMs: 200,
       eventFlushMs: 20,
       storageTimeoutMs: 5000,
-      serverReportsPersisted: this.config.mode !== 'none',
+      // Nodes that write their checkpoints themselves report them too.
+      serverReportsPersisted: this.config.mode !== 'none' && this.opts.storage.schema === undefined,
       networkDelayMs: this.config.networkDelayMs,
       networkJitterMs: this.config.networkJitterMs,
       messageLoss: this.config.messageLoss,
       observation: this.config.observation,
+      storage: this.opts.storage.kind === 'postgres' && this.opts.storage.schema !== undefined ? { kind: 'postgres', schema: this.opts.storage.schema } : { kind: 'server' },
     };
   }
 
@@ -590,7 +592,11 @@ export class Cluster {
     return this.forgedCount;
   }
 
+  /** Storage calls this server served for node processes (none when they write to PostgreSQL themselves). */
+  storageCallsServed = 0;
+
   private async storageCall(node: NodeId, op: unknown, args: unknown): Promise<unknown> {
+    this.storageCallsServed++;
     const storage = this.opts.storage.storage;
     const a = Array.isArray(args) ? args : [];
     if (op === 'writeCheckpoints') {
@@ -642,6 +648,8 @@ export class Cluster {
     const env: NodeJS.ProcessEnv = { ...process.env };
     if (this.opts.token !== null) env.DSE_TOKEN = this.opts.token;
     else delete env.DSE_TOKEN;
+    // On PostgreSQL, the nodes this server spawns write their checkpoints themselves (see NodeRunConfig.storage).
+    if (this.opts.storage.url !== undefined && this.opts.storage.schema !== undefined) env.DATABASE_URL = this.opts.storage.url;
     const child = spawn(process.execPath, ['--import', 'tsx', NODE_MAIN, '--server', this.opts.serverUrl(), '--id', id, '--incarnation', entry.incarnation], {
       cwd: REPO_ROOT,
       env,

@@ -20,6 +20,8 @@ import { resolveApp } from './apps';
 import { RealClock } from './clock';
 import type { PeerAddress } from './links';
 import { NodeLinks } from './links';
+import type { Storage } from '../core/ports';
+import { PostgresStorage } from '../storage/postgres';
 import { RpcStorage } from './rpc-storage';
 import type { DownFrame, JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, StorageOp, UpFrame } from './wire';
 import { NODE_NAMESPACE, NODE_SOCKET_PATH, SERVER_ENDPOINT } from './wire';
@@ -204,7 +206,7 @@ const links = new NodeLinks({
 });
 
 // Storage calls ride in the same frames (and their answers in the server's), one frame per turn.
-const storage = new RpcStorage(
+const rpcStorage = new RpcStorage(
   {
     connected: () => socket.connected,
     send(callId, op, args) {
@@ -215,20 +217,41 @@ const storage = new RpcStorage(
   5000,
 );
 
+/**
+ * The node's own PostgreSQL pool (its checkpoints go straight to the database, with no hop through the
+ * server), when the server says the cluster is on PostgreSQL and this process has `DATABASE_URL`.
+ */
+let ownStorage: Promise<Storage> | null = null;
+function storageFor(cfg: NodeRunConfig): Promise<Storage> {
+  const url = process.env.DATABASE_URL;
+  if (cfg.storage.kind !== 'postgres' || url === undefined || url === '') return Promise.resolve(rpcStorage);
+  const schema = cfg.storage.schema;
+  ownStorage ??= PostgresStorage.open({ url, poolMax: 2, ...(schema !== null ? { schema } : {}) }).then(
+    (s) => s.storage,
+    (e: unknown) => {
+      say(`cannot open PostgreSQL myself (${e instanceof Error ? e.message : String(e)}): storage goes through the server`);
+      return rpcStorage;
+    },
+  );
+  return ownStorage;
+}
+
 function fatal(e: unknown): void {
   say(`stopped on an error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   flush();
   process.exit(1);
 }
 
-function startNode(cfg: NodeRunConfig): void {
+async function startNode(cfg: NodeRunConfig): Promise<void> {
   const app = resolveApp(values.app ?? cfg.app);
   if (app === undefined) {
     say(`unknown app ${values.app ?? cfg.app}`);
     process.exit(2);
   }
   runCfg = cfg;
-  storage.timeoutMs = cfg.storageTimeoutMs;
+  rpcStorage.timeoutMs = cfg.storageTimeoutMs;
+  const storage = await storageFor(cfg);
+  if (runCfg !== cfg) return; // a reset came meanwhile: it starts the node
   clock?.cancelAll();
   clock = new RealClock(cfg.epochMs);
   node = new DseNode(id, app, { clock, network, storage, observer, onFatal: fatal }, {
@@ -304,7 +327,7 @@ function joinWith(data: PeerAddress): void {
       say(`join refused: ${reply.error.code}: ${reply.error.message}`);
       process.exit(2);
     }
-    startNode(reply.config);
+    void startNode(reply.config);
   });
 }
 
@@ -320,7 +343,7 @@ socket.on('peers', (table: Record<NodeId, PeerAddress | null>) => {
 socket.on('m', (raw: DownFrame | WireMessage[]) => {
   const frame: DownFrame = Array.isArray(raw) ? { m: raw } : raw;
   // Storage answers settle promises: the node sees them after this frame's messages.
-  if (Array.isArray(frame.r)) for (const [callId, reply] of frame.r) storage.onReply(callId, reply);
+  if (Array.isArray(frame.r)) for (const [callId, reply] of frame.r) rpcStorage.onReply(callId, reply);
   if (node === null || !Array.isArray(frame.m)) return;
   for (const m of frame.m) {
     try {
@@ -352,7 +375,7 @@ socket.on('reset', (cfg: NodeRunConfig) => {
   node?.stop();
   node = null;
   flush();
-  startNode(cfg);
+  void startNode(cfg);
 });
 
 socket.on('connect_error', (e: Error) => {
@@ -364,7 +387,7 @@ socket.on('connect_error', (e: Error) => {
 });
 
 socket.on('disconnect', (reason: string) => {
-  storage.failAll();
+  rpcStorage.failAll();
   say(`disconnected (${reason}): exiting`);
   process.exit(3);
 });

@@ -60,6 +60,12 @@ export interface NodeRunConfig {
   messageLoss: number;
   /** What the node ships to the observer (see `node-main.ts`). */
   observation: ObservationLevel;
+  /**
+   * Where the node's checkpoints go. `postgres`: a node with `DATABASE_URL` in its environment opens its
+   * own pool on this schema and writes and reads its checkpoints itself (it then reports them persisted
+   * itself too); otherwise, and with `server`, every storage call goes to the server.
+   */
+  storage: { kind: 'postgres'; schema: string | null } | { kind: 'server' };
   storageTimeoutMs: number;
   /**
    * The server tells the coordinator (and the event stream) itself when a node's checkpoint write

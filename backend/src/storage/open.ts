@@ -21,6 +21,10 @@ export interface OpenStorageOptions {
 export interface OpenedStorage {
   kind: StorageKind;
   storage: Storage;
+  /** PostgreSQL: the schema it lives in (null: the server's search_path), so that node processes can open their own pools. */
+  schema?: string | null;
+  /** PostgreSQL: the connection string (kept in memory for the node processes this one spawns; never sent, never shown). */
+  url?: string;
   /** Human-readable: where the data lives (folder or database, never a password). */
   describe: string;
   close(): Promise<void>;
@@ -49,5 +53,5 @@ export async function openStorage(opts: OpenStorageOptions = {}): Promise<Opened
   }
   if (!databaseUrl) throw new DseError('BadRequest', 'storage kind postgres needs a connection string: set DATABASE_URL');
   const s = await PostgresStorage.open({ url: databaseUrl, ...(opts.schema !== undefined ? { schema: opts.schema } : {}) });
-  return { kind, storage: s.storage, describe: s.describe, close: () => s.close() };
+  return { kind, storage: s.storage, describe: s.describe, schema: opts.schema ?? null, url: databaseUrl, close: () => s.close() };
 }
