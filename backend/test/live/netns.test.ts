@@ -74,7 +74,6 @@ if (problem !== null) {
 describe.skipIf(problem !== null)('the data plane across network namespaces', () => {
   const procs: ChildProcess[] = [];
   let dataDir = '';
-  let server: ChildProcess;
   const base = `http://${net}.1:18080`;
   const nodeProc = new Map<string, ChildProcess>();
 
@@ -105,7 +104,7 @@ describe.skipIf(problem !== null)('the data plane across network namespaces', ()
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'dse-netns-'));
-    server = inNs(ns.server, ['backend/src/server/main.ts'], {
+    inNs(ns.server, ['backend/src/server/main.ts'], {
       HOST: `${net}.1`,
       PORT: '18080',
       DSE_TOKEN: TOKEN,
