@@ -4,6 +4,7 @@ import type { Storage } from '../core/ports';
 import { MemoryStorage } from './memory';
 import { PgliteStorage } from './pglite';
 import { PostgresStorage } from './postgres';
+import { WorkerPgliteStorage } from './worker-storage';
 
 export type StorageKind = 'memory' | 'pglite' | 'postgres';
 
@@ -16,6 +17,11 @@ export interface OpenStorageOptions {
   databaseUrl?: string;
   /** PostgreSQL: a schema of its own (created if missing); default the server's search_path. */
   schema?: string;
+  /**
+   * PGlite: run the database in a worker thread (`worker`, the default: its queries never stall this
+   * process's event loop) or in this thread (`main`).
+   */
+  pgliteThread?: 'worker' | 'main';
 }
 
 export interface OpenedStorage {
@@ -48,6 +54,10 @@ export async function openStorage(opts: OpenStorageOptions = {}): Promise<Opened
     return { kind, storage: new MemoryStorage(), describe: 'in memory (nothing survives a restart)', close: () => Promise.resolve() };
   }
   if (kind === 'pglite') {
+    if ((opts.pgliteThread ?? 'worker') === 'worker') {
+      const w = await WorkerPgliteStorage.open(defaultDataDir(opts));
+      return { kind, storage: w, describe: `${w.describe} (in a worker thread)`, close: () => w.close() };
+    }
     const s = await PgliteStorage.open({ dataDir: defaultDataDir(opts) });
     return { kind, storage: s.storage, describe: s.describe, close: () => s.close() };
   }
