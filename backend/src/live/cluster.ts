@@ -304,7 +304,9 @@ export class Cluster {
    * the configured delay, jitter and loss (nodes apply it to theirs); control messages never do.
    */
   private route(to: string, msg: WireMessage, fromCoordinator = false, fromNode = false): void {
-    if (msg.kind === 'cut') {
+    if (msg.kind === 'cut' && to !== SERVER_ENDPOINT) {
+      // To node connections, coalesced; the session host is in this process and hears it at once
+      // (a client awaiting a commit waits for exactly this announcement).
       this.coalesceCut(to, msg);
       return;
     }
