@@ -113,6 +113,11 @@ export interface ClusterConfig {
   heartbeatTimeoutMs: number;
   /** What nodes report to the observer (and so what the page can draw): `full`, `summary` or `off`. */
   observation: ObservationLevel;
+  /**
+   * The cluster holds (a tour's question is asked about a state that stands still): the workload sends
+   * nothing, nodes close no version and resend nothing. Messages already in flight still arrive.
+   */
+  held: boolean;
 }
 
 /**

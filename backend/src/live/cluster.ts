@@ -35,6 +35,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   heartbeatIntervalMs: 100,
   heartbeatTimeoutMs: 2000,
   observation: 'full',
+  held: false,
 };
 
 export interface ClusterOptions {
@@ -436,6 +437,7 @@ export class Cluster {
       networkJitterMs: this.config.networkJitterMs,
       messageLoss: this.config.messageLoss,
       observation: this.config.observation,
+      held: this.config.held,
       storage: this.opts.storage.kind === 'postgres' && this.opts.storage.schema !== undefined ? { kind: 'postgres', schema: this.opts.storage.schema } : { kind: 'server' },
     };
   }
@@ -822,7 +824,7 @@ export class Cluster {
     const push: NodeConfigPush = {};
     if (this.config.checkpointIntervalMs !== before.checkpointIntervalMs) push.checkpointIntervalMs = this.config.checkpointIntervalMs;
     if (this.config.heartbeatIntervalMs !== before.heartbeatIntervalMs) push.heartbeatIntervalMs = this.config.heartbeatIntervalMs;
-    for (const k of ['networkDelayMs', 'networkJitterMs', 'messageLoss', 'observation'] as const) {
+    for (const k of ['networkDelayMs', 'networkJitterMs', 'messageLoss', 'observation', 'held'] as const) {
       if (this.config[k] !== before[k]) (push as Record<string, unknown>)[k] = this.config[k];
     }
     if (this.config.heartbeatTimeoutMs !== before.heartbeatTimeoutMs && this.monitor !== null) {

@@ -266,6 +266,7 @@ async function startNode(cfg: NodeRunConfig): Promise<void> {
     heartbeatMs: null,
     emitStateChanges: true,
   });
+  node.setHeld(cfg.held);
   node.start();
   startHeartbeat(cfg.heartbeatIntervalMs);
 }
@@ -365,9 +366,10 @@ socket.on('cfg', (push: NodeConfigPush) => {
     runCfg = { ...runCfg, heartbeatIntervalMs: push.heartbeatIntervalMs };
     startHeartbeat(push.heartbeatIntervalMs);
   }
-  for (const k of ['networkDelayMs', 'networkJitterMs', 'messageLoss', 'observation'] as const) {
+  for (const k of ['networkDelayMs', 'networkJitterMs', 'messageLoss', 'observation', 'held'] as const) {
     if (push[k] !== undefined) runCfg = { ...runCfg, [k]: push[k] };
   }
+  if (push.held !== undefined) node?.setHeld(push.held);
 });
 
 socket.on('reset', (cfg: NodeRunConfig) => {

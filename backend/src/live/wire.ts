@@ -60,6 +60,8 @@ export interface NodeRunConfig {
   messageLoss: number;
   /** What the node ships to the observer (see `node-main.ts`). */
   observation: ObservationLevel;
+  /** The cluster holds (see `ClusterConfig.held`). */
+  held: boolean;
   /**
    * Where the node's checkpoints go. `postgres`: a node with `DATABASE_URL` in its environment opens its
    * own pool on this schema and writes and reads its checkpoints itself (it then reports them persisted
@@ -75,7 +77,7 @@ export interface NodeRunConfig {
   serverReportsPersisted?: boolean;
 }
 
-export type NodeConfigPush = Partial<Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'messageLoss' | 'observation'>>;
+export type NodeConfigPush = Partial<Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'messageLoss' | 'observation' | 'held'>>;
 
 export type JoinReply = { ok: true; config: NodeRunConfig } | { error: ErrorBody };
 

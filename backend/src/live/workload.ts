@@ -153,6 +153,11 @@ export class Workload {
 
   private tick(): void {
     const now = performance.now();
+    if (this.cluster.config.held) {
+      // The cluster holds: nothing is sent, and no budget builds up meanwhile.
+      this.lastTick = now;
+      return;
+    }
     this.budget = Math.min(this.budget + ((now - this.lastTick) * this.config.rate) / 1000, Math.max(1, this.config.rate / 10));
     this.lastTick = now;
     while (this.budget >= 1) {

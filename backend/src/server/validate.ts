@@ -70,6 +70,7 @@ const CONFIG_KEYS: (keyof ClusterConfig)[] = [
   'heartbeatIntervalMs',
   'heartbeatTimeoutMs',
   'observation',
+  'held',
 ];
 
 export function configPatch(v: unknown, limits: Limits, current: ClusterConfig): ConfigPatch {
@@ -100,6 +101,8 @@ export function configPatch(v: unknown, limits: Limits, current: ClusterConfig):
   if (loss !== undefined) p.messageLoss = loss;
   const ar = bool(o, 'autoRestart');
   if (ar !== undefined) p.autoRestart = ar;
+  const held = bool(o, 'held');
+  if (held !== undefined) p.held = held;
   const hbI = p.heartbeatIntervalMs ?? current.heartbeatIntervalMs;
   const hbT = p.heartbeatTimeoutMs ?? current.heartbeatTimeoutMs;
   if (hbT < 3 * hbI) bad(`heartbeatTimeoutMs (${hbT}) must be at least 3 × heartbeatIntervalMs (${hbI})`);
