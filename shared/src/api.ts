@@ -1,7 +1,7 @@
 import type { ErrorBody } from './errors';
 import type { InspectionEvent } from './events';
 import type { NodeStateBase } from './state-mirror';
-import type { Cut, CutKind, Deps, Json, Mode, NodeId, RecoveryKind, Version, WorldLine } from './protocol';
+import type { Cut, CutKind, Deps, Json, Mode, NodeId, ObservationLevel, RecoveryKind, Version, WorldLine } from './protocol';
 
 /**
  * The live cluster's API: HTTP routes for scripts and the same commands over Socket.IO for the
@@ -99,7 +99,7 @@ export interface ClusterConfig {
   recovery: RecoveryKind;
   /** How often a node closes its open version (checkpoint). */
   checkpointIntervalMs: number;
-  /** Added to every message between nodes and sessions (the server relays them). */
+  /** Added to every message between nodes and sessions (by its sender). */
   networkDelayMs: number;
   /** Uniform extra delay in [0, jitter]: messages overtake each other. */
   networkJitterMs: number;
@@ -111,6 +111,13 @@ export interface ClusterConfig {
   /** Nodes send a heartbeat this often; one silent for `heartbeatTimeoutMs` is failed and killed. */
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /** What nodes report to the observer (and so what the page can draw): `full`, `summary` or `off`. */
+  observation: ObservationLevel;
+  /**
+   * The cluster holds (a tour's question is asked about a state that stands still): the workload sends
+   * nothing, nodes close no version and resend nothing. Messages already in flight still arrive.
+   */
+  held: boolean;
 }
 
 /**

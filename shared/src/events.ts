@@ -107,11 +107,11 @@ export type InspectionEvent =
       worldLine: WorldLine;
     })
   | (At & { type: 'modeChanged'; mode: Mode })
-  // Live cluster only (the server emits these; the simulator does not).
+  // Live cluster only (the server and the node processes emit these; the simulator does not).
   /**
-   * A message the server's relay did not pass on: its receiver had no connection (`down`: the node is
-   * down or not joined yet), or the configured message loss took it (`loss`). The sender's resends
-   * (same id) show as further `messageSent` events.
+   * A message the network did not deliver, said by its sender: its receiver had no connection (`down`:
+   * the node is down or not joined yet), or the configured message loss took it (`loss`). The sender's
+   * resends (same id) show as further `messageSent` events.
    */
   | (At & { type: 'messageLost'; id: string; kind: MessageKind; from: string; to: string; reason: 'down' | 'loss' })
   | (At & { type: 'nodeAdded'; node: NodeId })

@@ -26,6 +26,14 @@ export const CUT_KINDS: readonly CutKind[] = ['exact', 'cheap'];
 export type RecoveryKind = 'precise' | 'cut';
 export const RECOVERY_KINDS: readonly RecoveryKind[] = ['precise', 'cut'];
 
+/**
+ * What nodes report to the observer: `full`, every event (what the playground draws); `summary`,
+ * versions, checkpoints, rollbacks and state changes, and a sample of message events; `off`, only what
+ * the server needs to know a node restored.
+ */
+export type ObservationLevel = 'full' | 'summary' | 'off';
+export const OBSERVATION_LEVELS: readonly ObservationLevel[] = ['full', 'summary', 'off'];
+
 /** JSON values: node state, message payloads and results are JSON so that they can be persisted and shown. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

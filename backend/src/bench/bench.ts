@@ -222,7 +222,7 @@ try {
       storage,
       nodes: nodeCount,
       app: SERVICES_APP,
-      config: { mode: modes[0]!, checkpointIntervalMs: interval, autoRestart: false, heartbeatTimeoutMs: 5000 },
+      config: { mode: modes[0]!, checkpointIntervalMs: interval, autoRestart: false, heartbeatTimeoutMs: 5000, observation },
       nodeStderr: false,
       log: (line) => {
         serverLog.push(line);

@@ -186,6 +186,8 @@ export class DseNode {
   /** Bumped on every restore: callbacks of older storage operations and sthreads are ignored. */
   private epoch = 0;
   private sthreads = new Map<CallerId, SthreadImpl>();
+  /** See `setHeld`. */
+  private holding = false;
   /** The highest version of each other node this node already asked to flush (it asks once per version). */
   private flushAsked = new Map<NodeId, Version>();
   // One handle per periodic timer, replaced on each tick.
@@ -247,6 +249,15 @@ export class DseNode {
   /** Live reconfiguration (the playground's slider): the next checkpoint timer uses the new interval. */
   setCheckpointInterval(ms: number): void {
     this.cfg.checkpointIntervalMs = ms;
+  }
+
+  /**
+   * Holds the node (the playground's hold, while a learner thinks): it closes no version, answers no
+   * flush and resends nothing until released. Messages that arrive are still applied, in the open
+   * version, and writes already queued still complete: what is on screen then stands still.
+   */
+  setHeld(held: boolean): void {
+    this.holding = held;
   }
 
   /** Closes the open version now (checkpoint on demand). */
@@ -690,7 +701,7 @@ export class DseNode {
       this.network.send(COORDINATOR, { kind: 'hello', node: this.id, incarnation: this.incarnation });
       return;
     }
-    if (this.status !== 'up') return;
+    if (this.status !== 'up' || this.holding) return;
     const now = this.clock.now();
     this.resendOutbox(now, this.cfg.retransmitMs);
     for (const st of this.sthreads.values()) st.retransmit(now);
@@ -725,7 +736,7 @@ export class DseNode {
 
   private onCheckpointTimer(): void {
     this.checkpointTimer = this.clock.setTimer(this.cfg.checkpointIntervalMs, () => this.onCheckpointTimer());
-    if (this.status !== 'up') return;
+    if (this.status !== 'up' || this.holding) return;
     if (this.active) this.closeVersion(0);
     else if (this.cfg.cutKind === 'cheap') {
       // The cheap cut needs idle nodes to move with the shared clock too.
@@ -895,7 +906,7 @@ export class DseNode {
    * versions depend on: they can commit only once their dependencies do.
    */
   private onFlush(upTo: Version): void {
-    if (this.status !== 'up' || upTo <= (this.cut[this.id] ?? 0)) return;
+    if (this.holding || this.status !== 'up' || upTo <= (this.cut[this.id] ?? 0)) return;
     const deps: Deps = {};
     if (this.version <= upTo && this.active) {
       mergeInto(deps, this.versionDeps);

@@ -28,8 +28,13 @@ export interface SpeculativeResult {
   result: Json;
   deps: Deps;
   worldLine: WorldLine;
-  /** Resolves with the committed result once the cut covers it; rejects with a definite `RolledBack`. */
+  /**
+   * Waits for the durable outcome: resolves with the committed result once the cut covers it; rejects
+   * with a definite `RolledBack`. Awaiting it asks the nodes to persist now (commit on demand).
+   */
   commit(): Promise<Json>;
+  /** The same outcome, observed without asking for it (a tracker, a counter): it comes at the nodes' pace. */
+  whenCommitted(): Promise<Json>;
 }
 
 /** `refused`: never sent, because the session was rolled back before its turn (`SessionRolledBack`). */
@@ -460,6 +465,7 @@ export class Session {
         if (r.status === 'answered') this.host.flushFor(r.deps);
         return r.committed.promise;
       },
+      whenCommitted: () => r.committed.promise,
     };
     r.speculative.resolve(answer);
     this.onCut();

@@ -14,7 +14,7 @@ import { CheckpointGroupWriter } from '../storage/group-commit';
 import type { OpenedStorage } from '../storage/open';
 import { RealClock, wallNow } from './clock';
 import type { LoadedCheckpointWire } from './rpc-storage';
-import type { DownFrame, JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, StorageReply, UpFrame } from './wire';
+import type { DownFrame, JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, PeerTable, StorageReply, UpFrame } from './wire';
 import { SERVER_ENDPOINT } from './wire';
 
 /** At most one cut announcement per destination in this long (see `Cluster.coalesceCut`). */
@@ -34,6 +34,8 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   autoRestartDelayMs: 500,
   heartbeatIntervalMs: 100,
   heartbeatTimeoutMs: 2000,
+  observation: 'full',
+  held: false,
 };
 
 export interface ClusterOptions {
@@ -78,6 +80,8 @@ interface NodeEntry {
   worldLine: WorldLine;
   /** The world-line the node last restored into; `recovering` until it matches the coordinator's. */
   restoredWorldLine: WorldLine;
+  /** Where its peers reach the current process (its data-plane listener), once it joined. */
+  address: { host: string; port: number } | null;
 }
 
 const NODE_MAIN = fileURLToPath(new URL('./node-main.ts', import.meta.url));
@@ -256,6 +260,7 @@ export class Cluster {
       persistedVersion: 0,
       worldLine: 0,
       restoredWorldLine: 0,
+      address: null,
     };
   }
 
@@ -295,15 +300,23 @@ export class Cluster {
   // ------------------------------------------------------------------ the relay
 
   /**
-   * Every wire message goes through here. Messages with a header (between nodes and sessions) get the
-   * configured delay, jitter and loss; control messages (coordinator, heartbeats) never do.
+   * The server's own messages (coordinator, session host) and what nodes send it go through here.
+   * Messages between nodes do not: they travel over the nodes' links. The session host's messages get
+   * the configured delay, jitter and loss (nodes apply it to theirs); control messages never do.
    */
-  private route(to: string, msg: WireMessage, fromCoordinator = false): void {
-    if (msg.kind === 'cut') {
+  private route(to: string, msg: WireMessage, fromCoordinator = false, fromNode = false): void {
+    if (msg.kind === 'cut' && to !== SERVER_ENDPOINT) {
+      // To node connections, coalesced; the session host is in this process and hears it at once
+      // (a client awaiting a commit waits for exactly this announcement).
       this.coalesceCut(to, msg);
       return;
     }
-    if (!fromCoordinator && 'h' in msg) {
+    if (fromNode && to !== COORDINATOR && to !== SERVER_ENDPOINT) {
+      // A node sends its peers its messages itself; the server relays nothing between nodes.
+      if ('h' in msg) this.lost(to, msg, 'down');
+      return;
+    }
+    if (!fromCoordinator && !fromNode && 'h' in msg) {
       const c = this.config;
       if (c.messageLoss > 0 && Math.random() < c.messageLoss) {
         this.lost(to, msg, 'loss');
@@ -418,8 +431,22 @@ export class Cluster {
       retransmitMs: 200,
       eventFlushMs: 20,
       storageTimeoutMs: 5000,
-      serverReportsPersisted: this.config.mode !== 'none',
+      // Nodes that write their checkpoints themselves report them too.
+      serverReportsPersisted: this.config.mode !== 'none' && this.opts.storage.schema === undefined,
+      networkDelayMs: this.config.networkDelayMs,
+      networkJitterMs: this.config.networkJitterMs,
+      messageLoss: this.config.messageLoss,
+      observation: this.config.observation,
+      held: this.config.held,
+      storage: this.opts.storage.kind === 'postgres' && this.opts.storage.schema !== undefined ? { kind: 'postgres', schema: this.opts.storage.schema } : { kind: 'server' },
     };
+  }
+
+  /** Every member's data-plane address, to every node (on each join, exit and removal). */
+  private sendPeers(): void {
+    const table: PeerTable = {};
+    for (const e of this.nodes.values()) if (!e.removed) table[e.id] = e.conn !== null ? e.address : null;
+    for (const e of this.nodes.values()) e.conn?.emit('peers', table);
   }
 
   /** Serves the node processes' namespace: join, frames, storage calls, disconnects. */
@@ -453,6 +480,8 @@ export class Cluster {
         if (joined === null || joined.conn !== socket) return;
         const entry = joined;
         entry.conn = null;
+        entry.address = null;
+        this.sendPeers();
         // A spawned process reports its failure by exiting; a remote one by losing its connection.
         if (entry.origin === 'remote') this.onNodeGone(entry, entry.killing ? 'killed' : 'exit');
       });
@@ -498,10 +527,17 @@ export class Cluster {
       entry.removed = false;
       this.emitServer({ type: 'nodeProcess', t: this.clock.now(), node: r.id, pid: r.pid, state: 'joined', code: null, signal: null });
     }
+    const data = (r as { data?: unknown }).data as { host?: unknown; port?: unknown } | undefined;
+    if (typeof data !== 'object' || data === null || typeof data.host !== 'string' || typeof data.port !== 'number' || !Number.isInteger(data.port) || data.port <= 0 || data.port > 65535) {
+      return { error: new DseError('BadRequest', 'join: data must be {host, port}, where peers reach this node').toBody() };
+    }
     entry.conn = socket;
     entry.killing = false;
     entry.lastHeard = wallNow();
     entry.restoredWorldLine = 0;
+    entry.address = { host: data.host, port: data.port };
+    // The new address goes to everyone, this node included, once it has its reply.
+    setImmediate(() => this.sendPeers());
     return { ok: true, config: this.runConfig() };
   }
 
@@ -527,7 +563,7 @@ export class Cluster {
           this.forged(entry, `a ${JSON.stringify((item[1] as { kind?: unknown }).kind ?? null).slice(0, 40)} message not from itself`);
           continue;
         }
-        this.route(item[0], item[1] as WireMessage);
+        this.route(item[0], item[1] as WireMessage, false, true);
       }
     }
     if (Array.isArray(frame.s)) {
@@ -560,7 +596,11 @@ export class Cluster {
     return this.forgedCount;
   }
 
+  /** Storage calls this server served for node processes (none when they write to PostgreSQL themselves). */
+  storageCallsServed = 0;
+
   private async storageCall(node: NodeId, op: unknown, args: unknown): Promise<unknown> {
+    this.storageCallsServed++;
     const storage = this.opts.storage.storage;
     const a = Array.isArray(args) ? args : [];
     if (op === 'writeCheckpoints') {
@@ -612,6 +652,8 @@ export class Cluster {
     const env: NodeJS.ProcessEnv = { ...process.env };
     if (this.opts.token !== null) env.DSE_TOKEN = this.opts.token;
     else delete env.DSE_TOKEN;
+    // On PostgreSQL, the nodes this server spawns write their checkpoints themselves (see NodeRunConfig.storage).
+    if (this.opts.storage.url !== undefined && this.opts.storage.schema !== undefined) env.DATABASE_URL = this.opts.storage.url;
     const child = spawn(process.execPath, ['--import', 'tsx', NODE_MAIN, '--server', this.opts.serverUrl(), '--id', id, '--incarnation', entry.incarnation], {
       cwd: REPO_ROOT,
       env,
@@ -638,7 +680,9 @@ export class Cluster {
     entry.pid = null;
     const conn = entry.conn;
     entry.conn = null;
+    entry.address = null;
     conn?.disconnect(true);
+    this.sendPeers();
     this.emitServer({ type: 'nodeProcess', t: this.clock.now(), node: entry.id, pid: child.pid ?? null, state: 'exited', code, signal });
     this.onNodeGone(entry, entry.killing ? 'killed' : 'exit');
   }
@@ -760,6 +804,7 @@ export class Cluster {
     if (this.nodes.get(e.id) !== e) return;
     this.nodes.delete(e.id);
     this.coordinator.removeNode(e.id);
+    this.sendPeers();
     this.emitServer({ type: 'nodeRemoved', t: this.clock.now(), node: e.id });
   }
 
@@ -779,6 +824,9 @@ export class Cluster {
     const push: NodeConfigPush = {};
     if (this.config.checkpointIntervalMs !== before.checkpointIntervalMs) push.checkpointIntervalMs = this.config.checkpointIntervalMs;
     if (this.config.heartbeatIntervalMs !== before.heartbeatIntervalMs) push.heartbeatIntervalMs = this.config.heartbeatIntervalMs;
+    for (const k of ['networkDelayMs', 'networkJitterMs', 'messageLoss', 'observation', 'held'] as const) {
+      if (this.config[k] !== before[k]) (push as Record<string, unknown>)[k] = this.config[k];
+    }
     if (this.config.heartbeatTimeoutMs !== before.heartbeatTimeoutMs && this.monitor !== null) {
       clearInterval(this.monitor);
       this.monitor = setInterval(() => this.checkHeartbeats(), Math.max(20, Math.floor(this.config.heartbeatTimeoutMs / 4)));
@@ -932,6 +980,7 @@ const NODE_EVENT_TYPES: ReadonlySet<string> = new Set([
   'checkpointFailed',
   'rollback',
   'stateChanged',
+  'messageLost',
 ]);
 
 /**
@@ -942,7 +991,7 @@ const NODE_EVENT_TYPES: ReadonlySet<string> = new Set([
 export function eventOfNode(id: NodeId, e: object): boolean {
   const ev = e as { type: string; node?: unknown; from?: unknown; to?: unknown };
   if (!NODE_EVENT_TYPES.has(ev.type)) return false;
-  if (ev.type === 'messageSent') return ev.from === id;
+  if (ev.type === 'messageSent' || ev.type === 'messageLost') return ev.from === id;
   if (ev.type === 'messageDelivered' || ev.type === 'messageRejected') return ev.to === id;
   return ev.node === id;
 }

@@ -1,24 +1,32 @@
 /**
  * One DSE node as its own OS process. Started by the server (`--incarnation` set), or by hand on any
- * host: `npm run node -- --server http://host:8080 --id n5` (token from `DSE_TOKEN`).
+ * host: `npm run node -- --server http://host:8080 --id n5 [--listen ADDRESS]` (token from `DSE_TOKEN`).
  *
- * It connects to the server over one WebSocket (Socket.IO namespace `/node`), joins, and runs a
- * `DseNode` whose ports are real: a wall clock, the server as network relay and as storage, and an
- * observer that ships inspection events to the server. It exits when the connection is lost: the
- * server has then declared it failed, and a new process must start with empty memory.
+ * It connects to the server over one WebSocket (Socket.IO namespace `/node`: the control plane),
+ * listens for its peers on a TCP port of its own (the data plane, `links.ts`), joins, and runs a
+ * `DseNode` whose ports are real: a wall clock, the links (and the server, for the coordinator and the
+ * API's sessions) as network, the server as storage, and an observer that ships inspection events to
+ * the server. It exits when the connection to the server is lost: the server has then declared it
+ * failed, and a new process must start with empty memory.
  */
+import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
-import type { InspectionEvent } from '@dse/shared';
+import type { InspectionEvent, NodeId } from '@dse/shared';
 import { io } from 'socket.io-client';
 import type { WireMessage } from '../core/messages';
-import { DseNode } from '../core/node';
+import { COORDINATOR } from '../core/messages';
+import { DseNode, messageId } from '../core/node';
 import { resolveApp } from './apps';
 import { RealClock } from './clock';
+import type { PeerAddress } from './links';
+import { NodeLinks } from './links';
+import type { Storage } from '../core/ports';
+import { PostgresStorage } from '../storage/postgres';
 import { RpcStorage } from './rpc-storage';
 import type { DownFrame, JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, StorageOp, UpFrame } from './wire';
-import { NODE_NAMESPACE, NODE_SOCKET_PATH } from './wire';
+import { NODE_NAMESPACE, NODE_SOCKET_PATH, SERVER_ENDPOINT } from './wire';
 
-const USAGE = 'usage: npm run node -- --server URL --id ID [--app NAME] (the token, if any, in DSE_TOKEN)';
+const USAGE = 'usage: npm run node -- --server URL --id ID [--app NAME] [--listen ADDRESS] (the token, if any, in DSE_TOKEN)';
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +34,7 @@ const { values } = parseArgs({
     id: { type: 'string' },
     app: { type: 'string' },
     incarnation: { type: 'string' },
+    listen: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -88,26 +97,116 @@ function flushSoon(): void {
   queueMicrotask(flush);
 }
 
+/** Message events shipped at observation `summary`: one in this many. */
+const SUMMARY_SAMPLE = 16;
+let sampled = 0;
+
+/**
+ * What the observer ships, by observation level (`NodeRunConfig.observation`): `full`, everything (what
+ * the playground draws); `summary`, versions, checkpoints, rollbacks and state, and one message event in
+ * `SUMMARY_SAMPLE`; `off`, only rollbacks (the server needs them to know a node finished restoring).
+ */
+function observed(e: InspectionEvent): boolean {
+  const level = runCfg?.observation ?? 'full';
+  if (level === 'full') return true;
+  if (e.type === 'rollback') return true;
+  if (level === 'off') return false;
+  switch (e.type) {
+    case 'messageSent':
+    case 'messageDelivered':
+    case 'messageRejected':
+    case 'messageLost':
+    case 'dependencyRecorded':
+      return ++sampled % SUMMARY_SAMPLE === 0;
+    default:
+      return true;
+  }
+}
+
 const observer = {
   emit(e: InspectionEvent): void {
     if (e.type === 'checkpointPersisted' && runCfg?.serverReportsPersisted === true) return; // the server reports it
+    if (!observed(e)) return;
     events.push(e);
     if (events.length >= 500) flushSoon();
     else if (eventTimer === null && !flushQueued) eventTimer = setTimeout(flush, runCfg?.eventFlushMs ?? 20);
   },
 };
 
+/**
+ * The network: to a peer node, its link (the data plane); to the coordinator and the server's session
+ * host, the connection to the server. Messages with a header go through the configured network model
+ * first (delay, jitter, loss: the playground's network controls), as they leave this node.
+ */
 const network = {
   send(to: string, msg: WireMessage): void {
     // The server reports the node's writes itself; a kept version reported again after a recovery it cannot know of.
     if (msg.kind === 'persisted' && msg.again !== true && runCfg?.serverReportsPersisted === true) return;
-    msgs.push([to, msg]);
-    flushSoon();
+    const cfg = runCfg;
+    if (cfg !== null && 'h' in msg && (cfg.messageLoss > 0 || cfg.networkDelayMs > 0 || cfg.networkJitterMs > 0)) {
+      if (cfg.messageLoss > 0 && Math.random() < cfg.messageLoss) {
+        lost(to, msg, 'loss');
+        return;
+      }
+      const delay = cfg.networkDelayMs + (cfg.networkJitterMs > 0 ? Math.random() * cfg.networkJitterMs : 0);
+      if (delay > 0) {
+        setTimeout(() => deliver(to, msg), delay);
+        return;
+      }
+    }
+    deliver(to, msg);
   },
 };
 
+function deliver(to: string, msg: WireMessage): void {
+  if (to === id) {
+    // To itself (an sthread calling a step on its own node): after this step, never inside it.
+    setImmediate(() => {
+      if (node === null) return;
+      try {
+        node.receive(msg);
+      } catch (e) {
+        fatal(e);
+      }
+    });
+    return;
+  }
+  if (links.knows(to)) {
+    links.send(to, msg);
+    return;
+  }
+  if (to === COORDINATOR || to === SERVER_ENDPOINT) {
+    msgs.push([to, msg]);
+    flushSoon();
+    return;
+  }
+  // A node this one has no address for (not joined yet, or removed): the network loses it; the sender
+  // resends what matters.
+  lost(to, msg, 'down');
+}
+
+/** The network lost a message of this node's (configured loss, or no way to its receiver): said in the stream. */
+function lost(to: string, msg: WireMessage, reason: 'down' | 'loss'): void {
+  if (!('h' in msg)) return;
+  observer.emit({ type: 'messageLost', t: clock?.now() ?? 0, id: messageId(msg), kind: msg.kind, from: id, to, reason });
+}
+
+const links = new NodeLinks({
+  id,
+  token: token !== '' ? token : null,
+  onMessage: (_from, m) => {
+    if (node === null) return;
+    try {
+      node.receive(m);
+    } catch (e) {
+      fatal(e);
+    }
+  },
+  log: say,
+});
+
 // Storage calls ride in the same frames (and their answers in the server's), one frame per turn.
-const storage = new RpcStorage(
+const rpcStorage = new RpcStorage(
   {
     connected: () => socket.connected,
     send(callId, op, args) {
@@ -118,20 +217,41 @@ const storage = new RpcStorage(
   5000,
 );
 
+/**
+ * The node's own PostgreSQL pool (its checkpoints go straight to the database, with no hop through the
+ * server), when the server says the cluster is on PostgreSQL and this process has `DATABASE_URL`.
+ */
+let ownStorage: Promise<Storage> | null = null;
+function storageFor(cfg: NodeRunConfig): Promise<Storage> {
+  const url = process.env.DATABASE_URL;
+  if (cfg.storage.kind !== 'postgres' || url === undefined || url === '') return Promise.resolve(rpcStorage);
+  const schema = cfg.storage.schema;
+  ownStorage ??= PostgresStorage.open({ url, poolMax: 2, ...(schema !== null ? { schema } : {}) }).then(
+    (s) => s.storage,
+    (e: unknown) => {
+      say(`cannot open PostgreSQL myself (${e instanceof Error ? e.message : String(e)}): storage goes through the server`);
+      return rpcStorage;
+    },
+  );
+  return ownStorage;
+}
+
 function fatal(e: unknown): void {
   say(`stopped on an error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   flush();
   process.exit(1);
 }
 
-function startNode(cfg: NodeRunConfig): void {
+async function startNode(cfg: NodeRunConfig): Promise<void> {
   const app = resolveApp(values.app ?? cfg.app);
   if (app === undefined) {
     say(`unknown app ${values.app ?? cfg.app}`);
     process.exit(2);
   }
   runCfg = cfg;
-  storage.timeoutMs = cfg.storageTimeoutMs;
+  rpcStorage.timeoutMs = cfg.storageTimeoutMs;
+  const storage = await storageFor(cfg);
+  if (runCfg !== cfg) return; // a reset came meanwhile: it starts the node
   clock?.cancelAll();
   clock = new RealClock(cfg.epochMs);
   node = new DseNode(id, app, { clock, network, storage, observer, onFatal: fatal }, {
@@ -146,6 +266,7 @@ function startNode(cfg: NodeRunConfig): void {
     heartbeatMs: null,
     emitStateChanges: true,
   });
+  node.setHeld(cfg.held);
   node.start();
   startHeartbeat(cfg.heartbeatIntervalMs);
 }
@@ -159,8 +280,45 @@ function startHeartbeat(ms: number): void {
   }, ms);
 }
 
+/** The address of this host on the way to `host`: where peers elsewhere can reach this node. */
+function localAddressToward(host: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    s.on('error', () => {
+      s.close();
+      resolve('127.0.0.1');
+    });
+    s.connect(9, host, () => {
+      const a = s.address().address;
+      s.close();
+      resolve(a);
+    });
+  });
+}
+
+let dataAddress: Promise<PeerAddress> | null = null;
+function listenOnce(): Promise<PeerAddress> {
+  dataAddress ??= (async () => {
+    const serverHost = new URL(values.server!).hostname.replace(/^\[|\]$/g, '');
+    const loopback = serverHost === 'localhost' || serverHost === '127.0.0.1' || serverHost === '::1';
+    const host = values.listen ?? process.env.DSE_NODE_HOST ?? (loopback ? '127.0.0.1' : await localAddressToward(serverHost));
+    return links.listen(host);
+  })();
+  return dataAddress;
+}
+
 socket.on('connect', () => {
-  const join: JoinRequest = { id, pid: process.pid, incarnation: values.incarnation ?? null };
+  void listenOnce().then(
+    (data) => joinWith(data),
+    (e: unknown) => {
+      say(`cannot listen for peers: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(2);
+    },
+  );
+});
+
+function joinWith(data: PeerAddress): void {
+  const join: JoinRequest = { id, pid: process.pid, incarnation: values.incarnation ?? null, data };
   socket.timeout(15_000).emit('join', join, (err: Error | null, reply: JoinReply) => {
     if (err !== null) {
       say('the server did not answer the join');
@@ -170,14 +328,23 @@ socket.on('connect', () => {
       say(`join refused: ${reply.error.code}: ${reply.error.message}`);
       process.exit(2);
     }
-    startNode(reply.config);
+    void startNode(reply.config);
   });
+}
+
+socket.on('peers', (table: Record<NodeId, PeerAddress | null>) => {
+  if (typeof table !== 'object' || table === null) return;
+  const known: Record<NodeId, PeerAddress> = {};
+  for (const [n, a] of Object.entries(table)) {
+    if (a !== null && typeof a === 'object' && typeof a.host === 'string' && typeof a.port === 'number') known[n] = a;
+  }
+  links.setPeers(known);
 });
 
 socket.on('m', (raw: DownFrame | WireMessage[]) => {
   const frame: DownFrame = Array.isArray(raw) ? { m: raw } : raw;
   // Storage answers settle promises: the node sees them after this frame's messages.
-  if (Array.isArray(frame.r)) for (const [callId, reply] of frame.r) storage.onReply(callId, reply);
+  if (Array.isArray(frame.r)) for (const [callId, reply] of frame.r) rpcStorage.onReply(callId, reply);
   if (node === null || !Array.isArray(frame.m)) return;
   for (const m of frame.m) {
     try {
@@ -199,6 +366,10 @@ socket.on('cfg', (push: NodeConfigPush) => {
     runCfg = { ...runCfg, heartbeatIntervalMs: push.heartbeatIntervalMs };
     startHeartbeat(push.heartbeatIntervalMs);
   }
+  for (const k of ['networkDelayMs', 'networkJitterMs', 'messageLoss', 'observation', 'held'] as const) {
+    if (push[k] !== undefined) runCfg = { ...runCfg, [k]: push[k] };
+  }
+  if (push.held !== undefined) node?.setHeld(push.held);
 });
 
 socket.on('reset', (cfg: NodeRunConfig) => {
@@ -206,7 +377,7 @@ socket.on('reset', (cfg: NodeRunConfig) => {
   node?.stop();
   node = null;
   flush();
-  startNode(cfg);
+  void startNode(cfg);
 });
 
 socket.on('connect_error', (e: Error) => {
@@ -218,7 +389,7 @@ socket.on('connect_error', (e: Error) => {
 });
 
 socket.on('disconnect', (reason: string) => {
-  storage.failAll();
+  rpcStorage.failAll();
   say(`disconnected (${reason}): exiting`);
   process.exit(3);
 });

@@ -230,7 +230,7 @@ export class Requests {
     answer.then(
       (a) => {
         tracked.info = { ...tracked.info, result: a.result, worldLine: a.worldLine, deps: a.deps };
-        a.commit().then(
+        a.whenCommitted().then(
           () => {
             tracked.info = { ...tracked.info, status: 'committed' };
           },

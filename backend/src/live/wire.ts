@@ -1,16 +1,17 @@
-import type { CutKind, ErrorBody, InspectionEvent, Mode, NodeId } from '@dse/shared';
+import type { CutKind, ErrorBody, InspectionEvent, Mode, NodeId, ObservationLevel } from '@dse/shared';
 import type { WireMessage } from '../core/messages';
 
 /**
- * The connection between a node process and the server (Socket.IO namespace `/node`, one WebSocket).
- * It carries the node's join, its wire messages (relayed by the server to other nodes, the coordinator
- * and the session host), its inspection events, its Storage calls (the server owns the database), and
- * the server's configuration pushes. The same connection works from another host (`npm run node`).
+ * The connection between a node process and the server (Socket.IO namespace `/node`, one WebSocket):
+ * the control plane. It carries the node's join, its messages to the coordinator and to the server's
+ * session host (messages between nodes go over their own links, `links.ts`), its inspection events,
+ * its Storage calls (the server owns the database), and the server's configuration and peer tables.
+ * The same connection works from another host (`npm run node`).
  *
  * node → server: `join` (JoinRequest, ack JoinReply), `up` (UpFrame: events, messages and storage
  * calls), `st` (op, args, ack StorageReply: a storage call on its own, still served)
- * server → node: `m` (DownFrame: messages and storage replies; a bare WireMessage[] from older servers),
- * `cfg` (NodeConfigPush), `reset` (NodeRunConfig: start again with empty memory in a new mode or cut)
+ * server → node: `m` (DownFrame: messages and storage replies), `peers` (PeerTable), `cfg`
+ * (NodeConfigPush), `reset` (NodeRunConfig: start again with empty memory in a new mode or cut)
  *
  * Everything one side has for the other in one event-loop turn goes in one frame: on a loaded machine
  * every frame is a system call on each side, and the server relays for every node.
@@ -32,7 +33,15 @@ export interface JoinRequest {
   pid: number;
   /** Set by the server when it spawned this process; null for a process started by hand (remote). */
   incarnation: string | null;
+  /** Where the node's peers reach it (its data-plane listener, `links.ts`). */
+  data: { host: string; port: number };
 }
+
+/**
+ * server → node `peers`: every member's data-plane address (null: known, but not reachable now), sent to
+ * every node on each change. A node sends to a peer straight over its link.
+ */
+export type PeerTable = Record<NodeId, { host: string; port: number } | null>;
 
 export interface NodeRunConfig {
   app: string;
@@ -45,6 +54,20 @@ export interface NodeRunConfig {
   retransmitMs: number;
   /** How long inspection events may wait before they are sent (they go at once with any message). */
   eventFlushMs: number;
+  /** The network model, applied by each node to the messages it sends (the playground's network controls). */
+  networkDelayMs: number;
+  networkJitterMs: number;
+  messageLoss: number;
+  /** What the node ships to the observer (see `node-main.ts`). */
+  observation: ObservationLevel;
+  /** The cluster holds (see `ClusterConfig.held`). */
+  held: boolean;
+  /**
+   * Where the node's checkpoints go. `postgres`: a node with `DATABASE_URL` in its environment opens its
+   * own pool on this schema and writes and reads its checkpoints itself (it then reports them persisted
+   * itself too); otherwise, and with `server`, every storage call goes to the server.
+   */
+  storage: { kind: 'postgres'; schema: string | null } | { kind: 'server' };
   storageTimeoutMs: number;
   /**
    * The server tells the coordinator (and the event stream) itself when a node's checkpoint write
@@ -54,7 +77,7 @@ export interface NodeRunConfig {
   serverReportsPersisted?: boolean;
 }
 
-export type NodeConfigPush = Partial<Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs'>>;
+export type NodeConfigPush = Partial<Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'messageLoss' | 'observation' | 'held'>>;
 
 export type JoinReply = { ok: true; config: NodeRunConfig } | { error: ErrorBody };
 

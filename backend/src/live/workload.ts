@@ -51,8 +51,9 @@ function isServiceKind(k: WorkloadKind): k is ServiceKind {
 }
 
 /** Whatever a request answers with speculatively: the committed outcome comes later (or a rollback). */
+/** An answer whose commit the workload counts, without asking for it (the nodes commit at their pace). */
 interface Answered {
-  commit(): Promise<unknown>;
+  whenCommitted(): Promise<unknown>;
 }
 
 /** One workload session's service clients, for one placement (the cluster's node ids, sorted). */
@@ -152,6 +153,11 @@ export class Workload {
 
   private tick(): void {
     const now = performance.now();
+    if (this.cluster.config.held) {
+      // The cluster holds: nothing is sent, and no budget builds up meanwhile.
+      this.lastTick = now;
+      return;
+    }
     this.budget = Math.min(this.budget + ((now - this.lastTick) * this.config.rate) / 1000, Math.max(1, this.config.rate / 10));
     this.lastTick = now;
     while (this.budget >= 1) {
@@ -206,7 +212,7 @@ export class Workload {
         this.busy.delete(s);
         this.counters.answered++;
         this.sample(this.specLatency, performance.now() - started);
-        a.commit().then(
+        a.whenCommitted().then(
           () => {
             this.counters.committed++;
             this.sample(this.commitLatency, performance.now() - started);

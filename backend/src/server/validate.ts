@@ -1,5 +1,5 @@
 import type { ClusterConfig, Command, ConfigPatch, Json, KvRequestBody, Limits, ServiceRequestBody, SimulateBody, WorkloadConfig } from '@dse/shared';
-import { CUT_KINDS, DseError, MODES, RECOVERY_KINDS, SERVICE_NAMES, WORKLOAD_KINDS } from '@dse/shared';
+import { CUT_KINDS, DseError, MODES, OBSERVATION_LEVELS, RECOVERY_KINDS, SERVICE_NAMES, WORKLOAD_KINDS } from '@dse/shared';
 import { NODE_ID_PATTERN } from '../live/cluster';
 import { SERVICE_PLACEMENT_FIELD } from '../live/requests';
 import { SERVICE_PREFIXES, servicePrefixOf } from '../services';
@@ -69,6 +69,8 @@ const CONFIG_KEYS: (keyof ClusterConfig)[] = [
   'autoRestartDelayMs',
   'heartbeatIntervalMs',
   'heartbeatTimeoutMs',
+  'observation',
+  'held',
 ];
 
 export function configPatch(v: unknown, limits: Limits, current: ClusterConfig): ConfigPatch {
@@ -81,6 +83,8 @@ export function configPatch(v: unknown, limits: Limits, current: ClusterConfig):
   if (cut !== undefined) p.cut = cut;
   const recovery = oneOf(o, 'recovery', RECOVERY_KINDS);
   if (recovery !== undefined) p.recovery = recovery;
+  const observation = oneOf(o, 'observation', OBSERVATION_LEVELS);
+  if (observation !== undefined) p.observation = observation;
   const ints: ['checkpointIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'autoRestartDelayMs' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs', { min: number; max: number }][] = [
     ['checkpointIntervalMs', limits.checkpointIntervalMs],
     ['networkDelayMs', limits.networkDelayMs],
@@ -97,6 +101,8 @@ export function configPatch(v: unknown, limits: Limits, current: ClusterConfig):
   if (loss !== undefined) p.messageLoss = loss;
   const ar = bool(o, 'autoRestart');
   if (ar !== undefined) p.autoRestart = ar;
+  const held = bool(o, 'held');
+  if (held !== undefined) p.held = held;
   const hbI = p.heartbeatIntervalMs ?? current.heartbeatIntervalMs;
   const hbT = p.heartbeatTimeoutMs ?? current.heartbeatTimeoutMs;
   if (hbT < 3 * hbI) bad(`heartbeatTimeoutMs (${hbT}) must be at least 3 × heartbeatIntervalMs (${hbI})`);

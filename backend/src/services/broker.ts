@@ -233,7 +233,7 @@ export class Producer {
         for (const [k, p] of this.pending) if (k >= r.value.expected) p.sent = false;
         return null;
       }
-      r.commit().then(
+      r.whenCommitted().then(
         () => {
           if (this.pending.get(s) === e) this.pending.delete(s);
         },

@@ -15,7 +15,10 @@ export interface Speculative<T> {
   readonly worldLine: WorldLine;
   readonly session: CallerId;
   readonly seq: number;
+  /** Waits for the durable outcome (and asks the nodes to persist now: commit on demand). */
   commit(): Promise<T>;
+  /** The same outcome, observed without asking for it. */
+  whenCommitted(): Promise<T>;
 }
 
 /** Where a client learns the committed cut (a `SessionHost` is one). */
@@ -42,6 +45,7 @@ export async function request<T>(session: Session, node: NodeId, payload: Json, 
     session: r.session,
     seq: r.seq,
     commit: () => r.commit().then(() => value),
+    whenCommitted: () => r.whenCommitted().then(() => value),
   };
 }
 

@@ -44,7 +44,7 @@ describe('node frames in another node’s name (security F6)', () => {
       const before = t.events.length;
       const s = io(t.server.url + NODE_NAMESPACE, { path: NODE_SOCKET_PATH, transports: ['websocket'], reconnection: false });
       try {
-        const reply = (await s.timeout(10_000).emitWithAck('join', { id: 'evil', pid: 1, incarnation: null })) as JoinReply;
+        const reply = (await s.timeout(10_000).emitWithAck('join', { id: 'evil', pid: 1, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
         expect('ok' in reply).toBe(true);
         const forgedVersion = 1_000_000;
         s.emit('up', {

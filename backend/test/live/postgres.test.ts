@@ -57,5 +57,7 @@ describe.skipIf(problem !== null)('live cluster on PostgreSQL', () => {
     expect(['committed', 'rolled-back']).toContain(final);
     const co = await t.api('POST', '/api/requests', { op: 'get', key: 'city', committedOnly: true });
     expect(co.json).toMatchObject({ ok: true, status: 'committed', result: { key: 'city', value: final === 'committed' ? 'Lyon' : null } });
+    // The node processes wrote and read their checkpoints themselves: none went through the server.
+    expect(t.server.cluster.storageCallsServed).toBe(0);
   });
 });

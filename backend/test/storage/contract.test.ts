@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../src/storage/memory';
 import { PgliteStorage } from '../../src/storage/pglite';
 import { PostgresStorage } from '../../src/storage/postgres';
+import { WorkerPgliteStorage } from '../../src/storage/worker-storage';
 import { storageContract } from './contract';
 import { POSTGRES_REQUIRED, POSTGRES_URL, dropSchema, postgresProblem, reportSkip, uniqueSchema } from './pg-env';
 import { freshPgliteDir, resetTables } from './helpers';
@@ -22,6 +23,23 @@ storageContract(
     const p = await pglite;
     await resetTables((sql) => p.query(sql));
     return { storage: p.storage, close: () => Promise.resolve() };
+  },
+  { checksInput: true },
+);
+
+// The same, in a worker thread (what the server runs: its event loop never waits on PGlite).
+let workerDir: string | undefined;
+let worker: Promise<WorkerPgliteStorage> | undefined;
+storageContract(
+  'PGlite in a worker thread',
+  async () => {
+    worker ??= freshPgliteDir('dse-pglite-worker-contract-').then((dir) => {
+      workerDir = dir;
+      return WorkerPgliteStorage.open(dir);
+    });
+    const w = await worker;
+    await resetTables((sql) => w.query(sql));
+    return { storage: w, close: () => Promise.resolve() };
   },
   { checksInput: true },
 );
@@ -56,6 +74,8 @@ if (problem === null) {
 afterAll(async () => {
   if (pglite !== undefined) await (await pglite).close();
   if (pgliteDir !== undefined) fs.rmSync(pgliteDir, { recursive: true, force: true });
+  if (worker !== undefined) await (await worker).close();
+  if (workerDir !== undefined) fs.rmSync(workerDir, { recursive: true, force: true });
   if (postgres !== undefined) {
     await (await postgres).close();
     await dropSchema(schema);

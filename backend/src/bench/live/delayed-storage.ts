@@ -22,5 +22,6 @@ export function delayedStorage(opened: OpenedStorage, delayMs: number): OpenedSt
       return s.saveCoordinator(record);
     },
   });
-  return { ...opened, storage, describe: `${opened.describe}, +${delayMs} ms per commit (modelled)`, close: () => opened.close() };
+  // The delay is modelled here, in this process: node processes must not write around it.
+  return { ...opened, storage, schema: undefined, describe: `${opened.describe}, +${delayMs} ms per commit (modelled)`, close: () => opened.close() };
 }

@@ -1,0 +1,113 @@
+import type { ErrorCode, Json, NodeId, Version, WorldLine } from '@dse/shared';
+import { DseError, ERROR_CODES } from '@dse/shared';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Storage } from '../core/ports';
+
+const WORKER = fileURLToPath(new URL('./pglite-worker.mjs', import.meta.url));
+
+/**
+ * PGlite in a worker thread (`pglite-worker.ts`), behind the Storage port: the server's event loop
+ * only posts the calls and gets the answers, while the database works in a thread of its own. Same
+ * data folder rules as `PgliteStorage` (one owning process; the worker takes the lock).
+ */
+export class WorkerPgliteStorage implements Storage {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private closed = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly port: MessagePort,
+    readonly describe: string,
+  ) {
+    port.on('message', (m: { id: number; value?: unknown; error?: { code: string; message: string } }) => {
+      const p = this.pending.get(m.id);
+      if (p === undefined) return;
+      this.pending.delete(m.id);
+      if (m.error !== undefined) p.reject(asError(m.error));
+      else p.resolve(m.value);
+    });
+    worker.on('error', (e) => this.failAll(e));
+    worker.on('exit', () => this.failAll(new Error('the storage worker exited')));
+  }
+
+  static open(dataDir: string): Promise<WorkerPgliteStorage> {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(WORKER, { workerData: { port: port2, dataDir }, transferList: [port2] });
+    return new Promise((resolve, reject) => {
+      const onError = (e: unknown): void => reject(e instanceof DseError ? e : new DseError('StorageCorrupt', `PGlite worker: ${String(e)}`));
+      worker.once('error', onError);
+      port1.once('message', (m: { id: number; value?: { describe: string }; error?: { code: string; message: string } }) => {
+        worker.off('error', onError);
+        if (m.error !== undefined) {
+          void worker.terminate();
+          reject(asError(m.error));
+          return;
+        }
+        resolve(new WorkerPgliteStorage(worker, port1, m.value!.describe));
+      });
+    });
+  }
+
+  private call(method: string, args: unknown[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new DseError('StorageUnavailable', 'storage: closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      try {
+        this.port.postMessage({ id, method, args });
+      } catch (e) {
+        // Not data (a function, a symbol, …): nothing was sent.
+        reject(new DseError('BadRequest', `storage: ${method}: its arguments are not plain data (${e instanceof Error ? e.message : String(e)})`));
+        return;
+      }
+      this.pending.set(id, { resolve, reject });
+    });
+  }
+
+  private failAll(e: unknown): void {
+    for (const p of this.pending.values()) p.reject(new DseError('StorageUnavailable', `storage worker: ${e instanceof Error ? e.message : String(e)}`));
+    this.pending.clear();
+  }
+
+  writeCheckpoints(records: readonly CheckpointRecord[]): Promise<void> {
+    return this.call('writeCheckpoints', [records]) as Promise<void>;
+  }
+  async loadCheckpoint(node: NodeId, version: Version): Promise<LoadedCheckpoint | null> {
+    const cp = (await this.call('loadCheckpoint', [node, version])) as (Omit<LoadedCheckpoint, 'state'> & { state: [string, Json][] }) | null;
+    return cp === null ? null : { ...cp, state: new Map(cp.state) };
+  }
+  listCheckpoints(worldLine: WorldLine): Promise<CheckpointMeta[]> {
+    return this.call('listCheckpoints', [worldLine]) as Promise<CheckpointMeta[]>;
+  }
+  loadCoordinator(): Promise<CoordinatorRecord | null> {
+    return this.call('loadCoordinator', []) as Promise<CoordinatorRecord | null>;
+  }
+  saveCoordinator(record: CoordinatorRecord): Promise<void> {
+    return this.call('saveCoordinator', [record]) as Promise<void>;
+  }
+  prune(node: NodeId, version: Version): Promise<void> {
+    return this.call('prune', [node, version]) as Promise<void>;
+  }
+  rowCount(node?: NodeId): Promise<number> {
+    return this.call('rowCount', [node]) as Promise<number>;
+  }
+
+  /** A statement of its own on the database (tests and tools; the runtime goes through the methods above). */
+  query(sql: string, values?: unknown[]): Promise<Record<string, unknown>[]> {
+    return this.call('query', [sql, values]) as Promise<Record<string, unknown>[]>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.call('close', []).catch(() => undefined);
+    this.closed = true;
+    await this.worker.terminate();
+  }
+}
+
+function asError(e: { code: string; message: string }): DseError {
+  const code = (e.code in ERROR_CODES ? e.code : 'Internal') as ErrorCode;
+  return new DseError(code, e.message);
+}
