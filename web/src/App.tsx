@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import type { ClusterConfig, Command, CommandType, EventBatch, MessageKind, NodeId, NumberedEvent, StreamSnapshot, WorkloadConfig } from '@dse/shared';
+import type { ClusterConfig, Command, CommandType, MessageKind, NodeId, NumberedEvent, StreamSnapshot, WorkloadConfig } from '@dse/shared';
 import { RECOVERY_KINDS } from '@dse/shared';
 import { dependencyIndex, explainRollback, killPreview, selectionOf } from './model/analysis';
 import { exportTrace, parseTrace, TraceError } from './model/trace';
@@ -7,36 +7,45 @@ import { liveStats } from './model/stats';
 import { CommandError, LiveConnection, type ConnectionStatus } from './live/connection';
 import { Player } from './live/player';
 import { ModelStore } from './live/store';
-import type { PlaygroundModel } from './model/model';
 import { worldLineCause } from './model/model';
-import { STATE_LABEL } from './palette';
+import { CLASS_PACE, CLASS_REPLAY_SPEED, isClassPace, NORMAL_PACE, NORMAL_REPLAY_SPEED, paceFromUrl, workloadAtPace } from './pace';
 import { SpaceTime, type Highlight } from './views/SpaceTime';
 import { DepGraph } from './views/DepGraph';
 import { EventTable } from './views/EventTable';
-import { Tours, type TourApi } from './views/Tours';
+import { Tours, type CallResult, type DrawerTab, type TourApi } from './views/Tours';
 import { Race } from './views/Race';
 import { Services } from './views/Services';
+import { Inspector, type InspectorSelection } from './views/Inspector';
 import { isScenario, scenarioOf, workloadFor, type Scenario } from './model/services';
-import { Charts, Controls, Help, KillPreviewBox, Legend, NodePanel, Rollbacks } from './views/Panels';
+import { Charts, Controls, Help, KillPreviewBox, Legend, NodePanel, Requests, Rollbacks } from './views/Panels';
 
 type Source = { kind: 'live' } | { kind: 'replay'; label: string; simulation: Record<string, string> | null };
 
-const WINDOWS: (number | 'all')[] = [2_000, 5_000, 15_000, 30_000, 60_000, 'all'];
+const WINDOWS: (number | 'all')[] = [5_000, 15_000, 30_000, 60_000, 'all'];
 const ALL_KINDS: MessageKind[] = ['app', 'request', 'reply', 'ack', 'reject'];
-/** Events held while live updates are paused; beyond this the page asks for a fresh snapshot on resume. */
-const PAUSED_EVENTS_MAX = 100_000;
+const DRAWER_TABS: { id: DrawerTab; label: string }[] = [
+  { id: 'nodes', label: 'nodes' },
+  { id: 'graph', label: 'dependency graph' },
+  { id: 'rollbacks', label: 'rollbacks and why' },
+  { id: 'requests', label: 'requests' },
+  { id: 'events', label: 'events' },
+  { id: 'services', label: 'service state' },
+  { id: 'race', label: 'race' },
+  { id: 'charts', label: 'charts' },
+];
 
-function useWidth(ref: React.RefObject<HTMLElement | null>): number {
-  const [w, setW] = useState(900);
+function useSize(ref: React.RefObject<HTMLElement | null>): { width: number; height: number } {
+  const [s, setS] = useState({ width: 900, height: 420 });
   useEffect(() => {
     const el = ref.current;
     if (el === null) return;
-    const ro = new ResizeObserver(() => setW(Math.max(400, Math.floor(el.clientWidth))));
+    const read = (): void => setS({ width: Math.max(400, Math.floor(el.clientWidth)), height: Math.max(160, Math.floor(el.clientHeight)) });
+    const ro = new ResizeObserver(read);
     ro.observe(el);
-    setW(Math.max(400, Math.floor(el.clientWidth)));
+    read();
     return () => ro.disconnect();
   }, [ref]);
-  return w;
+  return s;
 }
 
 function useReducedMotion(): boolean {
@@ -51,17 +60,63 @@ function useReducedMotion(): boolean {
   return reduce;
 }
 
+const SIM_KEYS = ['mode', 'cut', 'recovery', 'faults', 'nodes', 'sessions', 'requests', 'speed'];
+
 /** Simulation settings from the URL (`?sim=<seed>&mode=…&cut=…&recovery=…&faults=0|1&nodes=…`). */
 function simulationFromUrl(): Record<string, string> | null {
   const q = new URLSearchParams(location.search);
   const seed = q.get('sim');
   if (seed === null) return null;
   const out: Record<string, string> = { sim: seed };
-  for (const k of ['mode', 'cut', 'recovery', 'faults', 'nodes', 'sessions', 'requests', 'speed']) {
+  for (const k of SIM_KEYS) {
     const v = q.get(k);
     if (v !== null) out[k] = v;
   }
   return out;
+}
+
+/** The view a shared URL asks for: replay position, selection, time window. */
+interface ViewFromUrl {
+  at: number | null;
+  sel: string | null;
+  win: number | 'all' | null;
+}
+
+function viewFromUrl(): ViewFromUrl {
+  const q = new URLSearchParams(location.search);
+  const at = q.get('at');
+  const win = q.get('win');
+  return { at: at === null || !/^\d+$/.test(at) ? null : Number(at), sel: q.get('sel'), win: win === null ? null : win === 'all' ? 'all' : /^\d+$/.test(win) ? Number(win) : null };
+}
+
+function selectionToParam(s: InspectorSelection): string | null {
+  if (s === null) return null;
+  if (s.kind === 'version') return s.key;
+  if (s.kind === 'node') return `node:${s.node}`;
+  return `req:${s.session}#${s.seq}`;
+}
+
+function selectionFromParam(p: string | null): InspectorSelection {
+  if (p === null || p === '') return null;
+  if (p.startsWith('node:')) return { kind: 'node', node: p.slice(5) };
+  const r = /^req:(.+)#(\d+)$/.exec(p);
+  if (r !== null) return { kind: 'request', session: r[1]!, seq: Number(r[2]) };
+  return { kind: 'version', key: p };
+}
+
+function Popover({ label, testId, open, onToggle, children }: { label: string; testId: string; open: boolean; onToggle(): void; children: React.ReactNode }) {
+  return (
+    <span className="popover-anchor">
+      <button type="button" onClick={onToggle} aria-expanded={open} data-testid={testId} className={open ? 'active' : undefined}>
+        {label} ▾
+      </button>
+      {open && (
+        <div className="popover" role="dialog" aria-label={label} data-testid={`${testId}-panel`}>
+          {children}
+        </div>
+      )}
+    </span>
+  );
 }
 
 export function App() {
@@ -77,31 +132,39 @@ export function App() {
   });
   const sourceRef = useRef(source);
   sourceRef.current = source;
+  const initialView = useRef<ViewFromUrl>(viewFromUrl());
   const [conn, setConn] = useState<ConnectionStatus>('connecting');
   const [notices, setNotices] = useState<{ id: number; level: 'info' | 'warning' | 'error'; message: string }[]>([]);
-  const [paused, setPaused] = useState(false);
-  const pausedRef = useRef(false);
-  const heldRef = useRef<{ batches: EventBatch[]; count: number; overflow: boolean }>({ batches: [], count: 0, overflow: false });
   const [busy, setBusy] = useState(false);
-  const [windowMs, setWindowMs] = useState<number | 'all'>(() => (simulationFromUrl() === null ? 15_000 : 'all'));
+  const [windowMs, setWindowMs] = useState<number | 'all'>(() => initialView.current.win ?? (simulationFromUrl() === null ? 15_000 : 'all'));
   const [viewEndT, setViewEndT] = useState<number | null>(null);
   const [kinds, setKinds] = useState<Set<MessageKind>>(() => new Set<MessageKind>(['app', 'request', 'reply', 'reject']));
-  const [selectedVersion, setSelectedVersion] = useState<string | null>(null);
-  const [selectedNode, setSelectedNode] = useState<NodeId | null>(null);
+  const [selection, setSelection] = useState<InspectorSelection>(() => selectionFromParam(initialView.current.sel));
   const [previewNode, setPreviewNode] = useState<NodeId | null>(null);
   const [rollbackFocus, setRollbackFocus] = useState<number | null>(null);
+  const [zoomRollback, setZoomRollback] = useState(false);
   const [cascadeStep, setCascadeStep] = useState<number | null>(null);
   const [help, setHelp] = useState(false);
-  const [tab, setTab] = useState<'graph' | 'rollbacks' | 'events' | 'charts'>('graph');
+  const [drawer, setDrawer] = useState<DrawerTab | null>(null);
+  const [popover, setPopover] = useState<'settings' | 'replay' | null>(null);
+  const [tourState, setTourState] = useState<{ id: string; step: number; asking: boolean } | null>(null);
+  const [tourHighlight, setTourHighlight] = useState<ReadonlyMap<string, Highlight> | null>(null);
   const playerRef = useRef<Player | null>(null);
   const [playerTick, setPlayerTick] = useState(0);
   const connRef = useRef<LiveConnection | null>(null);
   const fileRef = useRef<HTMLInputElement | null>(null);
   const filterRef = useRef<HTMLInputElement | null>(null);
-  const mainRef = useRef<HTMLDivElement | null>(null);
-  const width = useWidth(mainRef);
+  const diagramRef = useRef<HTMLDivElement | null>(null);
+  const drawerRef = useRef<HTMLDivElement | null>(null);
+  const size = useSize(diagramRef);
+  const drawerSize = useSize(drawerRef);
   const reduceMotion = useReducedMotion();
   const noticeId = useRef(0);
+  const selectedVersion = selection?.kind === 'version' ? selection.key : null;
+  const selectedNode = selection?.kind === 'node' ? selection.node : selection?.kind === 'version' ? (model.versions.get(selection.key)?.node ?? null) : null;
+  const selectedRequest = selection?.kind === 'request' ? { session: selection.session, seq: selection.seq } : null;
+  const setSelectedVersion = useCallback((k: string | null) => setSelection(k === null ? null : { kind: 'version', key: k }), []);
+  const setSelectedNode = useCallback((n: NodeId) => setSelection({ kind: 'node', node: n }), []);
 
   const notify = useCallback((level: 'info' | 'warning' | 'error', message: string) => {
     const id = ++noticeId.current;
@@ -119,21 +182,12 @@ export function App() {
       onSnapshot: (s: StreamSnapshot) => {
         if (s.notice !== undefined) notify('warning', s.notice);
         if (sourceRef.current.kind !== 'live') return;
-        heldRef.current = { batches: [], count: 0, overflow: false };
         store.reset();
         store.model.loadSnapshot(s.cluster, s.config, s.workload, s.limits, s.history, s.baseStates);
         store.changed(true);
       },
       onBatch: (b) => {
         if (sourceRef.current.kind !== 'live') return;
-        if (pausedRef.current) {
-          const h = heldRef.current;
-          if (h.overflow) return;
-          h.batches.push(b);
-          h.count += b.events.length;
-          if (h.count > PAUSED_EVENTS_MAX) h.overflow = true;
-          return;
-        }
         store.model.applyAll(b.events);
         store.changed();
       },
@@ -164,20 +218,30 @@ export function App() {
 
   // ---------------------------------------------------------------- replay (simulation and imported traces)
   const startReplay = useCallback(
-    (events: readonly NumberedEvent[], label: string, simulation: Record<string, string> | null, speed: number, play: boolean) => {
+    (events: readonly NumberedEvent[], label: string, simulation: Record<string, string> | null, speed: number, play: boolean, at: number | null = null) => {
       setSource({ kind: 'replay', label, simulation });
       sourceRef.current = { kind: 'replay', label, simulation };
       store.reset();
+      // A simulation's events do not announce its mode: the answers came in the mode it ran.
+      const mode = (simulation?.mode ?? (simulation !== null ? 'speculative' : null)) as ClusterConfig['mode'] | null;
+      const seed = (): void => {
+        store.reset();
+        store.model.mode = mode;
+      };
+      seed();
       const p = new Player(events, (evs) => {
         store.model.applyAll(evs);
         store.changed();
       });
       p.speed = speed;
-      if (play) p.playing = true;
+      if (at !== null) p.seek(at, seed);
+      else if (play) p.playing = true;
       else p.toEnd();
       playerRef.current = p;
+      // A replay opens with the whole run in view.
+      setWindowMs('all');
+      setViewEndT(null);
       setPlayerTick((x) => x + 1);
-      setSelectedVersion(null);
       setRollbackFocus(null);
       store.changed(true);
     },
@@ -189,7 +253,7 @@ export function App() {
     let last = performance.now();
     const loop = (now: number): void => {
       const p = playerRef.current;
-      if (p !== null && p.playing && !pausedRef.current) {
+      if (p !== null && p.playing) {
         p.advance(now - last);
         setPlayerTick((x) => x + 1);
       }
@@ -200,8 +264,23 @@ export function App() {
     return () => cancelAnimationFrame(raf);
   }, []);
 
+  const seekReplay = useCallback(
+    (i: number) => {
+      const p = playerRef.current;
+      if (p === null) return;
+      const mode = store.model.mode;
+      p.seek(i, () => {
+        store.reset();
+        store.model.mode = mode;
+      });
+      store.changed(true);
+      setPlayerTick((x) => x + 1);
+    },
+    [store],
+  );
+
   const runSimulation = useCallback(
-    async (sim: Record<string, string>) => {
+    async (sim: Record<string, string>, at: number | null = null) => {
       const lc = connRef.current;
       if (lc === null) return;
       setBusy(true);
@@ -219,23 +298,30 @@ export function App() {
         };
         const r = await lc.command<'simulate'>(body, 120_000);
         const events = r.events.map((e, i) => ({ ...e, n: i + 1 }) as NumberedEvent);
-        const speed = sim.speed === 'end' ? 0 : Number(sim.speed ?? '0.05');
-        startReplay(events, `simulation seed ${r.seed}: ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.versionsKept} uncommitted versions kept by recoveries, ${r.kills} kills, ${r.violations.length} violations${r.truncated ? ' (events truncated)' : ''}`, sim, speed || 0.05, speed !== 0);
-        if (r.violations.length > 0) notify('error', `the checker found ${r.violations.length} violation(s): ${r.violations[0]!.invariant}: ${r.violations[0]!.message}`);
+        const speed = sim.speed === 'end' ? 0 : Number(sim.speed ?? (isClassPace(store.model.config) ? CLASS_REPLAY_SPEED : NORMAL_REPLAY_SPEED));
+        startReplay(
+          events,
+          `simulation seed ${r.seed}: ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.versionsKept} uncommitted versions kept by recoveries, ${r.kills} ${r.kills === 1 ? 'kill' : 'kills'}, ${r.violations.length} ${r.violations.length === 1 ? 'violation' : 'violations'}${r.truncated ? ' (events truncated)' : ''}`,
+          sim,
+          speed || NORMAL_REPLAY_SPEED,
+          speed !== 0,
+          at,
+        );
+        if (r.violations.length > 0) notify('error', `the checker found ${r.violations.length} ${r.violations.length === 1 ? 'violation' : 'violations'}: ${r.violations[0]!.invariant}: ${r.violations[0]!.message}`);
       } catch (e) {
         notify('error', `simulation failed — ${e instanceof CommandError ? `${e.code}: ${e.message}` : String(e)}`);
       } finally {
         setBusy(false);
       }
     },
-    [startReplay, notify],
+    [startReplay, notify, store],
   );
 
   const simStarted = useRef(false);
   useEffect(() => {
     if (simStarted.current || conn !== 'connected' || source.kind !== 'replay' || source.simulation === null || playerRef.current !== null) return;
     simStarted.current = true;
-    void runSimulation(source.simulation);
+    void runSimulation(source.simulation, initialView.current.at);
   }, [conn, source, runSimulation]);
 
   const backToLive = useCallback(() => {
@@ -243,33 +329,48 @@ export function App() {
     setSource({ kind: 'live' });
     sourceRef.current = { kind: 'live' };
     if (location.search !== '') history.replaceState(null, '', location.pathname);
+    setWindowMs(15_000);
+    setSelection(null);
     store.reset();
     connRef.current?.resync();
   }, [store]);
 
-  // ---------------------------------------------------------------- pause
-  const togglePause = useCallback(() => {
-    const next = !pausedRef.current;
-    pausedRef.current = next;
-    setPaused(next);
+  // ---------------------------------------------------------------- hold (live) and play (replay)
+  const held = model.config?.held === true;
+  const setConfig = useCallback((patch: Partial<ClusterConfig>) => command<'config'>({ type: 'config', config: patch }, 'configuration change'), [command]);
+  const toggleHold = useCallback(() => {
     const p = playerRef.current;
     if (sourceRef.current.kind === 'replay' && p !== null) {
-      p.playing = !next && !p.done;
+      p.playing = !p.playing && !p.done;
       setPlayerTick((x) => x + 1);
       return;
     }
-    if (!next) {
-      const h = heldRef.current;
-      heldRef.current = { batches: [], count: 0, overflow: false };
-      if (h.overflow) {
-        notify('info', 'paused for long: reloading the view from a fresh snapshot');
-        connRef.current?.resync();
-      } else {
-        for (const b of h.batches) store.model.applyAll(b.events);
-        store.changed();
+    void setConfig({ held: store.model.config?.held !== true });
+  }, [setConfig, store]);
+
+  // ---------------------------------------------------------------- class pace
+  const classPace = isClassPace(model.config);
+  const setPace = useCallback(
+    async (cls: boolean) => {
+      if (sourceRef.current.kind === 'replay') {
+        const p = playerRef.current;
+        if (p !== null) p.speed = cls ? CLASS_REPLAY_SPEED : NORMAL_REPLAY_SPEED;
+        setPlayerTick((x) => x + 1);
+        return;
       }
-    }
-  }, [store, notify]);
+      await setConfig(cls ? CLASS_PACE : NORMAL_PACE);
+      await command<'workload'>({ type: 'workload', workload: workloadAtPace(store.model.workload, cls) }, 'workload change');
+    },
+    [setConfig, command, store],
+  );
+  const paceWanted = useRef(paceFromUrl());
+  useEffect(() => {
+    const want = paceWanted.current;
+    if (want === null || conn !== 'connected' || source.kind !== 'live' || model.config === null) return;
+    paceWanted.current = null;
+    if ((want === 'class') !== isClassPace(model.config)) void setPace(want === 'class');
+  }, [conn, source, model, rev, setPace]);
+  const replaySlow = playerRef.current !== null && playerRef.current.speed <= CLASS_REPLAY_SPEED;
 
   // ---------------------------------------------------------------- export / import
   const doExport = useCallback(() => {
@@ -289,7 +390,7 @@ export function App() {
     async (file: File) => {
       try {
         const t = parseTrace(await file.text());
-        startReplay(t.events, `imported ${file.name}: ${t.events.length} events${t.eventsDropped > 0 ? ` (the first ${t.eventsDropped} were not kept by the exporting page)` : ''}`, t.simulation, 0.05, false);
+        startReplay(t.events, `imported ${file.name}: ${t.events.length} events${t.eventsDropped > 0 ? ` (the first ${t.eventsDropped} were not kept by the exporting page)` : ''}`, t.simulation, NORMAL_REPLAY_SPEED, false);
         notify('info', `imported ${t.events.length} events; press play to replay them from the start`);
       } catch (e) {
         notify('error', `could not import ${file.name}: ${e instanceof TraceError ? e.message : String(e)}`);
@@ -302,17 +403,18 @@ export function App() {
   // The dependency index is rebuilt at most a few times a second: a busy cluster changes it with
   // every event, and nobody reads a graph faster than that.
   const indexRef = useRef<{ model: unknown; at: number; index: ReturnType<typeof dependencyIndex> } | null>(null);
-  const needIndex = tab === 'graph' || tab === 'rollbacks' || previewNode !== null || selectedVersion !== null;
   const index = useMemo(() => {
     const now = performance.now();
     const cached = indexRef.current;
-    if (cached !== null && cached.model === model && (!needIndex || now - cached.at < 300)) return cached.index;
+    if (cached !== null && cached.model === model && now - cached.at < 300) return cached.index;
     const fresh = dependencyIndex(model);
     indexRef.current = { model, at: now, index: fresh };
     return fresh;
-  }, [model, rev, needIndex, previewNode, selectedVersion, rollbackFocus]);
+  }, [model, rev, previewNode, selection, rollbackFocus]);
   const lanes = model.laneIds();
-  const preview = useMemo(() => (previewNode === null ? null : killPreview(model, index, previewNode)), [model, index, previewNode]);
+  const asking = tourState?.asking === true;
+  // Predict, then reveal: no kill preview while a tour's question is open.
+  const preview = useMemo(() => (previewNode === null || asking ? null : killPreview(model, index, previewNode)), [model, index, previewNode, asking]);
   const focusRecord = rollbackFocus === null ? null : (model.rollbacks.find((r) => r.worldLine === rollbackFocus) ?? null);
   const explanation = useMemo(() => (focusRecord === null ? null : explainRollback(model, index, focusRecord)), [model, index, focusRecord]);
   const highlight = useMemo(() => {
@@ -329,6 +431,7 @@ export function App() {
       for (const s of steps) h.set(s.key, s.depth === 0 ? 'lost' : 'cascade');
       return h;
     }
+    if (tourHighlight !== null) return tourHighlight;
     if (selectedVersion !== null && model.versions.has(selectedVersion)) {
       const s = selectionOf(model, index, selectedVersion);
       for (const k of s.dependencies) h.set(k, 'dependency');
@@ -336,10 +439,36 @@ export function App() {
       h.set(selectedVersion, 'selected');
     }
     return h;
-  }, [preview, explanation, cascadeStep, selectedVersion, model, index]);
+  }, [preview, explanation, cascadeStep, selectedVersion, model, index, tourHighlight]);
+  const whyEdges = explanation?.why ?? [];
+  const zoomKeys = useMemo(() => {
+    if (!zoomRollback || explanation === null) return null;
+    const s = new Set<string>([...explanation.record.discarded, ...explanation.kept]);
+    for (const e of explanation.why) {
+      s.add(e.from);
+      s.add(e.to);
+    }
+    return s;
+  }, [zoomRollback, explanation]);
+  // Zoomed to a rollback, the stage shows its time span.
+  const zoomDomain = useMemo((): [number, number] | null => {
+    if (zoomKeys === null || explanation === null) return null;
+    let t0 = explanation.record.t;
+    for (const k of zoomKeys) {
+      const v = model.versions.get(k);
+      if (v !== undefined) t0 = Math.min(t0, v.openedAt);
+    }
+    const pad = Math.max(300, (explanation.record.t - t0) * 0.15);
+    return [t0 - pad, explanation.record.t + pad];
+  }, [zoomKeys, explanation, model]);
+  const replayDomain = useMemo((): [number, number] | null => {
+    const p = playerRef.current;
+    if (source.kind !== 'replay' || p === null || windowMs !== 'all' || p.events.length === 0) return null;
+    return [p.events[0]!.t, p.events.at(-1)!.t];
+  }, [source, windowMs, playerTick]);
 
   // After a failure in the live cluster, highlight what it rolled back (Esc clears it). Records that
-  // were already in the snapshot's history are not replayed at the person.
+  // were already in the snapshot's history are not replayed at the person; a tour shows its own.
   const autoAfterWorldLine = useRef<number | null>(null);
   useEffect(() => {
     if (source.kind !== 'live' || model.lastEvent === 0) return;
@@ -348,13 +477,14 @@ export function App() {
       return;
     }
     const rec = model.rollbacks.at(-1);
-    if (rec === undefined || rec.worldLine <= autoAfterWorldLine.current || rec.failed.length === 0) return;
+    if (rec === undefined || rec.worldLine <= autoAfterWorldLine.current) return;
     autoAfterWorldLine.current = rec.worldLine;
-    setSelectedVersion(null);
+    if (tourState !== null || rec.failed.length === 0) return;
+    setSelection(null);
     setRollbackFocus(rec.worldLine);
     setCascadeStep(null);
-    notify('info', `world-line ${rec.worldLine}: ${worldLineCause(rec)}. What it rolled back is highlighted (Esc clears); the Rollbacks tab says why.`);
-  }, [source, model, rev, notify]);
+    notify('info', `world-line ${rec.worldLine}: ${worldLineCause(rec)}. What it rolled back is highlighted (Esc clears); “rollbacks and why” in the drawer says why.`);
+  }, [source, model, rev, notify, tourState]);
   useEffect(() => {
     autoAfterWorldLine.current = null;
   }, [model]);
@@ -376,19 +506,22 @@ export function App() {
     }, 450);
   }, [explanation, reduceMotion]);
 
-  const stats = useMemo(() => (tab === 'charts' ? liveStats(model, typeof windowMs === 'number' ? windowMs : Math.max(1000, model.lastT - (model.firstT ?? 0))) : null), [tab, model, rev, windowMs]);
+  const stats = useMemo(() => (drawer === 'charts' ? liveStats(model, typeof windowMs === 'number' ? windowMs : Math.max(1000, model.lastT - (model.firstT ?? 0))) : null), [drawer, model, rev, windowMs]);
 
   // ---------------------------------------------------------------- node commands
   const kill = useCallback((n: NodeId) => void command<'kill'>({ type: 'kill', node: n }, `kill ${n}`), [command]);
   const restart = useCallback((n: NodeId) => void command<'restart'>({ type: 'restart', node: n }, `restart ${n}`), [command]);
   const remove = useCallback((n: NodeId) => void command<'removeNode'>({ type: 'removeNode', node: n }, `remove ${n}`), [command]);
-  const setConfig = useCallback((patch: Partial<ClusterConfig>) => void command<'config'>({ type: 'config', config: patch }, 'configuration change'), [command]);
   const setWorkload = useCallback((w: WorkloadConfig) => void command<'workload'>({ type: 'workload', workload: w }, 'workload change'), [command]);
   const addNode = useCallback(() => void command<'addNode'>({ type: 'addNode' }, 'add node'), [command]);
   const pickScenario = useCallback(
     (s: Scenario) => {
       void command<'workload'>({ type: 'workload', workload: workloadFor(s, store.model.workload) }, `scenario ${s}`);
-      if (sourceRef.current.kind === 'live') history.replaceState(null, '', `${location.pathname}?scenario=${s}`);
+      if (sourceRef.current.kind === 'live') {
+        const q = new URLSearchParams(location.search);
+        q.set('scenario', s);
+        history.replaceState(null, '', `${location.pathname}?${q.toString()}`);
+      }
     },
     [command, store],
   );
@@ -401,26 +534,59 @@ export function App() {
     if (isScenario(want) && scenarioOf(model.workload.kind) !== want) pickScenario(want);
   }, [conn, source, model, rev, pickScenario]);
 
+  // ---------------------------------------------------------------- the URL holds the view
+  useEffect(() => {
+    const q = new URLSearchParams(location.search);
+    const p = playerRef.current;
+    if (source.kind === 'replay' && source.simulation !== null && p !== null) {
+      for (const [k, v] of Object.entries(source.simulation)) if (k !== 'speed') q.set(k, v);
+      if (p.playing) q.delete('at');
+      else q.set('at', String(p.index));
+    }
+    const sel = selectionToParam(selection);
+    if (sel === null) q.delete('sel');
+    else q.set('sel', sel);
+    if (windowMs === (source.kind === 'replay' ? 'all' : 15_000)) q.delete('win');
+    else q.set('win', String(windowMs));
+    if (tourState !== null) q.set('tour', tourState.id);
+    else q.delete('tour');
+    const next = q.toString();
+    if (next !== location.search.replace(/^\?/, '')) history.replaceState(null, '', `${location.pathname}${next === '' ? '' : `?${next}`}`);
+  }, [source, selection, windowMs, tourState, playerTick]);
+
   // ---------------------------------------------------------------- guided tours
-  const setPausedTo = useCallback(
-    (on: boolean) => {
-      if (pausedRef.current !== on) togglePause();
-    },
-    [togglePause],
-  );
+  const call = useCallback(async <C extends CommandType>(c: Extract<Command, { type: C }>, timeoutMs?: number): Promise<CallResult<C>> => {
+    const lc = connRef.current;
+    if (lc === null) return { ok: false, code: 'Disconnected', message: 'not connected' };
+    try {
+      return { ok: true, value: await lc.command<C>(c, timeoutMs) };
+    } catch (e) {
+      return e instanceof CommandError ? { ok: false, code: e.code, message: e.message } : { ok: false, code: 'Error', message: String(e) };
+    }
+  }, []);
   const makeTourApi = useCallback(
     (): TourApi => ({
       model: () => store.model,
+      call,
       setConfig: (patch) => command<'config'>({ type: 'config', config: patch }, 'configuration change'),
       setWorkload: (w) => command<'workload'>({ type: 'workload', workload: w }, 'workload change'),
       kill: (n) => command<'kill'>({ type: 'kill', node: n }, `kill ${n}`),
       restart: (n) => command<'restart'>({ type: 'restart', node: n }, `restart ${n}`),
-      pause: setPausedTo,
-      preview: setPreviewNode,
+      hold: async (on) => {
+        if ((store.model.config?.held === true) === on) return true;
+        const ok = await command<'config'>({ type: 'config', config: { held: on } }, on ? 'hold' : 'release');
+        // The page's own config follows from the server's event; wait for it so that what the tour reads next is held.
+        const until = performance.now() + 5000;
+        while (ok && (store.model.config?.held === true) !== on && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
+        return ok;
+      },
+      highlight: (h) => setTourHighlight(h),
       focusRollback: (w) => {
         setRollbackFocus(w);
         setCascadeStep(null);
       },
+      selectRequest: (r) => setSelection(r === null ? null : { kind: 'request', session: r.session, seq: r.seq }),
+      openDrawer: (t) => setDrawer(t),
       waitFor: async (pred, timeoutMs) => {
         const until = performance.now() + timeoutMs;
         for (;;) {
@@ -432,8 +598,14 @@ export function App() {
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       memo: {},
     }),
-    [store, command, setPausedTo],
+    [store, command, call],
   );
+  const onTourOpen = useCallback((s: { id: string; step: number; asking: boolean } | null) => {
+    setTourState(s);
+    if (s === null) setTourHighlight(null);
+    else setPreviewNode(null);
+  }, []);
+  const tourFromUrl = useRef<string | null>(new URLSearchParams(location.search).get('tour'));
 
   // ---------------------------------------------------------------- keyboard
   useEffect(() => {
@@ -451,14 +623,16 @@ export function App() {
           break;
         case 'Escape':
           setHelp(false);
+          setPopover(null);
           setViewEndT(null);
-          setSelectedVersion(null);
+          setSelection(null);
           setRollbackFocus(null);
+          setZoomRollback(false);
           setPreviewNode(null);
           break;
         case ' ':
         case 'p':
-          togglePause();
+          toggleHold();
           break;
         case 'k':
           if (live && selectedNode !== null) kill(selectedNode);
@@ -486,7 +660,7 @@ export function App() {
           fileRef.current?.click();
           break;
         case '/':
-          setTab('events');
+          setDrawer('events');
           setTimeout(() => filterRef.current?.focus(), 0);
           break;
         case 'ArrowLeft':
@@ -515,7 +689,6 @@ export function App() {
             }
           }
           const next = lane[Math.max(0, Math.min(lane.length - 1, idx))]!;
-          setSelectedNode(node);
           setSelectedVersion(next.key);
           break;
         }
@@ -529,7 +702,7 @@ export function App() {
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [togglePause, kill, restart, selectedNode, selectedVersion, doExport, store]);
+  }, [toggleHold, kill, restart, selectedNode, selectedVersion, doExport, store, setSelectedVersion, setSelectedNode]);
 
   // A small read-only handle for debugging and browser tests.
   useEffect(() => {
@@ -553,6 +726,17 @@ export function App() {
   const currentWl = model.currentWorldLine();
   // The setting when the server tells it (it applies from the next recovery), else what the events show.
   const recovery = model.nextRecovery();
+  const lost = model.lostBy;
+  const lostText =
+    model.totals.lost === 0
+      ? ''
+      : ` · ${model.totals.lost} ${model.totals.lost === 1 ? 'message' : 'messages'} lost by the network (${[
+          lost.down > 0 ? `${lost.down} to a node that was down` : '',
+          lost.notJoined > 0 ? `${lost.notJoined} to a node not joined yet` : '',
+          lost.loss > 0 ? `${lost.loss} to the configured loss of ${((cfg?.messageLoss ?? 0) * 100).toFixed(0)}%` : '',
+        ]
+          .filter((x) => x !== '')
+          .join(', ')})`;
 
   return (
     <div className={`app${reduceMotion ? ' reduce-motion' : ''}`}>
@@ -567,35 +751,58 @@ export function App() {
             </span>
           )}
         </span>
+        <span className="pill">mode {model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}</span>
         {recovery !== null && (
           <span className="pill" title="after a failure, precise recovery rolls back only what depends on lost state; recovery cut takes every node back to the committed cut" data-testid="recovery-kind">
             recovery {recovery}
-            {currentWl !== undefined && currentWl.recovery !== null && currentWl.recovery !== recovery && worldLineCause(currentWl) !== 'start' ? (
-              <span className="muted">
-                {' '}
-                (world-line {currentWl.worldLine}: {currentWl.recovery})
-              </span>
-            ) : null}
+            {currentWl !== undefined && currentWl.recovery !== null && currentWl.recovery !== recovery && worldLineCause(currentWl) !== 'start' ? <span className="muted"> (w{currentWl.worldLine}: {currentWl.recovery})</span> : null}
           </span>
         )}
-        <span className="pill">mode {model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}</span>
         {cfg !== null && <span className="pill">cut {cfg.cut}</span>}
-        <span className={`pill conn-${conn}`} data-testid="connection">
-          {live ? `live · ${conn}` : `replay · ${source.label}`}
-        </span>
-        <span className="pill" data-testid="live-state">
-          {paused ? 'paused' : 'running'}
+        <span className={`pill conn-${conn}`} data-testid="connection" title={live ? undefined : source.label}>
+          {live ? `● live · ${conn}` : `replay · ${source.label}`}
         </span>
         <span className="spacer" />
-        <button type="button" onClick={togglePause} data-testid="pause" aria-pressed={paused}>
-          {paused ? 'resume' : 'pause'}
+        <button
+          type="button"
+          className={`pace${(live ? classPace : replaySlow) ? ' active' : ''}`}
+          aria-pressed={live ? classPace : replaySlow}
+          onClick={() => void setPace(!(live ? classPace : replaySlow))}
+          disabled={live && (busy || conn !== 'connected')}
+          data-testid="pace"
+          title={live ? 'classroom pace: a checkpoint every 1.5 s, 250 ms network delay, a gentle workload (for the whole cluster)' : 'play the replay slowly'}
+        >
+          class pace
         </button>
-        <button type="button" onClick={doExport} data-testid="export">
-          export trace
-        </button>
-        <button type="button" onClick={() => fileRef.current?.click()} data-testid="import">
-          import trace
-        </button>
+        {live && (
+          <Popover label="settings" testId="settings" open={popover === 'settings'} onToggle={() => setPopover((p) => (p === 'settings' ? null : 'settings'))}>
+            <Controls config={model.config} workload={model.workload} busy={busy || conn !== 'connected'} onConfig={(p) => void setConfig(p)} onWorkload={setWorkload} onScenario={pickScenario} onAddNode={addNode} />
+          </Popover>
+        )}
+        <Popover label="replay & trace" testId="replay-menu" open={popover === 'replay'} onToggle={() => setPopover((p) => (p === 'replay' ? null : 'replay'))}>
+          <SimulationForm
+            disabled={busy || conn !== 'connected'}
+            onRun={(sim) => {
+              const q = new URLSearchParams(sim);
+              history.replaceState(null, '', `${location.pathname}?${q.toString()}`);
+              setPopover(null);
+              void runSimulation(sim);
+            }}
+          />
+          <div className="menu-row">
+            <button type="button" onClick={doExport} data-testid="export">
+              export trace
+            </button>
+            <button type="button" onClick={() => fileRef.current?.click()} data-testid="import">
+              import trace
+            </button>
+            {!live && (
+              <button type="button" onClick={backToLive} data-testid="back-to-live">
+                back to live
+              </button>
+            )}
+          </div>
+        </Popover>
         <input
           ref={fileRef}
           type="file"
@@ -606,18 +813,247 @@ export function App() {
             const f = e.target.files?.[0];
             if (f !== undefined) void doImport(f);
             e.target.value = '';
+            setPopover(null);
           }}
         />
-        {!live && (
-          <button type="button" onClick={backToLive} data-testid="back-to-live">
-            back to live
-          </button>
-        )}
-        <button type="button" onClick={() => setHelp(true)} aria-label="keyboard shortcuts">
+        <button type="button" onClick={() => setHelp(true)} aria-label="keyboard shortcuts and help">
           ?
         </button>
       </header>
-      <Legend />
+      <div className="workspace">
+        <div className="stage" data-testid="space-time">
+          <div className="stage-diagram" ref={diagramRef}>
+            {lanes.length === 0 && <p className="muted stage-empty">{live ? (conn === 'connected' ? 'Waiting for the cluster’s first events…' : 'Connecting to the server…') : 'No events yet.'}</p>}
+            <SpaceTime
+              model={model}
+              rev={rev}
+              width={size.width}
+              height={size.height - 2}
+              windowMs={windowMs}
+              viewEndT={viewEndT}
+              domain={zoomDomain ?? replayDomain}
+              messageKinds={kinds}
+              highlight={highlight}
+              whyEdges={whyEdges}
+              selectedNode={selectedNode}
+              selectedRequest={selectedRequest}
+              live={live}
+              busy={busy || conn !== 'connected'}
+              previewAllowed={!asking}
+              onSelectVersion={setSelectedVersion}
+              onSelectNode={setSelectedNode}
+              onSelectRequest={(r) => setSelection({ kind: 'request', session: r.session, seq: r.seq })}
+              onKill={kill}
+              onRestart={restart}
+              onPreview={setPreviewNode}
+            />
+          </div>
+          <div className="time-controls" data-testid="time-controls">
+            {live ? (
+              <>
+                <button type="button" onClick={toggleHold} data-testid="hold" aria-pressed={held} disabled={conn !== 'connected'} title="hold the cluster itself: the workload sends nothing, nodes close no version; messages on the wire still land">
+                  {held ? '▶ release' : '❚❚ hold'}
+                </button>
+                <span className={`pill${held ? ' held' : ''}`} data-testid="live-state">
+                  {held ? 'held' : 'running'}
+                </span>
+              </>
+            ) : (
+              player !== null && (
+                <span className="replay" data-testid="replay-controls">
+                  <button
+                    type="button"
+                    onClick={() => {
+                      if (player.done) seekReplay(0);
+                      player.playing = !player.playing && !player.done;
+                      setPlayerTick((x) => x + 1);
+                    }}
+                    data-testid="replay-play"
+                  >
+                    {player.playing ? '❚❚ pause' : '▶ play'}
+                  </button>
+                  <button
+                    type="button"
+                    onClick={() => {
+                      player.step();
+                      setPlayerTick((x) => x + 1);
+                    }}
+                  >
+                    step
+                  </button>
+                  <button
+                    type="button"
+                    onClick={() => {
+                      player.toEnd();
+                      setPlayerTick((x) => x + 1);
+                    }}
+                    data-testid="replay-end"
+                  >
+                    to end
+                  </button>
+                  <label>
+                    speed{' '}
+                    <select
+                      value={String(player.speed)}
+                      onChange={(e) => {
+                        player.speed = Number(e.target.value);
+                        setPlayerTick((x) => x + 1);
+                      }}
+                    >
+                      {[0.005, 0.01, 0.05, 0.2, 1, 5].map((s) => (
+                        <option key={s} value={String(s)}>
+                          {s}×
+                        </option>
+                      ))}
+                    </select>
+                  </label>
+                  <input type="range" min={0} max={player.events.length} value={player.index} onChange={(e) => seekReplay(Number(e.target.value))} aria-label="replay position" data-testid="replay-scrubber" className="scrubber" />
+                  <span data-testid="replay-position">
+                    {player.index} / {player.events.length}
+                  </span>
+                </span>
+              )
+            )}
+            <span className="window-buttons" role="group" aria-label="time window">
+              {WINDOWS.map((w) => (
+                <button key={String(w)} type="button" className={windowMs === w ? 'active' : undefined} onClick={() => setWindowMs(w)}>
+                  {w === 'all' ? 'all' : `${w / 1000}s`}
+                </button>
+              ))}
+            </span>
+            {live && typeof windowMs === 'number' && model.firstT !== null && model.lastT - model.firstT > windowMs && (
+              <label title="scroll back through the retained history; all the way right follows the newest events">
+                history{' '}
+                <input
+                  type="range"
+                  className="scrubber"
+                  data-testid="history-scroll"
+                  min={model.firstT + windowMs}
+                  max={model.lastT}
+                  step={Math.max(1, windowMs / 50)}
+                  value={viewEndT ?? model.lastT}
+                  onChange={(e) => {
+                    const v = Number(e.target.value);
+                    setViewEndT(v >= model.lastT - windowMs / 50 ? null : v);
+                  }}
+                />
+              </label>
+            )}
+            <details className="kinds">
+              <summary>messages</summary>
+              <div className="kinds-box">
+                {ALL_KINDS.map((k) => (
+                  <label key={k} className="kind">
+                    <input
+                      type="checkbox"
+                      checked={kinds.has(k)}
+                      onChange={(e) =>
+                        setKinds((s) => {
+                          const n = new Set(s);
+                          if (e.target.checked) n.add(k);
+                          else n.delete(k);
+                          return n;
+                        })
+                      }
+                    />
+                    {k}
+                  </label>
+                ))}
+              </div>
+            </details>
+            {zoomDomain !== null && (
+              <button type="button" onClick={() => setZoomRollback(false)} data-testid="unzoom">
+                leave the rollback zoom
+              </button>
+            )}
+          </div>
+          <Legend />
+        </div>
+        <aside className="side" data-testid="side-panel">
+          {preview !== null && <KillPreviewBox preview={preview} model={model} />}
+          {live && <Tours makeApi={makeTourApi} disabled={conn !== 'connected'} onOpen={onTourOpen} startId={tourFromUrl.current} />}
+          {tourState === null && (
+            <Inspector
+              model={model}
+              rev={rev}
+              index={index}
+              selection={selection}
+              onSelectVersion={setSelectedVersion}
+              onSelectNode={setSelectedNode}
+            />
+          )}
+        </aside>
+      </div>
+      <div className={`drawer${drawer !== null ? ' open' : ''}`}>
+        <div className="drawer-bar">
+          <div className="tabs" role="tablist" aria-label="drawer">
+            {DRAWER_TABS.map((t) => (
+              <button
+                key={t.id}
+                type="button"
+                role="tab"
+                aria-selected={drawer === t.id}
+                className={drawer === t.id ? 'active' : undefined}
+                onClick={() => setDrawer((d) => (d === t.id ? null : t.id))}
+                data-testid={`tab-${t.id}`}
+              >
+                {t.id === 'rollbacks' ? `${t.label} (${model.rollbacks.length})` : t.label}
+              </button>
+            ))}
+          </div>
+          <span className="muted totals" data-testid="totals">
+            {model.totals.events} events · {model.totals.committed} committed · {model.totals.rolledBack} rolled back · {model.totals.rejected} stale rejected{lostText}
+            {model.storage !== null ? ` · storage ${model.storage}` : ''}
+            {model.eventsDropped > 0 ? ` · ${model.eventsDropped} older events no longer kept` : ''}
+          </span>
+        </div>
+        {drawer !== null && (
+          <div className="drawer-content" ref={drawerRef} role="tabpanel">
+            {drawer === 'nodes' && (
+              <div className="nodes">
+                {lanes.map((id) => (
+                  <NodePanel key={id} id={id} model={model} rev={rev} live={live} busy={busy} selected={selectedNode === id} onRemove={remove} onSelect={setSelectedNode} />
+                ))}
+              </div>
+            )}
+            {drawer === 'graph' && <DepGraph model={model} rev={rev} index={index} width={Math.max(400, drawerSize.width - 8)} highlight={highlight} whyEdges={whyEdges} zoom={null} onSelectVersion={setSelectedVersion} />}
+            {drawer === 'rollbacks' && (
+              <div className="rollbacks-tab">
+                <Rollbacks
+                  model={model}
+                  explanation={explanation}
+                  focus={rollbackFocus}
+                  onFocus={(w) => {
+                    setRollbackFocus(w);
+                    setCascadeStep(null);
+                  }}
+                  step={cascadeStep}
+                  onPlay={playCascade}
+                  zoomed={zoomRollback}
+                  onZoom={setZoomRollback}
+                />
+                {explanation !== null && <DepGraph model={model} rev={rev} index={index} width={Math.max(400, drawerSize.width - 8)} highlight={highlight} whyEdges={whyEdges} zoom={zoomKeys} onSelectVersion={setSelectedVersion} />}
+              </div>
+            )}
+            {drawer === 'requests' && <Requests model={model} rev={rev} selected={selectedRequest} onSelect={(r) => setSelection({ kind: 'request', session: r.session, seq: r.seq })} />}
+            {drawer === 'events' && <EventTable events={model.events} rev={rev} filterRef={filterRef} />}
+            {drawer === 'services' && <Services model={model} rev={rev} scenario={scenarioOf(model.workload?.kind)} onSelectRequest={(r) => setSelection({ kind: 'request', session: r.session, seq: r.seq })} />}
+            {drawer === 'race' &&
+              (live ? (
+                <Race
+                  model={model}
+                  rev={rev}
+                  disabled={conn !== 'connected'}
+                  setConfig={(patch) => command<'config'>({ type: 'config', config: patch }, 'configuration change')}
+                  setWorkload={(w) => command<'workload'>({ type: 'workload', workload: w }, 'workload change')}
+                />
+              ) : (
+                <p className="muted">The race runs on the live cluster.</p>
+              ))}
+            {drawer === 'charts' && stats !== null && <Charts stats={stats} />}
+          </div>
+        )}
+      </div>
       <div className="notices" aria-live="polite">
         {notices.map((n) => (
           <div key={n.id} className={`notice ${n.level}`}>
@@ -625,227 +1061,7 @@ export function App() {
           </div>
         ))}
       </div>
-      <div className="toolbar">
-        <span>
-          window{' '}
-          {WINDOWS.map((w) => (
-            <button key={String(w)} type="button" className={windowMs === w ? 'active' : undefined} onClick={() => setWindowMs(w)}>
-              {w === 'all' ? 'all' : `${w / 1000}s`}
-            </button>
-          ))}
-        </span>
-        <span>
-          messages{' '}
-          {ALL_KINDS.map((k) => (
-            <label key={k} className="kind">
-              <input
-                type="checkbox"
-                checked={kinds.has(k)}
-                onChange={(e) =>
-                  setKinds((s) => {
-                    const n = new Set(s);
-                    if (e.target.checked) n.add(k);
-                    else n.delete(k);
-                    return n;
-                  })
-                }
-              />
-              {k}
-            </label>
-          ))}
-        </span>
-        {typeof windowMs === 'number' && model.firstT !== null && model.lastT - model.firstT > windowMs && (
-          <label title="scroll back through the retained history; all the way right follows the newest events">
-            history{' '}
-            <input
-              type="range"
-              data-testid="history-scroll"
-              min={model.firstT + windowMs}
-              max={model.lastT}
-              step={Math.max(1, windowMs / 50)}
-              value={viewEndT ?? model.lastT}
-              onChange={(e) => {
-                const v = Number(e.target.value);
-                setViewEndT(v >= model.lastT - windowMs / 50 ? null : v);
-              }}
-            />{' '}
-            <span className="muted">{viewEndT === null ? 'following' : `${((viewEndT - model.lastT) / 1000).toFixed(1)} s`}</span>
-          </label>
-        )}
-        {player !== null && !live && (
-          <span className="replay" data-testid="replay-controls">
-            <button
-              type="button"
-              onClick={() => {
-                player.playing = !player.playing && !player.done;
-                setPlayerTick((x) => x + 1);
-              }}
-              data-testid="replay-play"
-            >
-              {player.playing ? 'pause' : 'play'}
-            </button>
-            <button
-              type="button"
-              onClick={() => {
-                player.step();
-                setPlayerTick((x) => x + 1);
-              }}
-            >
-              step
-            </button>
-            <button
-              type="button"
-              onClick={() => {
-                player.toEnd();
-                setPlayerTick((x) => x + 1);
-              }}
-              data-testid="replay-end"
-            >
-              to end
-            </button>
-            <button
-              type="button"
-              onClick={() => {
-                const events = player.events;
-                startReplay(events, source.label, source.simulation, player.speed, true);
-              }}
-            >
-              restart
-            </button>
-            <label>
-              speed{' '}
-              <select
-                value={String(player.speed)}
-                onChange={(e) => {
-                  player.speed = Number(e.target.value);
-                  setPlayerTick((x) => x + 1);
-                }}
-              >
-                {[0.01, 0.05, 0.2, 1, 5].map((s) => (
-                  <option key={s} value={String(s)}>
-                    {s}×
-                  </option>
-                ))}
-              </select>
-            </label>
-            <span data-testid="replay-position">
-              {player.index} / {player.events.length}
-            </span>
-          </span>
-        )}
-        <SimulationForm
-          disabled={busy || conn !== 'connected'}
-          onRun={(sim) => {
-            const q = new URLSearchParams(sim);
-            history.replaceState(null, '', `${location.pathname}?${q.toString()}`);
-            void runSimulation(sim);
-          }}
-        />
-      </div>
-      <main ref={mainRef}>
-        {lanes.length === 0 && <p className="muted">{live ? (conn === 'connected' ? 'Waiting for the cluster’s first events…' : 'Connecting to the server…') : 'No events yet.'}</p>}
-        <SpaceTime
-          model={model}
-          rev={rev}
-          width={width}
-          windowMs={windowMs}
-          viewEndT={viewEndT}
-          messageKinds={kinds}
-          highlight={highlight}
-          selectedNode={selectedNode}
-          onSelectVersion={setSelectedVersion}
-          onSelectNode={setSelectedNode}
-        />
-        {preview !== null && <KillPreviewBox preview={preview} model={model} />}
-        <SelectedVersion model={model} selected={selectedVersion} />
-        <div className="nodes">
-          {lanes.map((id) => (
-            <NodePanel
-              key={id}
-              id={id}
-              model={model}
-              rev={rev}
-              live={live}
-              busy={busy}
-              selected={selectedNode === id}
-              onKill={kill}
-              onRestart={restart}
-              onRemove={remove}
-              onPreview={setPreviewNode}
-              onSelect={setSelectedNode}
-            />
-          ))}
-        </div>
-        {live && <Tours makeApi={makeTourApi} disabled={conn !== 'connected'} />}
-        {live && (
-          <Race
-            model={model}
-            rev={rev}
-            disabled={conn !== 'connected'}
-            setConfig={(patch) => command<'config'>({ type: 'config', config: patch }, 'configuration change')}
-            setWorkload={(w) => command<'workload'>({ type: 'workload', workload: w }, 'workload change')}
-          />
-        )}
-        {live && <Controls config={model.config} workload={model.workload} busy={busy || conn !== 'connected'} onConfig={setConfig} onWorkload={setWorkload} onScenario={pickScenario} onAddNode={addNode} />}
-        <Services model={model} rev={rev} scenario={scenarioOf(model.workload?.kind)} />
-        <div className="tabs" role="tablist">
-          {(['graph', 'rollbacks', 'events', 'charts'] as const).map((t) => (
-            <button key={t} type="button" role="tab" aria-selected={tab === t} className={tab === t ? 'active' : undefined} onClick={() => setTab(t)} data-testid={`tab-${t}`}>
-              {t === 'graph' ? 'dependency graph' : t === 'rollbacks' ? `rollbacks (${model.rollbacks.length})` : t === 'events' ? 'event table' : 'charts'}
-            </button>
-          ))}
-        </div>
-        {tab === 'graph' && (
-          <DepGraph model={model} rev={rev} index={index} width={width} highlight={highlight} whyEdges={explanation?.why ?? []} onSelectVersion={setSelectedVersion} />
-        )}
-        {tab === 'rollbacks' && (
-          <Rollbacks
-            model={model}
-            explanation={explanation}
-            focus={rollbackFocus}
-            onFocus={(w) => {
-              setRollbackFocus(w);
-              setCascadeStep(null);
-            }}
-            step={cascadeStep}
-            onPlay={playCascade}
-          />
-        )}
-        {tab === 'rollbacks' && explanation !== null && (
-          <DepGraph model={model} rev={rev} index={index} width={width} highlight={highlight} whyEdges={explanation.why} onSelectVersion={setSelectedVersion} />
-        )}
-        {tab === 'events' && <EventTable events={model.events} rev={rev} filterRef={filterRef} />}
-        {tab === 'charts' && stats !== null && <Charts stats={stats} />}
-        <footer className="muted">
-          {model.totals.events} events · {model.totals.committed} versions committed · {model.totals.rolledBack} rolled back · {model.totals.rejected} stale messages rejected · {model.totals.lost} messages lost by the relay
-          {model.storage !== null ? ` · storage ${model.storage}` : ''}
-          {model.eventsDropped > 0 ? ` · ${model.eventsDropped} older events no longer kept` : ''}
-        </footer>
-      </main>
       {help && <Help onClose={() => setHelp(false)} />}
-    </div>
-  );
-}
-
-function SelectedVersion({ model, selected }: { model: PlaygroundModel; selected: string | null }) {
-  const v = selected === null ? undefined : model.versions.get(selected);
-  return (
-    <div className="selected-version" aria-live="polite" data-testid="selected-version">
-      {v === undefined ? (
-        <span className="muted">Click a version (or use the arrow keys) to see what it depends on and what depends on it.</span>
-      ) : (
-        <>
-          <strong>
-            {v.node} v{v.version}
-          </strong>{' '}
-          (world-line {v.worldLine}): {STATE_LABEL[v.state]}
-          {v.state === 'persisting' && v.persistedAt !== null ? ', persisted, waiting for its dependencies' : ''}
-          {Object.keys(v.deps).length > 0 ? ` · depends on ${Object.entries(v.deps).map(([n, x]) => `${n} v${x}`).join(', ')}` : ' · no dependencies on other nodes'}
-          {v.rolledBackBy !== null ? ` · discarded by the recovery to world-line ${v.rolledBackBy}` : ''}
-          {v.keptBy !== null && v.state !== 'rolled-back' ? ` · kept by the recovery to world-line ${v.keptBy} (it depends on no lost state)` : ''}
-          <span className="muted"> · outlined: black = selected, blue dashed = depends on, purple = depends on it</span>
-        </>
-      )}
     </div>
   );
 }
@@ -865,12 +1081,18 @@ function SimulationForm({ disabled, onRun }: { disabled: boolean; onRun(sim: Rec
       }}
     >
       <fieldset disabled={disabled}>
-        simulation seed <input value={seed} onChange={(e) => setSeed(e.target.value)} style={{ width: '4em' }} inputMode="numeric" data-testid="sim-seed" />{' '}
-        <select value={mode} onChange={(e) => setMode(e.target.value)}>
-          <option>speculative</option>
-          <option>durable</option>
-          <option>none</option>
-        </select>{' '}
+        <legend>Seeded simulation (the server runs it; the page replays its events)</legend>
+        <label>
+          seed <input value={seed} onChange={(e) => setSeed(e.target.value)} style={{ width: '4em' }} inputMode="numeric" data-testid="sim-seed" />
+        </label>{' '}
+        <label>
+          mode{' '}
+          <select value={mode} onChange={(e) => setMode(e.target.value)}>
+            <option>speculative</option>
+            <option>durable</option>
+            <option>none</option>
+          </select>
+        </label>{' '}
         <label>
           recovery{' '}
           <select value={recovery} onChange={(e) => setRecovery(e.target.value)} data-testid="sim-recovery">
@@ -879,7 +1101,9 @@ function SimulationForm({ disabled, onRun }: { disabled: boolean; onRun(sim: Rec
             ))}
           </select>
         </label>{' '}
-        nodes <input value={nodes} onChange={(e) => setNodes(e.target.value)} style={{ width: '3em' }} inputMode="numeric" />{' '}
+        <label>
+          nodes <input value={nodes} onChange={(e) => setNodes(e.target.value)} style={{ width: '3em' }} inputMode="numeric" />
+        </label>{' '}
         <label>
           <input type="checkbox" checked={faults} onChange={(e) => setFaults(e.target.checked)} /> faults
         </label>{' '}

@@ -53,6 +53,19 @@ export class Player {
     this.playing = false;
   }
 
+  /**
+   * Jumps to just after event `index` (0: before the first): the sink is reset by `reset` and gets
+   * every event up to there again (the model is a function of the events, so this is exact).
+   */
+  seek(index: number, reset: () => void): void {
+    const to = Math.max(0, Math.min(this.events.length, Math.floor(index)));
+    reset();
+    this.index = 0;
+    this.emit(to);
+    this.clockT = this.events[to - 1]?.t ?? this.events[0]?.t ?? 0;
+    if (this.done) this.playing = false;
+  }
+
   private emit(end: number): void {
     if (end <= this.index) return;
     const slice = this.events.slice(this.index, end);

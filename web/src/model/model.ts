@@ -70,7 +70,7 @@ export interface MessageView {
   duplicate: boolean;
   rejectedAt: number | null;
   receiverWorldLine: WorldLine | null;
-  /** The relay reported it lost: its receiver was down (or not joined), or the configured loss took it. */
+  /** Its sender reported it lost by the network: the receiver was down or not joined (no connection), or the configured loss took it. */
   lostAt: number | null;
   lostReason: 'down' | 'loss' | null;
   /** Sent again later (same id) before this copy was seen arriving. */
@@ -243,6 +243,11 @@ export class PlaygroundModel {
   firstT: number | null = null;
   lastT = 0;
   totals = { events: 0, committed: 0, rolledBack: 0, rejected: 0, lost: 0, messages: 0, checkpoints: 0 };
+  /**
+   * Messages the network did not deliver, by why: the receiver was down, had not joined (no connection
+   * to it yet: a node starting, or one the sender does not know yet), or the configured loss took it.
+   */
+  lostBy = { down: 0, notJoined: 0, loss: 0 };
 
   constructor(limits: Partial<ModelLimits> = {}) {
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
@@ -566,6 +571,9 @@ export class PlaygroundModel {
       }
       case 'messageLost': {
         this.totals.lost++;
+        if (e.reason === 'loss') this.lostBy.loss++;
+        else if (this.nodes.get(e.to)?.status === 'down') this.lostBy.down++;
+        else this.lostBy.notJoined++;
         const m = this.findMessage(e.id);
         if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null && m.lostAt === null) {
           m.lostAt = e.t;

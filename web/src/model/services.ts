@@ -134,6 +134,8 @@ export interface WorkflowView {
   reason: Json;
   /** Steps compensated, in the order their compensations ran. */
   compensated: number[];
+  /** The request that started it (its session's caller id and seq), for its path. */
+  start: { session: string; seq: number } | null;
 }
 export interface StockView {
   item: string;
@@ -366,5 +368,6 @@ function workflowView(id: string, node: NodeRead, rec: { [k: string]: Json }, bo
       booking: bk === undefined ? null : { node: bk.node.id, committed: num(bk.b.v, Infinity) <= bk.node.cv, reserved: num(bk.b.n), cancelled: num(bk.b.cn) },
     };
   });
-  return { id, node: node.id, status, version: num(rec.v), committed, steps, failedAt, reason: rec.why ?? null, compensated: cp };
+  const start = typeof rec.c === 'string' && typeof rec.q === 'number' ? { session: rec.c, seq: rec.q } : null;
+  return { id, node: node.id, status, version: num(rec.v), committed, steps, failedAt, reason: rec.why ?? null, compensated: cp, start };
 }

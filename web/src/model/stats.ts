@@ -16,7 +16,8 @@ export function percentiles(values: readonly number[]): Percentiles | null {
 }
 
 export interface ModeLatency {
-  mode: Mode | 'unknown';
+  /** The mode the answers came in; null where the events never said (a trace without mode events). */
+  mode: Mode | null;
   /** Request sent → speculative answer, ms. */
   answer: Percentiles | null;
   /** Request sent → committed, ms. */
@@ -47,10 +48,10 @@ export function liveStats(model: PlaygroundModel, windowMs: number, bucketCount 
   const bucketMs = windowMs / bucketCount;
   const buckets = Array.from({ length: bucketCount }, (_, i) => ({ t: start + (i + 1) * bucketMs, speculative: 0, committed: 0 }));
   const bucket = (t: number): { speculative: number; committed: number } | undefined => buckets[Math.min(bucketCount - 1, Math.floor((t - start) / bucketMs))];
-  const byMode = new Map<Mode | 'unknown', { answer: number[]; commit: number[] }>();
+  const byMode = new Map<Mode | null, { answer: number[]; commit: number[] }>();
   for (const r of model.sessions.values()) {
     if (r.sentAt !== null) {
-      const k = r.mode ?? 'unknown';
+      const k = r.mode ?? model.mode;
       let b = byMode.get(k);
       if (b === undefined) byMode.set(k, (b = { answer: [], commit: [] }));
       if (r.speculativeAt !== null) b.answer.push(r.speculativeAt - r.sentAt);
@@ -85,11 +86,11 @@ export function liveStats(model: PlaygroundModel, windowMs: number, bucketCount 
  * Request → answer latencies (ms) per mode of the retained session requests sent at or after
  * `sinceT` (event time), from their `sessionResult` events; the latency race reads these.
  */
-export function answerLatencies(model: PlaygroundModel, sinceT = -Infinity): Map<Mode | 'unknown', number[]> {
-  const out = new Map<Mode | 'unknown', number[]>();
+export function answerLatencies(model: PlaygroundModel, sinceT = -Infinity): Map<Mode | null, number[]> {
+  const out = new Map<Mode | null, number[]>();
   for (const r of model.sessions.values()) {
     if (r.sentAt === null || r.sentAt < sinceT || r.speculativeAt === null) continue;
-    const k = r.mode ?? 'unknown';
+    const k = r.mode ?? model.mode;
     let a = out.get(k);
     if (a === undefined) out.set(k, (a = []));
     a.push(r.speculativeAt - r.sentAt);

@@ -32,7 +32,7 @@ export function summarize(e: NumberedEvent): string {
     case 'messageRejected':
       return `${e.kind} ${e.from} → ${e.to} rejected: sent on world-line ${e.worldLine}, receiver on ${e.receiverWorldLine}`;
     case 'messageLost':
-      return `${e.kind} ${e.from} → ${e.to} lost by the relay: ${e.reason === 'down' ? 'the receiver is down (or not joined yet)' : 'network loss (configured)'}`;
+      return `${e.kind} ${e.from} → ${e.to} lost by the network: ${e.reason === 'down' ? 'the receiver is down or has not joined yet (no connection to it)' : 'the configured message loss'}`;
     case 'dependencyRecorded':
       return `${e.node} v${e.version} depends on ${Object.entries(e.on).map(([n, v]) => `${n} v${v}`).join(', ')}`;
     case 'checkpointStarted':

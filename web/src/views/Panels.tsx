@@ -84,10 +84,7 @@ export interface NodePanelProps {
   live: boolean;
   selected: boolean;
   busy: boolean;
-  onKill(node: NodeId): void;
-  onRestart(node: NodeId): void;
   onRemove(node: NodeId): void;
-  onPreview(node: NodeId | null): void;
   onSelect(node: NodeId): void;
   id: NodeId;
 }
@@ -97,6 +94,7 @@ function fmtJson(v: Json): string {
   return s.length > 40 ? `${s.slice(0, 39)}…` : s;
 }
 
+/** A node's facts and state (the drawer's Nodes tab); kill and restart sit on its lane's head. */
 export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
   const n = p.model.nodes.get(p.id);
   if (n === undefined) return null;
@@ -106,10 +104,7 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
   return (
     <section className={`node-panel${p.selected ? ' selected' : ''}`} aria-label={`node ${n.id}`} onClick={() => p.onSelect(n.id)}>
       <header>
-        <strong>{n.id}</strong>{' '}
-        <span className={`status st-${n.status}`} data-testid={`status-${n.id}`}>
-          {n.status}
-        </span>
+        <strong>{n.id}</strong> <span className={`status st-${n.status}`}>{n.status}</span>
       </header>
       <dl>
         <dt>pid</dt>
@@ -129,36 +124,9 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
         <div className="node-buttons">
           <button
             type="button"
-            className="danger"
-            data-testid={`kill-${n.id}`}
-            disabled={p.busy || n.status === 'down'}
-            onMouseEnter={() => p.onPreview(n.id)}
-            onMouseLeave={() => p.onPreview(null)}
-            onFocus={() => p.onPreview(n.id)}
-            onBlur={() => p.onPreview(null)}
-            onClick={(e) => {
-              e.stopPropagation();
-              p.onKill(n.id);
-            }}
-          >
-            kill
-          </button>
-          <button
-            type="button"
-            data-testid={`restart-${n.id}`}
-            disabled={p.busy}
-            onClick={(e) => {
-              e.stopPropagation();
-              p.onRestart(n.id);
-            }}
-          >
-            restart
-          </button>
-          <button
-            type="button"
             data-testid={`remove-${n.id}`}
-            disabled={p.busy || n.status !== 'down'}
-            title={n.status !== 'down' ? 'kill the node first' : 'remove the node from the cluster'}
+            disabled={p.busy}
+            title={n.status === 'down' ? 'remove the node from the cluster' : 'stop the node’s process and remove it from the cluster (the API allows it too)'}
             onClick={(e) => {
               e.stopPropagation();
               p.onRemove(n.id);
@@ -193,6 +161,8 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
 
 // ------------------------------------------------------------------ kill preview
 
+const versions = (n: number): string => `${n} ${n === 1 ? 'version' : 'versions'}`;
+
 export function KillPreviewBox({ preview, model }: { preview: KillPreview; model: PlaygroundModel }) {
   const fmt = (keys: string[]): string =>
     keys
@@ -206,16 +176,16 @@ export function KillPreviewBox({ preview, model }: { preview: KillPreview; model
     <div className="preview" role="status" data-testid="kill-preview">
       <strong>If {preview.node} died now:</strong>{' '}
       {!preview.recovery ? (
-        <>mode is none: no recovery; its {preview.lost.length} unpersisted version(s) are simply lost.</>
+        <>mode is none: no recovery; its {versions(preview.lost.length)} not persisted are simply lost.</>
       ) : preview.kind === 'precise' ? (
         <>
-          {preview.lost.length} of its own version(s) not yet persisted lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {preview.dependent.length} version(s) depend on them and must roll back
-          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; precise recovery keeps the {preview.collateral.length} other uncommitted version(s).
+          {versions(preview.lost.length)} of its own not yet persisted lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {versions(preview.dependent.length)} depend on them and must roll back
+          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; precise recovery keeps the {versions(preview.collateral.length)} left uncommitted.
         </>
       ) : (
         <>
-          {preview.lost.length} of its own uncommitted version(s) lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {preview.dependent.length} version(s) on other nodes depend on them and must roll back
-          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; {preview.collateral.length} other uncommitted version(s) go too, because recovery cut restores every node to the cut.
+          {versions(preview.lost.length)} of its own uncommitted lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {versions(preview.dependent.length)} on other nodes depend on them and must roll back
+          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; {versions(preview.collateral.length)} more uncommitted go too, because recovery cut restores every node to the cut.
         </>
       )}
     </div>
@@ -231,6 +201,8 @@ export interface RollbacksProps {
   onFocus(worldLine: number | null): void;
   step: number | null;
   onPlay(): void;
+  zoomed: boolean;
+  onZoom(on: boolean): void;
 }
 
 export function Rollbacks(p: RollbacksProps) {
@@ -252,7 +224,7 @@ export function Rollbacks(p: RollbacksProps) {
         {recs.map((r) => (
           <li key={r.worldLine}>
             <button type="button" className={p.focus === r.worldLine ? 'active' : undefined} onClick={() => p.onFocus(r.worldLine)}>
-              world-line {r.worldLine} ({worldLineCause(r)}){r.recovery !== null ? ` · ${r.recovery} recovery` : ''} · {r.discarded.length} version(s) rolled back
+              world-line {r.worldLine} ({worldLineCause(r)}){r.recovery !== null ? ` · ${r.recovery} recovery` : ''} · {versions(r.discarded.length)} rolled back
               {r.plan !== null ? `, ${r.kept.length} kept` : ''}
             </button>
           </li>
@@ -266,6 +238,9 @@ export function Rollbacks(p: RollbacksProps) {
               : 'Cascade in causal order (the causes first; each version after the one it depended on). This trace has no recovery plan: the highlighted edges are the shortest dependency paths that explain each discard.'}{' '}
             <button type="button" onClick={p.onPlay}>
               replay cascade
+            </button>{' '}
+            <button type="button" onClick={() => p.onZoom(!p.zoomed)} aria-pressed={p.zoomed} data-testid="zoom-rollback">
+              {p.zoomed ? 'show all' : 'zoom to this rollback'}
             </button>
           </p>
           <ol>
@@ -464,8 +439,8 @@ export function Charts({ stats }: { stats: LiveStats }) {
             </thead>
             <tbody>
               {stats.latency.map((l) => (
-                <tr key={l.mode}>
-                  <td>{l.mode}</td>
+                <tr key={l.mode ?? 'none'}>
+                  <td>{l.mode ?? 'mode not in the events'}</td>
                   <td>{ms(l.answer?.p50)}</td>
                   <td>{ms(l.answer?.p90)}</td>
                   <td>{ms(l.answer?.p99)}</td>
@@ -511,11 +486,54 @@ export function Charts({ stats }: { stats: LiveStats }) {
   );
 }
 
+// ------------------------------------------------------------------ requests
+
+/** The sessions' requests, newest first: click one for its path in the inspector. */
+export function Requests({ model, rev, selected, onSelect }: { model: PlaygroundModel; rev: number; selected: { session: string; seq: number } | null; onSelect(r: { session: string; seq: number }): void }) {
+  void rev;
+  const rows = [...model.sessions.values()].reverse().slice(0, 200);
+  if (rows.length === 0) return <p className="muted">No client requests seen yet.</p>;
+  const ms = (a: number | null, b: number | null): string => (a === null || b === null ? '—' : `${(b - a).toFixed(0)} ms`);
+  return (
+    <table className="requests" data-testid="requests-table">
+      <thead>
+        <tr>
+          <th>session</th>
+          <th>request</th>
+          <th>mode</th>
+          <th>answer after</th>
+          <th>fate</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => {
+          const sel = selected !== null && selected.session === r.session && selected.seq === r.seq;
+          return (
+            <tr key={`${r.session}#${r.seq}`} className={sel ? 'selected' : undefined}>
+              <td>{r.session.replace(/@[^@]*$/, '')}</td>
+              <td>{r.seq}</td>
+              <td>{r.mode ?? model.mode ?? '—'}</td>
+              <td>{ms(r.sentAt, r.speculativeAt)}</td>
+              <td>{r.rolledBackAt !== null ? 'rolled back' : r.committedAt !== null ? `committed ${ms(r.speculativeAt ?? r.sentAt, r.committedAt)} after the answer` : r.speculativeAt !== null ? 'speculative' : 'no answer yet'}</td>
+              <td>
+                <button type="button" className="link" onClick={() => onSelect({ session: r.session, seq: r.seq })} data-testid="request-row">
+                  path
+                </button>
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
 // ------------------------------------------------------------------ help
 
 export const SHORTCUTS: [string, string][] = [
   ['?', 'show or hide this help'],
-  ['space / p', 'pause or resume live updates (or the replay)'],
+  ['space / p', 'hold or release the live cluster (play or pause a replay)'],
   ['1 … 9', 'select node 1 … 9'],
   ['← → ↑ ↓', 'walk the versions: along a node, across nodes'],
   ['k', 'kill the selected node'],
@@ -526,7 +544,7 @@ export const SHORTCUTS: [string, string][] = [
   ['e', 'export the trace as JSON'],
   ['i', 'import a trace'],
   ['/', 'filter the event table'],
-  ['Esc', 'clear the selection, follow the newest events again, close this help'],
+  ['Esc', 'clear the selection and highlights, follow the newest events again, close this help'],
 ];
 
 export function Help({ onClose }: { onClose(): void }) {
@@ -534,6 +552,7 @@ export function Help({ onClose }: { onClose(): void }) {
     <div className="overlay" role="dialog" aria-modal="true" aria-label="Keyboard shortcuts" data-testid="help" onClick={onClose}>
       <div className="overlay-box" onClick={(e) => e.stopPropagation()}>
         <h2>Keyboard shortcuts</h2>
+        <p className="muted">New here? Start with the tour “Start here” in the side panel; “class pace” in the top bar slows the cluster down so you can follow it.</p>
         <table>
           <tbody>
             {SHORTCUTS.map(([k, d]) => (

@@ -57,7 +57,7 @@ export function Race({
           while (performance.now() < until && !stopRef.current) await new Promise((res) => setTimeout(res, 200));
         }
       }
-      setStatus(stopRef.current ? 'stopped' : `done: ${rounds} round(s) of ${roundS} s per mode`);
+      setStatus(stopRef.current ? 'stopped' : `done: ${rounds} ${rounds === 1 ? "round" : "rounds"} of ${roundS} s per mode`);
     } finally {
       if (before.mode !== null && modelRef.current.mode !== before.mode) await setConfig({ mode: before.mode });
       if (before.workload !== null) await setWorkload(before.workload);

@@ -83,9 +83,11 @@ export interface ServicesProps {
   rev: number;
   /** The scenario the cluster runs (its service is shown unless the person picks another). */
   scenario: Scenario;
+  /** Select a workflow's start request (its path in the inspector). */
+  onSelectRequest?(r: { session: string; seq: number }): void;
 }
 
-export function Services({ model, rev, scenario }: ServicesProps) {
+export function Services({ model, rev, scenario, onSelectRequest }: ServicesProps) {
   const view = useServices(model, rev);
   const counts = useMemo(() => serviceCounts(view), [view]);
   const [picked, setPicked] = useState<PanelService | null>(null);
@@ -118,7 +120,7 @@ export function Services({ model, rev, scenario }: ServicesProps) {
       {shown === 'wal' && <WalView logs={view.wal} />}
       {shown === 'kvstore' && <KvView keys={view.kv} />}
       {shown === 'broker' && <BrokerView topics={view.topics} />}
-      {shown === 'workflow' && <WorkflowsView view={view} />}
+      {shown === 'workflow' && <WorkflowsView view={view} onSelectRequest={onSelectRequest} />}
     </section>
   );
 }
@@ -298,7 +300,7 @@ const STEP_ICON: Record<StepStatus, string> = {
   skipped: '–',
 };
 
-function WorkflowBox({ w }: { w: WorkflowView }) {
+function WorkflowBox({ w, onSelectRequest }: { w: WorkflowView; onSelectRequest?(r: { session: string; seq: number }): void }) {
   return (
     <div className={`svc-box wf wf-${w.status} svc-rec ${stateOf(w.committed)}`} data-testid={`workflow-${w.id}`} data-workflow={w.id} data-status={w.status} data-state={stateOf(w.committed)}>
       <h4>
@@ -308,6 +310,14 @@ function WorkflowBox({ w }: { w: WorkflowView }) {
         orchestrated on {w.node}, record v{w.version}
         {w.failedAt !== null && ` · step ${w.failedAt} failed${w.reason !== null ? ` (${fmt(w.reason, 30)})` : ''}`}
         {w.compensated.length > 0 && ` · compensated, last first: ${w.compensated.map((k) => `step ${k}`).join(', ')}`}
+        {w.start !== null && onSelectRequest !== undefined && (
+          <>
+            {' '}
+            <button type="button" className="link" onClick={() => onSelectRequest(w.start!)} data-testid="workflow-path">
+              its path
+            </button>
+          </>
+        )}
       </div>
       <ol className="svc-list wf-steps" start={0}>
         {w.steps.map((s) => (
@@ -330,7 +340,7 @@ function WorkflowBox({ w }: { w: WorkflowView }) {
   );
 }
 
-const WorkflowsView = memo(function WorkflowsView({ view }: { view: ServicesView }) {
+const WorkflowsView = memo(function WorkflowsView({ view, onSelectRequest }: { view: ServicesView; onSelectRequest?(r: { session: string; seq: number }): void }) {
   if (view.workflows.length === 0 && view.stock.length === 0) return <Empty what="workflows" />;
   // The unfinished ones first, then the last finished ones (by id), in id order.
   const open = view.workflows.filter((w) => w.status === 'running' || w.status === 'compensating').slice(-WORKFLOWS_SHOWN);
@@ -348,7 +358,7 @@ const WorkflowsView = memo(function WorkflowsView({ view }: { view: ServicesView
       </div>
       <div className="svc-grid">
         {shown.map((w) => (
-          <WorkflowBox key={`${w.id}@${w.node}`} w={w} />
+          <WorkflowBox key={`${w.id}@${w.node}`} w={w} onSelectRequest={onSelectRequest} />
         ))}
       </div>
       {view.stock.length > 0 && (

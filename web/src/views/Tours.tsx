@@ -1,29 +1,42 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { ClusterConfig, NodeId, WorkloadConfig } from '@dse/shared';
-import type { PlaygroundModel } from '../model/model';
-import { dependencyIndex, explainRollback, killPreview } from '../model/analysis';
+import type { ClusterConfig, Command, CommandResults, CommandType, Json, NodeId, WorkloadConfig } from '@dse/shared';
+import type { PlaygroundModel, VersionView } from '../model/model';
+import { dependencyIndex, explainRollback, killPreview, selectionOf } from '../model/analysis';
+import { deriveServices } from '../model/services';
 import { answerLatencies, percentiles } from '../model/stats';
+import { CLASS_PACE, CLASS_RATE } from '../pace';
+import type { Highlight } from './SpaceTime';
 
 /**
- * Guided tours: short scripted lessons that set up a scenario on the live cluster through the
- * ordinary commands, pause live updates at the interesting moment, ask the learner to predict what
- * happens, then show the answer from the events that really came (never from a script).
+ * Guided tours: short lessons on the live cluster, one idea per step. Each sets its scene through
+ * the ordinary commands at classroom pace, holds the cluster (a real hold: no new work, no
+ * checkpoint) while it asks the learner to predict, and grades the prediction from the events of
+ * that very run. A question is asked only when its choices differ; when the cluster does not offer
+ * such a state, the tour sets it up again. Nothing on the page shows the answer before the choice.
  */
+
+export type DrawerTab = 'nodes' | 'graph' | 'rollbacks' | 'requests' | 'events' | 'services' | 'race' | 'charts';
+
+/** A command's answer, or its error (tours show refusals such as SessionRolledBack as facts). */
+export type CallResult<C extends CommandType> = { ok: true; value: CommandResults[C] } | { ok: false; code: string; message: string };
 
 /** What a tour may do with the page and the cluster. */
 export interface TourApi {
   model(): PlaygroundModel;
+  call<C extends CommandType>(c: Extract<Command, { type: C }>, timeoutMs?: number): Promise<CallResult<C>>;
   setConfig(patch: Partial<ClusterConfig>): Promise<boolean>;
   setWorkload(w: WorkloadConfig): Promise<boolean>;
   kill(node: NodeId): Promise<boolean>;
   restart(node: NodeId): Promise<boolean>;
-  /** Pause (true) or resume (false) live updates of the page. */
-  pause(on: boolean): void;
-  /** Show the kill preview of a node in the diagram (null hides it). */
-  preview(node: NodeId | null): void;
-  /** Highlight what the recovery to this world-line discarded (null clears). */
+  /** Holds (true) or releases (false) the cluster itself. */
+  hold(on: boolean): Promise<boolean>;
+  /** The tour's highlight on the stage (the rest dims); null clears it. */
+  highlight(h: ReadonlyMap<string, Highlight> | null): void;
+  /** Highlight what the recovery to this world-line discarded and kept, with its why-edges (null clears). */
   focusRollback(worldLine: number | null): void;
-  /** Polls the model (live updates must be running) until `pred` holds or the time is up. */
+  selectRequest(r: { session: string; seq: number } | null): void;
+  openDrawer(tab: DrawerTab | null): void;
+  /** Polls the model until `pred` holds or the time is up. */
   waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean>;
   sleep(ms: number): Promise<void>;
   /** Values a tour keeps between its steps. */
@@ -33,14 +46,14 @@ export interface TourApi {
 export interface Reveal {
   /** What happened, from the events. */
   text: string;
-  /** Index of the choice that the events bear out, or null when they do not decide it. */
-  correct: number | null;
+  /** The choices the events bear out (several when the run makes more than one true); empty when they do not decide. */
+  correct: number[];
 }
 
 export interface TourStep {
-  /** What the learner reads. */
+  /** What the learner reads (two or three sentences). */
   text: string;
-  /** Sets the scene when the step opens; may return facts (from events) to show under the text. */
+  /** Sets the scene when the step opens; returns facts (from events) to show under the text. */
   enter?(api: TourApi): Promise<string | undefined>;
   /** A prediction to make before moving on. */
   predict?: { question: string; choices: string[]; reveal(api: TourApi, picked: number): Promise<Reveal> };
@@ -49,270 +62,741 @@ export interface TourStep {
 export interface Tour {
   id: string;
   title: string;
+  /** One line for the list of tours. */
+  blurb: string;
   steps: TourStep[];
-  /** Puts the cluster back the way a tour left it (also when the learner closes the tour early). */
-  cleanup?(api: TourApi): Promise<void>;
 }
+
+// ------------------------------------------------------------------ helpers
+
+const uncommitted = (v: VersionView | undefined): boolean => v !== undefined && (v.state === 'speculative' || v.state === 'persisting');
 
 const uncommittedNow = (m: PlaygroundModel): string[] => {
   const out: string[] = [];
-  for (const id of m.laneIds()) for (const v of m.lane(id)) if (v.worldLine === m.worldLine && (v.state === 'speculative' || v.state === 'persisting')) out.push(v.key);
+  for (const id of m.laneIds()) for (const v of m.lane(id)) if (uncommitted(v)) out.push(v.key);
   return out;
 };
 
-const countBy = (keys: readonly string[], m: PlaygroundModel): string =>
-  [...keys.reduce((acc, k) => acc.set(m.versions.get(k)?.node ?? k.split('|')[0]!, (acc.get(m.versions.get(k)?.node ?? k.split('|')[0]!) ?? 0) + 1), new Map<string, number>())]
-    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
-    .map(([n, c]) => `${n}: ${c}`)
-    .join(', ') || 'none';
+const name = (m: PlaygroundModel, k: string): string => {
+  const v = m.versions.get(k);
+  return v === undefined ? k.split('|').filter((_, i) => i !== 1).join(' v') : `${v.node} v${v.version}`;
+};
 
-async function ensureRunning(api: TourApi, workload: WorkloadConfig): Promise<void> {
+const names = (m: PlaygroundModel, keys: readonly string[], max = 6): string =>
+  keys.length === 0 ? 'none' : keys.slice(0, max).map((k) => name(m, k)).join(', ') + (keys.length > max ? ` and ${keys.length - max} more` : '');
+
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+const focusOf = (keys: Iterable<string>, kind: Highlight = 'focus'): Map<string, Highlight> => new Map([...keys].map((k) => [k, kind]));
+
+/** What the tour found, to put back when it ends. */
+interface Before {
+  config: Partial<ClusterConfig>;
+  workload: WorkloadConfig | null;
+}
+
+/** Puts the cluster in the tour's scene: nodes up, speculative mode, precise recovery, classroom pace, this workload. */
+async function prepare(api: TourApi, workload: WorkloadConfig, extra: Partial<ClusterConfig> = {}): Promise<void> {
   const m = api.model();
-  api.memo.workloadBefore ??= m.workload;
-  api.memo.modeBefore ??= m.mode;
-  api.pause(false);
+  if (api.memo.before === undefined) {
+    const c = m.config;
+    const before: Before = {
+      config: c === null ? {} : { mode: c.mode, recovery: c.recovery, checkpointIntervalMs: c.checkpointIntervalMs, networkDelayMs: c.networkDelayMs, networkJitterMs: c.networkJitterMs, messageLoss: c.messageLoss },
+      workload: m.workload,
+    };
+    api.memo.before = before;
+  }
+  await api.hold(false);
   for (const id of m.laneIds()) if (m.nodes.get(id)?.status === 'down') await api.restart(id);
-  if (m.mode !== 'speculative') await api.setConfig({ mode: 'speculative' });
+  const c = m.config;
+  const want: Partial<ClusterConfig> = { ...CLASS_PACE, messageLoss: 0, recovery: 'precise', ...extra };
+  if (c?.mode !== 'speculative') await api.setConfig({ mode: 'speculative' });
+  const patch: Partial<ClusterConfig> = {};
+  for (const [k, v] of Object.entries(want) as [keyof ClusterConfig, never][]) if (c === null || c[k] !== v) (patch as Record<string, unknown>)[k] = v;
+  if (Object.keys(patch).length > 0) await api.setConfig(patch);
   await api.setWorkload(workload);
-  await api.waitFor(() => api.model().laneIds().every((id) => api.model().nodes.get(id)?.status === 'up'), 20_000);
-  // Wait for some fresh speculative work to look at.
-  await api.waitFor(() => uncommittedNow(api.model()).length >= 3, 10_000);
+  await api.waitFor(() => api.model().laneIds().every((id) => api.model().nodes.get(id)?.status === 'up'), 30_000);
 }
 
-async function restoreCluster(api: TourApi): Promise<void> {
-  api.pause(false);
-  api.preview(null);
+/** Puts back what the tour found (also when the learner closes it early). */
+export async function restoreCluster(api: TourApi): Promise<void> {
+  api.highlight(null);
   api.focusRollback(null);
+  api.selectRequest(null);
+  await api.hold(false);
   const m = api.model();
-  const net = api.memo.networkBefore as Partial<ClusterConfig> | undefined;
-  if (net !== undefined) await api.setConfig(net);
   for (const id of m.laneIds()) if (m.nodes.get(id)?.status === 'down') await api.restart(id);
-  const mode = api.memo.modeBefore as ClusterConfig['mode'] | null | undefined;
-  if (mode !== undefined && mode !== null && m.mode !== mode) await api.setConfig({ mode });
-  const w = api.memo.workloadBefore as WorkloadConfig | null | undefined;
-  if (w !== undefined && w !== null) await api.setWorkload(w);
+  const before = api.memo.before as Before | undefined;
+  if (before === undefined) return;
+  const c = m.config;
+  const patch: Partial<ClusterConfig> = {};
+  for (const [k, v] of Object.entries(before.config) as [keyof ClusterConfig, never][]) if (c === null || c[k] !== v) (patch as Record<string, unknown>)[k] = v;
+  if (Object.keys(patch).length > 0) await api.setConfig(patch);
+  if (before.workload !== null) await api.setWorkload(before.workload);
 }
 
-export const TOURS: Tour[] = [
-  {
-    id: 'speculation',
-    title: 'What speculation is, and what a commit is',
-    steps: [
-      {
-        text: 'Each node runs its work in versions. A version is speculative (orange, hatched) as soon as it opens: its effects — replies included — go out before anything is on disk. The tour starts a small workload and pauses the view.',
-        async enter(api) {
-          await ensureRunning(api, { kind: 'chain', rate: 20 });
-          api.pause(true);
+/** Holds the cluster and lets what is already on the wire land (network delay plus jitter, with room). */
+async function holdStill(api: TourApi): Promise<void> {
+  await api.hold(true);
+  const c = api.model().config;
+  await api.sleep(Math.min(3000, (c?.networkDelayMs ?? 0) + (c?.networkJitterMs ?? 0) + 500));
+}
+
+/** The caller id the events use for an API session (the server adds `@<boot>` to the name). */
+function callerOf(m: PlaygroundModel, session: string): string | null {
+  for (const r of m.sessions.values()) if (r.session === session || r.session.startsWith(`${session}@`)) return r.session;
+  return null;
+}
+
+function sessionEvent(m: PlaygroundModel, caller: string, seq: number, status: 'speculative' | 'committed' | 'rolledBack'): { t: number; result: Json; deps: Record<string, number> } | null {
+  for (let i = m.events.length - 1; i >= 0; i--) {
+    const e = m.events[i]!;
+    if (e.type === 'sessionResult' && e.session === caller && e.seq === seq && e.status === status) return { t: e.t, result: e.result, deps: e.deps };
+  }
+  return null;
+}
+
+const short = (j: Json): string => {
+  const s = JSON.stringify(j);
+  return s.length > 80 ? `${s.slice(0, 79)}…` : s;
+};
+
+// ------------------------------------------------------------------ the tours
+
+const INTRO: Tour = {
+  id: 'start',
+  title: 'Start here: what DSE is',
+  blurb: 'durable execution without waiting for the disk, in five short steps',
+  steps: [
+    {
+      text: 'Each lane is a node: a process that owns state and runs requests. Time runs to the right. The tour slows the cluster to classroom pace: a checkpoint every 1.5 s, a quarter-second network delay, a gentle workload.',
+      async enter(api) {
+        await prepare(api, { kind: 'chain', rate: CLASS_RATE });
+        await api.waitFor(() => uncommittedNow(api.model()).length >= 3, 15_000);
+        const m = api.model();
+        return `${plural(m.laneIds().length, 'node')}, world-line ${m.worldLine}. The arrows are messages: from clients (top lane) to nodes, and between nodes.`;
+      },
+    },
+    {
+      text: 'Durable execution (Temporal, Azure Durable Functions) writes every step to storage before the next one runs: each step waits for the disk. DSE runs ahead instead. A node cuts its work into versions; a version is speculative (orange, hatched) until its checkpoint is on disk.',
+      async enter(api) {
+        await api.waitFor(() => uncommittedNow(api.model()).length >= 2, 10_000);
+        const keys = uncommittedNow(api.model());
+        api.highlight(focusOf(keys));
+        return `Outlined: the ${plural(keys.length, 'version')} not yet committed right now. Their replies have already gone out.`;
+      },
+    },
+    {
+      text: 'When a node receives a message, its open version depends on the version that sent it. The runtime records every such dependency, across nodes.',
+      async enter(api) {
+        const m = api.model();
+        const index = dependencyIndex(m);
+        const withDeps = [...m.versions.values()].filter((v) => Object.keys(v.deps).length > 0 && v.state !== 'rolled-back').sort((a, b) => b.openedAt - a.openedAt)[0];
+        if (withDeps === undefined) {
+          api.highlight(null);
+          return 'No version with a dependency on another node is in view yet.';
+        }
+        const s = selectionOf(m, index, withDeps.key);
+        const h = new Map<string, Highlight>();
+        for (const k of s.dependencies) h.set(k, 'dependency');
+        h.set(withDeps.key, 'selected');
+        api.highlight(h);
+        return `${withDeps.node} v${withDeps.version} (black) depends on ${Object.entries(withDeps.deps).map(([n, v]) => `${n} v${v}`).join(', ')} (blue, dashed).`;
+      },
+    },
+    {
+      text: 'A version commits once it is persisted and everything it depends on has committed. The black line is the committed cut: what no failure can take back. It moves right as checkpoints land.',
+      async enter(api) {
+        const m = api.model();
+        const keys: string[] = [];
+        for (const id of m.laneIds()) {
+          const c = m.cut[id] ?? 0;
+          const v = [...m.lane(id)].reverse().find((x) => x.version === c && x.state === 'committed');
+          if (v !== undefined) keys.push(v.key);
+        }
+        api.highlight(focusOf(keys));
+        return `The cut now: ${m.laneIds().map((id) => `${id} v${m.cut[id] ?? 0}`).join(', ')} (outlined).`;
+      },
+    },
+    {
+      text: 'When a node fails, its unpersisted versions are lost, and everything that depends on them rolls back, on every node: the cluster goes on in a new world-line. The other tours let you predict each part of this, then watch it happen.',
+      async enter(api) {
+        api.highlight(null);
+        return 'Next: “Speculation and commit”, then “A kill and what precise recovery rolls back”.';
+      },
+    },
+  ],
+};
+
+const SPECULATION: Tour = {
+  id: 'speculation',
+  title: 'Speculation and commit',
+  blurb: 'what becomes of speculative work when nothing fails',
+  steps: [
+    {
+      text: 'Each node runs its work in versions. A version is speculative (orange, hatched) as soon as it opens: its effects, replies included, go out before anything is on disk.',
+      async enter(api) {
+        await prepare(api, { kind: 'chain', rate: CLASS_RATE });
+        await api.waitFor(() => uncommittedNow(api.model()).length >= 3, 15_000);
+        return `Uncommitted versions right now: ${plural(uncommittedNow(api.model()).length, 'version')}.`;
+      },
+    },
+    {
+      text: 'The tour holds the cluster: no new requests, no checkpoints. The outlined versions are the uncommitted ones now.',
+      async enter(api) {
+        for (let i = 0; i < 5; i++) {
+          await holdStill(api);
           const keys = uncommittedNow(api.model());
-          api.memo.watched = keys;
-          return `Paused. Uncommitted versions right now (per node): ${countBy(keys, api.model())}.`;
-        },
-        predict: {
-          question: 'Nothing fails in the next few seconds. What becomes of these uncommitted versions?',
-          choices: ['They commit: the committed cut (black line) moves past them', 'They roll back', 'They stay speculative for ever'],
-          async reveal(api) {
-            const keys = (api.memo.watched as string[] | undefined) ?? [];
-            api.pause(false);
-            const settled = (): boolean => keys.every((k) => {
-              const s = api.model().versions.get(k)?.state;
-              return s === undefined || s === 'committed' || s === 'rolled-back';
-            });
-            await api.waitFor(settled, 8_000);
-            api.pause(true);
-            const m = api.model();
-            let committed = 0, rolledBack = 0, open = 0;
-            for (const k of keys) {
-              const s = m.versions.get(k)?.state;
-              if (s === 'committed' || s === undefined) committed++; // undefined: settled and compressed into counts
-              else if (s === 'rolled-back') rolledBack++;
-              else open++;
-            }
-            const best = Math.max(committed, rolledBack, open);
-            return {
-              text: `Of the ${keys.length} versions: ${committed} committed, ${rolledBack} rolled back, ${open} still uncommitted.`,
-              correct: keys.length === 0 ? null : best === committed ? 0 : best === rolledBack ? 1 : 2,
-            };
-          },
-        },
+          if (keys.length > 0) {
+            api.memo.watched = keys;
+            api.highlight(focusOf(keys));
+            return `Held. ${plural(keys.length, 'uncommitted version')}: ${names(api.model(), keys)}.`;
+          }
+          await api.hold(false);
+          await api.sleep(1500);
+        }
+        api.memo.noQuestion = true;
+        return 'Nothing stayed uncommitted long enough to ask about.';
       },
-      {
-        text: 'A version commits once it is persisted (sky blue, dotted) and every version it depends on has committed too: the cut is the latest set of versions no failure can take back. Only then is a reply final — the speculative answer came earlier, which is the whole point of speculation.',
-      },
-    ],
-    cleanup: restoreCluster,
-  },
-  {
-    id: 'kill',
-    title: 'A kill and its rollback cascade',
-    steps: [
-      {
-        text: 'The tour runs a chain workload: nodes replicate puts to each other, so versions on one node depend on versions on others. It pauses and shows what n2’s uncommitted work is (red), what depends on it (purple), and the other uncommitted versions.',
-        async enter(api) {
-          await ensureRunning(api, { kind: 'chain', rate: 30 });
-          api.pause(true);
+      predict: {
+        question: 'The tour releases the cluster. Nothing fails. What becomes of the outlined versions within a few checkpoints?',
+        choices: ['They commit: the committed cut moves past them', 'They roll back', 'They stay speculative for good'],
+        async reveal(api) {
+          const keys = (api.memo.watched as string[] | undefined) ?? [];
+          await api.hold(false);
+          const settled = (): boolean => keys.every((k) => !uncommitted(api.model().versions.get(k)));
+          await api.waitFor(settled, 15_000);
           const m = api.model();
-          const p = killPreview(m, dependencyIndex(m), 'n2');
-          api.memo.preview = p;
-          api.memo.worldLine = m.worldLine;
-          api.preview('n2');
-          return `Paused at world-line ${m.worldLine}. n2 has ${p.lost.length} uncommitted versions; ${p.dependent.length} versions on other nodes depend on them; ${p.collateral.length} other uncommitted versions.`;
-        },
-        predict: {
-          question: 'If n2 is killed now, which versions roll back?',
-          choices: ['Only n2’s uncommitted versions', 'n2’s, and the versions on other nodes that depend on them', 'Every uncommitted version on every node (the whole cluster returns to the cut)'],
-          async reveal(api) {
-            const wl = api.memo.worldLine as number;
-            api.preview(null);
-            // Killed while the view is still paused, so the kill lands at the moment the learner saw.
-            await api.kill('n2');
-            api.pause(false);
-            const found = await api.waitFor(() => api.model().rollbacks.some((r) => r.worldLine > wl && r.failed.includes('n2')), 20_000);
-            const m = api.model();
-            const rec = m.rollbacks.find((r) => r.worldLine > wl && r.failed.includes('n2'));
-            api.pause(true);
-            if (!found || rec === undefined) return { text: 'No recovery for n2 was reported in 20 s, so there is no answer to show.', correct: null };
-            api.focusRollback(rec.worldLine);
-            api.memo.recoveryWorldLine = rec.worldLine;
-            const others = rec.discarded.filter((k) => (m.versions.get(k)?.node ?? k.split('|')[0]) !== 'n2');
-            // Versions elsewhere with no dependency path to n2's lost ones went only because the whole
-            // cluster went back to the cut.
-            const steps = explainRollback(m, dependencyIndex(m), rec).steps;
-            const unexplained = steps.filter((st) => st.depth === null && (m.versions.get(st.key)?.node ?? st.key.split('|')[0]) !== 'n2');
-            const correct = others.length === 0 ? 0 : unexplained.length > 0 ? 2 : 1;
-            return {
-              text: `World-line ${rec.worldLine}: the recovery discarded ${rec.discarded.length} versions (per node: ${countBy(rec.discarded, m)}); ${rec.roots.length} were lost with n2 itself; ${others.length - unexplained.length} on other nodes depended on them, ${unexplained.length} had no dependency on them. They are highlighted in the diagram; the Rollbacks tab explains each one.`,
-              correct,
-            };
-          },
-        },
-      },
-      {
-        text: 'The tour restarts n2. It recovers from storage at its restore point and the cut starts moving again.',
-        async enter(api) {
-          api.pause(false);
-          api.focusRollback(null);
-          await api.restart('n2');
-          const ok = await api.waitFor(() => api.model().nodes.get('n2')?.status === 'up', 20_000);
-          return ok ? `n2 is up again, in world-line ${api.model().worldLine}.` : 'n2 did not report up within 20 s.';
-        },
-      },
-    ],
-    cleanup: restoreCluster,
-  },
-  {
-    id: 'stale',
-    title: 'Stale messages from an old world-line',
-    steps: [
-      {
-        text: 'The tour slows the network (150 ms delay, 100 ms jitter) under a chain workload, so many messages between nodes are in flight at any moment, and pauses. Every message carries the world-line it was sent in.',
-        async enter(api) {
-          const c = api.model().config;
-          if (c !== null) api.memo.networkBefore = { networkDelayMs: c.networkDelayMs, networkJitterMs: c.networkJitterMs, messageLoss: c.messageLoss };
-          await ensureRunning(api, { kind: 'chain', rate: 40 });
-          await api.setConfig({ networkDelayMs: 150, networkJitterMs: 100, messageLoss: 0 });
-          const inFlight = (): number[] => {
-            const m = api.model();
-            const out: number[] = [];
-            for (const msg of m.messages.values()) if (msg.kind === 'app' && msg.worldLine === m.worldLine && msg.deliveredAt === null && msg.rejectedAt === null && !msg.superseded) out.push(msg.uid);
-            return out;
+          let committed = 0;
+          let rolledBack = 0;
+          let open = 0;
+          for (const k of keys) {
+            const s = m.versions.get(k)?.state;
+            if (s === 'committed' || s === undefined) committed++; // undefined: settled and compressed into counts
+            else if (s === 'rolled-back') rolledBack++;
+            else open++;
+          }
+          return {
+            text: `Of the ${plural(keys.length, 'version')}: ${committed} committed, ${rolledBack} rolled back, ${open} still uncommitted after 15 s.`,
+            correct: rolledBack > 0 ? [1] : open === 0 ? [0] : [],
           };
-          await api.waitFor(() => inFlight().length >= 3, 10_000);
-          api.pause(true);
-          api.memo.worldLine = api.model().worldLine;
-          return `Paused at world-line ${api.model().worldLine}: ${inFlight().length} messages between nodes are in flight (dotted arrows).`;
         },
-        predict: {
-          question: 'The tour now kills n2, which starts a new world-line. What becomes of the messages in flight from the old world-line when they arrive?',
-          choices: ['They are delivered as usual', 'The receivers reject them: they come from an older world-line (✕)', 'They vanish without a trace'],
-          async reveal(api) {
-            const wl = api.memo.worldLine as number;
-            await api.kill('n2');
-            api.pause(false);
+      },
+    },
+    {
+      text: 'Between speculative and committed a version is persisting (sky blue, dotted): its checkpoint is being written, or is written (a dot) and waits for what it depends on to commit.',
+      async enter(api) {
+        await api.waitFor(() => [...api.model().versions.values()].some((v) => v.state === 'persisting'), 6000);
+        const m = api.model();
+        const p = [...m.versions.values()].filter((v) => v.state === 'persisting').sort((a, b) => (b.persistedAt === null ? 0 : 1) - (a.persistedAt === null ? 0 : 1));
+        api.highlight(focusOf(p.map((v) => v.key)));
+        return p.length === 0 ? 'No version is persisting at this instant; watch the lanes for the dotted ones.' : `Persisting now: ${names(m, p.map((v) => v.key))}.`;
+      },
+    },
+    {
+      text: 'So a client gets its answer at once, and its commit a checkpoint or two later. Anything that leaves the system for good, an e-mail or a payment, waits for the commit: the tour “Sessions and output commit” shows why.',
+      async enter(api) {
+        api.highlight(null);
+        const m = api.model();
+        const lags: number[] = [];
+        const ans: number[] = [];
+        for (const r of m.sessions.values()) {
+          if (r.sentAt !== null && r.speculativeAt !== null) ans.push(r.speculativeAt - r.sentAt);
+          if (r.speculativeAt !== null && r.committedAt !== null) lags.push(r.committedAt - r.speculativeAt);
+        }
+        const a = percentiles(ans.slice(-40));
+        const l = percentiles(lags.slice(-40));
+        return a !== null && l !== null ? `Lately: answers ${a.p50.toFixed(0)} ms after the request (p50), commits ${l.p50.toFixed(0)} ms after the answer.` : undefined;
+      },
+    },
+  ],
+};
+
+/** A node whose kill makes the kill question a real one: it has lost state, other nodes depend on it, others do not. */
+function killCandidate(m: PlaygroundModel): { node: NodeId; lost: string[]; dependent: string[]; kept: string[] } | null {
+  const index = dependencyIndex(m);
+  let best: { node: NodeId; lost: string[]; dependent: string[]; kept: string[] } | null = null;
+  for (const id of m.laneIds()) {
+    if (m.nodes.get(id)?.status !== 'up') continue;
+    const p = killPreview(m, index, id);
+    const dependent = p.dependent.filter((k) => m.versions.get(k)?.node !== id);
+    const kept = p.collateral.filter((k) => m.versions.get(k)?.node !== id);
+    if (p.lost.length === 0 || dependent.length === 0 || kept.length === 0) continue;
+    if (best === null || dependent.length > best.dependent.length) best = { node: id, lost: p.lost, dependent, kept };
+  }
+  return best;
+}
+
+const KILL: Tour = {
+  id: 'kill',
+  title: 'A kill and what precise recovery rolls back',
+  blurb: 'which versions depend on the lost ones?',
+  steps: [
+    {
+      text: 'The workload is a chain: a node applies a put and replicates it to one or two other nodes, so versions on one node depend on versions of others. Recovery is precise: after a failure only what depends on lost state rolls back.',
+      async enter(api) {
+        await prepare(api, { kind: 'chain', rate: 3 });
+        await api.waitFor(() => uncommittedNow(api.model()).length >= 4, 15_000);
+        return `${plural(uncommittedNow(api.model()).length, 'uncommitted version')} in the cluster now.`;
+      },
+    },
+    {
+      text: 'The tour holds the cluster. Outlined in red: the versions of one node that are not on disk yet. If that node dies now they are lost. Follow the arrows out of them.',
+      async enter(api) {
+        // Set the situation up until the choices differ: some other node depends on the lost
+        // versions and some uncommitted version elsewhere does not.
+        for (let i = 0; i < 12; i++) {
+          await holdStill(api);
+          const c = killCandidate(api.model());
+          if (c !== null) {
+            api.memo.victim = c.node;
+            api.memo.worldLine = api.model().worldLine;
+            api.highlight(focusOf(c.lost, 'lost'));
+            return `Held at world-line ${api.model().worldLine}. ${c.node}'s unpersisted ${c.lost.length === 1 ? 'version' : 'versions'}: ${names(api.model(), c.lost)}.`;
+          }
+          await api.hold(false);
+          await api.sleep(1200);
+        }
+        api.memo.noQuestion = true;
+        return 'The cluster offered no state where the choices below differ (no node had unpersisted work others depended on). Close the tour and try again.';
+      },
+      predict: {
+        question: 'The tour kills that node now. Which versions roll back?',
+        choices: ['Only its unpersisted versions (outlined)', 'Those, and every version on other nodes that depends on them', 'Every uncommitted version on every node'],
+        async reveal(api) {
+          const victim = api.memo.victim as NodeId;
+          const wl = api.memo.worldLine as number;
+          api.highlight(null);
+          await api.kill(victim);
+          const found = await api.waitFor(() => api.model().rollbacks.some((r) => r.worldLine > wl && r.failed.includes(victim) && r.plan !== null), 20_000);
+          // The nodes carry out the plan (their rollback events) a moment after it.
+          await api.sleep(800);
+          const m = api.model();
+          const rec = m.rollbacks.find((r) => r.worldLine > wl && r.failed.includes(victim));
+          if (!found || rec === undefined) return { text: `No recovery for ${victim} was reported in 20 s, so there is nothing to grade.`, correct: [] };
+          api.memo.recoveryWorldLine = rec.worldLine;
+          api.focusRollback(rec.worldLine);
+          const onOthers = rec.discarded.filter((k) => m.versions.get(k)?.node !== victim);
+          const keptOthers = rec.kept.filter((k) => m.versions.get(k)?.node !== victim);
+          const x = explainRollback(m, dependencyIndex(m), rec);
+          const dependency = x.steps.filter((s) => s.cause === 'dependency' && m.versions.get(s.key)?.node !== victim);
+          const correct = onOthers.length === 0 ? [0] : keptOthers.length === 0 ? [1, 2] : [1];
+          return {
+            text: `World-line ${rec.worldLine} (${rec.recovery ?? 'precise'} recovery): lost with ${victim}: ${names(m, rec.roots)}. Rolled back on other nodes because they depend on lost state: ${names(m, onOthers)}${dependency[0] !== undefined ? ` (for instance ${dependency[0].reason})` : ''}. Kept: ${plural(keptOthers.length, 'uncommitted version')} on other nodes (${names(m, keptOthers, 4)}).`,
+            correct,
+          };
+        },
+      },
+    },
+    {
+      text: 'Each rolled-back version has a reason, from the coordinator’s recovery plan: lost with its node, or a dependency path to a lost version. The purple arrows on the stage are those paths; the drawer’s Rollbacks tab lists them.',
+      async enter(api) {
+        api.openDrawer('rollbacks');
+        const m = api.model();
+        const rec = m.rollbacks.find((r) => r.worldLine === api.memo.recoveryWorldLine);
+        if (rec === undefined) return undefined;
+        const x = explainRollback(m, dependencyIndex(m), rec);
+        return x.steps
+          .slice(0, 4)
+          .map((s) => `${name(m, s.key)}: ${s.reason}`)
+          .join(' · ');
+      },
+    },
+    {
+      text: 'The tour restarts the node and releases the cluster. The node recovers from storage at its restore point; the kept versions commit as usual.',
+      async enter(api) {
+        const victim = api.memo.victim as NodeId | undefined;
+        api.openDrawer(null);
+        api.focusRollback(null);
+        await api.hold(false);
+        if (victim === undefined) return undefined;
+        await api.restart(victim);
+        const ok = await api.waitFor(() => api.model().nodes.get(victim)?.status === 'up', 30_000);
+        return ok ? `${victim} is up again, in world-line ${api.model().worldLine}.` : `${victim} did not report up within 30 s.`;
+      },
+    },
+    {
+      text: 'Compare recovery “cut”, the simple baseline: it takes every node back to the committed cut, so every uncommitted version goes, whatever it depends on. Precise recovery keeps the work that never saw lost state.',
+    },
+  ],
+};
+
+const STALE: Tour = {
+  id: 'stale',
+  title: 'Stale messages from an old world-line',
+  blurb: 'what a node does with a message from before a failure',
+  steps: [
+    {
+      text: 'Every message carries the world-line it was sent in. The tour slows the network further (0.8 s delay, up to 0.3 s jitter) so that many messages between nodes are on their way at once: the dotted arrows.',
+      async enter(api) {
+        await prepare(api, { kind: 'chain', rate: 4 }, { networkDelayMs: 800, networkJitterMs: 300 });
+        await api.sleep(2000);
+        return undefined;
+      },
+    },
+    {
+      text: 'The tour holds the cluster while you think. Then it will release it, kill a node while messages are in flight, and watch them arrive at nodes that already moved to the new world-line.',
+      async enter(api) {
+        await holdStill(api);
+        return `Held at world-line ${api.model().worldLine}.`;
+      },
+      predict: {
+        question: 'A message sent in the old world-line arrives at a node already in the new one. What does the node do?',
+        choices: ['Applies it as usual', 'Rejects it (✕): it may depend on discarded state', 'Nothing: such messages never arrive'],
+        async reveal(api) {
+          for (let attempt = 0; attempt < 2; attempt++) {
+            await api.hold(false);
+            const inFlight = (victim: NodeId): number => {
+              const m = api.model();
+              let n = 0;
+              for (const x of m.messages.values()) if (x.kind === 'app' && x.to !== victim && x.from !== victim && x.worldLine === m.worldLine && x.deliveredAt === null && x.rejectedAt === null && !x.superseded && x.lostAt === null) n++;
+              return n;
+            };
+            const victim = api.model().laneIds()[1] ?? api.model().laneIds()[0]!;
+            await api.waitFor(() => inFlight(victim) >= 3, 10_000);
+            const wl = api.model().worldLine;
+            api.memo.victim = victim;
+            await api.kill(victim);
             await api.waitFor(() => api.model().rollbacks.some((r) => r.worldLine > wl), 20_000);
-            // Give the delayed messages time to arrive (delay + jitter, with room to spare).
-            await api.sleep(1500);
-            api.pause(true);
+            // Let the delayed messages land (delay + jitter, with room), then hold for the reading.
+            await api.sleep(1800);
+            await api.hold(true);
             const m = api.model();
             const rec = m.rollbacks.find((r) => r.worldLine > wl);
-            if (rec === undefined) return { text: 'No new world-line was reported in 20 s, so there is no answer to show.', correct: null };
-            const t0 = rec.t;
-            // The messages of the old world-line still on their way when the new world-line began.
-            let delivered = 0, rejected = 0, unseen = 0;
+            if (rec === undefined) return { text: 'No new world-line was reported in 20 s, so there is nothing to grade.', correct: [] };
+            // When each receiver moved to the new world-line: its rollback event.
+            const moved = new Map<string, number>();
+            for (const e of m.events) if (e.type === 'rollback' && e.worldLine === rec.worldLine && !moved.has(e.node)) moved.set(e.node, e.t);
+            let rejected = 0;
+            let appliedLate = 0;
+            let lostToVictim = 0;
+            const rejectedIds: string[] = [];
             for (const x of m.messages.values()) {
-              // Node-to-node messages sent shortly before (the network delays them at most 250 ms now).
-              if (x.kind !== 'app' || x.superseded || x.worldLine > wl || x.sentAt >= t0 || x.sentAt < t0 - 2000) continue;
-              const arrived = x.rejectedAt ?? x.deliveredAt;
-              if (arrived !== null && arrived < t0) continue;
-              if (x.rejectedAt !== null) rejected++;
-              else if (x.deliveredAt !== null) delivered++;
-              else unseen++;
+              if (x.worldLine >= rec.worldLine || x.sentAt > rec.t) continue;
+              if (x.to === victim && x.deliveredAt === null && x.rejectedAt === null) {
+                if (x.sentAt > rec.t - 2000) lostToVictim++;
+                continue;
+              }
+              const at = moved.get(x.to);
+              if (at === undefined) continue;
+              if (x.rejectedAt !== null && x.rejectedAt >= at) {
+                rejected++;
+                rejectedIds.push(x.id);
+              } else if (x.deliveredAt !== null && x.deliveredAt > at) appliedLate++;
             }
-            const total = delivered + rejected + unseen;
-            const best = Math.max(delivered, rejected, unseen);
+            api.memo.rejectedIds = rejectedIds;
+            api.memo.newWorldLine = rec.worldLine;
+            if (rejected + appliedLate === 0 && attempt === 0) {
+              // Nothing arrived late this time: restart the node and set it up again.
+              await api.restart(victim);
+              await api.waitFor(() => api.model().nodes.get(victim)?.status === 'up', 30_000);
+              continue;
+            }
             return {
-              text: `Of the ${total} messages of world-line ${wl} still on their way when world-line ${rec.worldLine} began: ${rejected} rejected as stale, ${delivered} delivered (they reached a receiver that had not yet moved to the new world-line), ${unseen} with no arrival seen (for instance to the killed n2). ${m.totals.rejected} stale messages rejected so far in total.`,
-              correct: total === 0 ? null : best === rejected ? 1 : best === delivered ? 0 : 2,
+              text: `After the kill of ${victim} (world-line ${wl} → ${rec.worldLine}): ${plural(rejected, 'message')} of world-line ${wl} arrived at a node already in world-line ${rec.worldLine} and ${rejected === 1 ? 'was' : 'were'} rejected (✕ on the stage); ${appliedLate} applied there; ${plural(lostToVictim, 'message')} to ${victim} itself found it down.`,
+              correct: rejected > 0 && appliedLate === 0 ? [1] : appliedLate > 0 ? [0] : [],
             };
-          },
+          }
+          return { text: 'No message of the old world-line arrived late, twice: nothing to grade.', correct: [] };
         },
       },
-      {
-        text: 'A receiver compares a message’s world-line with its own: a message from an older world-line may depend on versions the recovery discarded, so it is dropped, and its sender (rolled back too) will send again what still matters. The tour restarts n2 and restores the network when you finish.',
+    },
+    {
+      text: 'A rejected message is not lost work: if the version that sent it was kept, the sender sends it again under the new world-line (same id), and the receiver’s dedup table makes a second copy harmless. If the sender was rolled back, what it sent is gone with it.',
+      async enter(api) {
+        const m = api.model();
+        const ids = new Set((api.memo.rejectedIds as string[] | undefined) ?? []);
+        const wl = api.memo.newWorldLine as number | undefined;
+        let resent = 0;
+        for (const x of m.messages.values()) if (ids.has(x.id) && x.resend && wl !== undefined && x.worldLine >= wl) resent++;
+        return `Of the ${plural(ids.size, 'rejected message')}, ${resent} ${resent === 1 ? 'was' : 'were'} sent again in world-line ${wl ?? '?'}.`;
       },
-    ],
-    cleanup: restoreCluster,
-  },
-  {
-    id: 'durable',
-    title: 'Why durable mode is slower',
-    steps: [
-      {
-        text: 'In speculative mode a reply leaves as soon as the work is done; in durable mode it waits until the version is on disk and committed. The tour measures request latency in speculative mode for a few seconds.',
-        async enter(api) {
-          await ensureRunning(api, { kind: 'kv', rate: 30 });
-          // Only the requests sent from now on count: the cluster's earlier history is not part of the lesson.
-          const since = api.model().lastT;
-          api.memo.since = since;
-          await api.sleep(3000);
-          const s = percentiles(answerLatencies(api.model(), since).get('speculative') ?? []);
-          return s !== null ? `Speculative: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms to the answer (${s.count} requests).` : 'No answered requests seen yet.';
+    },
+    {
+      text: 'The tour restarts the node, releases the cluster and puts the network back as it found it when you finish.',
+      async enter(api) {
+        await api.hold(false);
+        const victim = api.memo.victim as NodeId | undefined;
+        if (victim !== undefined && api.model().nodes.get(victim)?.status === 'down') {
+          await api.restart(victim);
+          await api.waitFor(() => api.model().nodes.get(victim)?.status === 'up', 30_000);
+        }
+        return undefined;
+      },
+    },
+  ],
+};
+
+const SESSIONS: Tour = {
+  id: 'sessions',
+  title: 'Sessions and output commit',
+  blurb: 'why the e-mail waits for commit(), and what a rolled-back session does',
+  steps: [
+    {
+      text: 'A client talks to the cluster in a session. The tour sends a put from a session of its own: the answer comes back at once, speculatively, with the versions it depends on. Its path is in the side panel’s inspector.',
+      async enter(api) {
+        await prepare(api, { kind: 'kv', rate: 1 });
+        const session = `tour-${Date.now().toString(36)}`;
+        api.memo.session = session;
+        const r = await api.call<'request'>({ type: 'request', session, op: 'put', key: 'welcome-mail', value: 'queued' });
+        if (!r.ok) return `The request failed: ${r.code}: ${r.message}`;
+        await api.waitFor(() => callerOf(api.model(), session) !== null, 3000);
+        const caller = callerOf(api.model(), session);
+        if (caller !== null) api.selectRequest({ session: caller, seq: r.value.seq });
+        return `Request ${r.value.seq} of session ${session}: answered by ${r.value.node}, ${r.value.status}, ${short(r.value.result)}; depends on ${Object.entries(r.value.deps).map(([n, v]) => `${n} v${v}`).join(', ') || 'nothing'}.`;
+      },
+    },
+    {
+      text: 'The tour sends a second put and holds the cluster at once: the version that applied it is still open, not on disk. The client already holds the answer.',
+      async enter(api) {
+        const session = api.memo.session as string;
+        for (let i = 0; i < 6; i++) {
+          await api.hold(false);
+          const r = await api.call<'request'>({ type: 'request', session, op: 'put', key: 'welcome-mail', value: 'sent?' });
+          await api.hold(true);
+          if (!r.ok) return `The request failed: ${r.code}: ${r.message}`;
+          await api.sleep(400);
+          const m = api.model();
+          const caller = callerOf(m, session);
+          const v = [...m.lane(r.value.node)].reverse().find((x) => x.version === r.value.deps[r.value.node]);
+          if (caller !== null && v !== undefined && v.persistedAt === null && uncommitted(v)) {
+            api.memo.caller = caller;
+            api.memo.seq = r.value.seq;
+            api.memo.victim = r.value.node;
+            api.memo.worldLine = m.worldLine;
+            api.selectRequest({ session: caller, seq: r.value.seq });
+            api.highlight(focusOf([v.key], 'lost'));
+            return `Held. Request ${r.value.seq} was answered by ${r.value.node} in v${v.version} (outlined), which is not persisted.`;
+          }
+        }
+        api.memo.noQuestion = true;
+        return 'Each answer was already on disk by the time the cluster held: nothing to ask.';
+      },
+      predict: {
+        question: 'The tour kills the node that answered. What becomes of the answer the client already holds?',
+        choices: ['It stands: the client has seen it', 'It is rolled back: the session is told RolledBack', 'It commits once the node restarts'],
+        async reveal(api) {
+          const caller = api.memo.caller as string;
+          const seq = api.memo.seq as number;
+          const victim = api.memo.victim as NodeId;
+          api.highlight(null);
+          await api.kill(victim);
+          await api.waitFor(() => sessionEvent(api.model(), caller, seq, 'rolledBack') !== null || sessionEvent(api.model(), caller, seq, 'committed') !== null, 20_000);
+          const m = api.model();
+          const rb = sessionEvent(m, caller, seq, 'rolledBack');
+          const cm = sessionEvent(m, caller, seq, 'committed');
+          api.memo.rolledBack = rb !== null;
+          if (rb !== null) return { text: `The session got RolledBack for request ${seq} in world-line ${m.worldLine}: its answer depended on ${victim}'s lost version. Had the e-mail gone out with the speculative answer, it would have announced a write that never happened.`, correct: [1] };
+          if (cm !== null) return { text: `Request ${seq} committed: its version was persisted after all.`, correct: [0, 2] };
+          return { text: `No commit and no rollback of request ${seq} were reported in 20 s.`, correct: [] };
         },
-        predict: {
-          question: 'The tour switches the cluster to durable mode (the nodes restart). Which mode answers requests faster?',
-          choices: ['Speculative', 'Durable', 'About the same'],
-          async reveal(api) {
-            await api.setConfig({ mode: 'durable' });
-            const since = api.memo.since as number;
-            const durableCount = (): number => answerLatencies(api.model(), since).get('durable')?.length ?? 0;
-            await api.waitFor(() => durableCount() >= 20, 20_000);
-            const lat = answerLatencies(api.model(), since);
-            const spec = percentiles(lat.get('speculative') ?? []);
-            const dur = percentiles(lat.get('durable') ?? []);
-            if (spec === null || dur === null) return { text: 'Not enough answers in both modes to compare.', correct: null };
-            const ratio = dur.p50 / Math.max(0.001, spec.p50);
-            return {
-              text: `Answer latency p50 / p99: speculative ${spec.p50.toFixed(1)} / ${spec.p99.toFixed(1)} ms (${spec.count}), durable ${dur.p50.toFixed(1)} / ${dur.p99.toFixed(1)} ms (${dur.count}): durable p50 is ${ratio.toFixed(1)}× speculative.`,
-              correct: ratio > 1.2 ? 0 : ratio < 0.8 ? 1 : 2,
-            };
-          },
+      },
+    },
+    {
+      text: 'A rolled-back session stays rolled back: every later request fails with a definite SessionRolledBack until the client acknowledges with resume(). So the requests that survive are always a prefix of what it sent.',
+      async enter(api) {
+        const session = api.memo.session as string;
+        const victim = api.memo.victim as NodeId | undefined;
+        await api.hold(false);
+        if (victim !== undefined) {
+          await api.restart(victim);
+          await api.waitFor(() => api.model().nodes.get(victim)?.status === 'up', 30_000);
+        }
+        const r = await api.call<'request'>({ type: 'request', session, op: 'put', key: 'welcome-mail', value: 'again' });
+        const first = r.ok ? `The next request was accepted (${r.value.status}): the session was not rolled back.` : `The next request was refused: ${r.code}: ${r.message}.`;
+        const res = await api.call<'resumeSession'>({ type: 'resumeSession', session });
+        return `${first} ${res.ok ? (res.value.resumed ? 'After resume() the session takes requests again.' : 'resume(): nothing to acknowledge.') : `resume failed: ${res.code}`}`;
+      },
+    },
+    {
+      text: 'Output commit: the tour sends the put again and waits for commit() before it “sends the e-mail”. The answer comes at once; the commit when the versions it depends on are on disk.',
+      async enter(api) {
+        const session = api.memo.session as string;
+        const r = await api.call<'request'>({ type: 'request', session, op: 'put', key: 'welcome-mail', value: 'sent' });
+        if (!r.ok) return `The request failed: ${r.code}: ${r.message}`;
+        await api.waitFor(() => callerOf(api.model(), session) !== null, 3000);
+        const caller = callerOf(api.model(), session);
+        if (caller === null) return undefined;
+        api.selectRequest({ session: caller, seq: r.value.seq });
+        await api.waitFor(() => sessionEvent(api.model(), caller, r.value.seq, 'committed') !== null, 15_000);
+        const q = api.model().sessions.get(`${caller}#${r.value.seq}`);
+        if (q?.committedAt == null || q.speculativeAt === null || q.sentAt === null) return 'The commit did not come within 15 s.';
+        return `Request ${r.value.seq}: answered after ${(q.speculativeAt - q.sentAt).toFixed(0)} ms, committed ${(q.committedAt - q.speculativeAt).toFixed(0)} ms later. Only now does the e-mail go.`;
+      },
+    },
+  ],
+};
+
+const SAGA: Tour = {
+  id: 'saga',
+  title: 'A workflow saga with a compensation',
+  blurb: 'a business failure is undone by the application, not by the runtime',
+  steps: [
+    {
+      text: 'A workflow (a saga) runs its steps one after another on different nodes: here a trip, booking a flight, a hotel and a car, then paying. Each step has a compensation that undoes it.',
+      async enter(api) {
+        await prepare(api, { kind: 'kv', rate: 0 });
+        const nodes = api.model().laneIds();
+        const at = (i: number): NodeId => nodes[i % nodes.length]!;
+        const id = `tour-trip-${Date.now().toString(36)}`;
+        const legs: [string, string, boolean][] = [
+          ['flight', 'LIS-BER', false],
+          ['hotel', 'Mitte', false],
+          ['car', 'compact', false],
+          ['payment', 'card', true],
+        ];
+        api.memo.workflow = id;
+        api.memo.steps = legs.map(([kind, item, decline], step) => ({
+          name: `${kind} ${item}`,
+          node: at(step),
+          do: { svc: 'travel', op: 'reserve', wf: id, step, item: `${item}-${id}`, capacity: null, decline },
+          undo: { svc: 'travel', op: 'cancel', wf: id, step },
+        }));
+        return `Trip ${id}: ${legs.map(([k], i) => `${k} on ${at(i)}`).join(', ')}.`;
+      },
+    },
+    {
+      text: 'The tour holds the cluster while you think. The bank will decline the payment, the last step: a business failure, not a crash.',
+      async enter(api) {
+        await holdStill(api);
+        return undefined;
+      },
+      predict: {
+        question: 'What happens to the flight, hotel and car booked before the payment was declined?',
+        choices: ['They stay booked: the workflow just stops', 'The workflow cancels them, last first (compensations)', 'The runtime rolls their versions back, as after a crash'],
+        async reveal(api) {
+          const id = api.memo.workflow as string;
+          const steps = api.memo.steps as Json;
+          const wlBefore = api.model().worldLine;
+          const rollbacksBefore = api.model().totals.rolledBack;
+          await api.hold(false);
+          const r = await api.call<'service'>({ type: 'service', svc: 'wf', payload: { op: 'start', id, steps } }, 60_000);
+          if (!r.ok) return { text: `The workflow could not start: ${r.code}: ${r.message}`, correct: [] };
+          api.memo.start = r.value;
+          await api.waitFor(() => deriveServices(api.model()).workflows.some((w) => w.id === id && (w.status === 'failed' || w.status === 'completed')), 15_000);
+          const m = api.model();
+          const wf = deriveServices(m).workflows.find((w) => w.id === id);
+          const out = r.value.result as { status?: string; compensated?: number[] } | null;
+          const compensated = wf?.compensated ?? out?.compensated ?? [];
+          const cancelled = wf?.steps.filter((s) => s.status === 'compensated' || s.status === 'cancelled').map((s) => s.name) ?? [];
+          const runtimeRollback = m.worldLine > wlBefore || m.totals.rolledBack > rollbacksBefore;
+          const correct: number[] = [];
+          if (compensated.length === 0 && !runtimeRollback) correct.push(0);
+          if (compensated.length > 0) correct.push(1);
+          if (runtimeRollback) correct.push(2);
+          return {
+            text: `The workflow ${out?.status ?? wf?.status ?? '?'}: payment declined. Compensations ran for steps ${compensated.map((s) => s + 1).join(', ') || 'none'} in that order (${cancelled.join(', ') || 'nothing cancelled'}). ${runtimeRollback ? 'The cluster also rolled versions back meanwhile.' : 'No version rolled back: the world-line stayed ' + m.worldLine + '.'}`,
+            correct,
+          };
         },
       },
-      {
-        text: 'Durable mode pays a storage commit (and the wait for the versions it depends on) before every reply. The tour switches back to speculative mode when you close it.',
+    },
+    {
+      text: 'The drawer’s Service state tab shows the workflow’s steps: booked, then cancelled by its compensation, in reverse order. The inspector shows the start request’s path and its answer, the workflow’s outcome.',
+      async enter(api) {
+        api.openDrawer('services');
+        const start = api.memo.start as { session: string; seq: number } | undefined;
+        if (start !== undefined) {
+          const caller = callerOf(api.model(), start.session) ?? start.session;
+          api.selectRequest({ session: caller, seq: start.seq });
+        }
+        return undefined;
       },
-    ],
-    cleanup: restoreCluster,
-  },
-];
+    },
+    {
+      text: 'A compensation is the application’s own undo of a step that happened (the booking existed; cancelling it is new work, committed like any other). A rollback is the runtime’s: it makes speculative work that depended on lost state never have happened. A saga needs both.',
+      async enter(api) {
+        api.openDrawer(null);
+        return undefined;
+      },
+    },
+  ],
+};
+
+const DURABLE: Tour = {
+  id: 'durable',
+  title: 'Durable against speculative: the race',
+  blurb: 'what waiting for the disk at every step costs',
+  steps: [
+    {
+      text: 'In speculative mode a reply leaves as soon as the work is done. In durable mode, the durable-execution baseline, every step is persisted before its messages and replies are released. The tour sets the network delay to 0 so that only persistence differs, and measures speculative mode for a few seconds.',
+      async enter(api) {
+        await prepare(api, { kind: 'kv', rate: 10 }, { networkDelayMs: 0, networkJitterMs: 0 });
+        const since = api.model().lastT;
+        api.memo.since = since;
+        await api.sleep(3000);
+        const s = percentiles(answerLatencies(api.model(), since).get('speculative') ?? []);
+        return s !== null ? `Speculative: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms from request to answer (${plural(s.count, 'request')}).` : 'No answered requests seen yet.';
+      },
+    },
+    {
+      text: 'The tour holds the cluster while you think. Then it switches the cluster to durable mode (the nodes restart from the committed cut) and measures again.',
+      async enter(api) {
+        await holdStill(api);
+        return undefined;
+      },
+      predict: {
+        question: 'Which mode answers requests faster?',
+        choices: ['Speculative', 'Durable', 'About the same'],
+        async reveal(api) {
+          await api.hold(false);
+          await api.setConfig({ mode: 'durable' });
+          const since = api.memo.since as number;
+          const durableCount = (): number => answerLatencies(api.model(), since).get('durable')?.length ?? 0;
+          await api.waitFor(() => durableCount() >= 20, 25_000);
+          const lat = answerLatencies(api.model(), since);
+          const spec = percentiles(lat.get('speculative') ?? []);
+          const dur = percentiles(lat.get('durable') ?? []);
+          if (spec === null || dur === null) return { text: 'Not enough answers in both modes to compare.', correct: [] };
+          const ratio = dur.p50 / Math.max(0.001, spec.p50);
+          api.memo.ratio = ratio;
+          return {
+            text: `Answer latency p50 / p99: speculative ${spec.p50.toFixed(1)} / ${spec.p99.toFixed(1)} ms (${spec.count}), durable ${dur.p50.toFixed(1)} / ${dur.p99.toFixed(1)} ms (${dur.count}): durable p50 is ${ratio.toFixed(1)}× speculative.`,
+            correct: ratio > 1.2 ? [0] : ratio < 0.8 ? [1] : [2],
+          };
+        },
+      },
+    },
+    {
+      text: 'The commit is another matter: in speculative mode it comes when the checkpoint lands, a checkpoint interval later; in durable mode the answer already waited for it. DSE moves the wait off the answer’s path, onto the commit’s, and only what must be final waits.',
+      async enter(api) {
+        const m = api.model();
+        const since = api.memo.since as number;
+        const byMode = new Map<string, number[]>();
+        for (const r of m.sessions.values()) {
+          if (r.sentAt === null || r.sentAt < since || r.committedAt === null || r.mode === null) continue;
+          let l = byMode.get(r.mode);
+          if (l === undefined) byMode.set(r.mode, (l = []));
+          l.push(r.committedAt - r.sentAt);
+        }
+        const fmt = (mode: string): string => {
+          const p = percentiles(byMode.get(mode) ?? []);
+          return p === null ? `${mode}: no commits seen` : `${mode} ${p.p50.toFixed(0)} ms`;
+        };
+        return `Request to commit, p50: ${fmt('speculative')}, ${fmt('durable')}.`;
+      },
+    },
+    {
+      text: 'The drawer’s Race tab runs this comparison in rounds, with distributions. The tour switches the cluster back to speculative mode when you finish.',
+      async enter(api) {
+        await api.setConfig({ mode: 'speculative' });
+        return undefined;
+      },
+    },
+  ],
+};
+
+export const TOURS: Tour[] = [INTRO, SPECULATION, KILL, STALE, SESSIONS, SAGA, DURABLE];
 
 /** The tour panel: choose a tour, read a step, predict, see what really happened. */
-export function Tours({ makeApi, disabled }: { makeApi: () => TourApi; disabled: boolean }) {
+export function Tours({ makeApi, disabled, onOpen, startId }: { makeApi: () => TourApi; disabled: boolean; onOpen(state: { id: string; step: number; asking: boolean } | null): void; startId: string | null }) {
   const [tour, setTour] = useState<Tour | null>(null);
   const [step, setStep] = useState(0);
   const [facts, setFacts] = useState<string | null>(null);
   const [running, setRunning] = useState(false);
   const [picked, setPicked] = useState<number | null>(null);
   const [reveal, setReveal] = useState<Reveal | null>(null);
+  const [noQuestion, setNoQuestion] = useState(false);
   const apiRef = useRef<TourApi | null>(null);
   const gen = useRef(0);
 
@@ -322,14 +806,20 @@ export function Tours({ makeApi, disabled }: { makeApi: () => TourApi; disabled:
     setFacts(null);
     setPicked(null);
     setReveal(null);
+    setNoQuestion(false);
+    const api = apiRef.current!;
+    delete api.memo.noQuestion;
     const s = t.steps[i]!;
     if (s.enter === undefined) return;
     setRunning(true);
     try {
-      const f = await s.enter(apiRef.current!);
-      if (gen.current === my) setFacts(f ?? null);
+      const f = await s.enter(api);
+      if (gen.current === my) {
+        setFacts(f ?? null);
+        setNoQuestion(api.memo.noQuestion === true);
+      }
     } catch (e) {
-      if (gen.current === my) setFacts(`The step could not set up its scenario: ${String(e)}`);
+      if (gen.current === my) setFacts(`The step could not set up its scene: ${String(e)}`);
     } finally {
       if (gen.current === my) setRunning(false);
     }
@@ -344,18 +834,26 @@ export function Tours({ makeApi, disabled }: { makeApi: () => TourApi; disabled:
     [makeApi, enterStep],
   );
 
+  const started = useRef(false);
+  useEffect(() => {
+    if (started.current || startId === null || disabled) return;
+    const t = TOURS.find((x) => x.id === startId);
+    if (t === undefined) return;
+    started.current = true;
+    start(t);
+  }, [startId, disabled, start]);
+
   const close = useCallback(async () => {
-    const t = tour;
     gen.current++;
     setRunning(true);
     try {
-      if (t?.cleanup !== undefined && apiRef.current !== null) await t.cleanup(apiRef.current);
+      if (apiRef.current !== null) await restoreCluster(apiRef.current);
     } finally {
       apiRef.current = null;
       setTour(null);
       setRunning(false);
     }
-  }, [tour]);
+  }, []);
 
   const choose = useCallback(
     async (i: number) => {
@@ -369,7 +867,7 @@ export function Tours({ makeApi, disabled }: { makeApi: () => TourApi; disabled:
         const r = await p.reveal(apiRef.current!, i);
         if (gen.current === my) setReveal(r);
       } catch (e) {
-        if (gen.current === my) setReveal({ text: `Could not show the answer: ${String(e)}`, correct: null });
+        if (gen.current === my) setReveal({ text: `Could not show the answer: ${String(e)}`, correct: [] });
       } finally {
         if (gen.current === my) setRunning(false);
       }
@@ -379,52 +877,75 @@ export function Tours({ makeApi, disabled }: { makeApi: () => TourApi; disabled:
 
   useEffect(() => () => void (gen.current++), []);
 
-  if (tour === null) {
+  const s = tour?.steps[step];
+  const asking = s?.predict !== undefined && !noQuestion && reveal === null && !running;
+  useEffect(() => {
+    onOpen(tour === null ? null : { id: tour.id, step, asking: s?.predict !== undefined && reveal === null && !noQuestion });
+  }, [tour, step, s, reveal, noQuestion, onOpen]);
+
+  if (tour === null || s === undefined) {
     return (
-      <div className="tours" data-testid="tours">
-        <strong>Guided tours</strong>{' '}
-        {TOURS.map((t) => (
-          <button key={t.id} type="button" disabled={disabled} onClick={() => start(t)} data-testid={`tour-start-${t.id}`}>
-            {t.title}
-          </button>
-        ))}
-      </div>
+      <section className="tours" data-testid="tours" aria-label="Guided tours">
+        <h2>Learn</h2>
+        <ul className="tour-list">
+          {TOURS.map((t) => (
+            <li key={t.id}>
+              <button type="button" disabled={disabled} onClick={() => start(t)} data-testid={`tour-start-${t.id}`} className={t.id === 'start' ? 'primary' : undefined}>
+                {t.title}
+              </button>
+              <span className="muted"> {t.blurb}</span>
+            </li>
+          ))}
+        </ul>
+        {disabled && <p className="muted">Tours run on the live cluster.</p>}
+      </section>
     );
   }
-  const s = tour.steps[step]!;
   const last = step === tour.steps.length - 1;
-  const canNext = !running && (s.predict === undefined || reveal !== null);
+  const canNext = !running && (s.predict === undefined || noQuestion || reveal !== null);
   return (
-    <section className="tours tour-open" data-testid="tour" aria-live="polite">
-      <strong>
-        {tour.title} — step {step + 1} of {tour.steps.length}
-      </strong>
+    <section className="tours tour-open" data-testid="tour" aria-live="polite" aria-label={`Tour: ${tour.title}`}>
+      <h2>{tour.title}</h2>
+      <div className="muted tour-progress" data-testid="tour-progress">
+        step {step + 1} of {tour.steps.length}
+      </div>
       <p data-testid="tour-step">{s.text}</p>
-      {running && <p className="muted" data-testid="tour-busy">working on the live cluster…</p>}
-      {facts !== null && <p data-testid="tour-facts">{facts}</p>}
-      {s.predict !== undefined && (picked !== null || !running) && (
-        <fieldset disabled={picked !== null || running} data-testid="tour-predict">
+      {running && (
+        <p className="muted" data-testid="tour-busy">
+          working on the live cluster…
+        </p>
+      )}
+      {facts !== null && (
+        <p data-testid="tour-facts" className="tour-facts">
+          {facts}
+        </p>
+      )}
+      {s.predict !== undefined && !noQuestion && (picked !== null || !running) && (
+        <fieldset disabled={picked !== null || running} data-testid="tour-predict" className="tour-predict">
           <legend>Predict: {s.predict.question}</legend>
           {s.predict.choices.map((c, i) => (
-            <label key={c} className="tour-choice">
+            <label key={c} className={`tour-choice${reveal !== null && reveal.correct.includes(i) ? ' right' : ''}`}>
               <input type="radio" name="tour-choice" checked={picked === i} onChange={() => void choose(i)} data-testid={`tour-choice-${i}`} /> {c}
-              {reveal !== null && reveal.correct === i ? ' ← what happened' : ''}
+              {reveal !== null && reveal.correct.includes(i) ? <strong> ← what happened</strong> : ''}
             </label>
           ))}
         </fieldset>
       )}
       {reveal !== null && (
-        <p data-testid="tour-answer" data-correct={reveal.correct === null ? '' : String(reveal.correct)}>
-          {picked !== null && reveal.correct !== null ? (picked === reveal.correct ? 'Your prediction held. ' : 'Not this time. ') : ''}
+        <p data-testid="tour-answer" data-correct={reveal.correct.join(',')} data-verdict={picked === null || reveal.correct.length === 0 ? 'undecided' : reveal.correct.includes(picked) ? 'right' : 'wrong'} className="tour-answer">
+          <strong>{picked !== null && reveal.correct.length > 0 ? (reveal.correct.includes(picked) ? 'Your prediction held. ' : 'Not this time. ') : 'The events do not decide it this time. '}</strong>
           {reveal.text}
         </p>
       )}
-      <button type="button" disabled={!canNext} onClick={() => (last ? void close() : void enterStep(tour, step + 1))} data-testid="tour-next">
-        {last ? 'finish' : 'next'}
-      </button>{' '}
-      <button type="button" onClick={() => void close()} data-testid="tour-close">
-        close tour
-      </button>
+      <div className="tour-buttons">
+        <button type="button" className="primary" disabled={!canNext} onClick={() => (last ? void close() : void enterStep(tour, step + 1))} data-testid="tour-next">
+          {last ? 'finish' : 'next'}
+        </button>
+        <button type="button" onClick={() => void close()} data-testid="tour-close">
+          close tour
+        </button>
+        {asking && <span className="muted"> choose an answer to go on</span>}
+      </div>
     </section>
   );
 }
