@@ -18,7 +18,8 @@ test('the playground runs under its Content-Security-Policy without a violation'
   const pg = new Playground(page, info);
   // The live stream works (Socket.IO over WebSocket), the diagram and the charts draw.
   await expect(pg.lanes()).toHaveCount(4);
-  await page.getByTestId('tab-charts').click();
+  await pg.openDrawer('charts');
+  await pg.openDrawer('graph');
   await page.waitForTimeout(1500);
   expect(violations).toEqual([]);
 });

@@ -28,13 +28,9 @@ async function killAndRestart(page: Page, info: TestInfo, open: Open): Promise<v
   await pg.waitForCutAbove(0);
   const worldLine = await pg.worldLine();
 
-  // The preview box opens above the node panels and pushes the kill button away from the pointer
-  // (a layout shift in App.tsx): the pointer may leave it at once. Hover again until it stays.
-  await expect(async () => {
-    await page.mouse.move(0, 0);
-    await page.getByTestId('kill-n2').hover();
-    await expect(page.getByTestId('kill-preview')).toContainText('If n2 died now', { timeout: 3000 });
-  }).toPass({ timeout: 30_000 });
+  // The preview opens in the side panel: the kill button on the lane's head stays where it is.
+  await page.getByTestId('kill-n2').hover();
+  await expect(page.getByTestId('kill-preview')).toContainText('If n2 died now');
   await pg.screenshot('kill preview');
 
   await page.getByTestId('kill-n2').click();
@@ -43,10 +39,16 @@ async function killAndRestart(page: Page, info: TestInfo, open: Open): Promise<v
   await expect.poll(() => pg.rolledBack().count()).toBeGreaterThan(0);
   await pg.screenshot('after kill');
 
-  await page.getByTestId('tab-rollbacks').click();
+  await pg.openDrawer('rollbacks');
   await page.locator('.rb-list button').first().click();
   await expect(page.getByTestId('why-view')).toContainText('n2');
   await pg.screenshot('why the versions rolled back');
+  // Zoomed to the rollback: the stage shows its span, the graph only its versions, with why-edges on both.
+  await page.getByTestId('zoom-rollback').click();
+  await expect(page.getByTestId('unzoom')).toBeVisible();
+  await pg.screenshot('rollback zoom');
+  await page.getByTestId('zoom-rollback').click();
+  await page.locator('body').press('Escape');
 
   const cutAfterKill = await pg.cutTotal();
   await page.getByTestId('restart-n2').click();
@@ -64,28 +66,36 @@ test('kill: the node goes down, the world-line rises, versions roll back; restar
   await killAndRestart(page, info, runServer);
 });
 
-test('a keyboard shortcut pauses live updates, and ? shows the shortcuts', async ({ page }, info) => {
+test('a keyboard shortcut holds the cluster itself (the cut stands still), and ? shows the shortcuts', async ({ page }, info) => {
   const pg = new Playground(page, info);
   await pg.open();
   await expect(pg.lanes()).toHaveCount(4);
+  await pg.waitForCutAbove(0);
   await page.locator('body').press('?');
   await expect(page.getByTestId('help')).toBeVisible();
   await pg.screenshot('help overlay');
   await page.locator('body').press('Escape');
   await expect(page.getByTestId('help')).toBeHidden();
-  await page.locator('body').press(' ');
-  await expect(page.getByTestId('live-state')).toHaveText('paused');
-  const frozen = await pg.summary();
-  // Live events keep arriving (the cut moves in the server) but the paused view does not change.
-  await page.waitForTimeout(1500);
-  expect((await pg.summary()).events).toBe(frozen.events);
-  await page.locator('body').press(' ');
-  await expect(page.getByTestId('live-state')).toHaveText('running');
+  try {
+    await page.locator('body').press(' ');
+    await expect(page.getByTestId('live-state')).toHaveText('held');
+    // What was on the wire lands; then nothing moves: no new version, no new cut.
+    await page.waitForTimeout(1000);
+    const frozen = await pg.cutTotal();
+    const events = (await pg.summary()).events;
+    await page.waitForTimeout(1500);
+    expect(await pg.cutTotal()).toBe(frozen);
+    expect((await pg.summary()).events).toBe(events);
+    await page.locator('body').press(' ');
+    await expect(page.getByTestId('live-state')).toHaveText('running');
+    await pg.waitForCutAbove(frozen);
+  } finally {
+    await pg.release();
+  }
   await page.locator('body').press('ArrowLeft');
-  await expect(page.getByTestId('selected-version')).toContainText(/n1 v\d+/);
+  await expect(page.getByTestId('inspector-version')).toContainText(/n1\s*v\d+/);
   await page.emulateMedia({ reducedMotion: 'reduce' });
   await expect(page.locator('.app')).toHaveClass(/reduce-motion/);
-  await expect.poll(async () => (await pg.summary()).events).toBeGreaterThan(frozen.events);
 });
 
 test('export then import round-trips the trace', async ({ page }, info) => {
@@ -93,11 +103,15 @@ test('export then import round-trips the trace', async ({ page }, info) => {
   await pg.open();
   await expect(pg.lanes()).toHaveCount(4);
   await pg.waitForCutAbove(0);
-  await page.getByTestId('pause').click();
-  await expect(page.getByTestId('live-state')).toHaveText('paused');
+  await page.getByTestId('hold').click();
+  await expect(page.getByTestId('live-state')).toHaveText('held');
+  // Let what was on the wire land: the page then gets no new event while the cluster holds.
+  await page.waitForTimeout(1500);
   const exported = await pg.summary();
   const rolledBackShown = await pg.rolledBack().count();
+  await page.getByTestId('replay-menu').click();
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').click()]);
+  await pg.release();
   const file = info.outputPath('trace.json');
   await download.saveAs(file);
   const trace = JSON.parse(readFileSync(file, 'utf8')) as { format: string; events: unknown[] };
@@ -127,6 +141,7 @@ test('a simulation URL replays the same run twice', async ({ page }, info) => {
   };
   const first = await runOnce();
   // The replay shows the nodes' state, from the run's own stateChanged events.
+  await pg.openDrawer('nodes');
   await expect(page.locator('section.node-panel summary').filter({ hasText: /state: [1-9]\d* keys?/ }).first()).toBeVisible();
   await pg.screenshot('simulation seed 5');
   const second = await runOnce();

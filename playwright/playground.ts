@@ -55,6 +55,30 @@ export class Playground {
     return this.page.evaluate(() => (window as unknown as { __dse: { summary(): Summary } }).__dse.summary());
   }
 
+  /** Opens the settings popover (workload, scenario, cluster settings). */
+  async openSettings(): Promise<void> {
+    if ((await this.page.getByTestId('settings').getAttribute('aria-expanded')) !== 'true') await this.page.getByTestId('settings').click();
+    await expect(this.page.getByTestId('settings-panel')).toBeVisible();
+  }
+
+  async closeSettings(): Promise<void> {
+    if ((await this.page.getByTestId('settings').getAttribute('aria-expanded')) === 'true') await this.page.getByTestId('settings').click();
+    await expect(this.page.getByTestId('settings-panel')).toBeHidden();
+  }
+
+  /** Opens a drawer tab (nodes, graph, rollbacks, requests, events, services, race, charts). */
+  async openDrawer(tab: string): Promise<void> {
+    const t = this.page.getByTestId(`tab-${tab}`);
+    if ((await t.getAttribute('aria-selected')) !== 'true') await t.click();
+    await expect(t).toHaveAttribute('aria-selected', 'true');
+  }
+
+  /** Releases the live cluster if a test left it held (the API the page's hold button uses). */
+  async release(): Promise<void> {
+    const r = await this.page.request.post(`${baseUrl()}/api/config`, { data: { held: false } });
+    expect(r.ok()).toBe(true);
+  }
+
   /** Saves a full-page screenshot next to the test's results and attaches it to the report. */
   async screenshot(name: string): Promise<void> {
     const path = this.info.outputPath(`${name.replace(/[^a-z0-9]+/gi, '-')}.png`);

@@ -5,6 +5,7 @@ test('latency race: one round per mode on the same cluster, percentiles and dist
   const pg = new Playground(page, info);
   await pg.open();
   await expect(pg.lanes()).toHaveCount(4);
+  await pg.openDrawer('race');
   await page.getByTestId('race-toggle').click();
   await page.getByTestId('race-round-seconds').fill('3');
   await page.getByTestId('race-rounds').fill('1');
@@ -17,5 +18,5 @@ test('latency race: one round per mode on the same cluster, percentiles and dist
   }
   await pg.screenshot('latency race');
   // The race puts the cluster back in the mode it found it in.
-  await expect(page.locator('.pill', { hasText: 'mode speculative' })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByTestId('mode')).toHaveText('speculative', { timeout: 30_000 });
 });

@@ -17,6 +17,7 @@ test.afterAll(async ({ browser }) => {
   if (restore === null) return;
   const page = await browser.newPage();
   await page.goto(`${process.env.DSE_BASE_URL}/`);
+  await page.getByTestId('settings').click();
   await expect(page.getByTestId('workload-kind')).toBeVisible();
   await page.getByTestId('workload-kind').selectOption(restore.kind);
   await page.getByTestId('workload-rate').fill(String(restore.rate));
@@ -28,6 +29,7 @@ async function open(page: Page, info: Parameters<Parameters<typeof test>[2]>[1],
   const pg = new Playground(page, info);
   await pg.open();
   await expect(pg.lanes()).toHaveCount(4);
+  await pg.openSettings();
   if (restore === null) {
     const kind = await page.getByTestId('workload-kind').inputValue();
     const rate = Number(await page.getByTestId('workload-rate').inputValue());
@@ -35,6 +37,8 @@ async function open(page: Page, info: Parameters<Parameters<typeof test>[2]>[1],
   }
   await page.getByTestId('scenario').selectOption(scenario);
   await expect(page.getByTestId('scenario')).toHaveValue(scenario);
+  await pg.closeSettings();
+  await pg.openDrawer('services');
   await expect(page.getByTestId('service-panel')).toHaveAttribute('data-service', scenario);
   return pg;
 }
@@ -104,8 +108,10 @@ test('after a kill of a log’s node and its recovery, the panel shows what the 
   await expect(pg.status(node)).toHaveText('down');
   await expect.poll(() => pg.worldLine()).toBeGreaterThan(worldLine);
   // Stop the load so that the state settles, then bring the node back.
+  await pg.openSettings();
   await page.getByTestId('workload-rate').fill('0');
   await page.getByRole('button', { name: 'apply' }).click();
+  await pg.closeSettings();
   await page.getByTestId(`restart-${node}`).click();
   await expect(pg.status(node)).toHaveText('up');
   await expect.poll(async () => (await box.getAttribute('data-committed-length')) === (await box.getAttribute('data-length'))).toBe(true);

@@ -1,93 +1,97 @@
 import { expect, test, type Page } from '@playwright/test';
 import { Playground } from './playground';
 
-// The tours drive the one live cluster of the run (kill, restart, workload): one after the other.
+// The tours drive the one live cluster of the run (hold, kill, restart, mode, workload): one after the other.
 test.describe.configure({ mode: 'serial' });
 
-/** Picks the first choice once the prediction is offered and waits for the answer from the events. */
-async function predictAndReveal(page: Page): Promise<string> {
-  await expect(page.getByTestId('tour-choice-0')).toBeEnabled({ timeout: 30_000 });
-  await page.getByTestId('tour-choice-0').check();
-  const answer = page.getByTestId('tour-answer');
-  await expect(answer).toBeVisible({ timeout: 30_000 });
-  return (await answer.textContent()) ?? '';
+/** The choice each tour's question should be graded right for, by the protocol (the grade itself comes from the run's events). */
+const RIGHT: Record<string, number> = { speculation: 0, kill: 1, stale: 1, sessions: 1, saga: 1, durable: 0 };
+
+interface Played {
+  steps: number;
+  answer: string;
+  correct: string;
+  verdict: string;
 }
 
-async function finish(page: Page): Promise<void> {
-  for (;;) {
+/**
+ * Plays a tour through as a learner: reads each step, and at the question checks that the cluster
+ * really stands still (held, the cut does not move, no kill preview gives the answer away), picks
+ * `choice`, and reads the grade. Then finishes, and checks the cluster is released.
+ */
+async function play(page: Page, pg: Playground, id: string, choice: number | null, shots: ((name: string) => Promise<void>) | null = null): Promise<Played> {
+  await page.getByTestId(`tour-start-${id}`).click();
+  await expect(page.getByTestId('tour')).toBeVisible();
+  const out: Played = { steps: 0, answer: '', correct: '', verdict: '' };
+  for (let step = 1; step <= 10; step++) {
+    await expect(page.getByTestId('tour-progress')).toHaveText(new RegExp(`^step ${step} of \\d+$`));
     const next = page.getByTestId('tour-next');
-    await expect(next).toBeEnabled({ timeout: 30_000 });
+    const choice0 = page.getByTestId('tour-choice-0');
+    // The step has set its scene when its question is offered or "next" is enabled.
+    await expect(async () => {
+      const asked = (await choice0.isVisible()) && (await choice0.isEnabled());
+      expect(asked || (await next.isEnabled())).toBe(true);
+    }).toPass({ timeout: 90_000 });
+    out.steps = step;
+    if ((await choice0.isVisible()) && choice !== null) {
+      // Predict, then reveal: the picture stands still under the question, and nothing shows the answer.
+      await expect(page.getByTestId('live-state')).toHaveText('held');
+      await expect(page.getByTestId('tour-answer')).toHaveCount(0);
+      const before = await pg.cutTotal();
+      await page.getByTestId('kill-n1').hover();
+      await page.waitForTimeout(1200);
+      await expect(page.getByTestId('kill-preview')).toHaveCount(0);
+      expect(await pg.cutTotal()).toBe(before);
+      await page.mouse.move(0, 0);
+      if (shots !== null) await shots(`${id} ${step} question`);
+      await page.getByTestId(`tour-choice-${choice}`).check();
+      const answer = page.getByTestId('tour-answer');
+      await expect(answer).toBeVisible({ timeout: 90_000 });
+      out.answer = (await answer.textContent()) ?? '';
+      out.correct = (await answer.getAttribute('data-correct')) ?? '';
+      out.verdict = (await answer.getAttribute('data-verdict')) ?? '';
+      if (shots !== null) await shots(`${id} ${step} answer`);
+      await expect(next).toBeEnabled({ timeout: 90_000 });
+    } else if (shots !== null) await shots(`${id} ${step}`);
     const label = await next.textContent();
     await next.click();
     if (label === 'finish') break;
   }
-  await expect(page.getByTestId('tour')).toBeHidden({ timeout: 30_000 });
-  await expect(page.getByTestId('live-state')).toHaveText('running');
+  await expect(page.getByTestId('tour')).toBeHidden({ timeout: 60_000 });
+  await expect(page.getByTestId('live-state')).toHaveText('running', { timeout: 30_000 });
+  return out;
 }
 
-test('tour "speculation": pauses on uncommitted versions, then shows from the events that they committed', async ({ page }, info) => {
-  const pg = new Playground(page, info);
+async function open(page: Page, pg: Playground): Promise<void> {
   await pg.open();
   await expect(pg.lanes()).toHaveCount(4);
-  await page.getByTestId('tour-start-speculation').click();
-  await expect(page.getByTestId('tour-step')).toContainText('speculative');
-  await expect(page.getByTestId('tour-facts')).toContainText('Uncommitted versions right now', { timeout: 40_000 });
-  await expect(page.getByTestId('live-state')).toHaveText('paused');
-  await pg.screenshot('tour speculation: predict');
-  const answer = await predictAndReveal(page);
-  expect(answer).toMatch(/Of the \d+ versions: \d+ committed, \d+ rolled back, \d+ still uncommitted/);
-  // With no failure the watched versions commit: the events bear out the first choice.
-  await expect(page.getByTestId('tour-answer')).toHaveAttribute('data-correct', '0');
-  await pg.screenshot('tour speculation: answer');
-  await finish(page);
+  for (const n of ['n1', 'n2', 'n3', 'n4']) await expect(pg.status(n)).toHaveText('up', { timeout: 30_000 });
+}
+
+test('tour "Start here": five steps on the live diagram at classroom pace', async ({ page }, info) => {
+  test.setTimeout(120_000);
+  const pg = new Playground(page, info);
+  await open(page, pg);
+  const p = await play(page, pg, 'start', null);
+  expect(p.steps).toBe(5);
 });
 
-test('tour "kill": predicts the rollback of a kill, shows the recovery the events reported, restarts the node', async ({ page }, info) => {
-  const pg = new Playground(page, info);
-  await pg.open();
-  await expect(pg.lanes()).toHaveCount(4);
-  const worldLine = await pg.worldLine();
-  await page.getByTestId('tour-start-kill').click();
-  await expect(page.getByTestId('tour-facts')).toContainText('n2 has', { timeout: 40_000 });
-  await expect(page.getByTestId('live-state')).toHaveText('paused');
-  await expect(page.getByTestId('kill-preview')).toContainText('If n2 died now');
-  await pg.screenshot('tour kill: predict');
-  const answer = await predictAndReveal(page);
-  expect(answer).toMatch(/World-line \d+: the recovery discarded \d+ versions/);
-  expect(await pg.worldLine()).toBeGreaterThan(worldLine);
-  await expect(pg.status('n2')).toHaveText('down');
-  await pg.screenshot('tour kill: answer');
-  await page.getByTestId('tour-next').click();
-  await expect(page.getByTestId('tour-facts')).toContainText('n2 is up again', { timeout: 40_000 });
-  await expect(pg.status('n2')).toHaveText('up');
-  await finish(page);
-});
-
-test('tour "stale": messages in flight across a kill, their fate from the events; the network is restored after', async ({ page }, info) => {
-  const pg = new Playground(page, info);
-  await pg.open();
-  await expect(pg.lanes()).toHaveCount(4);
-  await page.getByTestId('tour-start-stale').click();
-  await expect(page.getByTestId('tour-facts')).toContainText('messages between nodes are in flight', { timeout: 40_000 });
-  await expect(page.getByTestId('live-state')).toHaveText('paused');
-  const answer = await predictAndReveal(page);
-  expect(answer).toMatch(/Of the \d+ messages of world-line \d+ still on their way when world-line \d+ began: \d+ rejected as stale, \d+ delivered/);
-  await pg.screenshot('tour stale: answer');
-  await finish(page);
-  await expect(pg.status('n2')).toHaveText('up', { timeout: 30_000 });
-  const delay = () => page.evaluate(() => (window as unknown as { __dse: { model(): { config: { networkDelayMs: number } | null } } }).__dse.model().config?.networkDelayMs);
-  await expect.poll(delay).toBe(0);
-});
-
-test('tour "durable": latency measured in speculative mode, then in durable mode; the mode is put back after', async ({ page }, info) => {
-  const pg = new Playground(page, info);
-  await pg.open();
-  await expect(pg.lanes()).toHaveCount(4);
-  await page.getByTestId('tour-start-durable').click();
-  await expect(page.getByTestId('tour-facts')).toContainText('Speculative: p50', { timeout: 40_000 });
-  const answer = await predictAndReveal(page);
-  expect(answer).toMatch(/speculative [\d.]+ \/ [\d.]+ ms \(\d+\), durable [\d.]+ \/ [\d.]+ ms \(\d+\)/);
-  await pg.screenshot('tour durable: answer');
-  await finish(page);
-  await expect(page.locator('.pill', { hasText: 'mode speculative' })).toBeVisible({ timeout: 30_000 });
-});
+for (const id of Object.keys(RIGHT)) {
+  test(`tour "${id}": played twice, graded right for the right answer and wrong for a wrong one, from that run's events`, async ({ page }, info) => {
+    test.setTimeout(300_000);
+    const pg = new Playground(page, info);
+    await open(page, pg);
+    const right = RIGHT[id]!;
+    const wrong = (right + 2) % 3;
+    const a = await play(page, pg, id, right);
+    expect(a.steps, 'a tour has at least four steps').toBeGreaterThanOrEqual(4);
+    // The tour asks only when its choices differ: exactly one is borne out.
+    expect(a.correct, a.answer).toBe(String(right));
+    expect(a.verdict, a.answer).toBe('right');
+    await pg.screenshot(`tour ${id}: right`);
+    const b = await play(page, pg, id, wrong);
+    expect(b.correct, b.answer).toBe(String(right));
+    expect(b.verdict, b.answer).toBe('wrong');
+    await pg.screenshot(`tour ${id}: wrong`);
+  });
+}

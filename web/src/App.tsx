@@ -751,16 +751,19 @@ export function App() {
             </span>
           )}
         </span>
-        <span className="pill">mode {model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}</span>
-        {recovery !== null && (
-          <span className="pill" title="after a failure, precise recovery rolls back only what depends on lost state; recovery cut takes every node back to the committed cut" data-testid="recovery-kind">
-            recovery {recovery}
-            {currentWl !== undefined && currentWl.recovery !== null && currentWl.recovery !== recovery && worldLineCause(currentWl) !== 'start' ? <span className="muted"> (w{currentWl.worldLine}: {currentWl.recovery})</span> : null}
-          </span>
-        )}
-        {cfg !== null && <span className="pill">cut {cfg.cut}</span>}
+        <span className="pill" title="the cluster's mode, its recovery after a failure (precise: only what depends on lost state rolls back; cut: every node back to the committed cut), and its cut">
+          <span data-testid="mode">{model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}</span>
+          {recovery !== null && (
+            <span data-testid="recovery-kind">
+              {' · '}
+              {recovery}
+              {currentWl !== undefined && currentWl.recovery !== null && currentWl.recovery !== recovery && worldLineCause(currentWl) !== 'start' ? <span className="muted"> (w{currentWl.worldLine}: {currentWl.recovery})</span> : null}
+            </span>
+          )}
+          {cfg !== null && <span className="muted"> · {cfg.cut} cut</span>}
+        </span>
         <span className={`pill conn-${conn}`} data-testid="connection" title={live ? undefined : source.label}>
-          {live ? `● live · ${conn}` : `replay · ${source.label}`}
+          {live ? (conn === 'connected' ? '● live' : `live · ${conn}`) : `replay · ${source.label}`}
         </span>
         <span className="spacer" />
         <button

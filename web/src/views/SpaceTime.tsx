@@ -333,7 +333,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   };
   const canvasDraw = { top: TOP, barH, drawn, arrowData, bands: bands.map(({ w, endAt }) => [cx(w.startAt), cx(endAt)] as const), ticks: ticks.map((t) => x(t)), laneYs: lanes.map((id) => laneY.get(id)!), clientY: clientLane ? clientY : null, anyHighlight, axisY: height - AXIS_H };
   return (
-    <div className="spacetime">
+    <div className="spacetime" data-domain-start={start} data-domain-end={Math.max(viewEnd, start + 1)}>
       <div style={{ position: 'relative', width: p.width, height }}>
         <DiagramCanvas width={p.width} height={height} data={canvasDraw} />
         <svg

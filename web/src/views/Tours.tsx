@@ -312,7 +312,12 @@ const SPECULATION: Tour = {
   ],
 };
 
-/** A node whose kill makes the kill question a real one: it has lost state, other nodes depend on it, others do not. */
+/**
+ * A node whose kill makes the kill question a real one: it has unpersisted work, versions of other
+ * nodes depend on it, and some other node has uncommitted versions none of which does. (Whole nodes,
+ * because a recovery rolls a node back from its first dependent version's checkpoint on: a version
+ * beside a dependent one on the same node may go with it.)
+ */
 function killCandidate(m: PlaygroundModel): { node: NodeId; lost: string[]; dependent: string[]; kept: string[] } | null {
   const index = dependencyIndex(m);
   let best: { node: NodeId; lost: string[]; dependent: string[]; kept: string[] } | null = null;
@@ -320,7 +325,11 @@ function killCandidate(m: PlaygroundModel): { node: NodeId; lost: string[]; depe
     if (m.nodes.get(id)?.status !== 'up') continue;
     const p = killPreview(m, index, id);
     const dependent = p.dependent.filter((k) => m.versions.get(k)?.node !== id);
-    const kept = p.collateral.filter((k) => m.versions.get(k)?.node !== id);
+    const touched = new Set(dependent.map((k) => m.versions.get(k)?.node));
+    const kept = p.collateral.filter((k) => {
+      const n = m.versions.get(k)?.node;
+      return n !== id && !touched.has(n);
+    });
     if (p.lost.length === 0 || dependent.length === 0 || kept.length === 0) continue;
     if (best === null || dependent.length > best.dependent.length) best = { node: id, lost: p.lost, dependent, kept };
   }
@@ -333,9 +342,9 @@ const KILL: Tour = {
   blurb: 'which versions depend on the lost ones?',
   steps: [
     {
-      text: 'The workload is a chain: a node applies a put and replicates it to one or two other nodes, so versions on one node depend on versions of others. Recovery is precise: after a failure only what depends on lost state rolls back.',
+      text: 'The workload mixes plain puts with chained ones: a node applies the put and replicates it to one or two other nodes, so versions on one node come to depend on versions of others. Recovery is precise: after a failure only what depends on lost state rolls back.',
       async enter(api) {
-        await prepare(api, { kind: 'chain', rate: 3 });
+        await prepare(api, { kind: 'mixed', rate: 3 });
         await api.waitFor(() => uncommittedNow(api.model()).length >= 4, 15_000);
         return `${plural(uncommittedNow(api.model()).length, 'uncommitted version')} in the cluster now.`;
       },
@@ -345,7 +354,7 @@ const KILL: Tour = {
       async enter(api) {
         // Set the situation up until the choices differ: some other node depends on the lost
         // versions and some uncommitted version elsewhere does not.
-        for (let i = 0; i < 12; i++) {
+        for (let i = 0; i < 20; i++) {
           await holdStill(api);
           const c = killCandidate(api.model());
           if (c !== null) {
