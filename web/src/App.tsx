@@ -972,7 +972,7 @@ export function App() {
           </div>
           <Legend />
         </div>
-        <aside className="side" data-testid="side-panel">
+        <aside className="side" data-testid="side-panel" tabIndex={0} aria-label="tour and inspector">
           {preview !== null && <KillPreviewBox preview={preview} model={model} />}
           {live && <Tours makeApi={makeTourApi} disabled={conn !== 'connected'} onOpen={onTourOpen} startId={tourFromUrl.current} />}
           {tourState === null && (
@@ -1011,7 +1011,7 @@ export function App() {
           </span>
         </div>
         {drawer !== null && (
-          <div className="drawer-content" ref={drawerRef} role="tabpanel">
+          <div className="drawer-content" ref={drawerRef} role="tabpanel" tabIndex={0} aria-label={DRAWER_TABS.find((t) => t.id === drawer)?.label}>
             {drawer === 'nodes' && (
               <div className="nodes">
                 {lanes.map((id) => (

@@ -190,7 +190,7 @@ const DepGraphBody = memo(function DepGraphBody(p: DepGraphProps) {
   const anyHighlight = p.highlight.size > 0;
   const path = (pts: [number, number][]): string => pts.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${x.toFixed(1)},${y.toFixed(1)}`).join('');
   return (
-    <div className="depgraph-wrap">
+    <div className="depgraph-wrap" tabIndex={0} aria-label="dependency graph (scrolls sideways)">
       <svg width={L.width} height={L.height} className="depgraph" role="img" aria-label={`Dependency graph of ${L.boxes.length} versions: rows are nodes, time runs right; an arrow goes from a version to one it depends on`} onClick={() => p.onSelectVersion(null)}>
         <defs>
           <marker id="dep-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" orient="auto">
