@@ -178,8 +178,8 @@ test.describe('on PostgreSQL', () => {
 
   const onPostgres: Open = async (pg) => {
     await pg.page.goto(`${server!.url}/`);
-    // The server says where it keeps its checkpoints (the page's footer shows it).
-    await expect(pg.page.locator('footer')).toContainText('storage PostgreSQL');
+    // The server says where it keeps its checkpoints (the drawer's bar shows it).
+    await expect(pg.page.getByTestId('totals')).toContainText('storage PostgreSQL');
   };
 
   test('on PostgreSQL: the page loads with 4 lanes and the cut line moves', async ({ page }, info) => {

@@ -77,6 +77,22 @@ const uncommittedNow = (m: PlaygroundModel): string[] => {
   return out;
 };
 
+/**
+ * Uncommitted versions of the current world-line with work in them: closed (a checkpoint), or open
+ * with a message applied. A node's empty open version is not work: an idle node leaves it open.
+ */
+function workNow(m: PlaygroundModel): string[] {
+  const applied = new Set<string>();
+  for (const x of m.messages.values()) if (x.deliveredVersion !== null && x.deliveredAt !== null) applied.add(`${x.to}|${x.deliveredVersion}`);
+  const out: string[] = [];
+  for (const id of m.laneIds())
+    for (const v of m.lane(id)) {
+      if (!uncommitted(v) || v.worldLine !== m.worldLine) continue;
+      if (v.checkpointAt !== null || applied.has(`${v.node}|${v.version}`)) out.push(v.key);
+    }
+  return out;
+}
+
 const name = (m: PlaygroundModel, k: string): string => {
   const v = m.versions.get(k);
   return v === undefined ? k.split('|').filter((_, i) => i !== 1).join(' v') : `${v.node} v${v.version}`;
@@ -246,7 +262,7 @@ const SPECULATION: Tour = {
       async enter(api) {
         for (let i = 0; i < 5; i++) {
           await holdStill(api);
-          const keys = uncommittedNow(api.model());
+          const keys = workNow(api.model());
           if (keys.length > 0) {
             api.memo.watched = keys;
             api.highlight(focusOf(keys));
