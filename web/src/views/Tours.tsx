@@ -336,15 +336,18 @@ const SPECULATION: Tour = {
  */
 function killCandidate(m: PlaygroundModel): { node: NodeId; lost: string[]; dependent: string[]; kept: string[] } | null {
   const index = dependencyIndex(m);
+  const open = new Set(workNow(m));
   let best: { node: NodeId; lost: string[]; dependent: string[]; kept: string[] } | null = null;
   for (const id of m.laneIds()) {
     if (m.nodes.get(id)?.status !== 'up') continue;
     const p = killPreview(m, index, id);
     const dependent = p.dependent.filter((k) => m.versions.get(k)?.node !== id);
     const touched = new Set(dependent.map((k) => m.versions.get(k)?.node));
+    // Only open versions with work count as surely kept: a closed one may still commit while the
+    // cluster holds (its write was on its way), and then there is nothing left to keep.
     const kept = p.collateral.filter((k) => {
-      const n = m.versions.get(k)?.node;
-      return n !== id && !touched.has(n);
+      const v = m.versions.get(k);
+      return v !== undefined && v.node !== id && !touched.has(v.node) && v.closedAt === null && open.has(k);
     });
     if (p.lost.length === 0 || dependent.length === 0 || kept.length === 0) continue;
     if (best === null || dependent.length > best.dependent.length) best = { node: id, lost: p.lost, dependent, kept };
