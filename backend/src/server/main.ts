@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isLoopback, startServer } from './server';
+import { isLoopback } from './security';
+import { startServer } from './server';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
