@@ -91,19 +91,18 @@ export class Cluster {
   /** Starts the coordinator from storage and `initialNodes` node processes (plus members the storage knows). */
   async start(initialNodes: number): Promise<void> {
     const ids = Array.from({ length: initialNodes }, (_, i) => `n${i + 1}`);
-    const coordinator = this.coordinators.current;
-    await coordinator.start(ids);
-    coordinator.addClient(SERVER_ENDPOINT);
-    this.host.start(coordinator.worldLine);
-    const members = [...coordinator.members.keys()].slice(0, this.opts.limits.nodesMax);
-    for (const id of [...coordinator.members.keys()]) if (!members.includes(id)) coordinator.removeNode(id);
+    await this.coordinator.start(ids);
+    this.coordinator.addClient(SERVER_ENDPOINT);
+    this.host.start(this.coordinator.worldLine);
+    const members = [...this.coordinator.members.keys()].slice(0, this.opts.limits.nodesMax);
+    for (const id of [...this.coordinator.members.keys()]) if (!members.includes(id)) this.coordinator.removeNode(id);
     this.supervisor.start(members);
   }
 
   async stop(): Promise<void> {
     this.shuttingDown = true;
     this.router.stop();
-    this.coordinators.current.stop();
+    this.coordinator.stop();
     this.host.stop();
     await this.supervisor.stop();
   }
