@@ -1113,7 +1113,9 @@ export class DseNode {
     this.pendingRecover = null;
     const fresh = this.status === 'starting';
     this.status = 'restoring';
-    this.preparingFor = 0;
+    // A prepare for a world-line after the one restored to still stands (it may have come while an
+    // earlier attempt to load waited for storage); older ones are answered by this recover.
+    if (this.preparingFor <= rec.worldLine) this.preparingFor = 0;
     this.restoringWorldLine = rec.worldLine;
     this.epoch++;
     const epoch = this.epoch;

@@ -114,6 +114,11 @@ export class SessionHost {
   private readonly recoveryCuts = new Map<WorldLine, WorldLineStart>();
   private timer: TimerId | null = null;
   private syncAskedAt = -Infinity;
+  /**
+   * A cut of a world-line this host has not heard start yet (the `cut` overtook the `worldLine`
+   * message): applied once the world-line is known, and asked for again until then.
+   */
+  private ahead: { worldLine: WorldLine; cut: Cut } | null = null;
   /** The highest version of each node this host asked to flush (commit on demand), in this world-line. */
   private readonly flushAsked = new Map<string, number>();
   private nextSession = 1;
@@ -232,6 +237,8 @@ export class SessionHost {
         return;
       case 'cut':
         if (msg.worldLine > this.worldLine) {
+          if (this.ahead === null || this.ahead.worldLine < msg.worldLine) this.ahead = { worldLine: msg.worldLine, cut: { ...msg.cut } };
+          else if (this.ahead.worldLine === msg.worldLine) mergeInto(this.ahead.cut, msg.cut);
           this.askSync();
           return;
         }
@@ -299,11 +306,18 @@ export class SessionHost {
       s.compact();
     }
     for (const w of [...this.recoveryCuts.keys()]) if (w < old) this.recoveryCuts.delete(w);
+    const ahead = this.ahead;
+    if (ahead !== null && ahead.worldLine <= this.worldLine) {
+      this.ahead = null;
+      if (ahead.worldLine === this.worldLine) this.receive({ kind: 'cut', worldLine: ahead.worldLine, cut: ahead.cut });
+    }
   }
 
   private onTimer(): void {
     this.timer = this.clock.setTimer(this.cfg.retransmitMs, () => this.onTimer());
     const now = this.clock.now();
+    // A sync asked while the coordinator was busy (a recovery ignores it) is asked again.
+    if (this.ahead !== null && this.ahead.worldLine > this.worldLine) this.askSync();
     for (const s of this.sessions.values()) s.retransmit(now, this.cfg.retransmitMs);
   }
 }

@@ -251,3 +251,61 @@ describe('recovery in a running node', () => {
     expect(h.node.status).toBe('stopped');
   });
 });
+
+describe('a prepare that comes while a restarted node loads its state', () => {
+  const app: App = {
+    onRequest(ctx, req): Json {
+      ctx.put(`k${req.seq}`, req.seq);
+      return null;
+    },
+  };
+
+  it('is answered once the state is loaded, even when the first load failed and was retried', async () => {
+    // The first process writes checkpoint 1.
+    const first = harness(app);
+    await started(first);
+    first.node.receive(first.request(1, {}));
+    first.node.checkpointNow();
+    await first.settle(20);
+    expect(await first.storage.loadCheckpoint('n1', 1)).not.toBeNull();
+    first.node.stop();
+
+    // The second process finds storage unavailable once when it loads.
+    const sched = new Scheduler();
+    const sent: WireMessage[] = [];
+    let failures = 1;
+    const storage = new Proxy(first.storage, {
+      get(target, prop, receiver) {
+        if (prop === 'loadCheckpoint') {
+          return (node: string, version: number) => {
+            if (failures-- > 0) return Promise.reject(new DseError('StorageUnavailable', 'planted: down for a moment'));
+            return target.loadCheckpoint(node, version);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const node = new DseNode(
+      'n1',
+      app,
+      { clock: new ProcessClock(sched), network: { send: (_to, m) => sent.push(m) }, storage, observer: { emit: () => undefined }, incarnation: 2 },
+      { checkpointIntervalMs: 10, retransmitMs: 30, storageRetryMs: 5 },
+    );
+    const settle = async (ms: number): Promise<void> => {
+      const end = sched.now + ms;
+      for (let i = 0; i < 100; i++) await null;
+      while (sched.step(end)) for (let i = 0; i < 20; i++) await null;
+    };
+    node.start();
+    node.receive({ kind: 'recover', worldLine: 2, cut: { n1: 1 }, restore: { n1: 1 }, resumeVersion: 2, incarnation: 2 });
+    for (let i = 0; i < 50; i++) await null;
+    expect(node.status).toBe('restoring');
+    // A new failure elsewhere: the coordinator prepares world-line 3 while this node still loads.
+    node.receive({ kind: 'prepare', worldLine: 3 });
+    await settle(50);
+    expect(failures).toBeLessThan(0);
+    expect(node.status).toBe('frozen');
+    expect(sent).toContainEqual(expect.objectContaining({ kind: 'prepared', node: 'n1', worldLine: 3, from: 2, base: 1 }));
+  });
+});

@@ -47,6 +47,32 @@ describe('sessions', () => {
     expect(committed).toBe(true);
   });
 
+  it('a cut that overtakes the start of its world-line is kept, applied once the world-line is known, and asked for until then', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const p = s.request('n1', {});
+    t.reply(1, 'n1', 4);
+    const spec = await p;
+    let committed = false;
+    void spec.whenCommitted().then(() => (committed = true));
+    const syncs = () => t.sent.filter(([, m]) => m.kind === 'sync').length;
+    t.sched.step(t.sched.now + 120);
+    const before = syncs();
+    // World-line 2 keeps n1@4 but starts its cut at 3; its cut reaches 4 and says so before the host hears it started.
+    t.host.receive({ kind: 'cut', worldLine: 2, cut: { n1: 4 } });
+    expect(syncs()).toBe(before + 1);
+    // The coordinator was busy and ignored the sync: the host asks again on its timer.
+    t.sched.step(t.sched.now + 120);
+    expect(syncs()).toBeGreaterThan(before + 1);
+    t.host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 3 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 3 }, kept: { n1: 4 } }] });
+    await t.flush();
+    expect(t.host.cut).toEqual({ n1: 4 });
+    expect(committed).toBe(true);
+    const asked = syncs();
+    t.sched.step(t.sched.now + 120);
+    expect(syncs()).toBe(asked);
+  });
+
   it('sends one request at a time, each carrying the dependencies of every earlier answer', async () => {
     const t = setup();
     const s = t.host.session('client.s1');
