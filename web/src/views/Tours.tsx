@@ -151,11 +151,15 @@ export async function restoreCluster(api: TourApi): Promise<void> {
   if (before.workload !== null) await api.setWorkload(before.workload);
 }
 
-/** Holds the cluster and lets what is already on the wire land (network delay plus jitter, with room). */
+/**
+ * Holds the cluster and lets what is already on the wire land: a message that arrives may still be
+ * passed on once (a chained put) and may close a version by the commit-ordering rule, whose write
+ * then lands; two network trips plus the writes, with room.
+ */
 async function holdStill(api: TourApi): Promise<void> {
   await api.hold(true);
   const c = api.model().config;
-  await api.sleep(Math.min(3000, (c?.networkDelayMs ?? 0) + (c?.networkJitterMs ?? 0) + 500));
+  await api.sleep(Math.min(4000, 2 * ((c?.networkDelayMs ?? 0) + (c?.networkJitterMs ?? 0)) + 600));
 }
 
 /** The caller id the events use for an API session (the server adds `@<boot>` to the name). */
