@@ -207,11 +207,33 @@ export class NodeLinks {
       if (s === null || link.connecting || link.queue.length === 0) return;
       const batch = link.queue;
       link.queue = [];
-      s.write(frame(this.codec, batch));
-      this.stats.framesSent++;
-      this.stats.messagesSent += batch.length;
-      void to;
+      this.writeBatch(to, s, batch);
     });
+  }
+
+  /**
+   * Writes `batch` in as few frames as the receiver accepts: a batch whose encoding is over the frame
+   * limit is split in halves (else the receiver would refuse the connection and every message in it, and
+   * again at each resend). A single message over the limit can never travel: dropped, and said.
+   */
+  private writeBatch(to: NodeId, s: Socket, batch: WireMessage[]): void {
+    const body = this.codec.encode(batch);
+    if (body.length > FRAME_BYTES_MAX) {
+      if (batch.length === 1) {
+        this.stats.dropped++;
+        this.opts.log(`link: a message to ${to} of ${body.length} bytes is over the 16 MiB a frame may have: dropped`);
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      this.writeBatch(to, s, batch.slice(0, half));
+      this.writeBatch(to, s, batch.slice(half));
+      return;
+    }
+    const head = Buffer.allocUnsafe(4);
+    head.writeUInt32BE(body.length, 0);
+    s.write(Buffer.concat([head, body]));
+    this.stats.framesSent++;
+    this.stats.messagesSent += batch.length;
   }
 
   private open(to: NodeId, link: OutLink): void {
@@ -285,6 +307,8 @@ export class NodeLinks {
     this.inbound.add(s);
     let from: NodeId | null = null;
     const reader = new FrameReader((payload) => {
+      // Refused: the frames that came after the refused one, in the same chunk, are not read.
+      if (s.destroyed) return;
       let v: unknown;
       try {
         v = this.codec.decode(payload);
