@@ -137,6 +137,12 @@ export class NodeGateway {
     if (typeof r !== 'object' || r === null || typeof r.id !== 'string' || !NODE_ID_PATTERN.test(r.id) || typeof r.pid !== 'number') {
       return { error: new DseError('BadRequest', 'join: {id, pid, incarnation} with an id of letters, digits, _ and -').toBody() };
     }
+    // The whole request is checked before anything changes: a refused join adds no node and leaves an
+    // existing one's connection and count of starts as they were.
+    const data = (r as { data?: unknown }).data as { host?: unknown; port?: unknown } | undefined;
+    if (typeof data !== 'object' || data === null || typeof data.host !== 'string' || typeof data.port !== 'number' || !Number.isInteger(data.port) || data.port <= 0 || data.port > 65535) {
+      return { error: new DseError('BadRequest', 'join: data must be {host, port}, where peers reach this node').toBody() };
+    }
     const incarnation = typeof r.incarnation === 'string' ? r.incarnation : null;
     let entry = nodes.get(r.id);
     if (incarnation !== null) {
@@ -169,10 +175,6 @@ export class NodeGateway {
       entry.starts++;
       entry.removed = false;
       this.cx.opts.emit({ type: 'nodeProcess', t: this.cx.clock.now(), node: r.id, pid: r.pid, state: 'joined', code: null, signal: null });
-    }
-    const data = (r as { data?: unknown }).data as { host?: unknown; port?: unknown } | undefined;
-    if (typeof data !== 'object' || data === null || typeof data.host !== 'string' || typeof data.port !== 'number' || !Number.isInteger(data.port) || data.port <= 0 || data.port > 65535) {
-      return { error: new DseError('BadRequest', 'join: data must be {host, port}, where peers reach this node').toBody() };
     }
     entry.conn = socket;
     entry.killing = false;
