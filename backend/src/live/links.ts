@@ -46,6 +46,13 @@ interface Hello {
 const FRAME_BYTES_MAX = 16 * 1024 * 1024;
 /** Messages waiting for a connection to a peer (beyond, the oldest are dropped: the outbox resends). */
 const QUEUE_MAX = 10_000;
+/**
+ * Bytes written to a peer's socket that it has not taken yet; beyond, new batches are dropped (a
+ * peer that reads nothing must not grow this process's memory without bound).
+ */
+export const UNSENT_BYTES_MAX = 8 * 1024 * 1024;
+/** TCP keepalive on links: a peer gone without a reset is noticed by the kernel. */
+const KEEPALIVE_MS = 5000;
 const BACKOFF_MIN_MS = 20;
 const BACKOFF_MAX_MS = 2000;
 
@@ -207,6 +214,12 @@ export class NodeLinks {
       if (s === null || link.connecting || link.queue.length === 0) return;
       const batch = link.queue;
       link.queue = [];
+      if (s.writableLength > UNSENT_BYTES_MAX) {
+        // The peer reads nothing (stopped, hung, cut off without a reset): what it has not taken is
+        // enough. The network loses these; senders resend what matters, once the peer reads again.
+        this.stats.dropped += batch.length;
+        return;
+      }
       this.writeBatch(to, s, batch);
     });
   }
@@ -249,6 +262,7 @@ export class NodeLinks {
     link.address = address;
     const s = connect({ host: address.host, port: address.port });
     s.setNoDelay(true);
+    s.setKeepAlive(true, KEEPALIVE_MS);
     const reader = new FrameReader(() => undefined); // peers never answer on this connection
     s.on('connect', () => {
       if (link.socket !== s) return;

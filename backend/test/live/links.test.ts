@@ -7,7 +7,7 @@ import type { App } from '../../src/core/app';
 import type { WireMessage } from '../../src/core/messages';
 import { DseNode } from '../../src/core/node';
 import type { PeerAddress } from '../../src/live/links';
-import { NodeLinks } from '../../src/live/links';
+import { NodeLinks, UNSENT_BYTES_MAX } from '../../src/live/links';
 import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
 import { MemoryStorage } from '../../src/storage/memory';
 
@@ -291,6 +291,25 @@ describe('links: reconnects and bounds', () => {
     expect(a.links.stats.dropped).toBeGreaterThanOrEqual(1000 + 25_000 + 2000);
     expect(a.links.stats.messagesSent).toBe(0);
     expect(a.links.stats.connects).toBe(0);
+  });
+
+  it('a peer that accepts but reads nothing does not grow the sender without bound: beyond the unsent limit, batches are dropped', async () => {
+    // A listener that takes the connection and never reads from it (a stopped or hung process).
+    const server = createServer({ pauseOnConnect: true }, () => undefined);
+    await new Promise<void>((r) => server.listen(0, HOST, r));
+    open.servers.push(server);
+    const a = makeLinks('n1');
+    a.links.setPeers({ n9: { host: HOST, port: (server.address() as { port: number }).port } });
+    const kb = 'x'.repeat(1024);
+    let seq = 0;
+    for (let round = 0; round < 300; round++) {
+      for (let i = 0; i < 100; i++) a.links.send('n9', app('n1', ++seq, kb));
+      await sleep(1);
+    }
+    // 30 MB offered; what was written is bounded by the limit plus what the kernel buffers took.
+    expect(a.links.stats.connects).toBe(1);
+    expect(a.links.stats.dropped).toBeGreaterThan(0);
+    expect(a.links.stats.messagesSent * 1024).toBeLessThan(UNSENT_BYTES_MAX + 16 * 1024 * 1024);
   });
 });
 
