@@ -26,6 +26,11 @@ export interface NodeConfig {
   emitStateChanges: boolean;
   /** Messages from a newer world-line held while waiting for the coordinator's `recover`. */
   bufferedMessagesMax: number;
+  /**
+   * Checkpoint batches written at once. Two: a version closed on demand (a flush, durable mode) goes to
+   * storage at once even while a periodic checkpoint is being written; they are reported in order.
+   */
+  writesInFlight: number;
 }
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = {
@@ -38,7 +43,16 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   storageRetryMs: 50,
   emitStateChanges: false,
   bufferedMessagesMax: 10_000,
+  writesInFlight: 2,
 };
+
+/** A batch of checkpoints sent to storage: reported persisted once it and every batch before it are written. */
+interface WriteSlot {
+  batch: CheckpointRecord[];
+  written: boolean;
+  /** Failed for now (storage unavailable, or an indefinite outcome): written again after `storageRetryMs`. */
+  failed: boolean;
+}
 
 export interface NodePorts {
   clock: Clock;
@@ -169,7 +183,8 @@ export class DseNode {
   private baseVersion: Version = 0;
 
   private queue: CheckpointRecord[] = [];
-  private writing: CheckpointRecord[] | null = null;
+  /** Batches being written, oldest first (at most `writesInFlight`). */
+  private writes: WriteSlot[] = [];
   private retryTimer: TimerId | null = null;
   /** Storage refused a write because a newer world-line started: writes wait for its `recover`. */
   private fenced = false;
@@ -741,7 +756,7 @@ export class DseNode {
     else if (this.cfg.cutKind === 'cheap') {
       // The cheap cut needs idle nodes to move with the shared clock too.
       const v = this.nextVersionNumber(0);
-      if (this.queue.length === 0 && this.writing === null) {
+      if (this.queue.length === 0 && this.writes.length === 0) {
         this.active = true;
         this.closeVersion(v);
       }
@@ -816,36 +831,46 @@ export class DseNode {
   }
 
   /**
-   * One batch in flight at a time; whatever queued meanwhile goes in the next batch (group commit).
+   * Up to `writesInFlight` batches at a time; whatever queued meanwhile goes in the next batch (group
+   * commit). Batches may land in any order; they are reported persisted in the order of their versions.
    * Writes go on while a recovery is prepared (what gets persisted may be kept), not while fenced off.
    */
   private pumpWrites(): void {
-    if (this.writing !== null || this.queue.length === 0 || this.retryTimer !== null || this.fenced) return;
+    if (this.retryTimer !== null || this.fenced) return;
     if (this.status !== 'up' && this.status !== 'frozen') return;
-    const batch = this.queue;
-    this.queue = [];
-    this.writing = batch;
+    while (this.queue.length > 0 && this.writes.length < this.cfg.writesInFlight) {
+      const slot: WriteSlot = { batch: this.queue, written: false, failed: false };
+      this.queue = [];
+      this.writes.push(slot);
+      this.startWrite(slot);
+    }
+  }
+
+  private startWrite(slot: WriteSlot): void {
     const epoch = this.epoch;
-    this.storage.writeCheckpoints(batch).then(
+    // A slot no longer in `writes` was given up (a rollback, a fence): its outcome changes nothing.
+    const current = (): boolean => epoch === this.epoch && this.writes.includes(slot);
+    this.storage.writeCheckpoints(slot.batch).then(
       () => {
-        if (epoch !== this.epoch) return;
-        this.writing = null;
+        if (!current()) return;
+        slot.written = true;
         this.guarded(() => {
-          this.onPersisted(batch);
+          while (this.writes.length > 0 && this.writes[0]!.written) this.onPersisted(this.writes.shift()!.batch);
           this.pumpWrites();
         });
       },
       (err: unknown) => {
-        if (epoch !== this.epoch) return;
-        this.writing = null;
+        if (!current()) return;
         const e = isDseError(err) ? err : new DseError('StorageUnavailable', String(err));
-        for (const r of batch) {
+        for (const r of slot.batch) {
           this.observer.emit({ type: 'checkpointFailed', t: this.clock.now(), node: this.id, worldLine: r.worldLine, version: r.version, code: e.code, definite: e.definite });
         }
         if (e.code === 'StaleWorldLine') {
           // A newer world-line exists and its recover is on its way. Which of these versions it keeps is
-          // for it to say: they wait, and the kept ones are written again in the new world-line.
-          this.queue = [...batch, ...this.queue];
+          // for it to say: every version not reported yet waits, in order, and the kept ones are written
+          // again in the new world-line.
+          this.queue = [...this.writes.flatMap((w) => w.batch), ...this.queue];
+          this.writes = [];
           this.fenced = true;
           return;
         }
@@ -858,10 +883,17 @@ export class DseNode {
           });
           return;
         }
-        // Indefinite (or a conflict): it may or may not have been written. Writing it again is idempotent.
-        this.queue = [...batch, ...this.queue];
+        // Indefinite (or a conflict): it may or may not have been written. Writing it again is idempotent;
+        // the batches after it wait to be reported until it is.
+        slot.failed = true;
+        if (this.retryTimer !== null) return;
         this.retryTimer = this.clock.setTimer(this.cfg.storageRetryMs, () => {
           this.retryTimer = null;
+          for (const w of this.writes) {
+            if (!w.failed) continue;
+            w.failed = false;
+            this.startWrite(w);
+          }
           this.pumpWrites();
         });
       },
@@ -1051,8 +1083,8 @@ export class DseNode {
     this.preparingFor = 0;
     this.fenced = false;
     this.flushAsked.clear();
-    // Kept versions not yet persisted (including one whose write is in flight) are written again, under the new world-line.
-    this.writing = null;
+    // Kept versions not yet persisted (including those whose write is in flight) are written again, under the new world-line.
+    this.writes = [];
     this.queue = [];
     for (const c of this.closed) {
       if (c.record.worldLine !== rec.worldLine) c.record = { ...c.record, worldLine: rec.worldLine };
@@ -1121,7 +1153,7 @@ export class DseNode {
     const epoch = this.epoch;
     this.abandonSthreads();
     this.queue = [];
-    this.writing = null;
+    this.writes = [];
     this.fenced = false;
     this.held.clear();
     if (this.retryTimer !== null) {

@@ -238,7 +238,7 @@ describe('outbox', () => {
 });
 
 describe('checkpoints', () => {
-  it('captures a version at once and reports it persisted after the write, one write in flight', async () => {
+  it('captures a version at once and reports it persisted after the write: two writes in flight, reported in order, the rest grouped', async () => {
     // A storage whose writes complete only when the test says so.
     const inner = new MemoryStorage();
     const writes: { records: readonly CheckpointRecord[]; done: () => void }[] = [];
@@ -246,26 +246,74 @@ describe('checkpoints', () => {
       writeCheckpoints: (records) => new Promise<void>((resolve) => writes.push({ records, done: () => void inner.writeCheckpoints(records).then(resolve) })),
     });
     const h = await harness({}, storage);
+    for (let i = 1; i <= 4; i++) {
+      h.node.receive(request(i, { op: 'put', key: `k${i}`, value: i }));
+      h.node.checkpointNow();
+    }
+    // Four versions closed; two are being written, the others queue up.
+    expect(h.events.filter((e) => e.type === 'checkpointStarted')).toHaveLength(4);
+    expect(writes).toHaveLength(2);
+    // The second lands first: nothing is reported until the first has too.
+    writes[1]!.done();
+    await h.settle();
+    expect(of(h, 'persisted')).toHaveLength(0);
+    expect(writes).toHaveLength(2);
+    writes[0]!.done();
+    await h.settle();
+    const first = of(h, 'persisted').map(([, m]) => m.version);
+    expect(first).toHaveLength(2);
+    expect(first[0]!).toBeLessThan(first[1]!);
+    // The queued two go together: group commit.
+    expect(writes).toHaveLength(3);
+    expect(writes[2]!.records).toHaveLength(2);
+    writes[2]!.done();
+    await h.settle();
+    const persisted = of(h, 'persisted').map(([, m]) => m.version);
+    expect(persisted).toHaveLength(4);
+    expect([...persisted].sort((a, b) => a - b)).toEqual(persisted);
+    expect(h.node.persistedVersion).toBe(persisted[3]);
+    // The last one reads back with every key.
+    const cp = await inner.loadCheckpoint('n1', persisted[3]!);
+    expect([...cp!.state.keys()].filter((k) => k.startsWith('a:')).sort()).toEqual(['a:k1', 'a:k2', 'a:k3', 'a:k4']);
+  });
+
+  it('a write that fails while the next one lands is written again, and both are reported in order', async () => {
+    const inner = new MemoryStorage();
+    let calls = 0;
+    const storage = overrideStorage(inner, {
+      writeCheckpoints: (records) => (++calls === 1 ? Promise.reject(new DseError('StorageUnavailable', 'planted: down for a moment')) : inner.writeCheckpoints(records)),
+    });
+    const h = await harness({ storageRetryMs: 5 }, storage);
+    h.node.receive(request(1, { op: 'put', key: 'a', value: 1 }));
+    h.node.checkpointNow();
+    h.node.receive(request(2, { op: 'put', key: 'b', value: 2 }));
+    h.node.checkpointNow();
+    await h.settle();
+    // The second landed, the first failed: nothing reported yet.
+    expect(of(h, 'persisted')).toHaveLength(0);
+    await h.settle(20);
+    const persisted = of(h, 'persisted').map(([, m]) => m.version);
+    expect(persisted).toHaveLength(2);
+    expect(persisted[0]!).toBeLessThan(persisted[1]!);
+    expect(calls).toBe(3);
+  });
+
+  it('with one write in flight (writesInFlight 1), the others wait and go as one batch', async () => {
+    const inner = new MemoryStorage();
+    const writes: { records: readonly CheckpointRecord[]; done: () => void }[] = [];
+    const storage = overrideStorage(inner, {
+      writeCheckpoints: (records) => new Promise<void>((resolve) => writes.push({ records, done: () => void inner.writeCheckpoints(records).then(resolve) })),
+    });
+    const h = await harness({ writesInFlight: 1 }, storage);
     for (let i = 1; i <= 3; i++) {
       h.node.receive(request(i, { op: 'put', key: `k${i}`, value: i }));
       h.node.checkpointNow();
     }
-    // Three versions closed, but only the first is being written; the others queue up.
-    expect(h.events.filter((e) => e.type === 'checkpointStarted')).toHaveLength(3);
     expect(writes).toHaveLength(1);
     writes[0]!.done();
     await h.settle();
-    // The queued two go together: group commit.
     expect(writes).toHaveLength(2);
     expect(writes[1]!.records).toHaveLength(2);
-    writes[1]!.done();
-    await h.settle();
-    const persisted = of(h, 'persisted').map(([, m]) => m.version);
-    expect(persisted).toHaveLength(3);
-    expect(h.node.persistedVersion).toBe(persisted[2]);
-    // The last one reads back with every key.
-    const cp = await inner.loadCheckpoint('n1', persisted[2]!);
-    expect([...cp!.state.keys()].filter((k) => k.startsWith('a:')).sort()).toEqual(['a:k1', 'a:k2', 'a:k3']);
   });
 
   it('restores to the cut version and forgets everything above it', async () => {
