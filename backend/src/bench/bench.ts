@@ -229,7 +229,7 @@ try {
         if (serverLog.length > 200) serverLog.shift();
       },
     });
-    deployment = processesDeployment(server, 'every message relayed by the server process (one extra loopback hop)');
+    deployment = processesDeployment(server, 'node processes talk over direct TCP links on loopback; the server is the control plane and session host');
   } else {
     deployment = await embeddedDeployment(storage, nodeCount, interval, modes[0]!);
   }

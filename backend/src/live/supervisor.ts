@@ -45,7 +45,7 @@ export class ProcessSupervisor {
     this.monitor = setInterval(() => this.checkHeartbeats(), Math.max(20, Math.floor(this.cx.config().heartbeatTimeoutMs / 4)));
   }
 
-  /** Stops watching and SIGKILLs every process, resolved when all have exited. */
+  /** Stops watching and stops every process (SIGTERM, then SIGKILL), resolved when all have exited. */
   async stop(): Promise<void> {
     if (this.monitor !== null) clearInterval(this.monitor);
     const exits: Promise<void>[] = [];
@@ -56,14 +56,15 @@ export class ProcessSupervisor {
       if (p !== null && p.exitCode === null && p.signalCode === null) {
         exits.push(
           new Promise<void>((resolve) => {
+            // SIGTERM first (a node exits at once, and a profiler started by DSE_NODE_FLAGS gets to write), SIGKILL after 1 s.
             const t = setTimeout(() => {
               p.kill('SIGKILL');
-            }, 2000);
+            }, 1000);
             p.once('exit', () => {
               clearTimeout(t);
               resolve();
             });
-            p.kill('SIGKILL');
+            p.kill('SIGTERM');
           }),
         );
       }
@@ -160,7 +161,9 @@ export class ProcessSupervisor {
     else delete env.DSE_TOKEN;
     // On PostgreSQL, the nodes this server spawns write their checkpoints themselves (see NodeRunConfig.storage).
     if (opts.storage.url !== undefined && opts.storage.schema !== undefined) env.DATABASE_URL = opts.storage.url;
-    const child = spawn(process.execPath, ['--import', 'tsx', NODE_MAIN, '--server', opts.serverUrl(), '--id', id, '--incarnation', entry.incarnation], {
+    // DSE_NODE_FLAGS: extra Node flags for the node processes (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile them).
+    const flags = (process.env.DSE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+    const child = spawn(process.execPath, [...flags, '--import', 'tsx', NODE_MAIN, '--server', opts.serverUrl(), '--id', id, '--incarnation', entry.incarnation], {
       cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
