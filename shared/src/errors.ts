@@ -22,6 +22,11 @@ export const ERROR_CODES = {
   Unauthorized: { definite: true },
   LimitExceeded: { definite: true },
   Conflict: { definite: true },
+  /**
+   * The node does not own the key (log, topic, workflow) the request names, under its placement: the
+   * request did not happen; send it to the owner the answer names (`owner`, placement `version`).
+   */
+  WrongOwner: { definite: true },
   Internal: { definite: false },
 } as const satisfies Record<string, { definite: boolean }>;
 

@@ -15,6 +15,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   NotFound: 404,
   Conflict: 409,
   SessionRolledBack: 409,
+  WrongOwner: 409,
   LimitExceeded: 429,
   Timeout: 504,
   StorageUnavailable: 503,

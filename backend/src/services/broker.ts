@@ -2,7 +2,7 @@ import type { Json, NodeId, Version } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
 import type { ActionContext, App, AppRequest } from '../core/app';
 import type { Session } from '../core/session';
-import type { ClientOptions, CutView, Speculative } from './common';
+import type { ClientOptions, CutView, PlacementView, Speculative } from './common';
 import { asObject, int, name, optInt, request, shardOf } from './common';
 
 /**
@@ -113,12 +113,12 @@ export const brokerApp: App = {
 /** A typed client of the broker over one session. */
 export class BrokerClient {
   private readonly session: Session;
-  private readonly nodes: readonly NodeId[];
+  private readonly view: PlacementView;
   private readonly cutView: CutView | undefined;
 
   constructor(session: Session, opts: ClientOptions) {
     this.session = session;
-    this.nodes = opts.nodes;
+    this.view = opts.placement ?? { version: 0, members: [...opts.nodes].sort() };
     this.cutView = opts.cutView;
   }
 
@@ -132,12 +132,12 @@ export class BrokerClient {
 
   /** The node that holds `topic`. */
   nodeOf(topic: string): NodeId {
-    return topicNode(topic, this.nodes);
+    return topicNode(topic, this.view.members);
   }
 
   /** Publishes one event; `seq` goes 1, 2, 3 … per producer and topic (see `Producer`, which keeps it). */
   publish(topic: string, producer: string, seq: number, data: Json): Promise<Speculative<PublishResult>> {
-    return request(this.session, this.nodeOf(topic), { svc: 'broker', op: 'publish', topic, producer, seq, data });
+    return request(this.session, this.nodeOf(topic), { svc: 'broker', op: 'publish', topic, producer, seq, data }, undefined, this.view);
   }
 
   /**
@@ -151,11 +151,11 @@ export class BrokerClient {
       if (this.cutView === undefined) throw new DseError('BadRequest', 'broker: committed-only polls need a cutView (the session host)');
       payload.upTo = this.cutView.cut[node] ?? 0;
     }
-    return request(this.session, node, payload);
+    return request(this.session, node, payload, undefined, this.view);
   }
 
   offsets(topic: string, group: string): Promise<Speculative<{ offset: number; length: number }>> {
-    return request(this.session, this.nodeOf(topic), { svc: 'broker', op: 'offsets', topic, group });
+    return request(this.session, this.nodeOf(topic), { svc: 'broker', op: 'offsets', topic, group }, undefined, this.view);
   }
 }
 

@@ -2,6 +2,7 @@ import type { CallerId, Cut, Deps, Json, NodeId, WorldLine } from '@dse/shared';
 import { DseError, ERROR_CODES } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Pending } from '../core/app';
 import type { Session, SpeculativeResult } from '../core/session';
+import { ownerOf } from './placement';
 
 /**
  * What every service client returns: the answer at once, speculatively, and `commit()` for the
@@ -29,24 +30,59 @@ export interface CutView {
 /** Options every client takes: the nodes its service is spread over (in a fixed order, the same for every client). */
 export interface ClientOptions {
   nodes: readonly NodeId[];
+  /** The placement to route by and to update from `WrongOwner` answers (default: one of the client's own over `nodes`). */
+  placement?: PlacementView;
   /** Needed for committed-only reads: the cut the session's host has heard of. */
   cutView?: CutView;
 }
 
-/** Sends one request and types its answer; a typed refusal by the service (`{error}`) is thrown as a `DseError`. */
-export async function request<T>(session: Session, node: NodeId, payload: Json, decode: (r: Json) => T = (r) => r as unknown as T): Promise<Speculative<T>> {
-  const r: SpeculativeResult = await session.request(node, payload);
+/** How many times a request is sent again to the owner a `WrongOwner` answer names (the members may be changing meanwhile). */
+export const WRONG_OWNER_RETRIES = 8;
+
+/** The owner a `WrongOwner` answer names, or null when the answer is something else. */
+export function wrongOwnerOf(result: Json): { owner: NodeId; version: number; members: NodeId[] } | null {
+  if (typeof result !== 'object' || result === null || Array.isArray(result)) return null;
+  const e = result.error;
+  if (typeof e !== 'object' || e === null || Array.isArray(e) || e.code !== 'WrongOwner' || typeof e.owner !== 'string') return null;
+  const members = Array.isArray(e.members) ? e.members.filter((m): m is string => typeof m === 'string') : [];
+  return { owner: e.owner, version: typeof e.version === 'number' ? e.version : 0, members };
+}
+
+/**
+ * Sends one request and types its answer; a typed refusal by the service (`{error}`) is thrown as a
+ * `DseError`. A `WrongOwner` answer (the node does not own the unit, under a newer or an older
+ * placement) is followed: the request goes again to the owner it names, and `view` (the client's
+ * placement, if given) learns the newer members.
+ */
+export async function request<T>(session: Session, node: NodeId, payload: Json, decode: (r: Json) => T = (r) => r as unknown as T, view?: PlacementView): Promise<Speculative<T>> {
+  let r: SpeculativeResult = await session.request(node, payload);
+  for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
+    const w = wrongOwnerOf(r.result);
+    if (w === null) break;
+    if (view !== undefined && w.version > view.version && w.members.length > 0) {
+      view.version = w.version;
+      view.members = [...w.members].sort();
+    }
+    r = await session.request(w.owner, payload);
+  }
   throwIfError(r.result);
   const value = decode(r.result);
+  const res = r;
   return {
     value,
-    deps: r.deps,
-    worldLine: r.worldLine,
-    session: r.session,
-    seq: r.seq,
-    commit: () => r.commit().then(() => value),
-    whenCommitted: () => r.whenCommitted().then(() => value),
+    deps: res.deps,
+    worldLine: res.worldLine,
+    session: res.session,
+    seq: res.seq,
+    commit: () => res.commit().then(() => value),
+    whenCommitted: () => res.whenCommitted().then(() => value),
   };
+}
+
+/** A client's placement: the members it routes by, updated from `WrongOwner` answers. Clients sharing one agree. */
+export interface PlacementView {
+  version: number;
+  members: NodeId[];
 }
 
 /** The runtime answers a request whose handler threw a `DseError` with `{error: {code, message}}`. */
@@ -58,20 +94,9 @@ export function throwIfError(result: Json): void {
   throw new DseError(code, e.message ?? code);
 }
 
-/** FNV-1a: a stable hash, the same in every process, for placing keys, logs and topics on nodes. */
-export function hash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
-
-/** The node that owns `key`; every client with the same node list agrees. */
+/** The node that owns unit `key` (see `placement.ts`); every client with the same members agrees. */
 export function shardOf(key: string, nodes: readonly NodeId[]): NodeId {
-  if (nodes.length === 0) throw new DseError('BadRequest', 'no nodes to place a key on');
-  return nodes[hash(key) % nodes.length]!;
+  return ownerOf(key, nodes);
 }
 
 // ------------------------------------------------------------------ payload checks

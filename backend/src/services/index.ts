@@ -3,6 +3,7 @@ import { BROKER_PREFIX, brokerApp } from './broker';
 import { serviceRouter } from './common';
 import { KV_PREFIX, kvStoreApp } from './kv';
 import { WAL_PREFIX, walApp } from './wal';
+import { MEMBERSHIP_PREFIX } from './placement';
 import { TRAVEL_PREFIX, WORKFLOW_PREFIX, travelApp, workflowApp } from './workflow';
 
 export * from './common';
@@ -10,6 +11,8 @@ export * from './wal';
 export * from './kv';
 export * from './broker';
 export * from './workflow';
+export * from './placement';
+export * from './membership';
 
 /**
  * Every service on every node, routed by the payload's `svc`: `wal`, `kv`, `broker`, `wf` (the
@@ -20,10 +23,11 @@ export const SERVICES: Readonly<Record<string, App>> = { wal: walApp, kv: kvStor
 export const servicesApp: App = serviceRouter(SERVICES);
 
 /**
- * The state key prefixes the services keep their state under (`wal/`, `kv/`, `br/`, `wf/`, `tr/`):
+ * The state key prefixes the services keep their state under (`wal/`, `kv/`, `br/`, `wf/`, `tr/`, and
+ * `pl/`, the membership's own):
  * an app sharing a node with them (the live `playground` app's kv part) must not write keys there.
  */
-export const SERVICE_PREFIXES: readonly string[] = [WAL_PREFIX, KV_PREFIX, BROKER_PREFIX, WORKFLOW_PREFIX, TRAVEL_PREFIX];
+export const SERVICE_PREFIXES: readonly string[] = [WAL_PREFIX, KV_PREFIX, BROKER_PREFIX, WORKFLOW_PREFIX, TRAVEL_PREFIX, MEMBERSHIP_PREFIX];
 
 /** The service prefix `key` starts with, if any. */
 export function servicePrefixOf(key: string): string | undefined {

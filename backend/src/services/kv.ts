@@ -2,7 +2,7 @@ import type { Json, NodeId, Version } from '@dse/shared';
 import { DseError } from '@dse/shared';
 import type { ActionContext, App, AppRequest } from '../core/app';
 import type { Session } from '../core/session';
-import type { ClientOptions, Speculative } from './common';
+import type { ClientOptions, PlacementView, Speculative } from './common';
 import { asObject, jsonEqual, request, shardOf } from './common';
 
 /**
@@ -97,11 +97,11 @@ export const kvStoreApp: App = {
 /** A typed client of the key-value store over one session; keys go to their shard. */
 export class KvClient {
   private readonly session: Session;
-  private readonly nodes: readonly NodeId[];
+  private readonly view: PlacementView;
 
   constructor(session: Session, opts: ClientOptions) {
     this.session = session;
-    this.nodes = opts.nodes;
+    this.view = opts.placement ?? { version: 0, members: [...opts.nodes].sort() };
   }
 
   /**
@@ -114,23 +114,23 @@ export class KvClient {
 
   /** The node that holds `key`. */
   nodeOf(key: string): NodeId {
-    return kvNode(key, this.nodes);
+    return kvNode(key, this.view.members);
   }
 
   get(key: string): Promise<Speculative<KvGetResult>> {
-    return request(this.session, this.nodeOf(key), { svc: 'kv', op: 'get', key });
+    return request(this.session, this.nodeOf(key), { svc: 'kv', op: 'get', key }, undefined, this.view);
   }
 
   put(key: string, value: Json): Promise<Speculative<KvWriteResult>> {
-    return request(this.session, this.nodeOf(key), { svc: 'kv', op: 'put', key, value });
+    return request(this.session, this.nodeOf(key), { svc: 'kv', op: 'put', key, value }, undefined, this.view);
   }
 
   delete(key: string): Promise<Speculative<KvDeleteResult>> {
-    return request(this.session, this.nodeOf(key), { svc: 'kv', op: 'delete', key });
+    return request(this.session, this.nodeOf(key), { svc: 'kv', op: 'delete', key }, undefined, this.view);
   }
 
   /** Sets `key` to `value` (null: deletes it) if its value is `expected` (null: absent). */
   cas(key: string, expected: Json, value: Json): Promise<Speculative<KvCasResult>> {
-    return request(this.session, this.nodeOf(key), { svc: 'kv', op: 'cas', key, expected, value });
+    return request(this.session, this.nodeOf(key), { svc: 'kv', op: 'cas', key, expected, value }, undefined, this.view);
   }
 }

@@ -2,7 +2,7 @@ import type { Json, NodeId, Version } from '@dse/shared';
 import { DseError } from '@dse/shared';
 import type { ActionContext, App, AppRequest } from '../core/app';
 import type { Session } from '../core/session';
-import type { ClientOptions, CutView, Speculative } from './common';
+import type { ClientOptions, CutView, PlacementView, Speculative } from './common';
 import { asObject, int, name, optInt, request, shardOf } from './common';
 
 /**
@@ -109,12 +109,12 @@ export const walApp: App = {
 /** A typed client of the write-ahead log over one session. */
 export class WalClient {
   private readonly session: Session;
-  private readonly nodes: readonly NodeId[];
+  private readonly view: PlacementView;
   private readonly cutView: CutView | undefined;
 
   constructor(session: Session, opts: ClientOptions) {
     this.session = session;
-    this.nodes = opts.nodes;
+    this.view = opts.placement ?? { version: 0, members: [...opts.nodes].sort() };
     this.cutView = opts.cutView;
   }
 
@@ -128,12 +128,12 @@ export class WalClient {
 
   /** The node holding `log`. */
   nodeOf(log: string): NodeId {
-    return walNode(log, this.nodes);
+    return walNode(log, this.view.members);
   }
 
   /** Appends `data`; the position is speculative until `commit()`. */
   append(log: string, data: Json): Promise<Speculative<{ pos: number }>> {
-    return request(this.session, this.nodeOf(log), { svc: 'wal', op: 'append', log, data });
+    return request(this.session, this.nodeOf(log), { svc: 'wal', op: 'append', log, data }, undefined, this.view);
   }
 
   /**
@@ -144,7 +144,7 @@ export class WalClient {
     const payload: Record<string, Json> = { svc: 'wal', op: 'read', log, from: opts.from ?? 0, max: opts.max ?? 100 };
     const node = this.nodeOf(log);
     if (opts.committed === true) payload.upTo = this.committedVersion(node);
-    return request(this.session, node, payload);
+    return request(this.session, node, payload, undefined, this.view);
   }
 
   /** The log's length: speculative, or `committed: true` for the committed prefix's length. */
@@ -152,7 +152,7 @@ export class WalClient {
     const node = this.nodeOf(log);
     const payload: Record<string, Json> = { svc: 'wal', op: 'length', log };
     if (opts.committed === true) payload.upTo = this.committedVersion(node);
-    return request(this.session, node, payload);
+    return request(this.session, node, payload, undefined, this.view);
   }
 
   private committedVersion(node: NodeId): number {

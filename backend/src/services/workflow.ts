@@ -3,8 +3,8 @@ import { DseError } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/app';
 import { PENDING } from '../core/app';
 import type { Session } from '../core/session';
-import type { ClientOptions, Speculative } from './common';
-import { asObject, int, name, request, shardOf } from './common';
+import type { ClientOptions, PlacementView, Speculative } from './common';
+import { asObject, int, name, request, shardOf, WRONG_OWNER_RETRIES, wrongOwnerOf } from './common';
 
 /**
  * Workflows: an orchestrator runs multi-step workflows (sagas) as sthreads over other services.
@@ -115,7 +115,15 @@ function finish(ctx: ActionContext, id: string, rec: WorkflowRecord, out: Workfl
 /** Detaches the sthread of step `k` (or of its compensation). */
 function runStep(ctx: ActionContext, id: string, phase: 'run' | 'comp', k: number, step: WorkflowStep): void {
   ctx.detach(`${id}/${phase === 'run' ? 's' : 'c'}${k}`, async (st: Sthread) => {
-    const result = await st.call(step.node, phase === 'run' ? step.do : step.undo);
+    const payload = phase === 'run' ? step.do : step.undo;
+    let result = await st.call(step.node, payload);
+    // The step's unit moved (the members changed since the workflow started): call its owner. Each try is
+    // a call of this sthread, so a recovery replays the same sequence and the targets answer from their tables.
+    for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
+      const w = wrongOwnerOf(result);
+      if (w === null) break;
+      result = await st.call(w.owner, payload);
+    }
     await st.merge((m) => {
       const rec = load(m, id);
       // Stale: the record moved on (it cannot, while this sthread lives, but a merge must not assume it).
@@ -185,11 +193,11 @@ export const workflowApp: App = {
 /** A typed client of the orchestrator over one session. */
 export class WorkflowClient {
   private readonly session: Session;
-  private readonly nodes: readonly NodeId[];
+  private readonly view: PlacementView;
 
   constructor(session: Session, opts: ClientOptions) {
     this.session = session;
-    this.nodes = opts.nodes;
+    this.view = opts.placement ?? { version: 0, members: [...opts.nodes].sort() };
   }
 
   /**
@@ -202,7 +210,7 @@ export class WorkflowClient {
 
   /** The node that orchestrates workflow `id` (any node can; this spreads them). */
   nodeOf(id: string): NodeId {
-    return shardOf(`wf:${id}`, this.nodes);
+    return shardOf(`wf:${id}`, this.view.members);
   }
 
   /**
@@ -210,11 +218,11 @@ export class WorkflowClient {
    * speculatively: `commit()` resolves once that outcome is durable, steps and compensations with it.
    */
   run(id: string, steps: readonly WorkflowStep[], node: NodeId = this.nodeOf(id)): Promise<Speculative<WorkflowOutcome>> {
-    return request(this.session, node, { svc: 'wf', op: 'start', id, steps: steps as unknown as Json });
+    return request(this.session, node, { svc: 'wf', op: 'start', id, steps: steps as unknown as Json }, undefined, this.view);
   }
 
   status(id: string, node: NodeId = this.nodeOf(id)): Promise<Speculative<WorkflowStatus>> {
-    return request(this.session, node, { svc: 'wf', op: 'status', id });
+    return request(this.session, node, { svc: 'wf', op: 'status', id }, undefined, this.view);
   }
 }
 
@@ -291,17 +299,17 @@ export interface TripLeg {
   decline?: boolean;
 }
 
-/** The node of a travel provider. */
-export function providerNode(kind: TravelKind, nodes: readonly NodeId[]): NodeId {
-  return shardOf(`travel:${kind}`, nodes);
+/** The node that holds `item` (its stock and its bookings): the unit `travel:<item>` of the placement. */
+export function providerNode(item: string, nodes: readonly NodeId[]): NodeId {
+  return shardOf(`travel:${item}`, nodes);
 }
 
 /** The steps of a travel reservation: reserve each leg (cancel it as compensation). */
 export function travelReservation(workflowId: string, legs: readonly TripLeg[], nodes: readonly NodeId[]): WorkflowStep[] {
   return legs.map((leg, step) => ({
     name: `${leg.kind} ${leg.item}`,
-    node: providerNode(leg.kind, nodes),
+    node: providerNode(leg.item, nodes),
     do: { svc: 'travel', op: 'reserve', wf: workflowId, step, item: leg.item, capacity: leg.capacity, decline: leg.decline === true },
-    undo: { svc: 'travel', op: 'cancel', wf: workflowId, step },
+    undo: { svc: 'travel', op: 'cancel', wf: workflowId, step, item: leg.item },
   }));
 }

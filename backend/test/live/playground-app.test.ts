@@ -12,7 +12,7 @@ describe('the playground app', () => {
     expect(resolveApp('kv')).toBe(APPS.kv);
     expect(resolveApp('services')).toBe(APPS.services);
     expect(resolveApp('toString')).toBeUndefined();
-    expect([...SERVICE_PREFIXES].sort()).toEqual(['br/', 'kv/', 'tr/', 'wal/', 'wf/']);
+    expect([...SERVICE_PREFIXES].sort()).toEqual(['br/', 'kv/', 'pl/', 'tr/', 'wal/', 'wf/']);
   });
 
   it('routes svc payloads to the services and the others to the kv app, which refuses service prefixes', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hash, jsonEqual, serviceRouter, shardOf, throwIfError } from '../../src/services/common';
+import { jsonEqual, serviceRouter, shardOf, throwIfError } from '../../src/services/common';
+import { hash32 as hash, ownerOf } from '../../src/services/placement';
 import { servicesApp } from '../../src/services';
 import { TestCluster } from './cluster';
 
@@ -16,6 +17,21 @@ describe('service plumbing', () => {
     expect(counts.size).toBe(4);
     for (const c of counts.values()) expect(c).toBeGreaterThan(50);
     expect(() => shardOf('x', [])).toThrow();
+  });
+
+  it('rendezvous placement: adding a node moves only the keys it wins, removing one moves only its own', () => {
+    const four = ['n1', 'n2', 'n3', 'n4'];
+    const five = [...four, 'n5'];
+    const keys = Array.from({ length: 2000 }, (_, i) => `kv:key${i}`);
+    const moved = keys.filter((k) => ownerOf(k, four) !== ownerOf(k, five));
+    // Every moved key went to the new node, and about 1/5 of them moved.
+    for (const k of moved) expect(ownerOf(k, five)).toBe('n5');
+    expect(moved.length).toBeGreaterThan(2000 * 0.14);
+    expect(moved.length).toBeLessThan(2000 * 0.26);
+    const three = ['n1', 'n2', 'n4'];
+    for (const k of keys) if (ownerOf(k, four) !== 'n3') expect(ownerOf(k, three)).toBe(ownerOf(k, four));
+    // The order of the members does not matter.
+    for (const k of keys.slice(0, 100)) expect(ownerOf(k, [...four].reverse())).toBe(ownerOf(k, four));
   });
 
   it('compares JSON values whatever the order of object keys', () => {

@@ -1,0 +1,386 @@
+import type { CallerId, Json, NodeId } from '@dse/shared';
+import { DseError, isDseError } from '@dse/shared';
+import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/app';
+import { PENDING } from '../core/app';
+import { MEMBERSHIP_PREFIX, ownerOf, unitBusy, unitOfRequest, unitOfStateKey } from './placement';
+
+/**
+ * Membership as state of the runtime, and migration through it.
+ *
+ * `withMembership(app, {founders})` wraps an app (the services, the playground app) so that each node
+ * answers only for the units it owns (see `placement.ts`) and hands units over, as ordinary messages,
+ * when the members change. Every piece of it is app state and app messages: speculative, persisted in
+ * versions, committed with the cut, rolled back with whatever depended on it after a failure.
+ *
+ * *The view.* `pl/view` holds the node's placement: version `v`, the members `m`, the members before
+ * `prev`, and `wait`: the old members whose hand-off for this version has not arrived yet. A node that
+ * never had a view uses version 0 over the founders (the cluster's first members).
+ *
+ * *A change* is the request `{pl: 'view', v, members, inherit?}`, sent by the control plane to every
+ * node of the old and the new members (the server, one change at a time; the simulator). Applying
+ * version v on node A, in one action: every unit A holds whose owner under the new members is another
+ * node B is taken out of A's state and sent to B in one `{pl: 'handoff', v, state}` message per member
+ * (empty ones too: it says "nothing more from A for v"); a running workflow is *pinned* instead
+ * (it stays, and moves in a later `late` hand-off once it is done). A then waits for the hand-offs of
+ * the other old members. A request for a unit A gains waits (`PENDING`, kept in state as `pl/held/...`)
+ * until the hand-off of its old owner has arrived; then it is answered. A request for a unit A does not
+ * own is answered with a typed, retryable `WrongOwner` naming the owner: nothing is ever answered from
+ * a node that does not own the unit. `inherit: {from, state}` carries the committed state of a member
+ * that is down and removed (read from storage by the control plane): each node takes from it the units
+ * it owns under the new members, and does not wait for that member's hand-off.
+ *
+ * *Why nothing is lost or doubled.* A hand-off is sent by the action that deletes the unit at the old
+ * owner, and the runtime delivers an app message exactly once, if and only if that version commits;
+ * the action that installs it at the new owner depends on it. So after any failure either both the
+ * deletion and the install survive, or neither (the unit is back at the old owner, whose view went
+ * back too, and the control plane sends the change again). A request routed by an old view is answered
+ * `WrongOwner`, never served twice.
+ */
+
+export interface MembershipOptions {
+  /** The cluster's first members: the placement of version 0, before any change. */
+  founders: readonly NodeId[];
+}
+
+interface View {
+  v: number;
+  m: NodeId[];
+  prev: NodeId[] | null;
+  wait: NodeId[];
+}
+
+interface Handoff {
+  pl: 'handoff';
+  v: number;
+  state: Record<string, Json>;
+  /** Units pinned at the sender (running workflows): they come later, in a `late` hand-off. */
+  pinned: string[];
+}
+
+interface Late {
+  pl: 'late';
+  unit: string;
+  state: Record<string, Json>;
+}
+
+interface Held {
+  c: CallerId;
+  q: number;
+  p: Json;
+}
+
+/** The membership's status, as `{pl: 'status'}` answers it. */
+export interface MembershipStatus {
+  node: NodeId;
+  version: number;
+  members: NodeId[];
+  /** Old members whose hand-off has not arrived. */
+  waitingFor: NodeId[];
+  /** Units held here until a running workflow is done, and where they go then. */
+  pinned: { unit: string; to: NodeId }[];
+  /** Units that stay at their old owner until it is done with them. */
+  awaiting: { unit: string; from: NodeId }[];
+  /** Requests waiting for a hand-off. */
+  held: number;
+  /** Units held, by service (`kv`, `wal`, `broker`, `wf`, `travel`, `app`). */
+  units: Record<string, number>;
+}
+
+/** The payload of a membership change, as the control plane sends it to each node. */
+export interface ViewChange {
+  pl: 'view';
+  v: number;
+  members: NodeId[];
+  inherit?: { from: NodeId; state: Record<string, Json> };
+}
+
+const VIEW = `${MEMBERSHIP_PREFIX}view`;
+const HELD = `${MEMBERSHIP_PREFIX}held/`;
+const PIN = `${MEMBERSHIP_PREFIX}pin/`;
+const AWAIT = `${MEMBERSHIP_PREFIX}await/`;
+const EARLY = `${MEMBERSHIP_PREFIX}early/`;
+
+const isObject = (v: Json | undefined): v is { [k: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function wrongOwner(unit: string, owner: NodeId, view: View): Json {
+  return { error: { code: 'WrongOwner', message: `${unit} is owned by ${owner} (placement version ${view.v})`, owner, version: view.v, members: view.m } };
+}
+
+export function withMembership(inner: App, opts: MembershipOptions): App {
+  const founders = [...new Set(opts.founders)].sort();
+
+  const viewOf = (ctx: ActionContext): View => (ctx.get(VIEW) as unknown as View | undefined) ?? { v: 0, m: founders, prev: null, wait: [] };
+
+  /** The units this node holds in state, with their keys. */
+  function unitsHere(ctx: ActionContext): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const key of ctx.keys()) {
+      const unit = unitOfStateKey(key, ctx.get(key));
+      if (unit === null) continue;
+      const list = out.get(unit);
+      if (list === undefined) out.set(unit, [key]);
+      else list.push(key);
+    }
+    return out;
+  }
+
+  /** Where a request for `unit` stands on this node: served here, held for a hand-off, or another node's. */
+  function standing(ctx: ActionContext, unit: string): { serve: true } | { hold: true } | { owner: NodeId } {
+    const view = viewOf(ctx);
+    if (ctx.get(PIN + unit) !== undefined) return { serve: true };
+    const owner = ownerOf(unit, view.m);
+    if (owner !== ctx.nodeId) return { owner };
+    const from = ctx.get(AWAIT + unit) as { from: NodeId } | undefined;
+    if (from !== undefined) return { owner: from.from };
+    if (view.prev !== null && view.wait.length > 0) {
+      const before = ownerOf(unit, view.prev);
+      if (before !== ctx.nodeId && view.wait.includes(before)) return { hold: true };
+    }
+    return { serve: true };
+  }
+
+  /** The app's context, with sthread merges wrapped so that a finished workflow's pin is released in the same action. */
+  function wrapCtx(ctx: ActionContext): ActionContext {
+    return {
+      get nodeId() {
+        return ctx.nodeId;
+      },
+      get version() {
+        return ctx.version;
+      },
+      get worldLine() {
+        return ctx.worldLine;
+      },
+      get now() {
+        return ctx.now;
+      },
+      get: (k) => ctx.get(k),
+      put: (k, v) => ctx.put(k, v),
+      delete: (k) => ctx.delete(k),
+      keys: (p) => ctx.keys(p),
+      send: (to, payload) => ctx.send(to, payload),
+      completeRequest: (c, q, r) => ctx.completeRequest(c, q, r),
+      detach: (key, body) =>
+        ctx.detach(key, (st: Sthread) =>
+          body({
+            id: st.id,
+            handle: st.handle,
+            call: (target, payload) => st.call(target, payload),
+            merge: <T>(fn: (m: ActionContext) => T) =>
+              st.merge((m) => {
+                const r = fn(wrapCtx(m));
+                releasePins(m);
+                return r;
+              }),
+          }),
+        ),
+    };
+  }
+
+  /** Sends each pinned unit that is no longer busy to where it belongs now. */
+  function releasePins(ctx: ActionContext): void {
+    for (const pinKey of ctx.keys(PIN)) {
+      const unit = pinKey.slice(PIN.length);
+      if (unitBusy(unit, (k) => ctx.get(k))) continue;
+      const to = ownerOf(unit, viewOf(ctx).m);
+      ctx.delete(pinKey);
+      if (to === ctx.nodeId) continue;
+      const state: Record<string, Json> = {};
+      for (const key of unitsHere(ctx).get(unit) ?? []) {
+        state[key] = ctx.get(key)!;
+        ctx.delete(key);
+      }
+      const late: Late = { pl: 'late', unit, state };
+      ctx.send(to, late as unknown as Json);
+    }
+  }
+
+  /** Answers the held requests that can be served now (or are another node's now). */
+  function releaseHeld(ctx: ActionContext): void {
+    for (const key of ctx.keys(HELD)) {
+      const h = ctx.get(key) as unknown as Held;
+      const unit = unitOfRequest(h.p);
+      const st = unit === null ? ({ serve: true } as const) : standing(ctx, unit);
+      if ('hold' in st) continue;
+      ctx.delete(key);
+      if ('owner' in st) {
+        ctx.completeRequest(h.c, h.q, wrongOwner(unit!, st.owner, viewOf(ctx)));
+        continue;
+      }
+      let result: Json | Pending;
+      try {
+        result = inner.onRequest(wrapCtx(ctx), { caller: h.c, seq: h.q, payload: h.p });
+      } catch (e) {
+        // The app refused it (a typed error, before it changed anything): that is the answer.
+        if (!isDseError(e)) throw e;
+        result = { error: { code: e.code, message: e.message } };
+      }
+      if (result !== PENDING) ctx.completeRequest(h.c, h.q, result);
+    }
+  }
+
+  function install(ctx: ActionContext, state: Record<string, Json>): void {
+    for (const [k, v] of Object.entries(state)) ctx.put(k, v);
+  }
+
+  function applyHandoff(ctx: ActionContext, from: NodeId, msg: Handoff): void {
+    install(ctx, msg.state);
+    for (const unit of msg.pinned) ctx.put(AWAIT + unit, { from });
+    const view = viewOf(ctx);
+    if (view.wait.includes(from)) ctx.put(VIEW, { ...view, wait: view.wait.filter((n) => n !== from) } as unknown as Json);
+  }
+
+  function changeView(ctx: ActionContext, change: ViewChange): Json {
+    const view = viewOf(ctx);
+    if (change.v <= view.v) return { ok: true, version: view.v, already: true };
+    if (change.v !== view.v + 1) throw new DseError('Conflict', `membership: this node is at placement version ${view.v}; version ${change.v} cannot follow it`);
+    if (view.wait.length > 0) throw new DseError('Conflict', `membership: version ${view.v} is still being handed over (waiting for ${view.wait.join(', ')})`);
+    const members = [...new Set(change.members)].sort();
+    const self = ctx.nodeId;
+    const wasMember = view.m.includes(self);
+    const isMember = members.includes(self);
+    // Out: every unit held here whose owner changes (a running workflow stays, pinned, until it is done).
+    const out = new Map<NodeId, Record<string, Json>>();
+    const pinnedFor = new Map<NodeId, string[]>();
+    for (const [unit, keys] of unitsHere(ctx)) {
+      const to = ownerOf(unit, members);
+      if (to === self) {
+        ctx.delete(PIN + unit);
+        continue;
+      }
+      if (unitBusy(unit, (k) => ctx.get(k))) {
+        ctx.put(PIN + unit, { to, v: change.v });
+        pinnedFor.set(to, [...(pinnedFor.get(to) ?? []), unit]);
+        continue;
+      }
+      ctx.delete(PIN + unit);
+      const state = out.get(to) ?? {};
+      for (const key of keys) {
+        state[key] = ctx.get(key)!;
+        ctx.delete(key);
+      }
+      out.set(to, state);
+    }
+    // In: a removed member's committed state, for the units this node owns now.
+    if (change.inherit !== undefined && isMember) {
+      const mine: Record<string, Json> = {};
+      for (const [key, value] of Object.entries(change.inherit.state)) {
+        const unit = unitOfStateKey(key, value);
+        if (unit !== null && ownerOf(unit, members) === self && ctx.get(key) === undefined) mine[key] = value;
+      }
+      install(ctx, mine);
+    }
+    // Wait for the hand-off of every other old member (not the one inherited: it is down).
+    const wait = isMember ? view.m.filter((n) => n !== self && n !== change.inherit?.from) : [];
+    ctx.put(VIEW, { v: change.v, m: members, prev: view.m, wait } as unknown as Json);
+    if (wasMember) {
+      for (const to of members) {
+        if (to === self) continue;
+        const h: Handoff = { pl: 'handoff', v: change.v, state: out.get(to) ?? {}, pinned: pinnedFor.get(to) ?? [] };
+        ctx.send(to, h as unknown as Json);
+      }
+    }
+    // Hand-offs that came before this node heard of the change.
+    for (const key of ctx.keys(EARLY)) {
+      const e = ctx.get(key) as unknown as { from: NodeId; msg: Handoff };
+      if (e.msg.v !== change.v) continue;
+      ctx.delete(key);
+      applyHandoff(ctx, e.from, e.msg);
+    }
+    releaseHeld(ctx);
+    return { ok: true, version: change.v, sent: [...out.values()].reduce((a, s) => a + Object.keys(s).length, 0) };
+  }
+
+  function status(ctx: ActionContext): MembershipStatus {
+    const view = viewOf(ctx);
+    const units: Record<string, number> = {};
+    for (const unit of unitsHere(ctx).keys()) {
+      const svc = unit.slice(0, unit.indexOf(':'));
+      units[svc] = (units[svc] ?? 0) + 1;
+    }
+    return {
+      node: ctx.nodeId,
+      version: view.v,
+      members: view.m,
+      waitingFor: view.wait,
+      pinned: ctx.keys(PIN).map((k) => ({ unit: k.slice(PIN.length), to: (ctx.get(k) as { to: NodeId }).to })),
+      awaiting: ctx.keys(AWAIT).map((k) => ({ unit: k.slice(AWAIT.length), from: (ctx.get(k) as { from: NodeId }).from })),
+      held: ctx.keys(HELD).length,
+      units,
+    };
+  }
+
+  return {
+    onRequest(ctx: ActionContext, req: AppRequest): Json | Pending {
+      const p = req.payload;
+      if (isObject(p) && 'pl' in p) {
+        if (p.pl === 'status') return status(ctx) as unknown as Json;
+        if (p.pl === 'view') return changeView(ctx, parseChange(p));
+        throw new DseError('BadRequest', `membership: unknown request ${JSON.stringify(p.pl)}`);
+      }
+      const unit = unitOfRequest(p);
+      if (unit !== null) {
+        const st = standing(ctx, unit);
+        if ('owner' in st) return wrongOwner(unit, st.owner, viewOf(ctx));
+        if ('hold' in st) {
+          ctx.put(`${HELD}${req.caller}/${req.seq}`, { c: req.caller, q: req.seq, p } as unknown as Json);
+          return PENDING;
+        }
+      }
+      const r = inner.onRequest(wrapCtx(ctx), req);
+      releasePins(ctx);
+      return r;
+    },
+
+    onMessage(ctx: ActionContext, from: NodeId, payload: Json): void {
+      if (isObject(payload) && payload.pl === 'handoff') {
+        const msg = payload as unknown as Handoff;
+        const view = viewOf(ctx);
+        if (msg.v > view.v) {
+          // Before this node applied the change: kept until it does.
+          ctx.put(`${EARLY}${from}/${msg.v}`, { from, msg } as unknown as Json);
+          return;
+        }
+        applyHandoff(ctx, from, msg);
+        releaseHeld(ctx);
+        return;
+      }
+      if (isObject(payload) && payload.pl === 'late') {
+        const msg = payload as unknown as Late;
+        ctx.delete(AWAIT + msg.unit);
+        install(ctx, msg.state);
+        // Owned elsewhere by now (a later change): passed on at once.
+        const to = ownerOf(msg.unit, viewOf(ctx).m);
+        if (to !== ctx.nodeId) {
+          for (const k of Object.keys(msg.state)) ctx.delete(k);
+          ctx.send(to, msg as unknown as Json);
+        }
+        releaseHeld(ctx);
+        return;
+      }
+      inner.onMessage?.(wrapCtx(ctx), from, payload);
+      releasePins(ctx);
+    },
+
+    onRestore(ctx: ActionContext): void {
+      inner.onRestore?.(wrapCtx(ctx));
+    },
+  };
+}
+
+function parseChange(p: { [k: string]: Json }): ViewChange {
+  const v = p.v;
+  const members = p.members;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new DseError('BadRequest', 'membership: v must be an integer >= 1');
+  if (!Array.isArray(members) || members.length === 0 || members.some((m) => typeof m !== 'string' || m === '')) {
+    throw new DseError('BadRequest', 'membership: members must be a non-empty list of node ids');
+  }
+  const change: ViewChange = { pl: 'view', v, members: members as string[] };
+  if (p.inherit !== undefined && p.inherit !== null) {
+    const i = p.inherit;
+    if (!isObject(i) || typeof i.from !== 'string' || !isObject(i.state)) throw new DseError('BadRequest', 'membership: inherit is {from, state}');
+    if ((members as string[]).includes(i.from)) throw new DseError('BadRequest', `membership: ${i.from} is inherited from, so it cannot stay a member`);
+    change.inherit = { from: i.from, state: i.state };
+  }
+  return change;
+}
