@@ -88,6 +88,8 @@ export interface ClusterInfo {
   lastEvent: number;
   /** Wall-clock time (ms since 1970) that event times `t` count from. */
   epochMs?: number;
+  /** The placement the server routes service requests by: its version and members (see docs/protocol.md, membership). */
+  placement?: { version: number; members: NodeId[] };
 }
 
 // ------------------------------------------------------------------ configuration
@@ -317,8 +319,10 @@ export interface CommandResults {
   getConfig: ConfigInfo;
   kill: { node: NodeId };
   restart: { node: NodeId };
-  addNode: { node: NodeId };
-  removeNode: { node: NodeId };
+  /** Answered once the node is a member: `version` and `members` of the placement after the change. */
+  addNode: { node: NodeId; version: number; members: NodeId[]; how: 'joined' };
+  /** `drained`: the node was live and handed its units over before it stopped; `restored`: it was down, and its committed state was taken over from storage. */
+  removeNode: { node: NodeId; version: number; members: NodeId[]; how: 'drained' | 'restored' };
   config: { config: ClusterConfig };
   workload: { workload: WorkloadConfig };
   request: RequestInfo;

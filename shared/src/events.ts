@@ -116,6 +116,13 @@ export type InspectionEvent =
   | (At & { type: 'messageLost'; id: string; kind: MessageKind; from: string; to: string; reason: 'down' | 'loss' })
   | (At & { type: 'nodeAdded'; node: NodeId })
   | (At & { type: 'nodeRemoved'; node: NodeId })
+  /**
+   * A membership change (see `placement.ts`, docs/protocol.md): version `version` over `members` was
+   * sent to the nodes (`sent`), its answers committed (`committed`), every hand-off arrived
+   * (`handedOver`). `change` says what for: `join n5`, `drain n2`, `restore n3` (a down node's
+   * committed state taken over from storage).
+   */
+  | (At & { type: 'placementChanged'; version: number; members: NodeId[]; phase: 'sent' | 'committed' | 'handedOver'; change: string })
   /** A node's OS process: spawned by the server, joined over the network, or exited (code or signal). */
   | (At & { type: 'nodeProcess'; node: NodeId; pid: number | null; state: 'spawned' | 'joined' | 'exited'; code: number | null; signal: string | null })
   | (At & { type: 'configChanged'; config: ClusterConfig })

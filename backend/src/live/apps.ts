@@ -43,6 +43,9 @@ export const APPS: Record<string, App> = {
   services: servicesApp,
 };
 
+/** The apps whose units are placed over the members and moved when they change (`withMembership`). */
+export const PLACED_APPS: readonly string[] = ['playground', 'services'];
+
 export function resolveApp(name: string): App | undefined {
   return Object.prototype.hasOwnProperty.call(APPS, name) ? APPS[name] : undefined;
 }

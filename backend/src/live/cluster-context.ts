@@ -90,4 +90,8 @@ export interface ClusterContext {
   config(): ClusterConfig;
   coordinator(): Coordinator;
   shuttingDown(): boolean;
+  /** The cluster's first members (the placement of version 0). */
+  founders(): readonly NodeId[];
+  /** A node joined from elsewhere under a new id: it is made a member (in the background). */
+  remoteNodeAdded(id: NodeId): void;
 }

@@ -8,7 +8,9 @@ import { RealClock, wallNow } from './clock';
 import type { ClusterContext, ClusterOptions, NodeEntry } from './cluster-context';
 import { CoordinatorHost } from './coordinator-host';
 import { NodeGateway } from './node-gateway';
-import { rendezvousOwner } from './placement';
+import { ownerOf } from '../services/placement';
+import type { MembershipChangeResult } from './membership';
+import { MembershipControl } from './membership';
 import { Router } from './router';
 import { ProcessSupervisor } from './supervisor';
 import type { NodeConfigPush, NodeRunConfig } from './wire';
@@ -53,6 +55,9 @@ export class Cluster {
   private readonly gateway: NodeGateway;
   private readonly supervisor: ProcessSupervisor;
   private readonly coordinators: CoordinatorHost;
+  private founders: NodeId[] = [];
+  /** Membership changes (add, remove) through the runtime, and the placement the server routes by. */
+  readonly membership: MembershipControl;
 
   constructor(opts: ClusterOptions) {
     this.opts = opts;
@@ -65,6 +70,9 @@ export class Cluster {
       config: () => this.config,
       coordinator: () => this.coordinators.current,
       shuttingDown: () => this.shuttingDown,
+      founders: () => this.founders,
+      remoteNodeAdded: (id) =>
+        void this.membership.join(id).catch((e: unknown) => this.opts.log(`membership: ${id} joined, but did not become a member: ${e instanceof Error ? e.message : String(e)}`)),
     };
     const observer: Observer = { emit: (e) => this.onServerEvent(e) };
     this.router = new Router(cx, () => this.host);
@@ -72,6 +80,18 @@ export class Cluster {
     this.supervisor = new ProcessSupervisor(cx, () => this.gateway.sendPeers());
     this.coordinators = new CoordinatorHost(cx, observer, (to, m) => this.router.route(to, m, 'control'));
     this.host = new SessionHost(SERVER_ENDPOINT, { clock: this.clock, network: { send: (to, m) => this.router.route(to, m, 'sessions') }, observer }, { retransmitMs: 200, queuedRequestsMax: 1000 });
+    this.membership = new MembershipControl(
+      {
+        session: (name) => this.host.session(name),
+        nodeIds: () => this.nodeIds(),
+        status: (id) => this.status(id),
+        committedState: (id) => this.committedState(id),
+        log: (line) => this.opts.log(line),
+        emit: (e) => this.opts.emit(e),
+        now: () => this.clock.now(),
+      },
+      [],
+    );
   }
 
   /** The current coordinator (a new one after a mode or cut change, or a fatal error). */
@@ -96,11 +116,20 @@ export class Cluster {
     this.host.start(this.coordinator.worldLine);
     const members = [...this.coordinator.members.keys()].slice(0, this.opts.limits.nodesMax);
     for (const id of [...this.coordinator.members.keys()]) if (!members.includes(id)) this.coordinator.removeNode(id);
+    // The placement of version 0: the members at this start (a node that ever saw a change holds its view in state).
+    this.founders = [...members].sort();
+    this.membership.view.version = 0;
+    this.membership.view.members = [...this.founders];
     this.supervisor.start(members);
+    // What the nodes hold (a change made before this server started), once they are up.
+    this.refreshTimer = setTimeout(() => void this.membership.refresh().catch(() => undefined), 3000);
   }
+
+  private refreshTimer: NodeJS.Timeout | null = null;
 
   async stop(): Promise<void> {
     this.shuttingDown = true;
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
     this.router.stop();
     this.coordinator.stop();
     this.host.stop();
@@ -147,12 +176,43 @@ export class Cluster {
     this.supervisor.restart(id);
   }
 
-  addNode(id?: NodeId): NodeId {
-    return this.supervisor.addNode(id);
+  /** Starts a new node process and makes it a member: the units it wins are handed to it through the runtime. */
+  async addNode(id?: NodeId): Promise<{ node: NodeId } & MembershipChangeResult> {
+    const node = this.supervisor.addNode(id);
+    const r = await this.membership.join(node);
+    return { node, ...r };
   }
 
-  removeNode(id: NodeId): void {
+  /**
+   * Removes a node without losing what it holds: a live node is drained first (its units handed over,
+   * its running workflows finished), then stopped; a node that is down has its committed state, read
+   * from storage, taken over by the nodes that own its units now. Says which.
+   */
+  async removeNode(id: NodeId): Promise<{ node: NodeId } & MembershipChangeResult> {
+    if (!this.hasNode(id)) throw new DseError('NotFound', `no node ${id}`);
+    if (this.nodeIds().length <= 1) throw new DseError('Conflict', 'the last node cannot be removed');
+    const r = await this.membership.leave(id);
+    const worldLine = this.coordinator.worldLine;
+    const wasUp = this.status(id) !== 'down';
     this.supervisor.removeNode(id);
+    // The stop of a live node is a failure to the coordinator (a recovery: what depended on versions of
+    // it that had not committed rolls back): answered once the others are up on the new world-line.
+    const deadline = Date.now() + 30_000;
+    const settled = (): boolean =>
+      (!wasUp || this.coordinator.worldLine > worldLine) && this.host.worldLine === this.coordinator.worldLine && this.nodeIds().every((n) => this.status(n) !== 'recovering');
+    while (Date.now() < deadline && !settled()) await new Promise((res) => setTimeout(res, 50));
+    return { node: id, ...r };
+  }
+
+  /** A node's committed app state (its checkpoint at the cut), read from storage. */
+  private async committedState(id: NodeId): Promise<Record<string, Json>> {
+    const v = this.coordinator.cut[id] ?? 0;
+    const out: Record<string, Json> = {};
+    if (v === 0) return out;
+    const cp = await this.opts.storage.storage.loadCheckpoint(id, v);
+    if (cp === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
+    for (const [k, val] of cp.state) if (k.startsWith('a:')) out[k.slice(2)] = val;
+    return out;
   }
 
   /** Applies a validated patch. A new mode or cut restarts every node in it (a new world-line from the cut). */
@@ -203,9 +263,9 @@ export class Cluster {
     return e !== undefined && !e.removed;
   }
 
-  /** The key's node: rendezvous hashing over the cluster's nodes (adding a node moves few keys). */
+  /** The node that owns a key of the playground's kv app, by the placement the server routes by. */
   ownerOf(key: string): NodeId {
-    return rendezvousOwner(key, this.nodeIds());
+    return ownerOf(`app:${key}`, this.membership.view.members);
   }
 
   status(id: NodeId): LiveNodeStatus {
@@ -250,6 +310,7 @@ export class Cluster {
       storage: this.opts.storage.describe,
       lastEvent,
       epochMs: this.clock.epochMs,
+      placement: { version: this.membership.view.version, members: [...this.membership.view.members] },
     };
   }
 

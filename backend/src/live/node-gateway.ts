@@ -55,6 +55,7 @@ export class NodeGateway {
       observation: config.observation,
       held: config.held,
       storage: storage.kind === 'postgres' && storage.schema !== undefined ? { kind: 'postgres', schema: storage.schema } : { kind: 'server' },
+      founders: [...this.cx.founders()],
     };
   }
 
@@ -163,6 +164,7 @@ export class NodeGateway {
         nodes.set(r.id, entry);
         this.cx.coordinator().addNode(r.id);
         this.cx.opts.emit({ type: 'nodeAdded', t: this.cx.clock.now(), node: r.id });
+        this.cx.remoteNodeAdded(r.id);
       }
       if (entry.conn !== null) {
         // A new process for this id replaces the old one, which must not go on with its memory.

@@ -16,7 +16,8 @@ import { io } from 'socket.io-client';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
 import { DseNode, messageId } from '../core/node';
-import { resolveApp } from './apps';
+import { PLACED_APPS, resolveApp } from './apps';
+import { withMembership } from '../services/membership';
 import { RealClock } from './clock';
 import type { PeerAddress } from './links';
 import { NodeLinks } from './links';
@@ -243,11 +244,14 @@ function fatal(e: unknown): void {
 }
 
 async function startNode(cfg: NodeRunConfig): Promise<void> {
-  const app = resolveApp(values.app ?? cfg.app);
-  if (app === undefined) {
-    say(`unknown app ${values.app ?? cfg.app}`);
+  const appName = values.app ?? cfg.app;
+  const plain = resolveApp(appName);
+  if (plain === undefined) {
+    say(`unknown app ${appName}`);
     process.exit(2);
   }
+  // The playground's apps answer only for the units they own, and move them when the members change.
+  const app = cfg.founders !== undefined && PLACED_APPS.includes(appName) ? withMembership(plain, { founders: cfg.founders }) : plain;
   runCfg = cfg;
   rpcStorage.timeoutMs = cfg.storageTimeoutMs;
   const storage = await storageFor(cfg);

@@ -1,7 +1,7 @@
 import type { Json, NodeId, RequestInfo, ServiceName, ServiceRequestBody, ServiceRequestInfo } from '@dse/shared';
 import { DseError, isDseError, SessionRolledBack } from '@dse/shared';
 import type { Session, SpeculativeResult } from '../core/session';
-import { kvNode, shardOf, throwIfError, topicNode, walNode } from '../services';
+import { kvNode, shardOf, throwIfError, topicNode, walNode, WRONG_OWNER_RETRIES, wrongOwnerOf } from '../services';
 import type { Cluster } from './cluster';
 import type { KvAppOp } from './kv-app';
 
@@ -127,7 +127,7 @@ export class Requests {
     }
     const seq = (this.sent.get(session.id) ?? 0) + 1;
     this.sent.set(session.id, seq);
-    const answer = session.request(node, payload as unknown as Json);
+    const answer = this.following(session, node, payload as unknown as { [k: string]: Json });
     const pool = /^api\.pool\.(\d+)@/.exec(session.id);
     if (pool !== null) {
       const i = Number(pool[1]) - 1;
@@ -136,6 +136,28 @@ export class Requests {
       answer.then(done, done);
     }
     return { seq, answer };
+  }
+
+  /**
+   * The answer of `node`, or, when it says it does not own the unit (`WrongOwner`: the members changed),
+   * of the owner it names: the request is sent there (the next seq of the session) and the server's
+   * placement learns the newer members. A committed-only read is told the cut of the node it goes to.
+   */
+  private async following(session: Session, node: NodeId, payload: { [k: string]: Json }): Promise<SpeculativeResult> {
+    let r = await session.request(node, payload);
+    for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
+      const w = wrongOwnerOf(r.result);
+      if (w === null) break;
+      const view = this.cluster.membership.view;
+      if (w.version > view.version && w.members.length > 0) {
+        view.version = w.version;
+        view.members = [...w.members].sort();
+      }
+      if ('upTo' in payload) payload = { ...payload, upTo: this.cluster.host.cut[w.owner] ?? 0 };
+      this.sent.set(session.id, (this.sent.get(session.id) ?? 0) + 1);
+      r = await session.request(w.owner, payload);
+    }
+    return r;
   }
 
   async submit(req: KvRequest): Promise<RequestInfo> {
@@ -192,7 +214,7 @@ export class Requests {
       const field = SERVICE_PLACEMENT_FIELD[req.svc];
       const placeBy = req.payload[field];
       if (typeof placeBy !== 'string') throw new DseError('BadRequest', `service ${req.svc}: payload.${field} must be a string to place the request (or give node)`);
-      const nodes = this.cluster.nodeIds();
+      const nodes = this.cluster.membership.view.members;
       if (nodes.length === 0) throw new DseError('Conflict', 'the cluster has no nodes');
       node = serviceNode(req.svc, placeBy, nodes);
     }
@@ -229,7 +251,7 @@ export class Requests {
   private async follow(id: string, node: NodeId, tracked: Tracked, answer: Promise<SpeculativeResult>): Promise<void> {
     answer.then(
       (a) => {
-        tracked.info = { ...tracked.info, result: a.result, worldLine: a.worldLine, deps: a.deps };
+        tracked.info = { ...tracked.info, seq: a.seq, result: a.result, worldLine: a.worldLine, deps: a.deps };
         a.whenCommitted().then(
           () => {
             tracked.info = { ...tracked.info, status: 'committed' };

@@ -75,6 +75,11 @@ export interface NodeRunConfig {
    * for it, which saves a frame and a hop per checkpoint. False in `none` mode (nothing is written).
    */
   serverReportsPersisted?: boolean;
+  /**
+   * The cluster's first members: the placement of version 0 for a node that never heard of a change.
+   * Given, the `playground` and `services` apps run under `withMembership` (services/membership.ts).
+   */
+  founders?: NodeId[];
 }
 
 export type NodeConfigPush = Partial<Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'messageLoss' | 'observation' | 'held'>>;

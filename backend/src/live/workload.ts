@@ -231,12 +231,14 @@ export class Workload {
 
   /** The session's clients over the cluster's current nodes; new ones (and a new producer id) when the nodes changed. */
   private lane(s: Session): Lane {
-    const nodes = this.cluster.nodeIds();
+    // The placement the server routes by (clients that meet a newer one follow it, and teach it to the server).
+    const placement = this.cluster.membership.view;
+    const nodes = [...placement.members];
     if (nodes.length === 0) throw new Error('no nodes');
     const nodesKey = nodes.join(',');
     const old = this.lanes.get(s);
     if (old !== undefined && old.nodesKey === nodesKey) return old;
-    const opts = { nodes, cutView: this.cluster.host };
+    const opts = { nodes, placement, cutView: this.cluster.host };
     const lane: Lane = {
       id: ++this.laneCount,
       nodesKey,

@@ -50,12 +50,16 @@ export function createCommands(d: CommandDeps): Commands {
         case 'restart':
           cluster.restart(cmd.node);
           return { ok: true, node: cmd.node };
-        case 'addNode':
-          return { ok: true, node: cluster.addNode(cmd.id) };
-        case 'removeNode':
-          cluster.removeNode(cmd.node);
+        case 'addNode': {
+          const r = await cluster.addNode(cmd.id);
           workload.rotate();
-          return { ok: true, node: cmd.node };
+          return { ok: true, node: r.node, version: r.version, members: r.members, how: 'joined' };
+        }
+        case 'removeNode': {
+          const r = await cluster.removeNode(cmd.node);
+          workload.rotate();
+          return { ok: true, node: r.node, version: r.version, members: r.members, how: r.how === 'joined' ? 'drained' : r.how };
+        }
         case 'config':
           return { ok: true, config: await cluster.configure(cmd.config) };
         case 'workload':

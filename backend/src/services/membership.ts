@@ -16,7 +16,7 @@ import { MEMBERSHIP_PREFIX, ownerOf, unitBusy, unitOfRequest, unitOfStateKey } f
  * `prev`, and `wait`: the old members whose hand-off for this version has not arrived yet. A node that
  * never had a view uses version 0 over the founders (the cluster's first members).
  *
- * *A change* is the request `{pl: 'view', v, members, inherit?}`, sent by the control plane to every
+ * *A change* is the request `{pl: 'view', v, members, prev, inherit?}`, sent by the control plane to every
  * node of the old and the new members (the server, one change at a time; the simulator). Applying
  * version v on node A, in one action: every unit A holds whose owner under the new members is another
  * node B is taken out of A's state and sent to B in one `{pl: 'handoff', v, state}` message per member
@@ -91,6 +91,8 @@ export interface ViewChange {
   pl: 'view';
   v: number;
   members: NodeId[];
+  /** The members before (what a node that was not one, and so never heard of them, waits for). */
+  prev?: NodeId[];
   inherit?: { from: NodeId; state: Record<string, Json> };
 }
 
@@ -233,11 +235,14 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
   function changeView(ctx: ActionContext, change: ViewChange): Json {
     const view = viewOf(ctx);
     if (change.v <= view.v) return { ok: true, version: view.v, already: true };
-    if (change.v !== view.v + 1) throw new DseError('Conflict', `membership: this node is at placement version ${view.v}; version ${change.v} cannot follow it`);
+    const self = ctx.nodeId;
+    // A node that is no member and holds nothing (a node just added) may catch up from any version.
+    const joining = !view.m.includes(self) && change.prev !== undefined && unitsHere(ctx).size === 0;
+    if (change.v !== view.v + 1 && !joining) throw new DseError('Conflict', `membership: this node is at placement version ${view.v}; version ${change.v} cannot follow it`);
     if (view.wait.length > 0) throw new DseError('Conflict', `membership: version ${view.v} is still being handed over (waiting for ${view.wait.join(', ')})`);
     const members = [...new Set(change.members)].sort();
-    const self = ctx.nodeId;
-    const wasMember = view.m.includes(self);
+    const old = joining ? [...new Set(change.prev)].sort() : view.m;
+    const wasMember = old.includes(self);
     const isMember = members.includes(self);
     // Out: every unit held here whose owner changes (a running workflow stays, pinned, until it is done).
     const out = new Map<NodeId, Record<string, Json>>();
@@ -271,8 +276,8 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
       install(ctx, mine);
     }
     // Wait for the hand-off of every other old member (not the one inherited: it is down).
-    const wait = isMember ? view.m.filter((n) => n !== self && n !== change.inherit?.from) : [];
-    ctx.put(VIEW, { v: change.v, m: members, prev: view.m, wait } as unknown as Json);
+    const wait = isMember ? old.filter((n) => n !== self && n !== change.inherit?.from) : [];
+    ctx.put(VIEW, { v: change.v, m: members, prev: old, wait } as unknown as Json);
     if (wasMember) {
       for (const to of members) {
         if (to === self) continue;
@@ -376,6 +381,10 @@ function parseChange(p: { [k: string]: Json }): ViewChange {
     throw new DseError('BadRequest', 'membership: members must be a non-empty list of node ids');
   }
   const change: ViewChange = { pl: 'view', v, members: members as string[] };
+  if (p.prev !== undefined && p.prev !== null) {
+    if (!Array.isArray(p.prev) || p.prev.some((m) => typeof m !== 'string' || m === '')) throw new DseError('BadRequest', 'membership: prev must be a list of node ids');
+    change.prev = p.prev as string[];
+  }
   if (p.inherit !== undefined && p.inherit !== null) {
     const i = p.inherit;
     if (!isObject(i) || typeof i.from !== 'string' || !isObject(i.state)) throw new DseError('BadRequest', 'membership: inherit is {from, state}');

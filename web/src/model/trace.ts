@@ -52,6 +52,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<InspectionEvent['type']>([
   'modeChanged',
   'nodeAdded',
   'nodeRemoved',
+  'placementChanged',
   'nodeProcess',
   'configChanged',
   'workloadChanged',

@@ -75,6 +75,8 @@ export function summarize(e: NumberedEvent): string {
       return `${e.node} added`;
     case 'nodeRemoved':
       return `${e.node} removed`;
+    case 'placementChanged':
+      return `placement v${e.version} (${e.change}): ${e.phase === 'sent' ? 'sent to the nodes' : e.phase === 'committed' ? 'committed' : 'every hand-off arrived'}; members ${e.members.join(', ')}`;
     case 'nodeProcess':
       return `${e.node} process ${e.state}${e.pid !== null ? ` (pid ${e.pid})` : ''}${e.code !== null ? `, code ${e.code}` : ''}${e.signal !== null ? `, signal ${e.signal}` : ''}`;
     case 'configChanged':

@@ -126,7 +126,11 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
             type="button"
             data-testid={`remove-${n.id}`}
             disabled={p.busy}
-            title={n.status === 'down' ? 'remove the node from the cluster' : 'stop the node’s process and remove it from the cluster (the API allows it too)'}
+            title={
+              n.status === 'down'
+                ? 'remove the node: its committed state is read from storage and taken over by the nodes that own its keys now'
+                : 'drain the node (its keys are handed to the others through the runtime), then stop it and remove it'
+            }
             onClick={(e) => {
               e.stopPropagation();
               p.onRemove(n.id);

@@ -1,0 +1,223 @@
+import type { InspectionEvent, Json, NodeId } from '@dse/shared';
+import { DseError, isDseError } from '@dse/shared';
+import type { Session, SpeculativeResult } from '../core/session';
+import type { PlacementView } from '../services/common';
+import type { MembershipStatus, ViewChange } from '../services/membership';
+
+/** What the membership control needs of the cluster. */
+export interface MembershipHost {
+  session(name: string): Session;
+  /** Node ids the server runs (removed ones excluded). */
+  nodeIds(): NodeId[];
+  status(id: NodeId): 'up' | 'recovering' | 'down';
+  /** The node's committed app state (at the cut), read from storage. */
+  committedState(id: NodeId): Promise<Record<string, Json>>;
+  log(line: string): void;
+  emit(e: InspectionEvent): void;
+  now(): number;
+}
+
+export interface MembershipChangeResult {
+  version: number;
+  members: NodeId[];
+  /** `joined`: a new member; `drained`: a live node handed its units over; `restored`: a down node's committed state was taken over from storage. */
+  how: 'joined' | 'drained' | 'restored';
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The control plane's side of membership (the runtime's side is `services/membership.ts`): changes
+ * one at a time, each sent as a request to every node concerned through a session of the server, and
+ * done when every answer has committed and every hand-off has arrived. The placement the server routes
+ * by (`view`) is what the nodes hold: read from them at start and after every change.
+ */
+export class MembershipControl {
+  /** The placement the server routes by; the typed clients of the workload share this object. */
+  readonly view: PlacementView;
+  private queue: Promise<unknown> = Promise.resolve();
+  private session: Session | null = null;
+
+  constructor(
+    private readonly host: MembershipHost,
+    founders: readonly NodeId[],
+    private readonly opts: { timeoutMs: number } = { timeoutMs: 60_000 },
+  ) {
+    this.view = { version: 0, members: [...new Set(founders)].sort() };
+  }
+
+  private sessions = 0;
+
+  /**
+   * The control plane's session. A new one (a new name) after a timeout: a session that asked a node
+   * which then died waits to learn whether that request survived, and must not hold changes back.
+   */
+  private control(): Session {
+    this.session ??= this.host.session(`membership.${++this.sessions}`);
+    return this.session;
+  }
+
+  /** Status reads go through a session of their own, so that one stuck behind a dead node holds no change back. */
+  private statusSession: Session | null = null;
+  private reader(): Session {
+    this.statusSession ??= this.host.session(`membership.status.${++this.sessions}`);
+    return this.statusSession;
+  }
+
+  /** Runs `fn` after every change before it (one change at a time). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Asks one node for its membership status (the answer is speculative: enough to route by). */
+  async statusOf(node: NodeId, timeoutMs = 5000): Promise<MembershipStatus> {
+    const s = this.reader();
+    if (s.rolledBackError !== null) s.resume();
+    const r = await withTimeout(s.request(node, { pl: 'status' }), timeoutMs, `membership status of ${node}`).catch((e: unknown) => {
+      if (isDseError(e) && e.code === 'Timeout' && this.statusSession === s) this.statusSession = null;
+      throw e;
+    });
+    if (typeof r.result === 'object' && r.result !== null && 'error' in r.result) throw new DseError('Conflict', `membership status of ${node}: ${JSON.stringify(r.result.error)}`);
+    return r.result as unknown as MembershipStatus;
+  }
+
+  /** Reads the newest placement the up nodes hold. */
+  async refresh(): Promise<PlacementView> {
+    const up = this.host.nodeIds().filter((n) => this.host.status(n) === 'up');
+    const all = await Promise.allSettled(up.map((n) => this.statusOf(n)));
+    for (const s of all) {
+      if (s.status !== 'fulfilled') continue;
+      if (s.value.version > this.view.version) {
+        this.view.version = s.value.version;
+        this.view.members = [...s.value.members].sort();
+      }
+    }
+    return { ...this.view, members: [...this.view.members] };
+  }
+
+  /** Makes `node` (already running) a member: the units it wins are handed to it. */
+  join(node: NodeId): Promise<MembershipChangeResult> {
+    return this.serial(async () => {
+      await this.waitUp([node]);
+      const before = await this.refresh();
+      if (before.members.includes(node)) return { version: before.version, members: before.members, how: 'joined' as const };
+      const members = [...before.members, node].sort();
+      await this.change(before, members, [...before.members, node], `join ${node}`);
+      return { version: this.view.version, members: [...this.view.members], how: 'joined' as const };
+    });
+  }
+
+  /**
+   * Takes `node` out of the members. Up: it hands its units over (a running workflow finishes first),
+   * and is then stopped by the caller. Down: its committed state is read from storage and taken over by
+   * the nodes that own its units now.
+   */
+  leave(node: NodeId): Promise<MembershipChangeResult> {
+    return this.serial(async () => {
+      const before = await this.refresh();
+      if (!before.members.includes(node)) return { version: before.version, members: before.members, how: 'drained' as const };
+      const members = before.members.filter((n) => n !== node);
+      if (members.length === 0) throw new DseError('Conflict', 'the last member cannot leave');
+      if (this.host.status(node) === 'up') {
+        await this.change(before, members, before.members, `drain ${node}`);
+        await this.waitDrained(node);
+        return { version: this.view.version, members: [...this.view.members], how: 'drained' as const };
+      }
+      const state = await this.host.committedState(node);
+      await this.change(before, members, members, `restore ${node}`, { from: node, state });
+      return { version: this.view.version, members: [...this.view.members], how: 'restored' as const };
+    });
+  }
+
+  /** Sends version `before.version + 1` to every node of `to`, until every answer has committed; then waits for the hand-offs. */
+  private async change(before: PlacementView, members: NodeId[], to: NodeId[], what: string, inherit?: ViewChange['inherit']): Promise<void> {
+    const v = before.version + 1;
+    const say = (phase: 'sent' | 'committed' | 'handedOver'): void => this.host.emit({ type: 'placementChanged', t: this.host.now(), version: v, members: [...members], phase, change: what });
+    const payload: Json = { pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) } as unknown as Json;
+    await this.waitUp(to);
+    const deadline = Date.now() + this.opts.timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      if (Date.now() > deadline) throw new DseError('Timeout', `membership version ${v}: not committed within ${this.opts.timeoutMs} ms`);
+      const s = this.control();
+      try {
+        const answers: SpeculativeResult[] = [];
+        for (const n of to) answers.push(await withTimeout(s.request(n, payload), 10_000, `membership version ${v} at ${n}`));
+        if (attempt === 1) say('sent');
+        const refused = answers.find((a) => typeof a.result === 'object' && a.result !== null && 'error' in a.result);
+        if (refused !== undefined) {
+          // A node still handing over the version before (Conflict): try again shortly.
+          this.host.log(`membership version ${v}: ${JSON.stringify((refused.result as { error: Json }).error)}; trying again`);
+          await sleep(200);
+          continue;
+        }
+        await Promise.all(answers.map((a) => withTimeout(a.commit(), 20_000, `membership version ${v}: commit`)));
+        break;
+      } catch (e) {
+        // Rolled back by a failure (the nodes' views went back with it): acknowledge and send again.
+        this.host.log(`membership version ${v}, attempt ${attempt}: ${isDseError(e) ? e.code : String(e)}; sending again`);
+        if (isDseError(e) && (e.code === 'RolledBack' || e.code === 'SessionRolledBack')) s.resume();
+        else if (isDseError(e) && e.code === 'Timeout') {
+          // A node that does not answer: a fresh session, in case this one is stuck behind it.
+          this.session = null;
+        } else throw e;
+        await sleep(200);
+      }
+    }
+    this.view.version = v;
+    this.view.members = [...members];
+    say('committed');
+    await this.waitHandedOver(members);
+    say('handedOver');
+  }
+
+  private async waitUp(nodes: readonly NodeId[]): Promise<void> {
+    const deadline = Date.now() + this.opts.timeoutMs;
+    while (nodes.some((n) => this.host.status(n) !== 'up')) {
+      if (Date.now() > deadline) throw new DseError('Timeout', `membership: ${nodes.filter((n) => this.host.status(n) !== 'up').join(', ')} not up within ${this.opts.timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
+  /** Until no member waits for a hand-off of the current version. */
+  private async waitHandedOver(members: readonly NodeId[]): Promise<void> {
+    const deadline = Date.now() + this.opts.timeoutMs;
+    for (;;) {
+      const all = await Promise.allSettled(members.map((n) => this.statusOf(n)));
+      if (all.every((s) => s.status === 'fulfilled' && s.value.version >= this.view.version && s.value.waitingFor.length === 0)) return;
+      if (Date.now() > deadline) throw new DseError('Timeout', `membership version ${this.view.version}: hand-offs not arrived within ${this.opts.timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Until `node` holds no unit (its running workflows done and handed over), and what it did until then
+   * has committed: whatever depends on it then survives its stop.
+   */
+  private async waitDrained(node: NodeId): Promise<void> {
+    const deadline = Date.now() + this.opts.timeoutMs;
+    for (;;) {
+      const a = await withTimeout(this.control().request(node, { pl: 'status' }), 5000, `membership status of ${node}`).catch(() => null);
+      const s = a === null ? null : (a.result as unknown as MembershipStatus);
+      if (a !== null && s !== null && Object.keys(s.units ?? {}).length === 0 && (s.pinned ?? []).length === 0) {
+        await withTimeout(a.commit(), 20_000, `${node}: the drained state committed`);
+        return;
+      }
+      if (Date.now() > deadline) throw new DseError('Timeout', `membership: ${node} still holds units after ${this.opts.timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | null = null;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DseError('Timeout', `${what}: no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+}

@@ -1,0 +1,111 @@
+import type { ServiceRequestInfo } from '@dse/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestServer } from './helpers';
+import { startTestServer, waitFor } from './helpers';
+
+/**
+ * Adding and removing nodes loses nothing (issue 18), on real node processes (PGlite): keys written
+ * through the key-value service and committed; a node added; a live node removed (drained); a node
+ * killed and removed (its committed state restored from storage); every committed key read back with
+ * its value after each step.
+ */
+
+let t: TestServer;
+
+beforeAll(async () => {
+  t = await startTestServer({ nodes: 4, config: { checkpointIntervalMs: 25, heartbeatTimeoutMs: 5000 } });
+  await waitFor('every node up', () => t.server.cluster.info(0).nodes.every((n) => n.status === 'up'), 60_000);
+}, 90_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+async function committed(id: string): Promise<ServiceRequestInfo> {
+  const end = Date.now() + 30_000;
+  let last: Record<string, unknown> = {};
+  while (Date.now() < end) {
+    const r = await t.api('GET', `/api/requests/${id}`);
+    last = r.json;
+    if (r.json.status === 'committed') return r.json as unknown as ServiceRequestInfo;
+    if (r.json.status === 'rolled-back') throw new Error(`request ${id} rolled back`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`request ${id} not committed: ${JSON.stringify(last)}`);
+}
+
+const KEYS = Array.from({ length: 16 }, (_, i) => `user${i}`);
+
+async function readAll(session: string): Promise<void> {
+  for (const key of KEYS) {
+    const r = await t.api('POST', '/api/service', { session, svc: 'kv', payload: { op: 'get', key } });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.result, key).toEqual({ value: `value of ${key}`, n: 1 });
+  }
+}
+
+/** Where the key-value store's keys are, from the nodes' own status: every key on exactly one member. */
+async function unitsPerNode(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const n of t.server.cluster.nodeIds()) {
+    if (t.server.cluster.status(n) !== 'up') continue;
+    const s = await t.server.cluster.membership.statusOf(n);
+    out[n] = s.units.kv ?? 0;
+  }
+  return out;
+}
+
+describe('membership changes on the live cluster', () => {
+  it('keys written and committed survive a node added, a live node removed, and a killed node removed', async () => {
+    let last = '';
+    for (const key of KEYS) {
+      const r = await t.api('POST', '/api/service', { session: 'writer', svc: 'kv', payload: { op: 'put', key, value: `value of ${key}` } });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      last = r.json.id as string;
+    }
+    await committed(last);
+    await readAll('reader-0');
+
+    // Add a node: the keys it wins move to it, through the runtime.
+    const add = await t.api('POST', '/api/nodes', {});
+    expect(add.status, JSON.stringify(add.json)).toBe(200);
+    expect(add.json).toMatchObject({ ok: true, node: 'n5', how: 'joined', version: 1, members: ['n1', 'n2', 'n3', 'n4', 'n5'] });
+    await readAll('reader-1');
+    const afterAdd = await unitsPerNode();
+    expect(Object.values(afterAdd).reduce((a, b) => a + b, 0)).toBe(KEYS.length);
+    expect(afterAdd.n5).toBeGreaterThan(0);
+    expect((await t.api('GET', '/api/cluster')).json.placement).toEqual({ version: 1, members: ['n1', 'n2', 'n3', 'n4', 'n5'] });
+
+    // Remove a live node: drained first, then stopped.
+    const drain = await t.api('DELETE', '/api/nodes/n2');
+    expect(drain.status, JSON.stringify(drain.json)).toBe(200);
+    expect(drain.json).toMatchObject({ ok: true, node: 'n2', how: 'drained', version: 2, members: ['n1', 'n3', 'n4', 'n5'] });
+    await readAll('reader-2');
+
+    // Kill a node, then remove it: its committed keys come back from storage on the nodes that own them now.
+    const victim = 'n3';
+    const held = (await unitsPerNode())[victim]!;
+    expect(held).toBeGreaterThan(0);
+    expect((await t.api('POST', `/api/nodes/${victim}/kill`)).status).toBe(200);
+    await waitFor('the victim down', () => t.server.cluster.status(victim) === 'down', 20_000);
+    const gone = await t.api('DELETE', `/api/nodes/${victim}`);
+    expect(gone.status, JSON.stringify(gone.json)).toBe(200);
+    expect(gone.json).toMatchObject({ ok: true, node: victim, how: 'restored', version: 3, members: ['n1', 'n4', 'n5'] });
+    await readAll('reader-3');
+    const end = await unitsPerNode();
+    expect(Object.keys(end).sort()).toEqual(['n1', 'n4', 'n5']);
+    expect(Object.values(end).reduce((a, b) => a + b, 0)).toBe(KEYS.length);
+
+    // A write after all that commits, and reads back.
+    const w = await t.api('POST', '/api/service', { session: 'writer-2', svc: 'kv', payload: { op: 'put', key: 'after', value: 1 } });
+    expect(w.status).toBe(200);
+    await committed(w.json.id as string);
+  }, 180_000);
+
+  it('bad input changes nothing: an unknown node, the last member', async () => {
+    const before = (await t.api('GET', '/api/cluster')).json.placement;
+    const r = await t.api('DELETE', '/api/nodes/n99');
+    expect(r.status).toBe(404);
+    expect((await t.api('GET', '/api/cluster')).json.placement).toEqual(before);
+  });
+});
