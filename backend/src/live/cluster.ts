@@ -178,7 +178,13 @@ export class Cluster {
 
   /** Starts a new node process and makes it a member: the units it wins are handed to it through the runtime. */
   async addNode(id?: NodeId): Promise<{ node: NodeId } & MembershipChangeResult> {
-    const node = this.supervisor.addNode(id);
+    // A removed node's id is not used again: its committed state (placement and units of an older
+    // version, since handed over or taken over) would come back with it.
+    const used = (n: NodeId): boolean => (this.coordinator.cut[n] ?? 0) > 0 && !this.hasNode(n);
+    if (id !== undefined && used(id)) throw new DseError('Conflict', `${id} was a member before and has committed state: add a node with a new id`);
+    let fresh = id;
+    for (let k = 1; fresh === undefined; k++) if (!this.nodes.has(`n${k}`) && !used(`n${k}`)) fresh = `n${k}`;
+    const node = this.supervisor.addNode(fresh);
     const r = await this.membership.join(node);
     return { node, ...r };
   }
