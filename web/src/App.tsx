@@ -18,6 +18,7 @@ import { Services } from './views/Services';
 import { Inspector, type InspectorSelection } from './views/Inspector';
 import { isScenario, scenarioOf, workloadFor, type Scenario } from './model/services';
 import { Charts, Controls, Help, KillPreviewBox, Legend, NodePanel, Requests, Rollbacks } from './views/Panels';
+import { MigrationBanner, PlacementSummary } from './views/Placement';
 
 type Source = { kind: 'live' } | { kind: 'replay'; label: string; simulation: Record<string, string> | null };
 
@@ -511,9 +512,35 @@ export function App() {
   // ---------------------------------------------------------------- node commands
   const kill = useCallback((n: NodeId) => void command<'kill'>({ type: 'kill', node: n }, `kill ${n}`), [command]);
   const restart = useCallback((n: NodeId) => void command<'restart'>({ type: 'restart', node: n }, `restart ${n}`), [command]);
-  const remove = useCallback((n: NodeId) => void command<'removeNode'>({ type: 'removeNode', node: n }, `remove ${n}`), [command]);
+  // Membership changes take seconds (a drain hands every unit over first): say what runs, then how it went.
+  const [membershipOp, setMembershipOp] = useState<{ node: NodeId | null; text: string } | null>(null);
+  const membership = useCallback(
+    async (c: { type: 'addNode' } | { type: 'removeNode'; node: NodeId }, running: string, what: string): Promise<void> => {
+      const lc = connRef.current;
+      if (lc === null) return;
+      setBusy(true);
+      setMembershipOp({ node: c.type === 'removeNode' ? c.node : null, text: running });
+      try {
+        const r = c.type === 'addNode' ? await lc.command<'addNode'>(c, 120_000) : await lc.command<'removeNode'>(c, 120_000);
+        const how =
+          r.how === 'joined' ? `${r.node} joined` : r.how === 'drained' ? `${r.node} drained (its units handed over), then stopped` : `${r.node} restored (its committed state taken over from storage)`;
+        notify('info', `${how}: placement v${r.version}, members ${r.members.join(', ')}`);
+      } catch (e) {
+        const msg = e instanceof CommandError ? `${e.code}: ${e.message}${e.definite ? '' : ' (it may still have happened)'}` : String(e);
+        notify('error', `${what} failed — ${msg}`);
+      } finally {
+        setMembershipOp(null);
+        setBusy(false);
+      }
+    },
+    [notify],
+  );
+  const remove = useCallback(
+    (n: NodeId) => void membership({ type: 'removeNode', node: n }, store.model.nodes.get(n)?.status === 'down' ? `restoring ${n}’s committed state on the others…` : `draining ${n}…`, `remove ${n}`),
+    [membership, store],
+  );
   const setWorkload = useCallback((w: WorkloadConfig) => void command<'workload'>({ type: 'workload', workload: w }, 'workload change'), [command]);
-  const addNode = useCallback(() => void command<'addNode'>({ type: 'addNode' }, 'add node'), [command]);
+  const addNode = useCallback(() => void membership({ type: 'addNode' }, 'adding a node…', 'add node'), [membership]);
   const pickScenario = useCallback(
     (s: Scenario) => {
       void command<'workload'>({ type: 'workload', workload: workloadFor(s, store.model.workload) }, `scenario ${s}`);
@@ -751,6 +778,12 @@ export function App() {
             </span>
           )}
         </span>
+        {model.placement !== null && (
+          <span className="pill" data-testid="placement" title={`placement version ${model.placement.version}: units of service state are placed over the members ${model.placement.members.join(', ')}`}>
+            placement <strong data-testid="placement-version">v{model.placement.version}</strong>
+            <span className="muted"> · {model.placement.members.length} members</span>
+          </span>
+        )}
         <span className="pill" title="the cluster's mode, its recovery after a failure (precise: only what depends on lost state rolls back; cut: every node back to the committed cut), and its cut">
           <span data-testid="mode">{model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}</span>
           {recovery !== null && (
@@ -826,6 +859,7 @@ export function App() {
       <div className="workspace">
         <div className="stage" data-testid="space-time">
           <div className="stage-diagram" ref={diagramRef}>
+            <MigrationBanner model={model} rev={rev} op={membershipOp?.text ?? null} />
             {lanes.length === 0 && <p className="muted stage-empty">{live ? (conn === 'connected' ? 'Waiting for the cluster’s first events…' : 'Connecting to the server…') : 'No events yet.'}</p>}
             <SpaceTime
               model={model}
@@ -1012,10 +1046,11 @@ export function App() {
         </div>
         {drawer !== null && (
           <div className="drawer-content" ref={drawerRef} role="tabpanel" tabIndex={0} aria-label={DRAWER_TABS.find((t) => t.id === drawer)?.label}>
+            {drawer === 'nodes' && <PlacementSummary model={model} rev={rev} />}
             {drawer === 'nodes' && (
               <div className="nodes">
                 {lanes.map((id) => (
-                  <NodePanel key={id} id={id} model={model} rev={rev} live={live} busy={busy} selected={selectedNode === id} onRemove={remove} onSelect={setSelectedNode} />
+                  <NodePanel key={id} id={id} model={model} rev={rev} live={live} busy={busy} removing={membershipOp?.node === id} selected={selectedNode === id} onRemove={remove} onSelect={setSelectedNode} />
                 ))}
               </div>
             )}

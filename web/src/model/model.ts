@@ -21,6 +21,7 @@ import type {
   WorldLineReason,
 } from '@dse/shared';
 import { applyDelta } from '@dse/shared';
+import { VIEW_KEY, unitsOfState } from './placement';
 
 /**
  * The playground's view state, computed only from inspection events (and the server's snapshot of
@@ -139,6 +140,26 @@ export interface RollbackRecord {
   kept: string[];
 }
 
+/** The placement the server routes by: its version and members (snapshot, then `placementChanged`). */
+export interface PlacementInfo {
+  version: number;
+  members: NodeId[];
+}
+
+/** One membership change, from its `placementChanged` events. */
+export interface MigrationView {
+  version: number;
+  /** What for: `join n5`, `drain n2`, `restore n3`. */
+  change: string;
+  members: NodeId[];
+  /** The members before, when the page knew them. */
+  prevMembers: NodeId[] | null;
+  phase: 'sent' | 'committed' | 'handedOver';
+  sentAt: number | null;
+  committedAt: number | null;
+  handedOverAt: number | null;
+}
+
 /** Versions dropped from the diagram to keep memory flat: only their counts remain. */
 export interface CompressedHistory {
   versions: number;
@@ -248,6 +269,12 @@ export class PlaygroundModel {
    * to it yet: a node starting, or one the sender does not know yet), or the configured loss took it.
    */
   lostBy = { down: 0, notJoined: 0, loss: 0 };
+  /** The placement the server routes by, when the snapshot or a `placementChanged` told it. */
+  placement: PlacementInfo | null = null;
+  /** Membership changes seen (newest last, a few kept); the last one runs while its phase is not `handedOver`. */
+  migrations: MigrationView[] = [];
+  /** Per node: its units just before its state took placement version `version` (what moved is measured from these). */
+  unitsBeforeView = new Map<NodeId, { version: number; units: ReadonlySet<string> }>();
 
   constructor(limits: Partial<ModelLimits> = {}) {
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
@@ -265,6 +292,12 @@ export class PlaygroundModel {
   /** The world-line the cluster is on, when its start is in the retained history. */
   currentWorldLine(): WorldLineView | undefined {
     return this.worldLines.findLast((w) => w.worldLine === this.worldLine);
+  }
+
+  /** The membership change running now (sent, not yet handed over), if any. */
+  migrationRunning(): MigrationView | null {
+    const m = this.migrations.at(-1);
+    return m !== undefined && m.phase !== 'handedOver' ? m : null;
   }
 
   /** The recovery the next failure gets: the cluster's setting, else the kind the latest recovery used. */
@@ -310,6 +343,9 @@ export class PlaygroundModel {
       n.starts = info.starts;
     }
     for (const n of this.nodes.values()) if (!present.has(n.id)) n.removed = true;
+    if (cluster.placement !== undefined && (this.placement === null || cluster.placement.version >= this.placement.version)) {
+      this.placement = { version: cluster.placement.version, members: [...cluster.placement.members] };
+    }
     this.lastEvent = Math.max(this.lastEvent, cluster.lastEvent);
     this.revision++;
   }
@@ -464,6 +500,7 @@ export class PlaygroundModel {
       }
       case 'stateChanged': {
         const node = this.node(e.node);
+        this.noteViewChange(e.node, e.set);
         const change: StateChange = { worldLine: node.worldLine, version: e.version, set: e.set, deleted: e.deleted };
         node.lastChange = change;
         node.pendingChanges.push(change);
@@ -508,6 +545,37 @@ export class PlaygroundModel {
       case 'nodeRemoved':
         this.node(e.node).removed = true;
         return;
+      case 'placementChanged': {
+        // Traces are checked only for type and time: a malformed one is skipped, not drawn.
+        if (typeof e.version !== 'number' || !Array.isArray(e.members)) return;
+        const members = e.members.filter((x): x is NodeId => typeof x === 'string');
+        let m = this.migrations.findLast((x) => x.version === e.version);
+        if (m === undefined) {
+          const prev = this.placement;
+          m = {
+            version: e.version,
+            change: typeof e.change === 'string' ? e.change : '',
+            members,
+            prevMembers: prev !== null && prev.version < e.version ? [...prev.members] : null,
+            phase: e.phase,
+            sentAt: null,
+            committedAt: null,
+            handedOverAt: null,
+          };
+          this.migrations.push(m);
+          if (this.migrations.length > 10) this.migrations.shift();
+        }
+        m.members = members;
+        if (e.phase === 'sent') m.sentAt ??= e.t;
+        else if (e.phase === 'committed') m.committedAt ??= e.t;
+        else m.handedOverAt ??= e.t;
+        // Phases only go forward (an event of an earlier phase never comes later, but a trace may be odd).
+        const order = { sent: 0, committed: 1, handedOver: 2 } as const;
+        if ((order[e.phase] ?? 0) >= (order[m.phase] ?? 0)) m.phase = e.phase;
+        // The server routes by a version once it is committed; `sent` already names where it goes.
+        if (this.placement === null || e.version >= this.placement.version) this.placement = { version: e.version, members: [...members] };
+        return;
+      }
       case 'messageSent': {
         this.totals.messages++;
         const uid = this.nextUid++;
@@ -642,6 +710,19 @@ export class PlaygroundModel {
       this.nodes.set(id, n);
     }
     return n;
+  }
+
+  /**
+   * A node's state takes a newer placement view (`pl/view`): keep its units just before, to tell what
+   * moved in that change.
+   */
+  private noteViewChange(node: NodeId, set: Readonly<Record<string, Json>>): void {
+    if (!(VIEW_KEY in set)) return;
+    const v = set[VIEW_KEY];
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof v.v !== 'number') return;
+    const known = this.unitsBeforeView.get(node);
+    if (known !== undefined && known.version >= v.v) return;
+    this.unitsBeforeView.set(node, { version: v.v, units: unitsOfState(this.nodeState(node)) });
   }
 
   /** The node's state as the events tell it: committed base plus uncommitted changes, in order. */

@@ -9,6 +9,8 @@ import type { Scenario } from '../model/services';
 import { SCENARIOS, scenarioOf } from '../model/services';
 import { OKABE_ITO, STATE_COLOUR, STATE_CUE, STATE_LABEL } from '../palette';
 import type { VersionState } from '../model/model';
+import { countUnits, formatUnitCounts, unitsOfState } from '../model/placement';
+import { nodeViewText } from './Placement';
 
 // ------------------------------------------------------------------ legend
 
@@ -84,6 +86,8 @@ export interface NodePanelProps {
   live: boolean;
   selected: boolean;
   busy: boolean;
+  /** Its removal runs now (the command waits for the drain or the restore). */
+  removing: boolean;
   onRemove(node: NodeId): void;
   onSelect(node: NodeId): void;
   id: NodeId;
@@ -101,6 +105,8 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
   const state = p.model.nodeState(p.id);
   const keys = Object.keys(state).sort();
   const last = n.lastChange;
+  const units = countUnits(unitsOfState(state));
+  const view = nodeViewText(p.model, p.id, state);
   return (
     <section className={`node-panel${p.selected ? ' selected' : ''}`} aria-label={`node ${n.id}`} onClick={() => p.onSelect(n.id)}>
       <header>
@@ -120,12 +126,18 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
         <dt>failures</dt>
         <dd>{n.failures}</dd>
       </dl>
+      <p className="node-units" title="units of service state this node holds (kv key, log, topic, workflow, travel item, app key), from its state as the events tell it">
+        units <strong data-testid={`units-${n.id}`}>{units.total}</strong>
+        {units.total > 0 && <span className="muted"> ({formatUnitCounts(units)})</span>}
+        {view !== null && <span className="muted" data-testid={`view-${n.id}`}> · {view}</span>}
+      </p>
       {p.live && (
         <div className="node-buttons">
           <button
             type="button"
             data-testid={`remove-${n.id}`}
             disabled={p.busy}
+            aria-busy={p.removing}
             title={
               n.status === 'down'
                 ? 'remove the node: its committed state is read from storage and taken over by the nodes that own its keys now'
@@ -136,7 +148,7 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
               p.onRemove(n.id);
             }}
           >
-            remove
+            {p.removing ? (n.status === 'down' ? 'restoring…' : 'draining…') : 'remove'}
           </button>
         </div>
       )}
