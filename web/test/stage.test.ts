@@ -120,6 +120,20 @@ describe('what created a dependency, and a request’s path', () => {
       expect(q.rolledBack).not.toBeNull();
     }
     expect(requestOfMessage('q/s1/7/2')).toEqual({ session: 's1', seq: 7 });
+    // A workflow's start request: its path lists the calls of its steps (the orchestrator's sthreads).
+    const wf = traceModel('sim-workflow-seed1');
+    const start = [...wf.sessions.values()].find((r) => r.committedAt !== null)!;
+    const w = requestPath(wf, start.session, start.seq);
+    expect(w.steps.length).toBeGreaterThan(1);
+    for (const h of w.steps) {
+      expect(h.step).toMatch(/^[sc]\d+$/);
+      expect(h.message.from).toBe(w.requests[0]!.message.to);
+      expect(h.reply).not.toBeNull();
+    }
+    // Steps' versions are among those the request touched.
+    for (const h of w.steps) if (h.version !== null) expect(w.versions.map((v) => v.key)).toContain(h.version.key);
+    // A request that is no workflow has none.
+    expect(requestPath(traceModel('sim-precise-seed5'), committed.session, committed.seq).steps).toEqual([]);
     expect(requestOfMessage('a/n1/3')).toBeNull();
   });
 });

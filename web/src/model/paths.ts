@@ -90,6 +90,35 @@ export interface RequestPath {
   rolledBack: RequestAnswer | null;
   /** For a rolled-back request: the touched versions that were discarded (the reason is theirs). */
   discarded: VersionView[];
+  /**
+   * For a workflow's start request: the calls of its steps and compensations, each made by an sthread of
+   * the orchestrator (caller `<node>~<workflow>/s<k>` or `/c<k>`), with where each was applied.
+   */
+  steps: WorkflowStepHop[];
+}
+
+export interface WorkflowStepHop extends RequestHop {
+  /** `s<k>` (step k) or `c<k>` (its compensation). */
+  step: string;
+  /** The step's reply, when seen. */
+  reply: MessageView | null;
+}
+
+/** The calls of workflow `id`'s steps, run by sthreads of `orchestrator` (see `services/workflow.ts`). */
+function workflowSteps(model: PlaygroundModel, orchestrator: NodeId, id: string): WorkflowStepHop[] {
+  const prefix = `q/${orchestrator}~${id}/`;
+  const out: WorkflowStepHop[] = [];
+  const replies = new Map<string, MessageView>();
+  // A reply's id is its request's with the replying node added: `r/<caller>/<seq>/<world-line>/<node>`.
+  for (const m of model.messages.values()) if (m.kind === 'reply' && m.id.startsWith(`r/${orchestrator}~${id}/`)) replies.set(m.id.slice(2, m.id.lastIndexOf('/')), m);
+  for (const m of model.messages.values()) {
+    if (m.kind !== 'request' || !m.id.startsWith(prefix)) continue;
+    const rest = m.id.slice(prefix.length);
+    const step = rest.slice(0, rest.indexOf('/'));
+    if (!/^[sc]\d+$/.test(step)) continue;
+    out.push({ message: m, version: versionOfHop(model, m), step, reply: replies.get(m.id.slice(2)) ?? null });
+  }
+  return out.sort((a, b) => a.message.sentAt - b.message.sentAt);
 }
 
 function versionOfHop(model: PlaygroundModel, m: MessageView): VersionView | null {
@@ -166,8 +195,19 @@ export function requestPath(model: PlaygroundModel, session: string, seq: number
       }
     }
   }
+  // A workflow: its answer names it; its steps are calls of the orchestrator's sthreads.
+  const answer = speculative?.result ?? committed?.result ?? null;
+  const wfId = answer !== null && typeof answer === 'object' && !Array.isArray(answer) && typeof answer.id === 'string' && typeof answer.status === 'string' ? answer.id : null;
+  const orchestrator = requests.find((h) => h.message.deliveredAt !== null)?.message.to ?? null;
+  const steps = wfId !== null && orchestrator !== null ? workflowSteps(model, orchestrator, wfId) : [];
+  for (const h of steps) {
+    if (h.version !== null && !seen.has(h.version.key)) {
+      seen.add(h.version.key);
+      versions.push(h.version);
+    }
+  }
   const discarded = versions.filter((v) => v.state === 'rolled-back');
-  return { session, seq, requests, forwarded, replies, versions, speculative, committed, rolledBack, discarded };
+  return { session, seq, requests, forwarded, replies, versions, speculative, committed, rolledBack, discarded, steps };
 }
 
 /** Session and seq of a request message id (`q/<session>/<seq>/<world-line>`), or null. */

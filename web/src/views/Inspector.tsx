@@ -178,6 +178,18 @@ export function RequestInspector({ model, session, seq, onSelectVersion }: { mod
             ) : h.message.rejectedAt !== null ? ', rejected' : h.message.lostAt !== null ? `, lost (${h.message.lostReason === 'loss' ? 'configured loss' : 'receiver down or not joined'})` : ', no arrival seen'}
           </li>
         ))}
+        {p.steps.map((h) => (
+          <li key={h.message.uid} data-testid="workflow-step">
+            {h.step.startsWith('c') ? `compensation of step ${h.step.slice(1)}` : `step ${h.step.slice(1)}`}: {h.message.from} called {h.message.to}
+            {h.message.resend ? ' (again)' : ''}
+            {h.version !== null ? (
+              <>
+                , applied in <VersionLink model={model} k={h.version.key} onSelect={onSelectVersion} />
+              </>
+            ) : h.message.rejectedAt !== null ? ', rejected (an older world-line)' : h.message.deliveredAt === null ? ', no arrival seen' : ''}
+            {h.reply !== null ? ', answered' : ''}
+          </li>
+        ))}
         {p.speculative !== null && (
           <li data-testid="request-speculative">
             answered speculatively after {p.requests[0]?.message.sentAt !== undefined ? `${(p.speculative.t - p.requests[0].message.sentAt).toFixed(0)} ms` : '—'}: <code>{fmtJson(p.speculative.result)}</code>, depending on{' '}
