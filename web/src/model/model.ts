@@ -294,10 +294,15 @@ export class PlaygroundModel {
     return this.worldLines.findLast((w) => w.worldLine === this.worldLine);
   }
 
-  /** The membership change running now (sent, not yet handed over), if any. */
+  /**
+   * The membership change running now (sent, not yet handed over), if any. One not heard of for two
+   * minutes of event time has given up (the server's membership gives up sooner) and no longer counts.
+   */
   migrationRunning(): MigrationView | null {
     const m = this.migrations.at(-1);
-    return m !== undefined && m.phase !== 'handedOver' ? m : null;
+    if (m === undefined || m.phase === 'handedOver') return null;
+    const at = m.committedAt ?? m.sentAt;
+    return at === null || this.lastT - at < 120_000 ? m : null;
   }
 
   /** The recovery the next failure gets: the cluster's setting, else the kind the latest recovery used. */

@@ -36,7 +36,9 @@ export function MigrationBanner({ model, op }: { model: PlaygroundModel; rev: nu
   const wait = m === null ? [] : waiting(model, m.version);
   return (
     <div className="migration-banner" role="status" data-testid="migration-banner">
-      {m !== null ? (
+      {op !== null && <strong>{op}</strong>}
+      {op !== null && m !== null && ' '}
+      {m !== null && (
         <>
           <strong>
             placement v{m.version} ({m.change})
@@ -45,8 +47,6 @@ export function MigrationBanner({ model, op }: { model: PlaygroundModel; rev: nu
           {moves !== null && <> · moved so far: {formatMoves(moves)}</>}
           {wait.length > 0 && <> · {wait.join('; ')}</>}
         </>
-      ) : (
-        <strong>{op}</strong>
       )}
     </div>
   );
