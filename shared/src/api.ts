@@ -189,7 +189,11 @@ export interface KvRequestBody {
   value?: Json;
   /** For `get`: read only committed state (from the node's committed checkpoint), not speculative writes. */
   committedOnly?: boolean;
-  /** The node to send it to; default: the key's node (rendezvous hashing over the cluster's nodes). */
+  /**
+   * The node to send it to; default: the key's owner under the placement (rendezvous hashing over the
+   * members, see `placement.ts`). A node that does not own the key answers `WrongOwner` and the server
+   * sends the request on to the owner it names (the request's `seq` is then the later one).
+   */
   node?: NodeId;
 }
 
@@ -213,9 +217,9 @@ export interface ServiceRequestBody {
    */
   payload: { [k: string]: Json };
   /**
-   * The node to send it to; default: the service's placement over the cluster's node ids (sorted):
-   * by log for wal, by key for kv, by topic for broker, by workflow id for wf, as the typed clients
-   * place it.
+   * The node to send it to; default: the owner under the placement (`placement.ts`): by log for wal,
+   * by key for kv, by topic for broker, by workflow id for wf, as the typed clients place it. A node
+   * that does not own the unit answers `WrongOwner`; the server follows it to the owner.
    */
   node?: NodeId;
 }

@@ -101,9 +101,9 @@ export function unitOfRequest(payload: Json): string | null {
       return item === null ? null : `travel:${item}`;
     }
     case undefined: {
-      // The playground's kv app: `{op, key}`.
+      // The playground's kv app: `{op, key}`. A replica (`~<origin>/<key>`) is a copy this node holds: not placed.
       const k = str('key');
-      return k === null ? null : `app:${k}`;
+      return k === null || k.startsWith(REPLICA_PREFIX) ? null : `app:${k}`;
     }
     default:
       return null;

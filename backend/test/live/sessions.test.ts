@@ -1,3 +1,4 @@
+import { ownerOf } from '@dse/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from './helpers';
 import { startTestServer, waitFor } from './helpers';
@@ -36,8 +37,13 @@ describe('sessions over HTTP across a SIGKILL', () => {
       const w0 = t.server.cluster.info(0).worldLine;
       const alice = `alice-${recovery}`;
       const bob = `bob-${recovery}`;
-      const a = await t.api('POST', '/api/requests', { session: alice, op: 'put', key: `a-${recovery}`, value: 1, node: 'n1' });
-      const b = await t.api('POST', '/api/requests', { session: bob, op: 'put', key: `b-${recovery}`, value: 2, node: 'n2' });
+      // Keys that n1 and n2 own (a node answers only for the keys it owns, see placement.ts).
+      const members = t.server.cluster.membership.view.members;
+      const keyOn = (node: string, prefix: string): string => Array.from({ length: 200 }, (_, i) => `${prefix}${i}`).find((k) => ownerOf(`app:${k}`, members) === node)!;
+      const aKey = keyOn('n1', `a-${recovery}-`);
+      const bKey = keyOn('n2', `b-${recovery}-`);
+      const a = await t.api('POST', '/api/requests', { session: alice, op: 'put', key: aKey, value: 1, node: 'n1' });
+      const b = await t.api('POST', '/api/requests', { session: bob, op: 'put', key: bKey, value: 2, node: 'n2' });
       expect(a.json).toMatchObject({ ok: true, status: 'speculative' });
       expect(b.json).toMatchObject({ ok: true, status: 'speculative' });
       await t.api('POST', '/api/nodes/n1/kill');
@@ -45,7 +51,7 @@ describe('sessions over HTTP across a SIGKILL', () => {
       await until("alice's put rolled back", async () => (await status(a.json.id as string)) === 'rolled-back', 30_000);
 
       // Alice's session stays rolled back: a definite 409 that names what was lost and what survived.
-      const refused = await t.api('POST', '/api/requests', { session: alice, op: 'get', key: `a-${recovery}`, node: 'n2' });
+      const refused = await t.api('POST', '/api/requests', { session: alice, op: 'get', key: aKey, node: 'n2' });
       expect(refused.status).toBe(409);
       expect(refused.json).toMatchObject({ error: { code: 'SessionRolledBack', definite: true } });
       expect(String((refused.json.error as { message: string }).message)).toMatch(/request 1 was rolled back; the last surviving request is none/);
@@ -66,7 +72,7 @@ describe('sessions over HTTP across a SIGKILL', () => {
       // Acknowledged, the session goes on; a second resume has nothing to acknowledge.
       expect((await t.api('POST', `/api/sessions/${alice}/resume`)).json).toEqual({ ok: true, session: alice, resumed: true });
       expect((await t.api('POST', `/api/sessions/${alice}/resume`)).json).toEqual({ ok: true, session: alice, resumed: false });
-      const again = await t.api('POST', '/api/requests', { session: alice, op: 'put', key: `a-${recovery}`, value: 3, node: 'n1' });
+      const again = await t.api('POST', '/api/requests', { session: alice, op: 'put', key: aKey, value: 3, node: 'n1' });
       expect(again.json).toMatchObject({ ok: true, status: 'speculative' });
       await until("alice's new put committed", async () => (await status(again.json.id as string)) === 'committed', 30_000);
     });
