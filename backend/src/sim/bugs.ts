@@ -1,4 +1,5 @@
 import type { Json, NodeId } from '@dse/shared';
+import { unitOfStateKey } from '@dse/shared';
 import type { ActionContext, App } from '../core/app';
 
 /**
@@ -152,5 +153,60 @@ function delegate(ctx: ActionContext): ActionContext {
     send: (to, payload) => ctx.send(to, payload),
     completeRequest: (caller, seq, result) => ctx.completeRequest(caller, seq, result),
     detach: (key, body) => ctx.detach(key, body),
+  };
+}
+
+// ------------------------------------------------------------------ membership
+
+/**
+ * Bugs planted in the migration of units (`withMembership`), through the same port (the action context
+ * of the membership's own actions), to show that the scenarios' checkers catch a migration that loses
+ * or doubles state:
+ *
+ * - `membership-handoff-keeps-copy`: a node applying a view change sends the units it loses to their new
+ *   owners but does not delete them: the old owner keeps a stale copy (which goes out again, over the
+ *   newer one, at a later change);
+ * - `membership-handoff-drops-unit`: a hand-off message leaves out the first unit it carries: that unit
+ *   is deleted at the old owner and never installed at the new one.
+ */
+export type MembershipBug = 'membership-handoff-keeps-copy' | 'membership-handoff-drops-unit';
+export const MEMBERSHIP_BUGS: readonly MembershipBug[] = ['membership-handoff-keeps-copy', 'membership-handoff-drops-unit'];
+
+const isObj = (v: Json | undefined): v is { [k: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `app` (a `withMembership` app) with the membership bug `bug` planted, or the app itself. */
+export function plantMembershipBug(app: App, bug: string | undefined): App {
+  if (bug === undefined || !(MEMBERSHIP_BUGS as readonly string[]).includes(bug)) return app;
+  const isView = (p: Json): boolean => isObj(p) && p.pl === 'view';
+  const wrap = (ctx: ActionContext): ActionContext => {
+    const w = delegate(ctx);
+    if (bug === 'membership-handoff-keeps-copy') {
+      // Units are never deleted by the change: the hand-off carries a copy.
+      w.delete = (key) => {
+        if (unitOfStateKey(key, ctx.get(key)) !== null) return;
+        ctx.delete(key);
+      };
+    } else {
+      w.send = (to, payload) => {
+        if (isObj(payload) && payload.pl === 'handoff' && isObj(payload.state)) {
+          const state = payload.state;
+          const keys = Object.keys(state);
+          const first = keys.length > 0 ? unitOfStateKey(keys[0]!, state[keys[0]!]) : null;
+          if (first !== null) {
+            const kept: Record<string, Json> = {};
+            for (const k of keys) if (unitOfStateKey(k, state[k]) !== first) kept[k] = state[k]!;
+            ctx.send(to, { ...payload, state: kept });
+            return;
+          }
+        }
+        ctx.send(to, payload);
+      };
+    }
+    return w;
+  };
+  return {
+    onRequest: (ctx, req) => (isView(req.payload) ? app.onRequest(wrap(ctx), req) : app.onRequest(ctx, req)),
+    onMessage: app.onMessage,
+    onRestore: app.onRestore,
   };
 }

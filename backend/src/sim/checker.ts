@@ -23,7 +23,9 @@ export type Invariant =
   /** Event broker: each committed event once per consumer group, in order per producer; no duplicates. */
   | 'broker-delivery'
   /** Workflows: each committed step ran once; compensations exactly for the steps of failed workflows. */
-  | 'workflow-saga';
+  | 'workflow-saga'
+  /** Membership changes: at the end every unit is on exactly one node, its owner, and every hand-off is done. */
+  | 'placement';
 
 export interface Violation {
   invariant: Invariant;
@@ -332,7 +334,7 @@ export class Checker {
       if (l === undefined) bySession.set(o.session, (l = []));
       l.push(o);
       if (expectLiveness && o.status !== 'committed' && o.status !== 'rolledBack' && o.status !== 'refused') {
-        this.fail('liveness', `request ${o.session}#${o.seq} (${opName(o.payload)}) is still ${o.status} after the run settled`, t);
+        this.fail('liveness', `request ${o.session}#${o.seq} (${opName(o.payload)}, to ${o.node}) is still ${o.status} after the run settled`, t);
       }
     }
     for (const [session, list] of bySession) {

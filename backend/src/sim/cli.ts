@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import { CUT_KINDS, MODES, RECOVERY_KINDS } from '@dse/shared';
 import type { CutKind, Mode, RecoveryKind } from '@dse/shared';
+import type { MembershipChangeKind } from './membership';
 import type { ScenarioName } from './scenario';
 import { SCENARIO_NAMES } from './scenario';
 import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, PLANTED_BUGS, runSeed } from './world';
 import type { PlantedBug, SimResult } from './world';
 
-const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--recovery precise|cut] [--no-faults] [--no-coordinator-crashes] [--json] [--bug NAME]`;
+const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--recovery precise|cut] [--no-faults] [--no-coordinator-crashes] [--membership] [--changes N] [--kinds add,drain,remove-crashed] [--json] [--bug NAME]`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -23,6 +24,9 @@ const { values } = parseArgs({
     recovery: { type: 'string', default: 'precise' },
     'no-faults': { type: 'boolean', default: false },
     'no-coordinator-crashes': { type: 'boolean', default: false },
+    membership: { type: 'boolean', default: false },
+    changes: { type: 'string' },
+    kinds: { type: 'string' },
     json: { type: 'boolean', default: false },
     bug: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -42,6 +46,13 @@ if (!CUT_KINDS.includes(values.cut as CutKind)) fail(`--cut must be one of ${CUT
 if (!RECOVERY_KINDS.includes(values.recovery as RecoveryKind)) fail(`--recovery must be one of ${RECOVERY_KINDS.join(', ')}, not ${values.recovery}`);
 if (!SCENARIO_NAMES.includes(values.scenario as ScenarioName)) fail(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, not ${values.scenario}`);
 const scenario = values.scenario as ScenarioName;
+const membership = values.membership;
+if (membership && scenario === 'kvtest') fail('--membership needs a service scenario (kv, wal, broker, workflow)');
+const changes = values.changes === undefined ? undefined : Number(values.changes);
+const KINDS: readonly MembershipChangeKind[] = ['add', 'drain', 'remove-crashed'];
+const kinds = values.kinds === undefined ? undefined : (values.kinds.split(',') as MembershipChangeKind[]);
+if (kinds !== undefined && (kinds.length === 0 || kinds.some((k) => !KINDS.includes(k)))) fail(`--kinds must be a comma-separated list of ${KINDS.join(', ')}`);
+if (changes !== undefined && (!Number.isInteger(changes) || changes < 0)) fail(`--changes must be a non-negative integer, not ${values.changes}`);
 if (values.bug !== undefined && !PLANTED_BUGS.includes(values.bug as PlantedBug)) fail(`--bug must be one of ${PLANTED_BUGS.join(', ')}`);
 
 const totals = emptyTotals();
@@ -61,6 +72,9 @@ for (let seed = from; seed < from + seeds; seed++) {
     faults: !values['no-faults'],
     coordinatorCrashes: !values['no-coordinator-crashes'],
     plantedBug: values.bug as PlantedBug | undefined,
+    membership,
+    ...(changes !== undefined ? { membershipChanges: changes } : {}),
+    ...(kinds !== undefined ? { membershipKinds: kinds } : {}),
   });
   addResult(totals, r);
   if (r.violations.length > 0) {
@@ -71,7 +85,7 @@ for (let seed = from; seed < from + seeds; seed++) {
       process.stderr.write(`\nseed ${seed}: ${v.invariant} violated at t=${v.t.toFixed(1)}: ${v.message}\n`);
       for (const other of r.violations.slice(1, 5)) process.stderr.write(`  also ${other.invariant}: ${other.message}\n`);
       process.stderr.write(`trace (last events):\n${r.trace.map((l) => `  ${l}`).join('\n')}\n`);
-      const extra = `${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values['no-coordinator-crashes'] ? ' --no-coordinator-crashes' : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
+      const extra = `${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values['no-coordinator-crashes'] ? ' --no-coordinator-crashes' : ''}${membership ? ' --membership' : ''}${changes !== undefined ? ` --changes ${changes}` : ''}${kinds !== undefined ? ` --kinds ${kinds.join(',')}` : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
       process.stderr.write(`reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut} --recovery ${values.recovery}${extra}\n`);
     }
   }
@@ -90,6 +104,7 @@ const summary = {
   cut: values.cut,
   recovery: values.recovery,
   faults: !values['no-faults'],
+  membership,
   failedSeeds: failedSeeds.slice(0, 50),
   seedsPerMinute: Math.round((totals.seeds / elapsedMs) * 60_000),
   elapsedMs: Math.round(elapsedMs),
@@ -97,7 +112,7 @@ const summary = {
 if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else {
   process.stdout.write(
-    `${totals.seeds} seeds (${scenario}, ${values.mode}, ${values.cut} cut, ${values.recovery} recovery, faults ${summary.faults ? 'on' : 'off'}): ${totals.violations} violations; ` +
+    `${totals.seeds} seeds (${scenario}, ${values.mode}, ${values.cut} cut, ${values.recovery} recovery, faults ${summary.faults ? 'on' : 'off'}${membership ? `, ${totals.membershipChanges} membership changes` : ''}): ${totals.violations} violations; ` +
       `${totals.requests} requests, ${totals.committed} committed, ${totals.rolledBack} rolled back; ${totals.kills} kills, ${totals.coordinatorRestarts} coordinator restarts, ${totals.rollbacks} rollbacks; ` +
       `versions kept ${totals.versionsKept}, rolled back ${totals.versionsRolledBack}; ` +
       `${summary.seedsPerMinute} seeds/min\n`,

@@ -1,6 +1,7 @@
 import type { InspectionEvent, Mode, NodeId, Version } from '@dse/shared';
 import type { App } from '../core/app';
 import type { Session, SessionHost } from '../core/session';
+import type { PlacementView } from '../services/common';
 import type { Checker, NodeView, RequestOutcome } from './checker';
 import type { Rng } from './rng';
 
@@ -12,7 +13,15 @@ export const SCENARIO_NAMES: readonly ScenarioName[] = ['kvtest', 'wal', 'kv', '
 export interface WorkloadEnv {
   /** The run's one seeded random source: draw from it only in the order the run proceeds. */
   rng: Rng;
+  /** The nodes the services are spread over at the start (with membership: the founders). */
   nodes: readonly NodeId[];
+  /**
+   * With membership changes (`SimOptions.membership`): the placement every client of the run routes by
+   * and learns from `WrongOwner` answers (one object, shared), and the members as the membership actor
+   * last changed them (at the end: the final members, the units' owners). Absent: `nodes`, never changing.
+   */
+  placement?: PlacementView;
+  members?: () => readonly NodeId[];
   host: SessionHost;
   mode: Mode;
   sessions: number;

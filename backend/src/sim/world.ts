@@ -1,4 +1,4 @@
-import type { CutKind, InspectionEvent, Mode, NodeId, RecoveryKind } from '@dse/shared';
+import type { CutKind, InspectionEvent, Json, Mode, NodeId, RecoveryKind } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
 import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
@@ -6,11 +6,15 @@ import { COORDINATOR } from '../core/messages';
 import { DseNode } from '../core/node';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Network, Storage } from '../core/ports';
 import { SessionHost } from '../core/session';
+import type { PlacementView } from '../services/common';
+import { withMembership } from '../services/membership';
 import { MemoryStorage } from '../storage/memory';
 import type { NodeView, Violation } from './checker';
 import { Checker } from './checker';
-import type { ServiceBug } from './bugs';
-import { plantServiceBug, SERVICE_BUGS } from './bugs';
+import type { MembershipBug, ServiceBug } from './bugs';
+import { MEMBERSHIP_BUGS, plantMembershipBug, plantServiceBug, SERVICE_BUGS } from './bugs';
+import type { MembershipChangeKind } from './membership';
+import { checkPlacement, MembershipActor } from './membership';
 import { Rng } from './rng';
 import type { Scenario, ScenarioName } from './scenario';
 import { scenarioByName } from './scenarios';
@@ -45,7 +49,8 @@ export type PlantedBug =
   | 'durable-early-release'
   | 'duplicate-null-answer'
   | 'survive-without-probe'
-  | ServiceBug;
+  | ServiceBug
+  | MembershipBug;
 export const RUNTIME_BUGS: readonly PlantedBug[] = [
   'cut-ignores-deps',
   'no-world-line-check',
@@ -57,7 +62,7 @@ export const RUNTIME_BUGS: readonly PlantedBug[] = [
   'duplicate-null-answer',
   'survive-without-probe',
 ];
-export const PLANTED_BUGS: readonly PlantedBug[] = [...RUNTIME_BUGS, ...SERVICE_BUGS];
+export const PLANTED_BUGS: readonly PlantedBug[] = [...RUNTIME_BUGS, ...SERVICE_BUGS, ...MEMBERSHIP_BUGS];
 
 export interface SimOptions {
   seed: number;
@@ -76,6 +81,18 @@ export interface SimOptions {
   /** The app, workload and extra invariants; default `kvtest`, the simulator's own test app. */
   scenario?: ScenarioName | Scenario;
   plantedBug?: PlantedBug;
+  /**
+   * Membership changes (service scenarios only): the nodes run `withMembership(app)` with all nodes but
+   * the last as founders, the clients route by one shared placement and follow `WrongOwner`, and a seeded
+   * membership actor adds a node, drains a live one or removes a crashed one (see `membership.ts`),
+   * `membershipChanges` times (default 1–3), alongside the crashes. Invariant `placement` at the end.
+   */
+  membership?: boolean;
+  membershipChanges?: number;
+  /** The kinds of change the actor draws from during the workload (default add and drain: see `DURING_WORKLOAD`). */
+  membershipKinds?: readonly MembershipChangeKind[];
+  /** Once the workload has settled, a member is killed and removed, its committed state taken over from storage (default on with membership). */
+  membershipFinalRemoval?: boolean;
   /** A storage other than the in-memory one (the PGlite runs); the simulator still adds its faults. */
   storage?: Storage;
   /** Called with every inspection event (the playground's simulation mode). */
@@ -113,6 +130,8 @@ export interface SimResult {
   versionsRolledBack: number;
   coordinatorRestarts: number;
   virtualMs: number;
+  /** The membership changes made (`v<version> <kind> <node>`), with `membership` on. */
+  membershipChanges: string[];
 }
 
 /** Counts of several seeds' results, summed (the CLI's totals, the simulation tests' checks). */
@@ -130,6 +149,7 @@ export interface SimTotals {
   versionsKept: number;
   versionsRolledBack: number;
   coordinatorRestarts: number;
+  membershipChanges: number;
 }
 
 export function emptyTotals(): SimTotals {
@@ -147,6 +167,7 @@ export function emptyTotals(): SimTotals {
     versionsKept: 0,
     versionsRolledBack: 0,
     coordinatorRestarts: 0,
+    membershipChanges: 0,
   };
 }
 
@@ -165,6 +186,7 @@ export function addResult(t: SimTotals, r: SimResult): SimTotals {
   t.versionsKept += r.versionsKept;
   t.versionsRolledBack += r.versionsRolledBack;
   t.coordinatorRestarts += r.coordinatorRestarts;
+  t.membershipChanges += r.membershipChanges.length;
   return t;
 }
 
@@ -264,7 +286,16 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   };
   const scenario = typeof opts.scenario === 'object' ? opts.scenario : scenarioByName(opts.scenario ?? 'kvtest');
   const run = scenario.createRun();
-  const app = plantServiceBug(scenario.app, opts.plantedBug);
+  const membershipOn = opts.membership === true && scenario.name !== 'kvtest';
+  /** With membership: the first members; the last node joins later, if the actor adds it. */
+  const founders = membershipOn ? nodeIds.slice(0, Math.max(1, nodeIds.length - 1)) : nodeIds;
+  const app = membershipOn
+    ? plantMembershipBug(withMembership(plantServiceBug(scenario.app, opts.plantedBug), { founders }), opts.plantedBug)
+    : plantServiceBug(scenario.app, opts.plantedBug);
+  /** Nodes taken out of the runtime for good (removed while down), and those being taken out (never restarted). */
+  const removed = new Set<NodeId>();
+  const removing = new Set<NodeId>();
+  const runtimeNodes = (): NodeId[] => nodeIds.filter((n) => !removed.has(n));
   const checker = new Checker(inspect, opts.mode === 'none', 20, run.checks);
   if (opts.mode === 'durable') checker.expectDurableSync();
   let coordinatorCrashAfterWorldLine: (() => void) | null = null;
@@ -361,6 +392,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   let coordClock = new ProcessClock(sched);
   let coordinatorRestarts = 0;
   let coordinatorDown = false;
+  /** The current coordinator has started (loaded from storage, recovered): a removal may be told to it. */
+  let coordinatorReady = true;
   const makeCoordinator = (): Coordinator =>
     new Coordinator(
       {
@@ -392,13 +425,22 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     coordinatorDown = false;
     const c = coordinator;
     c.addClient('client', { announce: true });
-    c.start(nodeIds, { resume: true }).catch((e: unknown) => {
+    coordinatorReady = false;
+    c.start(runtimeNodes(), { resume: true }).then(
+      // A record saved before a removal names the removed node: forgotten again.
+      () => {
+        if (c !== coordinator) return;
+        for (const n of removed) c.removeNode(n);
+        coordinatorReady = true;
+      },
+      (e: unknown) => {
       if (c !== coordinator) return;
       if (!isDseError(e) || (e.code !== 'StaleWorldLine' && e.code !== 'StaleCut')) {
         checker.fail('internal', `the coordinator failed to start: ${e instanceof Error ? e.message : String(e)}`, sched.now);
       }
       crashCoordinator();
-    });
+    },
+    );
   };
   function crashCoordinator(): void {
     if (coordinatorDown) return;
@@ -483,13 +525,13 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       const at = 20 + rng.next() * workloadMs;
       sched.at(at, () => {
         if (!faultsOn) return;
-        const up = nodeIds.filter((id) => nodes.get(id)?.status !== 'stopped' && nodes.get(id)?.status !== undefined);
+        const up = runtimeNodes().filter((id) => !removing.has(id) && nodes.get(id)?.status !== 'stopped' && nodes.get(id)?.status !== undefined);
         if (up.length === 0) return;
         const victim = rng.pick(up);
         crash(victim);
         // Unless the end of the workload restarted it already: two live processes of one node would be a zombie.
         sched.after(5 + rng.next() * 60, () => {
-          if (nodes.get(victim)?.status === 'stopped') startNode(victim);
+          if (nodes.get(victim)?.status === 'stopped' && !removing.has(victim)) startNode(victim);
         });
       });
     }
@@ -515,28 +557,118 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
 
   // Workload: the scenario's sessions, each sending its requests one after another.
   const sleep = (ms: number): Promise<void> => new Promise((r) => sched.after(ms, r));
-  const sessions = run.start({ rng, nodes: nodeIds, host, mode: opts.mode, sessions: opts.sessions, requestsPerSession: opts.requestsPerSession, sleep });
+  const clientView: PlacementView | undefined = membershipOn ? { version: 0, members: [...founders] } : undefined;
+  let actor: MembershipActor | null = null;
+  let actorDone = true;
+  if (membershipOn) {
+    actor = new MembershipActor(
+      {
+        rng,
+        host,
+        nodeIds,
+        sleep,
+        now: () => sched.now,
+        isUp: (id) => nodes.get(id)?.status === 'up',
+        killAndRemove: (id) => killAndRemove(id),
+        fail: (m) => checker.fail('liveness', m, sched.now),
+      },
+      founders,
+      clientView!,
+      opts.membershipKinds,
+    );
+  }
+  /** Kills `id` for good; once the coordinator has recovered from it, forgets it; reads its committed state at the cut. */
+  const killAndRemove = async (id: NodeId): Promise<Record<string, Json>> => {
+    removing.add(id);
+    crash(id);
+    const coordinatorSettled = (): boolean => !coordinatorDown && coordinatorReady && !coordinator.isRecovering && coordinator.members.get(id) === 'down';
+    while (!coordinatorSettled()) await sleep(2);
+    coordinator.removeNode(id);
+    removed.add(id);
+    const version = coordinator.cut[id] ?? 0;
+    const state: Record<string, Json> = {};
+    if (version === 0) return state;
+    for (;;) {
+      try {
+        const cp = await storage.loadCheckpoint(id, version);
+        if (cp === null) {
+          checker.fail('durability', `the committed checkpoint ${id}@${version} is not in storage`, sched.now);
+          return state;
+        }
+        for (const [k, v] of cp.state) if (k.startsWith('a:')) state[k.slice(2)] = v;
+        return state;
+      } catch {
+        await sleep(5); // a simulated storage failure: read again
+      }
+    }
+  };
+  const sessions = run.start({
+    rng,
+    nodes: founders,
+    host,
+    mode: opts.mode,
+    sessions: opts.sessions,
+    requestsPerSession: opts.requestsPerSession,
+    sleep,
+    ...(actor !== null ? { placement: clientView!, members: () => actor.members } : {}),
+  });
+  if (actor !== null) {
+    actorDone = false;
+    const count = opts.membershipChanges ?? 1 + rng.int(0, 2);
+    actor.run(count, workloadMs, () => faultsOn || !faults).then(
+      () => (actorDone = true),
+      (e: unknown) => {
+        checker.fail('internal', `membership actor: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+        actorDone = true;
+      },
+    );
+  }
 
   await drive(() => run.done(), 10_000);
   // Faults stop; every node comes back; the run must settle: every request decided.
   faultsOn = false;
   const allBack = (): boolean => !coordinatorDown;
   await drive(allBack, 1000);
-  for (const id of nodeIds) {
+  for (const id of runtimeNodes()) {
     if (nodes.get(id)?.status === 'stopped') startNode(id);
   }
+  // A membership change under way is finished (they start only while faults are on).
+  await drive(() => actorDone, 10_000);
   const allDecided = (): boolean => sessions.every((s) => s.openRequests === 0);
   await drive(allDecided, 10_000);
   // A little longer, so that the last versions commit and the cut covers them.
   await drive(() => false, 100);
   // The final states are read from every node: let a recovery still under way finish first.
-  const allUp = (): boolean => !coordinator.isRecovering && nodeIds.every((id) => nodes.get(id)?.status === 'up' && nodes.get(id)!.worldLine === coordinator.worldLine);
+  const allUp = (): boolean => !coordinator.isRecovering && runtimeNodes().every((id) => nodes.get(id)?.status === 'up' && nodes.get(id)!.worldLine === coordinator.worldLine);
   await drive(allUp, 10_000);
+  if (actor !== null && opts.membershipFinalRemoval !== false) {
+    // A member dies for good and is removed: the others take over its committed state, read from storage.
+    actorDone = false;
+    actor.removeOneCrashed().then(
+      () => (actorDone = true),
+      (e: unknown) => {
+        checker.fail('internal', `membership actor: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+        actorDone = true;
+      },
+    );
+    await drive(() => actorDone, 10_000);
+    await drive(() => false, 50);
+    await drive(allUp, 10_000);
+  }
 
   const outcomes = sessions.flatMap((s) => s.history());
   const liveness = opts.mode !== 'none' || !faults;
-  checker.finish(sched.now, outcomes, nodeIds, liveness);
-  for (const id of nodeIds) {
+  checker.finish(sched.now, outcomes, runtimeNodes(), liveness);
+  if (actor !== null) {
+    if (!actorDone) checker.fail('liveness', 'a membership change is still under way after the run settled', sched.now);
+    const views = new Map<NodeId, NodeView>();
+    for (const id of runtimeNodes()) {
+      const v = inspect(id);
+      if (v !== undefined) views.set(id, v);
+    }
+    checkPlacement(checker, sched.now, views, actor.view);
+  }
+  for (const id of runtimeNodes()) {
     const n = nodes.get(id);
     if (liveness && (n?.status !== 'up' || n.worldLine !== coordinator.worldLine)) checker.fail('liveness', `${id} is ${n?.status ?? 'missing'} in world-line ${n?.worldLine ?? 0} (the coordinator's is ${coordinator.worldLine}) after the run settled`, sched.now);
   }
@@ -563,6 +695,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     versionsRolledBack: checker.versionsRolledBack,
     coordinatorRestarts,
     virtualMs: sched.now,
+    membershipChanges: actor?.changes ?? [],
   };
 }
 

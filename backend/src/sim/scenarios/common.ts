@@ -1,5 +1,6 @@
 import type { Json, NodeId, Version } from '@dse/shared';
 import { isDseError } from '@dse/shared';
+import { wrongOwnerOf } from '../../services/common';
 import type { Session } from '../../core/session';
 import type { Checker, NodeView, RequestOutcome } from '../checker';
 import type { WorkloadEnv } from '../scenario';
@@ -36,13 +37,17 @@ export class SessionLoops {
 
 /**
  * Awaits `p`; a rollback (definite: it did not happen) gives null. A request refused because the session
- * is rolled back (`SessionRolledBack`: it was never sent) gives null too, and the client resumes.
+ * is rolled back (`SessionRolledBack`: it was never sent) gives null too, and the client resumes; so does
+ * a `WrongOwner` the client stopped following (during a membership change: it changed nothing).
  */
 export async function orRolledBack<T>(client: { resume(): void }, p: Promise<T>): Promise<T | null> {
   try {
     return await p;
   } catch (e) {
     if (isDseError(e) && e.code === 'RolledBack') return null;
+    // The members were changing: the owners named one another until the client gave up following them
+    // (a typed answer that changed nothing, like a refusal).
+    if (isDseError(e) && e.code === 'WrongOwner') return null;
     if (isDseError(e) && e.code === 'SessionRolledBack') {
       client.resume();
       return null;
@@ -73,12 +78,16 @@ export function obj(j: Json): Record<string, Json> {
   return typeof j === 'object' && j !== null && !Array.isArray(j) ? j : {};
 }
 
-/** Committed outcomes of one service op, with payload and result as objects. */
+/**
+ * Outcomes of one service op, with payload and result as objects. A request answered `WrongOwner` (the
+ * node did not own the unit: it changed nothing, and the client sent it again to the owner) is left out.
+ */
 export function outcomesOf(outcomes: readonly RequestOutcome[], svc: string, op?: string): { o: RequestOutcome; p: Record<string, Json>; r: Record<string, Json> }[] {
   const out = [];
   for (const o of outcomes) {
     const p = obj(o.payload);
     if (p.svc !== svc || (op !== undefined && p.op !== op)) continue;
+    if (wrongOwnerOf(o.result) !== null) continue;
     out.push({ o, p, r: obj(o.result) });
   }
   return out;
@@ -86,4 +95,17 @@ export function outcomesOf(outcomes: readonly RequestOutcome[], svc: string, op?
 
 export function same(a: Json | undefined, b: Json | undefined): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/** The members at the end of the run (the units' owners): the membership actor's last, or the nodes. */
+export function membersOf(env: Pick<WorkloadEnv, 'nodes' | 'members'> | null): readonly NodeId[] {
+  if (env === null) return [];
+  return env.members?.() ?? env.nodes;
+}
+
+/** With membership, the nodes whose state holds `key` (a unit moves: it may be anywhere). */
+export function holders(views: ReadonlyMap<NodeId, NodeView>, key: string): NodeId[] {
+  const out: NodeId[] = [];
+  for (const [n, v] of views) if (v.appState.has(key)) out.push(n);
+  return out;
 }

@@ -5,7 +5,7 @@ import type { KvRecord } from '../../services/kv';
 import { KV_PREFIX, KvClient, kvKey, kvNode } from '../../services/kv';
 import type { Checker, NodeView, RequestOutcome } from '../checker';
 import type { Scenario, ScenarioRun, WorkloadEnv } from '../scenario';
-import { checkRecordVersions, orRolledBack, outcomesOf, SessionLoops } from './common';
+import { checkRecordVersions, membersOf, orRolledBack, outcomesOf, SessionLoops } from './common';
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'];
 
@@ -22,13 +22,13 @@ export const kvScenario: Scenario = {
   workloadMs: (requestsPerSession) => requestsPerSession * 12,
   createRun(): ScenarioRun {
     const loops = new SessionLoops();
-    let nodes: readonly NodeId[] = [];
+    let world: WorkloadEnv | null = null;
     return {
       start(env: WorkloadEnv) {
-        nodes = env.nodes;
+        world = env;
         const { rng } = env;
         return loops.start(env, async (s) => {
-          const kv = new KvClient(s, { nodes: env.nodes });
+          const kv = new KvClient(s, { nodes: env.nodes, placement: env.placement });
           /** The value this session last saw per key: compare-and-set expects it. */
           const seen = new Map<string, Json>();
           for (let k = 0; k < env.requestsPerSession; k++) {
@@ -58,7 +58,7 @@ export const kvScenario: Scenario = {
         },
         finish(c: Checker, t: number, outcomes: readonly RequestOutcome[], views: ReadonlyMap<NodeId, NodeView>): void {
           loops.report(c, t);
-          checkKvHistory(c, t, outcomes, views, nodes);
+          checkKvHistory(c, t, outcomes, views, membersOf(world));
         },
       },
     };
@@ -70,8 +70,8 @@ function checkKvHistory(c: Checker, t: number, outcomes: readonly RequestOutcome
   const fail = (m: string): void => c.fail('kv-history', m, t);
   for (const key of KEYS) {
     const shard = kvNode(key, nodes);
-    for (const n of nodes) {
-      if (n !== shard && views.get(n)?.appState.has(kvKey(key)) === true) fail(`key ${key} lives on ${shard} but ${n} holds it too`);
+    for (const [n, view] of views) {
+      if (n !== shard && view.appState.has(kvKey(key))) fail(`key ${key} lives on ${shard} but ${n} holds it too`);
     }
     const mine = ops.filter(({ p }) => p.key === key);
     // The committed writes, by number.

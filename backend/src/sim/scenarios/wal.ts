@@ -4,7 +4,7 @@ import type { WalEntry } from '../../services/wal';
 import { readLog, WAL_PREFIX, WalClient, walLengthKey, walNode } from '../../services/wal';
 import type { Checker, NodeView, RequestOutcome } from '../checker';
 import type { Scenario, ScenarioRun, WorkloadEnv } from '../scenario';
-import { checkRecordVersions, getter, orRolledBack, outcomesOf, SessionLoops } from './common';
+import { checkRecordVersions, getter, membersOf, orRolledBack, outcomesOf, SessionLoops } from './common';
 
 const LOGS = ['orders', 'audit', 'events'];
 
@@ -21,7 +21,7 @@ export const walScenario: Scenario = {
   workloadMs: (requestsPerSession) => requestsPerSession * 12,
   createRun(): ScenarioRun {
     const loops = new SessionLoops();
-    let nodes: readonly NodeId[] = [];
+    let world: WorkloadEnv | null = null;
     /** Entries known committed while the run goes on, per log: position → data. */
     const known = new Map<string, Map<number, Json>>();
     const learn = (log: string, entries: readonly WalEntry[]): void => {
@@ -29,14 +29,15 @@ export const walScenario: Scenario = {
       if (m === undefined) known.set(log, (m = new Map()));
       for (const e of entries) m.set(e.pos, e.data);
     };
-    const nodeOf = (log: string): NodeId => walNode(log, nodes);
+    /** Where `log` lives: its owner under the members (at the end, the final members). */
+    const nodeOf = (log: string): NodeId => walNode(log, membersOf(world));
 
     return {
       start(env: WorkloadEnv) {
-        nodes = env.nodes;
+        world = env;
         const { rng } = env;
         return loops.start(env, async (s) => {
-          const wal = new WalClient(s, { nodes: env.nodes, cutView: env.host });
+          const wal = new WalClient(s, { nodes: env.nodes, placement: env.placement, cutView: env.host });
           /** How long this session last saw each log: reads start somewhere before that. */
           const seenLength = new Map<string, number>();
           for (let k = 0; k < env.requestsPerSession; k++) {
@@ -65,7 +66,8 @@ export const walScenario: Scenario = {
         onRestored(c: Checker, node: NodeId, toVersion: number, view: NodeView, t: number): void {
           checkRecordVersions(c, node, toVersion, view, t, [WAL_PREFIX]);
           for (const [log, m] of known) {
-            if (nodeOf(log) !== node) continue;
+            // With membership a log moves: checked on the node that holds it (the restored state says which).
+            if (world?.members !== undefined ? !view.appState.has(walLengthKey(log)) : nodeOf(log) !== node) continue;
             const g = getter(view);
             for (const [pos, data] of m) {
               const e = g.get(`wal/${log}/e/${pos}`) as { d: Json } | undefined;
@@ -92,8 +94,8 @@ export const walScenario: Scenario = {
               if (seen.has(d)) c.fail('wal-prefix', `log ${log}: ${d} appended twice, at ${seen.get(d)} and ${e.pos}`, t);
               seen.set(d, e.pos);
             }
-            for (const other of nodes) {
-              if (other !== node && views.get(other)?.appState.has(walLengthKey(log))) c.fail('wal-prefix', `log ${log} lives on ${node} but ${other} holds it too`, t);
+            for (const [other, view] of views) {
+              if (other !== node && view.appState.has(walLengthKey(log))) c.fail('wal-prefix', `log ${log} lives on ${node} but ${other} holds it too`, t);
             }
           }
           const appended = new Map<string, Set<string>>();

@@ -4,7 +4,7 @@ import type { Booking, TravelKind, TripLeg, WorkflowOutcome, WorkflowStep } from
 import { travelReservation, TRAVEL_PREFIX, WORKFLOW_PREFIX, WorkflowClient, workflowKey } from '../../services/workflow';
 import type { Checker, NodeView, RequestOutcome } from '../checker';
 import type { Scenario, ScenarioRun, WorkloadEnv } from '../scenario';
-import { checkRecordVersions, obj, orRolledBack, outcomesOf, SessionLoops } from './common';
+import { checkRecordVersions, holders, obj, orRolledBack, outcomesOf, SessionLoops } from './common';
 
 /** Items per kind, with the stock each starts with (null: unlimited). */
 const ITEMS: Record<TravelKind, [string, number | null][]> = {
@@ -43,12 +43,14 @@ export const workflowScenario: Scenario = {
   workloadMs: (requestsPerSession) => workflowsPerSession(requestsPerSession) * 25,
   createRun(): ScenarioRun {
     const loops = new SessionLoops();
+    let moving = false;
     return {
       start(env: WorkloadEnv) {
+        moving = env.members !== undefined;
         const { rng } = env;
         const kinds: TravelKind[] = ['flight', 'hotel', 'car'];
         return loops.start(env, async (s) => {
-          const wf = new WorkflowClient(s, { nodes: env.nodes });
+          const wf = new WorkflowClient(s, { nodes: env.nodes, placement: env.placement });
           const count = workflowsPerSession(env.requestsPerSession);
           for (let k = 0; k < count; k++) {
             await env.sleep(rng.next() * 4);
@@ -71,7 +73,7 @@ export const workflowScenario: Scenario = {
         },
         finish(c: Checker, t: number, outcomes: readonly RequestOutcome[], views: ReadonlyMap<NodeId, NodeView>, expectLiveness: boolean): void {
           loops.report(c, t);
-          checkSagas(c, t, outcomes, views, expectLiveness);
+          checkSagas(c, t, outcomes, views, expectLiveness, moving);
         },
       },
     };
@@ -85,7 +87,8 @@ interface StepPayload {
   decline: boolean;
 }
 
-function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], views: ReadonlyMap<NodeId, NodeView>, expectLiveness: boolean): void {
+/** `moving`: the members change during the run, so a workflow and an item's bookings may end on another node than they started on. */
+function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], views: ReadonlyMap<NodeId, NodeView>, expectLiveness: boolean, moving: boolean): void {
   const fail = (m: string): void => c.fail('workflow-saga', m, t);
   // Every booking anywhere, by workflow.
   const bookings = new Map<string, Map<number, Booking & { node: NodeId }>>();
@@ -115,8 +118,14 @@ function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], 
       continue;
     }
     const out = r as unknown as WorkflowOutcome;
-    const record = obj(views.get(o.node)?.appState.get(workflowKey(id)) ?? null);
-    if (record.ph !== 'done' || JSON.stringify(record.out) !== JSON.stringify(out)) fail(`workflow ${id}: its orchestrator ${o.node} holds ${JSON.stringify(record.out ?? record.ph ?? null)}, the session got ${JSON.stringify(out)}`);
+    let at = o.node;
+    if (moving) {
+      const where = holders(views, workflowKey(id));
+      if (where.length > 1) fail(`workflow ${id} is held by ${where.join(' and ')}`);
+      at = where[0] ?? o.node;
+    }
+    const record = obj(views.get(at)?.appState.get(workflowKey(id)) ?? null);
+    if (record.ph !== 'done' || JSON.stringify(record.out) !== JSON.stringify(out)) fail(`workflow ${id}: its orchestrator ${at} holds ${JSON.stringify(record.out ?? record.ph ?? null)}, the session got ${JSON.stringify(out)}`);
     const failedAt = out.status === 'failed' ? out.failedAt! : steps.length;
     steps.forEach((step, k) => {
       const d = step.do as unknown as StepPayload;
@@ -127,10 +136,10 @@ function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], 
         return;
       }
       if (b === undefined) {
-        fail(`${where}: never ran at ${step.node}`);
+        fail(`${where}: never ran at ${step.node}${k === failedAt ? ` (the workflow failed there for ${JSON.stringify(out.reason ?? null)})` : ''}`);
         return;
       }
-      if (b.node !== step.node) fail(`${where}: ran at ${b.node}, not at ${step.node}`);
+      if (!moving && b.node !== step.node) fail(`${where}: ran at ${b.node}, not at ${step.node}`);
       if (b.n !== 1) fail(`${where}: ran ${b.n} times`);
       if (k === failedAt) {
         if (b.st !== 'refused') fail(`${where}: failed, but its provider holds it ${b.st}`);
@@ -148,11 +157,14 @@ function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], 
     if (JSON.stringify(out.compensated) !== JSON.stringify(expectedComp)) fail(`workflow ${id}: compensated ${JSON.stringify(out.compensated)}, expected ${JSON.stringify(expectedComp)}`);
   }
   for (const [id, mine] of bookings) fail(`bookings of workflow ${id}, which no session started (steps ${[...mine.keys()].join(', ')})`);
-  // Stock: what each item started with, less what is booked.
+  // Stock: what each item started with, less what is booked (kept on one node only).
+  const stockSeen = new Map<string, NodeId>();
   for (const [node, view] of views) {
     for (const [key, value] of view.appState) {
       if (!key.startsWith('tr/s/')) continue;
       const item = key.slice('tr/s/'.length);
+      if (stockSeen.has(item)) fail(`item ${item}: its stock is kept on ${stockSeen.get(item)} and on ${node}`);
+      stockSeen.set(item, node);
       const cap = CAPACITY.get(item);
       const left = (value as { c: number }).c;
       if (cap === undefined || cap === null) fail(`stock kept for ${item}, which has none`);

@@ -1,0 +1,235 @@
+import type { Json, NodeId } from '@dse/shared';
+import { isDseError, ownerOf, unitOfStateKey } from '@dse/shared';
+import type { Session, SessionHost, SpeculativeResult } from '../core/session';
+import type { PlacementView } from '../services/common';
+import type { MembershipStatus } from '../services/membership';
+import type { Checker, NodeView } from './checker';
+import type { Rng } from './rng';
+
+/** What the membership actor needs of the simulated world. */
+export interface MembershipWorld {
+  rng: Rng;
+  host: SessionHost;
+  /** Every node process of the world (members or not). */
+  nodeIds: readonly NodeId[];
+  sleep(ms: number): Promise<void>;
+  now(): number;
+  /** The node's process is running (not crashed, not removed). */
+  isUp(id: NodeId): boolean;
+  /**
+   * Kills `id` for good and takes it out of the runtime (the coordinator forgets it once the recovery
+   * of its failure is over); resolves with its committed app state, read from storage at the cut.
+   */
+  killAndRemove(id: NodeId): Promise<Record<string, Json>>;
+  fail(message: string): void;
+}
+
+export type MembershipChangeKind = 'add' | 'drain' | 'remove-crashed';
+
+/**
+ * The changes made while the workload runs, by default. A member removed while down is not among them:
+ * a session whose request was on its way to that node when it died waits for its answer for good (the
+ * runtime has no way yet to decide a request to a node that is gone), so the run cannot settle. It is
+ * made once the workload has settled instead (`removeOneCrashed`); `--kinds` can still ask for it during
+ * the workload, to see that.
+ */
+export const DURING_WORKLOAD: readonly MembershipChangeKind[] = ['add', 'drain'];
+
+/** How long (virtual ms) one change may take before the actor reports it as a liveness violation. */
+const CHANGE_LIMIT_MS = 5000;
+
+/**
+ * The simulator's control plane for membership, as the live server's `MembershipControl` does it: one
+ * change at a time, each the request `{pl: 'view', v, members, prev, inherit?}` sent through one session
+ * to every node concerned (old ∪ new members; without the removed node when it is down), sent again
+ * after a rollback until every answer has committed, then done once every member says (`{pl: 'status'}`)
+ * it is at the version and waits for no hand-off (and a drained node holds no unit).
+ *
+ * Changes, drawn from the run's random source: add a node that is not a member; drain a live member
+ * (the view without it goes to the old members; it then stays up as a non-member, holding nothing);
+ * remove a member that is down (the actor kills it, the runtime forgets it once it has recovered from
+ * the failure, and its committed state, read from storage at the frozen cut, goes as `inherit` to the
+ * remaining members). At least two members stay.
+ */
+export class MembershipActor {
+  readonly view: { version: number; members: NodeId[] };
+  /** The changes made, for the run's result: `v<version> <kind> <node>`. */
+  readonly changes: string[] = [];
+  busy = false;
+  private control: Session | null = null;
+  private reader: Session | null = null;
+  private readonly removed = new Set<NodeId>();
+
+  constructor(
+    private readonly w: MembershipWorld,
+    founders: readonly NodeId[],
+    /** Shared with the clients: they learn a newer version from WrongOwner answers too. */
+    private readonly clientView: PlacementView,
+    private readonly kinds: readonly MembershipChangeKind[] = DURING_WORKLOAD,
+  ) {
+    this.view = { version: 0, members: [...founders].sort() };
+  }
+
+  get members(): readonly NodeId[] {
+    return this.view.members;
+  }
+
+  /** Runs `count` changes at random times within `withinMs`, one after the other. */
+  async run(count: number, withinMs: number, stillOn: () => boolean): Promise<void> {
+    const at = Array.from({ length: count }, () => 20 + this.w.rng.next() * withinMs).sort((a, b) => a - b);
+    let now = 0;
+    for (const t of at) {
+      await this.w.sleep(Math.max(1, t - now));
+      now = t;
+      if (!stillOn()) return;
+      const choice = this.choose();
+      if (choice === null) continue;
+      this.busy = true;
+      try {
+        await this.apply(choice.kind, choice.node);
+      } finally {
+        this.busy = false;
+      }
+    }
+  }
+
+  /** Kills a member (one of at least three) for good and removes it: its committed state goes to the others. */
+  async removeOneCrashed(): Promise<void> {
+    if (this.view.members.length <= 2) return;
+    const node = this.w.rng.pick(this.view.members);
+    this.busy = true;
+    try {
+      await this.apply('remove-crashed', node);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private choose(): { kind: MembershipChangeKind; node: NodeId } | null {
+    const { rng } = this.w;
+    const members = this.view.members;
+    const outside = this.w.nodeIds.filter((n) => !members.includes(n) && !this.removed.has(n));
+    const options: { kind: MembershipChangeKind; node: NodeId }[] = [];
+    for (const kind of this.kinds) {
+      if (kind === 'add') for (const n of outside) options.push({ kind, node: n });
+      if (members.length <= 2) continue;
+      if (kind === 'drain') for (const n of members) options.push({ kind, node: n });
+      // A node is killed for good only while another node can still be added (the world keeps enough nodes).
+      if (kind === 'remove-crashed' && this.w.nodeIds.length - this.removed.size > 3) for (const n of members) options.push({ kind, node: n });
+    }
+    if (options.length === 0) return null;
+    // Each kind equally likely, then the node.
+    const kinds = [...new Set(options.map((o) => o.kind))];
+    const kind = rng.pick(kinds);
+    return rng.pick(options.filter((o) => o.kind === kind));
+  }
+
+  private async apply(kind: MembershipChangeKind, node: NodeId): Promise<void> {
+    const before = { version: this.view.version, members: [...this.view.members] };
+    const v = before.version + 1;
+    const started = this.w.now();
+    let members: NodeId[];
+    let to: NodeId[];
+    let inherit: { from: NodeId; state: Record<string, Json> } | undefined;
+    if (kind === 'add') {
+      members = [...before.members, node].sort();
+      to = members;
+    } else if (kind === 'drain') {
+      members = before.members.filter((n) => n !== node);
+      to = before.members;
+    } else {
+      members = before.members.filter((n) => n !== node);
+      to = members;
+      inherit = { from: node, state: await this.w.killAndRemove(node) };
+      this.removed.add(node);
+    }
+    this.changes.push(`v${v} ${kind} ${node}`);
+    const payload = { pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) } as unknown as Json;
+    // Sent until every answer has committed (a rollback takes the nodes' views back with it: send again).
+    for (;;) {
+      if (this.w.now() - started > CHANGE_LIMIT_MS) {
+        this.w.fail(`membership version ${v} (${kind} ${node}) not committed after ${CHANGE_LIMIT_MS} ms`);
+        return;
+      }
+      const s = (this.control ??= this.w.host.session('membership'));
+      if (s.rolledBackError !== null) s.resume();
+      try {
+        const answers: SpeculativeResult[] = [];
+        for (const n of to) answers.push(await s.request(n, payload));
+        const refused = answers.find((a) => typeof a.result === 'object' && a.result !== null && 'error' in a.result);
+        if (refused !== undefined) {
+          // A node still waiting for the hand-offs of the version before (Conflict): again, shortly.
+          await this.w.sleep(10);
+          continue;
+        }
+        await Promise.all(answers.map((a) => a.commit()));
+        break;
+      } catch (e) {
+        if (!isDseError(e) || (e.code !== 'RolledBack' && e.code !== 'SessionRolledBack')) throw e;
+        await this.w.sleep(5);
+      }
+    }
+    this.view.version = v;
+    this.view.members = members;
+    if (v > this.clientView.version) {
+      this.clientView.version = v;
+      this.clientView.members = [...members];
+    }
+    // Done once every member is at v and waits for nothing, and a drained node holds nothing.
+    for (;;) {
+      if (this.w.now() - started > CHANGE_LIMIT_MS) {
+        this.w.fail(`membership version ${v} (${kind} ${node}): hand-offs not done after ${CHANGE_LIMIT_MS} ms`);
+        return;
+      }
+      const asked = kind === 'drain' ? [...members, node] : members;
+      const all = await Promise.all(asked.map((n) => this.status(n)));
+      const ok = all.every((st, i) => {
+        if (st === null || st.version < v || st.waitingFor.length > 0) return false;
+        return asked[i] !== node || kind !== 'drain' || (Object.keys(st.units).length === 0 && st.pinned.length === 0);
+      });
+      if (ok) return;
+      await this.w.sleep(5);
+    }
+  }
+
+  /** A node's membership status (speculative: enough to know the hand-offs arrived), or null if that failed. */
+  private async status(n: NodeId): Promise<MembershipStatus | null> {
+    const s = (this.reader ??= this.w.host.session('membership.status'));
+    if (s.rolledBackError !== null) s.resume();
+    try {
+      const r = await s.request(n, { pl: 'status' });
+      return r.result as unknown as MembershipStatus;
+    } catch (e) {
+      if (!isDseError(e) || (e.code !== 'RolledBack' && e.code !== 'SessionRolledBack')) throw e;
+      return null;
+    }
+  }
+}
+
+const LEFTOVER = ['pl/held/', 'pl/pin/', 'pl/await/', 'pl/early/'];
+
+/**
+ * Invariant `placement`, at the end of a run with membership changes: every unit of service state is
+ * held by exactly one node, its owner under the final members; every member is at the final version;
+ * no request is still held for a hand-off, no unit pinned or awaited, no hand-off left unapplied.
+ */
+export function checkPlacement(c: Checker, t: number, views: ReadonlyMap<NodeId, NodeView>, view: { version: number; members: readonly NodeId[] }): void {
+  const where = new Map<string, NodeId>();
+  for (const [n, nv] of views) {
+    const own = nv.appState.get('pl/view') as { v?: number } | undefined;
+    if (view.members.includes(n) && (own?.v ?? 0) !== view.version) c.fail('placement', `${n} is at placement version ${own?.v ?? 0}, the members' is ${view.version}`, t);
+    for (const [k, value] of nv.appState) {
+      if (LEFTOVER.some((p) => k.startsWith(p))) {
+        c.fail('placement', `${n} still holds ${k} after the run settled`, t);
+        continue;
+      }
+      const unit = unitOfStateKey(k, value);
+      if (unit === null) continue;
+      const owner = ownerOf(unit, view.members);
+      if (owner !== n) c.fail('placement', `${n} holds ${k} (unit ${unit}), whose owner is ${owner} (members ${view.members.join(',')}, version ${view.version})`, t);
+      const other = where.get(unit);
+      if (other !== undefined && other !== n) c.fail('placement', `unit ${unit} is on ${other} and on ${n}`, t);
+      where.set(unit, n);
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import type { Invariant } from '../../src/sim/checker';
+import type { ScenarioName } from '../../src/sim/scenario';
+import type { PlantedBug } from '../../src/sim/world';
+import { DEFAULT_SIM_OPTIONS, formatViolations, runSeed } from '../../src/sim/world';
+
+/**
+ * Membership changes in the simulator (`SimOptions.membership`): nodes added, live ones drained and a
+ * crashed one removed (its committed state taken over from storage), alongside the crashes; the
+ * scenarios' own invariants and `placement` hold. A migration bug planted through the action context
+ * (a hand-off that keeps a copy at the old owner, one that drops a unit) is caught.
+ */
+async function runMany(scenario: ScenarioName, from: number, count: number, plantedBug?: PlantedBug) {
+  const violations: string[] = [];
+  const invariants = new Set<Invariant>();
+  const changes: string[] = [];
+  let kills = 0;
+  for (let seed = from; seed < from + count; seed++) {
+    const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, membership: true, ...(plantedBug !== undefined ? { plantedBug } : {}) });
+    kills += r.kills;
+    changes.push(...r.membershipChanges);
+    for (const v of r.violations) invariants.add(v.invariant);
+    violations.push(...formatViolations(r));
+  }
+  return { violations, invariants, changes, kills };
+}
+
+describe('simulator: membership changes alongside crashes', () => {
+  it('kv: adds, drains and a crashed member removed, 16 seeds: no violation', async () => {
+    const t = await runMany('kv', 1, 16);
+    expect(t.violations).toEqual([]);
+    const kinds = new Set(t.changes.map((c) => c.split(' ')[1]));
+    expect([...kinds].sort()).toEqual(['add', 'drain', 'remove-crashed']);
+    expect(t.kills).toBeGreaterThan(32);
+  });
+
+  it('wal and broker, 6 seeds each: no violation', async () => {
+    for (const scenario of ['wal', 'broker'] as const) {
+      const t = await runMany(scenario, 1, 6);
+      expect(t.violations, scenario).toEqual([]);
+      expect(t.changes.length, scenario).toBeGreaterThan(6);
+    }
+  });
+
+  const bugs: [PlantedBug, ScenarioName, Invariant][] = [
+    ['membership-handoff-keeps-copy', 'kv', 'kv-history'],
+    ['membership-handoff-drops-unit', 'kv', 'kv-history'],
+    ['membership-handoff-drops-unit', 'wal', 'wal-prefix'],
+  ];
+  for (const [bug, scenario, invariant] of bugs) {
+    it(`catches the planted bug ${bug} with ${invariant} (${scenario})`, async () => {
+      let found: Invariant[] = [];
+      for (let seed = 1; seed <= 12 && !found.includes(invariant); seed++) found = [...(await runMany(scenario, seed, 1, bug)).invariants];
+      expect(found).toContain(invariant);
+    });
+  }
+
+  it('a seed with membership reproduces its run exactly', async () => {
+    const a = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed: 9, scenario: 'kv', membership: true });
+    const b = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed: 9, scenario: 'kv', membership: true });
+    expect(a.membershipChanges.length).toBeGreaterThan(0);
+    expect({ ...b, trace: b.trace.join('\n') }).toEqual({ ...a, trace: a.trace.join('\n') });
+  });
+});
