@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test } from '@playwright/test';
 import { baseUrl, Playground } from './playground';
 
@@ -36,7 +37,11 @@ test('add node: a new member with units and a newer placement; remove it: draine
     // Its state, as its events tell it, holds units that are now its own.
     await expect.poll(async () => Number(await page.getByTestId(`units-${added!}`).textContent()), { timeout: 30_000 }).toBeGreaterThan(0);
     await expect(page.getByTestId('placement-summary')).toContainText(`to ${added}`);
+    await expect(page.getByTestId(`head-units-${added}`)).toHaveAttribute('title', new RegExp(`^${added}: [1-9]\\d* units? of service state`));
     await pg.screenshot('after add node');
+    // The placement header and the units per node pass the same accessibility check as the rest.
+    const axe = await new AxeBuilder({ page }).include('.drawer').include('.top').analyze();
+    expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}`)).toEqual([]);
 
     // Remove the running node: it drains (hands its units over), then stops.
     const node = added;

@@ -18,7 +18,8 @@ import { Services } from './views/Services';
 import { Inspector, type InspectorSelection } from './views/Inspector';
 import { isScenario, scenarioOf, workloadFor, type Scenario } from './model/services';
 import { Charts, Controls, Help, KillPreviewBox, Legend, NodePanel, Requests, Rollbacks } from './views/Panels';
-import { MigrationBanner, PlacementSummary } from './views/Placement';
+import { MigrationBanner, PlacementSummary, nodeViewText } from './views/Placement';
+import { countUnits, formatUnitCounts, unitsOfState } from './model/placement';
 
 type Source = { kind: 'live' } | { kind: 'replay'; label: string; simulation: Record<string, string> | null };
 
@@ -413,6 +414,22 @@ export function App() {
     return fresh;
   }, [model, rev, previewNode, selection, rollbackFocus]);
   const lanes = model.laneIds();
+  // Units per node for the lanes' tooltips: counted from every node's state, so at most a few times a second.
+  const laneTitlesRef = useRef<{ model: unknown; at: number; titles: ReadonlyMap<NodeId, string> } | null>(null);
+  const laneTitles = useMemo(() => {
+    const now = performance.now();
+    const cached = laneTitlesRef.current;
+    if (cached !== null && cached.model === model && now - cached.at < 500) return cached.titles;
+    const titles = new Map<NodeId, string>();
+    for (const id of model.laneIds()) {
+      const state = model.nodeState(id);
+      const units = countUnits(unitsOfState(state));
+      const view = nodeViewText(model, id, state);
+      titles.set(id, `${id}: ${units.total} ${units.total === 1 ? 'unit' : 'units'} of service state${units.total > 0 ? ` (${formatUnitCounts(units)})` : ''}${view !== null ? `; ${view}` : ''}`);
+    }
+    laneTitlesRef.current = { model, at: now, titles };
+    return titles;
+  }, [model, rev]);
   const asking = tourState?.asking === true;
   // Predict, then reveal: no kill preview while a tour's question is open.
   const preview = useMemo(() => (previewNode === null || asking ? null : killPreview(model, index, previewNode)), [model, index, previewNode, asking]);
@@ -883,6 +900,7 @@ export function App() {
               onKill={kill}
               onRestart={restart}
               onPreview={setPreviewNode}
+              laneTitles={laneTitles}
             />
           </div>
           <div className="time-controls" data-testid="time-controls">

@@ -38,6 +38,8 @@ export interface SpaceTimeProps {
   onKill(node: NodeId): void;
   onRestart(node: NodeId): void;
   onPreview(node: NodeId | null): void;
+  /** A tooltip for each lane's name (the units the node holds, its placement view). */
+  laneTitles?: ReadonlyMap<NodeId, string>;
 }
 
 export const LABEL_W = 150;
@@ -429,7 +431,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
               style={{ top: y - laneH / 2 + 1, height: laneH - 2, width: LABEL_W - 6 }}
               onClick={() => p.onSelectNode(id)}
             >
-              <span className="lane-name">
+              <span className="lane-name" title={p.laneTitles?.get(id)} data-testid={`head-units-${id}`}>
                 <strong className="lane-label">{id}</strong>{' '}
                 <span className={`lane-status st-${n.status}`} data-testid={`status-${id}`} title={n.status}>
                   {n.status}
