@@ -45,6 +45,15 @@ describe('placement in the playground', () => {
     const moves = migrationMoves(m, 1)!;
     expect(moves.moves).toEqual([{ from: 'n1', to: 'n3', units: 2 }]);
     expect(formatMoves(moves)).toBe('2 units to n3 (2 from n1)');
+    expect(formatMoves({ version: 1, gained: {}, lost: {}, moves: [{ from: 'n1', to: 'n3', units: 1 }, { from: null, to: 'n3', units: 2 }] })).toBe('3 units to n3 (1 from n1, 2 not held by any node before)');
+    // A little after the hand-offs arrived, what moved is fixed: later writes are not counted as moved.
+    expect(last.moves).toBeNull();
+    m.apply(ev('stateChanged', 2500, { node: 'n3', version: 3, set: { b: 1 }, deleted: [] }));
+    expect(last.moves?.moves).toEqual([{ from: 'n1', to: 'n3', units: 2 }]);
+    expect(migrationMoves(m, 1)?.moves).toEqual([
+      { from: 'n1', to: 'n3', units: 2 },
+      { from: null, to: 'n3', units: 1 },
+    ]);
     // The snapshot tells the placement too; a trace round-trips the events and gives the same view.
     const again = new PlaygroundModel();
     again.applyAll(parseTrace(JSON.stringify(exportTrace(m, 'live', null, new Date(0)))).events);

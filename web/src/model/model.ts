@@ -21,7 +21,8 @@ import type {
   WorldLineReason,
 } from '@dse/shared';
 import { applyDelta } from '@dse/shared';
-import { VIEW_KEY, unitsOfState } from './placement';
+import type { MigrationMoves } from './placement';
+import { VIEW_KEY, migrationMoves, unitsOfState } from './placement';
 
 /**
  * The playground's view state, computed only from inspection events (and the server's snapshot of
@@ -158,7 +159,15 @@ export interface MigrationView {
   sentAt: number | null;
   committedAt: number | null;
   handedOverAt: number | null;
+  /**
+   * What moved, fixed a little after every hand-off arrived (the receivers' state reaches the page when
+   * they close a version); null until then: measure it live with `migrationMoves`.
+   */
+  moves: MigrationMoves | null;
 }
+
+/** Event time after `handedOver` until a change's moves are fixed (a node reports its state when it closes a version). */
+const MOVES_SETTLE_MS = 2000;
 
 /** Versions dropped from the diagram to keep memory flat: only their counts remain. */
 export interface CompressedHistory {
@@ -386,6 +395,11 @@ export class PlaygroundModel {
       this.events = this.events.slice(drop);
       this.eventsDropped += drop;
     }
+    // The first event past the settle time fixes what moved in the last change (before it counts itself).
+    const last = this.migrations.at(-1);
+    if (last !== undefined && last.moves === null && last.handedOverAt !== null && e.t - last.handedOverAt >= MOVES_SETTLE_MS) {
+      last.moves = migrationMoves(this, last.version) ?? { version: last.version, gained: {}, lost: {}, moves: [] };
+    }
     this.reduce(e);
   }
 
@@ -566,6 +580,7 @@ export class PlaygroundModel {
             sentAt: null,
             committedAt: null,
             handedOverAt: null,
+            moves: null,
           };
           this.migrations.push(m);
           if (this.migrations.length > 10) this.migrations.shift();

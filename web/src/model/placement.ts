@@ -134,7 +134,9 @@ export function migrationMoves(model: PlaygroundModel, version: number): Migrati
     for (const u of was) if (!has.has(u)) l++;
     lost[node] = l;
   }
-  return { version, gained, lost, moves: [...moves.values()].sort((a, b) => (a.to === b.to ? String(a.from).localeCompare(String(b.from)) : a.to.localeCompare(b.to))) };
+  // By receiver, then by sender; units no node held before come last.
+  const order = (x: UnitMove): string => `${x.to}\u0000${x.from === null ? '\uffff' : x.from}`;
+  return { version, gained, lost, moves: [...moves.values()].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0)) };
 }
 
 /** "n5 ← 3 from n1, 4 from n2": the moves into each node. */
@@ -145,7 +147,7 @@ export function formatMoves(m: MigrationMoves): string {
   return [...into.entries()]
     .map(([to, ms]) => {
       const total = ms.reduce((a, x) => a + x.units, 0);
-      return `${total} ${total === 1 ? 'unit' : 'units'} to ${to} (${ms.map((x) => (x.from === null ? `${x.units} no node held before` : `${x.units} from ${x.from}`)).join(', ')})`;
+      return `${total} ${total === 1 ? 'unit' : 'units'} to ${to} (${ms.map((x) => (x.from === null ? `${x.units} not held by any node before` : `${x.units} from ${x.from}`)).join(', ')})`;
     })
     .join('; ');
 }

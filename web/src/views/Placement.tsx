@@ -56,7 +56,7 @@ export function MigrationBanner({ model, op }: { model: PlaygroundModel; rev: nu
 export function PlacementSummary({ model }: { model: PlaygroundModel; rev: number }) {
   const p = model.placement;
   const last = model.migrations.at(-1);
-  const moves = last === undefined ? null : migrationMoves(model, last.version);
+  const moves = last === undefined ? null : (last.moves ?? migrationMoves(model, last.version));
   return (
     <div className="placement-summary" data-testid="placement-summary">
       {p === null ? (
@@ -72,7 +72,12 @@ export function PlacementSummary({ model }: { model: PlaygroundModel; rev: numbe
           {' · '}last change v{last.version} ({last.change}
           {last.prevMembers !== null ? `; before: ${last.prevMembers.join(', ')}` : ''}): {PHASE_TEXT[last.phase]}
           {last.phase === 'handedOver' && last.sentAt !== null && last.handedOverAt !== null && ` ${seconds(last.handedOverAt - last.sentAt)} after it was sent`}
-          {moves !== null && <> — moved: {formatMoves(moves)}</>}
+          {moves !== null && (
+            <>
+              {' '}
+              — {last.moves !== null ? 'moved' : 'moved so far'}: {formatMoves(moves)}
+            </>
+          )}
         </span>
       )}
     </div>
