@@ -184,9 +184,17 @@ export class Cluster {
     if (id !== undefined && used(id)) throw new DseError('Conflict', `${id} was a member before and has committed state: add a node with a new id`);
     let fresh = id;
     for (let k = 1; fresh === undefined; k++) if (!this.nodes.has(`n${k}`) && !used(`n${k}`)) fresh = `n${k}`;
-    const node = this.supervisor.addNode(fresh);
-    const r = await this.membership.join(node);
-    return { node, ...r };
+    // Every member takes part in the change: refused before anything starts when one is not up (a
+    // recovery under way is waited out, briefly).
+    const members = (): NodeId[] => this.membership.view.members.filter((n) => this.hasNode(n));
+    for (const until = Date.now() + 5000; Date.now() < until && members().some((n) => this.status(n) === 'recovering'); ) await new Promise((r) => setTimeout(r, 100));
+    const down = members().filter((n) => this.status(n) !== 'up');
+    if (down.length > 0) throw new DseError('Conflict', `cannot add a node while ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} not up: restart or remove ${down.length === 1 ? 'it' : 'them'} first`);
+    return this.membership.exclusive(`add ${fresh}`, async () => {
+      const node = this.supervisor.addNode(fresh);
+      const r = await this.membership.joinNow(node);
+      return { node, ...r };
+    });
   }
 
   /**
@@ -197,13 +205,17 @@ export class Cluster {
   async removeNode(id: NodeId): Promise<{ node: NodeId } & MembershipChangeResult> {
     if (!this.hasNode(id)) throw new DseError('NotFound', `no node ${id}`);
     if (this.nodeIds().length <= 1) throw new DseError('Conflict', 'the last node cannot be removed');
-    const r = await this.membership.leave(id);
+    return this.membership.exclusive(`remove ${id}`, () => this.removeNow(id));
+  }
+
+  private async removeNow(id: NodeId): Promise<{ node: NodeId } & MembershipChangeResult> {
+    const r = await this.membership.leaveNow(id);
     const worldLine = this.coordinator.worldLine;
     const wasUp = this.status(id) !== 'down';
     this.supervisor.removeNode(id);
     // The stop of a live node is a failure to the coordinator (a recovery: what depended on versions of
     // it that had not committed rolls back): answered once the others are up on the new world-line.
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 10_000;
     const settled = (): boolean =>
       (!wasUp || this.coordinator.worldLine > worldLine) && this.host.worldLine === this.coordinator.worldLine && this.nodeIds().every((n) => this.status(n) !== 'recovering');
     while (Date.now() < deadline && !settled()) await new Promise((res) => setTimeout(res, 50));

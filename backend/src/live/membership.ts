@@ -27,21 +27,22 @@ export interface MembershipChangeResult {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The control plane's side of membership (the runtime's side is `services/membership.ts`): changes
- * one at a time, each sent as a request to every node concerned through a session of the server, and
+ * The control plane's side of membership (the runtime's side is `services/membership.ts`): one change
+ * at a time (another asked meanwhile is refused with a typed Conflict), each sent as a request to every node concerned through a session of the server, and
  * done when every answer has committed and every hand-off has arrived. The placement the server routes
  * by (`view`) is what the nodes hold: read from them at start and after every change.
  */
 export class MembershipControl {
   /** The placement the server routes by; the typed clients of the workload share this object. */
   readonly view: PlacementView;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** When the change under way gives up (a typed Timeout): `timeoutMs` after it started. */
+  private deadline = 0;
   private session: Session | null = null;
 
   constructor(
     private readonly host: MembershipHost,
     founders: readonly NodeId[],
-    private readonly opts: { timeoutMs: number } = { timeoutMs: 60_000 },
+    private readonly opts: { timeoutMs: number } = { timeoutMs: 30_000 },
   ) {
     this.view = { version: 0, members: [...new Set(founders)].sort() };
   }
@@ -64,12 +65,24 @@ export class MembershipControl {
     return this.statusSession;
   }
 
-  /** Runs `fn` after every change before it (one change at a time). */
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
+  /**
+   * Runs `fn` as the one change under way (`what` names it); refused at once, before `fn` does anything,
+   * with a typed Conflict while another runs.
+   */
+  exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy !== null) return Promise.reject(new DseError('Conflict', `a membership change is under way (${this.busy}): try again when it is done`));
+    this.busy = what;
+    this.deadline = Date.now() + this.opts.timeoutMs;
+    const run = fn();
+    void run.then(
+      () => (this.busy = null),
+      () => (this.busy = null),
+    );
     return run;
   }
+
+  /** The change under way, if any (one at a time: another is refused with a typed Conflict). */
+  busy: string | null = null;
 
   /** Asks one node for its membership status (the answer is speculative: enough to route by). */
   async statusOf(node: NodeId, timeoutMs = 5000): Promise<MembershipStatus> {
@@ -99,14 +112,20 @@ export class MembershipControl {
 
   /** Makes `node` (already running) a member: the units it wins are handed to it. */
   join(node: NodeId): Promise<MembershipChangeResult> {
-    return this.serial(async () => {
+    return this.exclusive(`join ${node}`, () => this.joinNow(node));
+  }
+
+  /** `join`, inside `exclusive`. */
+  async joinNow(node: NodeId): Promise<MembershipChangeResult> {
+    {
       await this.waitUp([node]);
       const before = await this.refresh();
       if (before.members.includes(node)) return { version: before.version, members: before.members, how: 'joined' as const };
+      await this.allUp(before.members, `${node} cannot join`);
       const members = [...before.members, node].sort();
       await this.change(before, members, [...before.members, node], `join ${node}`);
       return { version: this.view.version, members: [...this.view.members], how: 'joined' as const };
-    });
+    }
   }
 
   /**
@@ -115,11 +134,17 @@ export class MembershipControl {
    * the nodes that own its units now.
    */
   leave(node: NodeId): Promise<MembershipChangeResult> {
-    return this.serial(async () => {
+    return this.exclusive(`remove ${node}`, () => this.leaveNow(node));
+  }
+
+  /** `leave`, inside `exclusive`. */
+  async leaveNow(node: NodeId): Promise<MembershipChangeResult> {
+    {
       const before = await this.refresh();
       if (!before.members.includes(node)) return { version: before.version, members: before.members, how: 'drained' as const };
       const members = before.members.filter((n) => n !== node);
       if (members.length === 0) throw new DseError('Conflict', 'the last member cannot leave');
+      await this.allUp(members, `${node} cannot leave`);
       if (this.host.status(node) === 'up') {
         await this.change(before, members, before.members, `drain ${node}`);
         await this.waitDrained(node);
@@ -128,7 +153,7 @@ export class MembershipControl {
       const state = await this.host.committedState(node);
       await this.change(before, members, members, `restore ${node}`, { from: node, state });
       return { version: this.view.version, members: [...this.view.members], how: 'restored' as const };
-    });
+    }
   }
 
   /** Sends version `before.version + 1` to every node of `to`, until every answer has committed; then waits for the hand-offs. */
@@ -137,9 +162,9 @@ export class MembershipControl {
     const say = (phase: 'sent' | 'committed' | 'handedOver'): void => this.host.emit({ type: 'placementChanged', t: this.host.now(), version: v, members: [...members], phase, change: what });
     const payload: Json = { pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) } as unknown as Json;
     await this.waitUp(to);
-    const deadline = Date.now() + this.opts.timeoutMs;
+    const deadline = this.deadline;
     for (let attempt = 1; ; attempt++) {
-      if (Date.now() > deadline) throw new DseError('Timeout', `membership version ${v}: not committed within ${this.opts.timeoutMs} ms`);
+      if (Date.now() > deadline) throw new DseError('Timeout', `membership version ${v}: not committed in time (${this.opts.timeoutMs} ms for a change)`);
       const s = this.control();
       try {
         const answers: SpeculativeResult[] = [];
@@ -172,21 +197,33 @@ export class MembershipControl {
     say('handedOver');
   }
 
+  /**
+   * Every member must take part in a change (each hands over what it loses, and must hear that it lost
+   * it): with one down, the change is refused at once, a typed Conflict that says what to do.
+   */
+  private async allUp(members: readonly NodeId[], what: string): Promise<void> {
+    // A recovery under way (members `recovering` for a moment) is waited out, briefly.
+    const until = Math.min(this.deadline, Date.now() + 5000);
+    while (Date.now() < until && members.some((n) => this.host.status(n) === 'recovering')) await sleep(100);
+    const down = members.filter((n) => this.host.status(n) !== 'up');
+    if (down.length > 0) throw new DseError('Conflict', `${what} while ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} not up: restart ${down.length === 1 ? 'it' : 'them'}, or remove ${down.length === 1 ? 'it' : 'them'}, first`);
+  }
+
   private async waitUp(nodes: readonly NodeId[]): Promise<void> {
-    const deadline = Date.now() + this.opts.timeoutMs;
+    const deadline = this.deadline;
     while (nodes.some((n) => this.host.status(n) !== 'up')) {
-      if (Date.now() > deadline) throw new DseError('Timeout', `membership: ${nodes.filter((n) => this.host.status(n) !== 'up').join(', ')} not up within ${this.opts.timeoutMs} ms`);
+      if (Date.now() > deadline) throw new DseError('Timeout', `membership: ${nodes.filter((n) => this.host.status(n) !== 'up').join(', ')} not up in time (${this.opts.timeoutMs} ms for a change)`);
       await sleep(100);
     }
   }
 
   /** Until no member waits for a hand-off of the current version. */
   private async waitHandedOver(members: readonly NodeId[]): Promise<void> {
-    const deadline = Date.now() + this.opts.timeoutMs;
+    const deadline = this.deadline;
     for (;;) {
       const all = await Promise.allSettled(members.map((n) => this.statusOf(n)));
       if (all.every((s) => s.status === 'fulfilled' && s.value.version >= this.view.version && s.value.waitingFor.length === 0)) return;
-      if (Date.now() > deadline) throw new DseError('Timeout', `membership version ${this.view.version}: hand-offs not arrived within ${this.opts.timeoutMs} ms`);
+      if (Date.now() > deadline) throw new DseError('Timeout', `membership version ${this.view.version}: hand-offs not arrived in time (${this.opts.timeoutMs} ms for a change)`);
       await sleep(100);
     }
   }
@@ -196,7 +233,7 @@ export class MembershipControl {
    * has committed: whatever depends on it then survives its stop.
    */
   private async waitDrained(node: NodeId): Promise<void> {
-    const deadline = Date.now() + this.opts.timeoutMs;
+    const deadline = this.deadline;
     for (;;) {
       const a = await withTimeout(this.control().request(node, { pl: 'status' }), 5000, `membership status of ${node}`).catch(() => null);
       const s = a === null ? null : (a.result as unknown as MembershipStatus);
@@ -204,7 +241,7 @@ export class MembershipControl {
         await withTimeout(a.commit(), 20_000, `${node}: the drained state committed`);
         return;
       }
-      if (Date.now() > deadline) throw new DseError('Timeout', `membership: ${node} still holds units after ${this.opts.timeoutMs} ms`);
+      if (Date.now() > deadline) throw new DseError('Timeout', `membership: ${node} still holds units after ${this.opts.timeoutMs} ms (a workflow still running?)`);
       await sleep(100);
     }
   }

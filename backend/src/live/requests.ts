@@ -165,18 +165,20 @@ export class Requests {
     const node = req.node ?? this.cluster.ownerOf(req.key);
     if (!this.cluster.hasNode(node)) throw new DseError('NotFound', `no node ${node}`);
     if (req.op === 'get' && req.committedOnly === true) {
-      const r = await this.cluster.readCommitted(node, req.key);
+      // From the key's owner (a replica, `~<origin>/<key>`, from the node named), as a speculative get would be sent on to it.
+      const from = req.key.startsWith('~') ? node : this.cluster.ownerOf(req.key);
+      const r = await this.cluster.readCommitted(from, req.key);
       const info: RequestInfo = {
         id,
         session: req.session ?? '',
         seq: 0,
-        node,
+        node: from,
         op: 'get',
         key: req.key,
         status: 'committed',
         result: { key: req.key, value: r.value, version: r.version },
         worldLine: r.worldLine,
-        deps: r.version > 0 ? { [node]: r.version } : {},
+        deps: r.version > 0 ? { [from]: r.version } : {},
       };
       this.remember(info);
       return { ...info };
