@@ -796,9 +796,8 @@ export function App() {
           )}
         </span>
         {model.placement !== null && (
-          <span className="pill" data-testid="placement" title={`placement version ${model.placement.version}: units of service state are placed over the members ${model.placement.members.join(', ')}`}>
+          <span className="pill" data-testid="placement" title={`placement version ${model.placement.version}: units of service state are placed over the ${model.placement.members.length} members ${model.placement.members.join(', ')} (the Nodes tab tells the units of each)`}>
             placement <strong data-testid="placement-version">v{model.placement.version}</strong>
-            <span className="muted"> · {model.placement.members.length} members</span>
           </span>
         )}
         <span className="pill" title="the cluster's mode, its recovery after a failure (precise: only what depends on lost state rolls back; cut: every node back to the committed cut), and its cut">
