@@ -1,6 +1,6 @@
 /**
  * `npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable]
- *   [--recovery precise|cut] [--storage pglite|postgres] [--clients C] [--rate R] [--json] [--server-log] [--keep]`
+ *   [--recovery precise|cut] [--storage pglite|postgres] [--clients C] [--rate R] [--membership] [--json] [--server-log] [--keep]`
  * `npm run chaos -- --fuzz N [--seed S] [--json]`: N fuzzed commands over HTTP and Socket.IO.
  *
  * Progress goes to stderr; the last line of stdout is one JSON object (with --json) or a summary.
@@ -13,7 +13,7 @@ import type { KnownBug } from './fuzz';
 import { runFuzz } from './fuzz';
 
 const USAGE =
-  'usage: npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable] [--recovery precise|cut] [--storage pglite|postgres] [--clients C] [--rate R] [--faults kill,stop,dbCut,serverRestart] [--gap-ms MIN,MAX] [--hold-ms MIN,MAX] [--json] [--server-log] [--keep]\n' +
+  'usage: npm run chaos -- --seconds N [--seed S] [--scenario kv|workflow|broker|wal] [--mode speculative|durable] [--recovery precise|cut] [--storage pglite|postgres] [--clients C] [--rate R] [--faults kill,stop,dbCut,serverRestart,addNode,removeNode] [--membership] [--gap-ms MIN,MAX] [--hold-ms MIN,MAX] [--json] [--server-log] [--keep]\n' +
   '       npm run chaos -- --fuzz N [--seed S] [--avoid deep-values] [--json]';
 
 function fail(msg: string): never {
@@ -46,6 +46,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'server-log': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    membership: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -84,7 +85,8 @@ if (storage !== 'pglite' && storage !== 'postgres') fail('--storage must be pgli
 let faults: FaultKind[] | undefined;
 if (values.faults !== undefined) {
   faults = values.faults.split(',').map((f) => f.trim()) as FaultKind[];
-  for (const f of faults) if (!['kill', 'stop', 'dbCut', 'serverRestart'].includes(f)) fail(`unknown fault kind ${f}`);
+  for (const f of faults) if (!['kill', 'stop', 'dbCut', 'serverRestart', 'addNode', 'removeNode'].includes(f)) fail(`unknown fault kind ${f}`);
+  if (!values.membership && faults.some((f) => f === 'addNode' || f === 'removeNode')) fail('addNode and removeNode need --membership');
 }
 
 function range(v: string | undefined, what: string, dflt: [number, number]): [number, number] {
@@ -110,6 +112,7 @@ const opts: ChaosOptions = {
   serverLog: values['server-log'],
   keepData: values.keep,
   ...(faults !== undefined ? { faults } : {}),
+  ...(values.membership ? { membership: true } : {}),
 };
 
 let code = 0;
@@ -120,7 +123,7 @@ try {
     log(`FAILED with ${r.violations} violations; reproduce the fault schedule with --seed ${r.seed}`);
     code = 1;
   }
-  const summary = `chaos: ${r.seconds} s, ${r.kills} kills, ${r.stops} stops, ${r.dbCuts} db cuts, ${r.serverRestarts} server restarts; ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.refused} refused, ${r.unknown} unknown, ${r.resumes} sessions resumed; ${r.worldLines} world-lines (recovery ${r.recovery}, ${r.keptVersions} versions kept, ${r.coordinatorRestarts} coordinator restarts); lost ${r.lostCommitted}, duplicates ${r.duplicates}, orphans ${r.orphans}${r.scenario !== 'kv' ? `, service ${r.serviceViolations} ${JSON.stringify(r.stats)}` : ''}, violations ${r.violations} (seed ${r.seed})`;
+  const summary = `chaos: ${r.seconds} s, ${r.kills} kills, ${r.stops} stops, ${r.dbCuts} db cuts, ${r.serverRestarts} server restarts${r.nodesAdded + r.nodesDrained + r.nodesRestored > 0 ? `, nodes ${r.nodesAdded} added, ${r.nodesDrained} drained, ${r.nodesRestored} removed down` : ''}; ${r.requests} requests, ${r.committed} committed, ${r.rolledBack} rolled back, ${r.refused} refused, ${r.unknown} unknown, ${r.resumes} sessions resumed; ${r.worldLines} world-lines (recovery ${r.recovery}, ${r.keptVersions} versions kept, ${r.coordinatorRestarts} coordinator restarts); lost ${r.lostCommitted}, duplicates ${r.duplicates}, orphans ${r.orphans}${r.scenario !== 'kv' ? `, service ${r.serviceViolations} ${JSON.stringify(r.stats)}` : ''}, violations ${r.violations} (seed ${r.seed})`;
   process.stdout.write(values.json ? `${summary}\n${JSON.stringify(r)}\n` : `${summary}\n`);
 } catch (e) {
   log(`chaos run failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)} (seed ${seed})`);

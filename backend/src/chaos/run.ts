@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterInfo, Cut, InspectionEvent, Json, Mode, NodeId, NumberedEvent, RecoveryKind, WorldLine } from '@dse/shared';
+import { unitOfStateKey } from '@dse/shared';
 import pg from 'pg';
 import { Coordinator } from '../core/coordinator';
 import { RealClock, wallNow } from '../live/clock';
@@ -30,7 +31,7 @@ import { checkBroker, checkWal, checkWorkflow } from './verify-services';
 
 export type Scenario = 'kv' | 'workflow' | 'broker' | 'wal';
 export const SCENARIOS: readonly Scenario[] = ['kv', 'workflow', 'broker', 'wal'];
-export type FaultKind = 'kill' | 'stop' | 'dbCut' | 'serverRestart';
+export type FaultKind = 'kill' | 'stop' | 'dbCut' | 'serverRestart' | 'addNode' | 'removeNode';
 
 export interface ChaosOptions {
   seconds: number;
@@ -54,8 +55,14 @@ export interface ChaosOptions {
   settleMs: number;
   /** Keep going past `seconds` (up to three times as long) until every fault kind happened once (tests). */
   everyKindOnce?: boolean;
-  /** Fault kinds to use (default: every kind the storage allows). */
+  /** Fault kinds to use (default: every kind the storage allows; `addNode` and `removeNode` only with `membership`). */
   faults?: FaultKind[];
+  /**
+   * Membership changes among the faults: `POST /api/nodes` adds a node; `DELETE /api/nodes/:id` removes a
+   * live one (drained) or one the tool has just SIGKILLed (its committed state restored on the others).
+   * The final state is then read from every node ever present, and each unit must be on exactly one.
+   */
+  membership?: boolean;
   log: (line: string) => void;
   /** Show the server's stderr. */
   serverLog?: boolean;
@@ -74,6 +81,10 @@ export interface ChaosResult {
   stops: number;
   dbCuts: number;
   serverRestarts: number;
+  /** Membership changes (with `membership`): nodes added, removed live (drained), removed down (restored). */
+  nodesAdded: number;
+  nodesDrained: number;
+  nodesRestored: number;
   requests: number;
   committed: number;
   rolledBack: number;
@@ -290,7 +301,16 @@ class Monitor {
           if (!k.startsWith(this.ctx.keyPrefix)) continue;
           let l = this.applications.get(k);
           if (l === undefined) this.applications.set(k, (l = []));
-          l.push({ node: e.node, worldLine: wl, version: e.version });
+          l.push(this.ctx.o.membership === true ? { node: e.node, worldLine: wl, version: e.version, inc: this.ctx.incarnation, t: e.t } : { node: e.node, worldLine: wl, version: e.version });
+        }
+        // With membership changes a key moves: its deletion by a hand-off is part of its history.
+        if (this.ctx.o.membership === true) {
+          for (const k of e.deleted) {
+            if (!k.startsWith(this.ctx.keyPrefix)) continue;
+            let l = this.applications.get(k);
+            if (l === undefined) this.applications.set(k, (l = []));
+            l.push({ node: e.node, worldLine: wl, version: e.version, inc: this.ctx.incarnation, t: e.t, del: true });
+          }
         }
         return;
       }
@@ -425,7 +445,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   if (unavailable !== null) throw new Error(unavailable);
   const rng = new Rng(o.seed);
   const log = o.log;
-  const kinds: FaultKind[] = (o.faults ?? ['kill', 'stop', 'dbCut', 'serverRestart']).filter((k) => k !== 'dbCut' || o.storage === 'postgres');
+  const kinds: FaultKind[] = (o.faults ?? ['kill', 'stop', 'dbCut', 'serverRestart', ...(o.membership === true ? (['addNode', 'removeNode'] as const) : [])]).filter(
+    (k) => (k !== 'dbCut' || o.storage === 'postgres') && ((k !== 'addNode' && k !== 'removeNode') || o.membership === true),
+  );
   if (o.storage !== 'postgres' && (o.faults ?? []).includes('dbCut')) log('database cuts need --storage postgres (PGlite runs inside the server): none this run');
 
   // Storage: a PGlite folder, or a PostgreSQL schema of its own behind the proxy.
@@ -473,7 +495,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const control = new HttpClient(server.url, { localAddress: '127.0.0.1', timeoutMs: 30_000 });
   const scenario = o.scenario;
   const clients: Load[] = Array.from({ length: o.clients }, (_, i) => (scenario === 'kv' ? new LoadClient(ctx, i + 1) : serviceLoad(scenario, ctx, i + 1)));
-  const counts = { kills: 0, stops: 0, dbCuts: 0, serverRestarts: 0 };
+  const counts = { kills: 0, stops: 0, dbCuts: 0, serverRestarts: 0, nodesAdded: 0, nodesDrained: 0, nodesRestored: 0 };
+  /** Every node id seen in the cluster, and those removed while down (their last committed state was taken over: it stays in storage as it was). */
+  const everSeen = new Set<NodeId>();
+  const restoredAway = new Set<NodeId>();
   const extra: ViolationNote[] = [];
   let livenessViolations = 0;
   const stopped = new Set<number>();
@@ -530,7 +555,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const end = wallNow() + o.seconds * 1000;
     let bag: FaultKind[] = [];
     const hard = wallNow() + o.seconds * 3000;
-    const countOf = (k: FaultKind): number => (k === 'kill' ? counts.kills : k === 'stop' ? counts.stops : k === 'dbCut' ? counts.dbCuts : counts.serverRestarts);
+    const countOf = (k: FaultKind): number =>
+      k === 'kill'
+        ? counts.kills
+        : k === 'stop'
+          ? counts.stops
+          : k === 'dbCut'
+            ? counts.dbCuts
+            : k === 'serverRestart'
+              ? counts.serverRestarts
+              : k === 'addNode'
+                ? counts.nodesAdded
+                : counts.nodesDrained + counts.nodesRestored;
     const more = (): boolean => wallNow() < end || (o.everyKindOnce === true && wallNow() < hard && kinds.some((k) => countOf(k) === 0));
     while (more() && kinds.length > 0) {
       if (bag.length === 0) {
@@ -544,6 +580,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       const hold = rng.int(o.holdMs[0], o.holdMs[1]);
       const pick = rng.next();
       const c = await monitor.poll();
+      for (const n of c?.nodes ?? []) everSeen.add(n.id);
       const upNodes = (c?.nodes ?? []).filter((n) => n.status === 'up' && n.pid !== null && !stopped.has(n.pid));
       const target = upNodes.length > 0 ? upNodes[Math.floor(pick * upNodes.length)]! : null;
       const at = ((wallNow() - t0) / 1000).toFixed(1);
@@ -586,6 +623,47 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           await sleep(hold);
           proxy.restore();
           break;
+        case 'addNode': {
+          const a = await control.request('POST', '/api/nodes', {}, {}, 120_000);
+          if ('status' in a && a.status === 200) {
+            const r = a.json as { node: NodeId; version: number; members: NodeId[]; how: string };
+            counts.nodesAdded++;
+            everSeen.add(r.node);
+            log(`[${at}s] POST /api/nodes: ${r.node} ${r.how}, placement version ${r.version}, members ${r.members.join(',')}`);
+          } else log(`[${at}s] POST /api/nodes: ${'status' in a ? `${a.status} ${a.text.slice(0, 200)}` : a.transport}`);
+          break;
+        }
+        case 'removeNode': {
+          const nodesNow = c?.nodes ?? [];
+          if (target === null || nodesNow.length <= 2) break;
+          // Half the time a node this tool has just SIGKILLed (removed while down, if the server has
+          // noticed before its automatic restart), else a live one (drained).
+          const kill = rng.next() < 0.5;
+          if (kill) {
+            try {
+              process.kill(target.pid!, 'SIGKILL');
+              counts.kills++;
+            } catch {
+              // exited meanwhile
+            }
+            const until = wallNow() + 2000;
+            while (wallNow() < until) {
+              const now = await monitor.poll();
+              if (now?.nodes.find((n) => n.id === target.id)?.status !== 'up') break;
+              await sleep(20);
+            }
+          }
+          const a = await control.request('DELETE', `/api/nodes/${encodeURIComponent(target.id)}`, undefined, {}, 120_000);
+          if ('status' in a && a.status === 200) {
+            const r = a.json as { node: NodeId; version: number; members: NodeId[]; how: string };
+            if (r.how === 'restored') {
+              counts.nodesRestored++;
+              restoredAway.add(r.node);
+            } else counts.nodesDrained++;
+            log(`[${at}s] ${kill ? `SIGKILL ${target.id}, then ` : ''}DELETE /api/nodes/${target.id}: ${r.how}, placement version ${r.version}, members ${r.members.join(',')}`);
+          } else log(`[${at}s] ${kill ? `SIGKILL ${target.id}, then ` : ''}DELETE /api/nodes/${target.id}: ${'status' in a ? `${a.status} ${a.text.slice(0, 200)}` : a.transport}`);
+          break;
+        }
         case 'serverRestart': {
           counts.serverRestarts++;
           log(`[${at}s] SIGKILL the server (pid ${server.pid}), start ${server.starts}`);
@@ -664,7 +742,30 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     monitor.close();
     await server.kill();
     server.killGroups();
-    const db = await readFinalState({ dataDir, directUrl, schema, members: Object.keys(highest) });
+    const runningAtEnd = new Set((monitor.cluster?.nodes ?? []).map((n) => n.id));
+    for (const n of runningAtEnd) everSeen.add(n);
+    const db = await readFinalState({ dataDir, directUrl, schema, members: [...new Set([...Object.keys(highest), ...(o.membership === true ? everSeen : [])])] });
+    if (o.membership === true) {
+      // A node removed while down keeps its last committed state in storage (taken over by the others):
+      // not part of the final state. Every other node ever present is; each unit must be on exactly one.
+      for (const n of restoredAway) {
+        if (runningAtEnd.has(n)) {
+          // Removed while down, yet the cluster runs it again (a server restart starts its first nodes): its state counts.
+          extra.push({ invariant: 'placement', message: `${n} was removed while down (its committed state taken over by the others), but the cluster runs it again at the end` });
+          continue;
+        }
+        const mine = db.nodes.get(n);
+        db.nodes.delete(n);
+        for (const k of mine?.keys() ?? []) {
+          let elsewhere: Json | undefined;
+          for (const m of db.nodes.values()) if (m.has(k)) elsewhere = m.get(k);
+          if (elsewhere === undefined) db.state.delete(k);
+          else db.state.set(k, elsewhere);
+        }
+      }
+      for (const message of unitsOnOneNode(db.nodes)) extra.push({ invariant: 'placement', message });
+      log(`  final state read from ${[...db.nodes.keys()].join(', ')}${restoredAway.size > 0 ? ` (removed while down, their state taken over: ${[...restoredAway].join(', ')})` : ''}`);
+    }
     log(`  a coordinator started on the database adopts world-line ${db.worldLine}, cut ${JSON.stringify(db.cut)} (highest cut announced: ${JSON.stringify(highest)})`);
     for (const n of Object.keys(highest)) {
       if ((db.cut[n] ?? 0) < highest[n]!) {
@@ -696,7 +797,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const final = { nodes: db.nodes, cut: db.cut, prefix: ctx.keyPrefix };
     const verdict: Omit<ServiceVerdict, 'serviceViolations' | 'stats'> & Partial<ServiceVerdict> =
       scenario === 'kv'
-        ? checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, restorePoints })
+        ? checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, restorePoints, ...(o.membership === true ? { moves: { removedDown: restoredAway } } : {}) })
         : scenario === 'wal'
           ? checkWal(ctx.serviceRecords, final)
           : scenario === 'broker'
@@ -721,7 +822,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     r.cutStalls = monitor.cutStalls;
     r.resumes = ctx.sessions.confirmed;
     r.violationDetails = [...verdict.notes, ...monitor.cuts.notes, ...extra].slice(0, 40);
-    r.violations = r.lostCommitted + r.duplicates + r.orphans + r.prefixViolations + r.serviceViolations + r.cutViolations + r.livenessViolations + extra.filter((e) => e.invariant === 'server').length;
+    r.violations =
+      r.lostCommitted + r.duplicates + r.orphans + r.prefixViolations + r.serviceViolations + r.cutViolations + r.livenessViolations + extra.filter((e) => e.invariant === 'server' || e.invariant === 'placement').length;
     r.elapsedMs = Math.round(wallNow() - t0);
     return r;
   } finally {
@@ -748,6 +850,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
     } else log(`data kept: ${dataDir ?? `schema ${schema}`}`);
   }
+}
+
+/** Units (see `unitOfStateKey`) held by more than one node's committed state: one message each. */
+export function unitsOnOneNode(nodes: ReadonlyMap<NodeId, ReadonlyMap<string, Json>>): string[] {
+  const where = new Map<string, Set<NodeId>>();
+  for (const [n, state] of nodes) {
+    for (const [k, v] of state) {
+      const unit = unitOfStateKey(k, v);
+      if (unit === null) continue;
+      let s = where.get(unit);
+      if (s === undefined) where.set(unit, (s = new Set()));
+      s.add(n);
+    }
+  }
+  const out: string[] = [];
+  for (const [unit, s] of where) if (s.size > 1) out.push(`unit ${unit} is in the committed state of ${[...s].sort().join(' and ')}`);
+  return out;
 }
 
 interface FinalState {

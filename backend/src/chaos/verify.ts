@@ -42,13 +42,22 @@ export interface Application {
   node: NodeId;
   worldLine: WorldLine;
   version: number;
+  /**
+   * With membership changes (`--membership`) the deletions of a key are recorded too (`del`: a hand-off
+   * takes it out of its old owner), each with when it happened: the server start it was seen in (`inc`)
+   * and the event's time in that start's clock (`t`), so that a key's history can be put in order.
+   */
+  del?: boolean;
+  inc?: number;
+  t?: number;
 }
 
 /** What the service scenarios check besides the invariants every scenario shares (verify-services.ts). */
 export type ServiceInvariant = 'wal-log' | 'broker-order' | 'broker-groups' | 'saga' | 'stock' | 'above-cut';
 
 export interface ViolationNote {
-  invariant: 'durability' | 'exactly-once' | 'no-orphans' | 'prefix' | 'cut-safety' | 'liveness' | 'server' | ServiceInvariant;
+  /** `placement`: with membership changes, a unit in the committed state of two nodes. */
+  invariant: 'durability' | 'exactly-once' | 'no-orphans' | 'prefix' | 'cut-safety' | 'liveness' | 'server' | 'placement' | ServiceInvariant;
   message: string;
 }
 
@@ -180,6 +189,9 @@ export function prefixBreaks<E extends PrefixEntry>(entries: readonly E[], descr
  * - exactly once: a put's applications that survived every later world-line's restore points (and
  *   the final cut) number at most one.
  */
+/** See `checkKv`'s `moves`: how much earlier than reported a deletion may have happened (a few checkpoint intervals). */
+export const MOVE_SLACK_MS = 250;
+
 export function checkKv(input: {
   records: readonly PutRecord[];
   /** App keys of the final committed state, all nodes together. */
@@ -190,6 +202,16 @@ export function checkKv(input: {
   applications: ReadonlyMap<string, readonly Application[]>;
   /** What each world-line kept when it started (`worldLineChanged`, `recoveryCuts`), ending with the final cut. */
   restorePoints: RestorePoints;
+  /**
+   * Membership changed during the run: a key moves between nodes (a hand-off deletes it at its old
+   * owner and installs it at the new one; a node removed while down has its state installed on the
+   * others). Exactly-once then takes a key's surviving applications and deletions in time order (a
+   * deletion taken as up to `MOVE_SLACK_MS` earlier than reported): an
+   * application is a second one only while the key is still held (not deleted) by some node that is not
+   * among `removedDown` (whose keys were taken over without being deleted there). A key on two nodes at
+   * the end is the placement check's (`unitsOnOneNode`).
+   */
+  moves?: { removedDown: ReadonlySet<NodeId> };
 }): KvVerdict {
   const v: KvVerdict = { committed: 0, rolledBack: 0, refused: 0, unknown: 0, lostCommitted: 0, duplicates: 0, orphans: 0, prefixViolations: 0, notes: [] };
   const note = (n: ViolationNote): void => {
@@ -243,14 +265,34 @@ export function checkKv(input: {
   for (const [key, apps] of input.applications) {
     const surviving: Application[] = [];
     const seen = new Set<string>();
+    const deletions: Application[] = [];
     for (const a of apps) {
-      const id = `${a.node}@${a.version}/${a.worldLine}`;
+      const id = `${a.del === true ? 'del ' : ''}${a.node}@${a.version}/${a.worldLine}`;
       if (seen.has(id)) continue; // the same event seen twice (a resync): one application
       seen.add(id);
       // Not known how a later world-line started: not counted.
-      if (input.restorePoints.survived(a.node, a.version, a.worldLine) === true) surviving.push(a);
+      if (input.restorePoints.survived(a.node, a.version, a.worldLine) !== true) continue;
+      if (a.del === true) deletions.push(a);
+      else surviving.push(a);
     }
-    if (surviving.length > 1) {
+    let twice = surviving.length > 1;
+    if (input.moves !== undefined) {
+      // A node reports a version's changes when it closes it, so a hand-off's deletion at the old owner
+      // and the install at the new one may be reported in either order: a deletion counts as MOVE_SLACK_MS earlier.
+      const when = (a: Application): number => (a.t ?? 0) - (a.del === true ? MOVE_SLACK_MS : 0);
+      const history = [...surviving, ...deletions].sort((a, b) => (a.inc ?? 0) - (b.inc ?? 0) || when(a) - when(b));
+      const holding = new Set<NodeId>();
+      twice = false;
+      for (const a of history) {
+        if (a.del === true) {
+          holding.delete(a.node);
+          continue;
+        }
+        if ([...holding].some((n) => !input.moves!.removedDown.has(n))) twice = true;
+        holding.add(a.node);
+      }
+    }
+    if (twice) {
       v.duplicates++;
       note({ invariant: 'exactly-once', message: `${key} was applied ${surviving.length} times in versions that all survived (kept by every later world-line and in the final cut): ${surviving.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}; all applications: ${apps.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}` });
     }
