@@ -42,7 +42,8 @@ export class MembershipControl {
   constructor(
     private readonly host: MembershipHost,
     founders: readonly NodeId[],
-    private readonly opts: { timeoutMs: number } = { timeoutMs: 30_000 },
+    /** `timeoutMs`: how long one change may take; `waitMs`: how long a change waits for the one under way before it is refused. */
+    private readonly opts: { timeoutMs: number; waitMs: number } = { timeoutMs: 25_000, waitMs: 10_000 },
   ) {
     this.view = { version: 0, members: [...new Set(founders)].sort() };
   }
@@ -66,19 +67,20 @@ export class MembershipControl {
   }
 
   /**
-   * Runs `fn` as the one change under way (`what` names it); refused at once, before `fn` does anything,
-   * with a typed Conflict while another runs.
+   * Runs `fn` as the one change under way (`what` names it); refused, before `fn` does anything, with a
+   * typed Conflict when another is still running after `waitMs`.
    */
-  exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    if (this.busy !== null) return Promise.reject(new DseError('Conflict', `a membership change is under way (${this.busy}): try again when it is done`));
+  async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    // A change under way is waited for a little (a remote node's join starts by itself, a remove may follow at once).
+    for (const until = Date.now() + this.opts.waitMs; this.busy !== null && Date.now() < until; ) await sleep(50);
+    if (this.busy !== null) throw new DseError('Conflict', `a membership change is under way (${this.busy}): try again when it is done`);
     this.busy = what;
     this.deadline = Date.now() + this.opts.timeoutMs;
-    const run = fn();
-    void run.then(
-      () => (this.busy = null),
-      () => (this.busy = null),
-    );
-    return run;
+    try {
+      return await fn();
+    } finally {
+      this.busy = null;
+    }
   }
 
   /** The change under way, if any (one at a time: another is refused with a typed Conflict). */
