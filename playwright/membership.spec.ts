@@ -38,6 +38,8 @@ test('add node: a new member with units and a newer placement; remove it: draine
     await expect.poll(async () => Number(await page.getByTestId(`units-${added!}`).textContent()), { timeout: 30_000 }).toBeGreaterThan(0);
     await expect(page.getByTestId('placement-summary')).toContainText(`to ${added}`);
     await expect(page.getByTestId(`head-units-${added}`)).toHaveAttribute('title', new RegExp(`^${added}: [1-9]\\d* units? of service state`));
+    // A little after the hand-offs arrived, each panel tells what that change moved to and from its node.
+    await expect(page.getByTestId(`moved-${added}`)).toContainText(/in v\d+: \+\d+ \/ −0 units/);
     await pg.screenshot('after add node');
     // The placement header and the units per node pass the same accessibility check as the rest.
     const axe = await new AxeBuilder({ page }).include('.drawer').include('.top').analyze();

@@ -107,6 +107,10 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
   const last = n.lastChange;
   const units = countUnits(unitsOfState(state));
   const view = nodeViewText(p.model, p.id, state);
+  // What the last membership change moved to and from this node, once fixed (the banner shows it live).
+  const lastChange = p.model.migrations.at(-1);
+  const moved = lastChange?.moves ?? null;
+  const movedText = moved !== null && n.id in moved.gained ? ` · in v${moved.version}: +${moved.gained[n.id]} / −${moved.lost[n.id] ?? 0} units` : '';
   return (
     <section className={`node-panel${p.selected ? ' selected' : ''}`} aria-label={`node ${n.id}`} onClick={() => p.onSelect(n.id)}>
       <header>
@@ -130,6 +134,7 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
         units <strong data-testid={`units-${n.id}`}>{units.total}</strong>
         {units.total > 0 && <span className="muted"> ({formatUnitCounts(units)})</span>}
         {view !== null && <span className="muted" data-testid={`view-${n.id}`}> · {view}</span>}
+        {movedText !== '' && <span className="muted" data-testid={`moved-${n.id}`}>{movedText}</span>}
       </p>
       {p.live && (
         <div className="node-buttons">

@@ -24,10 +24,6 @@ function waiting(model: PlaygroundModel, version: number): string[] {
   return out;
 }
 
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-
 /** Over the diagram while a membership change runs (or a membership command waits for its answer). */
 export function MigrationBanner({ model, op }: { model: PlaygroundModel; rev: number; op: string | null }) {
   const m = model.migrationRunning();
@@ -71,7 +67,6 @@ export function PlacementSummary({ model }: { model: PlaygroundModel; rev: numbe
         <span data-testid="last-migration">
           {' · '}last change v{last.version} ({last.change}
           {last.prevMembers !== null ? `; before: ${last.prevMembers.join(', ')}` : ''}): {PHASE_TEXT[last.phase]}
-          {last.phase === 'handedOver' && last.sentAt !== null && last.handedOverAt !== null && ` ${seconds(last.handedOverAt - last.sentAt)} after it was sent`}
           {moves !== null && (
             <>
               {' '}
