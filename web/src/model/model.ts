@@ -592,8 +592,8 @@ export class PlaygroundModel {
         // Phases only go forward (an event of an earlier phase never comes later, but a trace may be odd).
         const order = { sent: 0, committed: 1, handedOver: 2 } as const;
         if ((order[e.phase] ?? 0) >= (order[m.phase] ?? 0)) m.phase = e.phase;
-        // The server routes by a version once it is committed; `sent` already names where it goes.
-        if (this.placement === null || e.version >= this.placement.version) this.placement = { version: e.version, members: [...members] };
+        // The server routes by a version once it is committed (a change never committed never took effect).
+        if (e.phase !== 'sent' && (this.placement === null || e.version >= this.placement.version)) this.placement = { version: e.version, members: [...members] };
         return;
       }
       case 'messageSent': {
