@@ -190,7 +190,7 @@ export function prefixBreaks<E extends PrefixEntry>(entries: readonly E[], descr
  *   the final cut) number at most one.
  */
 /** See `checkKv`'s `moves`: how much earlier than reported a deletion may have happened (a few checkpoint intervals). */
-export const MOVE_SLACK_MS = 250;
+export const MOVE_SLACK_MS = 1000;
 
 export function checkKv(input: {
   records: readonly PutRecord[];
@@ -277,24 +277,29 @@ export function checkKv(input: {
     }
     let twice = surviving.length > 1;
     if (input.moves !== undefined) {
-      // A node reports a version's changes when it closes it, so a hand-off's deletion at the old owner
-      // and the install at the new one may be reported in either order: a deletion counts as MOVE_SLACK_MS earlier.
-      const when = (a: Application): number => (a.t ?? 0) - (a.del === true ? MOVE_SLACK_MS : 0);
-      const history = [...surviving, ...deletions].sort((a, b) => (a.inc ?? 0) - (b.inc ?? 0) || when(a) - when(b));
-      const holding = new Set<NodeId>();
+      // Each node's own history of the key, in time order: it holds the key after an application, not
+      // after a deletion. An application at B is a second one if another node A (not removed while down)
+      // held the key then, unless A deleted it (a hand-off to B) within MOVE_SLACK_MS after: a node
+      // reports a version's changes when it closes it, so the deletion may be reported after the install.
+      const order = (a: Application, b: Application): number => (a.inc ?? 0) - (b.inc ?? 0) || (a.t ?? 0) - (b.t ?? 0);
+      const byNode = new Map<NodeId, Application[]>();
+      for (const a of [...surviving, ...deletions]) byNode.set(a.node, [...(byNode.get(a.node) ?? []), a]);
+      for (const l of byNode.values()) l.sort(order);
       twice = false;
-      for (const a of history) {
-        if (a.del === true) {
-          holding.delete(a.node);
-          continue;
+      for (const a of surviving) {
+        for (const [n, l] of byNode) {
+          if (input.moves.removedDown.has(n)) continue;
+          const before = l.filter((e) => e !== a && order(e, a) < 0);
+          const last = before[before.length - 1];
+          if (last === undefined || last.del === true) continue;
+          if (n !== a.node && l.some((e) => e.del === true && order(e, a) >= 0 && (e.inc ?? 0) === (a.inc ?? 0) && (e.t ?? 0) - (a.t ?? 0) <= MOVE_SLACK_MS)) continue;
+          twice = true;
         }
-        if ([...holding].some((n) => !input.moves!.removedDown.has(n))) twice = true;
-        holding.add(a.node);
       }
     }
     if (twice) {
       v.duplicates++;
-      note({ invariant: 'exactly-once', message: `${key} was applied ${surviving.length} times in versions that all survived (kept by every later world-line and in the final cut): ${surviving.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}; all applications: ${apps.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}` });
+      note({ invariant: 'exactly-once', message: `${key} was applied ${surviving.length} times in versions that all survived (kept by every later world-line and in the final cut): ${surviving.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}; all applications: ${apps.map((a) => `${a.del === true ? 'deleted at ' : ''}${a.node}@${a.version} (world-line ${a.worldLine}${a.t !== undefined ? `, t=${a.t}` : ''})`).join(', ')}` });
     }
   }
   return v;
