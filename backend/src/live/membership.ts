@@ -170,8 +170,8 @@ export class MembershipControl {
       const s = this.control();
       try {
         const answers: SpeculativeResult[] = [];
-        for (const n of to) answers.push(await withTimeout(s.request(n, payload), 10_000, `membership version ${v} at ${n}`));
         if (attempt === 1) say('sent');
+        for (const n of to) answers.push(await withTimeout(s.request(n, payload), 10_000, `membership version ${v} at ${n}`));
         const refused = answers.find((a) => typeof a.result === 'object' && a.result !== null && 'error' in a.result);
         if (refused !== undefined) {
           // A node still handing over the version before (Conflict): try again shortly.
