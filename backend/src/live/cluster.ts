@@ -121,8 +121,19 @@ export class Cluster {
     this.membership.view.version = 0;
     this.membership.view.members = [...this.founders];
     this.supervisor.start(members);
-    // What the nodes hold (a change made before this server started), once they are up.
-    this.refreshTimer = setTimeout(() => void this.membership.refresh().catch(() => undefined), 3000);
+    // What the nodes hold (a change made before this server started): asked once they are all up, and
+    // not while the cluster is held (nothing may move then). Until then WrongOwner answers teach it.
+    const ask = (): void => {
+      this.refreshTimer = null;
+      if (this.shuttingDown) return;
+      const ids = this.nodeIds();
+      if (this.config.held || ids.length === 0 || ids.some((n) => this.status(n) !== 'up')) {
+        this.refreshTimer = setTimeout(ask, 1000);
+        return;
+      }
+      void this.membership.refresh().catch(() => undefined);
+    };
+    this.refreshTimer = setTimeout(ask, 1000);
   }
 
   private refreshTimer: NodeJS.Timeout | null = null;
