@@ -9,6 +9,11 @@ import { DEFAULT_SIM_OPTIONS, formatViolations, runSeed } from '../../src/sim/wo
  * crashed one removed (its committed state taken over from storage), alongside the crashes; the
  * scenarios' own invariants and `placement` hold. A migration bug planted through the action context
  * (a hand-off that keeps a copy at the old owner, one that drops a unit) is caught.
+ *
+ * The workflow scenario is left out: with membership it finds two open bugs outside the simulator (a
+ * step or compensation whose WrongOwner answers run out of retries during a change counts as done or
+ * failed; a `pl/await/` mark outlives the change that set it), see `npm run sim -- --scenario workflow
+ * --membership`.
  */
 async function runMany(scenario: ScenarioName, from: number, count: number, plantedBug?: PlantedBug) {
   const violations: string[] = [];
