@@ -1,7 +1,7 @@
 import type { Json, NodeId, RequestInfo, ServiceName, ServiceRequestBody, ServiceRequestInfo } from '@dse/shared';
 import { DseError, isDseError, SessionRolledBack } from '@dse/shared';
 import type { Session, SpeculativeResult } from '../core/session';
-import { kvNode, shardOf, throwIfError, topicNode, walNode, WRONG_OWNER_RETRIES, wrongOwnerOf } from '../services';
+import { followOwner, kvNode, shardOf, throwIfError, topicNode, walNode, WRONG_OWNER_RETRIES, wrongOwnerOf } from '../services';
 import type { Cluster } from './cluster';
 import type { KvAppOp } from './kv-app';
 
@@ -145,17 +145,19 @@ export class Requests {
    */
   private async following(session: Session, node: NodeId, payload: { [k: string]: Json }): Promise<SpeculativeResult> {
     let r = await session.request(node, payload);
+    let best: { owner: NodeId; version: number } | null = null;
     for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
-      const w = wrongOwnerOf(r.result);
-      if (w === null) break;
+      const named = wrongOwnerOf(r.result);
+      if (named === null) break;
       const view = this.cluster.membership.view;
-      if (w.version > view.version && w.members.length > 0) {
-        view.version = w.version;
-        view.members = [...w.members].sort();
+      if (named.version > view.version && named.members.length > 0) {
+        view.version = named.version;
+        view.members = [...named.members].sort();
       }
-      if ('upTo' in payload) payload = { ...payload, upTo: this.cluster.host.cut[w.owner] ?? 0 };
+      best = followOwner(named, best);
+      if ('upTo' in payload) payload = { ...payload, upTo: this.cluster.host.cut[best.owner] ?? 0 };
       this.sent.set(session.id, (this.sent.get(session.id) ?? 0) + 1);
-      r = await session.request(w.owner, payload);
+      r = await session.request(best.owner, payload);
     }
     return r;
   }

@@ -36,8 +36,12 @@ export interface ClientOptions {
   cutView?: CutView;
 }
 
-/** How many times a request is sent again to the owner a `WrongOwner` answer names (the members may be changing meanwhile). */
-export const WRONG_OWNER_RETRIES = 8;
+/**
+ * How many times a request is sent again after a `WrongOwner` answer. While the members change, nodes
+ * on two versions may name each other for a moment; each try is a round trip, and the owner named under
+ * the newest version wins.
+ */
+export const WRONG_OWNER_RETRIES = 64;
 
 /** The owner a `WrongOwner` answer names, or null when the answer is something else. */
 export function wrongOwnerOf(result: Json): { owner: NodeId; version: number; members: NodeId[] } | null {
@@ -49,13 +53,22 @@ export function wrongOwnerOf(result: Json): { owner: NodeId; version: number; me
 }
 
 /**
+ * Where to send a request again after `WrongOwner` answer `w`: the owner it names, unless an answer under
+ * a newer placement named another (`best` keeps the newest seen).
+ */
+export function followOwner(w: { owner: NodeId; version: number }, best: { owner: NodeId; version: number } | null): { owner: NodeId; version: number } {
+  return best !== null && best.version > w.version ? best : w;
+}
+
+/**
  * Sends one request and types its answer; a typed refusal by the service (`{error}`) is thrown as a
  * `DseError`. A `WrongOwner` answer (the node does not own the unit, under a newer or an older
- * placement) is followed: the request goes again to the owner it names, and `view` (the client's
- * placement, if given) learns the newer members.
+ * placement) is followed: the request goes again to the owner named under the newest placement seen,
+ * and `view` (the client's placement, if given) learns the newer members.
  */
 export async function request<T>(session: Session, node: NodeId, payload: Json, decode: (r: Json) => T = (r) => r as unknown as T, view?: PlacementView): Promise<Speculative<T>> {
   let r: SpeculativeResult = await session.request(node, payload);
+  let best: { owner: NodeId; version: number } | null = null;
   for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
     const w = wrongOwnerOf(r.result);
     if (w === null) break;
@@ -63,7 +76,8 @@ export async function request<T>(session: Session, node: NodeId, payload: Json, 
       view.version = w.version;
       view.members = [...w.members].sort();
     }
-    r = await session.request(w.owner, payload);
+    best = followOwner(w, best);
+    r = await session.request(best.owner, payload);
   }
   throwIfError(r.result);
   const value = decode(r.result);

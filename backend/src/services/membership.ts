@@ -221,8 +221,16 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     }
   }
 
+  /**
+   * Installs moved state. A record's `v` (the version of its last write, which committed-only reads
+   * compare with this node's cut) named a version of the old owner: it is the installing version here.
+   */
   function install(ctx: ActionContext, state: Record<string, Json>): void {
-    for (const [k, v] of Object.entries(state)) ctx.put(k, v);
+    for (const [k, v] of Object.entries(state)) {
+      const unit = unitOfStateKey(k, v);
+      if (unit !== null) ctx.delete(AWAIT + unit);
+      ctx.put(k, isObject(v) && typeof v.v === 'number' ? { ...v, v: ctx.version } : v);
+    }
   }
 
   function applyHandoff(ctx: ActionContext, from: NodeId, msg: Handoff): void {
@@ -265,6 +273,13 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         ctx.delete(key);
       }
       out.set(to, state);
+    }
+    // Units that were to come here later (pinned at their old owner) but are not this node's any more,
+    // or were to come from the member removed now: nothing to wait for.
+    for (const k of ctx.keys(AWAIT)) {
+      const unit = k.slice(AWAIT.length);
+      const from = (ctx.get(k) as { from: NodeId }).from;
+      if (ownerOf(unit, members) !== self || from === change.inherit?.from) ctx.delete(k);
     }
     // In: a removed member's committed state, for the units this node owns now.
     if (change.inherit !== undefined && isMember) {

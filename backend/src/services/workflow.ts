@@ -4,7 +4,7 @@ import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/a
 import { PENDING } from '../core/app';
 import type { Session } from '../core/session';
 import type { ClientOptions, PlacementView, Speculative } from './common';
-import { asObject, int, name, request, shardOf, WRONG_OWNER_RETRIES, wrongOwnerOf } from './common';
+import { asObject, followOwner, int, name, request, shardOf, wrongOwnerOf } from './common';
 
 /**
  * Workflows: an orchestrator runs multi-step workflows (sagas) as sthreads over other services.
@@ -119,10 +119,12 @@ function runStep(ctx: ActionContext, id: string, phase: 'run' | 'comp', k: numbe
     let result = await st.call(step.node, payload);
     // The step's unit moved (the members changed since the workflow started): call its owner. Each try is
     // a call of this sthread, so a recovery replays the same sequence and the targets answer from their tables.
-    for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
-      const w = wrongOwnerOf(result);
-      if (w === null) break;
-      result = await st.call(w.owner, payload);
+    // Never taken as the step's result: followed (the owner named under the newest placement) until a
+    // node that owns it answers.
+    let best: { owner: NodeId; version: number } | null = null;
+    for (let w = wrongOwnerOf(result); w !== null; w = wrongOwnerOf(result)) {
+      best = followOwner(w, best);
+      result = await st.call(best.owner, payload);
     }
     await st.merge((m) => {
       const rec = load(m, id);
