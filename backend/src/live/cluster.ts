@@ -82,7 +82,9 @@ export class Cluster {
     this.host = new SessionHost(SERVER_ENDPOINT, { clock: this.clock, network: { send: (to, m) => this.router.route(to, m, 'sessions') }, observer }, { retransmitMs: 200, queuedRequestsMax: 1000 });
     this.membership = new MembershipControl(
       {
-        session: (name) => this.host.session(name),
+        // Named per server start (as the API's sessions are): a node remembers what a session of an
+        // earlier start asked, and would take the same name's first requests for old copies.
+        session: (name) => this.host.session(`${name}@${this.bootId}`),
         nodeIds: () => this.nodeIds(),
         status: (id) => this.status(id),
         committedState: (id) => this.committedState(id),
@@ -110,7 +112,11 @@ export class Cluster {
 
   /** Starts the coordinator from storage and `initialNodes` node processes (plus members the storage knows). */
   async start(initialNodes: number): Promise<void> {
-    const ids = Array.from({ length: initialNodes }, (_, i) => `n${i + 1}`);
+    // A node removed before (not among the stored record's nodes, but with committed versions in its
+    // cut, frozen) is not started again: its state belongs to an older placement.
+    const rec = await this.opts.storage.storage.loadCoordinator().catch(() => null);
+    const removed = (id: NodeId): boolean => rec !== null && !rec.nodes.includes(id) && (rec.cut[id] ?? 0) > 0;
+    const ids = Array.from({ length: initialNodes }, (_, i) => `n${i + 1}`).filter((id) => !removed(id));
     await this.coordinator.start(ids);
     this.coordinator.addClient(SERVER_ENDPOINT);
     this.host.start(this.coordinator.worldLine);

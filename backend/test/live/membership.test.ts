@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ServiceRequestInfo } from '@dse/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from './helpers';
@@ -108,4 +111,46 @@ describe('membership changes on the live cluster', () => {
     expect(r.status).toBe(404);
     expect((await t.api('GET', '/api/cluster')).json.placement).toEqual(before);
   });
+});
+
+describe('membership across a server restart', () => {
+  it('a removed node is not started again, and the server routes by the placement the nodes hold', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'dse-membership-restart-'));
+    const opts = { nodes: 3, dataDir, config: { checkpointIntervalMs: 25, heartbeatTimeoutMs: 5000 } };
+    let a: TestServer | null = await startTestServer(opts);
+    let b: TestServer | null = null;
+    try {
+      await waitFor('every node up', () => a!.server.cluster.info(0).nodes.every((n) => n.status === 'up'), 60_000);
+      const keys = Array.from({ length: 8 }, (_, i) => `r${i}`);
+      let last = '';
+      for (const key of keys) last = (await a.api('POST', '/api/service', { session: 'w', svc: 'kv', payload: { op: 'put', key, value: key } })).json.id as string;
+      const end = Date.now() + 30_000;
+      while ((await a.api('GET', `/api/requests/${last}`)).json.status !== 'committed' && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      const drain = await a.api('DELETE', '/api/nodes/n2');
+      expect(drain.json).toMatchObject({ ok: true, how: 'drained', version: 1, members: ['n1', 'n3'] });
+      // Let the coordinator save its record with the member list, then stop this server.
+      await new Promise((r) => setTimeout(r, 1500));
+      const pids = a.server.cluster.info(0).nodes.map((n) => n.pid).filter((p): p is number => p !== null);
+      await a.server.close();
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      a = null;
+      b = await startTestServer(opts);
+      const server = b.server;
+      await waitFor('the nodes up', () => server.cluster.info(0).nodes.length > 0 && server.cluster.info(0).nodes.every((n) => n.status === 'up'), 60_000);
+      expect(server.cluster.nodeIds()).toEqual(['n1', 'n3']);
+      await waitFor('the placement learned from the nodes', () => server.cluster.info(0).placement?.version === 1, 20_000);
+      expect(server.cluster.info(0).placement).toEqual({ version: 1, members: ['n1', 'n3'] });
+      for (const key of keys) expect((await b.api('POST', '/api/service', { session: 'r', svc: 'kv', payload: { op: 'get', key } })).json.result, key).toEqual({ value: key, n: 1 });
+    } finally {
+      await a?.close();
+      await b?.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
