@@ -235,7 +235,9 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
 
   function applyHandoff(ctx: ActionContext, from: NodeId, msg: Handoff): void {
     install(ctx, msg.state);
-    for (const unit of msg.pinned) ctx.put(AWAIT + unit, { from });
+    // A pinned unit comes later, in a `late` hand-off; the network may have brought that one first.
+    const here = msg.pinned.length > 0 ? unitsHere(ctx) : new Map<string, string[]>();
+    for (const unit of msg.pinned) if (!here.has(unit)) ctx.put(AWAIT + unit, { from });
     const view = viewOf(ctx);
     if (view.wait.includes(from)) ctx.put(VIEW, { ...view, wait: view.wait.filter((n) => n !== from) } as unknown as Json);
   }
