@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line';
 import type { Mode } from '@dse/shared';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -45,7 +45,13 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PRELOAD = new URL('./live/services-app.ts', import.meta.url).href;
 const MODES: readonly Mode[] = ['none', 'speculative', 'durable'];
 
-const { values } = parseArgs({
+const USAGE = `usage: npm run bench -- [--quick] [--deployment processes|embedded] [--observation full|summary|off] [--peers dbos|none]
+  [--storage-delay-ms D] [--json] [--out DIR]
+  [--workflows N] [--warm N] [--steps 1,2,5,10] [--modes none,speculative,durable] [--kv-sessions C]
+  [--kv-seconds S] [--loads 0.25,0.5,0.75] [--load-seconds S] [--kills K] [--interval MS] [--nodes N] [--rounds R] [--quiet]
+PostgreSQL when DATABASE_URL is set, else PGlite.`;
+
+const { values } = parseCommandLine({
   options: {
     quick: { type: 'boolean', default: false },
     deployment: { type: 'string', default: 'processes' },
@@ -70,13 +76,9 @@ const { values } = parseArgs({
     help: { type: 'boolean', default: false },
   },
   strict: true,
-});
+}, USAGE);
 
-const USAGE = `usage: npm run bench -- [--quick] [--deployment processes|embedded] [--observation full|summary|off] [--peers dbos|none]
-  [--storage-delay-ms D] [--json] [--out DIR]
-  [--workflows N] [--warm N] [--steps 1,2,5,10] [--modes none,speculative,durable] [--kv-sessions C]
-  [--kv-seconds S] [--loads 0.25,0.5,0.75] [--load-seconds S] [--kills K] [--interval MS] [--nodes N] [--rounds R] [--quiet]
-PostgreSQL when DATABASE_URL is set, else PGlite.`;
+
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);

@@ -1,8 +1,8 @@
+import { parseCommandLine } from '../command-line';
 import type { Json } from '@dse/shared';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { CheckpointRecord, Storage } from '../core/ports';
 import { PgliteStorage } from '../storage/pglite';
 import { PostgresStorage } from '../storage/postgres';
@@ -22,7 +22,7 @@ import { PostgresStorage } from '../storage/postgres';
  * PostgreSQL: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test when it answers (a schema of
  * its own, dropped afterwards). The last line of `--json` output is one object with every figure.
  */
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     seconds: { type: 'string', default: '3' },
     backends: { type: 'string', default: 'pglite,postgres' },
@@ -30,7 +30,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
   strict: true,
-});
+}, 'usage: npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json]');
 const SECONDS = Number(values.seconds);
 const KEYS = Number(values.keys);
 const CHANGED = Math.max(1, Math.round(KEYS / 100));

@@ -12,10 +12,10 @@
  *
  * The last line with `--json` is one object with every figure.
  */
+import { parseCommandLine } from '../command-line';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { dropSchema } from '../storage/postgres';
 import type { NumberedEvent } from '@dse/shared';
 import { summarize } from '../live/workload';
@@ -24,7 +24,7 @@ import { startServer } from '../server/server';
 import type { StorageKind } from '../storage/open';
 import { openStorage } from '../storage/open';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     kills: { type: 'string', default: '5' },
     interval: { type: 'string', default: '10' },
@@ -34,7 +34,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
   strict: true,
-});
+}, 'usage: npm run bench:failover -- [--kills 5] [--interval 10] [--rate 50] [--latency-s 20] [--storage pglite|memory|postgres] [--json]');
 const kills = Number(values.kills);
 const interval = Number(values.interval);
 const rate = Number(values.rate);

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line';
 import type { CutKind, Mode } from '@dse/shared';
 import { DEFAULT_SIM_OPTIONS, runSeed } from '../sim/world';
 
@@ -8,10 +8,10 @@ import { DEFAULT_SIM_OPTIONS, runSeed } from '../sim/world';
  *
  *   npm run bench:sim -- [--seeds 400] [--json]
  */
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: { seeds: { type: 'string', default: '400' }, json: { type: 'boolean', default: false } },
   strict: true,
-});
+}, 'usage: npm run bench:sim -- [--seeds 400] [--json]');
 const seeds = Number(values.seeds);
 if (!Number.isInteger(seeds) || seeds < 1) {
   process.stderr.write(`--seeds must be a positive integer, not ${values.seeds}\n`);

@@ -6,7 +6,7 @@
  * Progress goes to stderr; the last line of stdout is one JSON object (with --json) or a summary.
  * Exit status 1 on any violation, with the seed that reproduces the fault schedule.
  */
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line';
 import type { ChaosOptions, FaultKind, Scenario } from './run';
 import { DEFAULT_CHAOS, SCENARIOS, runChaos, scenarioAvailable } from './run';
 import type { KnownBug } from './fuzz';
@@ -28,7 +28,7 @@ function int(v: string | undefined, what: string, dflt: number, min = 0): number
   return n;
 }
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     seconds: { type: 'string' },
     seed: { type: 'string' },
@@ -50,7 +50,7 @@ const { values } = parseArgs({
     help: { type: 'boolean', default: false },
   },
   strict: true,
-});
+}, USAGE);
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);

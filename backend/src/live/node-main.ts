@@ -9,8 +9,8 @@
  * the server. It exits when the connection to the server is lost: the server has then declared it
  * failed, and a new process must start with empty memory.
  */
+import { parseCommandLine } from '../command-line';
 import { createSocket } from 'node:dgram';
-import { parseArgs } from 'node:util';
 import type { InspectionEvent, NodeId } from '@dse/shared';
 import { io } from 'socket.io-client';
 import type { WireMessage } from '../core/messages';
@@ -29,7 +29,7 @@ import { NODE_NAMESPACE, NODE_SOCKET_PATH, SERVER_ENDPOINT } from './wire';
 
 const USAGE = 'usage: npm run node -- --server URL --id ID [--app NAME] [--listen ADDRESS] (the token, if any, in DSE_TOKEN)';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     server: { type: 'string' },
     id: { type: 'string' },
@@ -39,7 +39,7 @@ const { values } = parseArgs({
     help: { type: 'boolean', default: false },
   },
   strict: true,
-});
+}, USAGE);
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line';
 import { CUT_KINDS, MODES, RECOVERY_KINDS } from '@dse/shared';
 import type { CutKind, Mode, RecoveryKind } from '@dse/shared';
 import type { MembershipChangeKind } from './membership';
@@ -14,7 +14,7 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     scenario: { type: 'string', default: 'kvtest' },
     seeds: { type: 'string', default: '100' },
@@ -32,7 +32,7 @@ const { values } = parseArgs({
     help: { type: 'boolean', default: false },
   },
   strict: true,
-});
+}, USAGE);
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
