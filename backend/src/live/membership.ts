@@ -59,11 +59,20 @@ export class MembershipControl {
     return this.session;
   }
 
-  /** Status reads go through a session of their own, so that one stuck behind a dead node holds no change back. */
-  private statusSession: Session | null = null;
-  private reader(): Session {
-    this.statusSession ??= this.host.session(`membership.status.${++this.sessions}`);
-    return this.statusSession;
+  /**
+   * Status reads go through sessions of their own, one per node: a session carries the dependencies of
+   * its earlier answers, so one session reading every node would make each node's versions depend on
+   * the others' (and a failure of one roll back what others did meanwhile). One stuck behind a dead
+   * node holds no change back either.
+   */
+  private readonly statusSessions = new Map<NodeId, Session>();
+  private reader(node: NodeId): Session {
+    let s = this.statusSessions.get(node);
+    if (s === undefined) {
+      s = this.host.session(`membership.status.${node}.${++this.sessions}`);
+      this.statusSessions.set(node, s);
+    }
+    return s;
   }
 
   /**
@@ -88,10 +97,10 @@ export class MembershipControl {
 
   /** Asks one node for its membership status (the answer is speculative: enough to route by). */
   async statusOf(node: NodeId, timeoutMs = 5000): Promise<MembershipStatus> {
-    const s = this.reader();
+    const s = this.reader(node);
     if (s.rolledBackError !== null) s.resume();
     const r = await withTimeout(s.request(node, { pl: 'status' }), timeoutMs, `membership status of ${node}`).catch((e: unknown) => {
-      if (isDseError(e) && e.code === 'Timeout' && this.statusSession === s) this.statusSession = null;
+      if (isDseError(e) && e.code === 'Timeout' && this.statusSessions.get(node) === s) this.statusSessions.delete(node);
       throw e;
     });
     if (typeof r.result === 'object' && r.result !== null && 'error' in r.result) throw new DseError('Conflict', `membership status of ${node}: ${JSON.stringify(r.result.error)}`);
