@@ -39,7 +39,7 @@ export function formatTable(r: BenchResult): string {
   }
   if (r.cpu.length > 0) {
     lines.push('');
-    lines.push('CPU, % of one core (server process: relay, coordinator, storage client / all node processes)');
+    lines.push('CPU, % of one core (server process: control plane, coordinator, sessions / all node processes)');
     for (const c of r.cpu) lines.push(`  ${pad(c.mode, 12)} ${pad(c.phase, 14)} server ${lpad(c.serverCpuPct.toFixed(0), 4)}%  nodes ${c.nodesCpuPct === null ? '—' : lpad(c.nodesCpuPct.toFixed(0), 4) + '%'}  server event-loop delay p99 ${ms(c.serverLoopDelayP99Ms)} ms, max ${ms(c.serverLoopDelayMaxMs)} ms`);
   }
   lines.push('');

@@ -116,12 +116,12 @@ export interface RecoveryResult {
 export interface CpuRow {
   mode: Mode;
   phase: 'workflow' | 'kv-saturation';
-  /** The server process: relay of every message, coordinator, sessions, storage client (and PGlite itself). */
+  /** The server process: control plane, coordinator, sessions, storage client on PGlite (and PGlite itself, in a worker thread). */
   serverCpuPct: number;
   /** All node processes together; null where /proc cannot be read. */
   nodesCpuPct: number | null;
   wallMs: number;
-  /** Event-loop delay of the server process (it relays every message), over the phase: p99 and max (worst round). */
+  /** Event-loop delay of the server process (the session host and the coordinator run on it), over the phase: p99 and max (worst round). */
   serverLoopDelayP99Ms: number;
   serverLoopDelayMaxMs: number;
 }
