@@ -236,6 +236,13 @@ export class Cluster {
     const settled = (): boolean =>
       (!wasUp || this.coordinator.worldLine > worldLine) && this.host.worldLine === this.coordinator.worldLine && this.nodeIds().every((n) => this.status(n) !== 'recovering');
     while (Date.now() < deadline && !settled()) await new Promise((res) => setTimeout(res, 50));
+    // Answered once the stored coordinator record no longer lists it (saved with the next cut, about a
+    // second): a server restarted before that would start the removed node again (chaos C3).
+    for (const until = Date.now() + 5000; Date.now() < until; ) {
+      const rec = await this.opts.storage.storage.loadCoordinator().catch(() => null);
+      if (rec !== null && !rec.nodes.includes(id)) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
     return { node: id, ...r };
   }
 
