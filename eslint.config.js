@@ -22,7 +22,14 @@ export default tseslint.config(
     files: ['backend/src/core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: impureModules, message: 'backend/src/core is pure: pass I/O in as a port.' }] }],
-      'no-restricted-globals': ['error', { name: 'Date', message: 'Use the Clock port.' }, { name: 'setTimeout', message: 'Use the Clock port.' }, { name: 'setInterval', message: 'Use the Clock port.' }, { name: 'process', message: 'The core runs without a process.' }, { name: 'performance', message: 'Use the Clock port.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'Date', message: 'Use the Clock port.' },
+        { name: 'setTimeout', message: 'Use the Clock port.' },
+        { name: 'setInterval', message: 'Use the Clock port.' },
+        { name: 'process', message: 'The core runs without a process.' },
+        { name: 'performance', message: 'Use the Clock port.' },
+      ],
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Use the Random port.' }],
     },
   },

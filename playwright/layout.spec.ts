@@ -40,7 +40,9 @@ async function labelOverlaps(page: Page): Promise<string[]> {
 /** The smallest font size among the stage's labels (lane names, world-lines, time ticks, version numbers). */
 async function smallestStageLabel(page: Page): Promise<number> {
   return page.evaluate(() => {
-    const els = document.querySelectorAll('[data-testid="space-time"] .lane-label, [data-testid="space-time"] .wl-label, [data-testid="space-time"] .tick text, [data-testid="space-time"] .vlabel, [data-testid="space-time"] .lane-status');
+    const els = document.querySelectorAll(
+      '[data-testid="space-time"] .lane-label, [data-testid="space-time"] .wl-label, [data-testid="space-time"] .tick text, [data-testid="space-time"] .vlabel, [data-testid="space-time"] .lane-status',
+    );
     let min = Infinity;
     for (const e of els) min = Math.min(min, parseFloat(getComputedStyle(e).fontSize));
     return min;
@@ -81,7 +83,9 @@ for (const [w, h] of [
   });
 }
 
-test('a simulation replay opens with the whole run in view, world-line labels never overlap, a request’s path and the graph’s edges tell what made them', async ({ page }, info) => {
+test('a simulation replay opens with the whole run in view, world-line labels never overlap, a request’s path and the graph’s edges tell what made them', async ({
+  page,
+}, info) => {
   await page.setViewportSize({ width: 1280, height: 800 });
   const pg = new Playground(page, info);
   await pg.open(`${SIM}&speed=0.01`);
@@ -149,7 +153,15 @@ test('accessibility: no serious or critical axe violations, live and in a replay
   const check = async (what: string): Promise<void> => {
     const r = await new AxeBuilder({ page }).analyze();
     const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    expect(bad.map((v) => `${what}: ${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`)).toEqual([]);
+    expect(
+      bad.map(
+        (v) =>
+          `${what}: ${v.id} (${v.impact}): ${v.help} — ${v.nodes
+            .slice(0, 3)
+            .map((n) => n.target.join(' '))
+            .join('; ')}`,
+      ),
+    ).toEqual([]);
   };
   await check('live');
   await pg.openDrawer('rollbacks');

@@ -60,7 +60,10 @@ test('add node: a new member with units and a newer placement; remove it: draine
     await expect(page.locator('.notice').filter({ hasText: `${node} drained` })).toBeVisible({ timeout: 60_000 });
     added = null;
     const banner = await page.evaluate(() => (window as unknown as { __banner: string[] }).__banner);
-    expect(banner.some((t) => t.includes(`draining ${node}…`)), banner.join(' | ')).toBe(true);
+    expect(
+      banner.some((t) => t.includes(`draining ${node}…`)),
+      banner.join(' | '),
+    ).toBe(true);
     await expect.poll(version).toBeGreaterThan(joinedAt);
     await expect(page.getByTestId('placement-summary')).toContainText(`drain ${node}`);
     await expect(pg.lanes()).toHaveCount(lanesBefore.length, { timeout: 30_000 });

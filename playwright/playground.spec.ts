@@ -145,7 +145,12 @@ test('a simulation URL replays the same run twice', async ({ page }, info) => {
   const first = await runOnce();
   // The replay shows the nodes' state, from the run's own stateChanged events.
   await pg.openDrawer('nodes');
-  await expect(page.locator('section.node-panel summary').filter({ hasText: /state: [1-9]\d* keys?/ }).first()).toBeVisible();
+  await expect(
+    page
+      .locator('section.node-panel summary')
+      .filter({ hasText: /state: [1-9]\d* keys?/ })
+      .first(),
+  ).toBeVisible();
   await pg.screenshot('simulation seed 5');
   const second = await runOnce();
   expect(first.summary.events).toBeGreaterThan(0);

@@ -18,9 +18,17 @@ export interface RunningServer {
  * starts the real server (`npm start`'s entry) on a free port with a fresh PGlite folder, or on
  * PostgreSQL when `env` gives a DATABASE_URL.
  */
-export async function startPlayground(env: Record<string, string> = {}, startTimeoutMs = 120_000, opts: { build?: boolean; buildArgs?: string[] } = {}): Promise<RunningServer> {
+export async function startPlayground(
+  env: Record<string, string> = {},
+  startTimeoutMs = 120_000,
+  opts: { build?: boolean; buildArgs?: string[] } = {},
+): Promise<RunningServer> {
   if (opts.build !== false) {
-    const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn', ...(opts.buildArgs ?? [])], { cwd: ROOT, stdio: 'inherit' });
+    const build = spawnSync(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn', ...(opts.buildArgs ?? [])],
+      { cwd: ROOT, stdio: 'inherit' },
+    );
     if (build.status !== 0) throw new Error('the web app did not build');
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'dse-playwright-'));

@@ -29,8 +29,16 @@ async function main(): Promise<void> {
   const external = process.env.DSE_BASE_URL;
   const server = external === undefined || external === '' ? await startPlayground() : null;
   const url = server?.url ?? external!;
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-  const index: string[] = ['# Tour screenshots', '', 'Made by `npm run docs:screenshots` (scripts/tour-screenshots.ts) on a live cluster at 1280×800; each answer is graded from the events of that run.', ''];
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu'],
+  });
+  const index: string[] = [
+    '# Tour screenshots',
+    '',
+    'Made by `npm run docs:screenshots` (scripts/tour-screenshots.ts) on a live cluster at 1280×800; each answer is graded from the events of that run.',
+    '',
+  ];
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`${url}/?pace=class`);

@@ -36,7 +36,11 @@ const sampleS = Number(arg('sample', '5'));
 const profileS = Number(arg('profile', '0'));
 
 async function api(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const r = await fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const answer = (await r.json()) as unknown;
   if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(answer)}`);
   return answer;
@@ -73,7 +77,10 @@ function slope(xs: number[], ys: number[]): number {
 
 const load0 = loadavg();
 const startedAt = new Date().toISOString();
-const server = givenUrl === '' ? await startPlayground({ DSE_LOCAL_NODES: String(nodes) }, 120_000, process.argv.includes('--no-minify') ? { buildArgs: ['--minify', 'false'] } : {}) : null;
+const server =
+  givenUrl === ''
+    ? await startPlayground({ DSE_LOCAL_NODES: String(nodes) }, 120_000, process.argv.includes('--no-minify') ? { buildArgs: ['--minify', 'false'] } : {})
+    : null;
 const url = givenUrl !== '' ? givenUrl : server!.url;
 try {
   const info = (await api(url, 'GET', '/api/cluster')) as { nodes: unknown[] };
@@ -81,7 +88,18 @@ try {
   await api(url, 'POST', '/api/workload', { kind, rate });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-precise-memory-info', '--js-flags=--expose-gc'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--enable-precise-memory-info',
+      '--js-flags=--expose-gc',
+    ],
   });
   // The page's Content-Security-Policy forbids eval, which string evaluation below needs (a string, as
   // tsx would add helpers to a function that the page does not have): bypass it for the measurement.
@@ -114,7 +132,13 @@ try {
   const start = Date.now();
   while (Date.now() - start < seconds * 1000) {
     const s = (await page.evaluate(SAMPLE)) as Omit<Sample, 'atS'>;
-    samples.push({ atS: Math.round((Date.now() - start) / 1000), fps: round1(s.fps), eventsPerS: Math.round(s.eventsPerS), heapMB: s.heapMB === null ? null : round1(s.heapMB), longestFrameMs: Math.round(s.longestFrameMs) });
+    samples.push({
+      atS: Math.round((Date.now() - start) / 1000),
+      fps: round1(s.fps),
+      eventsPerS: Math.round(s.eventsPerS),
+      heapMB: s.heapMB === null ? null : round1(s.heapMB),
+      longestFrameMs: Math.round(s.longestFrameMs),
+    });
     process.stderr.write(`${JSON.stringify(samples.at(-1))}\n`);
   }
   let profileTop: { fn: string; url: string; selfMs: number; pct: number }[] | undefined;
@@ -173,8 +197,20 @@ try {
     heapMBFirstMinute: minute(0, 60),
     heapMBLastMinute: minute(lastS - 60, lastS),
     heapMBMax: heaps.length > 0 ? Math.max(...heaps.map((s) => s.heapMB)) : null,
-    heapMBPerMin: Math.round(slope(heaps.map((s) => s.atS / 60), heaps.map((s) => s.heapMB)) * 100) / 100,
-    heapMBPerMinSecondHalf: Math.round(slope(late.map((s) => s.atS / 60), late.map((s) => s.heapMB)) * 100) / 100,
+    heapMBPerMin:
+      Math.round(
+        slope(
+          heaps.map((s) => s.atS / 60),
+          heaps.map((s) => s.heapMB),
+        ) * 100,
+      ) / 100,
+    heapMBPerMinSecondHalf:
+      Math.round(
+        slope(
+          late.map((s) => s.atS / 60),
+          late.map((s) => s.heapMB),
+        ) * 100,
+      ) / 100,
     loadAverageEnd: loadavg().map((x) => round1(x)),
   };
   mkdirSync(join(ROOT, 'bench-results'), { recursive: true });

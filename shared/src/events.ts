@@ -57,7 +57,16 @@ export type InspectionEvent =
   | (At & { type: 'messageDelivered'; id: string; kind: MessageKind; from: string; to: string; version: Version; duplicate: boolean })
   | (At & { type: 'messageRejected'; id: string; kind: MessageKind; from: string; to: string; worldLine: WorldLine; receiverWorldLine: WorldLine })
   | (At & { type: 'dependencyRecorded'; node: NodeId; version: Version; on: Deps })
-  | (At & { type: 'checkpointStarted'; node: NodeId; worldLine: WorldLine; version: Version; prevVersion: Version; deps: Deps; changedKeys: number; full: boolean })
+  | (At & {
+      type: 'checkpointStarted';
+      node: NodeId;
+      worldLine: WorldLine;
+      version: Version;
+      prevVersion: Version;
+      deps: Deps;
+      changedKeys: number;
+      full: boolean;
+    })
   | (At & { type: 'checkpointPersisted'; node: NodeId; worldLine: WorldLine; version: Version; deps: Deps })
   | (At & { type: 'checkpointFailed'; node: NodeId; worldLine: WorldLine; version: Version; code: string; definite: boolean })
   | (At & { type: 'cutAdvanced'; worldLine: WorldLine; cut: Cut })

@@ -61,7 +61,11 @@ export class StateMirror {
   states(): Record<NodeId, NodeStateBase> {
     const out: Record<NodeId, NodeStateBase> = {};
     for (const [id, n] of this.nodes) {
-      out[id] = { committedVersion: n.committedVersion, committed: { ...n.committed }, pending: n.pending.map((c) => ({ version: c.version, set: c.set, deleted: c.deleted })) };
+      out[id] = {
+        committedVersion: n.committedVersion,
+        committed: { ...n.committed },
+        pending: n.pending.map((c) => ({ version: c.version, set: c.set, deleted: c.deleted })),
+      };
     }
     return out;
   }

@@ -88,7 +88,11 @@ function viewFromUrl(): ViewFromUrl {
   const q = new URLSearchParams(location.search);
   const at = q.get('at');
   const win = q.get('win');
-  return { at: at === null || !/^\d+$/.test(at) ? null : Number(at), sel: q.get('sel'), win: win === null ? null : win === 'all' ? 'all' : /^\d+$/.test(win) ? Number(win) : null };
+  return {
+    at: at === null || !/^\d+$/.test(at) ? null : Number(at),
+    sel: q.get('sel'),
+    win: win === null ? null : win === 'all' ? 'all' : /^\d+$/.test(win) ? Number(win) : null,
+  };
 }
 
 function selectionToParam(s: InspectorSelection): string | null {
@@ -309,7 +313,11 @@ export function App() {
           speed !== 0,
           at,
         );
-        if (r.violations.length > 0) notify('error', `the checker found ${r.violations.length} ${r.violations.length === 1 ? 'violation' : 'violations'}: ${r.violations[0]!.invariant}: ${r.violations[0]!.message}`);
+        if (r.violations.length > 0)
+          notify(
+            'error',
+            `the checker found ${r.violations.length} ${r.violations.length === 1 ? 'violation' : 'violations'}: ${r.violations[0]!.invariant}: ${r.violations[0]!.message}`,
+          );
       } catch (e) {
         notify('error', `simulation failed — ${e instanceof CommandError ? `${e.code}: ${e.message}` : String(e)}`);
       } finally {
@@ -377,7 +385,12 @@ export function App() {
   // ---------------------------------------------------------------- export / import
   const doExport = useCallback(() => {
     const src = sourceRef.current;
-    const trace = exportTrace(store.model, src.kind === 'live' ? 'live' : src.simulation !== null ? 'simulation' : 'import', src.kind === 'replay' ? src.simulation : null, new Date());
+    const trace = exportTrace(
+      store.model,
+      src.kind === 'live' ? 'live' : src.simulation !== null ? 'simulation' : 'import',
+      src.kind === 'replay' ? src.simulation : null,
+      new Date(),
+    );
     const blob = new Blob([JSON.stringify(trace)], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
@@ -392,7 +405,13 @@ export function App() {
     async (file: File) => {
       try {
         const t = parseTrace(await file.text());
-        startReplay(t.events, `imported ${file.name}: ${t.events.length} events${t.eventsDropped > 0 ? ` (the first ${t.eventsDropped} were not kept by the exporting page)` : ''}`, t.simulation, NORMAL_REPLAY_SPEED, false);
+        startReplay(
+          t.events,
+          `imported ${file.name}: ${t.events.length} events${t.eventsDropped > 0 ? ` (the first ${t.eventsDropped} were not kept by the exporting page)` : ''}`,
+          t.simulation,
+          NORMAL_REPLAY_SPEED,
+          false,
+        );
         notify('info', `imported ${t.events.length} events; press play to replay them from the start`);
       } catch (e) {
         notify('error', `could not import ${file.name}: ${e instanceof TraceError ? e.message : String(e)}`);
@@ -425,7 +444,10 @@ export function App() {
       const state = model.nodeState(id);
       const units = countUnits(unitsOfState(state));
       const view = nodeViewText(model, id, state);
-      titles.set(id, `${id}: ${units.total} ${units.total === 1 ? 'unit' : 'units'} of service state${units.total > 0 ? ` (${formatUnitCounts(units)})` : ''}${view !== null ? `; ${view}` : ''}`);
+      titles.set(
+        id,
+        `${id}: ${units.total} ${units.total === 1 ? 'unit' : 'units'} of service state${units.total > 0 ? ` (${formatUnitCounts(units)})` : ''}${view !== null ? `; ${view}` : ''}`,
+      );
     }
     laneTitlesRef.current = { model, at: now, titles };
     return titles;
@@ -501,7 +523,10 @@ export function App() {
     setSelection(null);
     setRollbackFocus(rec.worldLine);
     setCascadeStep(null);
-    notify('info', `world-line ${rec.worldLine}: ${worldLineCause(rec)}. What it rolled back is highlighted (Esc clears); “rollbacks and why” in the drawer says why.`);
+    notify(
+      'info',
+      `world-line ${rec.worldLine}: ${worldLineCause(rec)}. What it rolled back is highlighted (Esc clears); “rollbacks and why” in the drawer says why.`,
+    );
   }, [source, model, rev, notify, tourState]);
   useEffect(() => {
     autoAfterWorldLine.current = null;
@@ -524,7 +549,10 @@ export function App() {
     }, 450);
   }, [explanation, reduceMotion]);
 
-  const stats = useMemo(() => (drawer === 'charts' ? liveStats(model, typeof windowMs === 'number' ? windowMs : Math.max(1000, model.lastT - (model.firstT ?? 0))) : null), [drawer, model, rev, windowMs]);
+  const stats = useMemo(
+    () => (drawer === 'charts' ? liveStats(model, typeof windowMs === 'number' ? windowMs : Math.max(1000, model.lastT - (model.firstT ?? 0))) : null),
+    [drawer, model, rev, windowMs],
+  );
 
   // ---------------------------------------------------------------- node commands
   const kill = useCallback((n: NodeId) => void command<'kill'>({ type: 'kill', node: n }, `kill ${n}`), [command]);
@@ -540,7 +568,11 @@ export function App() {
       try {
         const r = c.type === 'addNode' ? await lc.command<'addNode'>(c, 120_000) : await lc.command<'removeNode'>(c, 120_000);
         const how =
-          r.how === 'joined' ? `${r.node} joined` : r.how === 'drained' ? `${r.node} drained (its units handed over), then stopped` : `${r.node} restored (its committed state taken over from storage)`;
+          r.how === 'joined'
+            ? `${r.node} joined`
+            : r.how === 'drained'
+              ? `${r.node} drained (its units handed over), then stopped`
+              : `${r.node} restored (its committed state taken over from storage)`;
         notify('info', `${how}: placement v${r.version}, members ${r.members.join(', ')}`);
       } catch (e) {
         const msg = e instanceof CommandError ? `${e.code}: ${e.message}${e.definite ? '' : ' (it may still have happened)'}` : String(e);
@@ -553,7 +585,12 @@ export function App() {
     [notify],
   );
   const remove = useCallback(
-    (n: NodeId) => void membership({ type: 'removeNode', node: n }, store.model.nodes.get(n)?.status === 'down' ? `restoring ${n}’s committed state on the others…` : `draining ${n}…`, `remove ${n}`),
+    (n: NodeId) =>
+      void membership(
+        { type: 'removeNode', node: n },
+        store.model.nodes.get(n)?.status === 'down' ? `restoring ${n}’s committed state on the others…` : `draining ${n}…`,
+        `remove ${n}`,
+      ),
     [membership, store],
   );
   const setWorkload = useCallback((w: WorkloadConfig) => void command<'workload'>({ type: 'workload', workload: w }, 'workload change'), [command]);
@@ -796,17 +833,31 @@ export function App() {
           )}
         </span>
         {model.placement !== null && (
-          <span className="pill" data-testid="placement" title={`placement version ${model.placement.version}: units of service state are placed over the ${model.placement.members.length} members ${model.placement.members.join(', ')} (the Nodes tab tells the units of each)`}>
+          <span
+            className="pill"
+            data-testid="placement"
+            title={`placement version ${model.placement.version}: units of service state are placed over the ${model.placement.members.length} members ${model.placement.members.join(', ')} (the Nodes tab tells the units of each)`}
+          >
             placement <strong data-testid="placement-version">v{model.placement.version}</strong>
           </span>
         )}
-        <span className="pill" title="the cluster's mode, its recovery after a failure (precise: only what depends on lost state rolls back; cut: every node back to the committed cut), and its cut">
-          <span data-testid="mode">{model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}</span>
+        <span
+          className="pill"
+          title="the cluster's mode, its recovery after a failure (precise: only what depends on lost state rolls back; cut: every node back to the committed cut), and its cut"
+        >
+          <span data-testid="mode">
+            {model.mode ?? (source.kind === 'replay' && source.simulation !== null ? (source.simulation.mode ?? 'speculative') : '—')}
+          </span>
           {recovery !== null && (
             <span data-testid="recovery-kind">
               {' · '}
               {recovery}
-              {currentWl !== undefined && currentWl.recovery !== null && currentWl.recovery !== recovery && worldLineCause(currentWl) !== 'start' ? <span className="muted"> (w{currentWl.worldLine}: {currentWl.recovery})</span> : null}
+              {currentWl !== undefined && currentWl.recovery !== null && currentWl.recovery !== recovery && worldLineCause(currentWl) !== 'start' ? (
+                <span className="muted">
+                  {' '}
+                  (w{currentWl.worldLine}: {currentWl.recovery})
+                </span>
+              ) : null}
             </span>
           )}
           {cfg !== null && <span className="muted"> · {cfg.cut} cut</span>}
@@ -828,7 +879,15 @@ export function App() {
         </button>
         {live && (
           <Popover label="settings" testId="settings" open={popover === 'settings'} onToggle={() => setPopover((p) => (p === 'settings' ? null : 'settings'))}>
-            <Controls config={model.config} workload={model.workload} busy={busy || conn !== 'connected'} onConfig={(p) => void setConfig(p)} onWorkload={setWorkload} onScenario={pickScenario} onAddNode={addNode} />
+            <Controls
+              config={model.config}
+              workload={model.workload}
+              busy={busy || conn !== 'connected'}
+              onConfig={(p) => void setConfig(p)}
+              onWorkload={setWorkload}
+              onScenario={pickScenario}
+              onAddNode={addNode}
+            />
           </Popover>
         )}
         <Popover label="replay & trace" testId="replay-menu" open={popover === 'replay'} onToggle={() => setPopover((p) => (p === 'replay' ? null : 'replay'))}>
@@ -876,7 +935,11 @@ export function App() {
         <div className="stage" data-testid="space-time">
           <div className="stage-diagram" ref={diagramRef}>
             <MigrationBanner model={model} rev={rev} op={membershipOp?.text ?? null} />
-            {lanes.length === 0 && <p className="muted stage-empty">{live ? (conn === 'connected' ? 'Waiting for the cluster’s first events…' : 'Connecting to the server…') : 'No events yet.'}</p>}
+            {lanes.length === 0 && (
+              <p className="muted stage-empty">
+                {live ? (conn === 'connected' ? 'Waiting for the cluster’s first events…' : 'Connecting to the server…') : 'No events yet.'}
+              </p>
+            )}
             <SpaceTime
               model={model}
               rev={rev}
@@ -905,7 +968,14 @@ export function App() {
           <div className="time-controls" data-testid="time-controls">
             {live ? (
               <>
-                <button type="button" onClick={toggleHold} data-testid="hold" aria-pressed={held} disabled={conn !== 'connected'} title="hold the cluster itself: the workload sends nothing, nodes close no version; messages on the wire still land">
+                <button
+                  type="button"
+                  onClick={toggleHold}
+                  data-testid="hold"
+                  aria-pressed={held}
+                  disabled={conn !== 'connected'}
+                  title="hold the cluster itself: the workload sends nothing, nodes close no version; messages on the wire still land"
+                >
                   {held ? '▶ release' : '❚❚ hold'}
                 </button>
                 <span className={`pill${held ? ' held' : ''}`} data-testid="live-state">
@@ -961,7 +1031,16 @@ export function App() {
                       ))}
                     </select>
                   </label>
-                  <input type="range" min={0} max={player.events.length} value={player.index} onChange={(e) => seekReplay(Number(e.target.value))} aria-label="replay position" data-testid="replay-scrubber" className="scrubber" />
+                  <input
+                    type="range"
+                    min={0}
+                    max={player.events.length}
+                    value={player.index}
+                    onChange={(e) => seekReplay(Number(e.target.value))}
+                    aria-label="replay position"
+                    data-testid="replay-scrubber"
+                    className="scrubber"
+                  />
                   <span data-testid="replay-position">
                     {player.index} / {player.events.length}
                   </span>
@@ -1027,14 +1106,7 @@ export function App() {
           {preview !== null && <KillPreviewBox preview={preview} model={model} />}
           {live && <Tours makeApi={makeTourApi} disabled={conn !== 'connected'} onOpen={onTourOpen} startId={tourFromUrl.current} />}
           {tourState === null && (
-            <Inspector
-              model={model}
-              rev={rev}
-              index={index}
-              selection={selection}
-              onSelectVersion={setSelectedVersion}
-              onSelectNode={setSelectedNode}
-            />
+            <Inspector model={model} rev={rev} index={index} selection={selection} onSelectVersion={setSelectedVersion} onSelectNode={setSelectedNode} />
           )}
         </aside>
       </div>
@@ -1056,7 +1128,8 @@ export function App() {
             ))}
           </div>
           <span className="muted totals" data-testid="totals">
-            {model.totals.events} events · {model.totals.committed} committed · {model.totals.rolledBack} rolled back · {model.totals.rejected} stale rejected{lostText}
+            {model.totals.events} events · {model.totals.committed} committed · {model.totals.rolledBack} rolled back · {model.totals.rejected} stale rejected
+            {lostText}
             {model.storage !== null ? ` · storage ${model.storage}` : ''}
             {model.eventsDropped > 0 ? ` · ${model.eventsDropped} older events no longer kept` : ''}
           </span>
@@ -1067,11 +1140,33 @@ export function App() {
             {drawer === 'nodes' && (
               <div className="nodes">
                 {lanes.map((id) => (
-                  <NodePanel key={id} id={id} model={model} rev={rev} live={live} busy={busy} removing={membershipOp?.node === id} selected={selectedNode === id} onRemove={remove} onSelect={setSelectedNode} />
+                  <NodePanel
+                    key={id}
+                    id={id}
+                    model={model}
+                    rev={rev}
+                    live={live}
+                    busy={busy}
+                    removing={membershipOp?.node === id}
+                    selected={selectedNode === id}
+                    onRemove={remove}
+                    onSelect={setSelectedNode}
+                  />
                 ))}
               </div>
             )}
-            {drawer === 'graph' && <DepGraph model={model} rev={rev} index={index} width={Math.max(400, drawerSize.width - 8)} highlight={highlight} whyEdges={whyEdges} zoom={null} onSelectVersion={setSelectedVersion} />}
+            {drawer === 'graph' && (
+              <DepGraph
+                model={model}
+                rev={rev}
+                index={index}
+                width={Math.max(400, drawerSize.width - 8)}
+                highlight={highlight}
+                whyEdges={whyEdges}
+                zoom={null}
+                onSelectVersion={setSelectedVersion}
+              />
+            )}
             {drawer === 'rollbacks' && (
               <div className="rollbacks-tab">
                 <Rollbacks
@@ -1087,12 +1182,37 @@ export function App() {
                   zoomed={zoomRollback}
                   onZoom={setZoomRollback}
                 />
-                {explanation !== null && <DepGraph model={model} rev={rev} index={index} width={Math.max(400, drawerSize.width - 8)} highlight={highlight} whyEdges={whyEdges} zoom={zoomKeys} onSelectVersion={setSelectedVersion} />}
+                {explanation !== null && (
+                  <DepGraph
+                    model={model}
+                    rev={rev}
+                    index={index}
+                    width={Math.max(400, drawerSize.width - 8)}
+                    highlight={highlight}
+                    whyEdges={whyEdges}
+                    zoom={zoomKeys}
+                    onSelectVersion={setSelectedVersion}
+                  />
+                )}
               </div>
             )}
-            {drawer === 'requests' && <Requests model={model} rev={rev} selected={selectedRequest} onSelect={(r) => setSelection({ kind: 'request', session: r.session, seq: r.seq })} />}
+            {drawer === 'requests' && (
+              <Requests
+                model={model}
+                rev={rev}
+                selected={selectedRequest}
+                onSelect={(r) => setSelection({ kind: 'request', session: r.session, seq: r.seq })}
+              />
+            )}
             {drawer === 'events' && <EventTable events={model.events} rev={rev} filterRef={filterRef} />}
-            {drawer === 'services' && <Services model={model} rev={rev} scenario={scenarioOf(model.workload?.kind)} onSelectRequest={(r) => setSelection({ kind: 'request', session: r.session, seq: r.seq })} />}
+            {drawer === 'services' && (
+              <Services
+                model={model}
+                rev={rev}
+                scenario={scenarioOf(model.workload?.kind)}
+                onSelectRequest={(r) => setSelection({ kind: 'request', session: r.session, seq: r.seq })}
+              />
+            )}
             {drawer === 'race' &&
               (live ? (
                 <Race

@@ -25,11 +25,28 @@ function* longRun(rounds: number): Generator<E> {
       yield ev('stateChanged', t, { node: n, version: v, set: { [`k${r % 50}`]: r }, deleted: [] });
       const to = nodes[(nodes.indexOf(n) + 1) % nodes.length]!;
       seq++;
-      yield ev('messageSent', t, { id: `q/s${seq % 300}/${seq}/${wl}`, kind: 'request', from: `c${seq % 300}`, to: n, worldLine: wl, srcVersion: 0, seq, resend: false });
+      yield ev('messageSent', t, {
+        id: `q/s${seq % 300}/${seq}/${wl}`,
+        kind: 'request',
+        from: `c${seq % 300}`,
+        to: n,
+        worldLine: wl,
+        srcVersion: 0,
+        seq,
+        resend: false,
+      });
       yield ev('messageSent', t, { id: `m${seq}`, kind: 'app', from: n, to, worldLine: wl, srcVersion: v, seq, resend: false });
       yield ev('messageDelivered', t + 1, { id: `m${seq}`, kind: 'app', from: n, to, version: version[to]!, duplicate: false });
       yield ev('sessionResult', t + 1, { session: `s${seq % 300}`, seq, status: 'speculative', result: null, deps: {}, worldLine: wl });
-      yield ev('checkpointStarted', t + 1, { node: n, worldLine: wl, version: v, prevVersion: v - 1, changedKeys: 1, full: false, deps: { [to]: version[to]! } });
+      yield ev('checkpointStarted', t + 1, {
+        node: n,
+        worldLine: wl,
+        version: v,
+        prevVersion: v - 1,
+        changedKeys: 1,
+        full: false,
+        deps: { [to]: version[to]! },
+      });
       yield ev('checkpointPersisted', t + 2, { node: n, worldLine: wl, version: v, deps: {} });
     }
     yield ev('cutAdvanced', t + 3, { worldLine: wl, cut: Object.fromEntries(nodes.map((n) => [n, version[n]! - 1])) });

@@ -78,7 +78,10 @@ describe('PlaygroundModel', () => {
     m.applyAll(twoNodeFailure());
     expect(m.worldLine).toBe(2);
     expect(m.worldLines.map((w) => w.worldLine)).toEqual([1, 2]);
-    const rolled = [...m.versions.values()].filter((v) => v.state === 'rolled-back').map((v) => v.key).sort();
+    const rolled = [...m.versions.values()]
+      .filter((v) => v.state === 'rolled-back')
+      .map((v) => v.key)
+      .sort();
     expect(rolled).toEqual([versionKey('a', 1, 1), versionKey('a', 1, 2), versionKey('b', 1, 1), versionKey('b', 1, 2)].sort());
     expect(m.versions.get(versionKey('b', 2, 1))?.state).toBe('speculative');
     expect(m.nodes.get('a')?.status).toBe('up');

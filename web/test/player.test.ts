@@ -46,7 +46,11 @@ describe('Player', () => {
 
 describe('event table text', () => {
   it('says what happened in words', () => {
-    expect(summarize({ n: 1, t: 0, type: 'rollback', node: 'n2', worldLine: 3, toVersion: 7, discarded: { from: 8, to: 9 } })).toBe('n2 restored v7 on world-line 3, discarded v8–v9');
-    expect(summarize({ n: 2, t: 0, type: 'messageRejected', id: 'x', kind: 'app', from: 'n1', to: 'n2', worldLine: 1, receiverWorldLine: 2 })).toContain('rejected');
+    expect(summarize({ n: 1, t: 0, type: 'rollback', node: 'n2', worldLine: 3, toVersion: 7, discarded: { from: 8, to: 9 } })).toBe(
+      'n2 restored v7 on world-line 3, discarded v8–v9',
+    );
+    expect(summarize({ n: 2, t: 0, type: 'messageRejected', id: 'x', kind: 'app', from: 'n1', to: 'n2', worldLine: 1, receiverWorldLine: 2 })).toContain(
+      'rejected',
+    );
   });
 });

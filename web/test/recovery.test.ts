@@ -32,7 +32,14 @@ function lane(node: NodeId, open: number, persisted: number, deps: Record<number
  */
 function beforeFailure(): E[] {
   return [
-    ev('worldLineChanged', 0, { worldLine: 1, cut: { a: 0, b: 0, c: 0, d: 0 }, failed: [], kept: { a: 0, b: 0, c: 0, d: 0 }, reason: 'start', recovery: 'precise' }),
+    ev('worldLineChanged', 0, {
+      worldLine: 1,
+      cut: { a: 0, b: 0, c: 0, d: 0 },
+      failed: [],
+      kept: { a: 0, b: 0, c: 0, d: 0 },
+      reason: 'start',
+      recovery: 'precise',
+    }),
     ...lane('a', 5, 3, {}, 0),
     ...lane('b', 5, 3, { 4: { a: 4 } }, 1),
     ...lane('c', 5, 3, { 4: { b: 4 } }, 2),
@@ -43,7 +50,14 @@ function beforeFailure(): E[] {
 
 const FAILURE: E[] = [
   ev('nodeFailed', 70, { node: 'a', reason: 'killed' }),
-  ev('worldLineChanged', 71, { worldLine: 2, cut: { a: 1, b: 1, c: 1, d: 1 }, failed: ['a'], kept: { a: 3, b: 3, c: 3, d: 3 }, reason: 'failure', recovery: 'precise' }),
+  ev('worldLineChanged', 71, {
+    worldLine: 2,
+    cut: { a: 1, b: 1, c: 1, d: 1 },
+    failed: ['a'],
+    kept: { a: 3, b: 3, c: 3, d: 3 },
+    reason: 'failure',
+    recovery: 'precise',
+  }),
 ];
 
 const PLAN: E = ev('recoveryPlan', 71, {
@@ -154,7 +168,11 @@ describe('precise recovery in the model', () => {
   it('explains each rolled-back version from the plan: the lost one, the path, the prefix', () => {
     const m = new PlaygroundModel();
     m.applyAll([...beforeFailure(), ...FAILURE, PLAN, ...AFTER]);
-    const x = explainRollback(m, dependencyIndex(m), m.rollbacks.find((r) => r.worldLine === 2)!);
+    const x = explainRollback(
+      m,
+      dependencyIndex(m),
+      m.rollbacks.find((r) => r.worldLine === 2)!,
+    );
     const step = (key: string) => x.steps.find((s) => s.key === key)!;
     // Causal order: by hops from the lost state, then by when each version opened.
     expect(x.steps.map((s) => s.key)).toEqual([k('a', 1, 4), k('a', 1, 5), k('b', 1, 4), k('c', 1, 4), k('b', 1, 5), k('c', 1, 5)]);
@@ -166,7 +184,12 @@ describe('precise recovery in the model', () => {
     expect(step(k('c', 1, 4)).path).toEqual(plan.rolledBack[2]!.path);
     expect(step(k('c', 1, 4)).reason).toBe('depends on a v4, which was lost: c v4 → b v4 → a v4');
     // A later version follows the node's first one: the same path, one step longer.
-    expect(step(k('c', 1, 5))).toMatchObject({ cause: 'dependency', depth: 3, because: k('c', 1, 4), path: [{ node: 'c', version: 5 }, ...plan.rolledBack[2]!.path] });
+    expect(step(k('c', 1, 5))).toMatchObject({
+      cause: 'dependency',
+      depth: 3,
+      because: k('c', 1, 4),
+      path: [{ node: 'c', version: 5 }, ...plan.rolledBack[2]!.path],
+    });
     expect(step(k('c', 1, 5)).reason).toBe('depends on a v4, which was lost: c v5 → c v4 → b v4 → a v4');
     expect(x.why).toEqual(
       expect.arrayContaining([
@@ -184,10 +207,29 @@ describe('precise recovery in the model', () => {
   it('follows the plan’s path even where the recorded dependencies would say otherwise', () => {
     // The page saw c v4 depend on b v4; the coordinator's plan (which knows the open version's
     // dependencies at recovery) names d v4's lost state instead. The plan wins.
-    const plan: E = { ...PLAN, rolledBack: [(PLAN as Extract<E, { type: 'recoveryPlan' }>).rolledBack[0]!, { node: 'c', above: 3, versions: [4, 5], reason: 'dependency', path: [{ node: 'c', version: 4 }, { node: 'a', version: 5 }] }] } as E;
+    const plan: E = {
+      ...PLAN,
+      rolledBack: [
+        (PLAN as Extract<E, { type: 'recoveryPlan' }>).rolledBack[0]!,
+        {
+          node: 'c',
+          above: 3,
+          versions: [4, 5],
+          reason: 'dependency',
+          path: [
+            { node: 'c', version: 4 },
+            { node: 'a', version: 5 },
+          ],
+        },
+      ],
+    } as E;
     const m = new PlaygroundModel();
     m.applyAll([...beforeFailure(), ...FAILURE, plan, ...AFTER.slice(2, 4)]);
-    const x = explainRollback(m, dependencyIndex(m), m.rollbacks.find((r) => r.worldLine === 2)!);
+    const x = explainRollback(
+      m,
+      dependencyIndex(m),
+      m.rollbacks.find((r) => r.worldLine === 2)!,
+    );
     const c4 = x.steps.find((s) => s.key === k('c', 1, 4))!;
     expect(c4).toMatchObject({ because: k('a', 1, 5), depth: 1, reason: 'depends on a v5, which was lost: c v4 → a v5' });
     expect(x.why).toEqual([
@@ -199,11 +241,24 @@ describe('precise recovery in the model', () => {
   it('rolls back a version the plan did not know with the first one it names', () => {
     // The coordinator knew only b v5 (say b v4 was never reported): b restores to v3, and its plan
     // path starts at v5. b v4 goes too, but not because it follows v5.
-    const rolled = { node: 'b', above: 3, versions: [5], reason: 'dependency' as const, path: [{ node: 'b', version: 5 }, { node: 'a', version: 5 }] };
+    const rolled = {
+      node: 'b',
+      above: 3,
+      versions: [5],
+      reason: 'dependency' as const,
+      path: [
+        { node: 'b', version: 5 },
+        { node: 'a', version: 5 },
+      ],
+    };
     const plan: E = { ...PLAN, rolledBack: [(PLAN as Extract<E, { type: 'recoveryPlan' }>).rolledBack[0]!, rolled] } as E;
     const m = new PlaygroundModel();
     m.applyAll([...beforeFailure(), ...FAILURE, plan, AFTER[0]!]);
-    const x = explainRollback(m, dependencyIndex(m), m.rollbacks.find((r) => r.worldLine === 2)!);
+    const x = explainRollback(
+      m,
+      dependencyIndex(m),
+      m.rollbacks.find((r) => r.worldLine === 2)!,
+    );
     const b4 = x.steps.find((s) => s.key === k('b', 1, 4))!;
     const b5 = x.steps.find((s) => s.key === k('b', 1, 5))!;
     expect(b5).toMatchObject({ because: k('a', 1, 5), depth: 1, path: rolled.path });
@@ -221,11 +276,28 @@ describe('precise recovery in the model', () => {
       ...FAILURE,
       PLAN,
       ev('nodeFailed', 72, { node: 'd', reason: 'killed' }),
-      ev('worldLineChanged', 73, { worldLine: 3, cut: { a: 1, b: 1, c: 1, d: 1 }, failed: ['d'], kept: { a: 3, b: 3, c: 3, d: 2 }, reason: 'failure', recovery: 'precise' }),
-      ev('recoveryPlan', 73, { worldLine: 3, recovery: 'precise', lost: [{ node: 'd', version: 2 }], rolledBack: [{ node: 'd', above: 2, versions: [], reason: 'lost', path: [] }], kept: [{ node: 'd', version: 2 }] }),
+      ev('worldLineChanged', 73, {
+        worldLine: 3,
+        cut: { a: 1, b: 1, c: 1, d: 1 },
+        failed: ['d'],
+        kept: { a: 3, b: 3, c: 3, d: 2 },
+        reason: 'failure',
+        recovery: 'precise',
+      }),
+      ev('recoveryPlan', 73, {
+        worldLine: 3,
+        recovery: 'precise',
+        lost: [{ node: 'd', version: 2 }],
+        rolledBack: [{ node: 'd', above: 2, versions: [], reason: 'lost', path: [] }],
+        kept: [{ node: 'd', version: 2 }],
+      }),
       ev('rollback', 74, { node: 'b', worldLine: 3, toVersion: 3, discarded: { from: 4, to: 5 } }),
     ]);
-    const x = explainRollback(m, dependencyIndex(m), m.rollbacks.find((r) => r.worldLine === 3)!);
+    const x = explainRollback(
+      m,
+      dependencyIndex(m),
+      m.rollbacks.find((r) => r.worldLine === 3)!,
+    );
     expect(x.steps.map((s) => [s.key, s.cause])).toEqual([
       [k('d', 1, 3), 'lost'],
       [k('b', 1, 4), 'dependency'],
@@ -241,11 +313,28 @@ describe('precise recovery in the model', () => {
     m.applyAll([
       ...beforeFailure(),
       ev('nodeFailed', 70, { node: 'a', reason: 'killed' }),
-      ev('worldLineChanged', 71, { worldLine: 2, cut: { a: 1, b: 1, c: 1, d: 1 }, failed: ['a'], kept: { a: 1, b: 1, c: 1, d: 1 }, reason: 'failure', recovery: 'cut' }),
-      ev('recoveryPlan', 71, { worldLine: 2, recovery: 'cut', lost: [{ node: 'a', version: 1 }], rolledBack: [{ node: 'a', above: 1, versions: [], reason: 'lost', path: [] }], kept: [] }),
+      ev('worldLineChanged', 71, {
+        worldLine: 2,
+        cut: { a: 1, b: 1, c: 1, d: 1 },
+        failed: ['a'],
+        kept: { a: 1, b: 1, c: 1, d: 1 },
+        reason: 'failure',
+        recovery: 'cut',
+      }),
+      ev('recoveryPlan', 71, {
+        worldLine: 2,
+        recovery: 'cut',
+        lost: [{ node: 'a', version: 1 }],
+        rolledBack: [{ node: 'a', above: 1, versions: [], reason: 'lost', path: [] }],
+        kept: [],
+      }),
       ev('rollback', 72, { node: 'd', worldLine: 2, toVersion: 1, discarded: { from: 2, to: 3 } }),
     ]);
-    const x = explainRollback(m, dependencyIndex(m), m.rollbacks.find((r) => r.worldLine === 2)!);
+    const x = explainRollback(
+      m,
+      dependencyIndex(m),
+      m.rollbacks.find((r) => r.worldLine === 2)!,
+    );
     const byKey = new Map(x.steps.map((s) => [s.key, s]));
     expect(byKey.get(k('a', 1, 2))).toMatchObject({ cause: 'lost', reason: 'lost with its failed node: recovery cut restores the node to the cut' });
     expect(byKey.get(k('a', 1, 4))).toMatchObject({ cause: 'lost', reason: 'lost: not persisted when its node failed' });
@@ -260,11 +349,22 @@ describe('precise recovery in the model', () => {
     m.applyAll([
       ...beforeFailure(),
       ev('nodeFailed', 70, { node: 'a', reason: 'killed' }),
-      ev('worldLineChanged', 71, { worldLine: 2, cut: { a: 1, b: 1, c: 1, d: 1 }, failed: ['a'], kept: { a: 3, b: 3, c: 3, d: 2 }, reason: 'failure', recovery: 'precise' }),
+      ev('worldLineChanged', 71, {
+        worldLine: 2,
+        cut: { a: 1, b: 1, c: 1, d: 1 },
+        failed: ['a'],
+        kept: { a: 3, b: 3, c: 3, d: 2 },
+        reason: 'failure',
+        recovery: 'precise',
+      }),
       { ...PLAN, kept: (PLAN as Extract<E, { type: 'recoveryPlan' }>).kept.filter((r) => r.node !== 'd') } as E,
       ev('rollback', 72, { node: 'd', worldLine: 2, toVersion: 2, discarded: { from: 3, to: 3 } }),
     ]);
-    const x = explainRollback(m, dependencyIndex(m), m.rollbacks.find((r) => r.worldLine === 2)!);
+    const x = explainRollback(
+      m,
+      dependencyIndex(m),
+      m.rollbacks.find((r) => r.worldLine === 2)!,
+    );
     expect(x.steps.find((s) => s.key === k('d', 1, 3))).toMatchObject({
       cause: 'unexplained',
       depth: null,
@@ -362,8 +462,22 @@ describe('world-lines with their reasons', () => {
     m.applyAll([
       ...beforeFailure(),
       ...FAILURE,
-      ev('worldLineChanged', 90, { worldLine: 3, cut: { a: 1, b: 1, c: 1, d: 1 }, failed: [], kept: { a: 3, b: 3, c: 3, d: 3 }, reason: 'coordinatorRestart', recovery: 'precise' }),
-      ev('worldLineChanged', 95, { worldLine: 4, cut: { a: 3, b: 3, c: 3, d: 3 }, failed: [], kept: { a: 3, b: 3, c: 3, d: 3 }, reason: 'modeChange', recovery: 'cut' }),
+      ev('worldLineChanged', 90, {
+        worldLine: 3,
+        cut: { a: 1, b: 1, c: 1, d: 1 },
+        failed: [],
+        kept: { a: 3, b: 3, c: 3, d: 3 },
+        reason: 'coordinatorRestart',
+        recovery: 'precise',
+      }),
+      ev('worldLineChanged', 95, {
+        worldLine: 4,
+        cut: { a: 3, b: 3, c: 3, d: 3 },
+        failed: [],
+        kept: { a: 3, b: 3, c: 3, d: 3 },
+        reason: 'modeChange',
+        recovery: 'cut',
+      }),
     ]);
     expect(m.worldLines.map((w) => worldLineCause(w))).toEqual(['start', 'a failed', 'coordinator restarted', 'mode change']);
     expect(m.worldLines.map((w) => w.recovery)).toEqual(['precise', 'precise', 'precise', 'cut']);
@@ -375,7 +489,9 @@ describe('world-lines with their reasons', () => {
 
   it('describes the new events in the event table and accepts them in a trace', () => {
     const n = (e: E, i: number): NumberedEvent => ({ ...e, n: i }) as NumberedEvent;
-    expect(summarize(n(FAILURE[1]!, 1))).toBe('world-line 2 begins (a failed, precise recovery); cut a v1, b v1, c v1, d v1; kept above the cut: up to a v3, b v3, c v3, d v3');
+    expect(summarize(n(FAILURE[1]!, 1))).toBe(
+      'world-line 2 begins (a failed, precise recovery); cut a v1, b v1, c v1, d v1; kept above the cut: up to a v3, b v3, c v3, d v3',
+    );
     const plan = summarize(n(PLAN, 2));
     expect(plan).toContain('lost a above v3');
     expect(plan).toContain('c rolled back above v3 (depends on lost state: c v4 → b v4 → a v4)');

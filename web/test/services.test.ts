@@ -6,7 +6,8 @@ import { deriveServices, deriveServicesFrom, scenarioOf, serviceCounts, workload
 type E = InspectionEvent;
 const ev = <T extends E['type']>(type: T, t: number, rest: Omit<Extract<E, { type: T }>, 'type' | 't'>): E => ({ type, t, ...rest }) as unknown as E;
 const numbered = (e: E, n: number): NumberedEvent => ({ ...e, n }) as NumberedEvent;
-const change = (t: number, node: string, version: number, set: Record<string, Json>, deleted: string[] = []): E => ev('stateChanged', t, { node, version, set, deleted });
+const change = (t: number, node: string, version: number, set: Record<string, Json>, deleted: string[] = []): E =>
+  ev('stateChanged', t, { node, version, set, deleted });
 
 /** One node, `a`, world-line 1, versions 1..3 opened; nothing committed yet. */
 function oneNode(): PlaygroundModel {
@@ -76,7 +77,16 @@ describe('service state from node state', () => {
 
   it('broker: events, producers’ last seqs, consumer groups with their committed offsets', () => {
     const m = oneNode();
-    m.apply(change(2, 'a', 1, { 'br/T/n': 2, 'br/T/e/0': { p: 'p1', s: 1, d: 'a', v: 1 }, 'br/T/e/1': { p: 'p2', s: 1, d: 'b', v: 1 }, 'br/T/p/p1': 1, 'br/T/p/p2': 1, 'br/T/g/g1': 1 }));
+    m.apply(
+      change(2, 'a', 1, {
+        'br/T/n': 2,
+        'br/T/e/0': { p: 'p1', s: 1, d: 'a', v: 1 },
+        'br/T/e/1': { p: 'p2', s: 1, d: 'b', v: 1 },
+        'br/T/p/p1': 1,
+        'br/T/p/p2': 1,
+        'br/T/g/g1': 1,
+      }),
+    );
     m.apply(change(3, 'a', 2, { 'br/T/n': 3, 'br/T/e/2': { p: 'p1', s: 2, d: 'c', v: 2 }, 'br/T/p/p1': 2, 'br/T/g/g1': 3 }));
     m.apply(ev('cutAdvanced', 4, { worldLine: 1, cut: { a: 1 } }));
     const t = deriveServices(m).topics;
@@ -108,7 +118,16 @@ describe('service state from node state', () => {
         removed: false,
         committedVersion: 5,
         committedState: {
-          'wf/w1': { st: steps('w1'), k: -1, ph: 'done', f: 2, why: 'declined', cp: [1, 0], out: { id: 'w1', status: 'failed', failedAt: 2, reason: 'declined', compensated: [1, 0] }, v: 5 },
+          'wf/w1': {
+            st: steps('w1'),
+            k: -1,
+            ph: 'done',
+            f: 2,
+            why: 'declined',
+            cp: [1, 0],
+            out: { id: 'w1', status: 'failed', failedAt: 2, reason: 'declined', compensated: [1, 0] },
+            v: 5,
+          },
           'wf/w2': { st: steps('w2'), k: 1, ph: 'run', f: null, why: null, cp: [], out: null, v: 4 },
         } as Record<string, Json>,
         pendingChanges: [],
@@ -163,7 +182,17 @@ describe('snapshot base states', () => {
     mode: 'speculative',
     cutKind: 'exact',
     cut,
-    nodes: Object.keys(cut).map((id) => ({ id, status: 'up', pid: 1, version: 5, persistedVersion: 4, committedVersion: cut[id]!, worldLine: 1, origin: 'local', starts: 1 })),
+    nodes: Object.keys(cut).map((id) => ({
+      id,
+      status: 'up',
+      pid: 1,
+      version: 5,
+      persistedVersion: 4,
+      committedVersion: cut[id]!,
+      worldLine: 1,
+      origin: 'local',
+      starts: 1,
+    })),
     storage: 'test',
     lastEvent: 10,
   });
@@ -175,7 +204,10 @@ describe('snapshot base states', () => {
       null,
       null,
       null,
-      [numbered(ev('versionOpened', 1, { node: 'a', worldLine: 1, version: 4, prevVersion: 3 }), 8), numbered(change(2, 'a', 4, { 'wal/L/n': 3, 'wal/L/e/2': { d: 'z', v: 4 } }), 9)],
+      [
+        numbered(ev('versionOpened', 1, { node: 'a', worldLine: 1, version: 4, prevVersion: 3 }), 8),
+        numbered(change(2, 'a', 4, { 'wal/L/n': 3, 'wal/L/e/2': { d: 'z', v: 4 } }), 9),
+      ],
       {
         a: {
           committedVersion: 2,

@@ -153,7 +153,13 @@ describe('world-line labels', () => {
     }
     expect(new Set(placed.map((p) => p.row)).size).toBeGreaterThan(1);
     // Two far apart share the first row, whole.
-    const two = placeWorldLineLabels([{ worldLine: 3, x: 100, full: 'w3 (n1 failed · precise)' }, { worldLine: 4, x: 600, full: 'w4 (n2 failed · precise)' }], 900);
+    const two = placeWorldLineLabels(
+      [
+        { worldLine: 3, x: 100, full: 'w3 (n1 failed · precise)' },
+        { worldLine: 4, x: 600, full: 'w4 (n2 failed · precise)' },
+      ],
+      900,
+    );
     expect(two.map((p) => [p.row, p.text])).toEqual([
       [0, 'w3 (n1 failed · precise)'],
       [0, 'w4 (n2 failed · precise)'],

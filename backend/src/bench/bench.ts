@@ -51,33 +51,35 @@ const USAGE = `usage: npm run bench -- [--quick] [--deployment processes|embedde
   [--kv-seconds S] [--loads 0.25,0.5,0.75] [--load-seconds S] [--kills K] [--interval MS] [--nodes N] [--rounds R] [--quiet]
 PostgreSQL when DATABASE_URL is set, else PGlite.`;
 
-const { values } = parseCommandLine({
-  options: {
-    quick: { type: 'boolean', default: false },
-    deployment: { type: 'string', default: 'processes' },
-    observation: { type: 'string', default: 'summary' },
-    peers: { type: 'string', default: 'dbos' },
-    'storage-delay-ms': { type: 'string', default: '0' },
-    json: { type: 'boolean', default: false },
-    out: { type: 'string', default: join(REPO_ROOT, 'bench-results') },
-    workflows: { type: 'string' },
-    warm: { type: 'string' },
-    steps: { type: 'string', default: '1,2,5,10' },
-    modes: { type: 'string', default: MODES.join(',') },
-    'kv-sessions': { type: 'string', default: '32' },
-    'kv-seconds': { type: 'string' },
-    loads: { type: 'string', default: '0.25,0.5,0.75' },
-    'load-seconds': { type: 'string' },
-    kills: { type: 'string' },
-    interval: { type: 'string', default: '10' },
-    nodes: { type: 'string', default: '4' },
-    rounds: { type: 'string' },
-    quiet: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
+const { values } = parseCommandLine(
+  {
+    options: {
+      quick: { type: 'boolean', default: false },
+      deployment: { type: 'string', default: 'processes' },
+      observation: { type: 'string', default: 'summary' },
+      peers: { type: 'string', default: 'dbos' },
+      'storage-delay-ms': { type: 'string', default: '0' },
+      json: { type: 'boolean', default: false },
+      out: { type: 'string', default: join(REPO_ROOT, 'bench-results') },
+      workflows: { type: 'string' },
+      warm: { type: 'string' },
+      steps: { type: 'string', default: '1,2,5,10' },
+      modes: { type: 'string', default: MODES.join(',') },
+      'kv-sessions': { type: 'string', default: '32' },
+      'kv-seconds': { type: 'string' },
+      loads: { type: 'string', default: '0.25,0.5,0.75' },
+      'load-seconds': { type: 'string' },
+      kills: { type: 'string' },
+      interval: { type: 'string', default: '10' },
+      nodes: { type: 'string', default: '4' },
+      rounds: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
   },
-  strict: true,
-}, USAGE);
-
+  USAGE,
+);
 
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
@@ -108,10 +110,11 @@ const workflowsN = Math.round(num('workflows', values.workflows, quick ? 20 : 10
 const warm = Math.round(num('warm', values.warm, quick ? 3 : 10));
 const stepsList = values.steps.split(',').map((s) => Math.round(num('steps', s, 1, 1)));
 const modes = values.modes.split(',').map((m) => m.trim()) as Mode[];
-for (const m of modes) if (!MODES.includes(m)) {
-  process.stderr.write(`--modes: unknown mode ${m}\n${USAGE}\n`);
-  process.exit(2);
-}
+for (const m of modes)
+  if (!MODES.includes(m)) {
+    process.stderr.write(`--modes: unknown mode ${m}\n${USAGE}\n`);
+    process.exit(2);
+  }
 const kvSessions = Math.round(num('kv-sessions', values['kv-sessions'], 32, 1));
 const kvSeconds = num('kv-seconds', values['kv-seconds'], quick ? 2 : 8);
 const kvWarm = Math.min(1, kvSeconds / 2);
@@ -123,7 +126,11 @@ const nodeCount = Math.round(num('nodes', values.nodes, 4, 2));
 const rounds = Math.round(num('rounds', values.rounds, quick ? 2 : 3, 1));
 const kind: 'postgres' | 'pglite' = process.env.DATABASE_URL ? 'postgres' : 'pglite';
 
-const peersSkipped = !peersWanted ? '--peers none' : kind !== 'postgres' ? 'DBOS Transact needs a PostgreSQL server (set DATABASE_URL); this run is on PGlite' : null;
+const peersSkipped = !peersWanted
+  ? '--peers none'
+  : kind !== 'postgres'
+    ? 'DBOS Transact needs a PostgreSQL server (set DATABASE_URL); this run is on PGlite'
+    : null;
 const progress = new Progress(
   modes.length * (stepsList.length * workflowsN + Math.round((kvSeconds + kvWarm * rounds) * 10) + Math.round(loadFractions.length * loadSeconds * 10)) +
     kills +
@@ -146,11 +153,18 @@ if (kind === 'postgres') {
   opened = await openStorage({ kind: 'pglite', dataDir });
 }
 const storage = delayedStorage(opened, delayMs);
-progress.say(`bench: storage ${kind === 'postgres' ? 'PostgreSQL' : 'PGlite'}: ${storage.describe}; ${nodeCount} node processes; checkpoint every ${interval} ms`);
+progress.say(
+  `bench: storage ${kind === 'postgres' ? 'PostgreSQL' : 'PGlite'}: ${storage.describe}; ${nodeCount} node processes; checkpoint every ${interval} ms`,
+);
 
 const startedAt = new Date().toISOString();
 const t0 = performance.now();
-const machine = { cpus: cpus().length, loadAvg1m: Math.round(loadavg()[0]! * 100) / 100, node: process.version, platform: `${process.platform} ${process.arch}` };
+const machine = {
+  cpus: cpus().length,
+  loadAvg1m: Math.round(loadavg()[0]! * 100) / 100,
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+};
 let server: RunningServer | null = null;
 let deployment: Deployment | null = null;
 let peer: Peer | null = null;
@@ -214,7 +228,8 @@ function workflowRow(steps: number, mode: Mode, samples: number[]): WorkflowRow 
   return { steps, mode, n: p.n, p50Ms: p.p50Ms, p90Ms: p.p90Ms, p99Ms: p.p99Ms, meanMs: p.meanMs, maxMs: p.maxMs, hist: histogram(samples) };
 }
 
-const ratio = (a: number | undefined, b: number | undefined): number | null => (a === undefined || b === undefined || b <= 0 ? null : Math.round((a / b) * 100) / 100);
+const ratio = (a: number | undefined, b: number | undefined): number | null =>
+  a === undefined || b === undefined || b <= 0 ? null : Math.round((a / b) * 100) / 100;
 
 try {
   progress.setLabel(deploymentKind === 'processes' ? 'starting the cluster' : 'starting the embedded runtime');
@@ -298,7 +313,12 @@ try {
       const r = await kvSaturation(dep.target, kvSessions, kvSeconds / rounds, kvWarm, tick);
       addCpu(mode, 'kv-saturation', cpuBetween(kvCpu, dep.cpu()));
       const acc = sat.get(mode) ?? { latencyMs: [], completed: 0, errors: 0, seconds: 0 };
-      sat.set(mode, { latencyMs: [...acc.latencyMs, ...r.latencyMs], completed: acc.completed + r.completed, errors: acc.errors + r.errors, seconds: acc.seconds + r.seconds });
+      sat.set(mode, {
+        latencyMs: [...acc.latencyMs, ...r.latencyMs],
+        completed: acc.completed + r.completed,
+        errors: acc.errors + r.errors,
+        seconds: acc.seconds + r.seconds,
+      });
       // Fixed offered loads: fractions of the first saturation measured (the same loads for every mode).
       loads ??= [...new Set(loadFractions.map((f) => Math.max(10, Math.round(((r.completed / r.seconds) * f) / 10) * 10)))];
       for (const rate of loads) {
@@ -306,7 +326,12 @@ try {
         const l = await kvLoad(dep.target, rate, loadSeconds / rounds, (u) => progress.tick(u * (loadFractions.length / loads!.length)));
         const k = `${mode}|${rate}`;
         const a = loadRuns.get(k) ?? { latencyMs: [], completed: 0, dropped: 0, seconds: 0 };
-        loadRuns.set(k, { latencyMs: [...a.latencyMs, ...l.latencyMs], completed: a.completed + l.completed, dropped: a.dropped + l.dropped, seconds: a.seconds + l.seconds });
+        loadRuns.set(k, {
+          latencyMs: [...a.latencyMs, ...l.latencyMs],
+          completed: a.completed + l.completed,
+          dropped: a.dropped + l.dropped,
+          seconds: a.seconds + l.seconds,
+        });
       }
     }
     // The peer takes its share of the round too, after the modes, on the same database.
@@ -338,17 +363,43 @@ try {
     const a = sat.get(mode);
     if (a === undefined) continue;
     const sp = percentiles(a.latencyMs);
-    kv.push({ mode, opsPerSec: Math.round(a.completed / a.seconds), p50Ms: sp.p50Ms, p99Ms: sp.p99Ms, n: sp.n, sessions: kvSessions, seconds: Math.round(a.seconds * 100) / 100, errors: a.errors });
+    kv.push({
+      mode,
+      opsPerSec: Math.round(a.completed / a.seconds),
+      p50Ms: sp.p50Ms,
+      p99Ms: sp.p99Ms,
+      n: sp.n,
+      sessions: kvSessions,
+      seconds: Math.round(a.seconds * 100) / 100,
+      errors: a.errors,
+    });
     for (const rate of loads ?? []) {
       const l = loadRuns.get(`${mode}|${rate}`);
       if (l === undefined) continue;
       const lp = percentiles(l.latencyMs);
-      kvLoads.push({ mode, offeredOpsPerSec: rate, achievedOpsPerSec: Math.round(l.completed / l.seconds), p50Ms: lp.p50Ms, p99Ms: lp.p99Ms, n: lp.n, dropped: l.dropped, seconds: Math.round(l.seconds * 100) / 100 });
+      kvLoads.push({
+        mode,
+        offeredOpsPerSec: rate,
+        achievedOpsPerSec: Math.round(l.completed / l.seconds),
+        p50Ms: lp.p50Ms,
+        p99Ms: lp.p99Ms,
+        n: lp.n,
+        dropped: l.dropped,
+        seconds: Math.round(l.seconds * 100) / 100,
+      });
     }
     for (const phase of ['workflow', 'kv-saturation'] as const) {
       const c = cpuAcc.get(`${mode}|${phase}`);
       if (c === undefined) continue;
-      cpu.push({ mode, phase, serverCpuPct: Math.round((c.server / c.wall) * 1000) / 10, nodesCpuPct: c.nodes === null ? null : Math.round((c.nodes / c.wall) * 1000) / 10, wallMs: Math.round(c.wall), serverLoopDelayP99Ms: c.loopP99, serverLoopDelayMaxMs: c.loopMax });
+      cpu.push({
+        mode,
+        phase,
+        serverCpuPct: Math.round((c.server / c.wall) * 1000) / 10,
+        nodesCpuPct: c.nodes === null ? null : Math.round((c.nodes / c.wall) * 1000) / 10,
+        wallMs: Math.round(c.wall),
+        serverLoopDelayP99Ms: c.loopP99,
+        serverLoopDelayMaxMs: c.loopMax,
+      });
     }
   }
   if (failedWorkflows > 0) progress.say(`bench: ${failedWorkflows} workflows did not complete (failed or rolled back)`);
@@ -374,16 +425,36 @@ try {
   };
   const recoveryMs = median(each.map((k) => k.killToFirstCommitMs));
   const dTarget = delayMs >= 1 ? 10 : 3;
-  const goal = (g: string, value: number | null, target: string, ok: (v: number) => boolean): GoalCheck => ({ goal: g, value, target, met: value === null ? null : ok(value) });
+  const goal = (g: string, value: number | null, target: string, ok: (v: number) => boolean): GoalCheck => ({
+    goal: g,
+    value,
+    target,
+    met: value === null ? null : ok(value),
+  });
   // The goals of issue 16 (ratios from this one run), by deployment and observation.
   const answerGoal = deploymentKind === 'embedded' ? 50 : observation === 'full' ? 5 : 10;
   const commitGoal = deploymentKind === 'embedded' ? 2 : 1;
   const goals: GoalCheck[] = [
-    goal(`DBOS p50 / speculative answer p50, 5 steps (${deploymentKind}, observation ${observation})`, ratios.peerOverSpeculativeP50At5, `≥ ${answerGoal}×`, (v) => v >= answerGoal),
+    goal(
+      `DBOS p50 / speculative answer p50, 5 steps (${deploymentKind}, observation ${observation})`,
+      ratios.peerOverSpeculativeP50At5,
+      `≥ ${answerGoal}×`,
+      (v) => v >= answerGoal,
+    ),
     goal(`DBOS p50 / speculative committed p50, 5 steps (${deploymentKind})`, ratios.peerOverCommitP50At5, `≥ ${commitGoal}×`, (v) => v >= commitGoal),
     goal('kv throughput at saturation, speculative / none', ratios.kvSpeculativeOverNoneThroughput, '≥ 0.9', (v) => v >= 0.9),
-    goal(`recovery, kill → first commit on the new world-line (median, checkpoint ${interval} ms)`, each.length > 0 ? recoveryMs : null, '< 200 ms', (v) => v < 200),
-    goal('durable p50 / speculative p50, 5 steps', ratios.durableOverSpeculativeP50At5, `≥ ${dTarget}×${delayMs >= 1 ? ' with --storage-delay-ms ≥ 1' : ''}`, (v) => v >= dTarget),
+    goal(
+      `recovery, kill → first commit on the new world-line (median, checkpoint ${interval} ms)`,
+      each.length > 0 ? recoveryMs : null,
+      '< 200 ms',
+      (v) => v < 200,
+    ),
+    goal(
+      'durable p50 / speculative p50, 5 steps',
+      ratios.durableOverSpeculativeP50At5,
+      `≥ ${dTarget}×${delayMs >= 1 ? ' with --storage-delay-ms ≥ 1' : ''}`,
+      (v) => v >= dTarget,
+    ),
   ];
   const r2 = (x: number): number => Math.round(x * 100) / 100;
   const result: BenchResult = {
@@ -415,7 +486,14 @@ try {
       detectMs: median(each.map((k) => k.detectMs)),
       maxKillToFirstCommitMs: each.length > 0 ? r2(Math.max(...each.map((k) => k.killToFirstCommitMs))) : 0,
       stalls: each.filter((k) => k.stalled).length,
-      each: each.map((k) => ({ victim: k.victim, detectMs: r2(k.detectMs), worldLineMs: r2(k.worldLineMs), killToFirstCommitMs: r2(k.killToFirstCommitMs), rolledBackVersions: k.rolledBackVersions, stalled: k.stalled })),
+      each: each.map((k) => ({
+        victim: k.victim,
+        detectMs: r2(k.detectMs),
+        worldLineMs: r2(k.worldLineMs),
+        killToFirstCommitMs: r2(k.killToFirstCommitMs),
+        rolledBackVersions: k.rolledBackVersions,
+        stalled: k.stalled,
+      })),
     },
     cpu,
     ratios,

@@ -22,15 +22,18 @@ import { PostgresStorage } from '../storage/postgres';
  * PostgreSQL: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test when it answers (a schema of
  * its own, dropped afterwards). The last line of `--json` output is one object with every figure.
  */
-const { values } = parseCommandLine({
-  options: {
-    seconds: { type: 'string', default: '3' },
-    backends: { type: 'string', default: 'pglite,postgres' },
-    keys: { type: 'string', default: '10000' },
-    json: { type: 'boolean', default: false },
+const { values } = parseCommandLine(
+  {
+    options: {
+      seconds: { type: 'string', default: '3' },
+      backends: { type: 'string', default: 'pglite,postgres' },
+      keys: { type: 'string', default: '10000' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
   },
-  strict: true,
-}, 'usage: npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json]');
+  'usage: npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json]',
+);
 const SECONDS = Number(values.seconds);
 const KEYS = Number(values.keys);
 const CHANGED = Math.max(1, Math.round(KEYS / 100));
@@ -73,7 +76,15 @@ class Writer {
       set.push([k, val]);
     }
     const full = this.strategy === 'full' || v === 1 || (v - 1) % FULL_EVERY === 0;
-    return { node: this.node, worldLine: 1, version: v, prevVersion: v - 1, deps: {}, full, changes: full ? { set: [...this.state], del: [] } : { set, del: [] } };
+    return {
+      node: this.node,
+      worldLine: 1,
+      version: v,
+      prevVersion: v - 1,
+      deps: {},
+      full,
+      changes: full ? { set: [...this.state], del: [] } : { set, del: [] },
+    };
   }
 }
 
@@ -205,8 +216,10 @@ for (const b of backends) {
 }
 
 // Ratios: what deltas buy over full snapshots on each backend, and PGlite against PostgreSQL.
-const find = (backend: string, strategy: Strategy): Record<string, string | number> | undefined => rows.find((r) => r.backend === backend && r.strategy === strategy);
-const ratio = (a: number | string | undefined, b: number | string | undefined): number | null => (typeof a === 'number' && typeof b === 'number' && b > 0 ? round(a / b, 2) : null);
+const find = (backend: string, strategy: Strategy): Record<string, string | number> | undefined =>
+  rows.find((r) => r.backend === backend && r.strategy === strategy);
+const ratio = (a: number | string | undefined, b: number | string | undefined): number | null =>
+  typeof a === 'number' && typeof b === 'number' && b > 0 ? round(a / b, 2) : null;
 const ratios: Record<string, number | null> = {};
 for (const b of backends) {
   const full = find(b.name, 'full');
@@ -220,6 +233,15 @@ for (const b of backends) {
 for (const strategy of ['full', 'delta'] as Strategy[]) {
   ratios[`pgliteVsPostgres.${strategy}.versionsPerSec`] = ratio(find('pglite', strategy)?.versionsPerSec, find('postgres', strategy)?.versionsPerSec);
 }
-log('ratios: ' + Object.entries(ratios).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v}x`).join(', '));
+log(
+  'ratios: ' +
+    Object.entries(ratios)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => `${k} ${v}x`)
+      .join(', '),
+);
 for (const b of backends) await b.close();
-if (values.json) process.stdout.write(`${JSON.stringify({ benchmark: 'checkpoint', keys: KEYS, changedPerVersion: CHANGED, fullEvery: FULL_EVERY, nodes: NODES, group: GROUP, seconds: SECONDS, rows, ratios })}\n`);
+if (values.json)
+  process.stdout.write(
+    `${JSON.stringify({ benchmark: 'checkpoint', keys: KEYS, changedPerVersion: CHANGED, fullEvery: FULL_EVERY, nodes: NODES, group: GROUP, seconds: SECONDS, rows, ratios })}\n`,
+  );

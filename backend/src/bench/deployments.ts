@@ -87,7 +87,10 @@ export async function embeddedDeployment(storage: OpenedStorage, nodes: number, 
             let key = `k${Math.floor(Math.random() * 1000)}`;
             for (let t = 0; t < 50 && rt.coordinator.members.get(kv.nodeOf(key)) !== 'up'; t++) key = `k${Math.floor(Math.random() * 1000)}`;
             try {
-              await Promise.race([i % 2 === 0 ? kv.put(key, i) : kv.get(key), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+              await Promise.race([
+                i % 2 === 0 ? kv.put(key, i) : kv.get(key),
+                new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000)),
+              ]);
             } catch {
               kv = new KvClient(rt.host.session(), { nodes: rt.nodes });
             }
@@ -107,10 +110,22 @@ export async function embeddedDeployment(storage: OpenedStorage, nodes: number, 
           const find = (pred: (e: InspectionEvent) => boolean): InspectionEvent | undefined => seen.find(pred);
           const failed = await waitFor('the failure', () => find((e) => e.type === 'nodeFailed' && e.node === victim), 60_000, 1);
           const wl = await waitFor('the new world-line', () => find((e) => e.type === 'worldLineChanged' && e.worldLine === w + 1), 60_000, 1);
-          const cut = await waitFor('the first commit on the new world-line', () => find((e) => e.type === 'cutAdvanced' && e.worldLine === w + 1), 30_000, 1).catch(() => null);
+          const cut = await waitFor(
+            'the first commit on the new world-line',
+            () => find((e) => e.type === 'cutAdvanced' && e.worldLine === w + 1),
+            30_000,
+            1,
+          ).catch(() => null);
           let rolledBack = 0;
           for (const e of seen) if (e.type === 'rollback' && e.worldLine === w + 1 && e.discarded !== null) rolledBack += e.discarded.to - e.discarded.from + 1;
-          out.push({ victim, detectMs: failed.t - t0, worldLineMs: wl.t - t0, killToFirstCommitMs: cut === null ? 30_000 : cut.t - t0, rolledBackVersions: rolledBack, stalled: cut === null });
+          out.push({
+            victim,
+            detectMs: failed.t - t0,
+            worldLineMs: wl.t - t0,
+            killToFirstCommitMs: cut === null ? 30_000 : cut.t - t0,
+            rolledBackVersions: rolledBack,
+            stalled: cut === null,
+          });
           rt.restart(victim);
           await waitFor('the node back', () => rt.coordinator.members.get(victim) === 'up', 30_000, 2);
           tick(1, `recovery: kill ${k + 1}/${kills}`);

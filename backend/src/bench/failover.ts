@@ -24,17 +24,20 @@ import { startServer } from '../server/server';
 import type { StorageKind } from '../storage/open';
 import { openStorage } from '../storage/open';
 
-const { values } = parseCommandLine({
-  options: {
-    kills: { type: 'string', default: '5' },
-    interval: { type: 'string', default: '10' },
-    rate: { type: 'string', default: '50' },
-    'latency-s': { type: 'string', default: '20' },
-    storage: { type: 'string', default: process.env.DATABASE_URL ? 'postgres' : 'pglite' },
-    json: { type: 'boolean', default: false },
+const { values } = parseCommandLine(
+  {
+    options: {
+      kills: { type: 'string', default: '5' },
+      interval: { type: 'string', default: '10' },
+      rate: { type: 'string', default: '50' },
+      'latency-s': { type: 'string', default: '20' },
+      storage: { type: 'string', default: process.env.DATABASE_URL ? 'postgres' : 'pglite' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
   },
-  strict: true,
-}, 'usage: npm run bench:failover -- [--kills 5] [--interval 10] [--rate 50] [--latency-s 20] [--storage pglite|memory|postgres] [--json]');
+  'usage: npm run bench:failover -- [--kills 5] [--interval 10] [--rate 50] [--latency-s 20] [--storage pglite|memory|postgres] [--json]',
+);
 const kills = Number(values.kills);
 const interval = Number(values.interval);
 const rate = Number(values.rate);
@@ -48,10 +51,19 @@ const dataDir = mkdtempSync(join(tmpdir(), 'dse-bench-'));
 // On PostgreSQL the benchmark works in a schema of its own, dropped at the end.
 const schema = `dse_bench_${process.pid}`;
 const storage = storageKind === 'postgres' ? await openStorage({ kind: 'postgres', schema }) : storageKind;
-const server = await startServer({ port: 0, storage, dataDir, nodes: 4, config: { checkpointIntervalMs: interval, autoRestart: false }, nodeStderr: false, log: () => undefined });
+const server = await startServer({
+  port: 0,
+  storage,
+  dataDir,
+  nodes: 4,
+  config: { checkpointIntervalMs: interval, autoRestart: false },
+  nodeStderr: false,
+  log: () => undefined,
+});
 const events: NumberedEvent[] = [];
 server.stream.onEvent((e) => {
-  if (e.type === 'nodeFailed' || e.type === 'worldLineChanged' || e.type === 'cutAdvanced' || (e.type === 'sessionResult' && e.status === 'committed')) events.push(e);
+  if (e.type === 'nodeFailed' || e.type === 'worldLineChanged' || e.type === 'cutAdvanced' || (e.type === 'sessionResult' && e.status === 'committed'))
+    events.push(e);
   if (events.length > 200_000) events.splice(0, 100_000);
 });
 const cluster = server.cluster;
@@ -78,7 +90,9 @@ try {
   server.workload.resetStats();
   await sleep(latencyS * 1000);
   const def = server.workload.stats();
-  say(`default workload (mixed, 4/s, ${latencyS} s): speculative p50 ${def.speculative.p50} ms p99 ${def.speculative.p99} ms; commit p50 ${def.commit.p50} ms p99 ${def.commit.p99} ms (${def.commit.count} committed)`);
+  say(
+    `default workload (mixed, 4/s, ${latencyS} s): speculative p50 ${def.speculative.p50} ms p99 ${def.speculative.p99} ms; commit p50 ${def.commit.p50} ms p99 ${def.commit.p99} ms (${def.commit.count} committed)`,
+  );
 
   // 2. Failover under load.
   server.workload.set({ kind: 'mixed', rate });
@@ -110,7 +124,9 @@ try {
     worldLine.push(wl.t - t0);
     firstCut.push(cut.t - t0);
     firstRequest.push(req.t - t0);
-    say(`kill ${k + 1}/${kills} (${victim}): detected ${(failed.t - t0).toFixed(1)} ms, world-line ${(wl.t - t0).toFixed(1)} ms, first commit ${(cut.t - t0).toFixed(1)} ms, first committed request ${(req.t - t0).toFixed(1)} ms`);
+    say(
+      `kill ${k + 1}/${kills} (${victim}): detected ${(failed.t - t0).toFixed(1)} ms, world-line ${(wl.t - t0).toFixed(1)} ms, first commit ${(cut.t - t0).toFixed(1)} ms, first committed request ${(req.t - t0).toFixed(1)} ms`,
+    );
     cluster.restart(victim);
   }
   await waitFor('every node up', allUp);
@@ -126,7 +142,15 @@ try {
     worldLineMs: s(worldLine),
     firstCommittedRequestMs: s(firstRequest),
     goalMs: 500,
-    defaultWorkload: { kind: 'mixed', rate: 4, seconds: latencyS, speculative: def.speculative, commit: def.commit, committed: def.committed, rolledBack: def.rolledBack },
+    defaultWorkload: {
+      kind: 'mixed',
+      rate: 4,
+      seconds: latencyS,
+      speculative: def.speculative,
+      commit: def.commit,
+      committed: def.committed,
+      rolledBack: def.rolledBack,
+    },
     loadedWorkload: { kind: 'mixed', rate, speculative: loaded.speculative, commit: loaded.commit, committed: loaded.committed, rolledBack: loaded.rolledBack },
   };
   say(`failover (SIGKILL → first commit on the new world-line): p50 ${result.failoverMs.p50} ms, max ${result.failoverMs.max} ms (goal < 500 ms)`);

@@ -8,10 +8,13 @@ import { DEFAULT_SIM_OPTIONS, runSeed } from '../sim/world';
  *
  *   npm run bench:sim -- [--seeds 400] [--json]
  */
-const { values } = parseCommandLine({
-  options: { seeds: { type: 'string', default: '400' }, json: { type: 'boolean', default: false } },
-  strict: true,
-}, 'usage: npm run bench:sim -- [--seeds 400] [--json]');
+const { values } = parseCommandLine(
+  {
+    options: { seeds: { type: 'string', default: '400' }, json: { type: 'boolean', default: false } },
+    strict: true,
+  },
+  'usage: npm run bench:sim -- [--seeds 400] [--json]',
+);
 const seeds = Number(values.seeds);
 if (!Number.isInteger(seeds) || seeds < 1) {
   process.stderr.write(`--seeds must be a positive integer, not ${values.seeds}\n`);

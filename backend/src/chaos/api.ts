@@ -82,9 +82,17 @@ export type IoAnswer = { reply: unknown } | { transport: string };
 export class IoClient {
   private constructor(readonly socket: Socket) {}
 
-  static connect(url: string, o: { token?: string; timeoutMs?: number; onEvents?: (events: NumberedEvent[], snapshot: StreamSnapshot | null) => void } = {}): Promise<IoClient> {
+  static connect(
+    url: string,
+    o: { token?: string; timeoutMs?: number; onEvents?: (events: NumberedEvent[], snapshot: StreamSnapshot | null) => void } = {},
+  ): Promise<IoClient> {
     return new Promise((resolve, reject) => {
-      const socket = io(url, { transports: ['websocket'], reconnection: false, timeout: o.timeoutMs ?? 15_000, auth: o.token !== undefined ? { token: o.token } : {} });
+      const socket = io(url, {
+        transports: ['websocket'],
+        reconnection: false,
+        timeout: o.timeoutMs ?? 15_000,
+        auth: o.token !== undefined ? { token: o.token } : {},
+      });
       socket.on('snapshot', (s: StreamSnapshot) => o.onEvents?.(s.history, s));
       socket.on('events', (b: EventBatch, ack?: () => void) => {
         o.onEvents?.(b.events, null);
@@ -113,9 +121,9 @@ export class IoClient {
       return Promise.resolve({ transport: `client: ${e instanceof Error ? e.message : String(e)}` });
     }
     return sent.then(
-        (reply: unknown) => ({ reply }),
-        (e: unknown) => ({ transport: e instanceof Error ? e.message : String(e) }),
-      );
+      (reply: unknown) => ({ reply }),
+      (e: unknown) => ({ transport: e instanceof Error ? e.message : String(e) }),
+    );
   }
 
   /** Emits anything without waiting (for the fuzzer: events the server does not know, no callback). */

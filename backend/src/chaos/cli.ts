@@ -28,29 +28,32 @@ function int(v: string | undefined, what: string, dflt: number, min = 0): number
   return n;
 }
 
-const { values } = parseCommandLine({
-  options: {
-    seconds: { type: 'string' },
-    seed: { type: 'string' },
-    scenario: { type: 'string' },
-    mode: { type: 'string' },
-    recovery: { type: 'string' },
-    storage: { type: 'string' },
-    clients: { type: 'string' },
-    rate: { type: 'string' },
-    faults: { type: 'string' },
-    'gap-ms': { type: 'string' },
-    'hold-ms': { type: 'string' },
-    fuzz: { type: 'string' },
-    avoid: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    'server-log': { type: 'boolean', default: false },
-    keep: { type: 'boolean', default: false },
-    membership: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
+const { values } = parseCommandLine(
+  {
+    options: {
+      seconds: { type: 'string' },
+      seed: { type: 'string' },
+      scenario: { type: 'string' },
+      mode: { type: 'string' },
+      recovery: { type: 'string' },
+      storage: { type: 'string' },
+      clients: { type: 'string' },
+      rate: { type: 'string' },
+      faults: { type: 'string' },
+      'gap-ms': { type: 'string' },
+      'hold-ms': { type: 'string' },
+      fuzz: { type: 'string' },
+      avoid: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'server-log': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      membership: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
   },
-  strict: true,
-}, USAGE);
+  USAGE,
+);
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
@@ -64,7 +67,11 @@ if (values.fuzz !== undefined) {
   const n = int(values.fuzz, '--fuzz', 0, 1);
   const avoid = values.avoid === undefined ? [] : (values.avoid.split(',') as KnownBug[]);
   const r = await runFuzz({ commands: n, seed, log, avoid });
-  process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `fuzz: ${r.commands} commands, ${r.failures} failures, server up: ${r.serverUp}, committed state unchanged: ${r.committedUnchanged}, cut still moves: ${r.cutMoves} (seed ${r.seed})\n`);
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(r)}\n`
+      : `fuzz: ${r.commands} commands, ${r.failures} failures, server up: ${r.serverUp}, committed state unchanged: ${r.committedUnchanged}, cut still moves: ${r.cutMoves} (seed ${r.seed})\n`,
+  );
   if (r.failures > 0) process.stderr.write(`FAILED: rerun with --fuzz ${n} --seed ${seed}\n`);
   process.exit(r.failures > 0 ? 1 : 0);
 }

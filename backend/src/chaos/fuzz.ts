@@ -74,7 +74,15 @@ export interface FuzzResult {
 type Obj = Record<string, unknown>;
 
 export type FuzzCase =
-  | { transport: 'http'; method: string; path: string; body?: string | Buffer | Json | Obj; headers?: Record<string, string>; oversize?: boolean; label: string }
+  | {
+      transport: 'http';
+      method: string;
+      path: string;
+      body?: string | Buffer | Json | Obj;
+      headers?: Record<string, string>;
+      oversize?: boolean;
+      label: string;
+    }
   | { transport: 'io'; payload: unknown; ack: boolean; event: string; label: string }
   | { transport: 'raw'; bytes: Buffer; label: string };
 
@@ -186,7 +194,24 @@ function fuzzKey(rng: Rng): string {
 
 /** A valid command (as the Socket.IO `command` object). Disruptive ones only when `disruptive`. */
 function validCommand(rng: Rng, disruptive: boolean): Obj {
-  const kinds = ['health', 'cluster', 'getConfig', 'request', 'request', 'request', 'service', 'service', 'getRequest', 'workload', 'config', 'addNode', 'removeNode', 'kill', 'restart', 'simulate'];
+  const kinds = [
+    'health',
+    'cluster',
+    'getConfig',
+    'request',
+    'request',
+    'request',
+    'service',
+    'service',
+    'getRequest',
+    'workload',
+    'config',
+    'addNode',
+    'removeNode',
+    'kill',
+    'restart',
+    'simulate',
+  ];
   const kind = rng.pick(kinds);
   const anyNode = (): string => (disruptive ? rng.pick(['n1', 'n2', 'n3', 'n4', 'n5', 'n6']) : rng.pick(['n9', 'zz', 'nope']));
   switch (kind) {
@@ -221,7 +246,10 @@ function validCommand(rng: Rng, disruptive: boolean): Obj {
     case 'getRequest':
       return { type: 'getRequest', id: `r${rng.int(0, 100_000)}` };
     case 'workload':
-      return { type: 'workload', workload: { kind: rng.pick(['kv', 'chain', 'mixed', 'wal', 'kvstore', 'broker', 'workflow']), rate: disruptive ? rng.int(0, 30) : 0 } };
+      return {
+        type: 'workload',
+        workload: { kind: rng.pick(['kv', 'chain', 'mixed', 'wal', 'kvstore', 'broker', 'workflow']), rate: disruptive ? rng.int(0, 30) : 0 },
+      };
     case 'config':
       return { type: 'config', config: validConfig(rng, disruptive) };
     case 'addNode':
@@ -248,7 +276,8 @@ function mutate(rng: Rng, cmd: Obj): unknown {
         if (keys.length > 0) delete c[rng.pick(keys)];
         break;
       case 1:
-        c[rng.pick(['extra', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'type', 'op', 'value', 'committedOnly', 'id', 'node'])] = weird(rng);
+        c[rng.pick(['extra', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'type', 'op', 'value', 'committedOnly', 'id', 'node'])] =
+          weird(rng);
         break;
       case 2:
       case 3:
@@ -324,7 +353,8 @@ function randomJson(rng: Rng, depth = 0): unknown {
       return Array.from({ length: rng.int(0, 4) }, () => randomJson(rng, depth + 1));
     default: {
       const o: Obj = {};
-      for (let i = 0; i < rng.int(0, 5); i++) o[rng.pick(['type', 'op', 'key', 'value', 'node', 'id', 'config', 'workload', 'session', 'seed', 'x'])] = randomJson(rng, depth + 1);
+      for (let i = 0; i < rng.int(0, 5); i++)
+        o[rng.pick(['type', 'op', 'key', 'value', 'node', 'id', 'config', 'workload', 'session', 'seed', 'x'])] = randomJson(rng, depth + 1);
       return o;
     }
   }
@@ -411,17 +441,43 @@ function generateAny(seed: number, index: number, disruptive: number, avoid: rea
   } else if (family < 95) {
     if (viaIo) {
       const event = rng.pick(['command', 'command', 'join', 'up', 'st', 'm', 'events', 'snapshot', 'x'.repeat(200), 'disconnect']);
-      return { transport: 'io', event, payload: rng.chance(0.3) ? Buffer.from([1, 2, 3]) : randomJson(rng), ack: rng.chance(0.5), label: `io-event ${event.slice(0, 20)}` };
+      return {
+        transport: 'io',
+        event,
+        payload: rng.chance(0.3) ? Buffer.from([1, 2, 3]) : randomJson(rng),
+        ack: rng.chance(0.5),
+        label: `io-event ${event.slice(0, 20)}`,
+      };
     }
     const method = rng.pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']);
     const path = rng.pick(PATHS);
     const bodyKind = rng.int(0, 5);
     const body: string | Buffer | undefined =
-      bodyKind === 0 ? undefined : bodyKind === 1 ? '{"op": "put", ' : bodyKind === 2 ? Buffer.from([0xff, 0xfe, 0x00, 0x7b]) : bodyKind === 3 ? 'x'.repeat(70_000) : bodyKind === 4 ? '[]' : jsonOrDeep(randomJson(rng));
-    const headers: Record<string, string> = rng.chance(0.3) ? { 'content-type': rng.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16']) } : {};
+      bodyKind === 0
+        ? undefined
+        : bodyKind === 1
+          ? '{"op": "put", '
+          : bodyKind === 2
+            ? Buffer.from([0xff, 0xfe, 0x00, 0x7b])
+            : bodyKind === 3
+              ? 'x'.repeat(70_000)
+              : bodyKind === 4
+                ? '[]'
+                : jsonOrDeep(randomJson(rng));
+    const headers: Record<string, string> = rng.chance(0.3)
+      ? { 'content-type': rng.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16']) }
+      : {};
     if (rng.chance(0.1)) headers.origin = 'http://evil.example';
     if (rng.chance(0.1)) headers.authorization = 'Bearer nope';
-    return { transport: 'http', method, path, ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}), headers, oversize: bodyKind === 3, label: `route ${method} ${path.slice(0, 30)}` };
+    return {
+      transport: 'http',
+      method,
+      path,
+      ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}),
+      headers,
+      oversize: bodyKind === 3,
+      label: `route ${method} ${path.slice(0, 30)}`,
+    };
   } else {
     return { transport: 'raw', bytes: rawCase(rng), label: 'raw' };
   }
@@ -430,7 +486,14 @@ function generateAny(seed: number, index: number, disruptive: number, avoid: rea
   const h = toHttp(o);
   const body = h.body !== undefined ? jsonOrDeep(h.body) : undefined;
   const oversize = body !== undefined && Buffer.byteLength(body) > 64 * 1024;
-  return { transport: 'http', method: h.method, path: h.path, ...(body !== undefined ? { body } : {}), oversize, label: `http ${label} ${String(o.type).slice(0, 20)}` };
+  return {
+    transport: 'http',
+    method: h.method,
+    path: h.path,
+    ...(body !== undefined ? { body } : {}),
+    oversize,
+    label: `http ${label} ${String(o.type).slice(0, 20)}`,
+  };
 }
 
 /** JSON text of `v`; when it is too deep for JSON.stringify, a put whose value is nested as deep, written by hand. */
@@ -607,7 +670,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     await server.start(180_000);
     await control.request('POST', '/api/config', { checkpointIntervalMs: 50 });
     // Sentinels: committed values the fuzzer never writes.
-    for (let end = wallNow() + 120_000; ; ) {
+    for (let end = wallNow() + 120_000; ;) {
       const c = await watchCut();
       if (c !== null && c.nodes.every((n) => n.status === 'up')) break;
       if (wallNow() > end) throw new Error('the nodes did not come up');
@@ -621,7 +684,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       sentinels.push(s);
     }
     const before = new Map<string, Json | undefined>();
-    for (let end = wallNow() + 120_000; ; ) {
+    for (let end = wallNow() + 120_000; ;) {
       let all = true;
       for (const s of sentinels) {
         const v = await committedRead(control, s);
@@ -713,7 +776,12 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
           }
         }
         if (!server.running) {
-          if (!serverDied) fail(index, describeCase(c), `the server process exited (the command, or one just before it, killed it): ${server.recentLog().slice(-12).join(' | ')}`);
+          if (!serverDied)
+            fail(
+              index,
+              describeCase(c),
+              `the server process exited (the command, or one just before it, killed it): ${server.recentLog().slice(-12).join(' | ')}`,
+            );
           serverDied = true;
           return;
         }
@@ -732,7 +800,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     if (result.serverUp) {
       await control.request('POST', '/api/workload', { rate: 0 });
       for (let attempt = 0; ; attempt++) {
-        const a = await control.request('POST', '/api/config', { mode: 'speculative', cut: 'exact', messageLoss: 0, networkDelayMs: 0, networkJitterMs: 0, autoRestart: true }, {}, 120_000);
+        const a = await control.request(
+          'POST',
+          '/api/config',
+          { mode: 'speculative', cut: 'exact', messageLoss: 0, networkDelayMs: 0, networkJitterMs: 0, autoRestart: true },
+          {},
+          120_000,
+        );
         if ('status' in a && a.status === 200) break;
         if (attempt >= 10) throw new Error(`could not reset the configuration: ${'status' in a ? a.text : a.transport}`);
         await sleep(1000);
@@ -758,7 +832,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
         else fail(-1, `put on n${i} after the run`, `refused: ${'status' in a ? a.text.slice(0, 200) : a.transport}`);
       }
       const undecided = new Set(ids);
-      for (const end = wallNow() + 90_000; undecided.size > 0 && wallNow() < end; ) {
+      for (const end = wallNow() + 90_000; undecided.size > 0 && wallNow() < end;) {
         for (const id of [...undecided]) {
           const a = await control.request('GET', `/api/requests/${id}`);
           if ('status' in a && a.status === 200 && (a.json as { status: string }).status !== 'speculative') undecided.delete(id);
@@ -772,7 +846,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
           const a = await control.request('GET', `/api/requests/${id}`);
           log(`  undecided: ${'status' in a ? a.text.slice(0, 400) : a.transport}`);
         }
-        fail(-1, 'puts on n1..n4 after the run', `${undecided.size} of them did not commit within 90 s: the cut is stuck (${JSON.stringify(c?.cut)}; persisted ${JSON.stringify(c?.nodes.map((n) => `${n.id}:${n.persistedVersion}/${n.version}`))})`);
+        fail(
+          -1,
+          'puts on n1..n4 after the run',
+          `${undecided.size} of them did not commit within 90 s: the cut is stuck (${JSON.stringify(c?.cut)}; persisted ${JSON.stringify(c?.nodes.map((n) => `${n.id}:${n.persistedVersion}/${n.version}`))})`,
+        );
       }
       await watchCut();
     }

@@ -272,7 +272,9 @@ class Monitor {
       // a diagnostic only
     }
     const nodes = c.nodes.map((n) => `${n.id}: version ${n.version}, persisted ${n.persistedVersion}, committed ${n.committedVersion}`).join('; ');
-    this.ctx.o.log(`  the cut has not moved for ${((now - this.cutMovedAt) / 1000).toFixed(0)} s with every node up (world-line ${c.worldLine}, cut ${JSON.stringify(c.cut)}; ${nodes}); the cluster and the last ${this.recent.length} version, checkpoint, recovery and cut events: ${file}`);
+    this.ctx.o.log(
+      `  the cut has not moved for ${((now - this.cutMovedAt) / 1000).toFixed(0)} s with every node up (world-line ${c.worldLine}, cut ${JSON.stringify(c.cut)}; ${nodes}); the cluster and the last ${this.recent.length} version, checkpoint, recovery and cut events: ${file}`,
+    );
   }
 
   private onEvent(e: InspectionEvent): void {
@@ -301,7 +303,11 @@ class Monitor {
           if (!k.startsWith(this.ctx.keyPrefix)) continue;
           let l = this.applications.get(k);
           if (l === undefined) this.applications.set(k, (l = []));
-          l.push(this.ctx.o.membership === true ? { node: e.node, worldLine: wl, version: e.version, inc: this.ctx.incarnation, t: e.t } : { node: e.node, worldLine: wl, version: e.version });
+          l.push(
+            this.ctx.o.membership === true
+              ? { node: e.node, worldLine: wl, version: e.version, inc: this.ctx.incarnation, t: e.t }
+              : { node: e.node, worldLine: wl, version: e.version },
+          );
         }
         // With membership changes a key moves: its deletion by a hand-off is part of its history.
         if (this.ctx.o.membership === true) {
@@ -372,7 +378,17 @@ class LoadClient implements Load {
     this.seqs.set(session, q);
     const key = `${session}.${q}`;
     const value: Json = { q, s: session };
-    const rec: PutRecord = { session, q, key, value, incarnation: inc, id: null, outcome: 'pending', answerWorldLine: null, resumes: this.ctx.sessions.of(session) };
+    const rec: PutRecord = {
+      session,
+      q,
+      key,
+      value,
+      incarnation: inc,
+      id: null,
+      outcome: 'pending',
+      answerWorldLine: null,
+      resumes: this.ctx.sessions.of(session),
+    };
     this.ctx.records.push(rec);
     this.mine.push(rec);
     const a = await this.http.request('POST', '/api/requests', { session, op: 'put', key, value });
@@ -407,7 +423,13 @@ class LoadClient implements Load {
 // ---------------------------------------------------------------- the run
 
 async function configure(ctx: Ctx, http: HttpClient): Promise<void> {
-  const config: Record<string, unknown> = { autoRestart: true, autoRestartDelayMs: 300, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, checkpointIntervalMs: 50 };
+  const config: Record<string, unknown> = {
+    autoRestart: true,
+    autoRestartDelayMs: 300,
+    heartbeatIntervalMs: 100,
+    heartbeatTimeoutMs: 2000,
+    checkpointIntervalMs: 50,
+  };
   if (ctx.o.mode !== 'speculative') config.mode = ctx.o.mode;
   if (ctx.o.recovery !== undefined) config.recovery = ctx.o.recovery;
   for (let attempt = 0; ; attempt++) {
@@ -445,10 +467,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   if (unavailable !== null) throw new Error(unavailable);
   const rng = new Rng(o.seed);
   const log = o.log;
-  const kinds: FaultKind[] = (o.faults ?? ['kill', 'stop', 'dbCut', 'serverRestart', ...(o.membership === true ? (['addNode', 'removeNode'] as const) : [])]).filter(
-    (k) => (k !== 'dbCut' || o.storage === 'postgres') && ((k !== 'addNode' && k !== 'removeNode') || o.membership === true),
-  );
-  if (o.storage !== 'postgres' && (o.faults ?? []).includes('dbCut')) log('database cuts need --storage postgres (PGlite runs inside the server): none this run');
+  const kinds: FaultKind[] = (
+    o.faults ?? ['kill', 'stop', 'dbCut', 'serverRestart', ...(o.membership === true ? (['addNode', 'removeNode'] as const) : [])]
+  ).filter((k) => (k !== 'dbCut' || o.storage === 'postgres') && ((k !== 'addNode' && k !== 'removeNode') || o.membership === true));
+  if (o.storage !== 'postgres' && (o.faults ?? []).includes('dbCut'))
+    log('database cuts need --storage postgres (PGlite runs inside the server): none this run');
 
   // Storage: a PGlite folder, or a PostgreSQL schema of its own behind the proxy.
   let dataDir: string | undefined;
@@ -489,8 +512,24 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     }
     if (o.serverLog) log(`  [server] ${l}`);
   };
-  const server = new ServerProcess({ port, ...(dataDir !== undefined ? { dataDir } : {}), ...(serverDbUrl !== undefined ? { databaseUrl: serverDbUrl } : {}), onLog: onServerLog });
-  const ctx: Ctx = { o, server, incarnation: 0, up: false, stopping: false, records: [], serviceRecords: [], sessions: new SessionResumes(), keyPrefix: `ch${o.seed}x`, cluster: () => monitor.cluster };
+  const server = new ServerProcess({
+    port,
+    ...(dataDir !== undefined ? { dataDir } : {}),
+    ...(serverDbUrl !== undefined ? { databaseUrl: serverDbUrl } : {}),
+    onLog: onServerLog,
+  });
+  const ctx: Ctx = {
+    o,
+    server,
+    incarnation: 0,
+    up: false,
+    stopping: false,
+    records: [],
+    serviceRecords: [],
+    sessions: new SessionResumes(),
+    keyPrefix: `ch${o.seed}x`,
+    cluster: () => monitor.cluster,
+  };
   const monitor = new Monitor(ctx);
   const control = new HttpClient(server.url, { localAddress: '127.0.0.1', timeoutMs: 30_000 });
   const scenario = o.scenario;
@@ -545,7 +584,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   let loads: Promise<void>[] = [];
   try {
-    log(`chaos: seed ${o.seed}, ${o.seconds} s, scenario ${o.scenario}, mode ${o.mode}, storage ${o.storage}${schema !== null ? ` (schema ${schema})` : ` (${dataDir})`}, faults ${kinds.join(', ')}`);
+    log(
+      `chaos: seed ${o.seed}, ${o.seconds} s, scenario ${o.scenario}, mode ${o.mode}, storage ${o.storage}${schema !== null ? ` (schema ${schema})` : ` (${dataDir})`}, faults ${kinds.join(', ')}`,
+    );
     await startServer();
     log(`server up on ${server.url} (pid ${server.pid}); load: ${o.clients} clients × ${o.rate} ${o.scenario === 'kv' ? 'puts' : `${o.scenario} requests`}/s`);
     loads = clients.map((c) => c.run());
@@ -660,8 +701,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
               counts.nodesRestored++;
               restoredAway.add(r.node);
             } else counts.nodesDrained++;
-            log(`[${at}s] ${kill ? `SIGKILL ${target.id}, then ` : ''}DELETE /api/nodes/${target.id}: ${r.how}, placement version ${r.version}, members ${r.members.join(',')}`);
-          } else log(`[${at}s] ${kill ? `SIGKILL ${target.id}, then ` : ''}DELETE /api/nodes/${target.id}: ${'status' in a ? `${a.status} ${a.text.slice(0, 200)}` : a.transport}`);
+            log(
+              `[${at}s] ${kill ? `SIGKILL ${target.id}, then ` : ''}DELETE /api/nodes/${target.id}: ${r.how}, placement version ${r.version}, members ${r.members.join(',')}`,
+            );
+          } else
+            log(
+              `[${at}s] ${kill ? `SIGKILL ${target.id}, then ` : ''}DELETE /api/nodes/${target.id}: ${'status' in a ? `${a.status} ${a.text.slice(0, 200)}` : a.transport}`,
+            );
           break;
         }
         case 'serverRestart': {
@@ -707,7 +753,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     }
     if (!(await waitAllUp(monitor, o.settleMs))) {
       livenessViolations++;
-      extra.push({ invariant: 'liveness', message: `not every node was up ${o.settleMs} ms after the faults stopped: ${JSON.stringify(monitor.cluster?.nodes.map((n) => `${n.id}:${n.status}`))}` });
+      extra.push({
+        invariant: 'liveness',
+        message: `not every node was up ${o.settleMs} ms after the faults stopped: ${JSON.stringify(monitor.cluster?.nodes.map((n) => `${n.id}:${n.status}`))}`,
+      });
       // What the server knew of each node, for whoever has to find out why.
       log(`  cluster at world-line ${monitor.cluster?.worldLine ?? '?'}: ${JSON.stringify(monitor.cluster?.nodes ?? [])}`);
     }
@@ -724,7 +773,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         extra.push({ invariant: 'liveness', message: `${open} requests still undecided ${o.settleMs} ms after the faults stopped` });
         // What the server says of a few of them (their dependencies) and of the cut, for whoever has to find out why.
         const c = await monitor.poll();
-        log(`  cluster at world-line ${c?.worldLine ?? '?'}, cut ${JSON.stringify(c?.cut ?? {})}: ${JSON.stringify((c?.nodes ?? []).map((n) => ({ id: n.id, status: n.status, worldLine: n.worldLine, version: n.version, persisted: n.persistedVersion, committed: n.committedVersion })))}`);
+        log(
+          `  cluster at world-line ${c?.worldLine ?? '?'}, cut ${JSON.stringify(c?.cut ?? {})}: ${JSON.stringify((c?.nodes ?? []).map((n) => ({ id: n.id, status: n.status, worldLine: n.worldLine, version: n.version, persisted: n.persistedVersion, committed: n.committedVersion })))}`,
+        );
         const undecided = [...ctx.records, ...ctx.serviceRecords].filter((r) => r.incarnation === ctx.incarnation && r.id !== null && isOpen(r)).slice(0, 3);
         for (const r of undecided) {
           const a = await control.request('GET', `/api/requests/${r.id}`);
@@ -744,14 +795,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     server.killGroups();
     const runningAtEnd = new Set((monitor.cluster?.nodes ?? []).map((n) => n.id));
     for (const n of runningAtEnd) everSeen.add(n);
-    const db = await readFinalState({ dataDir, directUrl, schema, members: [...new Set([...Object.keys(highest), ...(o.membership === true ? everSeen : [])])] });
+    const db = await readFinalState({
+      dataDir,
+      directUrl,
+      schema,
+      members: [...new Set([...Object.keys(highest), ...(o.membership === true ? everSeen : [])])],
+    });
     if (o.membership === true) {
       // A node removed while down keeps its last committed state in storage (taken over by the others):
       // not part of the final state. Every other node ever present is; each unit must be on exactly one.
       for (const n of restoredAway) {
         if (runningAtEnd.has(n)) {
           // Removed while down, yet the cluster runs it again (a server restart starts its first nodes): its state counts.
-          extra.push({ invariant: 'placement', message: `${n} was removed while down (its committed state taken over by the others), but the cluster runs it again at the end` });
+          extra.push({
+            invariant: 'placement',
+            message: `${n} was removed while down (its committed state taken over by the others), but the cluster runs it again at the end`,
+          });
           continue;
         }
         const mine = db.nodes.get(n);
@@ -764,13 +823,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
       }
       for (const message of unitsOnOneNode(db.nodes)) extra.push({ invariant: 'placement', message });
-      log(`  final state read from ${[...db.nodes.keys()].join(', ')}${restoredAway.size > 0 ? ` (removed while down, their state taken over: ${[...restoredAway].join(', ')})` : ''}`);
+      log(
+        `  final state read from ${[...db.nodes.keys()].join(', ')}${restoredAway.size > 0 ? ` (removed while down, their state taken over: ${[...restoredAway].join(', ')})` : ''}`,
+      );
     }
-    log(`  a coordinator started on the database adopts world-line ${db.worldLine}, cut ${JSON.stringify(db.cut)} (highest cut announced: ${JSON.stringify(highest)})`);
+    log(
+      `  a coordinator started on the database adopts world-line ${db.worldLine}, cut ${JSON.stringify(db.cut)} (highest cut announced: ${JSON.stringify(highest)})`,
+    );
     for (const n of Object.keys(highest)) {
       if ((db.cut[n] ?? 0) < highest[n]!) {
         monitor.cuts.violations++;
-        extra.push({ invariant: 'cut-safety', message: `a restarting coordinator adopts ${n}@${db.cut[n] ?? 0}, below the cut ${n}@${highest[n]} announced before` });
+        extra.push({
+          invariant: 'cut-safety',
+          message: `a restarting coordinator adopts ${n}@${db.cut[n] ?? 0}, below the cut ${n}@${highest[n]} announced before`,
+        });
       }
     }
     // Restore points of every world-line: from the events, else from the stored record (it keeps the recent ones).
@@ -786,10 +852,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       const bound = rowBounds.lowest(row.node, row.worldLine + 1, db.recordWorldLine);
       if (row.version > bound.version) {
         orphanRows++;
-        if (sample.length < 5) sample.push(`${row.node}@${row.version} (world-line ${row.worldLine}; world-line ${bound.worldLine} kept ${row.node} up to ${bound.version})`);
+        if (sample.length < 5)
+          sample.push(`${row.node}@${row.version} (world-line ${row.worldLine}; world-line ${bound.worldLine} kept ${row.node} up to ${bound.version})`);
       }
     }
-    if (orphanRows > 0) extra.push({ invariant: 'no-orphans', message: `${orphanRows} checkpoint rows of ended world-lines above what a later world-line kept are still in the database: ${sample.join(', ')}` });
+    if (orphanRows > 0)
+      extra.push({
+        invariant: 'no-orphans',
+        message: `${orphanRows} checkpoint rows of ended world-lines above what a later world-line kept are still in the database: ${sample.join(', ')}`,
+      });
     // Surviving, for an application: kept by every later world-line, and in the final state (read at the final cut).
     kept.set(db.worldLine, db.cut);
     const restorePoints = new RestorePoints(kept);
@@ -797,7 +868,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const final = { nodes: db.nodes, cut: db.cut, prefix: ctx.keyPrefix };
     const verdict: Omit<ServiceVerdict, 'serviceViolations' | 'stats'> & Partial<ServiceVerdict> =
       scenario === 'kv'
-        ? checkKv({ records: ctx.records, state: db.state, keyPrefix: ctx.keyPrefix, applications: monitor.applications, restorePoints, ...(o.membership === true ? { moves: { removedDown: restoredAway } } : {}) })
+        ? checkKv({
+            records: ctx.records,
+            state: db.state,
+            keyPrefix: ctx.keyPrefix,
+            applications: monitor.applications,
+            restorePoints,
+            ...(o.membership === true ? { moves: { removedDown: restoredAway } } : {}),
+          })
         : scenario === 'wal'
           ? checkWal(ctx.serviceRecords, final)
           : scenario === 'broker'
@@ -823,7 +901,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     r.resumes = ctx.sessions.confirmed;
     r.violationDetails = [...verdict.notes, ...monitor.cuts.notes, ...extra].slice(0, 40);
     r.violations =
-      r.lostCommitted + r.duplicates + r.orphans + r.prefixViolations + r.serviceViolations + r.cutViolations + r.livenessViolations + extra.filter((e) => e.invariant === 'server' || e.invariant === 'placement').length;
+      r.lostCommitted +
+      r.duplicates +
+      r.orphans +
+      r.prefixViolations +
+      r.serviceViolations +
+      r.cutViolations +
+      r.livenessViolations +
+      extra.filter((e) => e.invariant === 'server' || e.invariant === 'placement').length;
     r.elapsedMs = Math.round(wallNow() - t0);
     return r;
   } finally {
@@ -890,11 +975,19 @@ interface FinalState {
  * what a later world-line kept), then starts a coordinator on it exactly as a restarting server does
  * (it recomputes the cut from the stored rows) and reads every node's committed state at that cut.
  */
-async function readFinalState(w: { dataDir: string | undefined; directUrl: string | undefined; schema: string | null; members: NodeId[] }): Promise<FinalState> {
+async function readFinalState(w: {
+  dataDir: string | undefined;
+  directUrl: string | undefined;
+  schema: string | null;
+  members: NodeId[];
+}): Promise<FinalState> {
   let opened: OpenedStorage | null = null;
   for (let attempt = 0; opened === null; attempt++) {
     try {
-      opened = w.dataDir !== undefined ? await openStorage({ kind: 'pglite', dataDir: w.dataDir }) : await openStorage({ kind: 'postgres', databaseUrl: w.directUrl!, schema: w.schema! });
+      opened =
+        w.dataDir !== undefined
+          ? await openStorage({ kind: 'pglite', dataDir: w.dataDir })
+          : await openStorage({ kind: 'postgres', databaseUrl: w.directUrl!, schema: w.schema! });
     } catch (e) {
       if (attempt >= 20) throw e;
       await sleep(500); // the killed server's lock, or its processes, going away
@@ -905,7 +998,8 @@ async function readFinalState(w: { dataDir: string | undefined; directUrl: strin
     const rec = await storage.loadCoordinator();
     if (rec === null) throw new Error('the database has no coordinator record');
     const oldRows: { node: NodeId; version: number; worldLine: WorldLine }[] = [];
-    for (let wl = 1; wl < rec.worldLine; wl++) for (const row of await storage.listCheckpoints(wl)) oldRows.push({ node: row.node, version: row.version, worldLine: wl });
+    for (let wl = 1; wl < rec.worldLine; wl++)
+      for (const row of await storage.listCheckpoints(wl)) oldRows.push({ node: row.node, version: row.version, worldLine: wl });
     const clock = new RealClock(Math.floor(wallNow()));
     const coordinator = new Coordinator(
       { clock, network: { send: () => undefined }, storage, observer: { emit: () => undefined } },
@@ -929,7 +1023,17 @@ async function readFinalState(w: { dataDir: string | undefined; directUrl: strin
         mine.set(k.slice(2), v);
       }
     }
-    return { worldLine: coordinator.worldLine, recordWorldLine: rec.worldLine, recordCut: rec.cut, recordKept: rec.kept, cut, recoveryCuts: rec.recoveryCuts, state, nodes, oldRows };
+    return {
+      worldLine: coordinator.worldLine,
+      recordWorldLine: rec.worldLine,
+      recordCut: rec.cut,
+      recordKept: rec.kept,
+      cut,
+      recoveryCuts: rec.recoveryCuts,
+      state,
+      nodes,
+      oldRows,
+    };
   } finally {
     await opened.close();
   }

@@ -114,7 +114,20 @@ abstract class ServiceLoad implements Load {
     const step = this.next(session, q);
     if (step === null) return;
     this.seqs.set(session, q);
-    const rec: ServiceRecord = { svc: step.svc, session, q, incarnation: inc, id: null, node: step.node ?? null, payload: step.payload, outcome: 'pending', result: null, error: null, answerWorldLine: null, resumes: this.ctx.sessions.of(session) };
+    const rec: ServiceRecord = {
+      svc: step.svc,
+      session,
+      q,
+      incarnation: inc,
+      id: null,
+      node: step.node ?? null,
+      payload: step.payload,
+      outcome: 'pending',
+      result: null,
+      error: null,
+      answerWorldLine: null,
+      resumes: this.ctx.sessions.of(session),
+    };
     this.ctx.serviceRecords.push(rec);
     this.mine.push(rec);
     const body: Record<string, Json> = { session, svc: step.svc, payload: step.payload };
@@ -127,7 +140,8 @@ abstract class ServiceLoad implements Load {
 
   /** Returns true when the session refused the request as rolled back (it must be resumed). */
   private apply(rec: ServiceRecord, status: number, json: unknown): boolean {
-    if (status === 404 && readReply(status, json).kind === 'none') throw new Error(`POST /api/service answered 404: this server has no service API (${JSON.stringify(json)})`);
+    if (status === 404 && readReply(status, json).kind === 'none')
+      throw new Error(`POST /api/service answered 404: this server has no service API (${JSON.stringify(json)})`);
     const r = applyReply(rec, status, json);
     if (r.kind === 'answer') {
       if (r.node !== null) rec.node = r.node;
@@ -137,10 +151,16 @@ abstract class ServiceLoad implements Load {
   }
 
   poll(max = 25): Promise<number> {
-    return pollOpen(this.ctx, this.http, this.mine, (r, status, json) => {
-      this.apply(r, status, json);
-      this.onUpdate(r);
-    }, max);
+    return pollOpen(
+      this.ctx,
+      this.http,
+      this.mine,
+      (r, status, json) => {
+        this.apply(r, status, json);
+        this.onUpdate(r);
+      },
+      max,
+    );
   }
 
   orphanIncarnation(inc: number): void {
@@ -177,7 +197,8 @@ class WalLoad extends ServiceLoad {
 
   protected override onUpdate(r: ServiceRecord): void {
     const pos = (r.result as { pos?: unknown } | null)?.pos;
-    if (r.payload.op === 'append' && typeof pos === 'number') this.seen.set(r.payload.log as string, Math.max(this.seen.get(r.payload.log as string) ?? 0, pos + 1));
+    if (r.payload.op === 'append' && typeof pos === 'number')
+      this.seen.set(r.payload.log as string, Math.max(this.seen.get(r.payload.log as string) ?? 0, pos + 1));
   }
 }
 
@@ -203,10 +224,14 @@ class BrokerLoad extends ServiceLoad {
     if (this.rng.chance(0.35)) {
       const topic = `${this.prefix}${this.rng.pick(BROKER_TOPICS)}`;
       // Half of them committed-only: the server sends the cut's version of the topic's node as `upTo`.
-      return { svc: 'broker', payload: { op: 'poll', topic, group: this.group, max: this.rng.int(1, 6), ...(this.rng.chance(0.5) ? { committed: true } : {}) } };
+      return {
+        svc: 'broker',
+        payload: { op: 'poll', topic, group: this.group, max: this.rng.int(1, 6), ...(this.rng.chance(0.5) ? { committed: true } : {}) },
+      };
     }
     let seq = this.nextSeq;
-    if (seq > 1 && this.rng.chance(0.15)) seq = this.rng.int(1, seq - 1); // sent again on purpose: the broker drops it
+    if (seq > 1 && this.rng.chance(0.15))
+      seq = this.rng.int(1, seq - 1); // sent again on purpose: the broker drops it
     else this.nextSeq++;
     return { svc: 'broker', payload: { op: 'publish', topic: this.topic, producer: this.producer, seq, data: `${this.producer}:${seq}` } };
   }

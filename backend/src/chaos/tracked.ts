@@ -94,7 +94,13 @@ export function isOpen(r: TrackedRequest): boolean {
  * Asks the server for the outcome of up to `max` open requests of the current incarnation (stopping
  * if the server restarts meanwhile); `apply` takes each 200 reply. Returns how many were open.
  */
-export async function pollOpen<R extends TrackedRequest>(ctx: { incarnation: number }, http: HttpClient, mine: readonly R[], apply: (r: R, status: number, json: unknown) => void, max = 25): Promise<number> {
+export async function pollOpen<R extends TrackedRequest>(
+  ctx: { incarnation: number },
+  http: HttpClient,
+  mine: readonly R[],
+  apply: (r: R, status: number, json: unknown) => void,
+  max = 25,
+): Promise<number> {
   const inc = ctx.incarnation;
   const open = mine.filter((r) => r.incarnation === inc && r.id !== null && isOpen(r));
   for (const r of open.slice(0, max)) {

@@ -61,7 +61,19 @@ const NOTES_MAX = 40;
 type Kind = 'lost' | 'duplicate' | 'orphan' | 'prefix' | 'service';
 
 class Verdict {
-  readonly v: ServiceVerdict = { committed: 0, rolledBack: 0, refused: 0, unknown: 0, lostCommitted: 0, duplicates: 0, orphans: 0, prefixViolations: 0, serviceViolations: 0, notes: [], stats: {} };
+  readonly v: ServiceVerdict = {
+    committed: 0,
+    rolledBack: 0,
+    refused: 0,
+    unknown: 0,
+    lostCommitted: 0,
+    duplicates: 0,
+    orphans: 0,
+    prefixViolations: 0,
+    serviceViolations: 0,
+    notes: [],
+    stats: {},
+  };
 
   fail(kind: Kind, invariant: ViolationNote['invariant'], message: string): void {
     switch (kind) {
@@ -139,7 +151,8 @@ function checkVersions(out: Verdict, final: FinalServiceState, prefixes: readonl
     for (const [key, value] of state) {
       if (!prefixes.some((p) => key.startsWith(p))) continue;
       const v = obj(value)?.v;
-      if (typeof v === 'number' && v > bound && reported++ < 3) out.fail('service', 'above-cut', `${node}: ${key} was written at version ${v}, above the cut ${node}@${bound} the state was read at`);
+      if (typeof v === 'number' && v > bound && reported++ < 3)
+        out.fail('service', 'above-cut', `${node}: ${key} was written at version ${v}, above the cut ${node}@${bound} the state was read at`);
     }
   }
 }
@@ -150,7 +163,12 @@ function checkVersions(out: Verdict, final: FinalServiceState, prefixes: readonl
  * requests told rolled back (they did not survive); not those answered with a service's refusal, nor
  * those `survived` says nothing of (null: a read, a dropped duplicate, a publish without an offset).
  */
-function checkPrefix(out: Verdict, records: readonly ServiceRecord[], survived: (r: ServiceRecord) => boolean | null, describe: (r: ServiceRecord) => string): void {
+function checkPrefix(
+  out: Verdict,
+  records: readonly ServiceRecord[],
+  survived: (r: ServiceRecord) => boolean | null,
+  describe: (r: ServiceRecord) => string,
+): void {
   const entries: (PrefixEntry & { r: ServiceRecord })[] = [];
   for (const r of records) {
     const answered = r.answerWorldLine !== null && r.result !== null;
@@ -245,7 +263,11 @@ export function checkWal(records: readonly ServiceRecord[], final: FinalServiceS
       else where.set(d, { log, pos });
       if (!(byData.get(d) ?? []).some((r) => r.payload.log === log && mayHaveHappened(r))) {
         const told = byData.get(d)?.[0];
-        out.fail('orphan', 'no-orphans', `${log}[${pos}] = ${d} comes from ${told === undefined ? 'no append any client sent' : `an append reported ${told.outcome} (${told.session}#${told.q})`}`);
+        out.fail(
+          'orphan',
+          'no-orphans',
+          `${log}[${pos}] = ${d} comes from ${told === undefined ? 'no append any client sent' : `an append reported ${told.outcome} (${told.session}#${told.q})`}`,
+        );
       }
     }
     for (const pos of beyond(state, `wal/${log}/e/`, n)) out.fail('service', 'wal-log', `log ${log} is ${n} long but holds an entry at ${pos}`);
@@ -259,11 +281,20 @@ export function checkWal(records: readonly ServiceRecord[], final: FinalServiceS
     out.stat('committedAppends');
     const pos = obj(r.result)?.pos;
     if (typeof pos !== 'number') {
-      out.fail('lost', 'durability', `append ${r.session}#${r.q} to ${String(r.payload.log)} was reported committed without a position: ${JSON.stringify(r.result)}`);
+      out.fail(
+        'lost',
+        'durability',
+        `append ${r.session}#${r.q} to ${String(r.payload.log)} was reported committed without a position: ${JSON.stringify(r.result)}`,
+      );
       continue;
     }
     const here = at(r.payload.log, pos);
-    if (here === undefined || !jsonEqual(here, r.payload.data)) out.fail('lost', 'durability', `append ${r.session}#${r.q} of ${JSON.stringify(r.payload.data)} was reported committed at ${String(r.payload.log)}[${pos}]; the committed log holds ${here === undefined ? 'nothing' : JSON.stringify(here)} there`);
+    if (here === undefined || !jsonEqual(here, r.payload.data))
+      out.fail(
+        'lost',
+        'durability',
+        `append ${r.session}#${r.q} of ${JSON.stringify(r.payload.data)} was reported committed at ${String(r.payload.log)}[${pos}]; the committed log holds ${here === undefined ? 'nothing' : JSON.stringify(here)} there`,
+      );
   }
   // Reads that are final: committed-only ones at once, any other once its request committed.
   for (const r of mine) {
@@ -277,7 +308,12 @@ export function checkWal(records: readonly ServiceRecord[], final: FinalServiceS
       const eo = obj(e);
       if (eo === null || typeof eo.pos !== 'number') continue;
       const here = at(r.payload.log, eo.pos);
-      if (here === undefined || !jsonEqual(here, eo.data)) out.fail('lost', 'durability', `${committedOnly ? 'committed-only' : 'committed'} read ${r.session}#${r.q} saw ${String(r.payload.log)}[${eo.pos}] = ${JSON.stringify(eo.data)}; the committed log holds ${here === undefined ? 'nothing' : JSON.stringify(here)} there`);
+      if (here === undefined || !jsonEqual(here, eo.data))
+        out.fail(
+          'lost',
+          'durability',
+          `${committedOnly ? 'committed-only' : 'committed'} read ${r.session}#${r.q} saw ${String(r.payload.log)}[${eo.pos}] = ${JSON.stringify(eo.data)}; the committed log holds ${here === undefined ? 'nothing' : JSON.stringify(here)} there`,
+        );
     }
   }
   checkVersions(out, final, ['wal/']);
@@ -318,7 +354,8 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
   out.tally(mine);
   const topics = namesUnder(final, 'br/', '/n');
   const publishes = new Map<string, ServiceRecord[]>();
-  const pubKey = (topic: Json | undefined, producer: Json | undefined, seq: Json | undefined): string => `${String(topic)}\u0000${String(producer)}\u0000${String(seq)}`;
+  const pubKey = (topic: Json | undefined, producer: Json | undefined, seq: Json | undefined): string =>
+    `${String(topic)}\u0000${String(producer)}\u0000${String(seq)}`;
   for (const r of mine) {
     if (typeof r.payload.topic === 'string') topics.add(r.payload.topic);
     if (r.payload.op !== 'publish') continue;
@@ -346,22 +383,33 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
       log.push(e);
       const id = `${e.p}/${e.s}`;
       const prev = where.get(id);
-      if (prev !== undefined) out.fail('duplicate', 'exactly-once', `topic ${topic}: ${id} is there twice, at ${prev} and ${o}: a duplicate publish was not dropped`);
+      if (prev !== undefined)
+        out.fail('duplicate', 'exactly-once', `topic ${topic}: ${id} is there twice, at ${prev} and ${o}: a duplicate publish was not dropped`);
       else {
         where.set(id, o);
         const last = lastSeq.get(e.p) ?? 0;
-        if (e.s !== last + 1) out.fail('service', 'broker-order', `topic ${topic}: ${id} at ${o} follows seq ${last} of the same producer (seqs go 1, 2, 3 … in order)`);
+        if (e.s !== last + 1)
+          out.fail('service', 'broker-order', `topic ${topic}: ${id} at ${o} follows seq ${last} of the same producer (seqs go 1, 2, 3 … in order)`);
         lastSeq.set(e.p, Math.max(last, e.s));
       }
       const told = publishes.get(pubKey(topic, e.p, e.s)) ?? [];
       if (!told.some((r) => mayHaveHappened(r) && jsonEqual(r.payload.data, e.d))) {
-        out.fail('orphan', 'no-orphans', `topic ${topic}: ${id} at ${o} (data ${JSON.stringify(e.d)}) comes from ${told.length === 0 ? 'no publish any client sent' : `publishes reported ${told.map((r) => r.outcome).join(', ')}`}`);
+        out.fail(
+          'orphan',
+          'no-orphans',
+          `topic ${topic}: ${id} at ${o} (data ${JSON.stringify(e.d)}) comes from ${told.length === 0 ? 'no publish any client sent' : `publishes reported ${told.map((r) => r.outcome).join(', ')}`}`,
+        );
       }
     }
     for (const o of beyond(state, `br/${topic}/e/`, n)) out.fail('service', 'broker-order', `topic ${topic} is ${n} long but holds an event at ${o}`);
     for (const [producer, last] of lastSeq) {
       const stored = state.get(`br/${topic}/p/${producer}`);
-      if (stored !== last) out.fail('service', 'broker-order', `topic ${topic}: producer ${producer}'s events end at seq ${last} but the broker keeps ${JSON.stringify(stored ?? null)} as its last seq`);
+      if (stored !== last)
+        out.fail(
+          'service',
+          'broker-order',
+          `topic ${topic}: producer ${producer}'s events end at seq ${last} but the broker keeps ${JSON.stringify(stored ?? null)} as its last seq`,
+        );
     }
     const groups = new Map<string, number>();
     const gp = `br/${topic}/g/`;
@@ -369,14 +417,16 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
       if (!key.startsWith(gp)) continue;
       const g = key.slice(gp.length);
       groups.set(g, typeof value === 'number' ? value : -1);
-      if (typeof value !== 'number' || value < 0 || value > n) out.fail('service', 'broker-groups', `topic ${topic}, group ${g}: offset ${JSON.stringify(value)} is beyond the topic's length ${n}`);
+      if (typeof value !== 'number' || value < 0 || value > n)
+        out.fail('service', 'broker-groups', `topic ${topic}, group ${g}: offset ${JSON.stringify(value)} is beyond the topic's length ${n}`);
     }
     logs.set(topic, log);
     offsets.set(topic, groups);
     out.stat('events', n);
   }
   const eventAt = (topic: Json | undefined, o: number): StoredEvent | undefined => (typeof topic === 'string' ? logs.get(topic)?.[o] : undefined);
-  const inTopic = (topic: Json | undefined, producer: Json | undefined, seq: Json | undefined): boolean => (typeof topic === 'string' ? (logs.get(topic) ?? []).some((e) => e.p === producer && e.s === seq) : false);
+  const inTopic = (topic: Json | undefined, producer: Json | undefined, seq: Json | undefined): boolean =>
+    typeof topic === 'string' ? (logs.get(topic) ?? []).some((e) => e.p === producer && e.s === seq) : false;
 
   for (const r of mine) {
     if (r.payload.op !== 'publish') continue;
@@ -387,12 +437,22 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
     out.stat('committedPublishes');
     const id = `${String(r.payload.producer)}/${String(r.payload.seq)}`;
     if (res.duplicate === true) {
-      if (!inTopic(r.payload.topic, r.payload.producer, r.payload.seq)) out.fail('lost', 'durability', `committed publish ${r.session}#${r.q} of ${id} was dropped as a duplicate, but ${id} is not in topic ${String(r.payload.topic)}`);
+      if (!inTopic(r.payload.topic, r.payload.producer, r.payload.seq))
+        out.fail(
+          'lost',
+          'durability',
+          `committed publish ${r.session}#${r.q} of ${id} was dropped as a duplicate, but ${id} is not in topic ${String(r.payload.topic)}`,
+        );
       continue;
     }
     if (typeof res.offset !== 'number') continue; // refused as out of order: nothing to find
     const e = eventAt(r.payload.topic, res.offset);
-    if (e === undefined || e.p !== r.payload.producer || e.s !== r.payload.seq) out.fail('lost', 'durability', `committed publish ${r.session}#${r.q} put ${id} at ${String(r.payload.topic)}@${res.offset}; the committed topic holds ${e === undefined ? 'nothing' : `${e.p}/${e.s}`} there`);
+    if (e === undefined || e.p !== r.payload.producer || e.s !== r.payload.seq)
+      out.fail(
+        'lost',
+        'durability',
+        `committed publish ${r.session}#${r.q} put ${id} at ${String(r.payload.topic)}@${res.offset}; the committed topic holds ${e === undefined ? 'nothing' : `${e.p}/${e.s}`} there`,
+      );
   }
 
   // Polls: the events they handed out, and per group the ranges committed polls delivered.
@@ -414,7 +474,11 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
       if (eo === null || typeof eo.offset !== 'number') continue;
       const e = eventAt(r.payload.topic, eo.offset);
       if (e === undefined || e.p !== eo.producer || e.s !== eo.seq) {
-        out.fail('lost', 'durability', `${committedOnly ? 'committed-only' : 'committed'} poll ${r.session}#${r.q} (${r.outcome}) handed out ${String(eo.producer)}/${String(eo.seq)} at ${String(r.payload.topic)}@${eo.offset}; the committed topic holds ${e === undefined ? 'nothing' : `${e.p}/${e.s}`} there`);
+        out.fail(
+          'lost',
+          'durability',
+          `${committedOnly ? 'committed-only' : 'committed'} poll ${r.session}#${r.q} (${r.outcome}) handed out ${String(eo.producer)}/${String(eo.seq)} at ${String(r.payload.topic)}@${eo.offset}; the committed topic holds ${e === undefined ? 'nothing' : `${e.p}/${e.s}`} there`,
+        );
       }
     }
     if (r.outcome !== 'committed' || typeof res.from !== 'number' || typeof res.next !== 'number' || res.next === res.from) continue;
@@ -429,15 +493,35 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
     let at = 0;
     let prev: ServiceRecord | null = null;
     for (const { from, next, r } of l) {
-      if (from < at) out.fail('duplicate', 'exactly-once', `topic ${topic}, group ${group}: committed poll ${r.session}#${r.q} delivered ${from}..${next - 1}, but committed poll ${prev!.session}#${prev!.q} had delivered up to ${at - 1} already (the committed offset moved back)`);
-      else if (from > at && !undecided.has(gk)) out.fail('service', 'broker-groups', `topic ${topic}, group ${group}: events ${at}..${from - 1} were never delivered by a committed poll (every poll of the group was decided; the next one, ${r.session}#${r.q}, starts at ${from})`);
+      if (from < at)
+        out.fail(
+          'duplicate',
+          'exactly-once',
+          `topic ${topic}, group ${group}: committed poll ${r.session}#${r.q} delivered ${from}..${next - 1}, but committed poll ${prev!.session}#${prev!.q} had delivered up to ${at - 1} already (the committed offset moved back)`,
+        );
+      else if (from > at && !undecided.has(gk))
+        out.fail(
+          'service',
+          'broker-groups',
+          `topic ${topic}, group ${group}: events ${at}..${from - 1} were never delivered by a committed poll (every poll of the group was decided; the next one, ${r.session}#${r.q}, starts at ${from})`,
+        );
       if (next > at) {
         at = next;
         prev = r;
       }
     }
-    if (at > offset) out.fail('service', 'broker-groups', `topic ${topic}, group ${group}: committed polls delivered up to ${at - 1} but the committed offset is ${offset} (it moved back)`);
-    else if (at < offset && !undecided.has(gk)) out.fail('service', 'broker-groups', `topic ${topic}, group ${group}: the committed offset is ${offset} but committed polls delivered only up to ${at - 1}, and every poll of the group was decided`);
+    if (at > offset)
+      out.fail(
+        'service',
+        'broker-groups',
+        `topic ${topic}, group ${group}: committed polls delivered up to ${at - 1} but the committed offset is ${offset} (it moved back)`,
+      );
+    else if (at < offset && !undecided.has(gk))
+      out.fail(
+        'service',
+        'broker-groups',
+        `topic ${topic}, group ${group}: the committed offset is ${offset} but committed polls delivered only up to ${at - 1}, and every poll of the group was decided`,
+      );
   }
   checkVersions(out, final, ['br/']);
   checkPrefix(
@@ -533,7 +617,8 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
   for (const [id, { rec, node }] of workflows) {
     const mineB = bookings.get(id) ?? new Map<number, Booking & { node: NodeId }>();
     bookings.delete(id);
-    const fail = (m: string): void => out.fail('service', 'saga', `workflow ${id} (${rec.ph}${rec.out !== null ? ` ${String(rec.out.status)}` : ''}, on ${node}): ${m}`);
+    const fail = (m: string): void =>
+      out.fail('service', 'saga', `workflow ${id} (${rec.ph}${rec.out !== null ? ` ${String(rec.out.status)}` : ''}, on ${node}): ${m}`);
     for (const [k, b] of mineB) {
       if (b.n !== 1) out.fail('duplicate', 'exactly-once', `workflow ${id}, step ${k}: reserved ${b.n} times at ${b.node}`);
       if (b.cn > 1) out.fail('duplicate', 'exactly-once', `workflow ${id}, step ${k}: cancelled ${b.cn} times at ${b.node}`);
@@ -541,7 +626,16 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
       if (k >= rec.st.length) fail(`a booking for step ${k}, but it has ${rec.st.length} steps`);
     }
     const status = rec.out?.status;
-    const failedAt = rec.ph === 'done' ? (status === 'failed' ? (typeof rec.out?.failedAt === 'number' ? rec.out.failedAt : -1) : rec.st.length) : rec.ph === 'comp' ? (rec.f ?? -1) : rec.k;
+    const failedAt =
+      rec.ph === 'done'
+        ? status === 'failed'
+          ? typeof rec.out?.failedAt === 'number'
+            ? rec.out.failedAt
+            : -1
+          : rec.st.length
+        : rec.ph === 'comp'
+          ? (rec.f ?? -1)
+          : rec.k;
     if (rec.ph === 'done') {
       out.stat(status === 'failed' ? 'workflowsFailed' : 'workflowsCompleted');
       if (status !== 'completed' && status !== 'failed') fail(`done without an outcome: ${JSON.stringify(rec.out)}`);
@@ -557,7 +651,8 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
       if (b !== undefined) {
         if (b.node !== step.node) fail(`${where} ran at ${b.node}, not at ${step.node}`);
         if (b.st === 'booked' && decline) fail(`${where}: a declined payment was booked`);
-        if (b.st === 'refused' && (b.why === 'declined') !== decline) fail(`${where}: refused as ${String(b.why)}, but the payment was ${decline ? '' : 'not '}to be declined`);
+        if (b.st === 'refused' && (b.why === 'declined') !== decline)
+          fail(`${where}: refused as ${String(b.why)}, but the payment was ${decline ? '' : 'not '}to be declined`);
       }
       const st = b?.st ?? 'absent';
       let allowed: string[];
@@ -571,7 +666,8 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
     });
     if (rec.ph === 'done' && status === 'failed') {
       const expected = Array.from({ length: failedAt }, (_, i) => failedAt - 1 - i).filter((k) => rec.st[k]!.undo !== null);
-      if (JSON.stringify(rec.out?.compensated) !== JSON.stringify(expected)) fail(`compensated ${JSON.stringify(rec.out?.compensated)}, expected ${JSON.stringify(expected)}`);
+      if (JSON.stringify(rec.out?.compensated) !== JSON.stringify(expected))
+        fail(`compensated ${JSON.stringify(rec.out?.compensated)}, expected ${JSON.stringify(expected)}`);
       const b = mineB.get(failedAt);
       if (b !== undefined) out.stat(b.why === 'declined' ? 'declined' : 'soldOut');
     }
@@ -589,17 +685,32 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
     const here = workflows.get(id);
     const err = r.error ?? (serviceError(r.result)?.code as string | undefined) ?? null;
     if (err === 'Conflict') {
-      out.fail('duplicate', 'exactly-once', `start ${r.session}#${r.q} of workflow ${id} was refused as existing already, but each start has a fresh id: it ran twice`);
+      out.fail(
+        'duplicate',
+        'exactly-once',
+        `start ${r.session}#${r.q} of workflow ${id} was refused as existing already, but each start has a fresh id: it ran twice`,
+      );
       continue;
     }
     if (r.outcome === 'rolled-back' || r.outcome === 'refused') {
-      if (here !== undefined) out.fail('orphan', 'no-orphans', `workflow ${id} was reported ${r.outcome} (${r.session}#${r.q}) but is in the committed state (${here.rec.ph})`);
+      if (here !== undefined)
+        out.fail('orphan', 'no-orphans', `workflow ${id} was reported ${r.outcome} (${r.session}#${r.q}) but is in the committed state (${here.rec.ph})`);
       continue;
     }
     if (r.outcome !== 'committed') continue;
     out.stat('workflowsCommitted');
-    if (here === undefined) out.fail('lost', 'durability', `workflow ${id} was reported committed (${r.session}#${r.q}: ${JSON.stringify(r.result)}) but is not in the committed state`);
-    else if (here.rec.ph !== 'done' || !jsonEqual(here.rec.out as Json, r.result)) out.fail('lost', 'durability', `workflow ${id} was reported committed with ${JSON.stringify(r.result)}; the committed state holds ${here.rec.ph === 'done' ? JSON.stringify(here.rec.out) : `it unfinished (${here.rec.ph})`}`);
+    if (here === undefined)
+      out.fail(
+        'lost',
+        'durability',
+        `workflow ${id} was reported committed (${r.session}#${r.q}: ${JSON.stringify(r.result)}) but is not in the committed state`,
+      );
+    else if (here.rec.ph !== 'done' || !jsonEqual(here.rec.out as Json, r.result))
+      out.fail(
+        'lost',
+        'durability',
+        `workflow ${id} was reported committed with ${JSON.stringify(r.result)}; the committed state holds ${here.rec.ph === 'done' ? JSON.stringify(here.rec.out) : `it unfinished (${here.rec.ph})`}`,
+      );
   }
 
   // Stock: what each item started with, less what is booked.
@@ -607,7 +718,8 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
     const cap = capacity.get(item);
     const b = booked.get(item) ?? 0;
     booked.delete(item);
-    if (cap === undefined || cap === null) out.fail('service', 'stock', `stock kept for ${item} (on ${node}), which has ${cap === undefined ? 'no capacity the clients know' : 'unlimited stock'}`);
+    if (cap === undefined || cap === null)
+      out.fail('service', 'stock', `stock kept for ${item} (on ${node}), which has ${cap === undefined ? 'no capacity the clients know' : 'unlimited stock'}`);
     else if (c !== cap - b) out.fail('service', 'stock', `item ${item} on ${node}: ${c} left, but ${cap} - ${b} booked = ${cap - b}`);
   }
   for (const [item, b] of booked) if (capacity.get(item) !== null) out.fail('service', 'stock', `item ${item}: ${b} booked but no stock is kept`);

@@ -226,7 +226,10 @@ export function checkKv(input: {
         v.committed++;
         if (!valueEquals(here, r.value)) {
           v.lostCommitted++;
-          note({ invariant: 'durability', message: `${r.session}#${r.q} (${r.key}) was reported committed but the committed state has ${here === undefined ? 'no such key' : JSON.stringify(here)}` });
+          note({
+            invariant: 'durability',
+            message: `${r.session}#${r.q} (${r.key}) was reported committed but the committed state has ${here === undefined ? 'no such key' : JSON.stringify(here)}`,
+          });
         }
         break;
       case 'rolled-back':
@@ -292,14 +295,18 @@ export function checkKv(input: {
           const before = l.filter((e) => e !== a && order(e, a) < 0);
           const last = before[before.length - 1];
           if (last === undefined || last.del === true) continue;
-          if (n !== a.node && l.some((e) => e.del === true && order(e, a) >= 0 && (e.inc ?? 0) === (a.inc ?? 0) && (e.t ?? 0) - (a.t ?? 0) <= MOVE_SLACK_MS)) continue;
+          if (n !== a.node && l.some((e) => e.del === true && order(e, a) >= 0 && (e.inc ?? 0) === (a.inc ?? 0) && (e.t ?? 0) - (a.t ?? 0) <= MOVE_SLACK_MS))
+            continue;
           twice = true;
         }
       }
     }
     if (twice) {
       v.duplicates++;
-      note({ invariant: 'exactly-once', message: `${key} was applied ${surviving.length} times in versions that all survived (kept by every later world-line and in the final cut): ${surviving.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}; all applications: ${apps.map((a) => `${a.del === true ? 'deleted at ' : ''}${a.node}@${a.version} (world-line ${a.worldLine}${a.t !== undefined ? `, t=${a.t}` : ''})`).join(', ')}` });
+      note({
+        invariant: 'exactly-once',
+        message: `${key} was applied ${surviving.length} times in versions that all survived (kept by every later world-line and in the final cut): ${surviving.map((a) => `${a.node}@${a.version} (world-line ${a.worldLine})`).join(', ')}; all applications: ${apps.map((a) => `${a.del === true ? 'deleted at ' : ''}${a.node}@${a.version} (world-line ${a.worldLine}${a.t !== undefined ? `, t=${a.t}` : ''})`).join(', ')}`,
+      });
     }
   }
   return v;
@@ -325,8 +332,10 @@ export class CutWatch {
     }
     for (const n in cut) {
       const c = cut[n]!;
-      if (worldLine === this.worldLine && c < (this.last[n] ?? 0)) this.fail(`${where}: the cut of ${n} went back from ${this.last[n]} to ${c} within world-line ${worldLine}`);
-      else if (worldLine > this.worldLine && c < (this.maxSeen[n] ?? 0)) this.fail(`${where}: world-line ${worldLine} starts with ${n}@${c}, below the cut ${n}@${this.maxSeen[n]} announced before`);
+      if (worldLine === this.worldLine && c < (this.last[n] ?? 0))
+        this.fail(`${where}: the cut of ${n} went back from ${this.last[n]} to ${c} within world-line ${worldLine}`);
+      else if (worldLine > this.worldLine && c < (this.maxSeen[n] ?? 0))
+        this.fail(`${where}: world-line ${worldLine} starts with ${n}@${c}, below the cut ${n}@${this.maxSeen[n]} announced before`);
       if (c > (this.maxSeen[n] ?? 0)) this.maxSeen[n] = c;
     }
     this.worldLine = worldLine;

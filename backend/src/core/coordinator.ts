@@ -177,7 +177,16 @@ export class Coordinator {
       this.replayDeferred();
       this.savedCut = { ...this.cut };
       this.ready = true;
-      this.observer.emit({ type: 'worldLineChanged', t: this.clock.now(), worldLine: 1, cut: { ...this.cut }, failed: [], kept: { ...this.cut }, reason: 'start', recovery: this.cfg.recovery });
+      this.observer.emit({
+        type: 'worldLineChanged',
+        t: this.clock.now(),
+        worldLine: 1,
+        cut: { ...this.cut },
+        failed: [],
+        kept: { ...this.cut },
+        reason: 'start',
+        recovery: this.cfg.recovery,
+      });
     } else {
       for (const n of rec.nodes) if (!this.members.has(n)) this.members.set(n, 'down');
       const base: Cut = { ...rec.cut };
@@ -470,15 +479,33 @@ export class Coordinator {
         }
         if (this.stopped) return;
         this.owns = true;
-        for (const n in this.cut) assert((cut[n] ?? 0) >= (this.cut[n] ?? 0), `coordinator: world-line ${worldLine} starts ${n} at ${cut[n]}, below the announced ${this.cut[n]}`);
+        for (const n in this.cut)
+          assert((cut[n] ?? 0) >= (this.cut[n] ?? 0), `coordinator: world-line ${worldLine} starts ${n} at ${cut[n]}, below the announced ${this.cut[n]}`);
         this.worldLine = worldLine;
         this.recoveryCuts = recoveryCuts;
         this.restorePoints = { ...kept };
         this.savedCut = { ...cut };
         // What was rolled back is gone from storage (deleted with the fence); kept versions stay.
         for (const [n, pending] of this.graph) for (const v of [...pending.keys()]) if (v > (kept[n] ?? this.cut[n] ?? 0)) pending.delete(v);
-        this.observer.emit({ type: 'worldLineChanged', t: this.clock.now(), worldLine, cut: { ...cut }, failed, kept: { ...kept }, reason, recovery: this.cfg.recovery });
-        this.observer.emit({ type: 'recoveryPlan', t: this.clock.now(), worldLine, recovery: this.cfg.recovery, lost: plan.lost, rolledBack: plan.rolledBack, kept: plan.keptVersions });
+        this.observer.emit({
+          type: 'worldLineChanged',
+          t: this.clock.now(),
+          worldLine,
+          cut: { ...cut },
+          failed,
+          kept: { ...kept },
+          reason,
+          recovery: this.cfg.recovery,
+        });
+        this.observer.emit({
+          type: 'recoveryPlan',
+          t: this.clock.now(),
+          worldLine,
+          recovery: this.cfg.recovery,
+          lost: plan.lost,
+          rolledBack: plan.rolledBack,
+          kept: plan.keptVersions,
+        });
         for (const [node, status] of this.members) if (status === 'up') this.sendRecover(node);
         for (const c of this.clients) this.sendWorldLine(c, worldLine - 1);
         this.replayDeferred();
@@ -602,7 +629,13 @@ export class Coordinator {
         }
         if (uncertain && e.code === 'StaleWorldLine') {
           const stored = await this.retrying(() => this.storage.loadCoordinator());
-          if (stored !== null && stored.worldLine === record.worldLine && cutsEqual(stored.cut, record.cut) && cutsEqual(stored.kept ?? stored.cut, record.kept ?? record.cut)) return;
+          if (
+            stored !== null &&
+            stored.worldLine === record.worldLine &&
+            cutsEqual(stored.cut, record.cut) &&
+            cutsEqual(stored.kept ?? stored.cut, record.kept ?? record.cut)
+          )
+            return;
         }
         throw e;
       }

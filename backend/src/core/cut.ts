@@ -44,7 +44,7 @@ export function exactCut(nodes: readonly NodeId[], cut: Readonly<Cut>, graph: Pe
     const c = ch.get(n)!;
     tentative[n] = c.length > 0 ? c[c.length - 1]! : (cut[n] ?? 0);
   }
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const n of nodes) {
       const c = ch.get(n)!;

@@ -631,7 +631,16 @@ export class DseNode {
     this.actionReplies.push([entry.e, caller, seq, result, this.version, known.b]);
   }
 
-  private sendReply(to: string, caller: CallerId, seq: number, status: 'ok' | 'aborted', result: Json, at: Version, fresh: boolean, acceptedAt?: Version): void {
+  private sendReply(
+    to: string,
+    caller: CallerId,
+    seq: number,
+    status: 'ok' | 'aborted',
+    result: Json,
+    at: Version,
+    fresh: boolean,
+    acceptedAt?: Version,
+  ): void {
     const msg: WireMessage = {
       kind: 'reply',
       h: this.header(seq),
@@ -863,7 +872,15 @@ export class DseNode {
         if (!current()) return;
         const e = isDseError(err) ? err : new DseError('StorageUnavailable', String(err));
         for (const r of slot.batch) {
-          this.observer.emit({ type: 'checkpointFailed', t: this.clock.now(), node: this.id, worldLine: r.worldLine, version: r.version, code: e.code, definite: e.definite });
+          this.observer.emit({
+            type: 'checkpointFailed',
+            t: this.clock.now(),
+            node: this.id,
+            worldLine: r.worldLine,
+            version: r.version,
+            code: e.code,
+            definite: e.definite,
+          });
         }
         if (e.code === 'StaleWorldLine') {
           // A newer world-line exists and its recover is on its way. Which of these versions it keeps is
@@ -902,12 +919,22 @@ export class DseNode {
 
   private onPersisted(batch: CheckpointRecord[]): void {
     for (const r of batch) {
-      assert(r.version > this.persistedVersion, `node ${this.id}: version ${r.version} persisted after ${this.persistedVersion} (persisted versions only grow)`);
+      assert(
+        r.version > this.persistedVersion,
+        `node ${this.id}: version ${r.version} persisted after ${this.persistedVersion} (persisted versions only grow)`,
+      );
       this.persistedVersion = r.version;
       const c = this.closed.find((x) => x.version === r.version);
       if (c !== undefined) c.persisted = true;
       this.observer.emit({ type: 'checkpointPersisted', t: this.clock.now(), node: this.id, worldLine: r.worldLine, version: r.version, deps: r.deps });
-      this.network.send(COORDINATOR, { kind: 'persisted', node: this.id, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: r.deps });
+      this.network.send(COORDINATOR, {
+        kind: 'persisted',
+        node: this.id,
+        worldLine: r.worldLine,
+        version: r.version,
+        prevVersion: r.prevVersion,
+        deps: r.deps,
+      });
     }
     this.releaseHeld();
   }
@@ -1001,7 +1028,15 @@ export class DseNode {
     // The open version counts only if something happened in it: an empty one would make a restore
     // point that never gets a checkpoint (the node moves past it without closing it).
     if (this.active) versions.push({ version: this.version, prevVersion: this.lastCheckpointVersion, deps: { ...this.versionDeps }, persisted: false });
-    this.network.send(COORDINATOR, { kind: 'prepared', node: this.id, incarnation: this.incarnation, worldLine: this.preparingFor, from: this.worldLine, base: this.baseVersion, versions });
+    this.network.send(COORDINATOR, {
+      kind: 'prepared',
+      node: this.id,
+      incarnation: this.incarnation,
+      worldLine: this.preparingFor,
+      from: this.worldLine,
+      base: this.baseVersion,
+      versions,
+    });
   }
 
   private onRecover(msg: Extract<WireMessage, { kind: 'recover' }>): void {
@@ -1108,7 +1143,16 @@ export class DseNode {
     this.onCut(rec.cut);
     // Kept versions already persisted are reported again under the new world-line.
     for (const c of this.closed) {
-      if (c.persisted) this.network.send(COORDINATOR, { kind: 'persisted', node: this.id, worldLine: this.worldLine, version: c.version, prevVersion: c.prevVersion, deps: c.deps, again: true });
+      if (c.persisted)
+        this.network.send(COORDINATOR, {
+          kind: 'persisted',
+          node: this.id,
+          worldLine: this.worldLine,
+          version: c.version,
+          prevVersion: c.prevVersion,
+          deps: c.deps,
+          again: true,
+        });
     }
     this.resumeAfterRestore();
   }

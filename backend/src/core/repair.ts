@@ -51,7 +51,7 @@ export function planPreciseRepair(members: readonly NodeId[], cut: Readonly<Cut>
   }
   // A dependency on a node that is not a member (a removed one) is satisfied by its frozen committed versions.
   const limit = (m: NodeId): Version => kept[m] ?? cut[m] ?? 0;
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const n of members) {
       const c = chain(n);
@@ -88,7 +88,7 @@ export function planPreciseRepair(members: readonly NodeId[], cut: Readonly<Cut>
   const pathOf = (n: NodeId): VersionRef[] => {
     const path: VersionRef[] = [];
     const seen = new Set<NodeId>();
-    for (let cur: NodeId | undefined = n; cur !== undefined && !seen.has(cur); ) {
+    for (let cur: NodeId | undefined = n; cur !== undefined && !seen.has(cur);) {
       seen.add(cur);
       const c = cause.get(cur);
       if (c === undefined) break;
@@ -124,7 +124,8 @@ export function planCutRepair(members: readonly NodeId[], cut: Readonly<Cut>, hi
     const h = histories.get(n);
     if (h?.survived !== true) lost.push({ node: n, version: kept[n]! });
     const versions = (h?.versions ?? []).filter((v) => v.version > kept[n]!).map((v) => v.version);
-    if (versions.length > 0 || h?.survived !== true) rolledBack.push({ node: n, above: kept[n]!, versions, reason: h?.survived === true ? 'cut' : 'lost', path: [] });
+    if (versions.length > 0 || h?.survived !== true)
+      rolledBack.push({ node: n, above: kept[n]!, versions, reason: h?.survived === true ? 'cut' : 'lost', path: [] });
   }
   return { kept, rolledBack, keptVersions: [], lost };
 }

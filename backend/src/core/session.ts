@@ -467,7 +467,16 @@ export class Session {
     r.acceptedAt = msg.acceptedAt ?? null;
     mergeInto(this.deps, msg.deps);
     mergeInto(r.deps, this.deps);
-    this.host.emit({ type: 'sessionResult', t: this.host.now, session: this.id, seq: r.seq, status: 'speculative', result: r.result, deps: r.deps, worldLine: r.worldLine });
+    this.host.emit({
+      type: 'sessionResult',
+      t: this.host.now,
+      session: this.id,
+      seq: r.seq,
+      status: 'speculative',
+      result: r.result,
+      deps: r.deps,
+      worldLine: r.worldLine,
+    });
     const answer: SpeculativeResult = {
       session: this.id,
       seq: r.seq,
@@ -500,7 +509,16 @@ export class Session {
     r.status = 'committed';
     this.firstOpen++;
     this.skipClosed();
-    this.host.emit({ type: 'sessionResult', t: this.host.now, session: this.id, seq: r.seq, status: 'committed', result: r.result, deps: r.deps, worldLine: r.worldLine });
+    this.host.emit({
+      type: 'sessionResult',
+      t: this.host.now,
+      session: this.id,
+      seq: r.seq,
+      status: 'committed',
+      result: r.result,
+      deps: r.deps,
+      worldLine: r.worldLine,
+    });
     r.committed.resolve(r.result);
   }
 
@@ -583,7 +601,16 @@ export class Session {
       r.probe = false;
       r.closedWorldLine = this.host.worldLine;
       const err = new RolledBack(`session ${this.id}: request ${r.seq} was rolled back by world-line ${this.host.worldLine}`);
-      this.host.emit({ type: 'sessionResult', t: this.host.now, session: this.id, seq: r.seq, status: 'rolledBack', result: null, deps: r.deps, worldLine: this.host.worldLine });
+      this.host.emit({
+        type: 'sessionResult',
+        t: this.host.now,
+        session: this.id,
+        seq: r.seq,
+        status: 'rolledBack',
+        result: null,
+        deps: r.deps,
+        worldLine: this.host.worldLine,
+      });
       r.speculative.reject(err);
       r.committed.reject(err);
     }

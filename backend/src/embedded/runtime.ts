@@ -65,7 +65,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const cutKind = opts.cut ?? 'exact';
   const clock = new RealClock(Math.floor(wallNow()));
   const observer: Observer = { emit: (e) => opts.onEvent?.(e) };
-  const onError = opts.onError ?? ((where: string, e: unknown) => process.stderr.write(`[dse] ${where}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
+  const onError =
+    opts.onError ?? ((where: string, e: unknown) => process.stderr.write(`[dse] ${where}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
 
   // The network: a queue drained after the current step. Deliveries run in microtasks (cheap: no
   // event-loop turn per hop), a few hundred at a time, then yield to I/O so that storage callbacks and

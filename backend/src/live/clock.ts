@@ -21,10 +21,13 @@ export class RealClock implements Clock {
 
   setTimer(delayMs: number, fn: () => void): TimerId {
     const id = this.nextId++;
-    const t = setTimeout(() => {
-      this.timers.delete(id);
-      fn();
-    }, Math.max(0, delayMs));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(id);
+        fn();
+      },
+      Math.max(0, delayMs),
+    );
     this.timers.set(id, t);
     return id;
   }

@@ -72,14 +72,20 @@ export class Cluster {
       shuttingDown: () => this.shuttingDown,
       founders: () => this.founders,
       remoteNodeAdded: (id) =>
-        void this.membership.join(id).catch((e: unknown) => this.opts.log(`membership: ${id} joined, but did not become a member: ${e instanceof Error ? e.message : String(e)}`)),
+        void this.membership
+          .join(id)
+          .catch((e: unknown) => this.opts.log(`membership: ${id} joined, but did not become a member: ${e instanceof Error ? e.message : String(e)}`)),
     };
     const observer: Observer = { emit: (e) => this.onServerEvent(e) };
     this.router = new Router(cx, () => this.host);
     this.gateway = new NodeGateway(cx, this.router, (entry, reason) => this.supervisor.onNodeGone(entry, reason));
     this.supervisor = new ProcessSupervisor(cx, () => this.gateway.sendPeers());
     this.coordinators = new CoordinatorHost(cx, observer, (to, m) => this.router.route(to, m, 'control'));
-    this.host = new SessionHost(SERVER_ENDPOINT, { clock: this.clock, network: { send: (to, m) => this.router.route(to, m, 'sessions') }, observer }, { retransmitMs: 200, queuedRequestsMax: 1000 });
+    this.host = new SessionHost(
+      SERVER_ENDPOINT,
+      { clock: this.clock, network: { send: (to, m) => this.router.route(to, m, 'sessions') }, observer },
+      { retransmitMs: 200, queuedRequestsMax: 1000 },
+    );
     this.membership = new MembershipControl(
       {
         // Named per server start (as the API's sessions are): a node remembers what a session of an
@@ -204,9 +210,14 @@ export class Cluster {
     // Every member takes part in the change: refused before anything starts when one is not up (a
     // recovery under way is waited out, briefly).
     const members = (): NodeId[] => this.membership.view.members.filter((n) => this.hasNode(n));
-    for (const until = Date.now() + 5000; Date.now() < until && members().some((n) => this.status(n) === 'recovering'); ) await new Promise((r) => setTimeout(r, 100));
+    for (const until = Date.now() + 5000; Date.now() < until && members().some((n) => this.status(n) === 'recovering');)
+      await new Promise((r) => setTimeout(r, 100));
     const down = members().filter((n) => this.status(n) !== 'up');
-    if (down.length > 0) throw new DseError('Conflict', `cannot add a node while ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} not up: restart or remove ${down.length === 1 ? 'it' : 'them'} first`);
+    if (down.length > 0)
+      throw new DseError(
+        'Conflict',
+        `cannot add a node while ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} not up: restart or remove ${down.length === 1 ? 'it' : 'them'} first`,
+      );
     return this.membership.exclusive(`add ${fresh}`, async () => {
       const node = this.supervisor.addNode(fresh);
       const r = await this.membership.joinNow(node);
@@ -234,11 +245,13 @@ export class Cluster {
     // it that had not committed rolls back): answered once the others are up on the new world-line.
     const deadline = Date.now() + 10_000;
     const settled = (): boolean =>
-      (!wasUp || this.coordinator.worldLine > worldLine) && this.host.worldLine === this.coordinator.worldLine && this.nodeIds().every((n) => this.status(n) !== 'recovering');
+      (!wasUp || this.coordinator.worldLine > worldLine) &&
+      this.host.worldLine === this.coordinator.worldLine &&
+      this.nodeIds().every((n) => this.status(n) !== 'recovering');
     while (Date.now() < deadline && !settled()) await new Promise((res) => setTimeout(res, 50));
     // Answered once the stored coordinator record no longer lists it (saved with the next cut, about a
     // second): a server restarted before that would start the removed node again (chaos C3).
-    for (const until = Date.now() + 5000; Date.now() < until; ) {
+    for (const until = Date.now() + 5000; Date.now() < until;) {
       const rec = await this.opts.storage.storage.loadCoordinator().catch(() => null);
       if (rec !== null && !rec.nodes.includes(id)) break;
       await new Promise((res) => setTimeout(res, 100));
@@ -297,7 +310,10 @@ export class Cluster {
   // ------------------------------------------------------------------ views
 
   nodeIds(): NodeId[] {
-    return [...this.nodes.values()].filter((e) => !e.removed).map((e) => e.id).sort();
+    return [...this.nodes.values()]
+      .filter((e) => !e.removed)
+      .map((e) => e.id)
+      .sort();
   }
 
   hasNode(id: string): boolean {

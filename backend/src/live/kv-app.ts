@@ -20,10 +20,7 @@ import { SERVICE_PREFIXES, servicePrefixOf } from '../services';
  * Keys starting with a service prefix (`wal/`, `kv/`, `br/`, `wf/`, `tr/`, see `SERVICE_PREFIXES`)
  * are refused: in the `playground` app the services keep their state on the same nodes under them.
  */
-export type KvAppOp =
-  | { op: 'put'; key: string; value: Json }
-  | { op: 'get'; key: string }
-  | { op: 'replicate'; key: string; value: Json; to: NodeId[] };
+export type KvAppOp = { op: 'put'; key: string; value: Json } | { op: 'get'; key: string } | { op: 'replicate'; key: string; value: Json; to: NodeId[] };
 
 export const REPLICA_PREFIX = '~';
 
@@ -40,7 +37,10 @@ export const kvApp: App = {
     const key = p.key;
     const prefix = servicePrefixOf(key);
     if (prefix !== undefined) {
-      throw new DseError('BadRequest', `kv: key ${JSON.stringify(key.slice(0, 60))} starts with ${prefix}, a service's prefix (keys may not start with ${SERVICE_PREFIXES.join(', ')})`);
+      throw new DseError(
+        'BadRequest',
+        `kv: key ${JSON.stringify(key.slice(0, 60))} starts with ${prefix}, a service's prefix (keys may not start with ${SERVICE_PREFIXES.join(', ')})`,
+      );
     }
     switch (p.op) {
       case 'put':

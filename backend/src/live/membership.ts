@@ -81,7 +81,7 @@ export class MembershipControl {
    */
   async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
     // A change under way is waited for a little (a remote node's join starts by itself, a remove may follow at once).
-    for (const until = Date.now() + this.opts.waitMs; this.busy !== null && Date.now() < until; ) await sleep(50);
+    for (const until = Date.now() + this.opts.waitMs; this.busy !== null && Date.now() < until;) await sleep(50);
     if (this.busy !== null) throw new DseError('Conflict', `a membership change is under way (${this.busy}): try again when it is done`);
     this.busy = what;
     this.deadline = Date.now() + this.opts.timeoutMs;
@@ -103,7 +103,8 @@ export class MembershipControl {
       if (isDseError(e) && e.code === 'Timeout' && this.statusSessions.get(node) === s) this.statusSessions.delete(node);
       throw e;
     });
-    if (typeof r.result === 'object' && r.result !== null && 'error' in r.result) throw new DseError('Conflict', `membership status of ${node}: ${JSON.stringify(r.result.error)}`);
+    if (typeof r.result === 'object' && r.result !== null && 'error' in r.result)
+      throw new DseError('Conflict', `membership status of ${node}: ${JSON.stringify(r.result.error)}`);
     return r.result as unknown as MembershipStatus;
   }
 
@@ -170,7 +171,8 @@ export class MembershipControl {
   /** Sends version `before.version + 1` to every node of `to`, until every answer has committed; then waits for the hand-offs. */
   private async change(before: PlacementView, members: NodeId[], to: NodeId[], what: string, inherit?: ViewChange['inherit']): Promise<void> {
     const v = before.version + 1;
-    const say = (phase: 'sent' | 'committed' | 'handedOver'): void => this.host.emit({ type: 'placementChanged', t: this.host.now(), version: v, members: [...members], phase, change: what });
+    const say = (phase: 'sent' | 'committed' | 'handedOver'): void =>
+      this.host.emit({ type: 'placementChanged', t: this.host.now(), version: v, members: [...members], phase, change: what });
     const payload: Json = { pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) } as unknown as Json;
     await this.waitUp(to);
     const deadline = this.deadline;
@@ -217,13 +219,21 @@ export class MembershipControl {
     const until = Math.min(this.deadline, Date.now() + 5000);
     while (Date.now() < until && members.some((n) => this.host.status(n) === 'recovering')) await sleep(100);
     const down = members.filter((n) => this.host.status(n) !== 'up');
-    if (down.length > 0) throw new DseError('Conflict', `${what} while ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} not up: restart ${down.length === 1 ? 'it' : 'them'}, or remove ${down.length === 1 ? 'it' : 'them'}, first`);
+    if (down.length > 0)
+      throw new DseError(
+        'Conflict',
+        `${what} while ${down.join(', ')} ${down.length === 1 ? 'is' : 'are'} not up: restart ${down.length === 1 ? 'it' : 'them'}, or remove ${down.length === 1 ? 'it' : 'them'}, first`,
+      );
   }
 
   private async waitUp(nodes: readonly NodeId[]): Promise<void> {
     const deadline = this.deadline;
     while (nodes.some((n) => this.host.status(n) !== 'up')) {
-      if (Date.now() > deadline) throw new DseError('Timeout', `membership: ${nodes.filter((n) => this.host.status(n) !== 'up').join(', ')} not up in time (${this.opts.timeoutMs} ms for a change)`);
+      if (Date.now() > deadline)
+        throw new DseError(
+          'Timeout',
+          `membership: ${nodes.filter((n) => this.host.status(n) !== 'up').join(', ')} not up in time (${this.opts.timeoutMs} ms for a change)`,
+        );
       await sleep(100);
     }
   }
@@ -234,7 +244,8 @@ export class MembershipControl {
     for (;;) {
       const all = await Promise.allSettled(members.map((n) => this.statusOf(n)));
       if (all.every((s) => s.status === 'fulfilled' && s.value.version >= this.view.version && s.value.waitingFor.length === 0)) return;
-      if (Date.now() > deadline) throw new DseError('Timeout', `membership version ${this.view.version}: hand-offs not arrived in time (${this.opts.timeoutMs} ms for a change)`);
+      if (Date.now() > deadline)
+        throw new DseError('Timeout', `membership version ${this.view.version}: hand-offs not arrived in time (${this.opts.timeoutMs} ms for a change)`);
       await sleep(100);
     }
   }
@@ -252,7 +263,8 @@ export class MembershipControl {
         await withTimeout(a.commit(), 20_000, `${node}: the drained state committed`);
         return;
       }
-      if (Date.now() > deadline) throw new DseError('Timeout', `membership: ${node} still holds units after ${this.opts.timeoutMs} ms (a workflow still running?)`);
+      if (Date.now() > deadline)
+        throw new DseError('Timeout', `membership: ${node} still holds units after ${this.opts.timeoutMs} ms (a workflow still running?)`);
       await sleep(100);
     }
   }

@@ -141,7 +141,15 @@ export class NodeGateway {
     // The whole request is checked before anything changes: a refused join adds no node and leaves an
     // existing one's connection and count of starts as they were.
     const data = (r as { data?: unknown }).data as { host?: unknown; port?: unknown } | undefined;
-    if (typeof data !== 'object' || data === null || typeof data.host !== 'string' || typeof data.port !== 'number' || !Number.isInteger(data.port) || data.port <= 0 || data.port > 65535) {
+    if (
+      typeof data !== 'object' ||
+      data === null ||
+      typeof data.host !== 'string' ||
+      typeof data.port !== 'number' ||
+      !Number.isInteger(data.port) ||
+      data.port <= 0 ||
+      data.port > 65535
+    ) {
       return { error: new DseError('BadRequest', 'join: data must be {host, port}, where peers reach this node').toBody() };
     }
     const incarnation = typeof r.incarnation === 'string' ? r.incarnation : null;
@@ -272,7 +280,11 @@ export class NodeGateway {
       const e: InspectionEvent = { type: 'checkpointPersisted', t: this.cx.clock.now(), node, worldLine: r.worldLine, version: r.version, deps: r.deps };
       if (entry !== undefined) track(entry, e);
       this.cx.opts.emit(e);
-      this.router.route(COORDINATOR, { kind: 'persisted', node, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: r.deps }, 'control');
+      this.router.route(
+        COORDINATOR,
+        { kind: 'persisted', node, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: r.deps },
+        'control',
+      );
     }
   }
 }

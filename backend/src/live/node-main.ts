@@ -29,17 +29,20 @@ import { NODE_NAMESPACE, NODE_SOCKET_PATH, SERVER_ENDPOINT } from './wire';
 
 const USAGE = 'usage: npm run node -- --server URL --id ID [--app NAME] [--listen ADDRESS] (the token, if any, in DSE_TOKEN)';
 
-const { values } = parseCommandLine({
-  options: {
-    server: { type: 'string' },
-    id: { type: 'string' },
-    app: { type: 'string' },
-    incarnation: { type: 'string' },
-    listen: { type: 'string' },
-    help: { type: 'boolean', default: false },
+const { values } = parseCommandLine(
+  {
+    options: {
+      server: { type: 'string' },
+      id: { type: 'string' },
+      app: { type: 'string' },
+      incarnation: { type: 'string' },
+      listen: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
   },
-  strict: true,
-}, USAGE);
+  USAGE,
+);
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
@@ -258,18 +261,23 @@ async function startNode(cfg: NodeRunConfig): Promise<void> {
   if (runCfg !== cfg) return; // a reset came meanwhile: it starts the node
   clock?.cancelAll();
   clock = new RealClock(cfg.epochMs);
-  node = new DseNode(id, app, { clock, network, storage, observer, onFatal: fatal }, {
-    mode: cfg.mode,
-    cutKind: cfg.cutKind,
-    checkpointIntervalMs: cfg.checkpointIntervalMs,
-    retransmitMs: cfg.retransmitMs,
-    // Full snapshots of a large state are most of what a node writes at 10 ms checkpoints: take one
-    // only when the deltas since the last add up to the state's size (see NodeConfig), or every 1000
-    // checkpoints; the storage also compacts the committed version into a full one when it prunes.
-    fullSnapshotEvery: 1000,
-    heartbeatMs: null,
-    emitStateChanges: true,
-  });
+  node = new DseNode(
+    id,
+    app,
+    { clock, network, storage, observer, onFatal: fatal },
+    {
+      mode: cfg.mode,
+      cutKind: cfg.cutKind,
+      checkpointIntervalMs: cfg.checkpointIntervalMs,
+      retransmitMs: cfg.retransmitMs,
+      // Full snapshots of a large state are most of what a node writes at 10 ms checkpoints: take one
+      // only when the deltas since the last add up to the state's size (see NodeConfig), or every 1000
+      // checkpoints; the storage also compacts the committed version into a full one when it prunes.
+      fullSnapshotEvery: 1000,
+      heartbeatMs: null,
+      emitStateChanges: true,
+    },
+  );
   node.setHeld(cfg.held);
   node.start();
   startHeartbeat(cfg.heartbeatIntervalMs);
@@ -387,7 +395,14 @@ socket.on('reset', (cfg: NodeRunConfig) => {
 socket.on('connect_error', (e: Error) => {
   // engine.io puts the transport's own error in `description` (an ErrorEvent, or the HTTP status of a refused upgrade).
   const d = (e as Error & { description?: unknown }).description;
-  const detail = d instanceof Error ? d.message : typeof d === 'object' && d !== null && 'message' in d ? String((d as { message: unknown }).message) : d !== undefined ? String(d) : '';
+  const detail =
+    d instanceof Error
+      ? d.message
+      : typeof d === 'object' && d !== null && 'message' in d
+        ? String((d as { message: unknown }).message)
+        : d !== undefined
+          ? String(d)
+          : '';
   say(`cannot connect to ${values.server}: ${e.message}${detail !== '' ? ` (${detail})` : ''}`);
   process.exit(2);
 });

@@ -217,7 +217,8 @@ export class Requests {
     if (node === undefined) {
       const field = SERVICE_PLACEMENT_FIELD[req.svc];
       const placeBy = req.payload[field];
-      if (typeof placeBy !== 'string') throw new DseError('BadRequest', `service ${req.svc}: payload.${field} must be a string to place the request (or give node)`);
+      if (typeof placeBy !== 'string')
+        throw new DseError('BadRequest', `service ${req.svc}: payload.${field} must be a string to place the request (or give node)`);
       const nodes = this.cluster.membership.view.members;
       if (nodes.length === 0) throw new DseError('Conflict', 'the cluster has no nodes');
       node = serviceNode(req.svc, placeBy, nodes);
@@ -225,7 +226,13 @@ export class Requests {
     if (!this.cluster.hasNode(node)) throw new DseError('NotFound', `no node ${node}`);
     if (payload.committed !== undefined) {
       const op = typeof payload.op === 'string' ? payload.op : '';
-      if (!(COMMITTED_OPS[req.svc] ?? []).includes(op)) throw new DseError('BadRequest', `service ${req.svc}: committed is for ${Object.entries(COMMITTED_OPS).map(([s, ops]) => ops.map((o) => `${s} ${o}`).join(', ')).join(', ')}`);
+      if (!(COMMITTED_OPS[req.svc] ?? []).includes(op))
+        throw new DseError(
+          'BadRequest',
+          `service ${req.svc}: committed is for ${Object.entries(COMMITTED_OPS)
+            .map(([s, ops]) => ops.map((o) => `${s} ${o}`).join(', '))
+            .join(', ')}`,
+        );
       if (payload.committed === true) payload.upTo = this.cluster.host.cut[node] ?? 0;
       delete payload.committed;
     }
@@ -271,7 +278,16 @@ export class Requests {
     );
     let timer: NodeJS.Timeout | null = null;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DseError('Timeout', `request ${id}: no answer from ${node} within ${this.opts.answerTimeoutMs} ms (it may be down); ask GET /api/requests/${id} later`)), this.opts.answerTimeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new DseError(
+              'Timeout',
+              `request ${id}: no answer from ${node} within ${this.opts.answerTimeoutMs} ms (it may be down); ask GET /api/requests/${id} later`,
+            ),
+          ),
+        this.opts.answerTimeoutMs,
+      );
     });
     try {
       await Promise.race([answer, timeout]);

@@ -163,11 +163,15 @@ export class ProcessSupervisor {
     if (opts.storage.url !== undefined && opts.storage.schema !== undefined) env.DATABASE_URL = opts.storage.url;
     // DSE_NODE_FLAGS: extra Node flags for the node processes (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile them).
     const flags = (process.env.DSE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-    const child = spawn(process.execPath, [...flags, '--import', 'tsx', NODE_MAIN, '--server', opts.serverUrl(), '--id', id, '--incarnation', entry.incarnation], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...flags, '--import', 'tsx', NODE_MAIN, '--server', opts.serverUrl(), '--id', id, '--incarnation', entry.incarnation],
+      {
+        cwd: REPO_ROOT,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     entry.proc = child;
     entry.pid = child.pid ?? null;
     entry.lastHeard = wallNow();

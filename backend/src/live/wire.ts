@@ -82,7 +82,9 @@ export interface NodeRunConfig {
   founders?: NodeId[];
 }
 
-export type NodeConfigPush = Partial<Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'messageLoss' | 'observation' | 'held'>>;
+export type NodeConfigPush = Partial<
+  Pick<NodeRunConfig, 'checkpointIntervalMs' | 'heartbeatIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'messageLoss' | 'observation' | 'held'>
+>;
 
 export type JoinReply = { ok: true; config: NodeRunConfig } | { error: ErrorBody };
 

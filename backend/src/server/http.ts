@@ -139,7 +139,10 @@ function serveStatic(req: IncomingMessage, res: ServerResponse, pathname: string
 
 /** The API's route table: a request under `/api/` as the command it stands for (validated). */
 function commandOf(method: string, path: string, body: unknown, limits: Limits, commands: Commands): Command {
-  const parts = path.split('/').filter((p) => p !== '').slice(1); // after 'api'
+  const parts = path
+    .split('/')
+    .filter((p) => p !== '')
+    .slice(1); // after 'api'
   const key = `${method} ${parts.map((p, i) => (i === 1 && (parts[0] === 'nodes' || parts[0] === 'requests' || parts[0] === 'sessions') ? ':id' : p)).join('/')}`;
   const emptyBody = (): void => {
     if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length > 0)) {
@@ -218,7 +221,12 @@ export function createHttpServer(o: HttpOptions): Server {
       return;
     }
     if (!security.authorized(req)) {
-      sendError(res, new DseError('Unauthorized', 'this server needs its token: Authorization: Bearer <DSE_TOKEN> (browsers: open /?token=<DSE_TOKEN> once)'), 401, { 'www-authenticate': 'Bearer' });
+      sendError(
+        res,
+        new DseError('Unauthorized', 'this server needs its token: Authorization: Bearer <DSE_TOKEN> (browsers: open /?token=<DSE_TOKEN> once)'),
+        401,
+        { 'www-authenticate': 'Bearer' },
+      );
       return;
     }
     if (!path.startsWith('/api/') && path !== '/api') {

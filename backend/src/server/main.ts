@@ -73,7 +73,9 @@ const server = await startServer({
   process.exit(1);
 });
 
-process.stdout.write(`DSE Playground: ${server.url}/  (storage: ${server.storage.describe}; ${token !== '' ? 'token required' : 'no token, loopback only'}; Ctrl-C stops it)\n`);
+process.stdout.write(
+  `DSE Playground: ${server.url}/  (storage: ${server.storage.describe}; ${token !== '' ? 'token required' : 'no token, loopback only'}; Ctrl-C stops it)\n`,
+);
 
 let stopping = false;
 const stop = (): void => {

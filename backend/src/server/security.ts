@@ -128,7 +128,10 @@ export function createSecurity(token: string | null): Security {
     }
     const auth = socket.handshake.auth as { token?: unknown } | undefined;
     const header = socket.handshake.headers.authorization;
-    const ok = tokenOk(auth?.token) || (typeof header === 'string' && header.startsWith('Bearer ') && tokenOk(header.slice(7))) || tokenOk(cookieToken(socket.handshake.headers.cookie));
+    const ok =
+      tokenOk(auth?.token) ||
+      (typeof header === 'string' && header.startsWith('Bearer ') && tokenOk(header.slice(7))) ||
+      tokenOk(cookieToken(socket.handshake.headers.cookie));
     if (!ok) {
       const err = new Error('Unauthorized: this server needs its token in the handshake (io(url, {auth: {token}}))') as Error & { data: unknown };
       err.data = { error: new DseError('Unauthorized', 'missing or wrong token').toBody() };

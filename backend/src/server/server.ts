@@ -85,7 +85,10 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
   const host = o.host ?? '127.0.0.1';
   const token = o.token === undefined || o.token === '' ? null : o.token;
   if (!isLoopback(host) && token === null) {
-    throw new DseError('Unauthorized', `refusing to listen on ${host}: an address other than loopback (127.0.0.1, localhost, ::1) needs DSE_TOKEN set, so that only holders of the token can control the cluster`);
+    throw new DseError(
+      'Unauthorized',
+      `refusing to listen on ${host}: an address other than loopback (127.0.0.1, localhost, ::1) needs DSE_TOKEN set, so that only holders of the token can control the cluster`,
+    );
   }
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
@@ -122,7 +125,10 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     if (notice !== undefined) s.notice = notice;
     return s;
   };
-  stream = new EventStream({ historyEventsMax: limits.historyEventsMax, batchMs: 50, unackedBatchesMax: 8, queueEventsMax: 5000, ackTimeoutMs: 10_000, ...o.stream }, snapshot);
+  stream = new EventStream(
+    { historyEventsMax: limits.historyEventsMax, batchMs: 50, unackedBatchesMax: 8, queueEventsMax: 5000, ackTimeoutMs: 10_000, ...o.stream },
+    snapshot,
+  );
   stream.start();
 
   const simulation = new SimulationRunner();

@@ -75,7 +75,8 @@ export function attachSockets(http: HttpServer, o: SocketOptions): Sockets {
       }
       let cmd: Command;
       try {
-        if (JSON.stringify(raw ?? null).length > limits.bodyBytesMax) throw new DseError('LimitExceeded', `the command is larger than ${limits.bodyBytesMax} bytes`);
+        if (JSON.stringify(raw ?? null).length > limits.bodyBytesMax)
+          throw new DseError('LimitExceeded', `the command is larger than ${limits.bodyBytesMax} bytes`);
         cmd = v.command(raw, limits, commands.current());
       } catch (e) {
         reply({ error: errorBody(e) });

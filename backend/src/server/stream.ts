@@ -113,7 +113,10 @@ export class EventStream {
       if (s.dropped) {
         if (s.unacked > 0) continue;
         s.dropped = false;
-        s.socket.emit('snapshot', this.snapshotNow('resync', 'This browser fell behind the event stream; its queued events were dropped and the view starts again from this snapshot.'));
+        s.socket.emit(
+          'snapshot',
+          this.snapshotNow('resync', 'This browser fell behind the event stream; its queued events were dropped and the view starts again from this snapshot.'),
+        );
         s.socket.emit('notice', { level: 'warning', message: 'Fell behind the event stream: resynchronised from a snapshot.' });
         continue;
       }

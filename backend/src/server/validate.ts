@@ -85,7 +85,10 @@ export function configPatch(v: unknown, limits: Limits, current: ClusterConfig):
   if (recovery !== undefined) p.recovery = recovery;
   const observation = oneOf(o, 'observation', OBSERVATION_LEVELS);
   if (observation !== undefined) p.observation = observation;
-  const ints: ['checkpointIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'autoRestartDelayMs' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs', { min: number; max: number }][] = [
+  const ints: [
+    'checkpointIntervalMs' | 'networkDelayMs' | 'networkJitterMs' | 'autoRestartDelayMs' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs',
+    { min: number; max: number },
+  ][] = [
     ['checkpointIntervalMs', limits.checkpointIntervalMs],
     ['networkDelayMs', limits.networkDelayMs],
     ['networkJitterMs', limits.networkJitterMs],
@@ -138,17 +141,21 @@ export function kvRequest(v: unknown, limits: Limits, extraKeys: readonly string
   onlyKeys(o, ['session', 'op', 'key', 'value', 'committedOnly', 'node', ...extraKeys], 'request');
   const op = oneOf(o, 'op', ['put', 'get'] as const);
   if (op === undefined) bad('request: op is required (put or get)');
-  if (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > limits.keyLengthMax) bad(`request: key must be a string of 1 to ${limits.keyLengthMax} characters`);
+  if (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > limits.keyLengthMax)
+    bad(`request: key must be a string of 1 to ${limits.keyLengthMax} characters`);
   if (/[\u0000-\u001f\u007f]/.test(o.key)) bad('request: key must not contain control characters');
   const prefix = servicePrefixOf(o.key);
   if (prefix !== undefined) {
-    bad(`request: key must not start with ${prefix}: keys starting with ${SERVICE_PREFIXES.join(', ')} hold the services' state (send those requests to POST /api/service)`);
+    bad(
+      `request: key must not start with ${prefix}: keys starting with ${SERVICE_PREFIXES.join(', ')} hold the services' state (send those requests to POST /api/service)`,
+    );
   }
   const r: KvRequestBody = { op, key: o.key };
   if (o.session !== undefined) r.session = session(o.session);
   if (op === 'put') {
     if (!('value' in o)) bad('request: a put needs a value');
-    if (jsonSize(o.value) > limits.valueBytesMax) throw new DseError('LimitExceeded', `request: the value is larger than ${limits.valueBytesMax} bytes of JSON`);
+    if (jsonSize(o.value) > limits.valueBytesMax)
+      throw new DseError('LimitExceeded', `request: the value is larger than ${limits.valueBytesMax} bytes of JSON`);
     if (depth(o.value, VALUE_DEPTH_MAX + 1) > VALUE_DEPTH_MAX) bad(`request: the value is nested deeper than ${VALUE_DEPTH_MAX} levels`);
     if (o.committedOnly !== undefined) bad('request: committedOnly is for gets');
     r.value = o.value as Json;
@@ -177,14 +184,17 @@ export function serviceRequest(v: unknown, limits: Limits, extraKeys: readonly s
   const svc = oneOf(o, 'svc', SERVICE_NAMES);
   if (svc === undefined) bad(`service request: svc is required (${SERVICE_NAMES.join(', ')})`);
   const payload = object(o.payload, 'service request: payload');
-  if (jsonSize(payload) > limits.valueBytesMax) throw new DseError('LimitExceeded', `service request: the payload is larger than ${limits.valueBytesMax} bytes of JSON`);
+  if (jsonSize(payload) > limits.valueBytesMax)
+    throw new DseError('LimitExceeded', `service request: the payload is larger than ${limits.valueBytesMax} bytes of JSON`);
   if (depth(payload, VALUE_DEPTH_MAX + 1) > VALUE_DEPTH_MAX) bad(`service request: the payload is nested deeper than ${VALUE_DEPTH_MAX} levels`);
   if (payload.svc !== undefined && payload.svc !== svc) bad('service request: payload.svc must be absent (the server sets it from svc)');
-  if (typeof payload.op !== 'string' || payload.op.length === 0) bad('service request: payload.op must be a string (e.g. append, read, put, publish, poll, start)');
+  if (typeof payload.op !== 'string' || payload.op.length === 0)
+    bad('service request: payload.op must be a string (e.g. append, read, put, publish, poll, start)');
   if (payload.upTo !== undefined) bad('service request: payload.upTo is set by the server: ask committed: true for a committed-only read');
   if (payload.committed !== undefined && typeof payload.committed !== 'boolean') bad('service request: payload.committed must be true or false');
   const field = SERVICE_PLACEMENT_FIELD[svc];
-  if (o.node === undefined && (typeof payload[field] !== 'string' || payload[field] === '')) bad(`service request: payload.${field} must be a non-empty string (it places the ${svc} request on a node), or give node`);
+  if (o.node === undefined && (typeof payload[field] !== 'string' || payload[field] === ''))
+    bad(`service request: payload.${field} must be a non-empty string (it places the ${svc} request on a node), or give node`);
   const { svc: _svc, ...rest } = payload;
   const r: ServiceRequestBody = { svc, payload: rest as { [k: string]: Json } };
   if (o.session !== undefined) r.session = session(o.session);

@@ -66,7 +66,13 @@ export function followOwner(w: { owner: NodeId; version: number }, best: { owner
  * placement) is followed: the request goes again to the owner named under the newest placement seen,
  * and `view` (the client's placement, if given) learns the newer members.
  */
-export async function request<T>(session: Session, node: NodeId, payload: Json, decode: (r: Json) => T = (r) => r as unknown as T, view?: PlacementView): Promise<Speculative<T>> {
+export async function request<T>(
+  session: Session,
+  node: NodeId,
+  payload: Json,
+  decode: (r: Json) => T = (r) => r as unknown as T,
+  view?: PlacementView,
+): Promise<Speculative<T>> {
   let r: SpeculativeResult = await session.request(node, payload);
   let best: { owner: NodeId; version: number } | null = null;
   for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
@@ -176,7 +182,8 @@ export function serviceRouter(services: Readonly<Record<string, ServiceApp>>): A
   const pick = (payload: Json, what: string): ServiceApp => {
     const svc = asObject(payload, what).svc;
     const app = typeof svc === 'string' ? services[svc] : undefined;
-    if (app === undefined) throw new DseError('BadRequest', `${what}: no service named ${JSON.stringify(svc ?? null)} (have ${Object.keys(services).join(', ')})`);
+    if (app === undefined)
+      throw new DseError('BadRequest', `${what}: no service named ${JSON.stringify(svc ?? null)} (have ${Object.keys(services).join(', ')})`);
     return app;
   };
   return {

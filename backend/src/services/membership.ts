@@ -248,7 +248,8 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     const self = ctx.nodeId;
     // A node that is no member and holds nothing (a node just added) may catch up from any version.
     const joining = !view.m.includes(self) && change.prev !== undefined && unitsHere(ctx).size === 0;
-    if (change.v !== view.v + 1 && !joining) throw new DseError('Conflict', `membership: this node is at placement version ${view.v}; version ${change.v} cannot follow it`);
+    if (change.v !== view.v + 1 && !joining)
+      throw new DseError('Conflict', `membership: this node is at placement version ${view.v}; version ${change.v} cannot follow it`);
     if (view.wait.length > 0) throw new DseError('Conflict', `membership: version ${view.v} is still being handed over (waiting for ${view.wait.join(', ')})`);
     const members = [...new Set(change.members)].sort();
     const old = joining ? [...new Set(change.prev)].sort() : view.m;
@@ -399,7 +400,8 @@ function parseChange(p: { [k: string]: Json }): ViewChange {
   }
   const change: ViewChange = { pl: 'view', v, members: members as string[] };
   if (p.prev !== undefined && p.prev !== null) {
-    if (!Array.isArray(p.prev) || p.prev.some((m) => typeof m !== 'string' || m === '')) throw new DseError('BadRequest', 'membership: prev must be a list of node ids');
+    if (!Array.isArray(p.prev) || p.prev.some((m) => typeof m !== 'string' || m === ''))
+      throw new DseError('BadRequest', 'membership: prev must be a list of node ids');
     change.prev = p.prev as string[];
   }
   if (p.inherit !== undefined && p.inherit !== null) {

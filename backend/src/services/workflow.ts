@@ -143,7 +143,8 @@ function runStep(ctx: ActionContext, id: string, phase: 'run' | 'comp', k: numbe
 
 function parseSteps(p: Record<string, Json>): WorkflowStep[] {
   const raw = p.steps;
-  if (!Array.isArray(raw) || raw.length > WORKFLOW_STEPS_MAX) throw new DseError('BadRequest', `workflow: steps must be a list of at most ${WORKFLOW_STEPS_MAX}`);
+  if (!Array.isArray(raw) || raw.length > WORKFLOW_STEPS_MAX)
+    throw new DseError('BadRequest', `workflow: steps must be a list of at most ${WORKFLOW_STEPS_MAX}`);
   return raw.map((s, i) => {
     const o = asObject(s, `workflow step ${i}`);
     if (typeof o.node !== 'string' || o.node.length === 0) throw new DseError('BadRequest', `workflow step ${i}: node must be a node id`);

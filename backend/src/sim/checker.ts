@@ -170,7 +170,10 @@ export class Checker {
         const v = m.get(e.version) ?? { deps: {}, closed: false };
         v.closed = true;
         m.set(e.version, v);
-        if (this.closedIsDurable) this.onDurable([{ node: e.node, worldLine: e.worldLine, version: e.version, prevVersion: e.prevVersion, deps: e.deps, full: e.full, changes: { set: [], del: [] } }]);
+        if (this.closedIsDurable)
+          this.onDurable([
+            { node: e.node, worldLine: e.worldLine, version: e.version, prevVersion: e.prevVersion, deps: e.deps, full: e.full, changes: { set: [], del: [] } },
+          ]);
         return;
       }
       case 'messageSent':
@@ -180,7 +183,10 @@ export class Checker {
         this.onCut(e.t, e.worldLine, e.cut);
         return;
       case 'rollback': {
-        this.note(e.t, `${e.node} restored to ${e.toVersion} in world-line ${e.worldLine}${e.discarded ? `, discarding ${e.discarded.from}..${e.discarded.to}` : ''}`);
+        this.note(
+          e.t,
+          `${e.node} restored to ${e.toVersion} in world-line ${e.worldLine}${e.discarded ? `, discarding ${e.discarded.from}..${e.discarded.to}` : ''}`,
+        );
         if (!this.closedIsDurable && e.worldLine === this.worldLine && this.kept[e.node] !== undefined && e.toVersion !== this.kept[e.node]) {
           this.fail('no-orphans', `${e.node} restored to ${e.toVersion} in world-line ${e.worldLine}, whose restore point for it is ${this.kept[e.node]}`, e.t);
         }
@@ -212,11 +218,15 @@ export class Checker {
    * on versions kept on the others, and a node whose process died keeps only what is durable.
    */
   private onWorldLine(e: Extract<InspectionEvent, { type: 'worldLineChanged' }>): void {
-    this.note(e.t, `world-line ${e.worldLine} from cut ${fmt(e.cut)}, kept ${fmt(e.kept)}${e.failed.length > 0 ? ` (failed: ${e.failed.join(', ')})` : ''} [${e.reason}]`);
+    this.note(
+      e.t,
+      `world-line ${e.worldLine} from cut ${fmt(e.cut)}, kept ${fmt(e.kept)}${e.failed.length > 0 ? ` (failed: ${e.failed.join(', ')})` : ''} [${e.reason}]`,
+    );
     if (this.worldLine !== 0) {
       if (e.worldLine <= this.worldLine) this.fail('cut-safety', `world-line ${e.worldLine} started again (the current one is ${this.worldLine})`, e.t);
       for (const n in this.cut) {
-        if ((e.cut[n] ?? 0) < this.cut[n]!) this.fail('cut-safety', `world-line ${e.worldLine} starts from ${n}@${e.cut[n] ?? 0}, below the committed ${this.cut[n]}`, e.t);
+        if ((e.cut[n] ?? 0) < this.cut[n]!)
+          this.fail('cut-safety', `world-line ${e.worldLine} starts from ${n}@${e.cut[n] ?? 0}, below the committed ${this.cut[n]}`, e.t);
       }
     }
     for (const n of e.failed) this.failedKnown.add(n);
@@ -225,7 +235,8 @@ export class Checker {
         const k = e.kept[n]!;
         const c = e.cut[n] ?? 0;
         if (k < c) this.fail('no-orphans', `world-line ${e.worldLine} restores ${n} to ${k}, below its committed ${c}`, e.t);
-        if (e.recovery === 'cut' && k !== c) this.fail('no-orphans', `recovery cut, yet world-line ${e.worldLine} keeps ${n} up to ${k}, above the cut ${c}`, e.t);
+        if (e.recovery === 'cut' && k !== c)
+          this.fail('no-orphans', `recovery cut, yet world-line ${e.worldLine} keeps ${n} up to ${k}, above the cut ${c}`, e.t);
         if (this.crashed.has(n) && this.failedKnown.has(n) && k > c && this.durable.get(n)?.has(k) !== true) {
           this.fail('no-orphans', `world-line ${e.worldLine} keeps ${n} up to ${k}, but ${n} crashed and ${k} is not durable`, e.t);
         }
@@ -235,7 +246,12 @@ export class Checker {
           for (const m in info.deps) {
             if (m === n) continue;
             const limit = e.kept[m] ?? e.cut[m] ?? 0;
-            if (info.deps[m]! > limit) this.fail('no-orphans', `world-line ${e.worldLine} keeps ${n}@${v}, which depends on ${m}@${info.deps[m]}, above ${m}'s restore point ${limit}`, e.t);
+            if (info.deps[m]! > limit)
+              this.fail(
+                'no-orphans',
+                `world-line ${e.worldLine} keeps ${n}@${v}, which depends on ${m}@${info.deps[m]}, above ${m}'s restore point ${limit}`,
+                e.t,
+              );
           }
         }
       }
@@ -275,7 +291,8 @@ export class Checker {
       return;
     }
     for (const n in this.cut) {
-      if ((cut[n] ?? 0) < this.cut[n]!) this.fail('cut-safety', `cut of ${n} went back from ${this.cut[n]} to ${cut[n] ?? 0} within world-line ${worldLine}`, t);
+      if ((cut[n] ?? 0) < this.cut[n]!)
+        this.fail('cut-safety', `cut of ${n} went back from ${this.cut[n]} to ${cut[n] ?? 0} within world-line ${worldLine}`, t);
     }
     for (const n in cut) {
       const c = cut[n]!;
@@ -294,7 +311,8 @@ export class Checker {
         }
         for (const dn in d.deps) {
           if (dn === n) continue;
-          if ((cut[dn] ?? 0) < d.deps[dn]!) this.fail('cut-safety', `cut commits ${n}@${v}, which depends on ${dn}@${d.deps[dn]}, outside the cut (${dn}@${cut[dn] ?? 0})`, t);
+          if ((cut[dn] ?? 0) < d.deps[dn]!)
+            this.fail('cut-safety', `cut commits ${n}@${v}, which depends on ${dn}@${d.deps[dn]}, outside the cut (${dn}@${cut[dn] ?? 0})`, t);
         }
         if (d.prevVersion < before) {
           this.fail('cut-safety', `cut commits ${n}@${v}, whose predecessor ${d.prevVersion} is below the previous cut ${before}: a version was skipped`, t);
@@ -344,7 +362,8 @@ export class Checker {
         // Across world-lines: after a rolled-back request nothing of the session survives until the
         // client resumed it (sticky sessions).
         const bad = rolledBack.find((r) => r.seq < o.seq && r.resumes === o.resumes);
-        if (bad !== undefined) this.fail('prefix', `session ${session}: request ${o.seq} committed although the earlier ${bad.seq} was rolled back (no resume in between)`, t);
+        if (bad !== undefined)
+          this.fail('prefix', `session ${session}: request ${o.seq} committed although the earlier ${bad.seq} was rolled back (no resume in between)`, t);
       }
     }
   }

@@ -14,25 +14,28 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
-const { values } = parseCommandLine({
-  options: {
-    scenario: { type: 'string', default: 'kvtest' },
-    seeds: { type: 'string', default: '100' },
-    from: { type: 'string', default: '1' },
-    mode: { type: 'string', default: 'speculative' },
-    cut: { type: 'string', default: 'exact' },
-    recovery: { type: 'string', default: 'precise' },
-    'no-faults': { type: 'boolean', default: false },
-    'no-coordinator-crashes': { type: 'boolean', default: false },
-    membership: { type: 'boolean', default: false },
-    changes: { type: 'string' },
-    kinds: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    bug: { type: 'string' },
-    help: { type: 'boolean', default: false },
+const { values } = parseCommandLine(
+  {
+    options: {
+      scenario: { type: 'string', default: 'kvtest' },
+      seeds: { type: 'string', default: '100' },
+      from: { type: 'string', default: '1' },
+      mode: { type: 'string', default: 'speculative' },
+      cut: { type: 'string', default: 'exact' },
+      recovery: { type: 'string', default: 'precise' },
+      'no-faults': { type: 'boolean', default: false },
+      'no-coordinator-crashes': { type: 'boolean', default: false },
+      membership: { type: 'boolean', default: false },
+      changes: { type: 'string' },
+      kinds: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      bug: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
   },
-  strict: true,
-}, USAGE);
+  USAGE,
+);
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
@@ -86,7 +89,9 @@ for (let seed = from; seed < from + seeds; seed++) {
       for (const other of r.violations.slice(1, 5)) process.stderr.write(`  also ${other.invariant}: ${other.message}\n`);
       process.stderr.write(`trace (last events):\n${r.trace.map((l) => `  ${l}`).join('\n')}\n`);
       const extra = `${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values['no-coordinator-crashes'] ? ' --no-coordinator-crashes' : ''}${membership ? ' --membership' : ''}${changes !== undefined ? ` --changes ${changes}` : ''}${kinds !== undefined ? ` --kinds ${kinds.join(',')}` : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
-      process.stderr.write(`reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut} --recovery ${values.recovery}${extra}\n`);
+      process.stderr.write(
+        `reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut} --recovery ${values.recovery}${extra}\n`,
+      );
     }
   }
   if (progress && (seed - from) % 10 === 9) {

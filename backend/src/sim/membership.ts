@@ -217,7 +217,8 @@ export function checkPlacement(c: Checker, t: number, views: ReadonlyMap<NodeId,
   const where = new Map<string, NodeId>();
   for (const [n, nv] of views) {
     const own = nv.appState.get('pl/view') as { v?: number } | undefined;
-    if (view.members.includes(n) && (own?.v ?? 0) !== view.version) c.fail('placement', `${n} is at placement version ${own?.v ?? 0}, the members' is ${view.version}`, t);
+    if (view.members.includes(n) && (own?.v ?? 0) !== view.version)
+      c.fail('placement', `${n} is at placement version ${own?.v ?? 0}, the members' is ${view.version}`, t);
     for (const [k, value] of nv.appState) {
       if (LEFTOVER.some((p) => k.startsWith(p))) {
         c.fail('placement', `${n} still holds ${k} after the run settled`, t);
@@ -226,7 +227,8 @@ export function checkPlacement(c: Checker, t: number, views: ReadonlyMap<NodeId,
       const unit = unitOfStateKey(k, value);
       if (unit === null) continue;
       const owner = ownerOf(unit, view.members);
-      if (owner !== n) c.fail('placement', `${n} holds ${k} (unit ${unit}), whose owner is ${owner} (members ${view.members.join(',')}, version ${view.version})`, t);
+      if (owner !== n)
+        c.fail('placement', `${n} holds ${k} (unit ${unit}), whose owner is ${owner} (members ${view.members.join(',')}, version ${view.version})`, t);
       const other = where.get(unit);
       if (other !== undefined && other !== n) c.fail('placement', `unit ${unit} is on ${other} and on ${n}`, t);
       where.set(unit, n);

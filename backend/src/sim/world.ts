@@ -222,10 +222,7 @@ class SimStorage implements Storage {
           reject(new DseError('StorageUnavailable', 'simulated storage failure'));
           return;
         }
-        op().then(
-          (v) => (failAfter ? reject(new DseError('StorageUnavailable', 'simulated failure after the write')) : resolve(v)),
-          reject,
-        );
+        op().then((v) => (failAfter ? reject(new DseError('StorageUnavailable', 'simulated failure after the write')) : resolve(v)), reject);
       });
     });
   }
@@ -238,7 +235,10 @@ class SimStorage implements Storage {
 
   writeCheckpoints(records: readonly CheckpointRecord[]): Promise<void> {
     // The planted 'no-dedup' bug: dedup tables are left out of what is persisted.
-    const written = this.bug === 'no-dedup' ? records.map((r) => ({ ...r, changes: { set: r.changes.set.filter(([k]) => !k.startsWith('r:dd:')), del: r.changes.del } })) : records;
+    const written =
+      this.bug === 'no-dedup'
+        ? records.map((r) => ({ ...r, changes: { set: r.changes.set.filter(([k]) => !k.startsWith('r:dd:')), del: r.changes.del } }))
+        : records;
     const write = (): Promise<void> => this.inner.writeCheckpoints(written).then(() => this.onDurable(written));
     if (this.bug === 'durable-early-release') return this.early(write);
     return this.timed(write, true);
@@ -247,12 +247,24 @@ class SimStorage implements Storage {
     return this.timed(() => this.inner.loadCheckpoint(node, version), true);
   }
   listCheckpoints(worldLine: number): Promise<CheckpointMeta[]> {
-    if (process.env.DSE_DEBUG) void this.inner.listCheckpoints(worldLine).then((rows) => console.log(`t=${this.sched.now} rows ${JSON.stringify(rows.filter((r) => r.node === 'n1').map((r) => [r.version, r.worldLine, r.prevVersion]))}`));
+    if (process.env.DSE_DEBUG)
+      void this.inner
+        .listCheckpoints(worldLine)
+        .then((rows) =>
+          console.log(`t=${this.sched.now} rows ${JSON.stringify(rows.filter((r) => r.node === 'n1').map((r) => [r.version, r.worldLine, r.prevVersion]))}`),
+        );
     if (this.bug === 'restart-trusts-saved-cut') return this.timed(() => Promise.resolve([]), true);
     return this.timed(() => this.inner.listCheckpoints(worldLine), true);
   }
   loadCoordinator(): Promise<CoordinatorRecord | null> {
-    return this.timed(() => this.inner.loadCoordinator().then((r) => { if (process.env.DSE_DEBUG) console.log(`t=${this.sched.now} loaded ${JSON.stringify(r).slice(0, 200)}`); return r; }), false);
+    return this.timed(
+      () =>
+        this.inner.loadCoordinator().then((r) => {
+          if (process.env.DSE_DEBUG) console.log(`t=${this.sched.now} loaded ${JSON.stringify(r).slice(0, 200)}`);
+          return r;
+        }),
+      false,
+    );
   }
   saveCoordinator(record: CoordinatorRecord): Promise<void> {
     if (process.env.DSE_DEBUG) console.log(`t=${this.sched.now} saveCoordinator ${JSON.stringify(record).slice(0, 200)}`);
@@ -349,7 +361,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         if (faults && rng.chance(0.05)) delay += rng.next() * 30;
         sched.after(delay, () => {
           const target = endpoints.get(to);
-          if (process.env.DSE_DEBUG && (m.kind === 'hello' || m.kind === 'prepare' || m.kind === 'recover' || m.kind === 'prepared')) console.log(`t=${sched.now} ${m.kind} ${from}->${to} ${target === undefined ? 'DROPPED' : ''} ${JSON.stringify(m).slice(0, 120)}`);
+          if (process.env.DSE_DEBUG && (m.kind === 'hello' || m.kind === 'prepare' || m.kind === 'recover' || m.kind === 'prepared'))
+            console.log(`t=${sched.now} ${m.kind} ${from}->${to} ${target === undefined ? 'DROPPED' : ''} ${JSON.stringify(m).slice(0, 120)}`);
           if (target === undefined) return;
           let d = m;
           if (opts.plantedBug === 'no-world-line-check' && 'h' in d) {
@@ -379,7 +392,15 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       : {
           writeCheckpoints: (records) =>
             storage.writeCheckpoints(records).then(() => {
-              for (const r of records) network('server').send(COORDINATOR, { kind: 'persisted', node: r.node, worldLine: r.worldLine, version: r.version, prevVersion: r.prevVersion, deps: r.deps });
+              for (const r of records)
+                network('server').send(COORDINATOR, {
+                  kind: 'persisted',
+                  node: r.node,
+                  worldLine: r.worldLine,
+                  version: r.version,
+                  prevVersion: r.prevVersion,
+                  deps: r.deps,
+                });
             }),
           loadCheckpoint: (node, version) => storage.loadCheckpoint(node, version),
           listCheckpoints: (worldLine) => storage.listCheckpoints(worldLine),
@@ -414,7 +435,11 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     );
   let coordinator = makeCoordinator();
   endpoints.set(COORDINATOR, coordinator);
-  const host = new SessionHost('client', { clock: new ProcessClock(sched), network: network('client'), observer }, { retransmitMs: 30, closedRequestsKept: Infinity });
+  const host = new SessionHost(
+    'client',
+    { clock: new ProcessClock(sched), network: network('client'), observer },
+    { retransmitMs: 30, closedRequestsKept: Infinity },
+  );
   endpoints.set('client', host);
   coordinator.addClient('client');
 
@@ -434,12 +459,12 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         coordinatorReady = true;
       },
       (e: unknown) => {
-      if (c !== coordinator) return;
-      if (!isDseError(e) || (e.code !== 'StaleWorldLine' && e.code !== 'StaleCut')) {
-        checker.fail('internal', `the coordinator failed to start: ${e instanceof Error ? e.message : String(e)}`, sched.now);
-      }
-      crashCoordinator();
-    },
+        if (c !== coordinator) return;
+        if (!isDseError(e) || (e.code !== 'StaleWorldLine' && e.code !== 'StaleCut')) {
+          checker.fail('internal', `the coordinator failed to start: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+        }
+        crashCoordinator();
+      },
     );
   };
   function crashCoordinator(): void {
@@ -462,15 +487,20 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       checker.fail('internal', `${id} stopped on an error: ${e instanceof Error ? e.message : String(e)}`, sched.now);
       crash(id);
     };
-    const node = new DseNode(id, app, { clock, network: network(id), storage: reportingStorage(), observer, onFatal, incarnation }, {
-      mode: opts.mode,
-      cutKind: opts.cutKind,
-      checkpointIntervalMs: opts.checkpointIntervalMs,
-      retransmitMs: 30,
-      fullSnapshotEvery: 8,
-      storageRetryMs: 5,
-      emitStateChanges: opts.emitStateChanges === true,
-    });
+    const node = new DseNode(
+      id,
+      app,
+      { clock, network: network(id), storage: reportingStorage(), observer, onFatal, incarnation },
+      {
+        mode: opts.mode,
+        cutKind: opts.cutKind,
+        checkpointIntervalMs: opts.checkpointIntervalMs,
+        retransmitMs: 30,
+        fullSnapshotEvery: 8,
+        storageRetryMs: 5,
+        emitStateChanges: opts.emitStateChanges === true,
+      },
+    );
     nodes.set(id, node);
     clocks.set(id, clock);
     endpoints.set(id, node);
@@ -615,13 +645,15 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   if (actor !== null) {
     actorDone = false;
     const count = opts.membershipChanges ?? 1 + rng.int(0, 2);
-    actor.run(count, workloadMs, () => faultsOn || !faults).then(
-      () => (actorDone = true),
-      (e: unknown) => {
-        checker.fail('internal', `membership actor: ${e instanceof Error ? e.message : String(e)}`, sched.now);
-        actorDone = true;
-      },
-    );
+    actor
+      .run(count, workloadMs, () => faultsOn || !faults)
+      .then(
+        () => (actorDone = true),
+        (e: unknown) => {
+          checker.fail('internal', `membership actor: ${e instanceof Error ? e.message : String(e)}`, sched.now);
+          actorDone = true;
+        },
+      );
   }
 
   await drive(() => run.done(), 10_000);
@@ -639,7 +671,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   // A little longer, so that the last versions commit and the cut covers them.
   await drive(() => false, 100);
   // The final states are read from every node: let a recovery still under way finish first.
-  const allUp = (): boolean => !coordinator.isRecovering && runtimeNodes().every((id) => nodes.get(id)?.status === 'up' && nodes.get(id)!.worldLine === coordinator.worldLine);
+  const allUp = (): boolean =>
+    !coordinator.isRecovering && runtimeNodes().every((id) => nodes.get(id)?.status === 'up' && nodes.get(id)!.worldLine === coordinator.worldLine);
   await drive(allUp, 10_000);
   if (actor !== null && opts.membershipFinalRemoval !== false) {
     // A member dies for good and is removed: the others take over its committed state, read from storage.
@@ -670,7 +703,12 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   }
   for (const id of runtimeNodes()) {
     const n = nodes.get(id);
-    if (liveness && (n?.status !== 'up' || n.worldLine !== coordinator.worldLine)) checker.fail('liveness', `${id} is ${n?.status ?? 'missing'} in world-line ${n?.worldLine ?? 0} (the coordinator's is ${coordinator.worldLine}) after the run settled`, sched.now);
+    if (liveness && (n?.status !== 'up' || n.worldLine !== coordinator.worldLine))
+      checker.fail(
+        'liveness',
+        `${id} is ${n?.status ?? 'missing'} in world-line ${n?.worldLine ?? 0} (the coordinator's is ${coordinator.worldLine}) after the run settled`,
+        sched.now,
+      );
   }
   for (const n of nodes.values()) {
     for (const e of n.sthreadErrors) checker.violations.push({ invariant: 'liveness', message: `sthread error on ${n.id}: ${String(e)}`, t: sched.now });

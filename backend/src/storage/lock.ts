@@ -64,7 +64,12 @@ function parseOwner(text: string): LockOwner | null {
   try {
     const o = JSON.parse(text) as Partial<LockOwner>;
     if (typeof o.pid !== 'number' || !Number.isInteger(o.pid) || o.pid <= 0) return null;
-    return { pid: o.pid, startTime: typeof o.startTime === 'string' ? o.startTime : null, lockedAt: typeof o.lockedAt === 'number' ? o.lockedAt : 0, token: typeof o.token === 'string' ? o.token : '' };
+    return {
+      pid: o.pid,
+      startTime: typeof o.startTime === 'string' ? o.startTime : null,
+      lockedAt: typeof o.lockedAt === 'number' ? o.lockedAt : 0,
+      token: typeof o.token === 'string' ? o.token : '',
+    };
   } catch {
     return null;
   }

@@ -25,7 +25,8 @@ export class MemoryStorage implements Storage {
   /** @internal the synchronous core of `writeCheckpoints` (the simulator times it itself). */
   writeSync(records: readonly CheckpointRecord[]): void {
     for (const r of records) {
-      if (r.worldLine < this.fence) throw new DseError('StaleWorldLine', `checkpoint ${r.node}@${r.version} of world-line ${r.worldLine}: world-line ${this.fence} has started`);
+      if (r.worldLine < this.fence)
+        throw new DseError('StaleWorldLine', `checkpoint ${r.node}@${r.version} of world-line ${r.worldLine}: world-line ${this.fence} has started`);
     }
     for (const r of records) {
       let byVersion = this.rows.get(r.node);
@@ -99,10 +100,17 @@ export class MemoryStorage implements Storage {
   saveCoordinatorSync(record: CoordinatorRecord): void {
     // The SQL storages refuse this too (their input checks): keep the contract the same.
     if (record.kept !== undefined) {
-      for (const n in record.cut) if ((record.kept[n] ?? Infinity) < record.cut[n]!) throw new DseError('BadRequest', `saveCoordinator: the restore point of ${n} is below its cut`);
+      for (const n in record.cut)
+        if ((record.kept[n] ?? Infinity) < record.cut[n]!) throw new DseError('BadRequest', `saveCoordinator: the restore point of ${n} is below its cut`);
     }
-    if (this.coordinator !== null && (record.worldLine < this.coordinator.worldLine || (record.starts === true && record.worldLine === this.coordinator.worldLine))) {
-      throw new DseError('StaleWorldLine', `coordinator record of world-line ${record.worldLine}: ${this.coordinator.worldLine} is ${record.worldLine < this.coordinator.worldLine ? 'newer' : 'started already'}`);
+    if (
+      this.coordinator !== null &&
+      (record.worldLine < this.coordinator.worldLine || (record.starts === true && record.worldLine === this.coordinator.worldLine))
+    ) {
+      throw new DseError(
+        'StaleWorldLine',
+        `coordinator record of world-line ${record.worldLine}: ${this.coordinator.worldLine} is ${record.worldLine < this.coordinator.worldLine ? 'newer' : 'started already'}`,
+      );
     }
     if (this.coordinator !== null && record.worldLine === this.coordinator.worldLine) {
       const lower = lowerCut(this.coordinator.cut, record.cut);

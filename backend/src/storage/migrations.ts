@@ -76,7 +76,10 @@ export async function migrate(c: SqlConnection): Promise<number[]> {
     const have = new Set(res.rows.map((r) => Number(r.version)));
     const newest = Math.max(0, ...have);
     if (newest > SCHEMA_VERSION) {
-      throw new DseError('StorageConflict', `the database schema is at version ${newest}, newer than this program's ${SCHEMA_VERSION}: run a newer version of the program`);
+      throw new DseError(
+        'StorageConflict',
+        `the database schema is at version ${newest}, newer than this program's ${SCHEMA_VERSION}: run a newer version of the program`,
+      );
     }
     for (const m of MIGRATIONS) {
       if (have.has(m.version)) continue;

@@ -39,6 +39,7 @@ port.on('message', (m: { id: number; method: Method; args: unknown[] }) => {
   };
   run().then(
     (value) => port.postMessage({ id: m.id, value }),
-    (e: unknown) => port.postMessage({ id: m.id, error: { code: e instanceof DseError ? e.code : 'Internal', message: e instanceof Error ? e.message : String(e) } }),
+    (e: unknown) =>
+      port.postMessage({ id: m.id, error: { code: e instanceof DseError ? e.code : 'Internal', message: e instanceof Error ? e.message : String(e) } }),
   );
 });

@@ -174,7 +174,10 @@ export class SqlStorage implements Storage {
       if (row === undefined) throw new DseError('StorageCorrupt', `${this.label}: the coordinator's row is missing`);
       const stored = Number(row.world_line);
       if (row.saved && (record.worldLine < stored || (record.starts === true && record.worldLine === stored))) {
-        throw new DseError('StaleWorldLine', `coordinator record of world-line ${record.worldLine}: ${stored} is ${record.worldLine < stored ? 'newer' : 'started already'}`);
+        throw new DseError(
+          'StaleWorldLine',
+          `coordinator record of world-line ${record.worldLine}: ${stored} is ${record.worldLine < stored ? 'newer' : 'started already'}`,
+        );
       }
       if (row.saved && row.cut !== null && record.worldLine === stored) {
         const lower = lowerCut(JSON.parse(row.cut) as Cut, record.cut);
@@ -182,19 +185,21 @@ export class SqlStorage implements Storage {
       }
       if (record.worldLine > stored) {
         // Versions above the restore points from ended world-lines were rolled back: drop them with the fence.
-        await c.query(`DELETE FROM dse_checkpoints WHERE world_line < $1 AND version > COALESCE(($2::jsonb ->> node)::bigint, ($3::jsonb ->> node)::bigint, 0)`, [
-          record.worldLine,
-          JSON.stringify(record.kept ?? record.cut),
-          cut,
-        ]);
+        await c.query(
+          `DELETE FROM dse_checkpoints WHERE world_line < $1 AND version > COALESCE(($2::jsonb ->> node)::bigint, ($3::jsonb ->> node)::bigint, 0)`,
+          [record.worldLine, JSON.stringify(record.kept ?? record.cut), cut],
+        );
       }
-      await c.query('UPDATE dse_coordinator SET world_line = GREATEST(world_line, $1), cut = $2, kept = $3, recovery_cuts = $4, nodes = $5, updated_at = now() WHERE id = 1', [
-        record.worldLine,
-        cut,
-        record.kept === undefined ? null : JSON.stringify(record.kept),
-        JSON.stringify(record.recoveryCuts),
-        JSON.stringify(record.nodes),
-      ]);
+      await c.query(
+        'UPDATE dse_coordinator SET world_line = GREATEST(world_line, $1), cut = $2, kept = $3, recovery_cuts = $4, nodes = $5, updated_at = now() WHERE id = 1',
+        [
+          record.worldLine,
+          cut,
+          record.kept === undefined ? null : JSON.stringify(record.kept),
+          JSON.stringify(record.recoveryCuts),
+          JSON.stringify(record.nodes),
+        ],
+      );
     });
   }
 
@@ -319,7 +324,8 @@ function checkInt(x: unknown, min: number, what: string): asserts x is number {
 
 function checkNode(x: unknown, what: string): asserts x is string {
   // PostgreSQL text cannot hold NUL.
-  if (typeof x !== 'string' || x.length === 0 || x.includes('\u0000')) throw bad(`${what}: a node id must be a non-empty string without NUL, not ${JSON.stringify(x)}`);
+  if (typeof x !== 'string' || x.length === 0 || x.includes('\u0000'))
+    throw bad(`${what}: a node id must be a non-empty string without NUL, not ${JSON.stringify(x)}`);
 }
 
 function checkVersionMap(x: unknown, what: string): void {
@@ -407,7 +413,17 @@ function checkCoordinator(r: CoordinatorRecord): void {
 
 // ---------------------------------------------------------------- error translation
 
-const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 function sqlState(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;

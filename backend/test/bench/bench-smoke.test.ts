@@ -29,7 +29,28 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 describe('npm run bench -- --quick (tiny counts)', () => {
   it('runs every phase and prints the result as the last line of stdout, with a report next to it', async () => {
-    const r = await run(['--quick', '--json', '--out', out, '--workflows', '2', '--warm', '1', '--kv-sessions', '4', '--kv-seconds', '0.3', '--loads', '0.5', '--load-seconds', '0.3', '--kills', '1', '--storage-delay-ms', '1']);
+    const r = await run([
+      '--quick',
+      '--json',
+      '--out',
+      out,
+      '--workflows',
+      '2',
+      '--warm',
+      '1',
+      '--kv-sessions',
+      '4',
+      '--kv-seconds',
+      '0.3',
+      '--loads',
+      '0.5',
+      '--load-seconds',
+      '0.3',
+      '--kills',
+      '1',
+      '--storage-delay-ms',
+      '1',
+    ]);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1); // with --json, the table goes to stderr
@@ -46,7 +67,10 @@ describe('npm run bench -- --quick (tiny counts)', () => {
         expect(typeof w!.p99Ms).toBe('number');
       }
       for (const mode of ['speculative', 'durable']) {
-        expect(res.workflowCommit.find((x) => x.steps === steps && x.mode === mode), `commit ${steps} ${mode}`).toMatchObject({ steps, mode, n: 2 });
+        expect(
+          res.workflowCommit.find((x) => x.steps === steps && x.mode === mode),
+          `commit ${steps} ${mode}`,
+        ).toMatchObject({ steps, mode, n: 2 });
       }
     }
     expect(res.kv.map((k) => k.mode)).toEqual(modes);

@@ -43,7 +43,8 @@ async function readCommitted(s: RunningServer, key: string): Promise<unknown> {
 describe('found by chaos: server restart', () => {
   it('a put in a session named again after a server restart is applied (not answered from the old caller table)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'dse-bug-'));
-    const start = (): Promise<RunningServer> => startServer({ port: 0, storage: 'pglite', dataDir, nodes: 1, log: () => undefined, nodeStderr: false, config: { checkpointIntervalMs: 20 } });
+    const start = (): Promise<RunningServer> =>
+      startServer({ port: 0, storage: 'pglite', dataDir, nodes: 1, log: () => undefined, nodeStderr: false, config: { checkpointIntervalMs: 20 } });
     let s: RunningServer | null = null;
     try {
       s = await start();

@@ -28,7 +28,17 @@ async function shortRun(over: Partial<ChaosOptions>): Promise<{ r: ChaosResult; 
   const lines: string[] = [];
   let r: ChaosResult;
   try {
-    r = await runChaos({ ...DEFAULT_CHAOS, storage, databaseUrl: POSTGRES_URL, clients: 3, rate: 4, settleMs: 90_000, everyKindOnce: true, ...over, log: (l) => lines.push(l) });
+    r = await runChaos({
+      ...DEFAULT_CHAOS,
+      storage,
+      databaseUrl: POSTGRES_URL,
+      clients: 3,
+      rate: 4,
+      settleMs: 90_000,
+      everyKindOnce: true,
+      ...over,
+      log: (l) => lines.push(l),
+    });
   } catch (e) {
     throw new Error(`${e instanceof Error ? e.message : String(e)}\n${lines.join('\n')}`);
   }
@@ -45,7 +55,18 @@ describe('chaos (short run)', () => {
     const { r, why } = await shortRun({ seconds: 40, seed: 20261127, gapMs: [300, 1500], holdMs: [400, 2500] });
     expect(r.committed, why).toBeGreaterThan(20);
     expect(r.applicationsSeen, why).toBeGreaterThan(0);
-    expect({ lost: r.lostCommitted, duplicates: r.duplicates, orphans: r.orphans, prefix: r.prefixViolations, cut: r.cutViolations, liveness: r.livenessViolations, violations: r.violations }, why).toEqual({
+    expect(
+      {
+        lost: r.lostCommitted,
+        duplicates: r.duplicates,
+        orphans: r.orphans,
+        prefix: r.prefixViolations,
+        cut: r.cutViolations,
+        liveness: r.livenessViolations,
+        violations: r.violations,
+      },
+      why,
+    ).toEqual({
       lost: 0,
       duplicates: 0,
       orphans: 0,
@@ -62,7 +83,19 @@ describe('chaos (short run)', () => {
     // Both ends of a saga happened: some workflows completed, some failed and were compensated.
     expect(r.stats.workflowsCompleted ?? 0, why).toBeGreaterThan(0);
     expect(r.stats.workflowsFailed ?? 0, why).toBeGreaterThan(0);
-    expect({ lost: r.lostCommitted, duplicates: r.duplicates, orphans: r.orphans, prefix: r.prefixViolations, service: r.serviceViolations, cut: r.cutViolations, liveness: r.livenessViolations, violations: r.violations }, why).toEqual({
+    expect(
+      {
+        lost: r.lostCommitted,
+        duplicates: r.duplicates,
+        orphans: r.orphans,
+        prefix: r.prefixViolations,
+        service: r.serviceViolations,
+        cut: r.cutViolations,
+        liveness: r.livenessViolations,
+        violations: r.violations,
+      },
+      why,
+    ).toEqual({
       lost: 0,
       duplicates: 0,
       orphans: 0,

@@ -13,8 +13,21 @@ function rec(q: number): PutRecord {
 describe('chaos checks with membership changes', () => {
   it('a unit in the committed state of two nodes is reported, one on a single node is not', () => {
     const nodes = new Map<string, Map<string, Json>>([
-      ['n1', new Map<string, Json>([['chx.1', 1], ['kv/x', { x: 1, n: 1, v: 3 }], ['~n2/chx.2', 2]])],
-      ['n2', new Map<string, Json>([['chx.2', 2], ['pl/view', { v: 1 }]])],
+      [
+        'n1',
+        new Map<string, Json>([
+          ['chx.1', 1],
+          ['kv/x', { x: 1, n: 1, v: 3 }],
+          ['~n2/chx.2', 2],
+        ]),
+      ],
+      [
+        'n2',
+        new Map<string, Json>([
+          ['chx.2', 2],
+          ['pl/view', { v: 1 }],
+        ]),
+      ],
       ['n3', new Map<string, Json>([['kv/y', { x: 1, n: 1, v: 3 }]])],
     ]);
     // Replicas (~origin/key) and the membership's own state are not placed.
@@ -26,11 +39,18 @@ describe('chaos checks with membership changes', () => {
 
   it('exactly once with moves: a put handed off (deleted, installed elsewhere, even back) is one application; applied again while held is a second', () => {
     const rs = [rec(1), rec(2), rec(3)];
-    const at = (node: string, version: number, s: number, del = false): Application => ({ node, worldLine: 1, version, inc: 1, t: s * 1000, ...(del ? { del: true } : {}) });
+    const at = (node: string, version: number, s: number, del = false): Application => ({
+      node,
+      worldLine: 1,
+      version,
+      inc: 1,
+      t: s * 1000,
+      ...(del ? { del: true } : {}),
+    });
     const apps = new Map<string, Application[]>([
       // Applied at n1, handed to n4, handed back to n1: one application (times in seconds). The deletion of
-    // the second hand-off is reported a little after the install it made possible: still a move.
-    [rs[0]!.key, [at('n1', 5, 10), at('n1', 6, 20, true), at('n4', 9, 21), at('n1', 14, 31), at('n4', 12, 31.1, true)]],
+      // the second hand-off is reported a little after the install it made possible: still a move.
+      [rs[0]!.key, [at('n1', 5, 10), at('n1', 6, 20, true), at('n4', 9, 21), at('n1', 14, 31), at('n4', 12, 31.1, true)]],
       // Applied at n2, then at n3 while n2 still held it: twice.
       [rs[1]!.key, [at('n2', 3, 10), at('n3', 8, 15)]],
       // Applied at n5, which was then removed while down: its state taken over by n2 (n5 never deleted it).

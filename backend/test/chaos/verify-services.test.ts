@@ -9,7 +9,16 @@ import type { Outcome } from '../../src/chaos/verify';
  * bug (a lost commit, a duplicate, an orphan, a hole, a broken saga, wrong stock …) is reported.
  */
 
-function rec(svc: ServiceName, session: string, q: number, payload: Payload, outcome: Outcome, result: Json | null, answerWorldLine: number | null = 1, resumes = 0): ServiceRecord {
+function rec(
+  svc: ServiceName,
+  session: string,
+  q: number,
+  payload: Payload,
+  outcome: Outcome,
+  result: Json | null,
+  answerWorldLine: number | null = 1,
+  resumes = 0,
+): ServiceRecord {
   return { svc, session, q, incarnation: 1, id: `r${session}${q}`, node: null, payload, outcome, result, error: null, answerWorldLine, resumes };
 }
 
@@ -37,7 +46,13 @@ function walState(entries: (string | null)[], n = entries.length, extra: Record<
 }
 
 describe('checkWal', () => {
-  const records = [append('a', 1, 'committed', 0), append('b', 1, 'committed', 1), append('a', 2, 'unknown', 2), append('a', 3, 'rolled-back', 3), append('b', 2, 'unknown', null)];
+  const records = [
+    append('a', 1, 'committed', 0),
+    append('b', 1, 'committed', 1),
+    append('a', 2, 'unknown', 2),
+    append('a', 3, 'rolled-back', 3),
+    append('b', 2, 'unknown', null),
+  ];
 
   it('a clean history: committed appends at their positions, an unknown one there, a rolled-back one absent', () => {
     const v = checkWal(records, final({ n1: walState(['a#1', 'b#1', 'a#2']) }, { n1: 5 }));
@@ -74,7 +89,14 @@ describe('checkWal', () => {
   });
 
   it('a committed-only read that saw an entry the final log does not hold there: the committed prefix changed', () => {
-    const read = rec('wal', 'c', 1, { op: 'read', log: 'L', from: 0, max: 10, upTo: 3 }, 'rolled-back', { entries: [{ pos: 0, data: 'a#1' }, { pos: 1, data: 'x' }], next: 2, committed: true });
+    const read = rec('wal', 'c', 1, { op: 'read', log: 'L', from: 0, max: 10, upTo: 3 }, 'rolled-back', {
+      entries: [
+        { pos: 0, data: 'a#1' },
+        { pos: 1, data: 'x' },
+      ],
+      next: 2,
+      committed: true,
+    });
     const v = checkWal([...records, read], final({ n1: walState(['a#1', 'b#1', 'a#2']) }, { n1: 5 }));
     expect(v.lostCommitted).toBe(1);
     expect(v.notes[0]!.message).toContain('committed-only read c#1');
@@ -94,7 +116,11 @@ describe('checkWal', () => {
     expect(v.prefixViolations).toBe(1);
     expect(v.notes[0]!.message).toContain('answered in world-line 2');
     // a#1 rolled back, a#2 refused by the rolled-back session, resumed, a#3 committed: no violation.
-    const resumed = [append('a', 1, 'rolled-back', 0, 1), { ...append('a', 2, 'refused', null), error: 'SessionRolledBack' }, append('a', 3, 'committed', 0, 2, 1)];
+    const resumed = [
+      append('a', 1, 'rolled-back', 0, 1),
+      { ...append('a', 2, 'refused', null), error: 'SessionRolledBack' },
+      append('a', 3, 'committed', 0, 2, 1),
+    ];
     expect(counts(checkWal(resumed, final({ n1: walState(['a#3']) }, { n1: 5 })))).toEqual(CLEAN);
     // Without that resume, a#3 surviving a#1's rollback is a violation.
     const notResumed = resumed.map((r) => ({ ...r, resumes: 0 }));
@@ -165,10 +191,28 @@ describe('checkBroker', () => {
   });
 
   it("a producer's events out of order, or a seq skipped", () => {
-    const swapped = checkBroker(records, final({ n1: topicState([['p1', 2], ['p2', 1], ['p1', 1]], { 'br/T/g/G': 0 }) }, { n1: 9 }));
+    const swapped = checkBroker(
+      records,
+      final(
+        {
+          n1: topicState(
+            [
+              ['p1', 2],
+              ['p2', 1],
+              ['p1', 1],
+            ],
+            { 'br/T/g/G': 0 },
+          ),
+        },
+        { n1: 9 },
+      ),
+    );
     expect(swapped.serviceViolations).toBeGreaterThan(0);
     expect(swapped.notes.some((n) => n.invariant === 'broker-order')).toBe(true);
-    const skipped = checkBroker([...records, publish('a', 5, 'p1', 3, 'unknown', null)], final({ n1: topicState([...events.slice(0, 2), ['p1', 3]], { 'br/T/g/G': 2 }) }, { n1: 9 }));
+    const skipped = checkBroker(
+      [...records, publish('a', 5, 'p1', 3, 'unknown', null)],
+      final({ n1: topicState([...events.slice(0, 2), ['p1', 3]], { 'br/T/g/G': 2 }) }, { n1: 9 }),
+    );
     expect(skipped.notes.some((n) => n.invariant === 'broker-order' && n.message.includes('follows seq 1'))).toBe(true);
   });
 
@@ -183,7 +227,16 @@ describe('checkBroker', () => {
     expect(beyond.notes.some((n) => n.invariant === 'broker-groups' && n.message.includes('beyond'))).toBe(true);
     const back = checkBroker(records, final({ n1: topicState(events, { 'br/T/g/G': 1 }) }, { n1: 9 }));
     expect(back.notes.some((n) => n.invariant === 'broker-groups' && n.message.includes('moved back'))).toBe(true);
-    const twice = checkBroker([...records, poll('d', 1, 'G', 'committed', 1, [['p2', 1], ['p1', 2]])], final({ n1: topicState(events, { 'br/T/g/G': 3 }) }, { n1: 9 }));
+    const twice = checkBroker(
+      [
+        ...records,
+        poll('d', 1, 'G', 'committed', 1, [
+          ['p2', 1],
+          ['p1', 2],
+        ]),
+      ],
+      final({ n1: topicState(events, { 'br/T/g/G': 3 }) }, { n1: 9 }),
+    );
     expect(twice.duplicates).toBe(1);
   });
 
@@ -199,18 +252,43 @@ describe('checkBroker', () => {
     expect(v.lostCommitted).toBe(1);
     // The same through the API (`committed: true`, the server fills upTo); a speculative poll that was rolled back: nothing to check.
     const api = poll('e', 1, 'H', 'rolled-back', 0, [['p2', 1]]);
-    expect(checkBroker([...records, { ...api, payload: { ...api.payload, committed: true } }], final({ n1: topicState(events, { 'br/T/g/G': 2 }) }, { n1: 9 })).lostCommitted).toBe(1);
+    expect(
+      checkBroker([...records, { ...api, payload: { ...api.payload, committed: true } }], final({ n1: topicState(events, { 'br/T/g/G': 2 }) }, { n1: 9 }))
+        .lostCommitted,
+    ).toBe(1);
     expect(counts(checkBroker([...records, api], final({ n1: topicState(events, { 'br/T/g/G': 2 }) }, { n1: 9 })))).toEqual(CLEAN);
   });
 });
 
 // ------------------------------------------------------------------ workflow
 
-const flight = (wf: string, step: number, node = 'n1'): Json => ({ name: 'flight LH', node, do: { svc: 'travel', op: 'reserve', wf, step, item: 'LH', capacity: 10, decline: false }, undo: { svc: 'travel', op: 'cancel', wf, step } });
-const pay = (wf: string, step: number, decline: boolean): Json => ({ name: 'payment visa', node: 'n2', do: { svc: 'travel', op: 'reserve', wf, step, item: 'visa', capacity: null, decline }, undo: { svc: 'travel', op: 'cancel', wf, step } });
-const start = (session: string, q: number, id: string, steps: Json[], outcome: Outcome, result: Json | null): ServiceRecord => rec('wf', session, q, { op: 'start', id, steps }, outcome, result);
+const flight = (wf: string, step: number, node = 'n1'): Json => ({
+  name: 'flight LH',
+  node,
+  do: { svc: 'travel', op: 'reserve', wf, step, item: 'LH', capacity: 10, decline: false },
+  undo: { svc: 'travel', op: 'cancel', wf, step },
+});
+const pay = (wf: string, step: number, decline: boolean): Json => ({
+  name: 'payment visa',
+  node: 'n2',
+  do: { svc: 'travel', op: 'reserve', wf, step, item: 'visa', capacity: null, decline },
+  undo: { svc: 'travel', op: 'cancel', wf, step },
+});
+const start = (session: string, q: number, id: string, steps: Json[], outcome: Outcome, result: Json | null): ServiceRecord =>
+  rec('wf', session, q, { op: 'start', id, steps }, outcome, result);
 const booking = (item: string, st: string, cn = 0, why: string | null = null, n = 1): Json => ({ item, st, n, cn, why, v: 1 });
-const wfRec = (steps: Json[], ph: string, k: number, out: Json, f: number | null = null): Json => ({ st: steps, c: 's', q: 1, k, ph, f, why: null, cp: [], out, v: 2 });
+const wfRec = (steps: Json[], ph: string, k: number, out: Json, f: number | null = null): Json => ({
+  st: steps,
+  c: 's',
+  q: 1,
+  k,
+  ph,
+  f,
+  why: null,
+  cp: [],
+  out,
+  v: 2,
+});
 
 describe('checkWorkflow', () => {
   const capacity = new Map<string, number | null>([
@@ -245,7 +323,14 @@ describe('checkWorkflow', () => {
   it('a clean history: completed, failed and compensated, one still running, one rolled back; stock matches', () => {
     const v = checkWorkflow(records, final(clean(), { n1: 5, n2: 5 }), capacity);
     expect(counts(v), JSON.stringify(v.notes)).toEqual(CLEAN);
-    expect(v.stats).toMatchObject({ workflowsStarted: 4, workflowsCommitted: 2, workflowsCompleted: 1, workflowsFailed: 1, workflowsUnfinished: 1, declined: 1 });
+    expect(v.stats).toMatchObject({
+      workflowsStarted: 4,
+      workflowsCommitted: 2,
+      workflowsCompleted: 1,
+      workflowsFailed: 1,
+      workflowsUnfinished: 1,
+      declined: 1,
+    });
   });
 
   it('a step reserved twice is a duplicate (and holds stock twice)', () => {
@@ -305,7 +390,10 @@ describe('checkWorkflow', () => {
     expect(v.prefixViolations).toBe(1);
     expect(v.notes.find((n) => n.invariant === 'prefix')!.message).toContain('workflow w4');
     // After a resume: allowed.
-    expect(checkWorkflow([...records, { ...later, result: { id: 'w5', status: 'running' }, answerWorldLine: 2, resumes: 1 }], final(s, { n1: 5, n2: 5 }), capacity).prefixViolations).toBe(0);
+    expect(
+      checkWorkflow([...records, { ...later, result: { id: 'w5', status: 'running' }, answerWorldLine: 2, resumes: 1 }], final(s, { n1: 5, n2: 5 }), capacity)
+        .prefixViolations,
+    ).toBe(0);
   });
 
   it('a start refused as existing already (started twice) is reported', () => {

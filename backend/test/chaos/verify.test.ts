@@ -86,9 +86,22 @@ describe('checkKv', () => {
     const rs = [rec('a', 1, 'committed'), rec('a', 2, 'committed')];
     const apps = new Map<string, Application[]>([
       // a#1 applied in world-line 1 at n1@5 (above what world-line 2 kept: rolled back), again in 2 at n1@7.
-      [rs[0]!.key, [{ node: 'n1', worldLine: 1, version: 5 }, { node: 'n1', worldLine: 2, version: 7 }]],
+      [
+        rs[0]!.key,
+        [
+          { node: 'n1', worldLine: 1, version: 5 },
+          { node: 'n1', worldLine: 2, version: 7 },
+        ],
+      ],
       // a#2 applied at n2@3 in world-line 1 and again at n2@9 in world-line 2: both kept and in the final cut.
-      [rs[1]!.key, [{ node: 'n2', worldLine: 1, version: 3 }, { node: 'n2', worldLine: 2, version: 9 }, { node: 'n2', worldLine: 2, version: 9 }]],
+      [
+        rs[1]!.key,
+        [
+          { node: 'n2', worldLine: 1, version: 3 },
+          { node: 'n2', worldLine: 2, version: 9 },
+          { node: 'n2', worldLine: 2, version: 9 },
+        ],
+      ],
     ]);
     const restorePoints = new RestorePoints(
       new Map<number, Cut>([
@@ -107,7 +120,13 @@ describe('checkKv', () => {
     // committed later. a#1 was applied at n1@5 in world-line 1: it survived. Applied again at n2@9 in
     // world-line 2 (kept, in the final cut): applied twice. a#2 applied once, in a kept version: fine.
     const apps = new Map<string, Application[]>([
-      [rs[0]!.key, [{ node: 'n1', worldLine: 1, version: 5 }, { node: 'n2', worldLine: 2, version: 9 }]],
+      [
+        rs[0]!.key,
+        [
+          { node: 'n1', worldLine: 1, version: 5 },
+          { node: 'n2', worldLine: 2, version: 9 },
+        ],
+      ],
       [rs[1]!.key, [{ node: 'n1', worldLine: 1, version: 6 }]],
     ]);
     const restorePoints = new RestorePoints(
@@ -125,7 +144,15 @@ describe('checkKv', () => {
     const rs = [rec('a', 1, 'committed')];
     // n1@5 of world-line 1 was kept by world-line 2 (up to 6) but world-line 3 kept only up to 4 (say, it
     // depended on a kept version of a node that then failed): rolled back; the put applied again at n1@7.
-    const apps = new Map<string, Application[]>([[rs[0]!.key, [{ node: 'n1', worldLine: 1, version: 5 }, { node: 'n1', worldLine: 3, version: 7 }]]]);
+    const apps = new Map<string, Application[]>([
+      [
+        rs[0]!.key,
+        [
+          { node: 'n1', worldLine: 1, version: 5 },
+          { node: 'n1', worldLine: 3, version: 7 },
+        ],
+      ],
+    ]);
     const restorePoints = new RestorePoints(
       new Map<number, Cut>([
         [2, { n1: 6 }],

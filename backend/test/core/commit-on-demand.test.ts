@@ -57,7 +57,7 @@ async function cluster(checkpointIntervalMs: number) {
   endpoints.set('client', host);
   coordinator.addClient('client');
   const run = async (ms: number): Promise<void> => {
-    for (const end = sched.now + ms; sched.now < end; ) {
+    for (const end = sched.now + ms; sched.now < end;) {
       sched.runUntil(Math.min(end, sched.now + 0.5));
       for (let i = 0; i < 30; i++) await null;
     }
@@ -68,7 +68,12 @@ async function cluster(checkpointIntervalMs: number) {
   host.start(coordinator.worldLine);
   let inc = 0;
   for (const id of ['n1', 'n2', 'n3']) {
-    const node = new DseNode(id, app, { clock: new ProcessClock(sched), network: network(id), storage, observer, incarnation: ++inc }, { checkpointIntervalMs, retransmitMs: 1000 });
+    const node = new DseNode(
+      id,
+      app,
+      { clock: new ProcessClock(sched), network: network(id), storage, observer, incarnation: ++inc },
+      { checkpointIntervalMs, retransmitMs: 1000 },
+    );
     endpoints.set(id, node);
     node.start();
   }

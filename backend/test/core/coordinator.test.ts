@@ -14,7 +14,13 @@ function setup(storage: Storage, recovery: RecoveryKind = 'cut', cfg: Partial<Co
   const events: InspectionEvent[] = [];
   const fatal: unknown[] = [];
   const c = new Coordinator(
-    { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, storage, observer: { emit: (e) => events.push(e) }, onFatal: (e) => fatal.push(e) },
+    {
+      clock: new ProcessClock(sched),
+      network: { send: (to, m) => sent.push([to, m]) },
+      storage,
+      observer: { emit: (e) => events.push(e) },
+      onFatal: (e) => fatal.push(e),
+    },
     { cutKind: 'exact', recovery, pruneIntervalMs: 1_000_000, ...cfg },
   );
   const flush = async () => {
@@ -59,7 +65,9 @@ describe('coordinator', () => {
     expect(recovers[0]![1]).toMatchObject({ worldLine: 2, cut: { n1: 1, n2: 1 } });
     expect(t.sent.some(([to, m]) => to === 'client' && m.kind === 'worldLine')).toBe(true);
     // Writes of world-line 1 are fenced off now.
-    await expect(storage.writeCheckpoints([{ node: 'n2', worldLine: 1, version: 3, prevVersion: 2, deps: {}, full: true, changes: { set: [], del: [] } }])).rejects.toMatchObject({
+    await expect(
+      storage.writeCheckpoints([{ node: 'n2', worldLine: 1, version: 3, prevVersion: 2, deps: {}, full: true, changes: { set: [], del: [] } }]),
+    ).rejects.toMatchObject({
       code: 'StaleWorldLine',
     });
     // Reports from the old world-line are ignored.
@@ -164,22 +172,56 @@ describe('coordinator', () => {
     await t.flush();
     expect(t.sent.filter(([, m]) => m.kind === 'prepare').map(([to]) => to)).toEqual(['n2', 'n3']);
     expect(t.c.worldLine).toBe(1); // nothing decided before every live node answered
-    t.c.receive(prepared('n2', 2, [[2, 1, { n1: 2 }, false], [3, 2, { n1: 3 }, false], [4, 3, {}, false]], 1));
-    t.c.receive(prepared('n3', 2, [[2, 1, { n2: 1 }, true], [3, 2, { n1: 1 }, false]], 1));
+    t.c.receive(
+      prepared(
+        'n2',
+        2,
+        [
+          [2, 1, { n1: 2 }, false],
+          [3, 2, { n1: 3 }, false],
+          [4, 3, {}, false],
+        ],
+        1,
+      ),
+    );
+    t.c.receive(
+      prepared(
+        'n3',
+        2,
+        [
+          [2, 1, { n2: 1 }, true],
+          [3, 2, { n1: 1 }, false],
+        ],
+        1,
+      ),
+    );
     await t.flush();
     expect(t.c.worldLine).toBe(2);
     const saved = await storage.loadCoordinator();
     expect(saved).toMatchObject({ worldLine: 2, cut: { n1: 1, n2: 1, n3: 1 }, kept: { n1: 2, n2: 2, n3: 3 } });
     const recover = t.sent.find(([to, m]) => to === 'n2' && m.kind === 'recover')![1];
     expect(recover).toMatchObject({ worldLine: 2, restore: { n1: 2, n2: 2, n3: 3 }, resumeVersion: 3 });
-    expect(t.events.find((e) => e.type === 'worldLineChanged' && e.worldLine === 2)).toMatchObject({ kept: { n1: 2, n2: 2, n3: 3 }, failed: ['n1'], recovery: 'precise' });
+    expect(t.events.find((e) => e.type === 'worldLineChanged' && e.worldLine === 2)).toMatchObject({
+      kept: { n1: 2, n2: 2, n3: 3 },
+      failed: ['n1'],
+      recovery: 'precise',
+    });
     const plan = t.events.find((e) => e.type === 'recoveryPlan');
     expect(plan).toMatchObject({
       worldLine: 2,
       lost: [{ node: 'n1', version: 2 }],
       rolledBack: [
         { node: 'n1', above: 2, reason: 'lost' },
-        { node: 'n2', above: 2, versions: [3, 4], reason: 'dependency', path: [{ node: 'n2', version: 3 }, { node: 'n1', version: 3 }] },
+        {
+          node: 'n2',
+          above: 2,
+          versions: [3, 4],
+          reason: 'dependency',
+          path: [
+            { node: 'n2', version: 3 },
+            { node: 'n1', version: 3 },
+          ],
+        },
       ],
       kept: [
         { node: 'n1', version: 2 },
@@ -237,7 +279,7 @@ describe('coordinator', () => {
     const t = setup(slow, 'cut', { pruneIntervalMs: 10 }, sched);
     // A prune timer every 10 ms: run the clock in bounded steps (t.flush would never end).
     const run = async (ms: number): Promise<void> => {
-      for (const end = sched.now + ms; sched.now < end; ) {
+      for (const end = sched.now + ms; sched.now < end;) {
         sched.runUntil(Math.min(end, sched.now + 1));
         for (let i = 0; i < 20; i++) await null;
       }
@@ -292,5 +334,4 @@ describe('coordinator', () => {
     await persist(inner, again.c, 'n2', 2, 1, 0, {});
     expect(again.c.cut.n2).toBe(1);
   });
-
 });

@@ -16,18 +16,36 @@ describe('exact cut', () => {
   const nodes = ['a', 'b'];
 
   it('takes every persisted version whose dependencies are in the cut', () => {
-    const g = graph({ a: [[1, 0, {}], [2, 1, { b: 1 }]], b: [[1, 0, {}]] });
+    const g = graph({
+      a: [
+        [1, 0, {}],
+        [2, 1, { b: 1 }],
+      ],
+      b: [[1, 0, {}]],
+    });
     expect(exactCut(nodes, { a: 0, b: 0 }, g)).toEqual({ a: 2, b: 1 });
   });
 
   it('leaves out a version that depends on one not yet persisted', () => {
-    const g = graph({ a: [[1, 0, {}], [2, 1, { b: 2 }]], b: [[1, 0, {}]] });
+    const g = graph({
+      a: [
+        [1, 0, {}],
+        [2, 1, { b: 2 }],
+      ],
+      b: [[1, 0, {}]],
+    });
     expect(exactCut(nodes, { a: 0, b: 0 }, g)).toEqual({ a: 1, b: 1 });
   });
 
   it('stops at a gap: a node commits strictly in order', () => {
     // a@3 follows a@2, which is not persisted yet.
-    const g = graph({ a: [[1, 0, {}], [3, 2, {}]], b: [] });
+    const g = graph({
+      a: [
+        [1, 0, {}],
+        [3, 2, {}],
+      ],
+      b: [],
+    });
     expect(exactCut(nodes, { a: 0, b: 0 }, g)).toEqual({ a: 1, b: 0 });
   });
 
@@ -49,14 +67,34 @@ describe('exact cut', () => {
 
   it('a dependency on a version another node skipped is satisfied by its next one', () => {
     // b jumped from 1 to 4 (commit ordering); a depends on b@3, which b@4 covers.
-    const g = graph({ a: [[3, 0, { b: 3 }]], b: [[1, 0, {}], [4, 1, {}]] });
+    const g = graph({
+      a: [[3, 0, { b: 3 }]],
+      b: [
+        [1, 0, {}],
+        [4, 1, {}],
+      ],
+    });
     expect(exactCut(nodes, { a: 0, b: 0 }, g)).toEqual({ a: 3, b: 4 });
   });
 });
 
 describe('cheap cut', () => {
   it('is the minimum of every node’s highest persisted version', () => {
-    const g = graph({ a: [[1, 0, {}], [2, 1, {}], [3, 2, {}]], b: [[1, 0, {}], [2, 1, {}]], c: [[2, 0, {}], [5, 2, {}]] });
+    const g = graph({
+      a: [
+        [1, 0, {}],
+        [2, 1, {}],
+        [3, 2, {}],
+      ],
+      b: [
+        [1, 0, {}],
+        [2, 1, {}],
+      ],
+      c: [
+        [2, 0, {}],
+        [5, 2, {}],
+      ],
+    });
     expect(cheapCut(['a', 'b', 'c'], { a: 0, b: 0, c: 0 }, g)).toEqual({ a: 2, b: 2, c: 2 });
   });
 

@@ -27,7 +27,14 @@ function harness(app: App, cfg: Partial<NodeConfig> = {}) {
   const node = new DseNode(
     'n1',
     app,
-    { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, storage, observer: { emit: (e) => events.push(e) }, onFatal: (e) => fatal.push(e), incarnation: 1 },
+    {
+      clock: new ProcessClock(sched),
+      network: { send: (to, m) => sent.push([to, m]) },
+      storage,
+      observer: { emit: (e) => events.push(e) },
+      onFatal: (e) => fatal.push(e),
+      incarnation: 1,
+    },
     { checkpointIntervalMs: 10, retransmitMs: 30, ...cfg },
   );
   const settle = async (ms = 0): Promise<void> => {
@@ -45,7 +52,8 @@ function harness(app: App, cfg: Partial<NodeConfig> = {}) {
     probe: false,
     ...over,
   });
-  const replies = (): Extract<WireMessage, { kind: 'reply' }>[] => sent.filter(([, m]) => m.kind === 'reply').map(([, m]) => m as Extract<WireMessage, { kind: 'reply' }>);
+  const replies = (): Extract<WireMessage, { kind: 'reply' }>[] =>
+    sent.filter(([, m]) => m.kind === 'reply').map(([, m]) => m as Extract<WireMessage, { kind: 'reply' }>);
   return { sched, sent, events, fatal, storage, node, settle, request, replies };
 }
 

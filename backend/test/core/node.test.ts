@@ -83,7 +83,11 @@ async function harness(cfg: Partial<NodeConfig> = {}, storage: Storage = new Mem
 }
 
 const header = (src: string, srcVersion: number, worldLine: number, seq: number) => ({ src, srcVersion, worldLine, seq });
-const app1 = (srcVersion: number, worldLine: number, seq: number): WireMessage => ({ kind: 'app', h: header('n2', srcVersion, worldLine, seq), payload: { hi: seq } });
+const app1 = (srcVersion: number, worldLine: number, seq: number): WireMessage => ({
+  kind: 'app',
+  h: header('n2', srcVersion, worldLine, seq),
+  payload: { hi: seq },
+});
 const request = (seq: number, payload: Json, opts: { worldLine?: number; probe?: boolean } = {}): WireMessage => ({
   kind: 'request',
   h: header('client', 0, opts.worldLine ?? 1, seq),
@@ -92,7 +96,8 @@ const request = (seq: number, payload: Json, opts: { worldLine?: number; probe?:
   payload,
   probe: opts.probe ?? false,
 });
-const of = <K extends WireMessage['kind']>(h: Harness, kind: K) => h.sent.filter(([, m]) => m.kind === kind).map(([to, m]) => [to, m] as [string, Extract<WireMessage, { kind: K }>]);
+const of = <K extends WireMessage['kind']>(h: Harness, kind: K) =>
+  h.sent.filter(([, m]) => m.kind === kind).map(([to, m]) => [to, m] as [string, Extract<WireMessage, { kind: K }>]);
 
 describe('receive rules', () => {
   it('rule 1: a message from an older world-line is rejected, never applied, and the sender is told', async () => {
@@ -281,7 +286,8 @@ describe('checkpoints', () => {
     const inner = new MemoryStorage();
     let calls = 0;
     const storage = overrideStorage(inner, {
-      writeCheckpoints: (records) => (++calls === 1 ? Promise.reject(new DseError('StorageUnavailable', 'planted: down for a moment')) : inner.writeCheckpoints(records)),
+      writeCheckpoints: (records) =>
+        ++calls === 1 ? Promise.reject(new DseError('StorageUnavailable', 'planted: down for a moment')) : inner.writeCheckpoints(records),
     });
     const h = await harness({ storageRetryMs: 5 }, storage);
     h.node.receive(request(1, { op: 'put', key: 'a', value: 1 }));
@@ -362,7 +368,12 @@ describe('storage refusals', () => {
     });
     const sched = new Scheduler();
     const fatal: unknown[] = [];
-    const node = new DseNode('n1', app, { clock: new ProcessClock(sched), network: { send: () => undefined }, storage, observer: { emit: () => undefined }, onFatal: (e) => fatal.push(e) }, { storageRetryMs: 5 });
+    const node = new DseNode(
+      'n1',
+      app,
+      { clock: new ProcessClock(sched), network: { send: () => undefined }, storage, observer: { emit: () => undefined }, onFatal: (e) => fatal.push(e) },
+      { storageRetryMs: 5 },
+    );
     node.start();
     node.receive({ kind: 'recover', worldLine: 1, cut: { n1: 0 }, resumeVersion: 1 });
     for (let i = 0; i < 50; i++) await null;

@@ -7,7 +7,11 @@ import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
 function setup() {
   const sched = new Scheduler();
   const sent: [string, WireMessage][] = [];
-  const host = new SessionHost('client', { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, observer: { emit: () => undefined } }, { retransmitMs: 50 });
+  const host = new SessionHost(
+    'client',
+    { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, observer: { emit: () => undefined } },
+    { retransmitMs: 50 },
+  );
   host.start(1);
   const requests = () => sent.filter(([, m]) => m.kind === 'request').map(([to, m]) => [to, m] as [string, Extract<WireMessage, { kind: 'request' }>]);
   const reply = (seq: number, node: string, version: number, worldLine = 1, status: 'ok' | 'aborted' = 'ok', acceptedAt?: number) =>
@@ -249,7 +253,11 @@ describe('sessions', () => {
 
   it('refuses more open requests than its limit, with a typed error', async () => {
     const sched = new Scheduler();
-    const host = new SessionHost('c', { clock: new ProcessClock(sched), network: { send: () => undefined }, observer: { emit: () => undefined } }, { queuedRequestsMax: 2 });
+    const host = new SessionHost(
+      'c',
+      { clock: new ProcessClock(sched), network: { send: () => undefined }, observer: { emit: () => undefined } },
+      { queuedRequestsMax: 2 },
+    );
     const s = host.session();
     void s.request('n1', {}).catch(() => undefined);
     void s.request('n1', {}).catch(() => undefined);
@@ -259,12 +267,24 @@ describe('sessions', () => {
   it('a long session keeps a bounded window of closed requests, and still carries their dependencies', async () => {
     const sched = new Scheduler();
     const sent: WireMessage[] = [];
-    const host = new SessionHost('client', { clock: new ProcessClock(sched), network: { send: (_to, m) => sent.push(m) }, observer: { emit: () => undefined } }, { closedRequestsKept: 4 });
+    const host = new SessionHost(
+      'client',
+      { clock: new ProcessClock(sched), network: { send: (_to, m) => sent.push(m) }, observer: { emit: () => undefined } },
+      { closedRequestsKept: 4 },
+    );
     host.start(1);
     const s = host.session('client.s1');
     for (let seq = 1; seq <= 200; seq++) {
       const p = s.request(seq === 1 ? 'n9' : 'n1', {});
-      host.receive({ kind: 'reply', h: { src: 'n1', srcVersion: seq, worldLine: 1, seq }, caller: 'client.s1', seq, status: 'ok', result: seq, deps: seq === 1 ? { n9: 7 } : { n1: seq } });
+      host.receive({
+        kind: 'reply',
+        h: { src: 'n1', srcVersion: seq, worldLine: 1, seq },
+        caller: 'client.s1',
+        seq,
+        status: 'ok',
+        result: seq,
+        deps: seq === 1 ? { n9: 7 } : { n1: seq },
+      });
       await p;
       host.receive({ kind: 'cut', worldLine: 1, cut: { n1: seq, n9: 7 } });
     }
@@ -272,7 +292,15 @@ describe('sessions', () => {
     expect(s.history().every((h) => h.status === 'committed')).toBe(true);
     // After a world-line change, the next request still carries the dependency of request 1, long dropped.
     const next = s.request('n1', {});
-    host.receive({ kind: 'reply', h: { src: 'n1', srcVersion: 300, worldLine: 1, seq: 201 }, caller: 'client.s1', seq: 201, status: 'ok', result: 0, deps: { n1: 300 } });
+    host.receive({
+      kind: 'reply',
+      h: { src: 'n1', srcVersion: 300, worldLine: 1, seq: 201 },
+      caller: 'client.s1',
+      seq: 201,
+      status: 'ok',
+      result: 0,
+      deps: { n1: 300 },
+    });
     await next;
     host.receive({ kind: 'worldLine', worldLine: 2, cut: { n1: 200, n9: 7 }, recoveryCuts: [{ worldLine: 2, cut: { n1: 200, n9: 7 } }] });
     const probe = sent.filter((m) => m.kind === 'request').at(-1) as Extract<WireMessage, { kind: 'request' }>;

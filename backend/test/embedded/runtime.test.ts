@@ -51,11 +51,15 @@ describe(`embedded runtime (${problem === null ? 'PostgreSQL' : 'PGlite'})`, () 
     await a.commit();
     await (await kv.put('k', 'v')).commit();
     expect((await kv.get('k')).value).toMatchObject({ value: 'v' });
-    const trip = travelReservation('t1', [
-      { kind: 'flight', item: 'LYS-CDG', capacity: null },
-      { kind: 'hotel', item: 'ritz', capacity: null },
-      { kind: 'payment', item: 'card', capacity: null },
-    ], rt.nodes);
+    const trip = travelReservation(
+      't1',
+      [
+        { kind: 'flight', item: 'LYS-CDG', capacity: null },
+        { kind: 'hotel', item: 'ritz', capacity: null },
+        { kind: 'payment', item: 'card', capacity: null },
+      ],
+      rt.nodes,
+    );
     const r = await wf.run('t1', trip);
     expect(r.value.status).toBe('completed');
     expect(await r.commit()).toMatchObject({ status: 'completed' });

@@ -44,7 +44,11 @@ afterAll(async () => {
 });
 
 async function call(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<number> {
-  const res = await fetch(s.url + path, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const res = await fetch(s.url + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -89,7 +93,10 @@ describe('token rule', () => {
   });
 
   it('Socket.IO: the browser namespace and the nodes’ namespace refuse connections without the token', async () => {
-    for (const [ns, path] of [['/', '/socket.io'], [NODE_NAMESPACE, NODE_SOCKET_PATH]] as const) {
+    for (const [ns, path] of [
+      ['/', '/socket.io'],
+      [NODE_NAMESPACE, NODE_SOCKET_PATH],
+    ] as const) {
       expect(await connectError(ns, {}, {}, path), ns).toMatch(/Unauthorized/);
       expect(await connectError(ns, { token: 'nope' }, {}, path), ns).toMatch(/Unauthorized/);
       expect(await connectError(ns, {}, { authorization: 'Bearer nope' }, path), ns).toMatch(/Unauthorized/);

@@ -207,7 +207,11 @@ describe('security', () => {
   it('refuses to listen beyond loopback without a token', async () => {
     await expect(startServer({ host: '0.0.0.0', port: 0, storage: 'memory', nodes: 1 })).rejects.toMatchObject({ code: 'Unauthorized' });
     const main = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
-    const r = spawnSync(process.execPath, ['--import', 'tsx', main], { env: { ...process.env, HOST: '0.0.0.0', PORT: '0', DSE_TOKEN: '', DSE_SKIP_WEB_BUILD: '1' }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', main], {
+      env: { ...process.env, HOST: '0.0.0.0', PORT: '0', DSE_TOKEN: '', DSE_SKIP_WEB_BUILD: '1' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/Refusing to start: HOST=0\.0\.0\.0.*\n.*DSE_TOKEN/s);
   });
@@ -256,10 +260,13 @@ describe('security', () => {
       // And one address holds at most BROWSER_CONNECTIONS_PER_ADDRESS connections (two are open).
       const more = Array.from({ length: BROWSER_CONNECTIONS_PER_ADDRESS - 1 }, () => connect(ts.server.url, { token }));
       const closed = await Promise.all(
-        more.map((s) => new Promise<boolean>((resolve) => {
-          s.once('disconnect', () => resolve(true));
-          setTimeout(() => resolve(false), 5000);
-        })),
+        more.map(
+          (s) =>
+            new Promise<boolean>((resolve) => {
+              s.once('disconnect', () => resolve(true));
+              setTimeout(() => resolve(false), 5000);
+            }),
+        ),
       );
       expect(closed.filter(Boolean).length).toBe(1);
     } finally {

@@ -29,10 +29,14 @@ const allUp = (): boolean => cluster().nodes.every((n) => n.status === 'up');
 async function cutAdvancesEverywhere(what: string): Promise<void> {
   const before = { ...cluster().cut };
   const worldLine = cluster().worldLine;
-  await waitFor(what, () => {
-    const c = cluster();
-    return c.worldLine === worldLine && c.nodes.every((n) => (c.cut[n.id] ?? 0) > (before[n.id] ?? 0));
-  }, 45_000);
+  await waitFor(
+    what,
+    () => {
+      const c = cluster();
+      return c.worldLine === worldLine && c.nodes.every((n) => (c.cut[n.id] ?? 0) > (before[n.id] ?? 0));
+    },
+    45_000,
+  );
 }
 
 beforeAll(async () => {
@@ -71,7 +75,11 @@ describe('live cluster: failures', () => {
     const wl = await waitFor('worldLineChanged', () => t.find('worldLineChanged', (e) => e.worldLine === w + 1, from));
     expect(wl.failed).toContain('n2');
     // Survivors restore to their cut version on the new world-line.
-    await waitFor('rollback of n1 and n3', () => t.find('rollback', (e) => e.node === 'n1' && e.worldLine === w + 1, from) && t.find('rollback', (e) => e.node === 'n3' && e.worldLine === w + 1, from));
+    await waitFor(
+      'rollback of n1 and n3',
+      () =>
+        t.find('rollback', (e) => e.node === 'n1' && e.worldLine === w + 1, from) && t.find('rollback', (e) => e.node === 'n3' && e.worldLine === w + 1, from),
+    );
     expect(node('n2')!.status).toBe('down');
     expect(node('n2')!.pid).toBeNull();
     // The workload's requests carried on n1/n3 while n2 was down: some commit on the new world-line.

@@ -35,7 +35,11 @@ describe('node frames in another node’s name (security F6)', () => {
   describe('on a live server (PGlite)', () => {
     let t: TestServer;
     beforeAll(async () => {
-      t = await startTestServer({ nodes: 2, config: { checkpointIntervalMs: 20, heartbeatTimeoutMs: 5000, autoRestart: false }, workload: { kind: 'mixed', rate: 0 } });
+      t = await startTestServer({
+        nodes: 2,
+        config: { checkpointIntervalMs: 20, heartbeatTimeoutMs: 5000, autoRestart: false },
+        workload: { kind: 'mixed', rate: 0 },
+      });
       await waitFor('every node up', () => t.server.cluster.info(0).nodes.every((n) => n.status === 'up'), 60_000);
     }, 90_000);
     afterAll(async () => {
@@ -47,7 +51,9 @@ describe('node frames in another node’s name (security F6)', () => {
       const before = t.events.length;
       const s = io(t.server.url + NODE_NAMESPACE, { path: NODE_SOCKET_PATH, transports: ['websocket'], reconnection: false });
       try {
-        const reply = (await s.timeout(10_000).emitWithAck('join', { id: 'evil', pid: 1, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
+        const reply = (await s
+          .timeout(10_000)
+          .emitWithAck('join', { id: 'evil', pid: 1, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
         expect('ok' in reply).toBe(true);
         const forgedVersion = 1_000_000;
         s.emit('up', {
@@ -60,7 +66,9 @@ describe('node frames in another node’s name (security F6)', () => {
         await waitFor('the server to drop them', () => t.server.cluster.forgedDropped >= 3, 10_000);
         await new Promise((r) => setTimeout(r, 500));
         expect(t.server.cluster.info(0).cut.n1 ?? 0).toBeLessThan(forgedVersion);
-        const seen = t.events.slice(before).filter((e) => ('version' in e && e.version === forgedVersion) || (e.type === 'cutAdvanced' && (e.cut.n1 ?? 0) >= forgedVersion));
+        const seen = t.events
+          .slice(before)
+          .filter((e) => ('version' in e && e.version === forgedVersion) || (e.type === 'cutAdvanced' && (e.cut.n1 ?? 0) >= forgedVersion));
         expect(seen).toEqual([]);
       } finally {
         s.close();
@@ -70,7 +78,16 @@ describe('node frames in another node’s name (security F6)', () => {
     it('a join with a bad data address is refused, and adds no node nor touches the node of that id', async () => {
       const url = t.server.url + NODE_NAMESPACE;
       const connect = () => io(url, { path: NODE_SOCKET_PATH, transports: ['websocket'], reconnection: false });
-      const badData: unknown[] = [undefined, null, 'x', { host: '127.0.0.1' }, { host: 7, port: 9 }, { host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 70_000 }, { host: '127.0.0.1', port: 9.5 }];
+      const badData: unknown[] = [
+        undefined,
+        null,
+        'x',
+        { host: '127.0.0.1' },
+        { host: 7, port: 9 },
+        { host: '127.0.0.1', port: 0 },
+        { host: '127.0.0.1', port: 70_000 },
+        { host: '127.0.0.1', port: 9.5 },
+      ];
       const before = t.events.length;
       const first = connect();
       const second = connect();
@@ -84,7 +101,9 @@ describe('node frames in another node’s name (security F6)', () => {
         expect(t.server.cluster.coordinator.members.has('baddata')).toBe(false);
 
         // An id with a current process: a bad join for it leaves that process connected, with its starts.
-        const ok = (await first.timeout(10_000).emitWithAck('join', { id: 'twice', pid: 3, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
+        const ok = (await first
+          .timeout(10_000)
+          .emitWithAck('join', { id: 'twice', pid: 3, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
         expect('ok' in ok).toBe(true);
         const joined = t.server.cluster.info(0).nodes.find((n) => n.id === 'twice')!;
         expect(joined.pid).toBe(3);
@@ -101,7 +120,9 @@ describe('node frames in another node’s name (security F6)', () => {
         expect(after.starts).toBe(joined.starts);
         expect(after.pid).toBe(3);
 
-        const seen = t.events.slice(before).filter((e) => (e.type === 'nodeAdded' && e.node === 'baddata') || (e.type === 'nodeProcess' && (e.node === 'baddata' || e.pid === 4)));
+        const seen = t.events
+          .slice(before)
+          .filter((e) => (e.type === 'nodeAdded' && e.node === 'baddata') || (e.type === 'nodeProcess' && (e.node === 'baddata' || e.pid === 4)));
         expect(seen).toEqual([]);
       } finally {
         first.close();

@@ -21,7 +21,11 @@ export interface TestServer {
   /** Every event since the server started, in order. */
   events: NumberedEvent[];
   /** Events after index `from` matching `pred`. */
-  find<K extends InspectionEvent['type']>(type: K, pred?: (e: Extract<NumberedEvent, { type: K }>) => boolean, from?: number): Extract<NumberedEvent, { type: K }> | undefined;
+  find<K extends InspectionEvent['type']>(
+    type: K,
+    pred?: (e: Extract<NumberedEvent, { type: K }>) => boolean,
+    from?: number,
+  ): Extract<NumberedEvent, { type: K }> | undefined;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }>;
   /** Kills every node process and removes the data folder. */
   close(): Promise<void>;
@@ -58,7 +62,10 @@ export async function startTestServer(opts: ServerOptions): Promise<TestServer> 
       return { status: res.status, json };
     },
     async close() {
-      const pids = server.cluster.info(0).nodes.map((n) => n.pid).filter((p): p is number => p !== null);
+      const pids = server.cluster
+        .info(0)
+        .nodes.map((n) => n.pid)
+        .filter((p): p is number => p !== null);
       await server.close();
       for (const pid of pids) {
         try {

@@ -18,7 +18,8 @@ describe('holding the cluster', () => {
     await t?.close();
   });
 
-  const moving = (from: number): number => t.events.slice(from).filter((e) => e.type === 'checkpointStarted' || (e.type === 'messageSent' && e.kind === 'request')).length;
+  const moving = (from: number): number =>
+    t.events.slice(from).filter((e) => e.type === 'checkpointStarted' || (e.type === 'messageSent' && e.kind === 'request')).length;
 
   it('nothing moves while held; everything moves again when released', async () => {
     // Things move to begin with (else "nothing moved" would prove nothing).

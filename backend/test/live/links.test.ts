@@ -232,7 +232,10 @@ describe('links: reconnects and bounds', () => {
     // Message 2, queued while the old connection was being retried, may reach the new process too (late
     // and harmless); those sent after the new address all do, in order.
     expect(seqs(b2.got).filter((s) => s >= 3)).toEqual([3, 4, 5]);
-    expect([[2, 3, 4, 5], [3, 4, 5]]).toContainEqual(seqs(b2.got));
+    expect([
+      [2, 3, 4, 5],
+      [3, 4, 5],
+    ]).toContainEqual(seqs(b2.got));
     expect(seqs(b.got)).toEqual([1]);
     expect(a.links.stats.connects).toBe(2);
   });
@@ -340,7 +343,16 @@ describe('links into a DseNode: duplicates and stale world-lines are harmless', 
     const node = new DseNode(
       'n1',
       theApp,
-      { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, storage: new MemoryStorage(), observer: { emit: (e) => events.push(e) }, onFatal: (e) => { throw e; }, incarnation: 1 },
+      {
+        clock: new ProcessClock(sched),
+        network: { send: (to, m) => sent.push([to, m]) },
+        storage: new MemoryStorage(),
+        observer: { emit: (e) => events.push(e) },
+        onFatal: (e) => {
+          throw e;
+        },
+        incarnation: 1,
+      },
       { checkpointIntervalMs: 10, retransmitMs: 30 },
     );
     const settle = async (): Promise<void> => {
@@ -369,7 +381,14 @@ describe('links into a DseNode: duplicates and stale world-lines are harmless', 
   it('the same app message and the same request, twice in one frame and again in a later frame, run once', async () => {
     const w = await wired(1);
     const msg = app('n2', 1, 'hello');
-    const req: WireMessage = { kind: 'request', h: { src: 'n2', srcVersion: 1, worldLine: 1, seq: 1 }, caller: 'n2.t1', deps: {}, payload: 'req', probe: false };
+    const req: WireMessage = {
+      kind: 'request',
+      h: { src: 'n2', srcVersion: 1, worldLine: 1, seq: 1 },
+      caller: 'n2.t1',
+      deps: {},
+      payload: 'req',
+      probe: false,
+    };
     w.sender.send('n1', msg);
     w.sender.send('n1', msg);
     w.sender.send('n1', req);
@@ -388,7 +407,9 @@ describe('links into a DseNode: duplicates and stale world-lines are harmless', 
     expect(acks.length).toBe(3);
     const replies = w.sent.filter(([to, m]) => to === 'n2' && m.kind === 'reply').map(([, m]) => m as Extract<WireMessage, { kind: 'reply' }>);
     expect(replies.length).toBeGreaterThanOrEqual(1);
-    expect(replies.every((r) => r.caller === 'n2.t1' && r.seq === 1 && r.status === 'ok' && JSON.stringify(r.result) === JSON.stringify({ done: 1 }))).toBe(true);
+    expect(replies.every((r) => r.caller === 'n2.t1' && r.seq === 1 && r.status === 'ok' && JSON.stringify(r.result) === JSON.stringify({ done: 1 }))).toBe(
+      true,
+    );
     const dupes = w.events.filter((e) => e.type === 'messageDelivered' && e.duplicate);
     expect(dupes.length).toBeGreaterThanOrEqual(2 + 2);
   });
@@ -491,7 +512,12 @@ describe('links: authentication and bad frames', () => {
     const b = await listening('n2');
     const p = await rawPeer(b.address);
     const flush: WireMessage = { kind: 'flush', worldLine: 1, upTo: 3 };
-    p.s.write(Buffer.concat([rawFrame({ hello: { from: 'n1', proof: null } }), rawFrame([app('n3', 1, 'in n3’s name'), app('n1', 2, 'own'), flush, { kind: 'persisted', node: 'n1' }, null, 7])]));
+    p.s.write(
+      Buffer.concat([
+        rawFrame({ hello: { from: 'n1', proof: null } }),
+        rawFrame([app('n3', 1, 'in n3’s name'), app('n1', 2, 'own'), flush, { kind: 'persisted', node: 'n1' }, null, 7]),
+      ]),
+    );
     await until('two messages', () => b.got.length === 2);
     await sleep(30);
     expect(b.got.map((g) => g.m)).toEqual([app('n1', 2, 'own'), flush]);

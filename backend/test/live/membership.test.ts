@@ -123,13 +123,17 @@ describe('membership across a server restart', () => {
       await waitFor('every node up', () => a!.server.cluster.info(0).nodes.every((n) => n.status === 'up'), 60_000);
       const keys = Array.from({ length: 8 }, (_, i) => `r${i}`);
       let last = '';
-      for (const key of keys) last = (await a.api('POST', '/api/service', { session: 'w', svc: 'kv', payload: { op: 'put', key, value: key } })).json.id as string;
+      for (const key of keys)
+        last = (await a.api('POST', '/api/service', { session: 'w', svc: 'kv', payload: { op: 'put', key, value: key } })).json.id as string;
       const end = Date.now() + 30_000;
       while ((await a.api('GET', `/api/requests/${last}`)).json.status !== 'committed' && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
       const drain = await a.api('DELETE', '/api/nodes/n2');
       expect(drain.json).toMatchObject({ ok: true, how: 'drained', version: 1, members: ['n1', 'n3'] });
       // Stopped at once: DELETE answers only once the stored record no longer lists n2.
-      const pids = a.server.cluster.info(0).nodes.map((n) => n.pid).filter((p): p is number => p !== null);
+      const pids = a.server.cluster
+        .info(0)
+        .nodes.map((n) => n.pid)
+        .filter((p): p is number => p !== null);
       await a.server.close();
       for (const pid of pids) {
         try {
@@ -145,7 +149,8 @@ describe('membership across a server restart', () => {
       expect(server.cluster.nodeIds()).toEqual(['n1', 'n3']);
       await waitFor('the placement learned from the nodes', () => server.cluster.info(0).placement?.version === 1, 20_000);
       expect(server.cluster.info(0).placement).toEqual({ version: 1, members: ['n1', 'n3'] });
-      for (const key of keys) expect((await b.api('POST', '/api/service', { session: 'r', svc: 'kv', payload: { op: 'get', key } })).json.result, key).toEqual({ value: key, n: 1 });
+      for (const key of keys)
+        expect((await b.api('POST', '/api/service', { session: 'r', svc: 'kv', payload: { op: 'get', key } })).json.result, key).toEqual({ value: key, n: 1 });
     } finally {
       await a?.close();
       await b?.close();

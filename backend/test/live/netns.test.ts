@@ -79,7 +79,11 @@ describe.skipIf(problem !== null)('the data plane across network namespaces', ()
 
   /** Runs `node` in namespace `n` (the test process stays in its own: it reaches the server through the server's namespace). */
   const inNs = (n: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess => {
-    const c = spawn('ip', ['netns', 'exec', n, process.execPath, '--import', 'tsx', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn('ip', ['netns', 'exec', n, process.execPath, '--import', 'tsx', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     c.stdout!.resume();
     c.stderr!.resume();
     procs.push(c);
@@ -93,7 +97,7 @@ describe.skipIf(problem !== null)('the data plane across network namespaces', ()
   };
   const cluster = (): ClusterInfo => api('GET', '/api/cluster') as ClusterInfo;
   const until = async (what: string, cond: () => boolean, ms = 60_000): Promise<void> => {
-    for (const end = Date.now() + ms; !cond(); ) {
+    for (const end = Date.now() + ms; !cond();) {
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -115,10 +119,14 @@ describe.skipIf(problem !== null)('the data plane across network namespaces', ()
     });
     await until('the server', () => (api('GET', '/api/health') as { ok?: boolean } | null)?.ok === true, 90_000);
     for (const id of ['n1', 'n2', 'n3'] as const) startNode(id);
-    await until('three nodes up', () => {
-      const c = cluster();
-      return c.nodes.length === 3 && c.nodes.every((n) => n.status === 'up');
-    }, 90_000);
+    await until(
+      'three nodes up',
+      () => {
+        const c = cluster();
+        return c.nodes.length === 3 && c.nodes.every((n) => n.status === 'up');
+      },
+      90_000,
+    );
   }, 180_000);
 
   afterAll(() => {

@@ -70,9 +70,19 @@ describe('the service command', () => {
     const cas = await command({ type: 'service', session: 'svc-io', svc: 'kv', payload: { op: 'cas', key: 'apple', expected: 1, value: 2 } });
     expect(cas).toMatchObject({ ok: true, result: { ok: true, n: 2, value: 1 } });
 
-    const pub = await command({ type: 'service', session: 'svc-io', svc: 'broker', payload: { op: 'publish', topic: 'news', producer: 'p1', seq: 1, data: 'a' } });
+    const pub = await command({
+      type: 'service',
+      session: 'svc-io',
+      svc: 'broker',
+      payload: { op: 'publish', topic: 'news', producer: 'p1', seq: 1, data: 'a' },
+    });
     expect(pub).toMatchObject({ ok: true, node: topicNode('news', nodes()), result: { offset: 0, duplicate: false } });
-    const dup = await command({ type: 'service', session: 'svc-io', svc: 'broker', payload: { op: 'publish', topic: 'news', producer: 'p1', seq: 1, data: 'a' } });
+    const dup = await command({
+      type: 'service',
+      session: 'svc-io',
+      svc: 'broker',
+      payload: { op: 'publish', topic: 'news', producer: 'p1', seq: 1, data: 'a' },
+    });
     expect(dup).toMatchObject({ ok: true, result: { offset: null, duplicate: true } });
     const poll = await command({ type: 'service', session: 'svc-io', svc: 'broker', payload: { op: 'poll', topic: 'news', group: 'g' } });
     expect(poll).toMatchObject({ ok: true, result: { events: [{ offset: 0, producer: 'p1', seq: 1, data: 'a' }], next: 1 } });
@@ -93,7 +103,7 @@ describe('the service command', () => {
 
   it('bad bodies get BadRequest (or LimitExceeded) and change nothing', async () => {
     // Work of the tests before may still finish (a workflow resumed after a recovery): wait for quiet.
-    for (let quiet = 0; quiet < 5; ) {
+    for (let quiet = 0; quiet < 5;) {
       const n = t.events.length;
       await new Promise((r) => setTimeout(r, 100));
       quiet = t.events.slice(n).some((e) => e.type === 'stateChanged' && Object.keys(e.set).length > 0) ? 0 : quiet + 1;
@@ -132,7 +142,11 @@ describe('the service command', () => {
     // (The server's own membership sessions may read the nodes' placement meanwhile: not the bodies' doing.)
     const touched = t.events
       .slice(events)
-      .filter((e) => (e.type === 'sessionResult' && e.status === 'speculative' && !e.session.startsWith('membership.')) || (e.type === 'stateChanged' && Object.keys(e.set).length > 0));
+      .filter(
+        (e) =>
+          (e.type === 'sessionResult' && e.status === 'speculative' && !e.session.startsWith('membership.')) ||
+          (e.type === 'stateChanged' && Object.keys(e.set).length > 0),
+      );
     expect(touched).toEqual([]);
     const after = await t.api('POST', '/api/service', { svc: 'wal', payload: { op: 'length', log: 'bad' } });
     expect(after.json).toMatchObject({ ok: true, result: { length: 0 } });
@@ -206,7 +220,10 @@ describe('the service workloads', () => {
           written().some((k) => /^br\/[^/]+\/g\/billing$/.test(k)) &&
           results().some((r) => field(r, 'committed') === true) &&
           results().some((r) => field(r, 'duplicate') === true),
-        workflow: () => written().some((k) => k.startsWith('wf/trip-')) && written().some((k) => k.startsWith('tr/b/trip-')) && results().some((r) => field(r, 'status') === 'completed'),
+        workflow: () =>
+          written().some((k) => k.startsWith('wf/trip-')) &&
+          written().some((k) => k.startsWith('tr/b/trip-')) &&
+          results().some((r) => field(r, 'status') === 'completed'),
       };
       await waitFor(`${kind}: 20 committed requests and its state`, () => t.server.workload.stats().committed >= 20 && checks[kind]!(), 30_000);
       await t.api('POST', '/api/workload', { rate: 0 });

@@ -44,7 +44,13 @@ describe(`services on real node processes (${problem === null ? 'PostgreSQL' : '
 
   beforeAll(async () => {
     const storage: OpenedStorage | 'pglite' = problem === null ? await openStorage({ kind: 'postgres', databaseUrl: POSTGRES_URL, schema }) : 'pglite';
-    t = await startTestServer({ storage, app: 'services', nodes: 3, config: { checkpointIntervalMs: 20, heartbeatTimeoutMs: 4000, autoRestart: true }, workload: { kind: 'mixed', rate: 0 } });
+    t = await startTestServer({
+      storage,
+      app: 'services',
+      nodes: 3,
+      config: { checkpointIntervalMs: 20, heartbeatTimeoutMs: 4000, autoRestart: true },
+      workload: { kind: 'mixed', rate: 0 },
+    });
     await waitFor('every node up', () => cluster().nodes.every((n) => n.status === 'up'), 60_000);
   }, 90_000);
 
@@ -67,11 +73,15 @@ describe(`services on real node processes (${problem === null ? 'PostgreSQL' : '
       appends.push(decided(wal.append('audit', { i })));
       puts.push(decided(kv.put(`k${i % 5}`, i)));
       if (i % 5 === 0) {
-        const steps = travelReservation(`trip-${i}`, [
-          { kind: 'flight', item: 'LYS-CDG', capacity: null },
-          { kind: 'hotel', item: 'ritz', capacity: null },
-          { kind: 'payment', item: 'card', capacity: null, decline: i === 10 },
-        ], nodes);
+        const steps = travelReservation(
+          `trip-${i}`,
+          [
+            { kind: 'flight', item: 'LYS-CDG', capacity: null },
+            { kind: 'hotel', item: 'ritz', capacity: null },
+            { kind: 'payment', item: 'card', capacity: null, decline: i === 10 },
+          ],
+          nodes,
+        );
         flows.push(decided(wf.run(`trip-${i}`, steps)));
       }
       if (i === 12) {
@@ -203,7 +213,10 @@ describe(`services on real node processes (${problem === null ? 'PostgreSQL' : '
       const outcomes = await Promise.all(delivered[group]!);
       const got = outcomes.flatMap((o) => (o.status === 'committed' ? o.value.events.map((e) => e.offset) : []));
       expect(got, group).toEqual(got.map((_, i) => i));
-      expect(outcomes.some((o) => o.status === 'committed' && o.value.events.length > 0), group).toBe(true);
+      expect(
+        outcomes.some((o) => o.status === 'committed' && o.value.events.length > 0),
+        group,
+      ).toBe(true);
     }
   }, 180_000);
 });

@@ -23,7 +23,7 @@ describe('sessions over HTTP across a SIGKILL', () => {
 
   const status = async (id: string): Promise<string> => String((await t.api('GET', `/api/requests/${id}`)).json.status);
   const until = async (what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => {
-    for (const end = Date.now() + timeoutMs; !(await cond()); ) {
+    for (const end = Date.now() + timeoutMs; !(await cond());) {
       if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -39,7 +39,8 @@ describe('sessions over HTTP across a SIGKILL', () => {
       const bob = `bob-${recovery}`;
       // Keys that n1 and n2 own (a node answers only for the keys it owns, see placement.ts).
       const members = t.server.cluster.membership.view.members;
-      const keyOn = (node: string, prefix: string): string => Array.from({ length: 200 }, (_, i) => `${prefix}${i}`).find((k) => ownerOf(`app:${k}`, members) === node)!;
+      const keyOn = (node: string, prefix: string): string =>
+        Array.from({ length: 200 }, (_, i) => `${prefix}${i}`).find((k) => ownerOf(`app:${k}`, members) === node)!;
       const aKey = keyOn('n1', `a-${recovery}-`);
       const bKey = keyOn('n2', `b-${recovery}-`);
       const a = await t.api('POST', '/api/requests', { session: alice, op: 'put', key: aKey, value: 1, node: 'n1' });

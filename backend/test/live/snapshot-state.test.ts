@@ -32,7 +32,11 @@ describe('snapshot base states (PGlite)', () => {
   it('base states plus history give every node its real state', async () => {
     const w0 = cluster().worldLine;
     t.server.workload.set({ kind: 'mixed', rate: 60 });
-    await waitFor('writes on every node', () => new Set(t.events.filter((e) => e.type === 'stateChanged').map((e) => (e as { node: NodeId }).node)).size === 3, 30_000);
+    await waitFor(
+      'writes on every node',
+      () => new Set(t.events.filter((e) => e.type === 'stateChanged').map((e) => (e as { node: NodeId }).node)).size === 3,
+      30_000,
+    );
     // A kill when every survivor's work had just committed rolls nothing back: then kill again (up to
     // three times), since what this test is about is base states across rollbacks.
     let rolledBack = 0;

@@ -40,9 +40,16 @@ export class TestCluster {
     private readonly latencyMs: number,
   ) {
     this.nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-    this.coordinator = new Coordinator({ clock: new ProcessClock(this.sched), network: this.network(), storage: this.storage, observer: this.observer }, { mode, pruneIntervalMs: 50 });
+    this.coordinator = new Coordinator(
+      { clock: new ProcessClock(this.sched), network: this.network(), storage: this.storage, observer: this.observer },
+      { mode, pruneIntervalMs: 50 },
+    );
     this.endpoints.set(COORDINATOR, this.coordinator);
-    this.host = new SessionHost('client', { clock: new ProcessClock(this.sched), network: this.network(), observer: this.observer }, { retransmitMs: 30, closedRequestsKept: Infinity });
+    this.host = new SessionHost(
+      'client',
+      { clock: new ProcessClock(this.sched), network: this.network(), observer: this.observer },
+      { retransmitMs: 30, closedRequestsKept: Infinity },
+    );
     this.endpoints.set('client', this.host);
     this.coordinator.addClient('client');
   }
@@ -66,7 +73,12 @@ export class TestCluster {
 
   private startNode(id: NodeId): void {
     const clock = new ProcessClock(this.sched);
-    const node = new DseNode(id, this.app, { clock, network: this.network(), storage: this.storage, observer: this.observer }, { mode: this.mode, checkpointIntervalMs: 10, retransmitMs: 30, storageRetryMs: 5 });
+    const node = new DseNode(
+      id,
+      this.app,
+      { clock, network: this.network(), storage: this.storage, observer: this.observer },
+      { mode: this.mode, checkpointIntervalMs: 10, retransmitMs: 30, storageRetryMs: 5 },
+    );
     this.nodes.set(id, node);
     this.clocks.set(id, clock);
     this.endpoints.set(id, node);

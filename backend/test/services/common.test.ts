@@ -41,7 +41,9 @@ describe('service plumbing', () => {
   });
 
   it('turns a typed refusal into a DseError', () => {
-    expect(() => throwIfError({ error: { code: 'Conflict', message: 'taken', definite: true } })).toThrow(expect.objectContaining({ code: 'Conflict', definite: true }));
+    expect(() => throwIfError({ error: { code: 'Conflict', message: 'taken', definite: true } })).toThrow(
+      expect.objectContaining({ code: 'Conflict', definite: true }),
+    );
     expect(() => throwIfError({ value: 1 })).not.toThrow();
   });
 

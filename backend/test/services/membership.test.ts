@@ -21,7 +21,14 @@ async function setup(nodes = 4) {
 }
 
 /** The control plane's part of a change: the view to every node named, then every answer committed. */
-async function change(c: TestCluster, s: Session, v: number, members: NodeId[], to: NodeId[], inherit?: { from: NodeId; state: Record<string, Json> }): Promise<void> {
+async function change(
+  c: TestCluster,
+  s: Session,
+  v: number,
+  members: NodeId[],
+  to: NodeId[],
+  inherit?: { from: NodeId; state: Record<string, Json> },
+): Promise<void> {
   const answers = [];
   for (const n of to) answers.push(await c.run(s.request(n, { pl: 'view', v, members, ...(inherit !== undefined ? { inherit } : {}) })));
   for (const a of answers) expect(a.result).toMatchObject({ ok: true });

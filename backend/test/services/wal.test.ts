@@ -18,7 +18,15 @@ describe('write-ahead log', () => {
     expect(a.deps[wal.nodeOf('orders')]).toBeGreaterThan(0);
     await expect(c.run(b.commit())).resolves.toEqual({ pos: 1 });
     const r = await c.run(wal.read('orders'));
-    expect(r.value).toEqual({ entries: [{ pos: 0, data: 'first' }, { pos: 1, data: { second: 2 } }], next: 2, length: 2, committed: false });
+    expect(r.value).toEqual({
+      entries: [
+        { pos: 0, data: 'first' },
+        { pos: 1, data: { second: 2 } },
+      ],
+      next: 2,
+      length: 2,
+      committed: false,
+    });
   });
 
   it('a speculative read sees an append at once; a committed-only read only once it is committed', async () => {

@@ -72,9 +72,17 @@ describe('workflows', () => {
   it('steps may call any service: a key-value write, a log append, a reservation', async () => {
     const { c, wf } = await setup();
     const steps: WorkflowStep[] = [
-      { name: 'remember', node: kvNode('order:7', c.nodeIds), do: { svc: 'kv', op: 'put', key: 'order:7', value: 'pending' }, undo: { svc: 'kv', op: 'delete', key: 'order:7' } },
+      {
+        name: 'remember',
+        node: kvNode('order:7', c.nodeIds),
+        do: { svc: 'kv', op: 'put', key: 'order:7', value: 'pending' },
+        undo: { svc: 'kv', op: 'delete', key: 'order:7' },
+      },
       { name: 'journal', node: walNode('orders', c.nodeIds), do: { svc: 'wal', op: 'append', log: 'orders', data: 'order 7' }, undo: null },
-      ...travelReservation('mixed', [{ kind: 'payment', item: 'visa', capacity: null, decline: true }], c.nodeIds).map((s) => ({ ...s, do: { ...(s.do as Record<string, Json>), step: 2 } })),
+      ...travelReservation('mixed', [{ kind: 'payment', item: 'visa', capacity: null, decline: true }], c.nodeIds).map((s) => ({
+        ...s,
+        do: { ...(s.do as Record<string, Json>), step: 2 },
+      })),
     ];
     const r = await c.run(wf.run('mixed', steps));
     expect(r.value).toMatchObject({ status: 'failed', failedAt: 2, compensated: [0] });
@@ -96,7 +104,8 @@ describe('workflows', () => {
       const legs: TripLeg[] = Array.from({ length: 10 }, (_, i) => ({ kind: kinds[i % 3]!, item: items[i]!, capacity: 5 }));
       let restoredAt = -1;
       c.onEvent = (e) => {
-        if (e.type === 'rollback' && e.node === orchestrator && e.worldLine > 1) restoredAt = (c.state(orchestrator).get('wf/long') as { k?: number } | undefined)?.k ?? -1;
+        if (e.type === 'rollback' && e.node === orchestrator && e.worldLine > 1)
+          restoredAt = (c.state(orchestrator).get('wf/long') as { k?: number } | undefined)?.k ?? -1;
       };
       const client = new WorkflowClient(c.session(), { nodes: c.nodeIds });
       const started = client.run('long', travelReservation('long', legs, c.nodeIds), orchestrator);

@@ -29,7 +29,12 @@ describe('core regressions found by the service scenarios', () => {
     const slow: Storage = Object.assign(Object.create(mem) as Storage, {
       loadCheckpoint: (node: string, v: number): Promise<LoadedCheckpoint | null> => new Promise((r) => sched.after(5, () => r(mem.loadCheckpoint(node, v)))),
     });
-    const node = new DseNode('n1', app, { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, storage: slow, observer: { emit: () => undefined } }, { checkpointIntervalMs: 10 });
+    const node = new DseNode(
+      'n1',
+      app,
+      { clock: new ProcessClock(sched), network: { send: (to, m) => sent.push([to, m]) }, storage: slow, observer: { emit: () => undefined } },
+      { checkpointIntervalMs: 10 },
+    );
     node.start();
     const flush = async (): Promise<void> => {
       for (let i = 0; i < 10; i++) await null;

@@ -23,7 +23,12 @@ async function runMany(scenario: ScenarioName, from: number, count: number, over
  * faults on in speculative and durable mode and without faults in none mode; without persistence its
  * own checker reports the losses; and a bug planted in the service is caught by its own invariant.
  */
-export function scenarioSuite(scenario: Exclude<ScenarioName, 'kvtest'>, invariant: Invariant, bugs: readonly PlantedBug[], seeds: { speculative: number; durable: number }): void {
+export function scenarioSuite(
+  scenario: Exclude<ScenarioName, 'kvtest'>,
+  invariant: Invariant,
+  bugs: readonly PlantedBug[],
+  seeds: { speculative: number; durable: number },
+): void {
   describe(`scenario ${scenario}`, () => {
     const configs: [Mode, CutKind, RecoveryKind, number][] = [
       ['speculative', 'exact', 'precise', seeds.speculative],

@@ -26,7 +26,8 @@ describe('simulation with faults: every invariant holds', () => {
   // 8 × 100 = 800 seeds, each with at least 2 node crashes and 1 coordinator crash, message loss,
   // duplication, reordering and failing storage.
   const configs: [Mode, CutKind, RecoveryKind][] = [];
-  for (const mode of ['speculative', 'durable'] as const) for (const cutKind of ['exact', 'cheap'] as const) for (const recovery of ['precise', 'cut'] as const) configs.push([mode, cutKind, recovery]);
+  for (const mode of ['speculative', 'durable'] as const)
+    for (const cutKind of ['exact', 'cheap'] as const) for (const recovery of ['precise', 'cut'] as const) configs.push([mode, cutKind, recovery]);
   for (const [mode, cutKind, recovery] of configs) {
     it(`${mode} mode, ${cutKind} cut, ${recovery} recovery, 100 seeds`, async () => {
       const t = await runMany(1000, 100, { mode, cutKind, recovery });

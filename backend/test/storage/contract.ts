@@ -49,10 +49,33 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<DseError> 
 
 /** A chain on n1: 1 full {a:1,b:2}; 2 sets b, deletes a; 3 sets c; 4 full; 5 sets e. */
 const CHAIN: CheckpointRecord[] = [
-  rec({ node: 'n1', version: 1, full: true, changes: { set: [['a', 1], ['b', 2]], del: [] } }),
+  rec({
+    node: 'n1',
+    version: 1,
+    full: true,
+    changes: {
+      set: [
+        ['a', 1],
+        ['b', 2],
+      ],
+      del: [],
+    },
+  }),
   rec({ node: 'n1', version: 2, changes: { set: [['b', 3]], del: ['a'] }, deps: { n2: 1 } }),
   rec({ node: 'n1', version: 3, changes: { set: [['c', { x: [1, 2] }]], del: [] } }),
-  rec({ node: 'n1', version: 4, full: true, changes: { set: [['b', 3], ['c', { x: [1, 2] }], ['d', 'four']], del: [] } }),
+  rec({
+    node: 'n1',
+    version: 4,
+    full: true,
+    changes: {
+      set: [
+        ['b', 3],
+        ['c', { x: [1, 2] }],
+        ['d', 'four'],
+      ],
+      del: [],
+    },
+  }),
   rec({ node: 'n1', version: 5, changes: { set: [['e', true]], del: ['b'] }, deps: { n2: 3, n3: 1 } }),
 ];
 const CHAIN_STATES: Record<number, Record<string, Json>> = {
@@ -199,7 +222,10 @@ export function storageContract(name: string, open: () => Promise<StorageUnderTe
       const e = await expectCode(s.writeCheckpoints([rec({ node: 'n1', version: 2, worldLine: 1 })]), 'StaleWorldLine');
       expect(e.definite).toBe(true);
       // A batch holding one stale record writes nothing.
-      await expectCode(s.writeCheckpoints([rec({ node: 'n2', version: 1, worldLine: 2, full: true }), rec({ node: 'n1', version: 2, worldLine: 1 })]), 'StaleWorldLine');
+      await expectCode(
+        s.writeCheckpoints([rec({ node: 'n2', version: 1, worldLine: 2, full: true }), rec({ node: 'n1', version: 2, worldLine: 1 })]),
+        'StaleWorldLine',
+      );
       expect(await s.loadCheckpoint('n2', 1)).toBeNull();
       await s.writeCheckpoints([rec({ node: 'n1', version: 2, worldLine: 2 })]);
       expect((await s.loadCheckpoint('n1', 2))!.worldLine).toBe(2);

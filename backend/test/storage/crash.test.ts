@@ -35,7 +35,11 @@ function runAndKill(dir: string, client: string, minCommits: number): Promise<Ru
     let killed = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`child ${client} made too little progress (world-line ${run.worldLine}, ${run.commits.length} commits, ${run.writesStarted} writes): ${stderr}`));
+      reject(
+        new Error(
+          `child ${client} made too little progress (world-line ${run.worldLine}, ${run.commits.length} commits, ${run.writesStarted} writes): ${stderr}`,
+        ),
+      );
     }, 100_000);
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.on('data', (d: Buffer) => {
@@ -96,7 +100,8 @@ describe('crash: a process SIGKILLed in the middle of checkpoint writes', () => 
 
       // Nothing above the cut is left in storage from the ended world-lines.
       for (let w = 1; w < worldLine; w++) {
-        for (const m of await db.storage.listCheckpoints(w)) expect(m.version, `${m.node}@${m.version} of world-line ${w}`).toBeLessThanOrEqual(cut[m.node] ?? 0);
+        for (const m of await db.storage.listCheckpoints(w))
+          expect(m.version, `${m.node}@${m.version} of world-line ${w}`).toBeLessThanOrEqual(cut[m.node] ?? 0);
       }
       for (const n of NODES) expect(await db.storage.loadCheckpoint(n, (cut[n] ?? 0) + 1)).toBeNull();
 

@@ -34,7 +34,13 @@ describe('database errors become the runtime typed errors (sql.ts)', () => {
   });
 
   it('socket errors and lost connections are StorageUnavailable, and mark the connection broken', () => {
-    for (const e of [pgError('ECONNREFUSED'), pgError('ECONNRESET'), new Error('Connection terminated unexpectedly'), new Error('Query read timeout'), pgError('57P01')]) {
+    for (const e of [
+      pgError('ECONNREFUSED'),
+      pgError('ECONNRESET'),
+      new Error('Connection terminated unexpectedly'),
+      new Error('Query read timeout'),
+      pgError('57P01'),
+    ]) {
       expect(translateError(e, 'x').code).toBe('StorageUnavailable');
       expect(isConnectionError(e)).toBe(true);
     }

@@ -19,11 +19,10 @@ export async function resetTables(exec: (sql: string) => Promise<unknown>): Prom
  * The first start on a folder of its own is still tested (pglite.test.ts, the benchmark).
  */
 export async function freshPgliteDir(prefix: string): Promise<string> {
-  const pkg = JSON.parse(fs.readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8')) as { version: string };
-  const key = createHash('sha256')
-    .update(JSON.stringify(MIGRATIONS))
-    .digest('hex')
-    .slice(0, 12);
+  const pkg = JSON.parse(
+    fs.readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8'),
+  ) as { version: string };
+  const key = createHash('sha256').update(JSON.stringify(MIGRATIONS)).digest('hex').slice(0, 12);
   const template = path.join(os.tmpdir(), `dse-pglite-template-${pkg.version}-${key}`);
   if (!fs.existsSync(path.join(template, 'pglite', 'PG_VERSION'))) {
     const aside = fs.mkdtempSync(`${template}.making-`);

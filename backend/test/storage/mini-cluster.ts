@@ -41,7 +41,14 @@ export class MiniCluster {
         id,
         kvApp,
         { clock: this.clock(), network: this.network(), storage, observer, onFatal: (e) => this.fatal.push(e) },
-        { mode: 'speculative', cutKind: 'exact', checkpointIntervalMs: opts.checkpointIntervalMs ?? 20, retransmitMs: 300, fullSnapshotEvery: opts.fullSnapshotEvery ?? 4, storageRetryMs: 50 },
+        {
+          mode: 'speculative',
+          cutKind: 'exact',
+          checkpointIntervalMs: opts.checkpointIntervalMs ?? 20,
+          retransmitMs: 300,
+          fullSnapshotEvery: opts.fullSnapshotEvery ?? 4,
+          storageRetryMs: 50,
+        },
       );
       this.nodes.set(id, node);
       this.endpoints.set(id, node);

@@ -34,7 +34,9 @@ export function postgresProblem(): Promise<string | null> {
 /** Says once, visibly, that PostgreSQL tests are skipped. */
 export function reportSkip(what: string, problem: string): void {
   const url = POSTGRES_URL.replace(/:[^:@/]*@/, ':***@');
-  console.warn(`\n*** PostgreSQL not reachable at ${url} (${problem}): ${what} SKIPPED. Set DATABASE_URL, or DSE_REQUIRE_POSTGRES=1 to make this a failure. ***\n`);
+  console.warn(
+    `\n*** PostgreSQL not reachable at ${url} (${problem}): ${what} SKIPPED. Set DATABASE_URL, or DSE_REQUIRE_POSTGRES=1 to make this a failure. ***\n`,
+  );
 }
 
 /** A schema name of its own for one test run. */

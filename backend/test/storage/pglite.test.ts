@@ -97,7 +97,9 @@ describe('PGlite storage on a data folder', () => {
   });
 
   it('data survives a close and reopen; migrations are recorded once', async () => {
-    await db.storage.writeCheckpoints([{ node: 'n1', worldLine: 1, version: 1, prevVersion: 0, deps: {}, full: true, changes: { set: [['k', 'v']], del: [] } }]);
+    await db.storage.writeCheckpoints([
+      { node: 'n1', worldLine: 1, version: 1, prevVersion: 0, deps: {}, full: true, changes: { set: [['k', 'v']], del: [] } },
+    ]);
     await db.storage.saveCoordinator({ worldLine: 1, cut: { n1: 1 }, recoveryCuts: [], nodes: ['n1'] });
     await db.close();
     expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
@@ -124,7 +126,9 @@ describe('PGlite storage on a data folder', () => {
 
   it('a table dropped under the storage is StorageCorrupt (definite), not a hang or a crash', async () => {
     await db.query('DROP TABLE dse_checkpoints');
-    const e = await codeOf(db.storage.writeCheckpoints([{ node: 'n1', worldLine: 1, version: 2, prevVersion: 1, deps: {}, full: true, changes: { set: [], del: [] } }]));
+    const e = await codeOf(
+      db.storage.writeCheckpoints([{ node: 'n1', worldLine: 1, version: 2, prevVersion: 1, deps: {}, full: true, changes: { set: [], del: [] } }]),
+    );
     expect(e.code).toBe('StorageCorrupt');
     expect((await codeOf(db.storage.loadCheckpoint('n1', 1))).code).toBe('StorageCorrupt');
   });

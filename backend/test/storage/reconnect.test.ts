@@ -143,7 +143,12 @@ describe('reconnection: PostgreSQL cut off under load, then back', () => {
       await Promise.all(loops);
       await cluster.until(() => cluster.host.allSessions().every((s) => s.openRequests === 0), 60_000, 'every request to commit');
       expect(cluster.coordinator.worldLine).toBe(1); // an outage is not a failure: nothing was rolled back
-      expect(cluster.host.allSessions().flatMap((s) => s.history()).filter((h) => h.status === 'rolledBack')).toEqual([]);
+      expect(
+        cluster.host
+          .allSessions()
+          .flatMap((s) => s.history())
+          .filter((h) => h.status === 'rolledBack'),
+      ).toEqual([]);
       expect(cluster.fatal).toEqual([]);
     } finally {
       loadOn = false;

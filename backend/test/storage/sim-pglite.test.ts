@@ -49,10 +49,10 @@ describe('simulation on PGlite storage with faults', () => {
     // Rows of the world-line that started last are above its restore points; older ones must not be.
     const start = rec.recoveryCuts.at(-1);
     const startKept = start?.worldLine === rec.worldLine ? (start.kept ?? start.cut) : kept;
-    const stale = db.query<{ n: string }>('SELECT count(*)::text AS n FROM dse_checkpoints WHERE world_line < $1 AND version > COALESCE(($2::jsonb ->> node)::bigint, 0)', [
-      rec.worldLine,
-      JSON.stringify(startKept),
-    ]);
+    const stale = db.query<{ n: string }>(
+      'SELECT count(*)::text AS n FROM dse_checkpoints WHERE world_line < $1 AND version > COALESCE(($2::jsonb ->> node)::bigint, 0)',
+      [rec.worldLine, JSON.stringify(startKept)],
+    );
     if (stale[0]!.n !== '0') problems.push(`seed ${r.seed}: ${stale[0]!.n} rows of ended world-lines above the restore points`);
     return problems;
   }

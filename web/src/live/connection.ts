@@ -1,5 +1,15 @@
 import { io, type Socket } from 'socket.io-client';
-import type { BrowserToServerEvents, Command, CommandReply, CommandResults, CommandType, EventBatch, Notice, ServerToBrowserEvents, StreamSnapshot } from '@dse/shared';
+import type {
+  BrowserToServerEvents,
+  Command,
+  CommandReply,
+  CommandResults,
+  CommandType,
+  EventBatch,
+  Notice,
+  ServerToBrowserEvents,
+  StreamSnapshot,
+} from '@dse/shared';
 import { isApiError } from '@dse/shared';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'disconnected';
@@ -27,7 +37,11 @@ export class LiveConnection {
   /** Number of the last event applied: a batch that does not follow it means events were missed. */
   private lastEvent = 0;
 
-  constructor(private readonly h: ConnectionHandlers, url?: string, token?: string) {
+  constructor(
+    private readonly h: ConnectionHandlers,
+    url?: string,
+    token?: string,
+  ) {
     const opts = { transports: ['websocket', 'polling'], ...(token !== undefined && token !== '' ? { auth: { token } } : {}) };
     this.socket = url === undefined ? io(opts) : io(url, opts);
     h.onStatus('connecting');

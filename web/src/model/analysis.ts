@@ -58,7 +58,13 @@ export function dependencyIndex(model: PlaygroundModel): DepIndex {
 }
 
 /** Every version reachable from `start` along `dir` (`out`: what they depend on; `in`: what depends on them). */
-export function closure(index: DepIndex, start: Iterable<string>, dir: 'out' | 'in', keep: (key: string) => boolean = () => true, follow: (e: DepEdge) => boolean = () => true): Set<string> {
+export function closure(
+  index: DepIndex,
+  start: Iterable<string>,
+  dir: 'out' | 'in',
+  keep: (key: string) => boolean = () => true,
+  follow: (e: DepEdge) => boolean = () => true,
+): Set<string> {
   const seen = new Set<string>();
   const stack = [...start];
   while (stack.length > 0) {
@@ -267,18 +273,24 @@ function explainFromPlan(model: PlaygroundModel, record: RollbackRecord, plan: R
     const path = paths.get(key)?.path ?? [];
     let reason: string;
     if (v === undefined) reason = 'no longer in the retained history';
-    else if (c === 'lost') reason = v.persistedAt !== null && plan.recovery === 'cut' ? 'lost with its failed node: recovery cut restores the node to the cut' : 'lost: not persisted when its node failed';
+    else if (c === 'lost')
+      reason =
+        v.persistedAt !== null && plan.recovery === 'cut'
+          ? 'lost with its failed node: recovery cut restores the node to the cut'
+          : 'lost: not persisted when its node failed';
     else if (c === 'cut') reason = 'recovery cut: everything uncommitted rolls back';
     else if (c === 'unexplained') {
       // The plan lists the versions the coordinator knew of; a node's others above its restore point go unnamed.
       const above = model.worldLines.findLast((w) => w.worldLine === record.worldLine)?.kept[v.node];
       reason = `above ${v.node}'s restore point${above === undefined ? '' : ` v${above}`}; the recovery plan gives no reason (the coordinator did not know of this version)`;
-    }
-    else {
+    } else {
       const lostRef = path.at(-1);
       const why = lostRef === undefined ? 'depends on lost state' : `depends on ${label(lostRef)}, which was lost: ${path.map(label).join(' → ')}`;
       const e = entries.get(v.node);
-      reason = withHead.has(key) && e !== undefined ? `above ${v.node}'s restore point v${e.rolled.above}, which the recovery put below ${label(path[0]!)}: that version ${why}` : why;
+      reason =
+        withHead.has(key) && e !== undefined
+          ? `above ${v.node}'s restore point v${e.rolled.above}, which the recovery put below ${label(path[0]!)}: that version ${why}`
+          : why;
       if (e !== undefined && e.worldLine !== record.worldLine) reason += ` (the plan of world-line ${e.worldLine}, carried out late)`;
     }
     return { key, depth: depthOf(key, new Set()), because: because(key) ?? null, cause: c, path, reason };

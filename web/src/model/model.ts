@@ -291,7 +291,10 @@ export class PlaygroundModel {
 
   /** Node ids with a lane, in a stable order. */
   laneIds(): NodeId[] {
-    return [...this.nodes.values()].filter((n) => !n.removed).map((n) => n.id).sort(compareIds);
+    return [...this.nodes.values()]
+      .filter((n) => !n.removed)
+      .map((n) => n.id)
+      .sort(compareIds);
   }
 
   lane(node: NodeId): readonly VersionView[] {
@@ -459,7 +462,15 @@ export class PlaygroundModel {
         if (e.worldLine > this.worldLine) this.worldLine = e.worldLine;
         // Traces recorded before precise recovery carry no restore points, reason or recovery kind.
         const kept: Cut = e.kept ?? e.cut;
-        this.worldLines.push({ worldLine: e.worldLine, startAt: e.t, cut: { ...e.cut }, failed: [...e.failed], kept: { ...kept }, reason: e.reason ?? null, recovery: e.recovery ?? null });
+        this.worldLines.push({
+          worldLine: e.worldLine,
+          startAt: e.t,
+          cut: { ...e.cut },
+          failed: [...e.failed],
+          kept: { ...kept },
+          reason: e.reason ?? null,
+          recovery: e.recovery ?? null,
+        });
         if (this.worldLines.length > this.limits.worldLinesMax) this.worldLines.shift();
         this.setCut(e.worldLine, e.cut, e.t);
         const failed = new Set(e.failed);
@@ -593,7 +604,8 @@ export class PlaygroundModel {
         const order = { sent: 0, committed: 1, handedOver: 2 } as const;
         if ((order[e.phase] ?? 0) >= (order[m.phase] ?? 0)) m.phase = e.phase;
         // The server routes by a version once it is committed (a change never committed never took effect).
-        if (e.phase !== 'sent' && (this.placement === null || e.version >= this.placement.version)) this.placement = { version: e.version, members: [...members] };
+        if (e.phase !== 'sent' && (this.placement === null || e.version >= this.placement.version))
+          this.placement = { version: e.version, members: [...members] };
         return;
       }
       case 'messageSent': {

@@ -53,7 +53,10 @@ export function describeEdge(model: PlaygroundModel, edge: DepEdge): string {
     return `${head}: created by the ${describeMessage(first)}${more}`;
   }
   if (o.requests.length > 0) {
-    const ids = o.requests.slice(0, 3).map((m) => m.id).join(', ');
+    const ids = o.requests
+      .slice(0, 3)
+      .map((m) => m.id)
+      .join(', ');
     return `${head}: carried in a client's dependency set (the session had seen ${name(b, edge.to)}); requests received in this version: ${ids}${o.requests.length > 3 ? ' …' : ''}`;
   }
   return `${head}: the message that created it is no longer in the retained history`;
@@ -110,7 +113,8 @@ function workflowSteps(model: PlaygroundModel, orchestrator: NodeId, id: string)
   const out: WorkflowStepHop[] = [];
   const replies = new Map<string, MessageView>();
   // A reply's id is its request's with the replying node added: `r/<caller>/<seq>/<world-line>/<node>`.
-  for (const m of model.messages.values()) if (m.kind === 'reply' && m.id.startsWith(`r/${orchestrator}~${id}/`)) replies.set(m.id.slice(2, m.id.lastIndexOf('/')), m);
+  for (const m of model.messages.values())
+    if (m.kind === 'reply' && m.id.startsWith(`r/${orchestrator}~${id}/`)) replies.set(m.id.slice(2, m.id.lastIndexOf('/')), m);
   for (const m of model.messages.values()) {
     if (m.kind !== 'request' || !m.id.startsWith(prefix)) continue;
     const rest = m.id.slice(prefix.length);
@@ -197,7 +201,10 @@ export function requestPath(model: PlaygroundModel, session: string, seq: number
   }
   // A workflow: its answer names it; its steps are calls of the orchestrator's sthreads.
   const answer = speculative?.result ?? committed?.result ?? null;
-  const wfId = answer !== null && typeof answer === 'object' && !Array.isArray(answer) && typeof answer.id === 'string' && typeof answer.status === 'string' ? answer.id : null;
+  const wfId =
+    answer !== null && typeof answer === 'object' && !Array.isArray(answer) && typeof answer.id === 'string' && typeof answer.status === 'string'
+      ? answer.id
+      : null;
   const orchestrator = requests.find((h) => h.message.deliveredAt !== null)?.message.to ?? null;
   const steps = wfId !== null && orchestrator !== null ? workflowSteps(model, orchestrator, wfId) : [];
   for (const h of steps) {

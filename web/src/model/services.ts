@@ -108,7 +108,8 @@ export interface TopicView {
   groups: GroupView[];
 }
 
-export type StepStatus = 'pending' | 'running' | 'done' | 'booked' | 'declined' | 'sold out' | 'refused' | 'failed' | 'cancelled' | 'compensating' | 'compensated' | 'skipped';
+export type StepStatus =
+  'pending' | 'running' | 'done' | 'booked' | 'declined' | 'sold out' | 'refused' | 'failed' | 'cancelled' | 'compensating' | 'compensated' | 'skipped';
 export interface WorkflowStepView {
   index: number;
   name: string;
@@ -273,7 +274,14 @@ function deriveFromReads(reads: NodeRead[]): ServicesView {
             const committed = !n.touched.has(key);
             const before = n.base[key];
             if (parts[2] === 'e' && isObj(val)) {
-              t.events.push({ offset: Number(parts[3]), producer: str(val.p) ?? '?', seq: num(val.s), data: val.d ?? null, version: num(val.v), committed: committedRec(n, val.v) });
+              t.events.push({
+                offset: Number(parts[3]),
+                producer: str(val.p) ?? '?',
+                seq: num(val.s),
+                data: val.d ?? null,
+                version: num(val.v),
+                committed: committedRec(n, val.v),
+              });
             } else if (parts[2] === 'p') {
               t.producers.push({ producer: parts[3]!, lastSeq: num(val), committedSeq: typeof before === 'number' ? before : null, committed });
             } else if (parts[2] === 'g') {
@@ -328,13 +336,20 @@ function deriveFromReads(reads: NodeRead[]): ServicesView {
   return { wal: walLogs, kv, topics: topicList, workflows, stock };
 }
 
-function workflowView(id: string, node: NodeRead, rec: { [k: string]: Json }, bookings: Map<string, { node: NodeRead; b: { [k: string]: Json } }>, committed: boolean): WorkflowView {
+function workflowView(
+  id: string,
+  node: NodeRead,
+  rec: { [k: string]: Json },
+  bookings: Map<string, { node: NodeRead; b: { [k: string]: Json } }>,
+  committed: boolean,
+): WorkflowView {
   const ph = str(rec.ph) ?? 'run';
   const k = num(rec.k);
   const failedAt = typeof rec.f === 'number' ? rec.f : null;
   const cp = Array.isArray(rec.cp) ? rec.cp.filter((x): x is number => typeof x === 'number') : [];
   const out = isObj(rec.out) ? rec.out : null;
-  const status: WorkflowStatusName = ph === 'done' ? (out !== null && out.status === 'failed' ? 'failed' : 'completed') : ph === 'comp' ? 'compensating' : 'running';
+  const status: WorkflowStatusName =
+    ph === 'done' ? (out !== null && out.status === 'failed' ? 'failed' : 'completed') : ph === 'comp' ? 'compensating' : 'running';
   const rawSteps = Array.isArray(rec.st) ? rec.st : [];
   const steps: WorkflowStepView[] = rawSteps.map((s, i) => {
     const o = isObj(s) ? s : {};

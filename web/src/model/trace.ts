@@ -71,7 +71,11 @@ export function parseTrace(text: string): TraceFile {
   } catch (e) {
     throw new TraceError(`not JSON: ${(e as Error).message}`);
   }
-  const obj: Record<string, unknown> = Array.isArray(raw) ? { format: 'dse-trace', formatVersion: 1, events: raw } : typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  const obj: Record<string, unknown> = Array.isArray(raw)
+    ? { format: 'dse-trace', formatVersion: 1, events: raw }
+    : typeof raw === 'object' && raw !== null
+      ? (raw as Record<string, unknown>)
+      : {};
   if (obj.format !== 'dse-trace') throw new TraceError('not a DSE trace (format is not "dse-trace")');
   if (obj.formatVersion !== 1) throw new TraceError(`unsupported trace format version ${String(obj.formatVersion)}`);
   if (!Array.isArray(obj.events)) throw new TraceError('the trace has no events array');

@@ -66,7 +66,14 @@ export interface DepLayout {
  * row, along the channel between rows, down or up through a gap between the boxes of the rows in
  * between, and into the depended-on box, the arrowhead on its border. Pure, for tests.
  */
-export function layoutDepGraph(model: PlaygroundModel, index: DepIndex, width: number, forced: ReadonlySet<string>, whyEdges: readonly DepEdge[], zoom: ReadonlySet<string> | null): DepLayout {
+export function layoutDepGraph(
+  model: PlaygroundModel,
+  index: DepIndex,
+  width: number,
+  forced: ReadonlySet<string>,
+  whyEdges: readonly DepEdge[],
+  zoom: ReadonlySet<string> | null,
+): DepLayout {
   const rows = model.laneIds();
   const rowOf = new Map(rows.map((id, i) => [id, i]));
   const shown: VersionView[] = [];
@@ -191,7 +198,14 @@ const DepGraphBody = memo(function DepGraphBody(p: DepGraphProps) {
   const path = (pts: [number, number][]): string => pts.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${x.toFixed(1)},${y.toFixed(1)}`).join('');
   return (
     <div className="depgraph-wrap" tabIndex={0} aria-label="dependency graph (scrolls sideways)">
-      <svg width={L.width} height={L.height} className="depgraph" role="img" aria-label={`Dependency graph of ${L.boxes.length} versions: rows are nodes, time runs right; an arrow goes from a version to one it depends on`} onClick={() => p.onSelectVersion(null)}>
+      <svg
+        width={L.width}
+        height={L.height}
+        className="depgraph"
+        role="img"
+        aria-label={`Dependency graph of ${L.boxes.length} versions: rows are nodes, time runs right; an arrow goes from a version to one it depends on`}
+        onClick={() => p.onSelectVersion(null)}
+      >
         <defs>
           <marker id="dep-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" orient="auto">
             <path d="M0,0L10,5L0,10z" fill="#333" />
@@ -202,7 +216,13 @@ const DepGraphBody = memo(function DepGraphBody(p: DepGraphProps) {
         </defs>
         {L.rows.map((id, r) => (
           <g key={id}>
-            <line x1={LAYOUT.left - 6} x2={L.width - LAYOUT.right} y1={LAYOUT.top + r * LAYOUT.rowH + LAYOUT.rowH / 2} y2={LAYOUT.top + r * LAYOUT.rowH + LAYOUT.rowH / 2} className="dep-row" />
+            <line
+              x1={LAYOUT.left - 6}
+              x2={L.width - LAYOUT.right}
+              y1={LAYOUT.top + r * LAYOUT.rowH + LAYOUT.rowH / 2}
+              y2={LAYOUT.top + r * LAYOUT.rowH + LAYOUT.rowH / 2}
+              className="dep-row"
+            />
             <text x={8} y={LAYOUT.top + r * LAYOUT.rowH + LAYOUT.rowH / 2 + 5} className="lane-label">
               {id}
             </text>
@@ -212,10 +232,21 @@ const DepGraphBody = memo(function DepGraphBody(p: DepGraphProps) {
           const hl = p.highlight.has(edge.from) && p.highlight.has(edge.to);
           const d = path(points);
           return (
-            <g key={`${edge.from}>${edge.to}`} className={`dep-edge-g${why ? ' why' : ''}${hl ? ' hl' : ''}`} data-testid="dep-edge" data-from={edge.from} data-to={edge.to}>
+            <g
+              key={`${edge.from}>${edge.to}`}
+              className={`dep-edge-g${why ? ' why' : ''}${hl ? ' hl' : ''}`}
+              data-testid="dep-edge"
+              data-from={edge.from}
+              data-to={edge.to}
+            >
               <title>{describeEdge(model, edge)}</title>
               <path d={d} className="dep-edge-hit" />
-              <path d={d} className={`dep-edge${why ? ' why' : ''}${hl ? ' hl' : ''}`} markerEnd={why ? 'url(#dep-arrow-why)' : 'url(#dep-arrow)'} opacity={anyHighlight && !hl && !why ? 0.35 : 1} />
+              <path
+                d={d}
+                className={`dep-edge${why ? ' why' : ''}${hl ? ' hl' : ''}`}
+                markerEnd={why ? 'url(#dep-arrow-why)' : 'url(#dep-arrow)'}
+                opacity={anyHighlight && !hl && !why ? 0.35 : 1}
+              />
             </g>
           );
         })}
@@ -241,7 +272,15 @@ const DepGraphBody = memo(function DepGraphBody(p: DepGraphProps) {
                 width={w}
                 height={h}
                 rx={4}
-                fill={v.state === 'speculative' ? 'url(#hatch-speculative)' : v.state === 'persisting' ? 'url(#fill-persisting)' : v.state === 'committed' ? STATE_COLOUR.committed : 'url(#fill-rolled-back)'}
+                fill={
+                  v.state === 'speculative'
+                    ? 'url(#hatch-speculative)'
+                    : v.state === 'persisting'
+                      ? 'url(#fill-persisting)'
+                      : v.state === 'committed'
+                        ? STATE_COLOUR.committed
+                        : 'url(#fill-rolled-back)'
+                }
                 stroke={STATE_COLOUR[v.state]}
                 strokeWidth={1.5}
                 strokeDasharray={v.state === 'speculative' ? '4 2' : v.state === 'persisting' ? '1.5 2' : undefined}

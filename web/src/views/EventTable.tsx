@@ -34,7 +34,9 @@ export function summarize(e: NumberedEvent): string {
     case 'messageLost':
       return `${e.kind} ${e.from} → ${e.to} lost by the network: ${e.reason === 'down' ? 'the receiver is down or has not joined yet (no connection to it)' : 'the configured message loss'}`;
     case 'dependencyRecorded':
-      return `${e.node} v${e.version} depends on ${Object.entries(e.on).map(([n, v]) => `${n} v${v}`).join(', ')}`;
+      return `${e.node} v${e.version} depends on ${Object.entries(e.on)
+        .map(([n, v]) => `${n} v${v}`)
+        .join(', ')}`;
     case 'checkpointStarted':
       return `${e.node} checkpoint of v${e.version} started (${e.changedKeys} changed keys${e.full ? ', full' : ''})`;
     case 'checkpointPersisted':
@@ -42,7 +44,9 @@ export function summarize(e: NumberedEvent): string {
     case 'checkpointFailed':
       return `${e.node} checkpoint of v${e.version} failed: ${e.code} (${e.definite ? 'definite' : 'indefinite'})`;
     case 'cutAdvanced':
-      return `cut advanced on world-line ${e.worldLine}: ${Object.entries(e.cut).map(([n, v]) => `${n} v${v}`).join(', ')}`;
+      return `cut advanced on world-line ${e.worldLine}: ${Object.entries(e.cut)
+        .map(([n, v]) => `${n} v${v}`)
+        .join(', ')}`;
     case 'nodeFailed':
       return `${e.node} failed (${e.reason})`;
     case 'nodeRestarted':
@@ -58,7 +62,9 @@ export function summarize(e: NumberedEvent): string {
       if (e.lost.length > 0) parts.push(`lost ${listText(e.lost.map((l) => `${l.node} above v${l.version}`))}`);
       for (const r of e.rolledBack) {
         if (r.reason === 'lost') continue;
-        parts.push(`${r.node} rolled back above v${r.above} (${r.reason === 'cut' ? 'recovery cut' : `depends on lost state: ${r.path.map(refText).join(' → ')}`})`);
+        parts.push(
+          `${r.node} rolled back above v${r.above} (${r.reason === 'cut' ? 'recovery cut' : `depends on lost state: ${r.path.map(refText).join(' → ')}`})`,
+        );
       }
       parts.push(e.kept.length > 0 ? `kept ${listText(e.kept.map(refText))}` : 'kept no uncommitted version');
       return `recovery plan for world-line ${e.worldLine} (${e.recovery}): ${parts.join('; ')}`;
@@ -122,7 +128,8 @@ const EventTableBody = memo(function EventTableBody({ events, rev, filterRef }: 
     <div className="events">
       <div className="events-filter">
         <label>
-          filter <input ref={filterRef} value={text} onChange={(e) => setText(e.target.value)} placeholder="text, e.g. n2 or rollback" data-testid="event-filter" />
+          filter{' '}
+          <input ref={filterRef} value={text} onChange={(e) => setText(e.target.value)} placeholder="text, e.g. n2 or rollback" data-testid="event-filter" />
         </label>{' '}
         <label>
           type{' '}

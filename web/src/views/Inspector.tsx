@@ -41,11 +41,24 @@ function fate(model: PlaygroundModel, v: VersionView): string {
     return `rolled back by the recovery to world-line ${v.rolledBackBy ?? '?'}`;
   }
   const kept = v.keptBy !== null ? ` Kept by the recovery to world-line ${v.keptBy} (it depends on no lost state).` : '';
-  if (v.state === 'persisting') return (v.persistedAt !== null ? 'persisted; waits for what it depends on to commit' : 'its checkpoint is being written') + kept;
+  if (v.state === 'persisting')
+    return (v.persistedAt !== null ? 'persisted; waits for what it depends on to commit' : 'its checkpoint is being written') + kept;
   return (v.closedAt === null ? 'open: the node is running in it' : 'closed, its checkpoint not started yet') + kept;
 }
 
-function VersionInspector({ model, index, k, onSelectVersion, onSelectNode }: { model: PlaygroundModel; index: DepIndex; k: string; onSelectVersion(key: string): void; onSelectNode(n: NodeId): void }) {
+function VersionInspector({
+  model,
+  index,
+  k,
+  onSelectVersion,
+  onSelectNode,
+}: {
+  model: PlaygroundModel;
+  index: DepIndex;
+  k: string;
+  onSelectVersion(key: string): void;
+  onSelectNode(n: NodeId): void;
+}) {
   const v = model.versions.get(k);
   if (v === undefined) return <p className="muted">That version is no longer in the retained history.</p>;
   const s = selectionOf(model, index, k);
@@ -148,7 +161,17 @@ function NodeInspector({ model, node }: { model: PlaygroundModel; node: NodeId }
   );
 }
 
-export function RequestInspector({ model, session, seq, onSelectVersion }: { model: PlaygroundModel; session: string; seq: number; onSelectVersion(key: string): void }) {
+export function RequestInspector({
+  model,
+  session,
+  seq,
+  onSelectVersion,
+}: {
+  model: PlaygroundModel;
+  session: string;
+  seq: number;
+  onSelectVersion(key: string): void;
+}) {
   const p = requestPath(model, session, seq);
   const shown = session.replace(/@[^@]*$/, '');
   return (
@@ -161,11 +184,17 @@ export function RequestInspector({ model, session, seq, onSelectVersion }: { mod
           <li key={h.message.uid}>
             sent to {h.message.to}
             {h.message.resend ? ' (again)' : ''} in world-line {h.message.worldLine}
-            {h.message.rejectedAt !== null ? ', rejected (an older world-line)' : h.version !== null ? (
+            {h.message.rejectedAt !== null ? (
+              ', rejected (an older world-line)'
+            ) : h.version !== null ? (
               <>
                 , applied in <VersionLink model={model} k={h.version.key} onSelect={onSelectVersion} />
               </>
-            ) : h.message.deliveredAt === null ? ', no arrival seen' : ''}
+            ) : h.message.deliveredAt === null ? (
+              ', no arrival seen'
+            ) : (
+              ''
+            )}
           </li>
         ))}
         {p.forwarded.map((h) => (
@@ -175,7 +204,13 @@ export function RequestInspector({ model, session, seq, onSelectVersion }: { mod
               <>
                 , applied in <VersionLink model={model} k={h.version.key} onSelect={onSelectVersion} />
               </>
-            ) : h.message.rejectedAt !== null ? ', rejected' : h.message.lostAt !== null ? `, lost (${h.message.lostReason === 'loss' ? 'configured loss' : 'receiver down or not joined'})` : ', no arrival seen'}
+            ) : h.message.rejectedAt !== null ? (
+              ', rejected'
+            ) : h.message.lostAt !== null ? (
+              `, lost (${h.message.lostReason === 'loss' ? 'configured loss' : 'receiver down or not joined'})`
+            ) : (
+              ', no arrival seen'
+            )}
           </li>
         ))}
         {p.steps.map((h) => (
@@ -186,17 +221,31 @@ export function RequestInspector({ model, session, seq, onSelectVersion }: { mod
               <>
                 , applied in <VersionLink model={model} k={h.version.key} onSelect={onSelectVersion} />
               </>
-            ) : h.message.rejectedAt !== null ? ', rejected (an older world-line)' : h.message.deliveredAt === null ? ', no arrival seen' : ''}
+            ) : h.message.rejectedAt !== null ? (
+              ', rejected (an older world-line)'
+            ) : h.message.deliveredAt === null ? (
+              ', no arrival seen'
+            ) : (
+              ''
+            )}
             {h.reply !== null ? ', answered' : ''}
           </li>
         ))}
         {p.speculative !== null && (
           <li data-testid="request-speculative">
-            answered speculatively after {p.requests[0]?.message.sentAt !== undefined ? `${(p.speculative.t - p.requests[0].message.sentAt).toFixed(0)} ms` : '—'}: <code>{fmtJson(p.speculative.result)}</code>, depending on{' '}
-            {Object.entries(p.speculative.deps).map(([n, v]) => `${n} v${v}`).join(', ') || 'nothing'}
+            answered speculatively after{' '}
+            {p.requests[0]?.message.sentAt !== undefined ? `${(p.speculative.t - p.requests[0].message.sentAt).toFixed(0)} ms` : '—'}:{' '}
+            <code>{fmtJson(p.speculative.result)}</code>, depending on{' '}
+            {Object.entries(p.speculative.deps)
+              .map(([n, v]) => `${n} v${v}`)
+              .join(', ') || 'nothing'}
           </li>
         )}
-        {p.committed !== null && <li data-testid="request-committed">committed {p.speculative !== null ? `${(p.committed.t - p.speculative.t).toFixed(0)} ms after the answer` : ''}: final, safe to act on</li>}
+        {p.committed !== null && (
+          <li data-testid="request-committed">
+            committed {p.speculative !== null ? `${(p.committed.t - p.speculative.t).toFixed(0)} ms after the answer` : ''}: final, safe to act on
+          </li>
+        )}
         {p.rolledBack !== null && (
           <li data-testid="request-rolled-back">
             rolled back in world-line {p.rolledBack.worldLine}
@@ -237,8 +286,15 @@ export function Inspector(p: Props) {
   return (
     <section className="inspector" data-testid="inspector" aria-label="Inspector" aria-live="polite">
       <h2>Inspector</h2>
-      {sel === null && <p className="muted">Click a version, a lane’s head or a client request (a dot on the clients lane) to see what it is, what it depends on, what depends on it, and its fate. Arrow keys walk the versions.</p>}
-      {sel?.kind === 'version' && <VersionInspector model={p.model} index={p.index} k={sel.key} onSelectVersion={p.onSelectVersion} onSelectNode={p.onSelectNode} />}
+      {sel === null && (
+        <p className="muted">
+          Click a version, a lane’s head or a client request (a dot on the clients lane) to see what it is, what it depends on, what depends on it, and its
+          fate. Arrow keys walk the versions.
+        </p>
+      )}
+      {sel?.kind === 'version' && (
+        <VersionInspector model={p.model} index={p.index} k={sel.key} onSelectVersion={p.onSelectVersion} onSelectNode={p.onSelectNode} />
+      )}
       {sel?.kind === 'node' && <NodeInspector model={p.model} node={sel.node} />}
       {sel?.kind === 'request' && <RequestInspector model={p.model} session={sel.session} seq={sel.seq} onSelectVersion={p.onSelectVersion} />}
     </section>

@@ -27,7 +27,15 @@ export function Legend() {
               width="28"
               height="12"
               rx="2"
-              fill={s === 'speculative' ? 'url(#hatch-speculative)' : s === 'persisting' ? 'url(#fill-persisting)' : s === 'committed' ? STATE_COLOUR.committed : 'url(#fill-rolled-back)'}
+              fill={
+                s === 'speculative'
+                  ? 'url(#hatch-speculative)'
+                  : s === 'persisting'
+                    ? 'url(#fill-persisting)'
+                    : s === 'committed'
+                      ? STATE_COLOUR.committed
+                      : 'url(#fill-rolled-back)'
+              }
               stroke={STATE_COLOUR[s]}
               strokeWidth="1.5"
               strokeDasharray={s === 'speculative' ? '4 2' : s === 'persisting' ? '1.5 2' : undefined}
@@ -130,11 +138,23 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
         <dt>failures</dt>
         <dd>{n.failures}</dd>
       </dl>
-      <p className="node-units" title="units of service state this node holds (kv key, log, topic, workflow, travel item, app key), from its state as the events tell it">
+      <p
+        className="node-units"
+        title="units of service state this node holds (kv key, log, topic, workflow, travel item, app key), from its state as the events tell it"
+      >
         units <strong data-testid={`units-${n.id}`}>{units.total}</strong>
         {units.total > 0 && <span className="muted"> ({formatUnitCounts(units)})</span>}
-        {view !== null && <span className="muted" data-testid={`view-${n.id}`}> · {view}</span>}
-        {movedText !== '' && <span className="muted" data-testid={`moved-${n.id}`}>{movedText}</span>}
+        {view !== null && (
+          <span className="muted" data-testid={`view-${n.id}`}>
+            {' '}
+            · {view}
+          </span>
+        )}
+        {movedText !== '' && (
+          <span className="muted" data-testid={`moved-${n.id}`}>
+            {movedText}
+          </span>
+        )}
       </p>
       {p.live && (
         <div className="node-buttons">
@@ -174,7 +194,11 @@ export const NodePanel = memo(function NodePanel(p: NodePanelProps) {
           </tbody>
         </table>
         {keys.length > 24 && <p className="muted">and {keys.length - 24} more keys</p>}
-        {last !== null && last.deleted.length > 0 && <p className="muted">deleted in v{last.version}: {last.deleted.join(', ')}</p>}
+        {last !== null && last.deleted.length > 0 && (
+          <p className="muted">
+            deleted in v{last.version}: {last.deleted.join(', ')}
+          </p>
+        )}
       </details>
     </section>
   );
@@ -200,13 +224,17 @@ export function KillPreviewBox({ preview, model }: { preview: KillPreview; model
         <>mode is none: no recovery; its {versions(preview.lost.length)} not persisted are simply lost.</>
       ) : preview.kind === 'precise' ? (
         <>
-          {versions(preview.lost.length)} of its own not yet persisted lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {versions(preview.dependent.length)} depend on them and must roll back
-          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; precise recovery keeps the {versions(preview.collateral.length)} left uncommitted.
+          {versions(preview.lost.length)} of its own not yet persisted lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''};{' '}
+          {versions(preview.dependent.length)} depend on them and must roll back
+          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; precise recovery keeps the {versions(preview.collateral.length)} left
+          uncommitted.
         </>
       ) : (
         <>
-          {versions(preview.lost.length)} of its own uncommitted lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''}; {versions(preview.dependent.length)} on other nodes depend on them and must roll back
-          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; {versions(preview.collateral.length)} more uncommitted go too, because recovery cut restores every node to the cut.
+          {versions(preview.lost.length)} of its own uncommitted lost{preview.lost.length > 0 ? ` (${fmt(preview.lost)})` : ''};{' '}
+          {versions(preview.dependent.length)} on other nodes depend on them and must roll back
+          {preview.dependent.length > 0 ? ` (${fmt(preview.dependent)})` : ''}; {versions(preview.collateral.length)} more uncommitted go too, because recovery
+          cut restores every node to the cut.
         </>
       )}
     </div>
@@ -245,7 +273,8 @@ export function Rollbacks(p: RollbacksProps) {
         {recs.map((r) => (
           <li key={r.worldLine}>
             <button type="button" className={p.focus === r.worldLine ? 'active' : undefined} onClick={() => p.onFocus(r.worldLine)}>
-              world-line {r.worldLine} ({worldLineCause(r)}){r.recovery !== null ? ` · ${r.recovery} recovery` : ''} · {versions(r.discarded.length)} rolled back
+              world-line {r.worldLine} ({worldLineCause(r)}){r.recovery !== null ? ` · ${r.recovery} recovery` : ''} · {versions(r.discarded.length)} rolled
+              back
               {r.plan !== null ? `, ${r.kept.length} kept` : ''}
             </button>
           </li>
@@ -268,7 +297,10 @@ export function Rollbacks(p: RollbacksProps) {
             {x.steps.map((s, i) => (
               <li key={s.key} className={p.step !== null && i > p.step ? 'pending' : p.step === i ? 'current' : undefined}>
                 <strong>{name(s.key)}</strong>
-                {s.depth !== null ? <span className="muted"> · {s.depth === 0 ? 'cause' : `${s.depth} hop${s.depth === 1 ? '' : 's'} from a cause`}</span> : null}: {s.reason}
+                {s.depth !== null ? (
+                  <span className="muted"> · {s.depth === 0 ? 'cause' : `${s.depth} hop${s.depth === 1 ? '' : 's'} from a cause`}</span>
+                ) : null}
+                : {s.reason}
               </li>
             ))}
           </ol>
@@ -278,8 +310,8 @@ export function Rollbacks(p: RollbacksProps) {
                 'Kept: no uncommitted version survived this recovery.'
               ) : (
                 <>
-                  <strong>Kept</strong> (uncommitted, but they depend on no lost state: they survive onto world-line {x.record.worldLine} and commit once persisted):{' '}
-                  {x.kept.slice(0, 40).map(keptName).join(', ')}
+                  <strong>Kept</strong> (uncommitted, but they depend on no lost state: they survive onto world-line {x.record.worldLine} and commit once
+                  persisted): {x.kept.slice(0, 40).map(keptName).join(', ')}
                   {x.kept.length > 40 ? ` … (${x.kept.length})` : ''}
                 </>
               )}
@@ -333,7 +365,16 @@ export function Controls(p: ControlsProps) {
           </select>
         </label>{' '}
         <label>
-          rate/s <input type="number" min={0} step={1} value={rate ?? String(w?.rate ?? 0)} onChange={(e) => setRate(e.target.value)} style={{ width: '5em' }} data-testid="workload-rate" />
+          rate/s{' '}
+          <input
+            type="number"
+            min={0}
+            step={1}
+            value={rate ?? String(w?.rate ?? 0)}
+            onChange={(e) => setRate(e.target.value)}
+            style={{ width: '5em' }}
+            data-testid="workload-rate"
+          />
         </label>{' '}
         <button
           type="button"
@@ -381,7 +422,8 @@ export function Controls(p: ControlsProps) {
           <NumberSetting label="jitter ms" value={c.networkJitterMs} onSet={(v) => p.onConfig({ networkJitterMs: v })} />
           <NumberSetting label="loss %" value={Math.round(c.messageLoss * 1000) / 10} onSet={(v) => p.onConfig({ messageLoss: v / 100 })} />
           <label>
-            <input type="checkbox" checked={c.autoRestart} onChange={(e) => p.onConfig({ autoRestart: e.target.checked })} data-testid="auto-restart" /> auto restart
+            <input type="checkbox" checked={c.autoRestart} onChange={(e) => p.onConfig({ autoRestart: e.target.checked })} data-testid="auto-restart" /> auto
+            restart
           </label>
         </fieldset>
       )}
@@ -428,7 +470,12 @@ export function Charts({ stats }: { stats: LiveStats }) {
     <div className="charts">
       <div>
         <div className="chart-title">answers per second (speculative ▮ vs committed ▮)</div>
-        <svg width={w} height={h} role="img" aria-label={`throughput: ${stats.speculativePerS.toFixed(1)} speculative and ${stats.committedPerS.toFixed(1)} committed answers per second`}>
+        <svg
+          width={w}
+          height={h}
+          role="img"
+          aria-label={`throughput: ${stats.speculativePerS.toFixed(1)} speculative and ${stats.committedPerS.toFixed(1)} committed answers per second`}
+        >
           {stats.buckets.map((b, i) => (
             <g key={i}>
               <rect x={i * bw} y={h - (b.speculative / max) * h} width={bw / 2 - 0.5} height={(b.speculative / max) * h} fill={OKABE_ITO.orange} />
@@ -510,7 +557,17 @@ export function Charts({ stats }: { stats: LiveStats }) {
 // ------------------------------------------------------------------ requests
 
 /** The sessions' requests, newest first: click one for its path in the inspector. */
-export function Requests({ model, rev, selected, onSelect }: { model: PlaygroundModel; rev: number; selected: { session: string; seq: number } | null; onSelect(r: { session: string; seq: number }): void }) {
+export function Requests({
+  model,
+  rev,
+  selected,
+  onSelect,
+}: {
+  model: PlaygroundModel;
+  rev: number;
+  selected: { session: string; seq: number } | null;
+  onSelect(r: { session: string; seq: number }): void;
+}) {
   void rev;
   const rows = [...model.sessions.values()].reverse().slice(0, 200);
   if (rows.length === 0) return <p className="muted">No client requests seen yet.</p>;
@@ -536,7 +593,15 @@ export function Requests({ model, rev, selected, onSelect }: { model: Playground
               <td>{r.seq}</td>
               <td>{r.mode ?? model.mode ?? '—'}</td>
               <td>{ms(r.sentAt, r.speculativeAt)}</td>
-              <td>{r.rolledBackAt !== null ? 'rolled back' : r.committedAt !== null ? `committed ${ms(r.speculativeAt ?? r.sentAt, r.committedAt)} after the answer` : r.speculativeAt !== null ? 'speculative' : 'no answer yet'}</td>
+              <td>
+                {r.rolledBackAt !== null
+                  ? 'rolled back'
+                  : r.committedAt !== null
+                    ? `committed ${ms(r.speculativeAt ?? r.sentAt, r.committedAt)} after the answer`
+                    : r.speculativeAt !== null
+                      ? 'speculative'
+                      : 'no answer yet'}
+              </td>
               <td>
                 <button type="button" className="link" onClick={() => onSelect({ session: r.session, seq: r.seq })} data-testid="request-row">
                   path
@@ -573,7 +638,9 @@ export function Help({ onClose }: { onClose(): void }) {
     <div className="overlay" role="dialog" aria-modal="true" aria-label="Keyboard shortcuts" data-testid="help" onClick={onClose}>
       <div className="overlay-box" onClick={(e) => e.stopPropagation()}>
         <h2>Keyboard shortcuts</h2>
-        <p className="muted">New here? Start with the tour “Start here” in the side panel; “class pace” in the top bar slows the cluster down so you can follow it.</p>
+        <p className="muted">
+          New here? Start with the tour “Start here” in the side panel; “class pace” in the top bar slows the cluster down so you can follow it.
+        </p>
         <table>
           <tbody>
             {SHORTCUTS.map(([k, d]) => (

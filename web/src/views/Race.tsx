@@ -57,7 +57,7 @@ export function Race({
           while (performance.now() < until && !stopRef.current) await new Promise((res) => setTimeout(res, 200));
         }
       }
-      setStatus(stopRef.current ? 'stopped' : `done: ${rounds} ${rounds === 1 ? "round" : "rounds"} of ${roundS} s per mode`);
+      setStatus(stopRef.current ? 'stopped' : `done: ${rounds} ${rounds === 1 ? 'round' : 'rounds'} of ${roundS} s per mode`);
     } finally {
       if (before.mode !== null && modelRef.current.mode !== before.mode) await setConfig({ mode: before.mode });
       if (before.workload !== null) await setWorkload(before.workload);
@@ -82,8 +82,8 @@ export function Race({
       {open && (
         <div>
           <p className="muted">
-            The server runs one mode at a time, so the race alternates the same cluster between speculative and durable mode in rounds, with the same workload, and
-            compares the answer latency (request → answer) of the requests sent since the race started, by the mode that answered them.
+            The server runs one mode at a time, so the race alternates the same cluster between speculative and durable mode in rounds, with the same workload,
+            and compares the answer latency (request → answer) of the requests sent since the race started, by the mode that answered them.
           </p>
           <fieldset disabled={disabled || running}>
             workload{' '}
@@ -93,8 +93,21 @@ export function Race({
               <option>mixed</option>
             </select>{' '}
             rate/s <input value={rate} onChange={(e) => setRate(Number(e.target.value) || 0)} style={{ width: '4em' }} inputMode="numeric" /> round s{' '}
-            <input value={roundS} onChange={(e) => setRoundS(Math.max(1, Number(e.target.value) || 1))} style={{ width: '3em' }} inputMode="numeric" data-testid="race-round-seconds" /> rounds{' '}
-            <input value={rounds} onChange={(e) => setRounds(Math.max(1, Number(e.target.value) || 1))} style={{ width: '3em' }} inputMode="numeric" data-testid="race-rounds" />{' '}
+            <input
+              value={roundS}
+              onChange={(e) => setRoundS(Math.max(1, Number(e.target.value) || 1))}
+              style={{ width: '3em' }}
+              inputMode="numeric"
+              data-testid="race-round-seconds"
+            />{' '}
+            rounds{' '}
+            <input
+              value={rounds}
+              onChange={(e) => setRounds(Math.max(1, Number(e.target.value) || 1))}
+              style={{ width: '3em' }}
+              inputMode="numeric"
+              data-testid="race-rounds"
+            />{' '}
             <button type="button" onClick={() => void run()} data-testid="race-start">
               start race
             </button>
@@ -136,7 +149,15 @@ export function Race({
                   const c = hist.counts[i]!;
                   const max = Math.max(1, ...c);
                   return (
-                    <svg key={mo} width={w} height={h} role="img" aria-label={`${mo} latency distribution`} data-testid={`race-hist-${mo}`} style={{ display: 'block' }}>
+                    <svg
+                      key={mo}
+                      width={w}
+                      height={h}
+                      role="img"
+                      aria-label={`${mo} latency distribution`}
+                      data-testid={`race-hist-${mo}`}
+                      style={{ display: 'block' }}
+                    >
                       {c.map((n, b) => (
                         <rect key={b} x={b * bw} y={h - (n / max) * (h - 2)} width={bw - 1} height={(n / max) * (h - 2)} fill={COLOUR[mo]} />
                       ))}

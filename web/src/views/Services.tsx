@@ -1,7 +1,18 @@
 import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import type { Json } from '@dse/shared';
 import type { PlaygroundModel } from '../model/model';
-import type { BrokerEventView, GroupView, KvKeyView, Scenario, PanelService, ServicesView, StepStatus, TopicView, WalLogView, WorkflowView } from '../model/services';
+import type {
+  BrokerEventView,
+  GroupView,
+  KvKeyView,
+  Scenario,
+  PanelService,
+  ServicesView,
+  StepStatus,
+  TopicView,
+  WalLogView,
+  WorkflowView,
+} from '../model/services';
 import { deriveServices, SCENARIOS, PANEL_SERVICES, serviceCounts } from '../model/services';
 
 /**
@@ -102,7 +113,15 @@ export function Services({ model, rev, scenario, onSelectRequest }: ServicesProp
         <strong>Service state</strong> <span className="muted">(scenario: {label}; from the nodes’ state: committed base + uncommitted changes)</span>{' '}
         <span role="tablist" className="svc-tabs">
           {PANEL_SERVICES.map((s) => (
-            <button key={s} type="button" role="tab" aria-selected={shown === s} className={shown === s ? 'active' : undefined} onClick={() => setPicked(s)} data-testid={`service-tab-${s}`}>
+            <button
+              key={s}
+              type="button"
+              role="tab"
+              aria-selected={shown === s}
+              className={shown === s ? 'active' : undefined}
+              onClick={() => setPicked(s)}
+              data-testid={`service-tab-${s}`}
+            >
               {SERVICE_LABEL[s]} ({counts[s]})
             </button>
           ))}
@@ -140,7 +159,15 @@ const WalView = memo(function WalView({ logs }: { logs: WalLogView[] }) {
         const shown = l.entries.slice(-ENTRIES_SHOWN);
         const hidden = l.entries.length - shown.length;
         return (
-          <div key={`${l.log}@${l.node}`} className="svc-box" data-testid="wal-log" data-log={l.log} data-node={l.node} data-length={l.length} data-committed-length={l.committedLength}>
+          <div
+            key={`${l.log}@${l.node}`}
+            className="svc-box"
+            data-testid="wal-log"
+            data-log={l.log}
+            data-node={l.node}
+            data-length={l.length}
+            data-committed-length={l.committedLength}
+          >
             <h4>
               log <code>{l.log}</code> on {l.node}
             </h4>
@@ -150,8 +177,15 @@ const WalView = memo(function WalView({ logs }: { logs: WalLogView[] }) {
             {hidden > 0 && <div className="muted">… {hidden} earlier entries</div>}
             <ol className="svc-list">
               {shown.map((e, i) => (
-                <li key={e.pos} className={`svc-rec ${stateOf(e.committed)}${!e.committed && (hidden + i === 0 || l.entries[hidden + i - 1]!.committed) ? ' tail-start' : ''}`} data-testid="wal-entry" data-pos={e.pos} data-state={stateOf(e.committed)}>
-                  <span className="pos">#{e.pos}</span> <span className="data">{fmt(e.data)}</span> <span className="muted">v{e.version}</span> <Badge committed={e.committed} />
+                <li
+                  key={e.pos}
+                  className={`svc-rec ${stateOf(e.committed)}${!e.committed && (hidden + i === 0 || l.entries[hidden + i - 1]!.committed) ? ' tail-start' : ''}`}
+                  data-testid="wal-entry"
+                  data-pos={e.pos}
+                  data-state={stateOf(e.committed)}
+                >
+                  <span className="pos">#{e.pos}</span> <span className="data">{fmt(e.data)}</span> <span className="muted">v{e.version}</span>{' '}
+                  <Badge committed={e.committed} />
                 </li>
               ))}
             </ol>
@@ -181,7 +215,15 @@ const KvView = memo(function KvView({ keys }: { keys: KvKeyView[] }) {
         </thead>
         <tbody>
           {shown.map((k) => (
-            <tr key={`${k.key}@${k.node}`} className={`svc-rec ${stateOf(k.committed)}`} data-testid="kv-key" data-key={k.key} data-node={k.node} data-version={k.version} data-state={stateOf(k.committed)}>
+            <tr
+              key={`${k.key}@${k.node}`}
+              className={`svc-rec ${stateOf(k.committed)}`}
+              data-testid="kv-key"
+              data-key={k.key}
+              data-node={k.node}
+              data-version={k.version}
+              data-state={stateOf(k.committed)}
+            >
               <td>
                 <code>{k.key}</code>
               </td>
@@ -206,7 +248,13 @@ const KvView = memo(function KvView({ keys }: { keys: KvKeyView[] }) {
 
 function GroupMarker({ g }: { g: GroupView }) {
   return (
-    <li className={`group-marker svc-rec ${stateOf(g.committed)}`} data-testid="broker-group" data-group={g.group} data-offset={g.offset} data-state={stateOf(g.committed)}>
+    <li
+      className={`group-marker svc-rec ${stateOf(g.committed)}`}
+      data-testid="broker-group"
+      data-group={g.group}
+      data-offset={g.offset}
+      data-state={stateOf(g.committed)}
+    >
       ▶ group <strong>{g.group}</strong> reads next from offset {g.offset}
       {!g.committed && g.committedOffset !== null && <span className="muted"> (committed: {g.committedOffset})</span>} <Badge committed={g.committed} />
     </li>
@@ -221,7 +269,8 @@ function TopicBox({ t }: { t: TopicView }) {
   const after = t.groups.filter((g) => g.offset >= t.length && !shown.some((e) => e.offset === g.offset));
   const row = (e: BrokerEventView) => (
     <li key={e.offset} className={`svc-rec ${stateOf(e.committed)}`} data-testid="broker-event" data-offset={e.offset} data-state={stateOf(e.committed)}>
-      <span className="pos">@{e.offset}</span> {e.producer}#{e.seq} <span className="data">{fmt(e.data)}</span> <span className="muted">v{e.version}</span> <Badge committed={e.committed} />
+      <span className="pos">@{e.offset}</span> {e.producer}#{e.seq} <span className="data">{fmt(e.data)}</span> <span className="muted">v{e.version}</span>{' '}
+      <Badge committed={e.committed} />
     </li>
   );
   return (
@@ -257,7 +306,13 @@ function TopicBox({ t }: { t: TopicView }) {
           </thead>
           <tbody>
             {t.producers.map((p) => (
-              <tr key={p.producer} className={`svc-rec ${stateOf(p.committed)}`} data-testid="broker-producer" data-producer={p.producer} data-state={stateOf(p.committed)}>
+              <tr
+                key={p.producer}
+                className={`svc-rec ${stateOf(p.committed)}`}
+                data-testid="broker-producer"
+                data-producer={p.producer}
+                data-state={stateOf(p.committed)}
+              >
                 <td>{p.producer}</td>
                 <td>
                   {p.lastSeq} <Badge committed={p.committed} />
@@ -302,7 +357,13 @@ const STEP_ICON: Record<StepStatus, string> = {
 
 function WorkflowBox({ w, onSelectRequest }: { w: WorkflowView; onSelectRequest?(r: { session: string; seq: number }): void }) {
   return (
-    <div className={`svc-box wf wf-${w.status} svc-rec ${stateOf(w.committed)}`} data-testid={`workflow-${w.id}`} data-workflow={w.id} data-status={w.status} data-state={stateOf(w.committed)}>
+    <div
+      className={`svc-box wf wf-${w.status} svc-rec ${stateOf(w.committed)}`}
+      data-testid={`workflow-${w.id}`}
+      data-workflow={w.id}
+      data-status={w.status}
+      data-state={stateOf(w.committed)}
+    >
       <h4>
         workflow <code>{w.id}</code> <span className={`wf-status wf-${w.status}`}>{w.status}</span> <Badge committed={w.committed} />
       </h4>
@@ -340,7 +401,13 @@ function WorkflowBox({ w, onSelectRequest }: { w: WorkflowView; onSelectRequest?
   );
 }
 
-const WorkflowsView = memo(function WorkflowsView({ view, onSelectRequest }: { view: ServicesView; onSelectRequest?(r: { session: string; seq: number }): void }) {
+const WorkflowsView = memo(function WorkflowsView({
+  view,
+  onSelectRequest,
+}: {
+  view: ServicesView;
+  onSelectRequest?(r: { session: string; seq: number }): void;
+}) {
   if (view.workflows.length === 0 && view.stock.length === 0) return <Empty what="workflows" />;
   // The unfinished ones first, then the last finished ones (by id), in id order.
   const open = view.workflows.filter((w) => w.status === 'running' || w.status === 'compensating').slice(-WORKFLOWS_SHOWN);
@@ -352,8 +419,8 @@ const WorkflowsView = memo(function WorkflowsView({ view, onSelectRequest }: { v
   return (
     <>
       <div className="muted" data-testid="workflow-summary" data-total={view.workflows.length} data-finished-committed={finishedCommitted}>
-        {view.workflows.length} workflows: {by('completed')} completed, {by('failed')} failed (compensated), {by('running') + by('compensating')} running; {finishedCommitted} finished
-        and committed
+        {view.workflows.length} workflows: {by('completed')} completed, {by('failed')} failed (compensated), {by('running') + by('compensating')} running;{' '}
+        {finishedCommitted} finished and committed
         {view.workflows.length > shown.length ? ` · ${shown.length} shown (the unfinished first)` : ''}
       </div>
       <div className="svc-grid">
@@ -374,7 +441,13 @@ const WorkflowsView = memo(function WorkflowsView({ view, onSelectRequest }: { v
           </thead>
           <tbody>
             {view.stock.map((s) => (
-              <tr key={`${s.item}@${s.node}`} className={`svc-rec ${stateOf(s.committed)}`} data-testid="stock-item" data-item={s.item} data-state={stateOf(s.committed)}>
+              <tr
+                key={`${s.item}@${s.node}`}
+                className={`svc-rec ${stateOf(s.committed)}`}
+                data-testid="stock-item"
+                data-item={s.item}
+                data-state={stateOf(s.committed)}
+              >
                 <td>
                   <code>{s.item}</code>
                 </td>

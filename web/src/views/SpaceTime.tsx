@@ -97,7 +97,12 @@ export interface PlacedLabel {
  * it; when none of the rows has room, the label is shortened to what fits before the next band (at
  * least "w7"), with the full text on hover. Pure, for tests.
  */
-export function placeWorldLineLabels(items: readonly { worldLine: number; x: number; full: string }[], right: number, rowsMax = WL_ROWS_MAX, charW = CHAR_W): PlacedLabel[] {
+export function placeWorldLineLabels(
+  items: readonly { worldLine: number; x: number; full: string }[],
+  right: number,
+  rowsMax = WL_ROWS_MAX,
+  charW = CHAR_W,
+): PlacedLabel[] {
   const ends: number[] = Array.from({ length: rowsMax }, () => -Infinity);
   const out: PlacedLabel[] = [];
   const widthOf = (t: string): number => t.length * charW + 6;
@@ -201,7 +206,11 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
           <title>{describe(v)}</title>
           {h !== undefined && h !== 'dim' && <rect x={x0 - 3} y={yTop - 3} width={w + 6} height={barH + 6} className={`halo halo-${h}`} />}
           <rect x={x0} y={yTop} width={w} height={barH} rx={2} fill="url(#fill-rolled-back)" stroke={STATE_COLOUR['rolled-back']} strokeWidth={1.5} />
-          <path d={`M${x0 + 1},${yTop + 1}L${x1 - 1},${yTop + barH - 1}M${x0 + 1},${yTop + barH - 1}L${x1 - 1},${yTop + 1}`} stroke={OKABE_ITO.vermillion} strokeWidth={1.5} />
+          <path
+            d={`M${x0 + 1},${yTop + 1}L${x1 - 1},${yTop + barH - 1}M${x0 + 1},${yTop + barH - 1}L${x1 - 1},${yTop + 1}`}
+            stroke={OKABE_ITO.vermillion}
+            strokeWidth={1.5}
+          />
           {w >= 26 && (
             <text x={x0 + 4} y={y + 5} className="vlabel">
               {v.version}
@@ -243,7 +252,11 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
       y1 = y0 + (y1 - y0) * k;
     }
     const req = m.kind === 'request' && !laneSet.has(m.from) ? requestOfMessage(m.id) : null;
-    const isSel = selReq !== null && (m.kind === 'request' || m.kind === 'reply') && requestOfMessage(m.id)?.session === selReq.session && requestOfMessage(m.id)?.seq === selReq.seq;
+    const isSel =
+      selReq !== null &&
+      (m.kind === 'request' || m.kind === 'reply') &&
+      requestOfMessage(m.id)?.session === selReq.session &&
+      requestOfMessage(m.id)?.seq === selReq.seq;
     arrowData.push({ x0, y0, x1, y1, state, ack: m.kind === 'ack', selected: isSel });
     if (req !== null && marks < REQUEST_MARKS_MAX && !m.resend) {
       marks++;
@@ -291,7 +304,9 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     const ay = a.y + (sameLane ? -barH / 2 : b.y > a.y ? barH / 2 : -barH / 2);
     const by = b.y + (sameLane ? -barH / 2 : b.y > a.y ? -barH / 2 - 4 : barH / 2 + 4);
     const bend = sameLane ? Math.min(laneH / 2, 26) : 0;
-    const d = sameLane ? `M${ax},${ay}C${ax},${ay - bend} ${bx},${by - bend} ${bx},${by - 3}` : `M${ax},${ay}C${ax},${(ay + by) / 2} ${bx},${(ay + by) / 2} ${bx},${by}`;
+    const d = sameLane
+      ? `M${ax},${ay}C${ax},${ay - bend} ${bx},${by - bend} ${bx},${by - 3}`
+      : `M${ax},${ay}C${ax},${(ay + by) / 2} ${bx},${(ay + by) / 2} ${bx},${by}`;
     const va = model.versions.get(e.from);
     const vb = model.versions.get(e.to);
     whyEls.push(
@@ -333,7 +348,18 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     }
     return undefined;
   };
-  const canvasDraw = { top: TOP, barH, drawn, arrowData, bands: bands.map(({ w, endAt }) => [cx(w.startAt), cx(endAt)] as const), ticks: ticks.map((t) => x(t)), laneYs: lanes.map((id) => laneY.get(id)!), clientY: clientLane ? clientY : null, anyHighlight, axisY: height - AXIS_H };
+  const canvasDraw = {
+    top: TOP,
+    barH,
+    drawn,
+    arrowData,
+    bands: bands.map(({ w, endAt }) => [cx(w.startAt), cx(endAt)] as const),
+    ticks: ticks.map((t) => x(t)),
+    laneYs: lanes.map((id) => laneY.get(id)!),
+    clientY: clientLane ? clientY : null,
+    anyHighlight,
+    axisY: height - AXIS_H,
+  };
   return (
     <div className="spacetime" data-domain-start={start} data-domain-end={Math.max(viewEnd, start + 1)}>
       <div style={{ position: 'relative', width: p.width, height }}>
@@ -371,7 +397,17 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
             </marker>
           </defs>
           {bands.map(({ w }) =>
-            w.startAt >= start ? <line key={`wl${w.worldLine}`} x1={cx(w.startAt)} x2={cx(w.startAt)} y1={TOP - 4} y2={height - AXIS_H} className={w.failed.length > 0 ? 'wl-edge failed' : 'wl-edge'} data-testid="world-line-band" /> : null,
+            w.startAt >= start ? (
+              <line
+                key={`wl${w.worldLine}`}
+                x1={cx(w.startAt)}
+                x2={cx(w.startAt)}
+                y1={TOP - 4}
+                y2={height - AXIS_H}
+                className={w.failed.length > 0 ? 'wl-edge failed' : 'wl-edge'}
+                data-testid="world-line-band"
+              />
+            ) : null,
           )}
           {labels.map((l) => (
             <text key={`wll${l.worldLine}`} x={l.x} y={l.row * WL_ROW_H + 15} className="wl-label" data-testid="world-line-label" data-full={l.full}>
@@ -407,14 +443,23 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
                 }}
               >
                 <rect x={0} y={y - laneH / 2 + 1} width={LABEL_W - 6} height={laneH - 2} className="lane-head" />
-                {c !== undefined && c.versions > 0 && <title>{`${c.versions} older versions compressed (${c.committed} committed, ${c.rolledBack} rolled back)`}</title>}
+                {c !== undefined && c.versions > 0 && (
+                  <title>{`${c.versions} older versions compressed (${c.committed} committed, ${c.rolledBack} rolled back)`}</title>
+                )}
               </g>
             );
           })}
           <g className="arrows">{rejectedEls}</g>
           <g className="versions">{versionEls}</g>
           <path d={cutPath} className="cut-halo" />
-          <path d={cutPath} className="cut-line" data-testid="cut-line" data-cut={JSON.stringify(model.cut)} data-cut-total={cutTotal} data-world-line={model.worldLine}>
+          <path
+            d={cutPath}
+            className="cut-line"
+            data-testid="cut-line"
+            data-cut={JSON.stringify(model.cut)}
+            data-cut-total={cutTotal}
+            data-world-line={model.worldLine}
+          >
             <title>{`committed cut (world-line ${model.worldLine}): ${lanes.map((id) => `${id} v${model.cut[id] ?? 0}`).join(', ')}`}</title>
           </path>
           <g className="why-edges">{whyEls}</g>
@@ -479,7 +524,11 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
           </div>
         )}
       </div>
-      {hidden > 0 && <div className="note">Showing the newest {ARROWS_MAX} of {inView.length} messages in view; narrow the time window or filter message kinds.</div>}
+      {hidden > 0 && (
+        <div className="note">
+          Showing the newest {ARROWS_MAX} of {inView.length} messages in view; narrow the time window or filter message kinds.
+        </div>
+      )}
     </div>
   );
 });

@@ -95,11 +95,21 @@ function workNow(m: PlaygroundModel): string[] {
 
 const name = (m: PlaygroundModel, k: string): string => {
   const v = m.versions.get(k);
-  return v === undefined ? k.split('|').filter((_, i) => i !== 1).join(' v') : `${v.node} v${v.version}`;
+  return v === undefined
+    ? k
+        .split('|')
+        .filter((_, i) => i !== 1)
+        .join(' v')
+    : `${v.node} v${v.version}`;
 };
 
 const names = (m: PlaygroundModel, keys: readonly string[], max = 6): string =>
-  keys.length === 0 ? 'none' : keys.slice(0, max).map((k) => name(m, k)).join(', ') + (keys.length > max ? ` and ${keys.length - max} more` : '');
+  keys.length === 0
+    ? 'none'
+    : keys
+        .slice(0, max)
+        .map((k) => name(m, k))
+        .join(', ') + (keys.length > max ? ` and ${keys.length - max} more` : '');
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
@@ -117,7 +127,17 @@ async function prepare(api: TourApi, workload: WorkloadConfig, extra: Partial<Cl
   if (api.memo.before === undefined) {
     const c = m.config;
     const before: Before = {
-      config: c === null ? {} : { mode: c.mode, recovery: c.recovery, checkpointIntervalMs: c.checkpointIntervalMs, networkDelayMs: c.networkDelayMs, networkJitterMs: c.networkJitterMs, messageLoss: c.messageLoss },
+      config:
+        c === null
+          ? {}
+          : {
+              mode: c.mode,
+              recovery: c.recovery,
+              checkpointIntervalMs: c.checkpointIntervalMs,
+              networkDelayMs: c.networkDelayMs,
+              networkJitterMs: c.networkJitterMs,
+              messageLoss: c.messageLoss,
+            },
       workload: m.workload,
     };
     api.memo.before = before;
@@ -131,7 +151,14 @@ async function prepare(api: TourApi, workload: WorkloadConfig, extra: Partial<Cl
   for (const [k, v] of Object.entries(want) as [keyof ClusterConfig, never][]) if (c === null || c[k] !== v) (patch as Record<string, unknown>)[k] = v;
   if (Object.keys(patch).length > 0) await api.setConfig(patch);
   await api.setWorkload(workload);
-  await api.waitFor(() => api.model().laneIds().every((id) => api.model().nodes.get(id)?.status === 'up'), 30_000);
+  await api.waitFor(
+    () =>
+      api
+        .model()
+        .laneIds()
+        .every((id) => api.model().nodes.get(id)?.status === 'up'),
+    30_000,
+  );
 }
 
 /** Puts back what the tour found (also when the learner closes it early). */
@@ -168,7 +195,12 @@ function callerOf(m: PlaygroundModel, session: string): string | null {
   return null;
 }
 
-function sessionEvent(m: PlaygroundModel, caller: string, seq: number, status: 'speculative' | 'committed' | 'rolledBack'): { t: number; result: Json; deps: Record<string, number> } | null {
+function sessionEvent(
+  m: PlaygroundModel,
+  caller: string,
+  seq: number,
+  status: 'speculative' | 'committed' | 'rolledBack',
+): { t: number; result: Json; deps: Record<string, number> } | null {
   for (let i = m.events.length - 1; i >= 0; i--) {
     const e = m.events[i]!;
     if (e.type === 'sessionResult' && e.session === caller && e.seq === seq && e.status === status) return { t: e.t, result: e.result, deps: e.deps };
@@ -211,7 +243,9 @@ const INTRO: Tour = {
       async enter(api) {
         const m = api.model();
         const index = dependencyIndex(m);
-        const withDeps = [...m.versions.values()].filter((v) => Object.keys(v.deps).length > 0 && v.state !== 'rolled-back').sort((a, b) => b.openedAt - a.openedAt)[0];
+        const withDeps = [...m.versions.values()]
+          .filter((v) => Object.keys(v.deps).length > 0 && v.state !== 'rolled-back')
+          .sort((a, b) => b.openedAt - a.openedAt)[0];
         if (withDeps === undefined) {
           api.highlight(null);
           return 'No version with a dependency on another node is in view yet.';
@@ -221,7 +255,9 @@ const INTRO: Tour = {
         for (const k of s.dependencies) h.set(k, 'dependency');
         h.set(withDeps.key, 'selected');
         api.highlight(h);
-        return `${withDeps.node} v${withDeps.version} (black) depends on ${Object.entries(withDeps.deps).map(([n, v]) => `${n} v${v}`).join(', ')} (blue, dashed).`;
+        return `${withDeps.node} v${withDeps.version} (black) depends on ${Object.entries(withDeps.deps)
+          .map(([n, v]) => `${n} v${v}`)
+          .join(', ')} (blue, dashed).`;
       },
     },
     {
@@ -235,7 +271,10 @@ const INTRO: Tour = {
           if (v !== undefined) keys.push(v.key);
         }
         api.highlight(focusOf(keys));
-        return `The cut now: ${m.laneIds().map((id) => `${id} v${m.cut[id] ?? 0}`).join(', ')} (outlined).`;
+        return `The cut now: ${m
+          .laneIds()
+          .map((id) => `${id} v${m.cut[id] ?? 0}`)
+          .join(', ')} (outlined).`;
       },
     },
     {
@@ -292,7 +331,8 @@ const SPECULATION: Tour = {
           let open = 0;
           for (const k of keys) {
             const s = m.versions.get(k)?.state;
-            if (s === 'committed' || s === undefined) committed++; // undefined: settled and compressed into counts
+            if (s === 'committed' || s === undefined)
+              committed++; // undefined: settled and compressed into counts
             else if (s === 'rolled-back') rolledBack++;
             else open++;
           }
@@ -308,9 +348,16 @@ const SPECULATION: Tour = {
       async enter(api) {
         await api.waitFor(() => [...api.model().versions.values()].some((v) => v.state === 'persisting'), 6000);
         const m = api.model();
-        const p = [...m.versions.values()].filter((v) => v.state === 'persisting').sort((a, b) => (b.persistedAt === null ? 0 : 1) - (a.persistedAt === null ? 0 : 1));
+        const p = [...m.versions.values()]
+          .filter((v) => v.state === 'persisting')
+          .sort((a, b) => (b.persistedAt === null ? 0 : 1) - (a.persistedAt === null ? 0 : 1));
         api.highlight(focusOf(p.map((v) => v.key)));
-        return p.length === 0 ? 'No version is persisting at this instant; watch the lanes for the dotted ones.' : `Persisting now: ${names(m, p.map((v) => v.key))}.`;
+        return p.length === 0
+          ? 'No version is persisting at this instant; watch the lanes for the dotted ones.'
+          : `Persisting now: ${names(
+              m,
+              p.map((v) => v.key),
+            )}.`;
       },
     },
     {
@@ -326,7 +373,9 @@ const SPECULATION: Tour = {
         }
         const a = percentiles(ans.slice(-40));
         const l = percentiles(lags.slice(-40));
-        return a !== null && l !== null ? `Lately: answers ${a.p50.toFixed(0)} ms after the request (p50), commits ${l.p50.toFixed(0)} ms after the answer.` : undefined;
+        return a !== null && l !== null
+          ? `Lately: answers ${a.p50.toFixed(0)} ms after the request (p50), commits ${l.p50.toFixed(0)} ms after the answer.`
+          : undefined;
       },
     },
   ],
@@ -394,7 +443,11 @@ const KILL: Tour = {
       },
       predict: {
         question: 'The tour kills that node now. Which versions roll back?',
-        choices: ['Only its unpersisted versions (outlined)', 'Those, and every version on other nodes that depends on them', 'Every uncommitted version on every node'],
+        choices: [
+          'Only its unpersisted versions (outlined)',
+          'Those, and every version on other nodes that depends on them',
+          'Every uncommitted version on every node',
+        ],
         async reveal(api) {
           const victim = api.memo.victim as NodeId;
           const wl = api.memo.worldLine as number;
@@ -481,7 +534,18 @@ const STALE: Tour = {
             const inFlight = (victim: NodeId): number => {
               const m = api.model();
               let n = 0;
-              for (const x of m.messages.values()) if (x.kind === 'app' && x.to !== victim && x.from !== victim && x.worldLine === m.worldLine && x.deliveredAt === null && x.rejectedAt === null && !x.superseded && x.lostAt === null) n++;
+              for (const x of m.messages.values())
+                if (
+                  x.kind === 'app' &&
+                  x.to !== victim &&
+                  x.from !== victim &&
+                  x.worldLine === m.worldLine &&
+                  x.deliveredAt === null &&
+                  x.rejectedAt === null &&
+                  !x.superseded &&
+                  x.lostAt === null
+                )
+                  n++;
               return n;
             };
             const victim = api.model().laneIds()[1] ?? api.model().laneIds()[0]!;
@@ -575,7 +639,11 @@ const SESSIONS: Tour = {
         await api.waitFor(() => callerOf(api.model(), session) !== null, 3000);
         const caller = callerOf(api.model(), session);
         if (caller !== null) api.selectRequest({ session: caller, seq: r.value.seq });
-        return `Request ${r.value.seq} of session ${session}: answered by ${r.value.node}, ${r.value.status}, ${short(r.value.result)}; depends on ${Object.entries(r.value.deps).map(([n, v]) => `${n} v${v}`).join(', ') || 'nothing'}.`;
+        return `Request ${r.value.seq} of session ${session}: answered by ${r.value.node}, ${r.value.status}, ${short(r.value.result)}; depends on ${
+          Object.entries(r.value.deps)
+            .map(([n, v]) => `${n} v${v}`)
+            .join(', ') || 'nothing'
+        }.`;
       },
     },
     {
@@ -613,12 +681,19 @@ const SESSIONS: Tour = {
           const victim = api.memo.victim as NodeId;
           api.highlight(null);
           await api.kill(victim);
-          await api.waitFor(() => sessionEvent(api.model(), caller, seq, 'rolledBack') !== null || sessionEvent(api.model(), caller, seq, 'committed') !== null, 20_000);
+          await api.waitFor(
+            () => sessionEvent(api.model(), caller, seq, 'rolledBack') !== null || sessionEvent(api.model(), caller, seq, 'committed') !== null,
+            20_000,
+          );
           const m = api.model();
           const rb = sessionEvent(m, caller, seq, 'rolledBack');
           const cm = sessionEvent(m, caller, seq, 'committed');
           api.memo.rolledBack = rb !== null;
-          if (rb !== null) return { text: `The session got RolledBack for request ${seq} in world-line ${m.worldLine}: its answer depended on ${victim}'s lost version. Had the e-mail gone out with the speculative answer, it would have announced a write that never happened.`, correct: [1] };
+          if (rb !== null)
+            return {
+              text: `The session got RolledBack for request ${seq} in world-line ${m.worldLine}: its answer depended on ${victim}'s lost version. Had the e-mail gone out with the speculative answer, it would have announced a write that never happened.`,
+              correct: [1],
+            };
           if (cm !== null) return { text: `Request ${seq} committed: its version was persisted after all.`, correct: [0, 2] };
           return { text: `No commit and no rollback of request ${seq} were reported in 20 s.`, correct: [] };
         },
@@ -635,7 +710,9 @@ const SESSIONS: Tour = {
           await api.waitFor(() => api.model().nodes.get(victim)?.status === 'up', 30_000);
         }
         const r = await api.call<'request'>({ type: 'request', session, op: 'put', key: 'welcome-mail', value: 'again' });
-        const first = r.ok ? `The next request was accepted (${r.value.status}): the session was not rolled back.` : `The next request was refused: ${r.code}: ${r.message}.`;
+        const first = r.ok
+          ? `The next request was accepted (${r.value.status}): the session was not rolled back.`
+          : `The next request was refused: ${r.code}: ${r.message}.`;
         const res = await api.call<'resumeSession'>({ type: 'resumeSession', session });
         return `${first} ${res.ok ? (res.value.resumed ? 'After resume() the session takes requests again.' : 'resume(): nothing to acknowledge.') : `resume failed: ${res.code}`}`;
       },
@@ -695,7 +772,11 @@ const SAGA: Tour = {
       },
       predict: {
         question: 'What happens to the flight, hotel and car booked before the payment was declined?',
-        choices: ['They stay booked: the workflow just stops', 'The workflow cancels them, last first (compensations)', 'The runtime rolls their versions back, as after a crash'],
+        choices: [
+          'They stay booked: the workflow just stops',
+          'The workflow cancels them, last first (compensations)',
+          'The runtime rolls their versions back, as after a crash',
+        ],
         async reveal(api) {
           const id = api.memo.workflow as string;
           const steps = api.memo.steps as Json;
@@ -705,7 +786,10 @@ const SAGA: Tour = {
           const r = await api.call<'service'>({ type: 'service', svc: 'wf', payload: { op: 'start', id, steps } }, 60_000);
           if (!r.ok) return { text: `The workflow could not start: ${r.code}: ${r.message}`, correct: [] };
           api.memo.start = r.value;
-          await api.waitFor(() => deriveServices(api.model()).workflows.some((w) => w.id === id && (w.status === 'failed' || w.status === 'completed')), 15_000);
+          await api.waitFor(
+            () => deriveServices(api.model()).workflows.some((w) => w.id === id && (w.status === 'failed' || w.status === 'completed')),
+            15_000,
+          );
           const m = api.model();
           const wf = deriveServices(m).workflows.find((w) => w.id === id);
           const out = r.value.result as { status?: string; compensated?: number[] } | null;
@@ -758,7 +842,9 @@ const DURABLE: Tour = {
         api.memo.since = since;
         await api.sleep(3000);
         const s = percentiles(answerLatencies(api.model(), since).get('speculative') ?? []);
-        return s !== null ? `Speculative: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms from request to answer (${plural(s.count, 'request')}).` : 'No answered requests seen yet.';
+        return s !== null
+          ? `Speculative: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms from request to answer (${plural(s.count, 'request')}).`
+          : 'No answered requests seen yet.';
       },
     },
     {
@@ -821,7 +907,17 @@ const DURABLE: Tour = {
 export const TOURS: Tour[] = [INTRO, SPECULATION, KILL, STALE, SESSIONS, SAGA, DURABLE];
 
 /** The tour panel: choose a tour, read a step, predict, see what really happened. */
-export function Tours({ makeApi, disabled, onOpen, startId }: { makeApi: () => TourApi; disabled: boolean; onOpen(state: { id: string; step: number; asking: boolean } | null): void; startId: string | null }) {
+export function Tours({
+  makeApi,
+  disabled,
+  onOpen,
+  startId,
+}: {
+  makeApi: () => TourApi;
+  disabled: boolean;
+  onOpen(state: { id: string; step: number; asking: boolean } | null): void;
+  startId: string | null;
+}) {
   const [tour, setTour] = useState<Tour | null>(null);
   const [step, setStep] = useState(0);
   const [facts, setFacts] = useState<string | null>(null);
@@ -907,7 +1003,7 @@ export function Tours({ makeApi, disabled, onOpen, startId }: { makeApi: () => T
     [tour, step],
   );
 
-  useEffect(() => () => void (gen.current++), []);
+  useEffect(() => () => void gen.current++, []);
 
   const s = tour?.steps[step];
   const asking = s?.predict !== undefined && !noQuestion && reveal === null && !running;
@@ -922,7 +1018,13 @@ export function Tours({ makeApi, disabled, onOpen, startId }: { makeApi: () => T
         <ul className="tour-list">
           {TOURS.map((t) => (
             <li key={t.id}>
-              <button type="button" disabled={disabled} onClick={() => start(t)} data-testid={`tour-start-${t.id}`} className={t.id === 'start' ? 'primary' : undefined}>
+              <button
+                type="button"
+                disabled={disabled}
+                onClick={() => start(t)}
+                data-testid={`tour-start-${t.id}`}
+                className={t.id === 'start' ? 'primary' : undefined}
+              >
                 {t.title}
               </button>
               <span className="muted"> {t.blurb}</span>
@@ -964,13 +1066,30 @@ export function Tours({ makeApi, disabled, onOpen, startId }: { makeApi: () => T
         </fieldset>
       )}
       {reveal !== null && (
-        <p data-testid="tour-answer" data-correct={reveal.correct.join(',')} data-verdict={picked === null || reveal.correct.length === 0 ? 'undecided' : reveal.correct.includes(picked) ? 'right' : 'wrong'} className="tour-answer">
-          <strong>{picked !== null && reveal.correct.length > 0 ? (reveal.correct.includes(picked) ? 'Your prediction held. ' : 'Not this time. ') : 'The events do not decide it this time. '}</strong>
+        <p
+          data-testid="tour-answer"
+          data-correct={reveal.correct.join(',')}
+          data-verdict={picked === null || reveal.correct.length === 0 ? 'undecided' : reveal.correct.includes(picked) ? 'right' : 'wrong'}
+          className="tour-answer"
+        >
+          <strong>
+            {picked !== null && reveal.correct.length > 0
+              ? reveal.correct.includes(picked)
+                ? 'Your prediction held. '
+                : 'Not this time. '
+              : 'The events do not decide it this time. '}
+          </strong>
           {reveal.text}
         </p>
       )}
       <div className="tour-buttons">
-        <button type="button" className="primary" disabled={!canNext} onClick={() => (last ? void close() : void enterStep(tour, step + 1))} data-testid="tour-next">
+        <button
+          type="button"
+          className="primary"
+          disabled={!canNext}
+          onClick={() => (last ? void close() : void enterStep(tour, step + 1))}
+          data-testid="tour-next"
+        >
           {last ? 'finish' : 'next'}
         </button>
         <button type="button" onClick={() => void close()} data-testid="tour-close">

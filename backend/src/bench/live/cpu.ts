@@ -29,7 +29,10 @@ function procCpuMs(pid: number): number | null {
 
 export function cpuSnapshot(server: RunningServer): CpuSnapshot {
   const u = process.cpuUsage();
-  const pids = server.cluster.info(0).nodes.map((n) => n.pid).filter((p): p is number => p !== null);
+  const pids = server.cluster
+    .info(0)
+    .nodes.map((n) => n.pid)
+    .filter((p): p is number => p !== null);
   let nodesMs: number | null = 0;
   for (const pid of pids) {
     const ms = procCpuMs(pid);

@@ -75,8 +75,12 @@ export async function setMode(server: RunningServer, mode: Mode): Promise<void> 
   // a newer world-line. So send throwaway requests until it has.
   const host = server.cluster.host;
   for (let i = 0; host.worldLine !== server.cluster.coordinator.worldLine; i++) {
-    if (i >= 30) throw new Error(`benchmark: the server's sessions stay on world-line ${host.worldLine}, the cluster is on ${server.cluster.coordinator.worldLine}`);
-    host.session(`bench.sync.${runTag()}`).request(server.cluster.nodeIds()[0]!, { svc: 'kv', op: 'get', key: 'bench-sync' }).catch(() => undefined);
+    if (i >= 30)
+      throw new Error(`benchmark: the server's sessions stay on world-line ${host.worldLine}, the cluster is on ${server.cluster.coordinator.worldLine}`);
+    host
+      .session(`bench.sync.${runTag()}`)
+      .request(server.cluster.nodeIds()[0]!, { svc: 'kv', op: 'get', key: 'bench-sync' })
+      .catch(() => undefined);
     await waitFor('the sessions on the new world-line', () => host.worldLine === server.cluster.coordinator.worldLine, 2000, 5).catch(() => undefined);
   }
   await sleep(200);
@@ -230,7 +234,7 @@ export async function kvLoad(target: BenchTarget, rate: number, seconds: number,
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const now = performance.now();
-      const due = Math.floor((Math.min(now, end) - start) * rate / 1000);
+      const due = Math.floor(((Math.min(now, end) - start) * rate) / 1000);
       while (sent < due) {
         const planned = start + (sent * 1000) / rate;
         const i = sent++;
@@ -286,7 +290,12 @@ export interface KillSample {
  * and to the first commit on the new world-line (the first cut advance); and how many versions the
  * survivors discarded. The killed node is restarted after each kill.
  */
-export async function runRecovery(server: RunningServer, kills: number, tick: Tick, stallMs = Number(process.env.DSE_BENCH_STALL_MS ?? 30_000)): Promise<KillSample[]> {
+export async function runRecovery(
+  server: RunningServer,
+  kills: number,
+  tick: Tick,
+  stallMs = Number(process.env.DSE_BENCH_STALL_MS ?? 30_000),
+): Promise<KillSample[]> {
   const cluster = server.cluster;
   const events: NumberedEvent[] = [];
   let recording = false;
@@ -339,25 +348,50 @@ export async function runRecovery(server: RunningServer, kills: number, tick: Ti
       const failed = await waitFor('the kill to be detected', () => find((e) => e.type === 'nodeFailed' && e.node === victim), 60_000, 1);
       const wl = await waitFor('the new world-line', () => find((e) => e.type === 'worldLineChanged' && e.worldLine === w + 1), 60_000, 1);
       // A recovery that does not commit within the limit is recorded as a stall (its time is then a lower bound), not a failed run.
-      const cut = await waitFor('the first commit on the new world-line', () => find((e) => e.type === 'cutAdvanced' && e.worldLine === w + 1), stallMs, 1).catch(() => null);
+      const cut = await waitFor(
+        'the first commit on the new world-line',
+        () => find((e) => e.type === 'cutAdvanced' && e.worldLine === w + 1),
+        stallMs,
+        1,
+      ).catch(() => null);
       if (cut === null && process.env.DSE_BENCH_STALL_DUMP !== undefined) {
         const c = cluster.coordinator as unknown as Record<string, unknown>;
         const graph: Record<string, unknown> = {};
         for (const [n, m] of c.graph as Map<string, Map<number, unknown>>) graph[n] = [...m.entries()].slice(0, 6);
-        process.stderr.write(`\nSTALL DUMP w=${w} victim=${victim} coordinator wl=${String(c.worldLine)} cut=${JSON.stringify(c.cut)} members=${JSON.stringify([...(c.members as Map<string, string>)])} recovering=${String(c.recovering)} wanted=${String(c.recoveryWanted)} waiting=${JSON.stringify([...(c.waiting as Set<string>)])}\ngraph=${JSON.stringify(graph)}\nevents=${JSON.stringify(events.slice(0, 40))}\nnodes=${JSON.stringify(cluster.info(0).nodes)}\n`);
+        process.stderr.write(
+          `\nSTALL DUMP w=${w} victim=${victim} coordinator wl=${String(c.worldLine)} cut=${JSON.stringify(c.cut)} members=${JSON.stringify([...(c.members as Map<string, string>)])} recovering=${String(c.recovering)} wanted=${String(c.recoveryWanted)} waiting=${JSON.stringify([...(c.waiting as Set<string>)])}\ngraph=${JSON.stringify(graph)}\nevents=${JSON.stringify(events.slice(0, 40))}\nnodes=${JSON.stringify(cluster.info(0).nodes)}\n`,
+        );
         for (const sess of cluster.host.allSessions()) {
           if (!sess.id.startsWith(`bench.rec.${tag}`)) continue;
-          const x = sess as unknown as { inFlight: { seq: number; node: string; status: string; probe: boolean; sentWorldLine: number } | null; firstOpen: number; requests: { seq: number; node: string; status: string; probe: boolean; worldLine: number }[] };
-          process.stderr.write(`session ${sess.id} hostWl=${cluster.host.worldLine} inFlight=${JSON.stringify(x.inFlight === null ? null : { seq: x.inFlight.seq, node: x.inFlight.node, status: x.inFlight.status, probe: x.inFlight.probe, wl: x.inFlight.sentWorldLine })} open=${JSON.stringify(x.requests.slice(x.firstOpen).map((r) => [r.seq, r.node, r.status, r.probe, r.worldLine]))}\n`);
+          const x = sess as unknown as {
+            inFlight: { seq: number; node: string; status: string; probe: boolean; sentWorldLine: number } | null;
+            firstOpen: number;
+            requests: { seq: number; node: string; status: string; probe: boolean; worldLine: number }[];
+          };
+          process.stderr.write(
+            `session ${sess.id} hostWl=${cluster.host.worldLine} inFlight=${JSON.stringify(x.inFlight === null ? null : { seq: x.inFlight.seq, node: x.inFlight.node, status: x.inFlight.status, probe: x.inFlight.probe, wl: x.inFlight.sentWorldLine })} open=${JSON.stringify(x.requests.slice(x.firstOpen).map((r) => [r.seq, r.node, r.status, r.probe, r.worldLine]))}\n`,
+          );
         }
       }
       // Every survivor reports its rollback when it restored; give the reports a moment to arrive.
-      await waitFor('the survivors’ rollbacks', () => events.filter((e) => e.type === 'rollback' && e.worldLine === w + 1).length >= nodes.length - 1, 10_000, 5).catch(() => undefined);
+      await waitFor(
+        'the survivors’ rollbacks',
+        () => events.filter((e) => e.type === 'rollback' && e.worldLine === w + 1).length >= nodes.length - 1,
+        10_000,
+        5,
+      ).catch(() => undefined);
       let rolledBack = 0;
       for (const e of events) {
         if (e.type === 'rollback' && e.worldLine === w + 1 && e.discarded !== null) rolledBack += e.discarded.to - e.discarded.from + 1;
       }
-      out.push({ victim, detectMs: failed.t - t0, worldLineMs: wl.t - t0, killToFirstCommitMs: cut === null ? stallMs : cut.t - t0, rolledBackVersions: rolledBack, stalled: cut === null });
+      out.push({
+        victim,
+        detectMs: failed.t - t0,
+        worldLineMs: wl.t - t0,
+        killToFirstCommitMs: cut === null ? stallMs : cut.t - t0,
+        rolledBackVersions: rolledBack,
+        stalled: cut === null,
+      });
       cluster.restart(victim);
       tick(1, `recovery: kill ${k + 1}/${kills}`);
     }

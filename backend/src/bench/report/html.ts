@@ -85,26 +85,39 @@ export function lineChart(o: ChartOpts): string {
     x0 = Math.max(0, x0 - pad);
     x1 += pad;
   }
-  const sx = (x: number): number => m.l + ((o.xLog ? Math.log10(x) - Math.log10(x0) : x - x0) / (o.xLog ? Math.log10(x1) - Math.log10(x0) : x1 - x0)) * (W - m.l - m.r);
-  const sy = (y: number): number => H - m.b - ((o.yLog ? Math.log10(y) - Math.log10(y0) : y - y0) / (o.yLog ? Math.log10(y1) - Math.log10(y0) : y1 - y0)) * (H - m.t - m.b);
+  const sx = (x: number): number =>
+    m.l + ((o.xLog ? Math.log10(x) - Math.log10(x0) : x - x0) / (o.xLog ? Math.log10(x1) - Math.log10(x0) : x1 - x0)) * (W - m.l - m.r);
+  const sy = (y: number): number =>
+    H - m.b - ((o.yLog ? Math.log10(y) - Math.log10(y0) : y - y0) / (o.yLog ? Math.log10(y1) - Math.log10(y0) : y1 - y0)) * (H - m.t - m.b);
   const parts: string[] = [];
   parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-weight="600">${esc(o.title)}</text>`);
   for (const t of niceTicks(y0, y1, o.yLog === true)) {
-    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${sy(t)}" y2="${sy(t)}" stroke="#ddd"/><text x="${m.l - 6}" y="${sy(t) + 4}" text-anchor="end" font-size="11">${fmt(t)}</text>`);
+    parts.push(
+      `<line x1="${m.l}" x2="${W - m.r}" y1="${sy(t)}" y2="${sy(t)}" stroke="#ddd"/><text x="${m.l - 6}" y="${sy(t) + 4}" text-anchor="end" font-size="11">${fmt(t)}</text>`,
+    );
   }
   for (const t of o.xTicks ?? niceTicks(x0, x1, o.xLog === true)) {
-    parts.push(`<line x1="${sx(t)}" x2="${sx(t)}" y1="${m.t}" y2="${H - m.b}" stroke="#eee"/><text x="${sx(t)}" y="${H - m.b + 16}" text-anchor="middle" font-size="11">${fmt(t)}</text>`);
+    parts.push(
+      `<line x1="${sx(t)}" x2="${sx(t)}" y1="${m.t}" y2="${H - m.b}" stroke="#eee"/><text x="${sx(t)}" y="${H - m.b + 16}" text-anchor="middle" font-size="11">${fmt(t)}</text>`,
+    );
   }
-  parts.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`);
+  parts.push(
+    `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`,
+  );
   parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - m.b + 34}" text-anchor="middle" font-size="12">${esc(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(o.yLabel)}</text>`);
   o.series.forEach((s, i) => {
     const p = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.xLog || x > 0) && (!o.yLog || y > 0));
-    if (p.length > 1) parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" ${s.dash !== '' ? `stroke-dasharray="${s.dash}"` : ''} points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`);
+    if (p.length > 1)
+      parts.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2" ${s.dash !== '' ? `stroke-dasharray="${s.dash}"` : ''} points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`,
+      );
     for (const [x, y] of p) parts.push(`${marker(s.marker, sx(x), sy(y), s.color)}<title>${esc(s.name)}: ${fmt(x)}, ${fmt(y)}</title>`);
     const lx = m.l + (i % 2) * ((W - m.l - m.r) / 2);
     const yy = H - m.b + 52 + Math.floor(i / 2) * 14;
-    parts.push(`<line x1="${lx}" x2="${lx + 24}" y1="${yy - 4}" y2="${yy - 4}" stroke="${s.color}" stroke-width="2" ${s.dash !== '' ? `stroke-dasharray="${s.dash}"` : ''}/>${marker(s.marker, lx + 12, yy - 4, s.color)}<text x="${lx + 30}" y="${yy}" font-size="11">${esc(s.name)}</text>`);
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 24}" y1="${yy - 4}" y2="${yy - 4}" stroke="${s.color}" stroke-width="2" ${s.dash !== '' ? `stroke-dasharray="${s.dash}"` : ''}/>${marker(s.marker, lx + 12, yy - 4, s.color)}<text x="${lx + 30}" y="${yy}" font-size="11">${esc(s.name)}</text>`,
+    );
   });
   const rows = Math.ceil(o.series.length / 2);
   const height = H + Math.max(0, rows - 1) * 14;
@@ -128,10 +141,24 @@ export function renderHtml(r: BenchResult): string {
     yLog: true,
     xTicks: steps,
     series: [
-      ...modes.map((m) => ({ name: MODE_STYLE[m].label, color: MODE_STYLE[m].color, dash: MODE_STYLE[m].dash, marker: MARKERS[m], points: r.workflow.filter((w) => w.mode === m).map((w): [number, number] => [w.steps, w.p50Ms]) })),
-      ...r.workflowCommit.filter((w) => w.mode === 'speculative').length > 0
-        ? [{ name: 'speculative, until committed', color: '#CC79A7', dash: '1 3', marker: 'diamond' as const, points: r.workflowCommit.filter((w) => w.mode === 'speculative').map((w): [number, number] => [w.steps, w.p50Ms]) }]
-        : [],
+      ...modes.map((m) => ({
+        name: MODE_STYLE[m].label,
+        color: MODE_STYLE[m].color,
+        dash: MODE_STYLE[m].dash,
+        marker: MARKERS[m],
+        points: r.workflow.filter((w) => w.mode === m).map((w): [number, number] => [w.steps, w.p50Ms]),
+      })),
+      ...(r.workflowCommit.filter((w) => w.mode === 'speculative').length > 0
+        ? [
+            {
+              name: 'speculative, until committed',
+              color: '#CC79A7',
+              dash: '1 3',
+              marker: 'diamond' as const,
+              points: r.workflowCommit.filter((w) => w.mode === 'speculative').map((w): [number, number] => [w.steps, w.p50Ms]),
+            },
+          ]
+        : []),
     ],
   });
   const kvModes = [...new Set([...r.kv.map((k) => k.mode), ...r.kvLoad.map((k) => k.mode)])];
@@ -159,8 +186,24 @@ export function renderHtml(r: BenchResult): string {
     yLog: true,
     xTicks: steps,
     series: [
-      ...(modes.includes('speculative') ? [{ name: 'speculative: answer', color: MODE_STYLE.speculative.color, dash: MODE_STYLE.speculative.dash, marker: 'circle' as const, points: r.workflow.filter((w) => w.mode === 'speculative').map((w): [number, number] => [w.steps, w.p50Ms]) }] : []),
-      ...commitModes.map((m) => ({ name: `${m}: committed`, color: m === 'speculative' ? '#CC79A7' : '#56B4E9', dash: m === 'speculative' ? '1 3' : '8 2', marker: (m === 'speculative' ? 'diamond' : 'square') as Series['marker'], points: r.workflowCommit.filter((w) => w.mode === m).map((w): [number, number] => [w.steps, w.p50Ms]) })),
+      ...(modes.includes('speculative')
+        ? [
+            {
+              name: 'speculative: answer',
+              color: MODE_STYLE.speculative.color,
+              dash: MODE_STYLE.speculative.dash,
+              marker: 'circle' as const,
+              points: r.workflow.filter((w) => w.mode === 'speculative').map((w): [number, number] => [w.steps, w.p50Ms]),
+            },
+          ]
+        : []),
+      ...commitModes.map((m) => ({
+        name: `${m}: committed`,
+        color: m === 'speculative' ? '#CC79A7' : '#56B4E9',
+        dash: m === 'speculative' ? '1 3' : '8 2',
+        marker: (m === 'speculative' ? 'diamond' : 'square') as Series['marker'],
+        points: r.workflowCommit.filter((w) => w.mode === m).map((w): [number, number] => [w.steps, w.p50Ms]),
+      })),
     ],
   });
   const wfRows = steps.flatMap((s) =>
@@ -194,14 +237,26 @@ Figures from one run on a shared machine: compare the modes by their ratios, not
 <p class="note">Each workflow is started on an orchestrator node (rotating over the nodes); each step is a reservation on another node process, run as an sthread. Answer: request → speculative outcome. Committed: request → the outcome durable.</p>
 ${table(['steps', 'mode', 'n', 'p50 ms', 'p99 ms', 'committed p50 ms', 'committed p99 ms'], wfRows)}
 <h2>Key-value store</h2>
-${table(['', 'mode', 'ops/s', 'p50 ms', 'p99 ms', 'n', 'sessions', 'errors'], r.kv.map((k) => ['saturation', k.mode, k.opsPerSec, k.p50Ms, k.p99Ms, k.n, k.sessions, k.errors]))}
-${table(['offered ops/s', 'mode', 'achieved ops/s', 'p50 ms', 'p99 ms', 'n', 'dropped'], r.kvLoad.map((l) => [l.offeredOpsPerSec, l.mode, l.achievedOpsPerSec, l.p50Ms, l.p99Ms, l.n, l.dropped]))}
+${table(
+  ['', 'mode', 'ops/s', 'p50 ms', 'p99 ms', 'n', 'sessions', 'errors'],
+  r.kv.map((k) => ['saturation', k.mode, k.opsPerSec, k.p50Ms, k.p99Ms, k.n, k.sessions, k.errors]),
+)}
+${table(
+  ['offered ops/s', 'mode', 'achieved ops/s', 'p50 ms', 'p99 ms', 'n', 'dropped'],
+  r.kvLoad.map((l) => [l.offeredOpsPerSec, l.mode, l.achievedOpsPerSec, l.p50Ms, l.p99Ms, l.n, l.dropped]),
+)}
 <h2>CPU</h2>
 <p class="note">Per mode and phase, in % of one core: the server process (relay of every message, coordinator, sessions, storage client${r.storage === 'pglite' ? ', and PGlite itself' : ''}) and all node processes together.</p>
-${table(['phase', 'mode', 'server %', 'nodes %', 'server event-loop delay p99 ms', 'max ms', 'wall ms'], r.cpu.map((c) => [c.phase, c.mode, c.serverCpuPct, c.nodesCpuPct ?? '—', c.serverLoopDelayP99Ms, c.serverLoopDelayMaxMs, c.wallMs]))}
+${table(
+  ['phase', 'mode', 'server %', 'nodes %', 'server event-loop delay p99 ms', 'max ms', 'wall ms'],
+  r.cpu.map((c) => [c.phase, c.mode, c.serverCpuPct, c.nodesCpuPct ?? '—', c.serverLoopDelayP99Ms, c.serverLoopDelayMaxMs, c.wallMs]),
+)}
 <h2>Recovery</h2>
 <p>${rec.kills} SIGKILLs in speculative mode, checkpoint every ${rec.checkpointIntervalMs} ms: kill → first commit on the new world-line, median <b>${rec.killToFirstCommitMs} ms</b> (max ${rec.maxKillToFirstCommitMs} ms); detection median ${rec.detectMs} ms; versions rolled back (median) ${rec.rolledBackVersions}.${rec.stalls > 0 ? ` <b>${rec.stalls} kill(s) with no commit within 30 s</b> (counted at 30 s).` : ''}</p>
-${table(['kill', 'victim', 'detected ms', 'world-line ms', 'first commit ms', 'versions rolled back'], rec.each.map((k, i) => [i + 1, k.victim, k.detectMs, k.worldLineMs, k.stalled ? `> ${k.killToFirstCommitMs}` : k.killToFirstCommitMs, k.rolledBackVersions]))}
+${table(
+  ['kill', 'victim', 'detected ms', 'world-line ms', 'first commit ms', 'versions rolled back'],
+  rec.each.map((k, i) => [i + 1, k.victim, k.detectMs, k.worldLineMs, k.stalled ? `> ${k.killToFirstCommitMs}` : k.killToFirstCommitMs, k.rolledBackVersions]),
+)}
 <h2>Raw result</h2>
 <pre>${esc(JSON.stringify(r, null, 1))}</pre>
 </body></html>

@@ -43,7 +43,12 @@ export class Progress {
       this.lastDraw = now;
       const width = 30;
       const full = Math.round(frac * width);
-      process.stderr.write(`\r\x1b[2K[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% ${secs}s ${this.label}`.slice(0, (process.stderr.columns ?? 120) + 8));
+      process.stderr.write(
+        `\r\x1b[2K[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% ${secs}s ${this.label}`.slice(
+          0,
+          (process.stderr.columns ?? 120) + 8,
+        ),
+      );
     } else {
       const decile = Math.floor(frac * 10);
       if (decile === this.lastDecile && !force) return;

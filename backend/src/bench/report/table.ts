@@ -10,7 +10,9 @@ export function formatTable(r: BenchResult): string {
   const lines: string[] = [];
   const modes = [...new Set(r.workflow.map((w) => w.mode))];
   const steps = [...new Set(r.workflow.map((w) => w.steps))].sort((a, b) => a - b);
-  lines.push(`DSE benchmark — ${r.storage}${r.storageDelayMs > 0 ? ` + ${r.storageDelayMs} ms per commit (modelled)` : ''}, ${r.cluster.nodes} node processes, checkpoint every ${r.cluster.checkpointIntervalMs} ms${r.quick ? ', --quick' : ''}`);
+  lines.push(
+    `DSE benchmark — ${r.storage}${r.storageDelayMs > 0 ? ` + ${r.storageDelayMs} ms per commit (modelled)` : ''}, ${r.cluster.nodes} node processes, checkpoint every ${r.cluster.checkpointIntervalMs} ms${r.quick ? ', --quick' : ''}`,
+  );
   lines.push('');
   lines.push('workflow latency, request → speculative outcome, p50 / p99 ms (commit: request → committed, speculative mode)');
   lines.push(pad('steps', 7) + modes.map((m) => lpad(m, 18)).join('') + lpad('commit (spec.)', 18));
@@ -31,22 +33,34 @@ export function formatTable(r: BenchResult): string {
     lines.push('key-value p50 / p99 ms at fixed offered loads (ops/s)');
     lines.push(pad('mode', 13) + loads.map((l) => lpad(String(l), 16)).join(''));
     for (const m of [...new Set(r.kvLoad.map((l) => l.mode))]) {
-      lines.push(pad(m, 13) + loads.map((l) => {
-        const x = r.kvLoad.find((y) => y.mode === m && y.offeredOpsPerSec === l);
-        return lpad(x === undefined ? '—' : `${ms(x.p50Ms)} / ${ms(x.p99Ms)}`, 16);
-      }).join(''));
+      lines.push(
+        pad(m, 13) +
+          loads
+            .map((l) => {
+              const x = r.kvLoad.find((y) => y.mode === m && y.offeredOpsPerSec === l);
+              return lpad(x === undefined ? '—' : `${ms(x.p50Ms)} / ${ms(x.p99Ms)}`, 16);
+            })
+            .join(''),
+      );
     }
   }
   if (r.cpu.length > 0) {
     lines.push('');
     lines.push('CPU, % of one core (server process: control plane, coordinator, sessions / all node processes)');
-    for (const c of r.cpu) lines.push(`  ${pad(c.mode, 12)} ${pad(c.phase, 14)} server ${lpad(c.serverCpuPct.toFixed(0), 4)}%  nodes ${c.nodesCpuPct === null ? '—' : lpad(c.nodesCpuPct.toFixed(0), 4) + '%'}  server event-loop delay p99 ${ms(c.serverLoopDelayP99Ms)} ms, max ${ms(c.serverLoopDelayMaxMs)} ms`);
+    for (const c of r.cpu)
+      lines.push(
+        `  ${pad(c.mode, 12)} ${pad(c.phase, 14)} server ${lpad(c.serverCpuPct.toFixed(0), 4)}%  nodes ${c.nodesCpuPct === null ? '—' : lpad(c.nodesCpuPct.toFixed(0), 4) + '%'}  server event-loop delay p99 ${ms(c.serverLoopDelayP99Ms)} ms, max ${ms(c.serverLoopDelayMaxMs)} ms`,
+      );
   }
   lines.push('');
   const rec = r.recovery;
-  lines.push(`recovery (${rec.kills} SIGKILLs, checkpoint ${rec.checkpointIntervalMs} ms): kill → first commit median ${ms(rec.killToFirstCommitMs)} ms (max ${ms(rec.maxKillToFirstCommitMs)}), ${rec.rolledBackVersions} versions rolled back (median)${rec.stalls > 0 ? `; ${rec.stalls} kill(s) with no commit within 30 s` : ''}`);
+  lines.push(
+    `recovery (${rec.kills} SIGKILLs, checkpoint ${rec.checkpointIntervalMs} ms): kill → first commit median ${ms(rec.killToFirstCommitMs)} ms (max ${ms(rec.maxKillToFirstCommitMs)}), ${rec.rolledBackVersions} versions rolled back (median)${rec.stalls > 0 ? `; ${rec.stalls} kill(s) with no commit within 30 s` : ''}`,
+  );
   lines.push('');
-  lines.push(`ratios (one run): durable/speculative p50 at 5 steps ${ratio(r.ratios.durableOverSpeculativeP50At5)}; speculative/none ${ratio(r.ratios.speculativeOverNoneP50At5)}; kv throughput speculative/none ${r.ratios.kvSpeculativeOverNoneThroughput === null ? '—' : `${(r.ratios.kvSpeculativeOverNoneThroughput * 100).toFixed(0)}%`}`);
+  lines.push(
+    `ratios (one run): durable/speculative p50 at 5 steps ${ratio(r.ratios.durableOverSpeculativeP50At5)}; speculative/none ${ratio(r.ratios.speculativeOverNoneP50At5)}; kv throughput speculative/none ${r.ratios.kvSpeculativeOverNoneThroughput === null ? '—' : `${(r.ratios.kvSpeculativeOverNoneThroughput * 100).toFixed(0)}%`}`,
+  );
   for (const g of r.goals) lines.push(`  ${g.met === null ? '?' : g.met ? 'met ' : 'MISS'}  ${g.goal}: ${g.value === null ? '—' : g.value} (${g.target})`);
   return lines.join('\n');
 }

@@ -82,7 +82,12 @@ export const brokerScenario: Scenario = {
             if (world?.members !== undefined ? !view.appState.has(topicLengthKey(topic)) : topicNode(topic, membersOf(world)) !== node) continue;
             for (const [o, id] of m) {
               const e = g.get(eventKey(topic, o)) as StoredEvent | undefined;
-              if (e === undefined || `${e.p}/${e.s}` !== id) c.fail('broker-delivery', `${node} restored to ${toVersion}: ${topic}@${o} was handed out as committed (${id}) but is now ${e === undefined ? 'gone' : `${e.p}/${e.s}`}`, t);
+              if (e === undefined || `${e.p}/${e.s}` !== id)
+                c.fail(
+                  'broker-delivery',
+                  `${node} restored to ${toVersion}: ${topic}@${o} was handed out as committed (${id}) but is now ${e === undefined ? 'gone' : `${e.p}/${e.s}`}`,
+                  t,
+                );
             }
           }
         },
@@ -137,7 +142,10 @@ function checkBroker(c: Checker, t: number, outcomes: readonly RequestOutcome[],
       }
       const off = r.offset as number;
       const e = log[off];
-      if (e === undefined || `${e.p}/${e.s}` !== id) fail(`topic ${topic}: committed publish ${o.session}#${o.seq} put ${id} at ${off}; the topic holds ${e === undefined ? 'nothing' : `${e.p}/${e.s}`} there`);
+      if (e === undefined || `${e.p}/${e.s}` !== id)
+        fail(
+          `topic ${topic}: committed publish ${o.session}#${o.seq} put ${id} at ${off}; the topic holds ${e === undefined ? 'nothing' : `${e.p}/${e.s}`} there`,
+        );
       else explained.add(off);
     }
     log.forEach((e, o) => {
@@ -146,7 +154,10 @@ function checkBroker(c: Checker, t: number, outcomes: readonly RequestOutcome[],
     // Committed-only polls hand out only committed events (whatever became of the poll itself).
     const check = (ev: BrokerEvent, what: string): void => {
       const e = log[ev.offset];
-      if (e === undefined || e.p !== ev.producer || e.s !== ev.seq) fail(`topic ${topic}: ${what} handed out ${ev.producer}/${ev.seq} at ${ev.offset}; the topic holds ${e === undefined ? 'nothing' : `${e.p}/${e.s}`} there`);
+      if (e === undefined || e.p !== ev.producer || e.s !== ev.seq)
+        fail(
+          `topic ${topic}: ${what} handed out ${ev.producer}/${ev.seq} at ${ev.offset}; the topic holds ${e === undefined ? 'nothing' : `${e.p}/${e.s}`} there`,
+        );
     };
     for (const { o, p, r } of polls) {
       if (p.topic !== topic || p.upTo === undefined || o.result === null) continue;
@@ -154,18 +165,27 @@ function checkBroker(c: Checker, t: number, outcomes: readonly RequestOutcome[],
     }
     // Per group: committed polls deliver each event once, in order.
     for (const group of Object.values(GROUP)) {
-      const mine = polls.filter(({ o, p }) => p.topic === topic && p.group === group && o.status === 'committed').sort((a, b) => (a.r.from as number) - (b.r.from as number));
+      const mine = polls
+        .filter(({ o, p }) => p.topic === topic && p.group === group && o.status === 'committed')
+        .sort((a, b) => (a.r.from as number) - (b.r.from as number));
       let at = 0;
       const delivered = new Map<string, number>();
       for (const { o, r } of mine) {
         const from = r.from as number;
         const next = r.next as number;
         if (from === next) continue;
-        if (from > at) fail(`topic ${topic}, group ${group}: events ${at}..${from - 1} were never delivered by a committed poll (the next one, ${o.session}#${o.seq}, starts at ${from})`);
-        if (from < at) fail(`topic ${topic}, group ${group}: committed poll ${o.session}#${o.seq} delivered ${from}..${next - 1} again (up to ${at - 1} was delivered already)`);
+        if (from > at)
+          fail(
+            `topic ${topic}, group ${group}: events ${at}..${from - 1} were never delivered by a committed poll (the next one, ${o.session}#${o.seq}, starts at ${from})`,
+          );
+        if (from < at)
+          fail(
+            `topic ${topic}, group ${group}: committed poll ${o.session}#${o.seq} delivered ${from}..${next - 1} again (up to ${at - 1} was delivered already)`,
+          );
         for (const ev of r.events as unknown as BrokerEvent[]) {
           check(ev, `committed poll ${o.session}#${o.seq}`);
-          if ((delivered.get(ev.producer) ?? 0) >= ev.seq) fail(`topic ${topic}, group ${group}: ${ev.producer}/${ev.seq} delivered after seq ${delivered.get(ev.producer)} of the same producer`);
+          if ((delivered.get(ev.producer) ?? 0) >= ev.seq)
+            fail(`topic ${topic}, group ${group}: ${ev.producer}/${ev.seq} delivered after seq ${delivered.get(ev.producer)} of the same producer`);
           delivered.set(ev.producer, ev.seq);
         }
         at = Math.max(at, next);

@@ -82,7 +82,11 @@ export function obj(j: Json): Record<string, Json> {
  * Outcomes of one service op, with payload and result as objects. A request answered `WrongOwner` (the
  * node did not own the unit: it changed nothing, and the client sent it again to the owner) is left out.
  */
-export function outcomesOf(outcomes: readonly RequestOutcome[], svc: string, op?: string): { o: RequestOutcome; p: Record<string, Json>; r: Record<string, Json> }[] {
+export function outcomesOf(
+  outcomes: readonly RequestOutcome[],
+  svc: string,
+  op?: string,
+): { o: RequestOutcome; p: Record<string, Json>; r: Record<string, Json> }[] {
   const out = [];
   for (const o of outcomes) {
     const p = obj(o.payload);

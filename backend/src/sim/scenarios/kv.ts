@@ -101,12 +101,21 @@ function checkKvHistory(c: Checker, t: number, outcomes: readonly RequestOutcome
       if (p.op === 'get') {
         const n = r.n as number;
         const expected = valueAt(n);
-        if (expected === undefined || !jsonEqual(expected, r.value)) fail(`key ${key}: committed get ${id} saw ${JSON.stringify(r.value)} as write #${n}, which wrote ${JSON.stringify(expected ?? '(no committed write)')}`);
+        if (expected === undefined || !jsonEqual(expected, r.value))
+          fail(
+            `key ${key}: committed get ${id} saw ${JSON.stringify(r.value)} as write #${n}, which wrote ${JSON.stringify(expected ?? '(no committed write)')}`,
+          );
       } else if (p.op === 'cas') {
         const n = r.n as number;
         const before = r.ok === true ? valueAt(n - 1) : valueAt(n);
-        if (before === undefined || !jsonEqual(before, r.value)) fail(`key ${key}: committed cas ${id} saw ${JSON.stringify(r.value)} before write #${r.ok === true ? n : n + 1}; the committed history has ${JSON.stringify(before ?? '(no committed write)')}`);
-        if ((r.ok === true) !== jsonEqual(r.value, p.expected ?? null)) fail(`key ${key}: committed cas ${id} expected ${JSON.stringify(p.expected ?? null)}, saw ${JSON.stringify(r.value)} and answered ok=${String(r.ok)}`);
+        if (before === undefined || !jsonEqual(before, r.value))
+          fail(
+            `key ${key}: committed cas ${id} saw ${JSON.stringify(r.value)} before write #${r.ok === true ? n : n + 1}; the committed history has ${JSON.stringify(before ?? '(no committed write)')}`,
+          );
+        if ((r.ok === true) !== jsonEqual(r.value, p.expected ?? null))
+          fail(
+            `key ${key}: committed cas ${id} expected ${JSON.stringify(p.expected ?? null)}, saw ${JSON.stringify(r.value)} and answered ok=${String(r.ok)}`,
+          );
       }
     }
   }
@@ -116,7 +125,8 @@ function checkKvHistory(c: Checker, t: number, outcomes: readonly RequestOutcome
     const k = `${o.session} ${String(p.key)}`;
     const n = r.n as number;
     const prev = last.get(k);
-    if (prev !== undefined && n < prev.n) c.fail('kv-history', `session ${o.session}, key ${String(p.key)}: ${o.session}#${o.seq} saw write #${n} after ${prev.id} saw #${prev.n}`, t);
+    if (prev !== undefined && n < prev.n)
+      c.fail('kv-history', `session ${o.session}, key ${String(p.key)}: ${o.session}#${o.seq} saw write #${n} after ${prev.id} saw #${prev.n}`, t);
     last.set(k, { n, id: `${o.session}#${o.seq}` });
   }
 }

@@ -29,50 +29,50 @@ export function makeKvtestScenario(opts: KvtestOptions = {}): Scenario {
   const hopsMax = opts.hopsMax ?? 3;
   const sthreadShare = opts.sthreadShare ?? 0.2;
   return {
-  name: 'kvtest',
-  app: kvApp,
-  workloadMs: (requestsPerSession) => requestsPerSession * 12 * Math.max(1, hopsMax / 3),
-  createRun(): ScenarioRun {
-    let sessionsDone = 0;
-    let total = -1;
-    return {
-      checks: kvtestChecks,
-      start(env: WorkloadEnv): Session[] {
-        const { rng, nodes: nodeIds } = env;
-        const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
-        const randomOp = (): KvOp => {
-          const key = rng.pick(keys);
-          const x = rng.next();
-          const rest = (1 - sthreadShare) / 0.8;
-          if (x < 0.4 * rest) return { op: 'put', key, value: rng.int(0, 1000) };
-          if (x < 0.5 * rest) return { op: 'get', key };
-          const hops = Array.from({ length: rng.int(hopsMin, hopsMax) }, () => rng.pick(nodeIds));
-          return x < 0.8 * rest ? { op: 'chain', key, hops } : { op: 'sthread', key, hops };
-        };
-        total = env.sessions;
-        const sessions = Array.from({ length: env.sessions }, () => env.host.session());
-        for (const s of sessions) {
-          void (async () => {
-            for (let k = 0; k < env.requestsPerSession; k++) {
-              await env.sleep(rng.next() * 4);
-              try {
-                const answer = await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
-                // A client that waits for the commit now and then (commit on demand asks the nodes to
-                // persist at once); the others go on speculatively.
-                if (rng.chance(0.25)) await answer.commit();
-              } catch (e) {
-                if (isDseError(e) && e.code === 'SessionRolledBack') s.resume();
-                else if (!isDseError(e) || e.code !== 'RolledBack') throw e;
+    name: 'kvtest',
+    app: kvApp,
+    workloadMs: (requestsPerSession) => requestsPerSession * 12 * Math.max(1, hopsMax / 3),
+    createRun(): ScenarioRun {
+      let sessionsDone = 0;
+      let total = -1;
+      return {
+        checks: kvtestChecks,
+        start(env: WorkloadEnv): Session[] {
+          const { rng, nodes: nodeIds } = env;
+          const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+          const randomOp = (): KvOp => {
+            const key = rng.pick(keys);
+            const x = rng.next();
+            const rest = (1 - sthreadShare) / 0.8;
+            if (x < 0.4 * rest) return { op: 'put', key, value: rng.int(0, 1000) };
+            if (x < 0.5 * rest) return { op: 'get', key };
+            const hops = Array.from({ length: rng.int(hopsMin, hopsMax) }, () => rng.pick(nodeIds));
+            return x < 0.8 * rest ? { op: 'chain', key, hops } : { op: 'sthread', key, hops };
+          };
+          total = env.sessions;
+          const sessions = Array.from({ length: env.sessions }, () => env.host.session());
+          for (const s of sessions) {
+            void (async () => {
+              for (let k = 0; k < env.requestsPerSession; k++) {
+                await env.sleep(rng.next() * 4);
+                try {
+                  const answer = await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
+                  // A client that waits for the commit now and then (commit on demand asks the nodes to
+                  // persist at once); the others go on speculatively.
+                  if (rng.chance(0.25)) await answer.commit();
+                } catch (e) {
+                  if (isDseError(e) && e.code === 'SessionRolledBack') s.resume();
+                  else if (!isDseError(e) || e.code !== 'RolledBack') throw e;
+                }
               }
-            }
-            sessionsDone++;
-          })();
-        }
-        return sessions;
-      },
-      done: () => sessionsDone === total,
-    };
-  },
+              sessionsDone++;
+            })();
+          }
+          return sessions;
+        },
+        done: () => sessionsDone === total,
+      };
+    },
   };
 }
 
@@ -121,7 +121,8 @@ const kvtestChecks: ScenarioChecks = {
         const expected = expectedRecords(o.node, op).length;
         if (recs.length > expected) c.fail('exactly-once', `committed request ${id} (${op.op}) left ${recs.length} records, expected ${expected}`, t);
       } else if (o.status === 'rolledBack' || o.status === 'refused') {
-        if (recs.length > 0) c.fail('no-orphans', `rolled-back request ${id} (${op.op}) left ${recs.length} records, e.g. ${recs[0]!.key}/${recs[0]!.i} on ${recs[0]!.node}`, t);
+        if (recs.length > 0)
+          c.fail('no-orphans', `rolled-back request ${id} (${op.op}) left ${recs.length} records, e.g. ${recs[0]!.key}/${recs[0]!.i} on ${recs[0]!.node}`, t);
       }
     }
     for (const [id, recs] of found) {
@@ -140,7 +141,8 @@ function checkAnswer(c: Checker, t: number, o: RequestOutcome, view: NodeView | 
   const op = o.payload as unknown as KvOp;
   const id = `${o.session}#${o.seq}`;
   const got = JSON.stringify(o.result);
-  const bad = (expected: string): void => c.fail('kv-history', `committed request ${id} (${op.op} ${op.key} on ${o.node}) was answered ${got}; the committed history says ${expected}`, t);
+  const bad = (expected: string): void =>
+    c.fail('kv-history', `committed request ${id} (${op.op} ${op.key} on ${o.node}) was answered ${got}; the committed history says ${expected}`, t);
   const list = ((view?.appState.get(`h:${op.key}`) as EffectRecord[] | undefined) ?? []).filter((r) => r.i === 0);
   switch (op.op) {
     case 'put': {

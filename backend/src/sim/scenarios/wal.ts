@@ -73,7 +73,11 @@ export const walScenario: Scenario = {
               const e = g.get(`wal/${log}/e/${pos}`) as { d: Json } | undefined;
               const n = (g.get(walLengthKey(log)) as number | undefined) ?? 0;
               if (e === undefined || pos >= n || JSON.stringify(e.d) !== JSON.stringify(data)) {
-                c.fail('wal-prefix', `${node} restored to ${toVersion}: committed entry ${log}[${pos}] = ${JSON.stringify(data)} is now ${pos >= n ? 'beyond the end' : JSON.stringify(e?.d ?? null)}`, t);
+                c.fail(
+                  'wal-prefix',
+                  `${node} restored to ${toVersion}: committed entry ${log}[${pos}] = ${JSON.stringify(data)} is now ${pos >= n ? 'beyond the end' : JSON.stringify(e?.d ?? null)}`,
+                  t,
+                );
               }
             }
           }
@@ -109,12 +113,18 @@ export const walScenario: Scenario = {
               set.add(data);
               const pos = r.pos as number;
               const at = entries[pos];
-              if (at === undefined || JSON.stringify(at.data) !== data) c.fail('wal-prefix', `committed append ${o.session}#${o.seq} of ${data} at ${log}[${pos}]: the log holds ${at === undefined ? 'nothing' : JSON.stringify(at.data)} there`, t);
+              if (at === undefined || JSON.stringify(at.data) !== data)
+                c.fail(
+                  'wal-prefix',
+                  `committed append ${o.session}#${o.seq} of ${data} at ${log}[${pos}]: the log holds ${at === undefined ? 'nothing' : JSON.stringify(at.data)} there`,
+                  t,
+                );
             }
           }
           for (const [log, entries] of finalLogs) {
             for (const e of entries) {
-              if (!(appended.get(log)?.has(JSON.stringify(e.data)) ?? false)) c.fail('wal-prefix', `${log}[${e.pos}] = ${JSON.stringify(e.data)} comes from no committed append`, t);
+              if (!(appended.get(log)?.has(JSON.stringify(e.data)) ?? false))
+                c.fail('wal-prefix', `${log}[${e.pos}] = ${JSON.stringify(e.data)} comes from no committed append`, t);
             }
           }
           for (const { o, p, r } of outcomesOf(outcomes, 'wal', 'read')) {
@@ -125,10 +135,15 @@ export const walScenario: Scenario = {
             for (const e of r.entries as unknown as WalEntry[]) {
               const at = entries[e.pos];
               if (at === undefined || JSON.stringify(at.data) !== JSON.stringify(e.data)) {
-                c.fail('wal-prefix', `${committedOnly ? 'committed-only' : 'committed'} read ${o.session}#${o.seq} saw ${p.log}[${e.pos}] = ${JSON.stringify(e.data)}; the final log holds ${at === undefined ? 'nothing' : JSON.stringify(at.data)}`, t);
+                c.fail(
+                  'wal-prefix',
+                  `${committedOnly ? 'committed-only' : 'committed'} read ${o.session}#${o.seq} saw ${p.log}[${e.pos}] = ${JSON.stringify(e.data)}; the final log holds ${at === undefined ? 'nothing' : JSON.stringify(at.data)}`,
+                  t,
+                );
               }
             }
-            if (typeof r.length === 'number' && r.length > entries.length) c.fail('wal-prefix', `committed read ${o.session}#${o.seq} saw ${p.log} ${r.length} long; it ends ${entries.length} long`, t);
+            if (typeof r.length === 'number' && r.length > entries.length)
+              c.fail('wal-prefix', `committed read ${o.session}#${o.seq} saw ${p.log} ${r.length} long; it ends ${entries.length} long`, t);
           }
         },
       },

@@ -88,7 +88,14 @@ interface StepPayload {
 }
 
 /** `moving`: the members change during the run, so a workflow and an item's bookings may end on another node than they started on. */
-function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], views: ReadonlyMap<NodeId, NodeView>, expectLiveness: boolean, moving: boolean): void {
+function checkSagas(
+  c: Checker,
+  t: number,
+  outcomes: readonly RequestOutcome[],
+  views: ReadonlyMap<NodeId, NodeView>,
+  expectLiveness: boolean,
+  moving: boolean,
+): void {
   const fail = (m: string): void => c.fail('workflow-saga', m, t);
   // Every booking anywhere, by workflow.
   const bookings = new Map<string, Map<number, Booking & { node: NodeId }>>();
@@ -125,7 +132,8 @@ function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], 
       at = where[0] ?? o.node;
     }
     const record = obj(views.get(at)?.appState.get(workflowKey(id)) ?? null);
-    if (record.ph !== 'done' || JSON.stringify(record.out) !== JSON.stringify(out)) fail(`workflow ${id}: its orchestrator ${at} holds ${JSON.stringify(record.out ?? record.ph ?? null)}, the session got ${JSON.stringify(out)}`);
+    if (record.ph !== 'done' || JSON.stringify(record.out) !== JSON.stringify(out))
+      fail(`workflow ${id}: its orchestrator ${at} holds ${JSON.stringify(record.out ?? record.ph ?? null)}, the session got ${JSON.stringify(out)}`);
     const failedAt = out.status === 'failed' ? out.failedAt! : steps.length;
     steps.forEach((step, k) => {
       const d = step.do as unknown as StepPayload;
@@ -154,7 +162,8 @@ function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], 
       if (b.cn !== (compensated ? 1 : 0)) fail(`${where}: compensated ${b.cn} times, expected ${compensated ? 1 : 0}`);
     });
     const expectedComp = out.status === 'failed' ? Array.from({ length: failedAt }, (_, i) => failedAt - 1 - i) : [];
-    if (JSON.stringify(out.compensated) !== JSON.stringify(expectedComp)) fail(`workflow ${id}: compensated ${JSON.stringify(out.compensated)}, expected ${JSON.stringify(expectedComp)}`);
+    if (JSON.stringify(out.compensated) !== JSON.stringify(expectedComp))
+      fail(`workflow ${id}: compensated ${JSON.stringify(out.compensated)}, expected ${JSON.stringify(expectedComp)}`);
   }
   for (const [id, mine] of bookings) fail(`bookings of workflow ${id}, which no session started (steps ${[...mine.keys()].join(', ')})`);
   // Stock: what each item started with, less what is booked (kept on one node only).
@@ -168,7 +177,8 @@ function checkSagas(c: Checker, t: number, outcomes: readonly RequestOutcome[], 
       const cap = CAPACITY.get(item);
       const left = (value as { c: number }).c;
       if (cap === undefined || cap === null) fail(`stock kept for ${item}, which has none`);
-      else if (left !== cap - (booked.get(item) ?? 0)) fail(`item ${item} on ${node}: ${left} left, but ${cap} - ${booked.get(item) ?? 0} booked = ${cap - (booked.get(item) ?? 0)}`);
+      else if (left !== cap - (booked.get(item) ?? 0))
+        fail(`item ${item} on ${node}: ${left} left, but ${cap} - ${booked.get(item) ?? 0} booked = ${cap - (booked.get(item) ?? 0)}`);
       booked.delete(item);
     }
   }
