@@ -27,6 +27,8 @@ export const ERROR_CODES = {
    * request did not happen; send it to the owner the answer names (`owner`, placement `version`).
    */
   WrongOwner: { definite: true },
+  /** The request was for a node removed from the cluster: it did not run there; route it by the current placement. */
+  NodeRemoved: { definite: true },
   Internal: { definite: false },
 } as const satisfies Record<string, { definite: boolean }>;
 

@@ -19,7 +19,8 @@ export interface VersionRef {
 }
 
 /** Why a world-line started. */
-export type WorldLineReason = 'start' | 'failure' | 'coordinatorRestart' | 'modeChange';
+/** `nodeRemoved`: a removed node's versions above the cut are rolled back, with what depends on them. */
+export type WorldLineReason = 'start' | 'failure' | 'coordinatorRestart' | 'modeChange' | 'nodeRemoved';
 
 /** What a recovery rolled back on one node, and why. */
 export interface RolledBackVersions {

@@ -96,6 +96,10 @@ export class Coordinator {
   /** Nodes that restarted and wait for their `recover`. */
   private waiting = new Set<NodeId>();
   private failedSinceRecovery: NodeId[] = [];
+  /** Nodes being removed: down for good, their versions above the cut dropped; forgotten once a world-line has rolled those back. */
+  private retiring = new Set<NodeId>();
+  /** The member list changed since the record was saved: the next prune-time save is due even if the cut did not move. */
+  private membersChanged = false;
   private recovering = false;
   private recoveryWanted = false;
   private recoveryReason: WorldLineReason = 'failure';
@@ -247,17 +251,51 @@ export class Coordinator {
     this.cut[node] ??= 0;
   }
 
-  /** Removes a node that is down: its committed state stays in the cut's history but it no longer holds the cut back. */
+  /**
+   * Removes a node for good. Its committed versions stay in the cut, frozen: dependencies on them remain
+   * satisfied (dropping them would hold back every version that ever heard from it), and whoever takes
+   * over its units restores them from storage. Its versions above the cut will never commit (nobody
+   * restores them), so if it has any (a precise recovery kept them), a new world-line rolls them back
+   * first, with whatever depends on them; the node is forgotten once that world-line is saved. Until
+   * then it stays a member, down: `members.has(node)` turns false when the removal is complete, and the
+   * cut's entry for it is final from then on.
+   */
   removeNode(node: NodeId): void {
-    if (!this.members.has(node)) return;
+    if (!this.members.has(node) || this.retiring.has(node)) return;
     // Its uncommitted versions are gone with it: whatever depends on them must roll back, as after a failure.
     if (this.members.get(node) === 'up') this.nodeFailed(node, 'killed');
-    this.members.delete(node);
-    this.graph.delete(node);
+    this.members.set(node, 'down');
     this.waiting.delete(node);
-    // Its committed versions stay in the cut, frozen: dependencies on them remain satisfied (dropping
-    // them would hold back every version that ever heard from it, for good), and a node added again
-    // under the same id restores from there.
+    this.retiring.add(node);
+    const frozen = this.cut[node] ?? 0;
+    const above = (this.graph.get(node)?.size ?? 0) > 0 || (this.restorePoints[node] ?? frozen) > frozen;
+    this.graph.delete(node);
+    if (above) {
+      this.failedSinceRecovery.push(node);
+      this.recoveryWanted = true;
+      if (this.recoveryReason === 'failure') this.recoveryReason = 'nodeRemoved';
+    }
+    if (this.recovering || this.recoveryWanted) {
+      void this.runRecovery();
+      return;
+    }
+    this.forgetRetired();
+  }
+
+  /** Forgets the retiring nodes whose versions above the cut no world-line keeps any more. */
+  private forgetRetired(): void {
+    for (const node of [...this.retiring]) {
+      if (!this.members.has(node)) {
+        this.retiring.delete(node);
+        continue;
+      }
+      if ((this.restorePoints[node] ?? 0) > (this.cut[node] ?? 0) || (this.graph.get(node)?.size ?? 0) > 0) continue;
+      this.retiring.delete(node);
+      this.members.delete(node);
+      this.graph.delete(node);
+      this.waiting.delete(node);
+      this.membersChanged = true;
+    }
     this.guarded(() => this.recompute());
   }
 
@@ -292,7 +330,7 @@ export class Coordinator {
           if (this.deferred.length < DEFERRED_REPORTS_MAX) this.deferred.push(msg);
           return;
         }
-        if (!this.members.has(msg.node)) return;
+        if (!this.members.has(msg.node) || this.retiring.has(msg.node)) return;
         if (msg.worldLine !== this.worldLine && !this.keptSince(msg.worldLine, msg.node, msg.version)) return;
         if (msg.version <= (this.cut[msg.node] ?? 0)) return;
         this.pendingOf(msg.node).set(msg.version, { prevVersion: msg.prevVersion, deps: msg.deps });
@@ -378,7 +416,7 @@ export class Coordinator {
   }
 
   private onHello(node: NodeId, incarnation: number | undefined): void {
-    if (!this.members.has(node)) return;
+    if (!this.members.has(node) || this.retiring.has(node)) return;
     const known = this.incarnations.get(node);
     // Incarnations grow: the hello of an older process (which died since) arrives late; ignore it.
     if (incarnation !== undefined && known !== undefined && incarnation < known) return;
@@ -409,7 +447,7 @@ export class Coordinator {
    * restarted one, to its restore point; whatever it did meanwhile is discarded.
    */
   private rejoin(node: NodeId, incarnation?: number): void {
-    if (this.members.get(node) !== 'down' || this.waiting.has(node)) return;
+    if (this.members.get(node) !== 'down' || this.waiting.has(node) || this.retiring.has(node)) return;
     if (incarnation !== undefined) this.incarnations.set(node, incarnation);
     this.waiting.add(node);
     this.serveWaiting();
@@ -470,7 +508,10 @@ export class Coordinator {
         const cut = { ...this.cut };
         const kept = plan.kept;
         const recoveryCuts = [...this.recoveryCuts, { worldLine, cut, kept }].slice(-this.cfg.recoveryCutsMax);
-        const record: CoordinatorRecord = { worldLine, cut, kept, recoveryCuts, nodes: [...this.members.keys()], starts: true };
+        // A node being removed whose versions above the cut this world-line drops is out of the record already.
+        const gone = (n: NodeId): boolean => this.retiring.has(n) && (kept[n] ?? cut[n] ?? 0) <= (cut[n] ?? 0);
+        const nodes = [...this.members.keys()].filter((n) => !gone(n));
+        const record: CoordinatorRecord = { worldLine, cut, kept, recoveryCuts, nodes, starts: true };
         this.savingWorldLine = worldLine;
         try {
           await this.saveStart(record);
@@ -509,6 +550,7 @@ export class Coordinator {
         for (const [node, status] of this.members) if (status === 'up') this.sendRecover(node);
         for (const c of this.clients) this.sendWorldLine(c, worldLine - 1);
         this.replayDeferred();
+        if (this.retiring.size > 0) this.forgetRetired();
       }
     } catch (e) {
       if (this.stopped) return;
@@ -678,10 +720,11 @@ export class Coordinator {
    */
   private onPruneTimer(): void {
     this.pruneTimer = this.clock.setTimer(this.cfg.pruneIntervalMs, () => this.onPruneTimer());
-    if (this.pruning || this.recovering || this.cfg.mode === 'none' || cutsEqual(this.cut, this.savedCut)) return;
+    if (this.pruning || this.recovering || this.cfg.mode === 'none' || (cutsEqual(this.cut, this.savedCut) && !this.membersChanged)) return;
     const worldLine = this.worldLine;
     const cut = { ...this.cut };
     this.pruning = true;
+    this.membersChanged = false;
     this.storage.saveCoordinator({ ...this.record(), cut }).then(
       () => {
         if (this.stopped || this.worldLine !== worldLine) {

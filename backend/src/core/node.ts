@@ -136,6 +136,28 @@ const OUT = 'r:out:';
 const DEDUP = 'r:dd:';
 const CALLER = 'r:cl:';
 
+/** A request's reply as a node's committed state holds it: its result and the version it completed in. */
+export interface CommittedReply {
+  result: Json;
+  version: Version;
+  acceptedAt?: Version;
+}
+
+/**
+ * The replies a node's state holds, by caller and request number: for a node removed while down, whose
+ * committed state (its checkpoint at the cut, from storage) is all that is left of it. A request it does
+ * not hold as done did not happen within the cut, so nothing of it survives.
+ */
+export function committedReplies(state: Iterable<readonly [string, Json]>): (caller: CallerId, seq: number) => CommittedReply | null {
+  const callers = new Map<string, CallerEntry>();
+  for (const [k, v] of state) if (k.startsWith(CALLER)) callers.set(k.slice(CALLER.length), v as unknown as CallerEntry);
+  return (caller, seq) => {
+    const r = callers.get(caller)?.c[seq];
+    if (r === undefined || r.s !== 'd' || r.v === undefined) return null;
+    return { result: r.r ?? null, version: r.v, ...(r.b !== undefined ? { acceptedAt: r.b } : {}) };
+  };
+}
+
 function outKey(to: NodeId, seq: number): string {
   return `${OUT}${to}:${seq}`;
 }

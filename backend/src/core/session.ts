@@ -2,6 +2,7 @@ import type { CallerId, Cut, Deps, Json, NodeId, WorldLine } from '@dse/shared';
 import { DseError, RolledBack, SessionRolledBack } from '@dse/shared';
 import { covers, maxVersion, mergeInto } from './deps';
 import type { WireMessage, WorldLineStart } from './messages';
+import type { CommittedReply } from './node';
 import { COORDINATOR } from './messages';
 import type { Clock, Network, Observer, TimerId } from './ports';
 
@@ -12,6 +13,9 @@ export interface SessionHostConfig {
   /** Closed (committed or rolled-back) requests kept per session for `history()`; older ones are dropped. */
   closedRequestsKept: number;
 }
+
+/** The replies a removed node's committed state holds, by caller and request number (see `committedReplies`). */
+export type RemovedNodeReplies = (caller: CallerId, seq: number) => CommittedReply | null;
 
 export const DEFAULT_SESSION_HOST_CONFIG: SessionHostConfig = { retransmitMs: 200, queuedRequestsMax: 1000, closedRequestsKept: 256 };
 
@@ -122,6 +126,8 @@ export class SessionHost {
   /** The highest version of each node this host asked to flush (commit on demand), in this world-line. */
   private readonly flushAsked = new Map<string, number>();
   private nextSession = 1;
+  /** Nodes removed for good, with the replies their committed state holds: a request to one is decided from them, never sent. */
+  private readonly removed = new Map<NodeId, RemovedNodeReplies>();
 
   constructor(endpoint: string, ports: SessionHostPorts, cfg: Partial<SessionHostConfig> = {}) {
     this.endpoint = endpoint;
@@ -166,6 +172,26 @@ export class SessionHost {
   /** @internal */
   get closedRequestsKept(): number {
     return this.cfg.closedRequestsKept;
+  }
+
+  /**
+   * `node` was removed for good while down; `replies` are the replies its committed state holds (its
+   * checkpoint at the cut, from storage), all that is left of it. A request in flight to it, or probed
+   * there after a recovery, is decided from them: done there, it is answered with the stored reply (and
+   * commits, being within the cut); otherwise it did not happen, and is rolled back. A request not yet
+   * sent to it is refused (`NodeRemoved`): it never ran.
+   */
+  nodeRemoved(node: NodeId, replies: RemovedNodeReplies): void {
+    this.removed.set(node, replies);
+    for (const s of this.sessions.values()) {
+      s.onNodeRemoved(node);
+      s.compact();
+    }
+  }
+
+  /** @internal */
+  repliesOfRemoved(node: NodeId): RemovedNodeReplies | undefined {
+    return this.removed.get(node);
   }
 
   /** Forgets a session (its open requests are abandoned: their promises never settle). */
@@ -432,12 +458,59 @@ export class Session {
   }
 
   private send(r: RequestRecord): void {
+    const removed = this.host.repliesOfRemoved(r.node);
+    if (removed !== undefined) {
+      if (r.status === 'queued') this.refuse(r, new DseError('NodeRemoved', `session ${this.id}: request ${r.seq} is for ${r.node}, which was removed`));
+      else this.decideAtRemoved(r, removed);
+      return;
+    }
     r.status = 'sent';
     r.worldLine = this.host.worldLine;
     r.sentWorldLine = this.host.worldLine;
     r.sentAt = this.host.now;
     this.inFlight = r;
     this.host.transmit(this.id, r, this.deps, false, this.settled);
+  }
+
+  /** @internal: `node` was removed for good; the request in flight to it is decided from its committed replies. */
+  onNodeRemoved(node: NodeId): void {
+    const r = this.inFlight;
+    const removed = this.host.repliesOfRemoved(node);
+    if (r !== null && r.node === node && removed !== undefined) this.decideAtRemoved(r, removed);
+  }
+
+  /** A request sent to a node removed since: its committed state either holds the reply, or the request did not happen. */
+  private decideAtRemoved(r: RequestRecord, replies: RemovedNodeReplies): void {
+    const done = replies(this.id, r.seq);
+    if (done === null) {
+      this.inFlight = null;
+      this.rollBackFrom(this.requests.indexOf(r));
+      this.pump();
+      return;
+    }
+    r.status = 'sent';
+    this.inFlight = r;
+    const msg: Extract<WireMessage, { kind: 'reply' }> = {
+      kind: 'reply',
+      h: { src: r.node, srcVersion: done.version, worldLine: this.host.worldLine, seq: 0 },
+      caller: this.id,
+      seq: r.seq,
+      status: 'ok',
+      result: done.result,
+      deps: { [r.node]: done.version },
+    };
+    if (done.acceptedAt !== undefined) msg.acceptedAt = done.acceptedAt;
+    this.onReply(msg);
+  }
+
+  /** A request that never ran, closed with a definite error; the session goes on. */
+  private refuse(r: RequestRecord, err: DseError): void {
+    r.status = 'refused';
+    r.closedWorldLine = this.host.worldLine;
+    r.speculative.reject(err);
+    r.committed.reject(err);
+    this.skipClosed();
+    this.pump();
   }
 
   /** @internal */

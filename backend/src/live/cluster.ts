@@ -3,6 +3,7 @@ import { DseError } from '@dse/shared';
 import type { Namespace } from 'socket.io';
 import type { Coordinator } from '../core/coordinator';
 import type { Observer } from '../core/ports';
+import { committedReplies } from '../core/node';
 import { SessionHost } from '../core/session';
 import { RealClock, wallNow } from './clock';
 import type { ClusterContext, ClusterOptions, NodeEntry } from './cluster-context';
@@ -93,7 +94,7 @@ export class Cluster {
         session: (name) => this.host.session(`${name}@${this.bootId}`),
         nodeIds: () => this.nodeIds(),
         status: (id) => this.status(id),
-        committedState: (id) => this.committedState(id),
+        retire: (id) => this.retire(id),
         log: (line) => this.opts.log(line),
         emit: (e) => this.opts.emit(e),
         now: () => this.clock.now(),
@@ -231,7 +232,8 @@ export class Cluster {
    * from storage, taken over by the nodes that own its units now. Says which.
    */
   async removeNode(id: NodeId): Promise<{ node: NodeId } & MembershipChangeResult> {
-    if (!this.hasNode(id)) throw new DseError('NotFound', `no node ${id}`);
+    // A node whose removal stopped half-way (retired, but still in the placement) may be removed again.
+    if (!this.hasNode(id) && !this.membership.view.members.includes(id)) throw new DseError('NotFound', `no node ${id}`);
     if (this.nodeIds().length <= 1) throw new DseError('Conflict', 'the last node cannot be removed');
     return this.membership.exclusive(`remove ${id}`, () => this.removeNow(id));
   }
@@ -240,7 +242,7 @@ export class Cluster {
     const r = await this.membership.leaveNow(id);
     const worldLine = this.coordinator.worldLine;
     const wasUp = this.status(id) !== 'down';
-    this.supervisor.removeNode(id);
+    if (this.hasNode(id)) this.supervisor.removeNode(id);
     // The stop of a live node is a failure to the coordinator (a recovery: what depended on versions of
     // it that had not committed rolls back): answered once the others are up on the new world-line.
     const deadline = Date.now() + 10_000;
@@ -259,14 +261,29 @@ export class Cluster {
     return { node: id, ...r };
   }
 
-  /** A node's committed app state (its checkpoint at the cut), read from storage. */
-  private async committedState(id: NodeId): Promise<Record<string, Json>> {
+  /**
+   * Removes a node that is down for good, and reads what is left of it: its checkpoint at the cut. The
+   * coordinator first rolls back its versions above the cut (with whatever depends on them), so the cut's
+   * entry is final; the requests still waiting on it are decided from the replies that checkpoint holds;
+   * its app state goes back to the caller, for the nodes that take over its units.
+   */
+  private async retire(id: NodeId): Promise<Record<string, Json>> {
+    if (this.hasNode(id)) this.supervisor.removeNode(id);
+    for (const deadline = Date.now() + 20_000; this.coordinator.members.has(id) || this.coordinator.isRecovering;) {
+      if (Date.now() > deadline) throw new DseError('Timeout', `${id}: the coordinator did not complete its removal in 20 s`);
+      this.coordinator.removeNode(id);
+      await new Promise((res) => setTimeout(res, 50));
+    }
     const v = this.coordinator.cut[id] ?? 0;
     const out: Record<string, Json> = {};
-    if (v === 0) return out;
+    if (v === 0) {
+      this.host.nodeRemoved(id, committedReplies([]));
+      return out;
+    }
     const cp = await this.opts.storage.storage.loadCheckpoint(id, v);
     if (cp === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
     for (const [k, val] of cp.state) if (k.startsWith('a:')) out[k.slice(2)] = val;
+    this.host.nodeRemoved(id, committedReplies(cp.state));
     return out;
   }
 

@@ -10,8 +10,11 @@ export interface MembershipHost {
   /** Node ids the server runs (removed ones excluded). */
   nodeIds(): NodeId[];
   status(id: NodeId): 'up' | 'recovering' | 'down';
-  /** The node's committed app state (at the cut), read from storage. */
-  committedState(id: NodeId): Promise<Record<string, Json>>;
+  /**
+   * Removes a node that is down for good: its versions above the cut roll back, the requests waiting on
+   * it are decided; resolves to its committed app state (at the cut), read from storage.
+   */
+  retire(id: NodeId): Promise<Record<string, Json>>;
   log(line: string): void;
   emit(e: InspectionEvent): void;
   now(): number;
@@ -162,7 +165,7 @@ export class MembershipControl {
         await this.waitDrained(node);
         return { version: this.view.version, members: [...this.view.members], how: 'drained' as const };
       }
-      const state = await this.host.committedState(node);
+      const state = await this.host.retire(node);
       await this.change(before, members, members, `restore ${node}`, { from: node, state });
       return { version: this.view.version, members: [...this.view.members], how: 'restored' as const };
     }

@@ -16,6 +16,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   Conflict: 409,
   SessionRolledBack: 409,
   WrongOwner: 409,
+  NodeRemoved: 409,
   LimitExceeded: 429,
   Timeout: 504,
   StorageUnavailable: 503,

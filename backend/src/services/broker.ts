@@ -243,8 +243,9 @@ export class Producer {
       );
       return r;
     } catch (err) {
-      if (!isDseError(err) || (err.code !== 'RolledBack' && err.code !== 'SessionRolledBack')) throw err;
-      // Rolled back, or refused because an earlier publish of the session was: publish it again.
+      if (!isDseError(err) || (err.code !== 'RolledBack' && err.code !== 'SessionRolledBack' && err.code !== 'NodeRemoved')) throw err;
+      // Rolled back, refused because an earlier publish of the session was, or sent to a node removed
+      // meanwhile: it did not happen; publish it again.
       if (err.code === 'SessionRolledBack') this.client.resume();
       e.sent = false;
       return null;

@@ -3,7 +3,7 @@ import { DseError, isDseError } from '@dse/shared';
 import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
-import { DseNode } from '../core/node';
+import { committedReplies, DseNode } from '../core/node';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Network, Storage } from '../core/ports';
 import { SessionHost } from '../core/session';
 import type { PlacementView } from '../services/common';
@@ -607,17 +607,29 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       opts.membershipKinds,
     );
   }
-  /** Kills `id` for good; once the coordinator has recovered from it, forgets it; reads its committed state at the cut. */
+  /**
+   * Kills `id` for good; once the coordinator has recovered from it and removed it (rolling back its
+   * versions above the cut, with what depends on them), reads its committed state at the cut: the app
+   * state goes to its heirs, and the replies it holds decide the requests still waiting on it.
+   */
   const killAndRemove = async (id: NodeId): Promise<Record<string, Json>> => {
     removing.add(id);
     crash(id);
     const coordinatorSettled = (): boolean => !coordinatorDown && coordinatorReady && !coordinator.isRecovering && coordinator.members.get(id) === 'down';
     while (!coordinatorSettled()) await sleep(2);
     coordinator.removeNode(id);
+    // Complete once a world-line has rolled back what it kept above the cut: its cut entry is final then.
+    while (coordinatorDown || !coordinatorReady || coordinator.isRecovering || coordinator.members.has(id)) {
+      if (!coordinatorDown && coordinatorReady && !coordinator.isRecovering && coordinator.members.has(id)) coordinator.removeNode(id);
+      await sleep(2);
+    }
     removed.add(id);
     const version = coordinator.cut[id] ?? 0;
     const state: Record<string, Json> = {};
-    if (version === 0) return state;
+    if (version === 0) {
+      host.nodeRemoved(id, committedReplies([]));
+      return state;
+    }
     for (;;) {
       try {
         const cp = await storage.loadCheckpoint(id, version);
@@ -626,6 +638,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           return state;
         }
         for (const [k, v] of cp.state) if (k.startsWith('a:')) state[k.slice(2)] = v;
+        host.nodeRemoved(id, committedReplies(cp.state));
         return state;
       } catch {
         await sleep(5); // a simulated storage failure: read again

@@ -154,6 +154,67 @@ describe('coordinator', () => {
     expect(t.sent.find(([to, m]) => to === 'n2' && m.kind === 'recover')?.[1]).toMatchObject({ resumeVersion: 2, cut: { n2: 1 } });
   });
 
+  it('removing a down node that a precise recovery kept versions of rolls those back first, with what depends on them', async () => {
+    const storage = new MemoryStorage();
+    const t = setup(storage, 'precise');
+    await t.c.start(['n1', 'n2', 'n3']);
+    for (const n of ['n1', 'n2', 'n3']) t.c.receive({ kind: 'hello', node: n, incarnation: 1 });
+    t.c.addClient('client');
+    for (const n of ['n1', 'n2', 'n3']) await persist(storage, t.c, n, 1, 1, 0, {});
+    // n1@2 is persisted but waits for n2@2; n1 fails, and the recovery keeps n1@2 (it may still commit).
+    await persist(storage, t.c, 'n1', 1, 2, 1, { n2: 2 });
+    t.c.nodeFailed('n1', 'exit');
+    await t.flush();
+    t.c.receive(
+      prepared(
+        'n2',
+        2,
+        [
+          [2, 1, {}, false],
+          [3, 2, { n1: 2 }, false],
+        ],
+        1,
+      ),
+    );
+    t.c.receive(prepared('n3', 2, [[2, 1, { n1: 2 }, true]], 1));
+    await t.flush();
+    expect(t.c.worldLine).toBe(2);
+    expect((await storage.loadCoordinator())?.kept).toMatchObject({ n1: 2, n2: 3, n3: 2 });
+    // Removed for good, n1@2 can never commit: a new world-line rolls it back, and n2@3 and n3@2 with it.
+    t.sent.length = 0;
+    t.c.removeNode('n1');
+    expect(t.c.members.has('n1')).toBe(true); // not complete before that world-line is saved
+    await t.flush();
+    expect(t.sent.filter(([, m]) => m.kind === 'prepare').map(([to]) => to)).toEqual(['n2', 'n3']);
+    t.c.receive(
+      prepared(
+        'n2',
+        3,
+        [
+          [2, 1, {}, false],
+          [3, 2, { n1: 2 }, false],
+        ],
+        1,
+      ),
+    );
+    t.c.receive(prepared('n3', 3, [[2, 1, { n1: 2 }, true]], 1));
+    // A late report of the removed node changes nothing.
+    t.c.receive({ kind: 'persisted', node: 'n1', worldLine: 2, version: 2, prevVersion: 1, deps: { n2: 2 } });
+    await t.flush();
+    expect(t.c.worldLine).toBe(3);
+    expect((await storage.loadCoordinator())?.kept).toMatchObject({ n1: 1, n2: 2, n3: 1 });
+    expect(t.events.find((e) => e.type === 'worldLineChanged' && e.worldLine === 3)).toMatchObject({ reason: 'nodeRemoved', failed: ['n1'] });
+    expect([...t.c.members.keys()]).toEqual(['n2', 'n3']);
+    // Its committed version stays in the cut, final; a hello under its id is not served.
+    expect(t.c.cut.n1).toBe(1);
+    t.c.receive({ kind: 'hello', node: 'n1', incarnation: 2 });
+    await t.flush();
+    expect(t.sent.some(([to, m]) => to === 'n1' && m.kind === 'recover')).toBe(false);
+    // What n2 does next commits without n1.
+    await persist(storage, t.c, 'n2', 3, 2, 1, {});
+    expect(t.c.cut).toMatchObject({ n1: 1, n2: 2 });
+  });
+
   it('precise recovery: asks the live nodes, keeps what depends on nothing lost, rolls back the rest, and says why', async () => {
     const storage = new MemoryStorage();
     const t = setup(storage, 'precise');

@@ -1,6 +1,7 @@
 import { isDseError } from '@dse/shared';
 import { describe, expect, it } from 'vitest';
 import type { WireMessage } from '../../src/core/messages';
+import { committedReplies } from '../../src/core/node';
 import { SessionHost } from '../../src/core/session';
 import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
 
@@ -306,5 +307,34 @@ describe('sessions', () => {
     const probe = sent.filter((m) => m.kind === 'request').at(-1) as Extract<WireMessage, { kind: 'request' }>;
     expect(probe).toMatchObject({ probe: true, h: { seq: 201 } });
     expect(probe.deps.n9).toBe(7);
+  });
+
+  it('a removed node decides what waits on it from its committed replies: done there it commits, else it rolled back; later requests to it are refused', async () => {
+    const t = setup();
+    const s = t.host.session('client.s1');
+    const other = t.host.session('client.s2');
+    t.host.receive({ kind: 'cut', worldLine: 1, cut: { n1: 5 } });
+    // In flight to n1 when it went down for good: its checkpoint at the cut holds s1's request 1 as done.
+    const p1 = s.request('n1', {});
+    const q1 = other.request('n1', {});
+    const replies = committedReplies([
+      ['r:cl:client.s1', { q: 1, e: 'client', c: { 1: { s: 'd', r: { v: 'stored' }, v: 5, b: 5 } } }],
+      ['a:k', 1],
+    ]);
+    t.host.nodeRemoved('n1', replies);
+    const spec = await p1;
+    expect(spec.result).toEqual({ v: 'stored' });
+    expect(spec.deps).toEqual({ n1: 5 });
+    await expect(spec.commit()).resolves.toEqual({ v: 'stored' });
+    // s2's request is not there: it did not happen within the cut, so it rolled back (definitely).
+    await expect(q1).rejects.toMatchObject({ code: 'RolledBack', definite: true });
+    // A new request to n1 is never sent: refused, and the session goes on.
+    const sentBefore = t.requests().length;
+    await expect(s.request('n1', {})).rejects.toMatchObject({ code: 'NodeRemoved', definite: true });
+    expect(t.requests().length).toBe(sentBefore);
+    const p3 = s.request('n2', {});
+    expect(t.requests().at(-1)![0]).toBe('n2');
+    t.reply(3, 'n2', 1);
+    await expect(p3).resolves.toMatchObject({ result: { v: 3 } });
   });
 });

@@ -225,6 +225,8 @@ export function worldLineCause(w: { worldLine: WorldLine; reason: WorldLineReaso
       return failed === null ? 'coordinator restarted' : `coordinator restarted; ${failed}`;
     case 'modeChange':
       return 'mode change';
+    case 'nodeRemoved':
+      return w.failed.length > 0 ? `${w.failed.join(', ')} removed` : 'node removed';
     case null:
       // An older trace: only the failed nodes are told.
       return failed ?? (w.worldLine === 1 ? 'start' : 'recovery');

@@ -48,6 +48,8 @@ export async function orRolledBack<T>(client: { resume(): void }, p: Promise<T>)
     // The members were changing: the owners named one another until the client gave up following them
     // (a typed answer that changed nothing, like a refusal).
     if (isDseError(e) && e.code === 'WrongOwner') return null;
+    // Sent to a node removed meanwhile: it never ran.
+    if (isDseError(e) && e.code === 'NodeRemoved') return null;
     if (isDseError(e) && e.code === 'SessionRolledBack') {
       client.resume();
       return null;

@@ -62,7 +62,7 @@ export function makeKvtestScenario(opts: KvtestOptions = {}): Scenario {
                   if (rng.chance(0.25)) await answer.commit();
                 } catch (e) {
                   if (isDseError(e) && e.code === 'SessionRolledBack') s.resume();
-                  else if (!isDseError(e) || e.code !== 'RolledBack') throw e;
+                  else if (!isDseError(e) || (e.code !== 'RolledBack' && e.code !== 'NodeRemoved')) throw e;
                 }
               }
               sessionsDone++;
