@@ -29,6 +29,11 @@ export const ERROR_CODES = {
   WrongOwner: { definite: true },
   /** The request was for a node removed from the cluster: it did not run there; route it by the current placement. */
   NodeRemoved: { definite: true },
+  /**
+   * The request was accepted by a node removed before it answered (a workflow still running there): what
+   * it did so far is committed and went with the node's state to the new owner, but no answer will come.
+   */
+  Orphaned: { definite: false },
   Internal: { definite: false },
 } as const satisfies Record<string, { definite: boolean }>;
 

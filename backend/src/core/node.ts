@@ -136,12 +136,11 @@ const OUT = 'r:out:';
 const DEDUP = 'r:dd:';
 const CALLER = 'r:cl:';
 
-/** A request's reply as a node's committed state holds it: its result and the version it completed in. */
-export interface CommittedReply {
-  result: Json;
-  version: Version;
-  acceptedAt?: Version;
-}
+/**
+ * A request as a node's committed state holds it: done, with its result and the version it completed in;
+ * or accepted and still in progress (a `PENDING` answer, such as a running workflow's start).
+ */
+export type CommittedReply = { status: 'done'; result: Json; version: Version; acceptedAt?: Version } | { status: 'inProgress'; acceptedAt: Version };
 
 /**
  * The replies a node's state holds, by caller and request number: for a node removed while down, whose
@@ -153,8 +152,9 @@ export function committedReplies(state: Iterable<readonly [string, Json]>): (cal
   for (const [k, v] of state) if (k.startsWith(CALLER)) callers.set(k.slice(CALLER.length), v as unknown as CallerEntry);
   return (caller, seq) => {
     const r = callers.get(caller)?.c[seq];
-    if (r === undefined || r.s !== 'd' || r.v === undefined) return null;
-    return { result: r.r ?? null, version: r.v, ...(r.b !== undefined ? { acceptedAt: r.b } : {}) };
+    if (r === undefined || r.s === 'a') return null;
+    if (r.s === 'p' || r.v === undefined) return { status: 'inProgress', acceptedAt: r.b ?? 0 };
+    return { status: 'done', result: r.r ?? null, version: r.v, ...(r.b !== undefined ? { acceptedAt: r.b } : {}) };
   };
 }
 

@@ -178,7 +178,8 @@ export class SessionHost {
    * `node` was removed for good while down; `replies` are the replies its committed state holds (its
    * checkpoint at the cut, from storage), all that is left of it. A request in flight to it, or probed
    * there after a recovery, is decided from them: done there, it is answered with the stored reply (and
-   * commits, being within the cut); otherwise it did not happen, and is rolled back. A request not yet
+   * commits, being within the cut); under way there (a `PENDING` answer), it fails with the indefinite
+   * `Orphaned`; otherwise it did not happen, and is rolled back. A request not yet
    * sent to it is refused (`NodeRemoved`): it never ran.
    */
   nodeRemoved(node: NodeId, replies: RemovedNodeReplies): void {
@@ -486,6 +487,15 @@ export class Session {
       this.inFlight = null;
       this.rollBackFrom(this.requests.indexOf(r));
       this.pump();
+      return;
+    }
+    if (done.status === 'inProgress') {
+      // Accepted there and under way: its effects so far are committed, but nobody will answer it.
+      this.inFlight = null;
+      this.refuse(
+        r,
+        new DseError('Orphaned', `session ${this.id}: request ${r.seq} was under way at ${r.node} when ${r.node} was removed; no answer will come`),
+      );
       return;
     }
     r.status = 'sent';

@@ -17,6 +17,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   SessionRolledBack: 409,
   WrongOwner: 409,
   NodeRemoved: 409,
+  Orphaned: 409,
   LimitExceeded: 429,
   Timeout: 504,
   StorageUnavailable: 503,

@@ -317,8 +317,11 @@ describe('sessions', () => {
     // In flight to n1 when it went down for good: its checkpoint at the cut holds s1's request 1 as done.
     const p1 = s.request('n1', {});
     const q1 = other.request('n1', {});
+    const third = t.host.session('client.s3');
+    const w1 = third.request('n1', { op: 'start a workflow' });
     const replies = committedReplies([
       ['r:cl:client.s1', { q: 1, e: 'client', c: { 1: { s: 'd', r: { v: 'stored' }, v: 5, b: 5 } } }],
+      ['r:cl:client.s3', { q: 1, e: 'client', c: { 1: { s: 'p', b: 4 } } }],
       ['a:k', 1],
     ]);
     t.host.nodeRemoved('n1', replies);
@@ -328,6 +331,8 @@ describe('sessions', () => {
     await expect(spec.commit()).resolves.toEqual({ v: 'stored' });
     // s2's request is not there: it did not happen within the cut, so it rolled back (definitely).
     await expect(q1).rejects.toMatchObject({ code: 'RolledBack', definite: true });
+    // s3's was under way there (a workflow's start): what it did is committed, but no answer will come.
+    await expect(w1).rejects.toMatchObject({ code: 'Orphaned', definite: false });
     // A new request to n1 is never sent: refused, and the session goes on.
     const sentBefore = t.requests().length;
     await expect(s.request('n1', {})).rejects.toMatchObject({ code: 'NodeRemoved', definite: true });

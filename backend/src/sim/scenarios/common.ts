@@ -50,6 +50,8 @@ export async function orRolledBack<T>(client: { resume(): void }, p: Promise<T>)
     if (isDseError(e) && e.code === 'WrongOwner') return null;
     // Sent to a node removed meanwhile: it never ran.
     if (isDseError(e) && e.code === 'NodeRemoved') return null;
+    // Under way at a node removed meanwhile: no answer will come (what it did is checked in state).
+    if (isDseError(e) && e.code === 'Orphaned') return null;
     if (isDseError(e) && e.code === 'SessionRolledBack') {
       client.resume();
       return null;
