@@ -28,11 +28,45 @@ export interface ActionContext {
   send(to: NodeId, payload: Json): void;
   /** Replies to a request that `onRequest` answered with `PENDING`. */
   completeRequest(caller: CallerId, seq: number, result: Json): void;
+  /** Whether this node holds request `seq` of `caller` as answered `PENDING` and not yet completed. */
+  isPending(caller: CallerId, seq: number): boolean;
   /**
    * Detaches an sthread once this action ends. `key` names it stably: an sthread that is run again
    * after a recovery with the same key has its already-applied calls answered from the targets' tables.
+   * `opts.as`: the node that first detached it, when this node took its state over (a removed node's
+   * running workflow): the sthread keeps that node's caller id, so the targets recognise its calls.
    */
-  detach(key: string, body: (st: Sthread) => Promise<void>): void;
+  detach(key: string, body: (st: Sthread) => Promise<void>, opts?: DetachOptions): void;
+}
+
+export interface DetachOptions {
+  as?: NodeId;
+}
+
+/** A context that forwards everything to `ctx`: wrappers replace the members they change. */
+export function forwardContext(ctx: ActionContext): ActionContext {
+  return {
+    get nodeId() {
+      return ctx.nodeId;
+    },
+    get version() {
+      return ctx.version;
+    },
+    get worldLine() {
+      return ctx.worldLine;
+    },
+    get now() {
+      return ctx.now;
+    },
+    get: (key) => ctx.get(key),
+    put: (key, value) => ctx.put(key, value),
+    delete: (key) => ctx.delete(key),
+    keys: (prefix) => ctx.keys(prefix),
+    send: (to, payload) => ctx.send(to, payload),
+    completeRequest: (caller, seq, result) => ctx.completeRequest(caller, seq, result),
+    isPending: (caller, seq) => ctx.isPending(caller, seq),
+    detach: (key, body, opts) => ctx.detach(key, body, opts),
+  };
 }
 
 /** A handle on a detached logical thread. */
@@ -60,4 +94,9 @@ export interface App {
   onMessage?(ctx: ActionContext, from: NodeId, payload: Json): void;
   /** After a restore (or a first start): resume work that the restored state says is in progress. */
   onRestore?(ctx: ActionContext): void;
+  /**
+   * State keys just taken over from `from`, a node removed while down (its committed state, read from
+   * storage): resume the work they say is in progress, as `onRestore` does for the node's own.
+   */
+  onInherit?(ctx: ActionContext, from: NodeId, keys: readonly string[]): void;
 }

@@ -236,7 +236,7 @@ export class DseNode {
   private inAction = false;
   private undo: Map<string, Json | undefined> | null = null;
   private actionSends: [NodeId, Json][] = [];
-  private actionSpawns: [string, (st: Sthread) => Promise<void>][] = [];
+  private actionSpawns: [string, (st: Sthread) => Promise<void>, NodeId | undefined][] = [];
   /** Replies completed by the open action: they leave only if it succeeds. */
   private actionReplies: [string, CallerId, number, Json, Version, Version | undefined][] = [];
   private readonly ctx: ActionContext;
@@ -450,7 +450,8 @@ export class DseNode {
     }
     this.delivered(msg, known !== undefined);
     if (known !== undefined) {
-      if (known.s === 'd') this.sendReply(entry!.e, caller, seq, 'ok', known.r ?? null, known.v ?? this.version, false, known.b);
+      // To whoever asks (an sthread taken over by another node asks from there).
+      if (known.s === 'd') this.sendReply(h.src, caller, seq, 'ok', known.r ?? null, known.v ?? this.version, false, known.b);
       else if (known.s === 'a') this.sendReply(entry!.e, caller, seq, 'aborted', null, this.version, false);
       // 'p': in progress, the reply follows when it completes.
       return;
@@ -523,7 +524,7 @@ export class DseNode {
     this.actionSpawns = [];
     for (const [to, payload] of sends) this.sendApp(to, payload);
     for (const [to, caller, seq, result, at, acceptedAt] of replies) this.sendReply(to, caller, seq, 'ok', result, at, true, acceptedAt);
-    for (const [key, body] of spawns) this.startSthread(key, body);
+    for (const [key, body, as] of spawns) this.startSthread(key, body, as);
   }
 
   private rollbackActionChanges(): void {
@@ -587,9 +588,12 @@ export class DseNode {
         mustBeInAction();
         node.completeRequest(caller, seq, result);
       },
-      detach(key, body) {
+      isPending(caller, seq) {
+        return (node.state.get(CALLER + caller) as CallerEntry | undefined)?.c[seq]?.s === 'p';
+      },
+      detach(key, body, opts) {
         mustBeInAction();
-        node.actionSpawns.push([key, body]);
+        node.actionSpawns.push([key, body, opts?.as]);
       },
     };
   }
@@ -1322,8 +1326,8 @@ export class DseNode {
 
   // ---------------------------------------------------------------- sthreads
 
-  private startSthread(key: string, body: (st: Sthread) => Promise<void>): void {
-    const id = `${this.id}~${key}`;
+  private startSthread(key: string, body: (st: Sthread) => Promise<void>, as: NodeId = this.id): void {
+    const id = `${as}~${key}`;
     this.sthreads.get(id)?.abandon();
     // The sthread's calls depend on the open version: it must be closed under its own number.
     this.active = true;

@@ -26,6 +26,10 @@ export const playgroundApp: App = {
     servicesApp.onRestore?.(ctx);
     kvApp.onRestore?.(ctx);
   },
+  onInherit(ctx: ActionContext, from: NodeId, keys: readonly string[]): void {
+    servicesApp.onInherit?.(ctx, from, keys);
+    kvApp.onInherit?.(ctx, from, keys);
+  },
 };
 
 /** The app the server runs when none is named. */

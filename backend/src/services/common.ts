@@ -196,5 +196,8 @@ export function serviceRouter(services: Readonly<Record<string, ServiceApp>>): A
     onRestore(ctx: ActionContext): void {
       for (const app of Object.values(services)) app.onRestore?.(ctx);
     },
+    onInherit(ctx: ActionContext, from: NodeId, keys: readonly string[]): void {
+      for (const app of Object.values(services)) app.onInherit?.(ctx, from, keys);
+    },
   };
 }

@@ -1,7 +1,7 @@
 import type { CallerId, Json, NodeId } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/app';
-import { PENDING } from '../core/app';
+import { forwardContext, PENDING } from '../core/app';
 import { MEMBERSHIP_PREFIX, ownerOf, unitBusy, unitOfRequest, unitOfStateKey } from './placement';
 
 /**
@@ -143,30 +143,16 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
 
   /** The app's context, with sthread merges wrapped so that a finished workflow's pin is released in the same action. */
   function wrapCtx(ctx: ActionContext): ActionContext {
-    return {
-      get nodeId() {
-        return ctx.nodeId;
-      },
-      get version() {
-        return ctx.version;
-      },
-      get worldLine() {
-        return ctx.worldLine;
-      },
-      get now() {
-        return ctx.now;
-      },
-      get: (k) => ctx.get(k),
-      put: (k, v) => ctx.put(k, v),
-      delete: (k) => ctx.delete(k),
-      keys: (p) => ctx.keys(p),
-      send: (to, payload) => ctx.send(to, payload),
-      completeRequest: (c, q, r) => ctx.completeRequest(c, q, r),
-      detach: (key, body) =>
-        ctx.detach(key, (st: Sthread) =>
+    const wrapped = forwardContext(ctx);
+    wrapped.detach = (key, body, opts) =>
+      ctx.detach(
+        key,
+        (st: Sthread) =>
           body({
             id: st.id,
-            handle: st.handle,
+            get handle() {
+              return st.handle;
+            },
             call: (target, payload) => st.call(target, payload),
             merge: <T>(fn: (m: ActionContext) => T) =>
               st.merge((m) => {
@@ -175,8 +161,9 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
                 return r;
               }),
           }),
-        ),
-    };
+        opts,
+      );
+    return wrapped;
   }
 
   /** Sends each pinned unit that is no longer busy to where it belongs now. */
@@ -292,6 +279,8 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         if (unit !== null && ownerOf(unit, members) === self && ctx.get(key) === undefined) mine[key] = value;
       }
       install(ctx, mine);
+      // Work the removed member had under way in them (a running workflow) goes on here.
+      inner.onInherit?.(wrapCtx(ctx), change.inherit.from, Object.keys(mine));
     }
     // Wait for the hand-off of every other old member (not the one inherited: it is down).
     const wait = isMember ? old.filter((n) => n !== self && n !== change.inherit?.from) : [];
@@ -387,6 +376,9 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
 
     onRestore(ctx: ActionContext): void {
       inner.onRestore?.(wrapCtx(ctx));
+    },
+    onInherit(ctx: ActionContext, from: NodeId, keys: readonly string[]): void {
+      inner.onInherit?.(wrapCtx(ctx), from, keys);
     },
   };
 }

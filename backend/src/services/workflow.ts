@@ -24,7 +24,12 @@ import { asObject, followOwner, int, name, request, shardOf, wrongOwnerOf } from
  * new action, which then detaches the next step: progress is always in state, never in a variable.
  *
  * State: `wf/<id>` `{st: steps, c, q: the starting request, k: next step, ph: 'run'|'comp'|'done',
- * f: failed step, why, cp: compensated steps, out: outcome, v}`.
+ * f: failed step, why, cp: compensated steps, out: outcome, v, o?: the node whose sthreads run it}`.
+ *
+ * A workflow running on a node that is removed while down goes on at the node that takes its state
+ * over (`onInherit`): its steps keep the first node's sthread ids (`o`), so a step that node applied
+ * in a committed version is answered from the target's table, not applied again. Its starting request
+ * gets no answer (the session was told `Orphaned`); `status` gives the outcome.
  */
 export interface WorkflowStep {
   /** For people: "flight", "hotel" … */
@@ -64,6 +69,8 @@ interface WorkflowRecord {
   cp: number[];
   out: WorkflowOutcome | null;
   v: Version;
+  /** The node whose sthread ids run the steps, when not this one (taken over from a removed node). */
+  o?: NodeId;
 }
 
 export const WORKFLOW_PREFIX = 'wf/';
@@ -104,41 +111,50 @@ function advance(ctx: ActionContext, id: string, rec: WorkflowRecord): void {
     }
   }
   save(ctx, id, rec);
-  runStep(ctx, id, rec.ph === 'comp' ? 'comp' : 'run', rec.k, rec.st[rec.k]!);
+  runStep(ctx, id, rec);
 }
 
 function finish(ctx: ActionContext, id: string, rec: WorkflowRecord, out: WorkflowOutcome): void {
   save(ctx, id, { ...rec, ph: 'done', out });
-  ctx.completeRequest(rec.c, rec.q, out as unknown as Json);
+  // Taken over from a removed node, the starting request is not held here: nobody waits for its answer.
+  if (ctx.isPending(rec.c, rec.q)) ctx.completeRequest(rec.c, rec.q, out as unknown as Json);
 }
 
-/** Detaches the sthread of step `k` (or of its compensation). */
-function runStep(ctx: ActionContext, id: string, phase: 'run' | 'comp', k: number, step: WorkflowStep): void {
-  ctx.detach(`${id}/${phase === 'run' ? 's' : 'c'}${k}`, async (st: Sthread) => {
-    const payload = phase === 'run' ? step.do : step.undo;
-    let result = await st.call(step.node, payload);
-    // The step's unit moved (the members changed since the workflow started): call its owner. Each try is
-    // a call of this sthread, so a recovery replays the same sequence and the targets answer from their tables.
-    // Never taken as the step's result: followed (the owner named under the newest placement) until a
-    // node that owns it answers.
-    let best: { owner: NodeId; version: number } | null = null;
-    for (let w = wrongOwnerOf(result); w !== null; w = wrongOwnerOf(result)) {
-      best = followOwner(w, best);
-      result = await st.call(best.owner, payload);
-    }
-    await st.merge((m) => {
-      const rec = load(m, id);
-      // Stale: the record moved on (it cannot, while this sthread lives, but a merge must not assume it).
-      if (rec === undefined || rec.ph !== phase || rec.k !== k) return;
-      if (phase === 'comp') {
-        advance(m, id, { ...rec, cp: [...rec.cp, k], k: k - 1 });
-      } else if (failed(result)) {
-        advance(m, id, { ...rec, ph: 'comp', f: k, why: reasonOf(result), k: k - 1 });
-      } else {
-        advance(m, id, { ...rec, k: k + 1 });
+/** Detaches the sthread of the record's next step (or compensation). */
+function runStep(ctx: ActionContext, id: string, rec: WorkflowRecord): void {
+  const phase: 'run' | 'comp' = rec.ph === 'comp' ? 'comp' : 'run';
+  const k = rec.k;
+  const step = rec.st[k]!;
+  const opts = rec.o !== undefined ? { as: rec.o } : undefined;
+  ctx.detach(
+    `${id}/${phase === 'run' ? 's' : 'c'}${k}`,
+    async (st: Sthread) => {
+      const payload = phase === 'run' ? step.do : step.undo;
+      let result = await st.call(step.node, payload);
+      // The step's unit moved (the members changed since the workflow started): call its owner. Each try is
+      // a call of this sthread, so a recovery replays the same sequence and the targets answer from their tables.
+      // Never taken as the step's result: followed (the owner named under the newest placement) until a
+      // node that owns it answers.
+      let best: { owner: NodeId; version: number } | null = null;
+      for (let w = wrongOwnerOf(result); w !== null; w = wrongOwnerOf(result)) {
+        best = followOwner(w, best);
+        result = await st.call(best.owner, payload);
       }
-    });
-  });
+      await st.merge((m) => {
+        const rec = load(m, id);
+        // Stale: the record moved on (it cannot, while this sthread lives, but a merge must not assume it).
+        if (rec === undefined || rec.ph !== phase || rec.k !== k) return;
+        if (phase === 'comp') {
+          advance(m, id, { ...rec, cp: [...rec.cp, k], k: k - 1 });
+        } else if (failed(result)) {
+          advance(m, id, { ...rec, ph: 'comp', f: k, why: reasonOf(result), k: k - 1 });
+        } else {
+          advance(m, id, { ...rec, k: k + 1 });
+        }
+      });
+    },
+    opts,
+  );
 }
 
 function parseSteps(p: Record<string, Json>): WorkflowStep[] {
@@ -188,7 +204,20 @@ export const workflowApp: App = {
     // Sthreads are volatile: run again the step each unfinished workflow's restored record says is next.
     for (const key of ctx.keys(WORKFLOW_PREFIX)) {
       const rec = ctx.get(key) as unknown as WorkflowRecord;
-      if (rec.ph !== 'done') runStep(ctx, key.slice(WORKFLOW_PREFIX.length), rec.ph, rec.k, rec.st[rec.k]!);
+      if (rec.ph !== 'done') runStep(ctx, key.slice(WORKFLOW_PREFIX.length), rec);
+    }
+  },
+
+  onInherit(ctx: ActionContext, from: NodeId, keys: readonly string[]): void {
+    // A removed node's unfinished workflows go on here, under its sthread ids (see the module comment).
+    for (const key of keys) {
+      if (!key.startsWith(WORKFLOW_PREFIX)) continue;
+      const rec = ctx.get(key) as unknown as WorkflowRecord;
+      if (rec.ph === 'done') continue;
+      const id = key.slice(WORKFLOW_PREFIX.length);
+      const taken: WorkflowRecord = { ...rec, o: rec.o ?? from };
+      save(ctx, id, taken);
+      runStep(ctx, id, taken);
     }
   },
 };

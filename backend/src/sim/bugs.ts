@@ -1,6 +1,7 @@
 import type { Json, NodeId } from '@dse/shared';
 import { unitOfStateKey } from '@dse/shared';
 import type { ActionContext, App } from '../core/app';
+import { forwardContext } from '../core/app';
 
 /**
  * Bugs planted in a service, to show that its scenario's checker catches them. They go in through the
@@ -78,6 +79,7 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
       },
       onMessage: app.onMessage,
       onRestore: app.onRestore,
+      onInherit: app.onInherit,
     };
   }
   const volatile = VOLATILE[bug as ServiceBug];
@@ -86,21 +88,24 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
       ? volatileKeys(volatile)
       : (ctx: ActionContext, wrapped: ActionContext): void => {
           const detach = wrapped.detach;
-          wrapped.detach = (key, body) => detach(`${key}@w${ctx.worldLine}`, body);
+          wrapped.detach = (key, body, opts) => detach(`${key}@w${ctx.worldLine}`, body, opts);
         };
   const wrap = (ctx: ActionContext): ActionContext => {
-    const wrapped = delegate(ctx);
+    const wrapped = forwardContext(ctx);
     // Sthreads merge with a context of their own: it gets the same bug.
-    wrapped.detach = (key, body) =>
-      ctx.detach(key, (st) =>
-        body({
-          id: st.id,
-          get handle() {
-            return st.handle;
-          },
-          call: (target, payload) => st.call(target, payload),
-          merge: (fn) => st.merge((m) => fn(wrap(m))),
-        }),
+    wrapped.detach = (key, body, opts) =>
+      ctx.detach(
+        key,
+        (st) =>
+          body({
+            id: st.id,
+            get handle() {
+              return st.handle;
+            },
+            call: (target, payload) => st.call(target, payload),
+            merge: (fn) => st.merge((m) => fn(wrap(m))),
+          }),
+        opts,
       );
     change(ctx, wrapped);
     return wrapped;
@@ -109,6 +114,7 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
     onRequest: (ctx, req) => app.onRequest(wrap(ctx), req),
     onMessage: app.onMessage === undefined ? undefined : (ctx, from, payload) => app.onMessage!(wrap(ctx), from, payload),
     onRestore: app.onRestore === undefined ? undefined : (ctx) => app.onRestore!(wrap(ctx)),
+    onInherit: app.onInherit === undefined ? undefined : (ctx, from, keys) => app.onInherit!(wrap(ctx), from, keys),
   };
 }
 
@@ -129,30 +135,6 @@ function volatileKeys(pattern: RegExp): (ctx: ActionContext, wrapped: ActionCont
       mem.delete(key);
       ctx.delete(key);
     };
-  };
-}
-
-function delegate(ctx: ActionContext): ActionContext {
-  return {
-    get nodeId() {
-      return ctx.nodeId;
-    },
-    get version() {
-      return ctx.version;
-    },
-    get worldLine() {
-      return ctx.worldLine;
-    },
-    get now() {
-      return ctx.now;
-    },
-    get: (key) => ctx.get(key),
-    put: (key, value) => ctx.put(key, value),
-    delete: (key) => ctx.delete(key),
-    keys: (prefix) => ctx.keys(prefix),
-    send: (to, payload) => ctx.send(to, payload),
-    completeRequest: (caller, seq, result) => ctx.completeRequest(caller, seq, result),
-    detach: (key, body) => ctx.detach(key, body),
   };
 }
 
@@ -179,7 +161,7 @@ export function plantMembershipBug(app: App, bug: string | undefined): App {
   if (bug === undefined || !(MEMBERSHIP_BUGS as readonly string[]).includes(bug)) return app;
   const isView = (p: Json): boolean => isObj(p) && p.pl === 'view';
   const wrap = (ctx: ActionContext): ActionContext => {
-    const w = delegate(ctx);
+    const w = forwardContext(ctx);
     if (bug === 'membership-handoff-keeps-copy') {
       // Units are never deleted by the change: the hand-off carries a copy.
       w.delete = (key) => {
@@ -208,5 +190,6 @@ export function plantMembershipBug(app: App, bug: string | undefined): App {
     onRequest: (ctx, req) => (isView(req.payload) ? app.onRequest(wrap(ctx), req) : app.onRequest(ctx, req)),
     onMessage: app.onMessage,
     onRestore: app.onRestore,
+    onInherit: app.onInherit,
   };
 }
