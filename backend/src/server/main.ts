@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { RateLimits } from './rate-limit';
+import { parseRateLimit } from './rate-limit';
 import { isLoopback } from './security';
 import { startServer } from './server';
 
@@ -51,6 +53,15 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`PORT must be a port number, not ${process.env.PORT}\n`);
   process.exit(2);
 }
+// DSE_RATE_LIMIT: commands a second per client address (see rate-limit.ts for the defaults).
+let rateLimit: Partial<RateLimits> = {};
+try {
+  const text = process.env.DSE_RATE_LIMIT ?? '';
+  if (text.trim() !== '') rateLimit = parseRateLimit(text);
+} catch (e) {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(2);
+}
 if (!isLoopback(host) && token === '') {
   process.stderr.write(
     `Refusing to start: HOST=${host} is not a loopback address (127.0.0.1, localhost, ::1).\n` +
@@ -67,6 +78,7 @@ const server = await startServer({
   port,
   token,
   nodes: localNodes,
+  rateLimit,
   workload: { kind: 'mixed', rate: 4 },
 }).catch((e: unknown) => {
   process.stderr.write(`the server did not start: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -12,7 +12,9 @@ import type { OpenedStorage, StorageKind } from '../storage/open';
 import { openStorage } from '../storage/open';
 import { createCommands } from './commands';
 import { createHttpServer } from './http';
-import { createSecurity, isLoopback, RateLimiter } from './security';
+import type { RateLimits } from './rate-limit';
+import { DEFAULT_RATE_LIMITS, RateLimiter } from './rate-limit';
+import { createSecurity, isLoopback } from './security';
 import { SimulationRunner } from './simulation';
 import { attachSockets } from './sockets';
 import { EventStream } from './stream';
@@ -34,7 +36,7 @@ export const DEFAULT_LIMITS: Limits = {
   heartbeatIntervalMs: { min: 20, max: 5000 },
   heartbeatTimeoutMs: { min: 100, max: 60_000 },
   autoRestartDelayMs: { min: 0, max: 60_000 },
-  commandsPerSecond: 50,
+  commandsPerSecond: DEFAULT_RATE_LIMITS.remote,
   historyEventsMax: 10_000,
 };
 
@@ -50,7 +52,12 @@ export interface ServerOptions {
   nodes?: number;
   config?: Partial<ClusterConfig>;
   workload?: WorkloadConfig;
+  /** `limits.commandsPerSecond`, when given, is the rate for every client (unless `rateLimit` says otherwise). */
   limits?: Partial<Limits>;
+  /** Commands a second per client address, on loopback and elsewhere (default `DEFAULT_RATE_LIMITS`; `DSE_RATE_LIMIT`). */
+  rateLimit?: Partial<RateLimits>;
+  /** The rate limiter's clock, in milliseconds (tests pass their own instead of sleeping). */
+  rateLimitClock?: () => number;
   /** The app the node processes run (`playground`, `kv`, `services`; default `playground`). */
   app?: string;
   log?: (line: string) => void;
@@ -91,7 +98,14 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     );
   }
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const everyClient = o.limits?.commandsPerSecond;
+  const rates: RateLimits = {
+    ...DEFAULT_RATE_LIMITS,
+    ...(everyClient !== undefined ? { loopback: everyClient, remote: everyClient } : {}),
+    ...o.rateLimit,
+  };
+  // What browsers are told: the rate of a client elsewhere (one on loopback gets `rates.loopback`).
+  const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits, commandsPerSecond: rates.remote };
   const security = createSecurity(token);
 
   const storage = typeof o.storage === 'object' ? o.storage : await openStorage({ kind: o.storage, dataDir: o.dataDir });
@@ -133,7 +147,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
 
   const simulation = new SimulationRunner();
   const commands = createCommands({ cluster, workload, requests, stream, simulation, limits, log });
-  const limiter = new RateLimiter(limits.commandsPerSecond);
+  const limiter = new RateLimiter(rates, o.rateLimitClock);
   const http = createHttpServer({ security, limiter, limits, commands, webDist: o.webDist ?? join(REPO_ROOT, 'web', 'dist'), log });
   const sockets = attachSockets(http, { security, limiter, limits, commands, stream, cluster });
 
