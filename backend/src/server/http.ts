@@ -4,6 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Command, CommandReply, ErrorCode, Limits } from '@dse/shared';
 import { DseError, errorBody, isDseError } from '@dse/shared';
+import type { LogFn } from '../log';
 import type { Commands } from './commands';
 import type { RateLimiter } from './rate-limit';
 import { refusalMessage, retryAfterSeconds } from './rate-limit';
@@ -47,7 +48,7 @@ export interface HttpOptions {
   commands: Commands;
   /** The folder served as the web app. */
   webDist: string;
-  log: (line: string) => void;
+  log: LogFn;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -259,7 +260,7 @@ export function createHttpServer(o: HttpOptions): Server {
 
   const http = createServer((req, res) => {
     route(req, res).catch((e: unknown) => {
-      log(`internal error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      log(`internal error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, { level: 'error' });
       if (!res.headersSent) sendError(res, new DseError('Internal', 'internal error'));
       else res.end();
     });

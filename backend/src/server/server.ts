@@ -10,7 +10,10 @@ import { Requests } from '../live/requests';
 import { Workload } from '../live/workload';
 import type { OpenedStorage, StorageKind } from '../storage/open';
 import { openStorage } from '../storage/open';
+import type { LogFn } from '../log';
+import { createLogger, loggerFn } from '../log';
 import { createCommands } from './commands';
+import { logEvent } from './event-log';
 import { createHttpServer } from './http';
 import type { RateLimits } from './rate-limit';
 import { DEFAULT_RATE_LIMITS, RateLimiter } from './rate-limit';
@@ -60,7 +63,11 @@ export interface ServerOptions {
   rateLimitClock?: () => number;
   /** The app the node processes run (`playground`, `kv`, `services`; default `playground`). */
   app?: string;
-  log?: (line: string) => void;
+  /**
+   * Where the server's log lines go (a message and its fields); default: JSON lines on stderr (pino,
+   * `DSE_LOG_LEVEL`), with the node processes' own lines passed on as they are.
+   */
+  log?: LogFn;
   nodeStderr?: boolean;
   /** Serve this folder as the web app (default `web/dist`). */
   webDist?: string;
@@ -97,7 +104,9 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
       `refusing to listen on ${host}: an address other than loopback (127.0.0.1, localhost, ::1) needs DSE_TOKEN set, so that only holders of the token can control the cluster`,
     );
   }
-  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Lines without a level are the runtime's reports of something gone wrong: warnings.
+  const toLogger = o.log === undefined ? loggerFn(createLogger({ bindings: { role: 'server' } })) : null;
+  const log: LogFn = o.log ?? ((msg, fields) => toLogger!(msg, { level: 'warn', ...fields }));
   const everyClient = o.limits?.commandsPerSecond;
   const rates: RateLimits = {
     ...DEFAULT_RATE_LIMITS,
@@ -118,9 +127,14 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     app: o.app ?? DEFAULT_APP,
     serverUrl: () => `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`,
     token,
-    emit: (e) => stream!.push(e),
+    emit: (e) => {
+      logEvent(log, e);
+      stream!.push(e);
+    },
     log,
     nodeStderr: o.nodeStderr,
+    // The node processes write JSON lines of their own (with their pid, node id, world-line and version).
+    ...(o.log === undefined ? { nodeLogLine: (line: string) => process.stderr.write(`${line}\n`) } : {}),
     onDurable: o.onDurable,
   });
   const requests = new Requests(cluster, { keepMax: 10_000, sessionsMax: 10_000, answerTimeoutMs: 10_000 });

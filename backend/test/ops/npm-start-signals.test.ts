@@ -12,19 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/chaos/server-proc';
 import { waitFor } from '../live/helpers';
+import { alive } from './procs';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** The process runs (a zombie, exited but not yet reaped by its parent, does not). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Polls an asynchronous condition until it yields a value. */
 async function until<T>(what: string, cond: () => Promise<T | null>, timeoutMs: number): Promise<T> {
@@ -73,17 +63,18 @@ async function stopsOn(signal: 'SIGTERM' | 'SIGINT'): Promise<void> {
     DSE_DATA_DIR: dataDir,
     DSE_SKIP_WEB_BUILD: '1',
     DSE_LOCAL_NODES: '2',
-    DSE_LOG_LEVEL: 'warn',
+    DSE_LOG_LEVEL: 'info',
   };
   delete env.DATABASE_URL;
   delete env.DSE_TOKEN;
   // Its own process group, so that the signal below reaches npm alone, and the cleanup can reach everything.
   const npm = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   npm.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  npm.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  npm.stderr.on('data', (b: Buffer) => (err += b.toString()));
   try {
-    await waitFor(`the server's banner (output so far: ${out})`, () => out.includes('DSE Playground: http'), 90_000);
+    await waitFor(`the server's banner (output so far: ${out}${err})`, () => out.includes('DSE Playground: http'), 90_000);
     const url = `http://127.0.0.1:${port}`;
     const nodePids = await until(
       'both node processes up',
@@ -103,6 +94,17 @@ async function stopsOn(signal: 'SIGTERM' | 'SIGINT'): Promise<void> {
     const stopped = await waitFor(`every process of npm start gone after ${signal}`, () => everything.every((p) => !alive(p)), 15_000).catch(() => false);
     expect(everything.filter(alive)).toEqual([]);
     expect(stopped).toBe(true);
+
+    // The logs: JSON lines on stderr, from the server and from each node process (with its id and pid).
+    const lines = err
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { level: string; time: string; pid: number; msg: string; node?: string; role?: string });
+    expect(lines.find((l) => l.role === 'server' && l.msg === 'listening')).toBeDefined();
+    expect(lines.find((l) => l.role === 'server' && l.msg === 'stopping')).toMatchObject({ signal });
+    for (const pid of nodePids)
+      expect(lines.find((l) => l.pid === pid && l.msg === 'joined')).toMatchObject({ level: 'info', node: expect.stringMatching(/^n\d$/) });
+    for (const l of lines) expect(typeof l.time).toBe('string');
   } finally {
     try {
       process.kill(-npm.pid!, 'SIGKILL');
