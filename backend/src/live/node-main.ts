@@ -390,9 +390,14 @@ function retryJoin(why: string): void {
   }, delayMs);
 }
 
+/** Joins sent: an answer to an earlier one (after a reconnection) is not this connection's. */
+let joinsSent = 0;
+
 function joinWith(data: PeerAddress): void {
   const join: JoinRequest = { id, pid: process.pid, incarnation: values.incarnation ?? null, data };
+  const sent = ++joinsSent;
   socket.timeout(15_000).emit('join', join, (err: Error | null, reply: JoinReply) => {
+    if (sent !== joinsSent || joined) return;
     if (err !== null) {
       retryJoin('the server did not answer the join');
       return;

@@ -103,6 +103,38 @@ describe('a node process that cannot join', () => {
     }
   });
 
+  it('waits out a refusal that may pass (a full cluster), and exits on one that cannot (a bad id, a stale incarnation)', async () => {
+    const port = await freePort();
+    const s = await startServer({ port, storage: 'memory', nodes: 0, log: () => undefined, limits: { nodesMax: 2 } });
+    const url = `http://127.0.0.1:${port}`;
+    const procs: ChildProcess[] = [];
+    const exitOf = (c: ChildProcess): Promise<number | null> => new Promise((resolve) => (c.exitCode !== null ? resolve(c.exitCode) : c.once('exit', resolve)));
+    const status = (id: string): string | undefined => s.cluster.info(0).nodes.find((n) => n.id === id)?.status;
+    try {
+      for (const id of ['a1', 'a2']) procs.push(startNode(['--server', url, '--id', id]).child);
+      await waitFor('a1 and a2 up', () => status('a1') === 'up' && status('a2') === 'up', 60_000);
+      const a3 = startNode(['--server', url, '--id', 'a3']);
+      procs.push(a3.child);
+      await waitFor('a3 refused twice', () => a3.lines.filter((l) => /join refused: LimitExceeded/.test(l.msg)).length >= 2, 60_000);
+      expect(a3.child.exitCode).toBeNull();
+      expect(await s.exec({ type: 'removeNode', node: 'a1' })).toMatchObject({ ok: true });
+      await waitFor('a3 up once there is room', () => status('a3') === 'up', 60_000);
+
+      const bad = startNode(['--server', url, '--id', 'bad id!']);
+      procs.push(bad.child);
+      expect(await exitOf(bad.child)).toBe(2);
+      expect(bad.lines.find((l) => /join refused: BadRequest/.test(l.msg))).toMatchObject({ level: 'error' });
+      // A process spawned by a server (an incarnation) that this server does not expect: stale, it goes.
+      const stale = startNode(['--server', url, '--id', 'zz', '--incarnation', 'zz.1.0'], 'pipe');
+      procs.push(stale.child);
+      expect(await exitOf(stale.child)).toBe(2);
+      expect(stale.lines.find((l) => /join refused: Conflict/.test(l.msg))).toMatchObject({ level: 'error' });
+    } finally {
+      for (const c of procs) c.kill('SIGKILL');
+      await s.close();
+    }
+  });
+
   it('exits when the server that spawned it is gone, even before it joined', async () => {
     const port = await freePort();
     // A stand-in for the server: it spawns the node the way the supervisor does (stdin a pipe, an
