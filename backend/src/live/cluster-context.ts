@@ -3,6 +3,7 @@ import type { ClusterConfig, InspectionEvent, Limits, NodeId, WorldLine } from '
 import type { Socket } from 'socket.io';
 import type { Coordinator } from '../core/coordinator';
 import type { CheckpointRecord } from '../core/ports';
+import type { LogFn } from '../log';
 import type { OpenedStorage } from '../storage/open';
 import type { RealClock } from './clock';
 import { wallNow } from './clock';
@@ -20,9 +21,11 @@ export interface ClusterOptions {
   token: string | null;
   /** Every inspection event of the cluster, in order (node events arrive in frames, see `UpFrame`). */
   emit: (e: InspectionEvent) => void;
-  log: (line: string) => void;
+  log: LogFn;
   /** Show node processes' stderr in the server's (default true). */
   nodeStderr?: boolean;
+  /** A node process's JSON log line, passed on as it is (default: its message and fields through `log`). */
+  nodeLogLine?: (line: string) => void;
   /** Called with every batch of checkpoints the storage made durable (a checker's ground truth). */
   onDurable?: (records: readonly CheckpointRecord[]) => void;
 }

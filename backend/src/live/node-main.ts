@@ -6,10 +6,15 @@
  * listens for its peers on a TCP port of its own (the data plane, `links.ts`), joins, and runs a
  * `DseNode` whose ports are real: a wall clock, the links (and the server, for the coordinator and the
  * API's sessions) as network, the server as storage, and an observer that ships inspection events to
- * the server. It exits when the connection to the server is lost: the server has then declared it
- * failed, and a new process must start with empty memory.
+ * the server. Until it has joined it tries again, with capped exponential backoff and jitter, when
+ * the server cannot be reached or does not answer (it has nothing to lose by waiting). Once joined,
+ * it exits when the connection to the server is lost: the server has then declared it failed, and a
+ * new process must start with empty memory. It logs JSON lines on stderr (`../log.ts`).
  */
 import { parseCommandLine } from '../command-line';
+import type { LogFields } from '../log';
+import { createLogger, logLevel } from '../log';
+import { backoffDelay, JOIN_BACKOFF } from './backoff';
 import { createSocket } from 'node:dgram';
 import type { InspectionEvent, NodeId } from '@dse/shared';
 import { io } from 'socket.io-client';
@@ -53,13 +58,26 @@ if (values.server === undefined || values.id === undefined) {
 }
 const id = values.id;
 const token = process.env.DSE_TOKEN ?? '';
-const say = (s: string): void => {
-  process.stderr.write(`[node ${id}] ${s}\n`);
+
+/** The node's world-line and version as it last reported them: in every log line once known. */
+let position: { worldLine: number; version: number } | null = null;
+let level: ReturnType<typeof logLevel>;
+try {
+  level = logLevel();
+} catch (e) {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(2);
+}
+const logger = createLogger({ bindings: { node: id, incarnation: values.incarnation ?? null }, level, mixin: () => position ?? {} });
+const say = (msg: string, fields: LogFields = {}): void => {
+  const { level: at, ...rest } = fields;
+  logger[at ?? 'warn'](rest, msg);
 };
 
 const socket = io(new URL(NODE_NAMESPACE, values.server).toString(), {
   path: NODE_SOCKET_PATH,
   transports: ['websocket'],
+  // Attempts are this process's own (`retryJoin`): it joins once, and never comes back after losing the server.
   reconnection: false,
   auth: token !== '' ? { token } : {},
   timeout: 10_000,
@@ -129,6 +147,7 @@ function observed(e: InspectionEvent): boolean {
 
 const observer = {
   emit(e: InspectionEvent): void {
+    noteForLog(e);
     if (e.type === 'checkpointPersisted' && runCfg?.serverReportsPersisted === true) return; // the server reports it
     if (!observed(e)) return;
     events.push(e);
@@ -136,6 +155,24 @@ const observer = {
     else if (eventTimer === null && !flushQueued) eventTimer = setTimeout(flush, runCfg?.eventFlushMs ?? 20);
   },
 };
+
+/** Keeps the log's world-line and version current, and logs what an operator wants to see of a node's own events. */
+function noteForLog(e: InspectionEvent): void {
+  switch (e.type) {
+    case 'versionOpened':
+      position = { worldLine: e.worldLine, version: e.version };
+      return;
+    case 'rollback':
+      position = { worldLine: e.worldLine, version: e.toVersion };
+      say(e.discarded === null ? 'restored' : 'rolled back', { level: 'info', discarded: e.discarded });
+      return;
+    case 'checkpointFailed':
+      say('a checkpoint failed', { worldLine: e.worldLine, version: e.version, code: e.code, definite: e.definite });
+      return;
+    default:
+      return;
+  }
+}
 
 /**
  * The network: to a peer node, its link (the data plane); to the coordinator and the server's session
@@ -206,7 +243,7 @@ const links = new NodeLinks({
       fatal(e);
     }
   },
-  log: say,
+  log: (line) => say(line),
 });
 
 // Storage calls ride in the same frames (and their answers in the server's), one frame per turn.
@@ -241,7 +278,7 @@ function storageFor(cfg: NodeRunConfig): Promise<Storage> {
 }
 
 function fatal(e: unknown): void {
-  say(`stopped on an error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  say(`stopped on an error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, { level: 'error' });
   flush();
   process.exit(1);
 }
@@ -250,7 +287,7 @@ async function startNode(cfg: NodeRunConfig): Promise<void> {
   const appName = values.app ?? cfg.app;
   const plain = resolveApp(appName);
   if (plain === undefined) {
-    say(`unknown app ${appName}`);
+    say(`unknown app ${appName}`, { level: 'error' });
     process.exit(2);
   }
   // The playground's apps answer only for the units they own, and move them when the members change.
@@ -323,23 +360,62 @@ socket.on('connect', () => {
   void listenOnce().then(
     (data) => joinWith(data),
     (e: unknown) => {
-      say(`cannot listen for peers: ${e instanceof Error ? e.message : String(e)}`);
+      say(`cannot listen for peers: ${e instanceof Error ? e.message : String(e)}`, { level: 'error' });
       process.exit(2);
     },
   );
 });
 
+// ------------------------------------------------------------------ joining, and trying again
+
+/** Set once the server accepted the join: from then on, losing the server ends this process. */
+let joined = false;
+/** Failed attempts to join since the last success (the backoff's exponent). */
+let attempts = 0;
+let retryTimer: NodeJS.Timeout | null = null;
+
+/**
+ * An attempt to join failed (no connection, no answer, or a refusal worth waiting out): try again
+ * after a capped exponential backoff with jitter, instead of exiting and being respawned at once.
+ */
+function retryJoin(why: string): void {
+  if (joined || retryTimer !== null) return;
+  attempts++;
+  const delayMs = backoffDelay(attempts, JOIN_BACKOFF);
+  say(`cannot join ${values.server}: ${why}; trying again`, { attempt: attempts, retryInMs: delayMs });
+  if (socket.connected) socket.disconnect();
+  retryTimer = setTimeout(() => {
+    retryTimer = null;
+    socket.connect();
+  }, delayMs);
+}
+
+/** Joins sent: an answer to an earlier one (after a reconnection) is not this connection's. */
+let joinsSent = 0;
+
 function joinWith(data: PeerAddress): void {
   const join: JoinRequest = { id, pid: process.pid, incarnation: values.incarnation ?? null, data };
+  const sent = ++joinsSent;
   socket.timeout(15_000).emit('join', join, (err: Error | null, reply: JoinReply) => {
+    if (sent !== joinsSent || joined) return;
     if (err !== null) {
-      say('the server did not answer the join');
-      process.exit(2);
+      retryJoin('the server did not answer the join');
+      return;
     }
     if ('error' in reply) {
-      say(`join refused: ${reply.error.code}: ${reply.error.message}`);
-      process.exit(2);
+      // A malformed join never succeeds; a process the server spawned and now refuses is a stale one
+      // (killed, restarted or removed meanwhile): it must not linger. Anything else may pass (a server
+      // shutting down, a full cluster, an id still held by a process of the server).
+      if (reply.error.code === 'BadRequest' || values.incarnation !== undefined) {
+        say(`join refused: ${reply.error.code}: ${reply.error.message}`, { level: 'error' });
+        process.exit(2);
+      }
+      retryJoin(`join refused: ${reply.error.code}: ${reply.error.message}`);
+      return;
     }
+    joined = true;
+    say('joined', { level: 'info', server: values.server, failedAttempts: attempts });
+    attempts = 0;
     void startNode(reply.config);
   });
 }
@@ -403,15 +479,33 @@ socket.on('connect_error', (e: Error) => {
         : d !== undefined
           ? String(d)
           : '';
-  say(`cannot connect to ${values.server}: ${e.message}${detail !== '' ? ` (${detail})` : ''}`);
-  process.exit(2);
+  retryJoin(`cannot connect: ${e.message}${detail !== '' ? ` (${detail})` : ''}`);
 });
 
 socket.on('disconnect', (reason: string) => {
   rpcStorage.failAll();
+  if (!joined) {
+    // Lost while joining (the server restarted, or this process gave up on an answer): nothing to lose yet.
+    if (reason !== 'io client disconnect') retryJoin(`disconnected while joining (${reason})`);
+    return;
+  }
   say(`disconnected (${reason}): exiting`);
   process.exit(3);
 });
+
+// A process the server spawned (`--incarnation`) goes with the server: its stdin is a pipe from the
+// server, which ends when the server is gone (killed with SIGKILL, say). Without this, a node that has
+// not joined would wait for a server that will never come back, and nobody would stop it.
+if (values.incarnation !== undefined) {
+  const serverGone = (): void => {
+    say('the server that started this process is gone: exiting');
+    process.exit(3);
+  };
+  process.stdin.on('error', serverGone);
+  process.stdin.on('end', serverGone);
+  process.stdin.on('close', serverGone);
+  process.stdin.resume();
+}
 
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));

@@ -6,6 +6,8 @@ import { DseError } from '@dse/shared';
 import type { ClusterContext, NodeEntry } from './cluster-context';
 import { newEntry } from './cluster-context';
 import { wallNow } from './clock';
+import type { LogLevel } from '../log';
+import { jsonLogLine, LOG_LEVELS } from '../log';
 
 const NODE_MAIN = fileURLToPath(new URL('./node-main.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -169,22 +171,40 @@ export class ProcessSupervisor {
       {
         cwd: REPO_ROOT,
         env,
-        stdio: ['ignore', 'ignore', 'pipe'],
+        // stdin: a pipe the node watches, so that it exits when this server is gone (see node-main.ts).
+        stdio: ['pipe', 'ignore', 'pipe'],
       },
     );
+    child.stdin?.on('error', () => undefined); // the node's end of its lifeline, closed when it exits
     entry.proc = child;
     entry.pid = child.pid ?? null;
     entry.lastHeard = wallNow();
     child.stderr?.setEncoding('utf8');
+    let partial = '';
     child.stderr?.on('data', (chunk: string) => {
       if (opts.nodeStderr === false) return;
-      for (const line of chunk.split('\n')) if (line.trim() !== '') opts.log(line.startsWith('[node') ? line : `[node ${id}] ${line}`);
+      // Whole lines only: a JSON log line split across two chunks is still one line.
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.trim() !== '') this.nodeLine(id, line);
     });
     child.on('error', (err) => {
-      opts.log(`[node ${id}] could not start: ${err.message}`);
+      opts.log('a node process could not start', { level: 'error', node: id, error: err.message });
     });
     child.on('exit', (code, signal) => this.onExit(entry, child, code, signal));
     opts.emit({ type: 'nodeProcess', t: this.cx.clock.now(), node: id, pid: entry.pid, state: 'spawned', code: null, signal: null });
+  }
+
+  /** A line a node process wrote on stderr: its JSON log lines as they are, anything else (a crash's trace) as a line of the server's. */
+  private nodeLine(id: NodeId, line: string): void {
+    const { opts } = this.cx;
+    const json = jsonLogLine(line);
+    if (json === null) opts.log(line, { level: 'warn', node: id, stream: 'stderr' });
+    else if (opts.nodeLogLine !== undefined) opts.nodeLogLine(line);
+    else {
+      const { msg, level, time: _time, ...fields } = json;
+      opts.log(String(msg), { ...fields, level: (LOG_LEVELS as readonly unknown[]).includes(level) ? (level as LogLevel) : 'info' });
+    }
   }
 
   private onExit(entry: NodeEntry, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

@@ -6,6 +6,7 @@ import type { Workload } from '../live/workload';
 import type { SimulationRunner } from './simulation';
 import type { EventStream } from './stream';
 import * as v from './validate';
+import type { LogFn } from '../log';
 
 /** The settings a command is validated against (a patch is checked as applied to them). */
 export interface CurrentSettings {
@@ -20,7 +21,7 @@ export interface CommandDeps {
   stream: EventStream;
   simulation: SimulationRunner;
   limits: Limits;
-  log: (line: string) => void;
+  log: LogFn;
 }
 
 export interface Commands {
@@ -84,7 +85,7 @@ export function createCommands(d: CommandDeps): Commands {
         }
       }
     } catch (e) {
-      if (!isDseError(e)) log(`internal error on ${unchecked.type}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (!isDseError(e)) log(`internal error on ${unchecked.type}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, { level: 'error' });
       const reply: { error: ErrorBody; id?: string } = { error: errorBody(e) };
       const rid = (e as { requestId?: unknown }).requestId;
       if (typeof rid === 'string') reply.id = rid;

@@ -4,8 +4,11 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Command, CommandReply, ErrorCode, Limits } from '@dse/shared';
 import { DseError, errorBody, isDseError } from '@dse/shared';
+import type { LogFn } from '../log';
 import type { Commands } from './commands';
-import type { RateLimiter, Security } from './security';
+import type { RateLimiter } from './rate-limit';
+import { refusalMessage, retryAfterSeconds } from './rate-limit';
+import type { Security } from './security';
 import { CONTENT_SECURITY_POLICY } from './security';
 import * as v from './validate';
 
@@ -41,13 +44,13 @@ const MIME: Record<string, string> = {
 
 export interface HttpOptions {
   security: Security;
-  /** Commands a second, per client address (HTTP and Socket.IO count apart). */
+  /** Commands a second, per client address (HTTP and Socket.IO count apart; `/api/health` not at all). */
   limiter: RateLimiter;
   limits: Limits;
   commands: Commands;
   /** The folder served as the web app. */
   webDist: string;
-  log: (line: string) => void;
+  log: LogFn;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -235,8 +238,10 @@ export function createHttpServer(o: HttpOptions): Server {
       serveStatic(req, res, path, webDist);
       return;
     }
-    if (!limiter.take(`http:${req.socket.remoteAddress ?? '?'}`)) {
-      sendError(res, new DseError('LimitExceeded', `more than ${limits.commandsPerSecond} commands a second: slow down`));
+    // Health answers always: an orchestrator's probe must not see a flood of refused requests as a dead server.
+    const admitted = path === '/api/health' ? ({ ok: true } as const) : limiter.take('http', req.socket.remoteAddress ?? '?');
+    if (!admitted.ok) {
+      sendError(res, new DseError('LimitExceeded', refusalMessage(admitted)), 429, { 'retry-after': retryAfterSeconds(admitted.retryAfterMs) });
       return;
     }
     const method = req.method ?? 'GET';
@@ -257,7 +262,7 @@ export function createHttpServer(o: HttpOptions): Server {
 
   const http = createServer((req, res) => {
     route(req, res).catch((e: unknown) => {
-      log(`internal error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      log(`internal error on ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, { level: 'error' });
       if (!res.headersSent) sendError(res, new DseError('Internal', 'internal error'));
       else res.end();
     });

@@ -17,26 +17,6 @@ export function isLoopback(host: string): boolean {
 export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/** A token bucket per client: `rate` a second, bursts of twice that. */
-export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(private readonly rate: number) {}
-  take(key: string): boolean {
-    const now = performance.now();
-    let b = this.buckets.get(key);
-    if (b === undefined) {
-      if (this.buckets.size > 10_000) this.buckets.clear();
-      b = { tokens: this.rate * 2, at: now };
-      this.buckets.set(key, b);
-    }
-    b.tokens = Math.min(this.rate * 2, b.tokens + ((now - b.at) * this.rate) / 1000);
-    b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-}
-
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }

@@ -10,9 +10,14 @@ import { Requests } from '../live/requests';
 import { Workload } from '../live/workload';
 import type { OpenedStorage, StorageKind } from '../storage/open';
 import { openStorage } from '../storage/open';
+import type { LogFn } from '../log';
+import { createLogger, loggerFn } from '../log';
 import { createCommands } from './commands';
+import { logEvent } from './event-log';
 import { createHttpServer } from './http';
-import { createSecurity, isLoopback, RateLimiter } from './security';
+import type { RateLimits } from './rate-limit';
+import { DEFAULT_RATE_LIMITS, RateLimiter } from './rate-limit';
+import { createSecurity, isLoopback } from './security';
 import { SimulationRunner } from './simulation';
 import { attachSockets } from './sockets';
 import { EventStream } from './stream';
@@ -34,7 +39,7 @@ export const DEFAULT_LIMITS: Limits = {
   heartbeatIntervalMs: { min: 20, max: 5000 },
   heartbeatTimeoutMs: { min: 100, max: 60_000 },
   autoRestartDelayMs: { min: 0, max: 60_000 },
-  commandsPerSecond: 50,
+  commandsPerSecond: DEFAULT_RATE_LIMITS.remote,
   historyEventsMax: 10_000,
 };
 
@@ -50,10 +55,19 @@ export interface ServerOptions {
   nodes?: number;
   config?: Partial<ClusterConfig>;
   workload?: WorkloadConfig;
+  /** `limits.commandsPerSecond`, when given, is the rate for every client (unless `rateLimit` says otherwise). */
   limits?: Partial<Limits>;
+  /** Commands a second per client address, on loopback and elsewhere (default `DEFAULT_RATE_LIMITS`; `DSE_RATE_LIMIT`). */
+  rateLimit?: Partial<RateLimits>;
+  /** The rate limiter's clock, in milliseconds (tests pass their own instead of sleeping). */
+  rateLimitClock?: () => number;
   /** The app the node processes run (`playground`, `kv`, `services`; default `playground`). */
   app?: string;
-  log?: (line: string) => void;
+  /**
+   * Where the server's log lines go (a message and its fields); default: JSON lines on stderr (pino,
+   * `DSE_LOG_LEVEL`), with the node processes' own lines passed on as they are.
+   */
+  log?: LogFn;
   nodeStderr?: boolean;
   /** Serve this folder as the web app (default `web/dist`). */
   webDist?: string;
@@ -90,8 +104,17 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
       `refusing to listen on ${host}: an address other than loopback (127.0.0.1, localhost, ::1) needs DSE_TOKEN set, so that only holders of the token can control the cluster`,
     );
   }
-  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
+  // Lines without a level are the runtime's reports of something gone wrong: warnings.
+  const toLogger = o.log === undefined ? loggerFn(createLogger({ bindings: { role: 'server' } })) : null;
+  const log: LogFn = o.log ?? ((msg, fields) => toLogger!(msg, { level: 'warn', ...fields }));
+  const everyClient = o.limits?.commandsPerSecond;
+  const rates: RateLimits = {
+    ...DEFAULT_RATE_LIMITS,
+    ...(everyClient !== undefined ? { loopback: everyClient, remote: everyClient } : {}),
+    ...o.rateLimit,
+  };
+  // What browsers are told: the rate of a client elsewhere (one on loopback gets `rates.loopback`).
+  const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits, commandsPerSecond: rates.remote };
   const security = createSecurity(token);
 
   const storage = typeof o.storage === 'object' ? o.storage : await openStorage({ kind: o.storage, dataDir: o.dataDir });
@@ -104,9 +127,14 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
     app: o.app ?? DEFAULT_APP,
     serverUrl: () => `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`,
     token,
-    emit: (e) => stream!.push(e),
+    emit: (e) => {
+      logEvent(log, e);
+      stream!.push(e);
+    },
     log,
     nodeStderr: o.nodeStderr,
+    // The node processes write JSON lines of their own (with their pid, node id, world-line and version).
+    ...(o.log === undefined ? { nodeLogLine: (line: string) => process.stderr.write(`${line}\n`) } : {}),
     onDurable: o.onDurable,
   });
   const requests = new Requests(cluster, { keepMax: 10_000, sessionsMax: 10_000, answerTimeoutMs: 10_000 });
@@ -133,7 +161,7 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
 
   const simulation = new SimulationRunner();
   const commands = createCommands({ cluster, workload, requests, stream, simulation, limits, log });
-  const limiter = new RateLimiter(limits.commandsPerSecond);
+  const limiter = new RateLimiter(rates, o.rateLimitClock);
   const http = createHttpServer({ security, limiter, limits, commands, webDist: o.webDist ?? join(REPO_ROOT, 'web', 'dist'), log });
   const sockets = attachSockets(http, { security, limiter, limits, commands, stream, cluster });
 

@@ -5,7 +5,9 @@ import { Server as IoServer } from 'socket.io';
 import type { Cluster } from '../live/cluster';
 import { NODE_NAMESPACE, NODE_SOCKET_PATH } from '../live/wire';
 import type { Commands } from './commands';
-import type { RateLimiter, Security } from './security';
+import type { RateLimiter } from './rate-limit';
+import { refusalMessage } from './rate-limit';
+import type { Security } from './security';
 import type { EventStream } from './stream';
 import * as v from './validate';
 
@@ -14,6 +16,10 @@ export const BROWSER_FRAME_BYTES_MAX = 1024 * 1024;
 
 /** Socket.IO connections of browsers (the default namespace) one address may hold open at once. */
 export const BROWSER_CONNECTIONS_PER_ADDRESS = 32;
+
+function isHealth(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && (raw as { type?: unknown }).type === 'health';
+}
 
 export interface SocketOptions {
   security: Security;
@@ -69,8 +75,10 @@ export function attachSockets(http: HttpServer, o: SocketOptions): Sockets {
     socket.on('command', (raw: unknown, ack: unknown) => {
       if (typeof ack !== 'function') return;
       const reply = ack as (r: CommandReply) => void;
-      if (!limiter.take(`io:${address}`)) {
-        reply({ error: new DseError('LimitExceeded', `more than ${limits.commandsPerSecond} commands a second: slow down`).toBody() });
+      // Health answers always, as on HTTP.
+      const admitted = isHealth(raw) ? ({ ok: true } as const) : limiter.take('io', address);
+      if (!admitted.ok) {
+        reply({ error: new DseError('LimitExceeded', refusalMessage(admitted)).toBody() });
         return;
       }
       let cmd: Command;

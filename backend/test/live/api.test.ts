@@ -218,7 +218,7 @@ describe('security', () => {
 
   it('with a token: every HTTP call and Socket.IO connection needs it; node processes join with it', async () => {
     const token = 'test-token-7f3a';
-    const ts = await startTestServer({ token, nodes: 1, config: { checkpointIntervalMs: 25, heartbeatTimeoutMs: 5000 }, limits: { commandsPerSecond: 2 } });
+    const ts = await startTestServer({ token, nodes: 1, config: { checkpointIntervalMs: 25, heartbeatTimeoutMs: 5000 } });
     try {
       // The node process joined with the token from its environment.
       await waitFor('n1 up', () => ts.server.cluster.info(0).nodes[0]?.status === 'up', 60_000);
@@ -242,20 +242,9 @@ describe('security', () => {
       await waitFor('snapshot with the token', () => snap, 20_000);
       expect(await command(good, { type: 'health' })).toEqual({ ok: true });
 
-      // Commands a second are bounded (2 a second, bursts of 4, on this server).
-      const auth = { authorization: `Bearer ${token}` };
-      const replies = await Promise.all(Array.from({ length: 30 }, () => ts.api('GET', '/api/health', undefined, auth)));
-      const limited = replies.filter((r) => r.status === 429);
-      expect(limited.length).toBeGreaterThan(0);
-      expect(limited[0]!.json).toMatchObject({ error: { code: 'LimitExceeded', definite: true } });
-
-      // Socket.IO: the limit is per address, not per connection (a second connection buys nothing):
-      // 3 commands on each of two connections exceed one burst of 4.
-      await new Promise((r) => setTimeout(r, 2500)); // the bucket refills
+      // (The command rate limit has tests of its own, on a clock they control: backend/test/ops/rate-limit.test.ts.)
       const second = connect(ts.server.url, { token });
       await new Promise<void>((resolve) => second.once('connect', () => resolve()));
-      const both = await Promise.all([good, second, good, second, good, second].map((s) => command(s, { type: 'health' })));
-      expect(both.filter((r) => 'error' in r && r.error.code === 'LimitExceeded').length).toBeGreaterThan(0);
 
       // And one address holds at most BROWSER_CONNECTIONS_PER_ADDRESS connections (two are open).
       const more = Array.from({ length: BROWSER_CONNECTIONS_PER_ADDRESS - 1 }, () => connect(ts.server.url, { token }));
