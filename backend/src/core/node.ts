@@ -146,7 +146,7 @@ export class DseNode implements SthreadHost {
   /** A restore waiting to read storage again (it was unreachable). */
   private restoreRetryTimer: TimerId | null = null;
   /** In `durable` mode, messages of a version wait here until that version is persisted. */
-  private held = new Map<Version, [string, WireMessage, MessageKind][]>();
+  private held = new Map<Version, [string, HeaderedMessage, MessageKind][]>();
 
   private outbox = new Map<string, OutboxEntry>();
   private buffered: WireMessage[] = [];
@@ -349,7 +349,7 @@ export class DseNode implements SthreadHost {
       type: 'messageDelivered',
       t: this.clock.now(),
       id: messageId(msg),
-      kind: msg.kind as MessageKind,
+      kind: msg.kind,
       from: msg.h.src,
       to: this.id,
       version: this.version,
@@ -431,7 +431,8 @@ export class DseNode implements SthreadHost {
         // A typed refusal by the app is the request's result; the app changed nothing before it (undone below).
         this.rollbackActionChanges();
         begin({ status: 'pending', acceptedAt: this.version });
-        result = { error: e.toBody() as unknown as Json };
+        const body = e.toBody();
+        result = { error: { code: body.code, message: body.message, definite: body.definite } };
       }
       if (result !== PENDING) this.completeRequest(caller, seq, result);
     });
@@ -824,7 +825,7 @@ export class DseNode implements SthreadHost {
     for (const [v, held] of this.held) {
       if (v > this.persistedVersion) continue;
       this.held.delete(v);
-      for (const [to, msg, kind] of held) this.transmit(to, msg as HeaderedMessage, kind, false);
+      for (const [to, msg, kind] of held) this.transmit(to, msg, kind, false);
     }
   }
 
