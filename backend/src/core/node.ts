@@ -1,11 +1,18 @@
 import type { CallerId, Cut, CutKind, Deps, Header, Json, MessageKind, Mode, NodeId, Version, WorldLine } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
-import type { ActionContext, App, AppRequest, Sthread, SthreadHandle } from './app';
+import type { ActionContext, App, AppRequest, Sthread } from './app';
 import { PENDING } from './app';
+import type { CallerReply, CallerTable } from './caller-table';
+import { callerTableJson, readCallerTable, withReply, withSettled } from './caller-table';
+import { CheckpointWriter, SnapshotSchedule } from './checkpoint';
+import { dedupWindowJson, EMPTY_DEDUP_WINDOW, readDedupWindow, wasApplied, withApplied } from './dedup';
 import { maxVersion, mergeInto } from './deps';
 import type { ReportedVersion, WireMessage } from './messages';
 import { COORDINATOR } from './messages';
 import type { CheckpointRecord, Clock, Network, Observer, Storage, TimerId } from './ports';
+import { appEntries, appKey, appKeyName, callerKey, dedupKey, outboxKey, outboxRecordJson, parseOutboxKey, readOutboxRecord, seqKey } from './state-keys';
+import type { SthreadHost, SthreadImpl } from './sthread';
+import { Sthreads } from './sthread';
 
 export interface NodeConfig {
   mode: Mode;
@@ -46,14 +53,6 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   writesInFlight: 2,
 };
 
-/** A batch of checkpoints sent to storage: reported persisted once it and every batch before it are written. */
-interface WriteSlot {
-  batch: CheckpointRecord[];
-  written: boolean;
-  /** Failed for now (storage unavailable, or an indefinite outcome): written again after `storageRetryMs`. */
-  failed: boolean;
-}
-
 export interface NodePorts {
   clock: Clock;
   network: Network;
@@ -78,33 +77,6 @@ export interface NodePorts {
  */
 export type NodeStatus = 'starting' | 'up' | 'frozen' | 'restoring' | 'stopped';
 
-/** A reply a node keeps for a caller: in progress, done (with its result), or aborted by a probe. */
-interface CallerReply {
-  s: 'p' | 'd' | 'a';
-  r?: Json;
-  /** The version it completed in ('d'). */
-  v?: Version;
-  /** The version it was accepted in ('p' and 'd'). */
-  b?: Version;
-}
-interface CallerEntry {
-  /** Highest request number seen from this caller. */
-  q: number;
-  /** The endpoint replies go to. */
-  e: string;
-  c: Record<string, CallerReply>;
-  /**
-   * Every request numbered at or below this one is settled for the caller (it said so): it will never
-   * ask again, so its reply is forgotten, and a late copy of it is dropped rather than run again.
-   */
-  d?: number;
-}
-interface DedupEntry {
-  /** Every seq up to and including `f` was applied. */
-  f: number;
-  /** Applied seqs above `f`, sorted. */
-  a: number[];
-}
 /**
  * A closed version above the cut as this node knows it: what it needs to report it to a recovery and to
  * roll back below it in memory.
@@ -128,47 +100,13 @@ interface OutboxEntry {
   lastSentAt: number;
 }
 
-// Runtime keys live in the same key-value state as the app's, so that deltas, checkpoints and
-// rollback treat them alike. App keys get the `a:` prefix.
-const APP = 'a:';
-const SEQ = 'r:seq:';
-const OUT = 'r:out:';
-const DEDUP = 'r:dd:';
-const CALLER = 'r:cl:';
-
-/**
- * A request as a node's committed state holds it: done, with its result and the version it completed in;
- * or accepted and still in progress (a `PENDING` answer, such as a running workflow's start).
- */
-export type CommittedReply = { status: 'done'; result: Json; version: Version; acceptedAt?: Version } | { status: 'inProgress'; acceptedAt: Version };
-
-/**
- * The replies a node's state holds, by caller and request number: for a node removed while down, whose
- * committed state (its checkpoint at the cut, from storage) is all that is left of it. A request it does
- * not hold as done did not happen within the cut, so nothing of it survives.
- */
-export function committedReplies(state: Iterable<readonly [string, Json]>): (caller: CallerId, seq: number) => CommittedReply | null {
-  const callers = new Map<string, CallerEntry>();
-  for (const [k, v] of state) if (k.startsWith(CALLER)) callers.set(k.slice(CALLER.length), v as unknown as CallerEntry);
-  return (caller, seq) => {
-    const r = callers.get(caller)?.c[seq];
-    if (r === undefined || r.s === 'a') return null;
-    if (r.s === 'p' || r.v === undefined) return { status: 'inProgress', acceptedAt: r.b ?? 0 };
-    return { status: 'done', result: r.r ?? null, version: r.v, ...(r.b !== undefined ? { acceptedAt: r.b } : {}) };
-  };
-}
-
-function outKey(to: NodeId, seq: number): string {
-  return `${OUT}${to}:${seq}`;
-}
-
 /**
  * One DSE node: runs the app's actions in versions, tracks dependencies, checkpoints asynchronously,
  * keeps an outbox until acknowledged, and when the coordinator says so rolls back to its restore point
  * (in memory while it runs, from storage when it starts fresh). Pure: everything it touches comes
  * through its ports.
  */
-export class DseNode {
+export class DseNode implements SthreadHost {
   readonly id: NodeId;
   readonly incarnation: number;
   private readonly cfg: NodeConfig;
@@ -196,22 +134,19 @@ export class DseNode {
   /** Something happened in the open version that others may depend on. */
   private active = false;
   private lastCheckpointVersion: Version = 0;
-  private checkpointsSinceFull = 0;
-  /** Keys changed by the deltas since the last full snapshot. */
-  private changedSinceFull = 0;
+  /** Full snapshot or delta, for each checkpoint. */
+  private readonly snapshots: SnapshotSchedule;
   /** Closed versions above the cut this node knows, oldest first; undoing all of them reaches `baseVersion`. */
   private closed: ClosedVersion[] = [];
   /** The committed (or restored) version the closed versions follow: the lowest this node can roll back to in memory. */
   private baseVersion: Version = 0;
 
-  private queue: CheckpointRecord[] = [];
-  /** Batches being written, oldest first (at most `writesInFlight`). */
-  private writes: WriteSlot[] = [];
-  private retryTimer: TimerId | null = null;
-  /** Storage refused a write because a newer world-line started: writes wait for its `recover`. */
-  private fenced = false;
+  /** Checkpoints on their way to storage. */
+  private readonly writer: CheckpointWriter;
+  /** A restore waiting to read storage again (it was unreachable). */
+  private restoreRetryTimer: TimerId | null = null;
   /** In `durable` mode, messages of a version wait here until that version is persisted. */
-  private held = new Map<Version, [string, WireMessage, MessageKind][]>();
+  private held = new Map<Version, [string, HeaderedMessage, MessageKind][]>();
 
   private outbox = new Map<string, OutboxEntry>();
   private buffered: WireMessage[] = [];
@@ -222,7 +157,7 @@ export class DseNode {
   private preparingFor: WorldLine = 0;
   /** Bumped on every restore: callbacks of older storage operations and sthreads are ignored. */
   private epoch = 0;
-  private sthreads = new Map<CallerId, SthreadImpl>();
+  private readonly sthreads: Sthreads;
   /** See `setHeld`. */
   private holding = false;
   /** The highest version of each other node this node already asked to flush (it asks once per version). */
@@ -242,7 +177,9 @@ export class DseNode {
   private readonly ctx: ActionContext;
 
   /** Errors thrown by sthread bodies other than a world-line change: bugs in the app. */
-  readonly sthreadErrors: unknown[] = [];
+  get sthreadErrors(): unknown[] {
+    return this.sthreads.errors;
+  }
 
   constructor(id: NodeId, app: App, ports: NodePorts, cfg: Partial<NodeConfig> = {}) {
     this.id = id;
@@ -255,6 +192,20 @@ export class DseNode {
     this.onFatal = ports.onFatal;
     this.incarnation = ports.incarnation ?? ports.clock.now();
     this.ctx = this.makeContext();
+    this.snapshots = new SnapshotSchedule(this.cfg.fullSnapshotEvery);
+    this.sthreads = new Sthreads(this);
+    this.writer = new CheckpointWriter({
+      id,
+      clock: this.clock,
+      storage: this.storage,
+      observer: this.observer,
+      writesInFlight: this.cfg.writesInFlight,
+      storageRetryMs: this.cfg.storageRetryMs,
+      canWrite: () => this.status === 'up' || this.status === 'frozen',
+      epoch: () => this.epoch,
+      guarded: (fn) => this.guarded(fn),
+      onPersisted: (batch) => this.onPersisted(batch),
+    });
   }
 
   get mode(): Mode {
@@ -273,14 +224,15 @@ export class DseNode {
   stop(): void {
     this.status = 'stopped';
     this.epoch++;
-    for (const t of [this.checkpointTimer, this.retransmitTimer, this.heartbeatTimer, this.retryTimer]) if (t !== null) this.clock.clearTimer(t);
-    this.checkpointTimer = this.retransmitTimer = this.heartbeatTimer = this.retryTimer = null;
-    this.abandonSthreads();
+    for (const t of [this.checkpointTimer, this.retransmitTimer, this.heartbeatTimer, this.restoreRetryTimer]) if (t !== null) this.clock.clearTimer(t);
+    this.checkpointTimer = this.retransmitTimer = this.heartbeatTimer = this.restoreRetryTimer = null;
+    this.writer.stop();
+    this.sthreads.abandonAll();
   }
 
   /** Timers this node holds (a leak shows here first). */
   get timersHeld(): number {
-    return [this.checkpointTimer, this.retransmitTimer, this.heartbeatTimer, this.retryTimer].filter((t) => t !== null).length;
+    return [this.checkpointTimer, this.retransmitTimer, this.heartbeatTimer, this.restoreRetryTimer].filter((t) => t !== null).length + this.writer.timersHeld;
   }
 
   /** Live reconfiguration (the playground's slider): the next checkpoint timer uses the new interval. */
@@ -304,9 +256,7 @@ export class DseNode {
 
   /** App state, without runtime keys (for inspection and checks). */
   appState(): Map<string, Json> {
-    const out = new Map<string, Json>();
-    for (const [k, v] of this.state) if (k.startsWith(APP)) out.set(k.slice(APP.length), v);
-    return out;
+    return new Map(appEntries(this.state));
   }
 
   /** Versions of the outbox entries still unacknowledged (for inspection and checks). */
@@ -399,7 +349,7 @@ export class DseNode {
       type: 'messageDelivered',
       t: this.clock.now(),
       id: messageId(msg),
-      kind: msg.kind as MessageKind,
+      kind: msg.kind,
       from: msg.h.src,
       to: this.id,
       version: this.version,
@@ -425,7 +375,7 @@ export class DseNode {
   }
 
   private onAck(msg: Extract<WireMessage, { kind: 'ack' }>): void {
-    const key = outKey(msg.h.src, msg.ackSeq);
+    const key = outboxKey(msg.h.src, msg.ackSeq);
     if (!this.state.has(key)) return; // already dropped
     this.jumpTo(msg.h.srcVersion);
     this.delivered(msg, false);
@@ -441,9 +391,9 @@ export class DseNode {
     const { caller, h } = msg;
     const seq = h.seq;
     this.jumpTo(Math.max(h.srcVersion, maxVersion(msg.deps)));
-    const entry = this.state.get(CALLER + caller) as CallerEntry | undefined;
-    const known = entry?.c[seq];
-    if (known === undefined && seq <= Math.max(entry?.d ?? 0, msg.settled ?? 0)) {
+    const entry = this.callerTable(caller);
+    const known = entry?.replies[seq];
+    if (known === undefined && seq <= Math.max(entry?.settledUpTo ?? 0, msg.settled ?? 0)) {
       // A late copy of a request the caller has settled: it ran (or was refused) already. Never run it again.
       this.delivered(msg, true);
       return;
@@ -451,20 +401,20 @@ export class DseNode {
     this.delivered(msg, known !== undefined);
     if (known !== undefined) {
       // To whoever asks (an sthread taken over by another node asks from there).
-      if (known.s === 'd') this.sendReply(h.src, caller, seq, 'ok', known.r ?? null, known.v ?? this.version, false, known.b);
-      else if (known.s === 'a') this.sendReply(entry!.e, caller, seq, 'aborted', null, this.version, false);
-      // 'p': in progress, the reply follows when it completes.
+      if (known.status === 'done') this.sendReply(h.src, caller, seq, 'ok', known.result ?? null, known.version ?? this.version, false, known.acceptedAt);
+      else if (known.status === 'aborted') this.sendReply(entry!.endpoint, caller, seq, 'aborted', null, this.version, false);
+      // 'pending': in progress, the reply follows when it completes.
       return;
     }
     // The caller will never ask again about requests up to `settled`: their replies are forgotten with this action.
-    const settled = msg.settled !== undefined && msg.settled > (entry?.d ?? 0) ? msg.settled : 0;
+    const settled = msg.settled !== undefined && msg.settled > (entry?.settledUpTo ?? 0) ? msg.settled : 0;
     const begin = (reply: CallerReply): void => {
       if (settled > 0) this.settleCaller(caller, h.src, settled);
       this.setCallerReply(caller, h.src, seq, reply);
     };
     if (msg.probe) {
       // A caller asking after a recovery whether this request survived: it did not, and now never will.
-      this.runAction(() => begin({ s: 'a' }));
+      this.runAction(() => begin({ status: 'aborted' }));
       this.sendReply(h.src, caller, seq, 'aborted', null, this.version, true);
       this.afterAction();
       return;
@@ -472,7 +422,7 @@ export class DseNode {
     let result: Json | typeof PENDING = null;
     this.runAction(() => {
       this.recordDeps(msg.deps);
-      begin({ s: 'p', b: this.version });
+      begin({ status: 'pending', acceptedAt: this.version });
       const req: AppRequest = { caller, seq, payload: msg.payload };
       try {
         result = this.app.onRequest(this.ctx, req);
@@ -480,8 +430,9 @@ export class DseNode {
         if (!isDseError(e)) throw e;
         // A typed refusal by the app is the request's result; the app changed nothing before it (undone below).
         this.rollbackActionChanges();
-        begin({ s: 'p', b: this.version });
-        result = { error: e.toBody() as unknown as Json };
+        begin({ status: 'pending', acceptedAt: this.version });
+        const body = e.toBody();
+        result = { error: { code: body.code, message: body.message, definite: body.definite } };
       }
       if (result !== PENDING) this.completeRequest(caller, seq, result);
     });
@@ -563,21 +514,22 @@ export class DseNode {
       },
       get(key) {
         mustBeInAction();
-        return node.state.get(APP + key);
+        return node.state.get(appKey(key));
       },
       put(key, value) {
         mustBeInAction();
-        node.writeKey(APP + key, value);
+        node.writeKey(appKey(key), value);
       },
       delete(key) {
         mustBeInAction();
-        if (node.state.has(APP + key)) node.writeKey(APP + key, undefined);
+        const k = appKey(key);
+        if (node.state.has(k)) node.writeKey(k, undefined);
       },
       keys(prefix = '') {
         mustBeInAction();
-        const p = APP + prefix;
+        const p = appKey(prefix);
         const out: string[] = [];
-        for (const k of node.state.keys()) if (k.startsWith(p)) out.push(k.slice(APP.length));
+        for (const k of node.state.keys()) if (k.startsWith(p)) out.push(appKeyName(k)!);
         return out;
       },
       send(to, payload) {
@@ -589,7 +541,7 @@ export class DseNode {
         node.completeRequest(caller, seq, result);
       },
       isPending(caller, seq) {
-        return (node.state.get(CALLER + caller) as CallerEntry | undefined)?.c[seq]?.s === 'p';
+        return node.callerTable(caller)?.replies[seq]?.status === 'pending';
       },
       detach(key, body, opts) {
         mustBeInAction();
@@ -629,32 +581,32 @@ export class DseNode {
     }
   }
 
+  /** The caller table of `caller`, read in either stored form (see `caller-table.ts`). */
+  private callerTable(caller: CallerId): CallerTable | undefined {
+    const value = this.state.get(callerKey(caller));
+    return value === undefined ? undefined : readCallerTable(value, caller);
+  }
+
   private setCallerReply(caller: CallerId, endpoint: string, seq: number, reply: CallerReply): void {
-    const prev = this.state.get(CALLER + caller) as CallerEntry | undefined;
-    const c: Record<string, CallerReply> = { ...(prev?.c ?? {}) };
-    c[seq] = reply;
-    const next: CallerEntry = { q: Math.max(prev?.q ?? 0, seq), e: endpoint, c };
-    if (prev?.d !== undefined) next.d = prev.d;
-    this.writeKey(CALLER + caller, next as unknown as Json);
+    this.writeKey(callerKey(caller), callerTableJson(withReply(this.callerTable(caller), endpoint, seq, reply)));
   }
 
   /** Forgets the replies of requests the caller has settled (it never asks about them again). */
   private settleCaller(caller: CallerId, endpoint: string, settled: number): void {
-    const prev = this.state.get(CALLER + caller) as CallerEntry | undefined;
-    const c: Record<string, CallerReply> = {};
-    for (const [k, r] of Object.entries(prev?.c ?? {})) if (Number(k) > settled) c[k] = r;
-    this.writeKey(CALLER + caller, { q: Math.max(prev?.q ?? 0, settled), e: prev?.e ?? endpoint, c, d: settled } as unknown as Json);
+    this.writeKey(callerKey(caller), callerTableJson(withSettled(this.callerTable(caller), endpoint, settled)));
   }
 
   private completeRequest(caller: CallerId, seq: number, result: Json): void {
-    const entry = this.state.get(CALLER + caller) as CallerEntry | undefined;
-    const known = entry?.c[seq];
-    if (entry === undefined || known === undefined || known.s !== 'p') {
+    const entry = this.callerTable(caller);
+    const known = entry?.replies[seq];
+    if (entry === undefined || known === undefined || known.status !== 'pending') {
       throw new Error(`node ${this.id}: completeRequest(${caller}, ${seq}) for a request not in progress`);
     }
-    this.setCallerReply(caller, entry.e, seq, { s: 'd', r: result, v: this.version, b: known.b });
+    const reply: CallerReply = { status: 'done', result, version: this.version };
+    if (known.acceptedAt !== undefined) reply.acceptedAt = known.acceptedAt;
+    this.setCallerReply(caller, entry.endpoint, seq, reply);
     // The reply leaves with the action's other messages, only if the action succeeds.
-    this.actionReplies.push([entry.e, caller, seq, result, this.version, known.b]);
+    this.actionReplies.push([entry.endpoint, caller, seq, result, this.version, known.acceptedAt]);
   }
 
   private sendReply(
@@ -688,10 +640,10 @@ export class DseNode {
   }
 
   private sendApp(to: NodeId, payload: Json): void {
-    const seqKey = SEQ + to;
-    const seq = ((this.state.get(seqKey) as number | undefined) ?? 0) + 1;
-    this.writeKey(seqKey, seq);
-    this.writeKey(outKey(to, seq), { p: payload, v: this.version });
+    const last = this.state.get(seqKey(to));
+    const seq = (typeof last === 'number' ? last : 0) + 1;
+    this.writeKey(seqKey(to), seq);
+    this.writeKey(outboxKey(to, seq), outboxRecordJson({ payload, version: this.version }));
     this.outbox.set(`${to}:${seq}`, { to, seq, payload, srcVersion: this.version, lastSentAt: this.clock.now() });
     this.sendNow(to, { kind: 'app', h: this.header(seq), payload }, 'app');
   }
@@ -754,7 +706,7 @@ export class DseNode {
     if (this.status !== 'up' || this.holding) return;
     const now = this.clock.now();
     this.resendOutbox(now, this.cfg.retransmitMs);
-    for (const st of this.sthreads.values()) st.retransmit(now);
+    this.sthreads.retransmit(now);
   }
 
   private onHeartbeatTimer(): void {
@@ -791,7 +743,7 @@ export class DseNode {
     else if (this.cfg.cutKind === 'cheap') {
       // The cheap cut needs idle nodes to move with the shared clock too.
       const v = this.nextVersionNumber(0);
-      if (this.queue.length === 0 && this.writes.length === 0) {
+      if (this.writer.idle) {
         this.active = true;
         this.closeVersion(v);
       }
@@ -801,23 +753,7 @@ export class DseNode {
   /** Captures the open version synchronously, queues its checkpoint, and opens the next one. */
   private closeVersion(atLeast: Version): void {
     const v = this.version;
-    const full =
-      this.lastCheckpointVersion === 0 ||
-      this.checkpointsSinceFull + 1 >= this.cfg.fullSnapshotEvery ||
-      this.changedSinceFull + this.dirty.size >= this.state.size;
-    const changes = { set: [] as [string, Json][], del: [] as string[] };
-    if (full) {
-      for (const [k, val] of this.state) changes.set.push([k, val]);
-      this.checkpointsSinceFull = 0;
-      this.changedSinceFull = 0;
-    } else {
-      for (const [k, val] of this.dirty) {
-        if (val === undefined) changes.del.push(k);
-        else changes.set.push([k, val]);
-      }
-      this.checkpointsSinceFull++;
-      this.changedSinceFull += this.dirty.size;
-    }
+    const { full, changes } = this.snapshots.capture(this.state, this.dirty, this.lastCheckpointVersion === 0);
     const record: CheckpointRecord = {
       node: this.id,
       worldLine: this.worldLine,
@@ -850,97 +786,19 @@ export class DseNode {
       this.onPersisted([record]);
       return;
     }
-    this.queue.push(record);
-    this.pumpWrites();
+    this.writer.enqueue(record);
   }
 
   private emitStateChanged(v: Version): void {
     const set: Record<string, Json> = {};
     const deleted: string[] = [];
     for (const [k, val] of this.dirty) {
-      if (!k.startsWith(APP)) continue;
-      if (val === undefined) deleted.push(k.slice(APP.length));
-      else set[k.slice(APP.length)] = val;
+      const name = appKeyName(k);
+      if (name === null) continue;
+      if (val === undefined) deleted.push(name);
+      else set[name] = val;
     }
     this.observer.emit({ type: 'stateChanged', t: this.clock.now(), node: this.id, version: v, set, deleted });
-  }
-
-  /**
-   * Up to `writesInFlight` batches at a time; whatever queued meanwhile goes in the next batch (group
-   * commit). Batches may land in any order; they are reported persisted in the order of their versions.
-   * Writes go on while a recovery is prepared (what gets persisted may be kept), not while fenced off.
-   */
-  private pumpWrites(): void {
-    if (this.retryTimer !== null || this.fenced) return;
-    if (this.status !== 'up' && this.status !== 'frozen') return;
-    while (this.queue.length > 0 && this.writes.length < this.cfg.writesInFlight) {
-      const slot: WriteSlot = { batch: this.queue, written: false, failed: false };
-      this.queue = [];
-      this.writes.push(slot);
-      this.startWrite(slot);
-    }
-  }
-
-  private startWrite(slot: WriteSlot): void {
-    const epoch = this.epoch;
-    // A slot no longer in `writes` was given up (a rollback, a fence): its outcome changes nothing.
-    const current = (): boolean => epoch === this.epoch && this.writes.includes(slot);
-    this.storage.writeCheckpoints(slot.batch).then(
-      () => {
-        if (!current()) return;
-        slot.written = true;
-        this.guarded(() => {
-          while (this.writes.length > 0 && this.writes[0]!.written) this.onPersisted(this.writes.shift()!.batch);
-          this.pumpWrites();
-        });
-      },
-      (err: unknown) => {
-        if (!current()) return;
-        const e = isDseError(err) ? err : new DseError('StorageUnavailable', String(err));
-        for (const r of slot.batch) {
-          this.observer.emit({
-            type: 'checkpointFailed',
-            t: this.clock.now(),
-            node: this.id,
-            worldLine: r.worldLine,
-            version: r.version,
-            code: e.code,
-            definite: e.definite,
-          });
-        }
-        if (e.code === 'StaleWorldLine') {
-          // A newer world-line exists and its recover is on its way. Which of these versions it keeps is
-          // for it to say: every version not reported yet waits, in order, and the kept ones are written
-          // again in the new world-line.
-          this.queue = [...this.writes.flatMap((w) => w.batch), ...this.queue];
-          this.writes = [];
-          this.fenced = true;
-          return;
-        }
-        if (e.definite && e.code !== 'StorageConflict') {
-          // The storage refuses these versions for good (say, a value it cannot store): retrying would
-          // stop this node's checkpoints, and the cut, forever. The node stops instead; a restart restores
-          // the committed cut, without the refused versions, and their requests are rolled back.
-          this.guarded(() => {
-            throw e;
-          });
-          return;
-        }
-        // Indefinite (or a conflict): it may or may not have been written. Writing it again is idempotent;
-        // the batches after it wait to be reported until it is.
-        slot.failed = true;
-        if (this.retryTimer !== null) return;
-        this.retryTimer = this.clock.setTimer(this.cfg.storageRetryMs, () => {
-          this.retryTimer = null;
-          for (const w of this.writes) {
-            if (!w.failed) continue;
-            w.failed = false;
-            this.startWrite(w);
-          }
-          this.pumpWrites();
-        });
-      },
-    );
   }
 
   private onPersisted(batch: CheckpointRecord[]): void {
@@ -970,7 +828,7 @@ export class DseNode {
     for (const [v, held] of this.held) {
       if (v > this.persistedVersion) continue;
       this.held.delete(v);
-      for (const [to, msg, kind] of held) this.transmit(to, msg as HeaderedMessage, kind, false);
+      for (const [to, msg, kind] of held) this.transmit(to, msg, kind, false);
     }
   }
 
@@ -1007,26 +865,14 @@ export class DseNode {
 
   // ---------------------------------------------------------------- dedup
 
-  private dedupHas(src: string, seq: number): boolean {
-    const d = this.state.get(DEDUP + src) as DedupEntry | undefined;
-    if (d === undefined) return false;
-    return seq <= d.f || d.a.includes(seq);
+  private dedupHas(src: NodeId, seq: number): boolean {
+    const w = this.state.get(dedupKey(src));
+    return w !== undefined && wasApplied(readDedupWindow(w), seq);
   }
 
-  private dedupAdd(src: string, seq: number): void {
-    const d = (this.state.get(DEDUP + src) as DedupEntry | undefined) ?? { f: 0, a: [] };
-    let f = d.f;
-    let a = d.a;
-    if (seq === f + 1) {
-      f = seq;
-      while (a.length > 0 && a[0] === f + 1) {
-        f++;
-        a = a.slice(1);
-      }
-    } else {
-      a = [...a, seq].sort((x, y) => x - y);
-    }
-    this.writeKey(DEDUP + src, { f, a });
+  private dedupAdd(src: NodeId, seq: number): void {
+    const w = this.state.get(dedupKey(src));
+    this.writeKey(dedupKey(src), dedupWindowJson(withApplied(w === undefined ? EMPTY_DEDUP_WINDOW : readDedupWindow(w), seq)));
   }
 
   // ---------------------------------------------------------------- recovery
@@ -1132,25 +978,20 @@ export class DseNode {
       this.persistedVersion = persisted;
     }
     this.epoch++;
-    this.abandonSthreads();
+    this.sthreads.abandonAll();
     this.held.clear();
-    if (this.retryTimer !== null) {
-      this.clock.clearTimer(this.retryTimer);
-      this.retryTimer = null;
-    }
     const oldWorldLine = this.worldLine;
     this.worldLine = rec.worldLine;
     this.cut = { ...rec.cut };
     this.preparingFor = 0;
-    this.fenced = false;
     this.flushAsked.clear();
     // Kept versions not yet persisted (including those whose write is in flight) are written again, under the new world-line.
-    this.writes = [];
-    this.queue = [];
+    const rewrite: CheckpointRecord[] = [];
     for (const c of this.closed) {
       if (c.record.worldLine !== rec.worldLine) c.record = { ...c.record, worldLine: rec.worldLine };
-      if (!c.persisted) this.queue.push(c.record);
+      if (!c.persisted) rewrite.push(c.record);
     }
+    this.writer.reset(rewrite);
     this.rebuildOutbox();
     this.observer.emit({
       type: 'rollback',
@@ -1187,11 +1028,10 @@ export class DseNode {
   private rebuildOutbox(): void {
     this.outbox.clear();
     for (const [k, v] of this.state) {
-      if (!k.startsWith(OUT)) continue;
-      const rest = k.slice(OUT.length);
-      const i = rest.lastIndexOf(':');
-      const e = v as { p: Json; v: Version };
-      this.outbox.set(rest, { to: rest.slice(0, i), seq: Number(rest.slice(i + 1)), payload: e.p, srcVersion: e.v, lastSentAt: -Infinity });
+      const key = parseOutboxKey(k);
+      if (key === null) continue;
+      const e = readOutboxRecord(v);
+      this.outbox.set(`${key.to}:${key.seq}`, { to: key.to, seq: key.seq, payload: e.payload, srcVersion: e.version, lastSentAt: -Infinity });
     }
   }
 
@@ -1203,7 +1043,7 @@ export class DseNode {
       this.runAction(() => this.app.onRestore!(this.ctx));
       this.afterAction();
     }
-    this.pumpWrites();
+    this.writer.pump();
     const buffered = this.buffered;
     this.buffered = [];
     for (const m of buffered) this.dispatch(m);
@@ -1221,14 +1061,12 @@ export class DseNode {
     this.restoringWorldLine = rec.worldLine;
     this.epoch++;
     const epoch = this.epoch;
-    this.abandonSthreads();
-    this.queue = [];
-    this.writes = [];
-    this.fenced = false;
+    this.sthreads.abandonAll();
+    this.writer.reset();
     this.held.clear();
-    if (this.retryTimer !== null) {
-      this.clock.clearTimer(this.retryTimer);
-      this.retryTimer = null;
+    if (this.restoreRetryTimer !== null) {
+      this.clock.clearTimer(this.restoreRetryTimer);
+      this.restoreRetryTimer = null;
     }
     const target = this.restorePoint(rec);
     const load =
@@ -1257,8 +1095,8 @@ export class DseNode {
         }
         // Storage unreachable: try again; messages wait in the buffer meanwhile.
         this.pendingRecover ??= rec;
-        this.retryTimer = this.clock.setTimer(this.cfg.storageRetryMs, () => {
-          this.retryTimer = null;
+        this.restoreRetryTimer = this.clock.setTimer(this.cfg.storageRetryMs, () => {
+          this.restoreRetryTimer = null;
           if (this.status === 'restoring' && epoch === this.epoch) this.restore();
         });
       },
@@ -1276,8 +1114,7 @@ export class DseNode {
     this.closed = [];
     this.baseVersion = restoredVersion;
     this.lastCheckpointVersion = restoredVersion;
-    this.checkpointsSinceFull = 0;
-    this.changedSinceFull = 0;
+    this.snapshots.reset();
     this.persistedVersion = restoredVersion;
     this.worldLine = rec.worldLine;
     this.cut = { ...rec.cut };
@@ -1318,31 +1155,13 @@ export class DseNode {
     }
   }
 
-  private abandonSthreads(): void {
-    const list = [...this.sthreads.values()];
-    this.sthreads.clear();
-    for (const st of list) st.abandon();
-  }
-
   // ---------------------------------------------------------------- sthreads
 
   private startSthread(key: string, body: (st: Sthread) => Promise<void>, as: NodeId = this.id): void {
     const id = `${as}~${key}`;
-    this.sthreads.get(id)?.abandon();
     // The sthread's calls depend on the open version: it must be closed under its own number.
     this.active = true;
-    const st = new SthreadImpl(this, id, { worldLine: this.worldLine, version: this.version, deps: { [this.id]: this.version } });
-    this.sthreads.set(id, st);
-    body(st).then(
-      () => {
-        if (this.sthreads.get(id) === st) this.sthreads.delete(id);
-      },
-      (e: unknown) => {
-        if (this.sthreads.get(id) === st) this.sthreads.delete(id);
-        if (isDseError(e) && (e.code === 'WorldLineChanged' || e.code === 'RolledBack')) return;
-        this.sthreadErrors.push(e);
-      },
-    );
+    this.sthreads.start(id, { worldLine: this.worldLine, version: this.version, deps: { [this.id]: this.version } }, body);
   }
 
   /** @internal for SthreadImpl */
@@ -1383,85 +1202,13 @@ export class DseNode {
 
   /** @internal */
   sthreadAlive(st: SthreadImpl): boolean {
-    return this.sthreads.get(st.id) === st;
+    return this.sthreads.isAlive(st);
   }
 }
 
 /** An internal assertion: a fact of the protocol that must hold; a violation is a bug and stops the node. */
 function assert(cond: boolean, message: string): asserts cond {
   if (!cond) throw new Error(`assertion failed: ${message}`);
-}
-
-class SthreadImpl implements Sthread {
-  readonly id: CallerId;
-  readonly worldLine: WorldLine;
-  deps: Deps;
-  private readonly node: DseNode;
-  private readonly detachedAt: Version;
-  private seq = 0;
-  private pending: { seq: number; to: NodeId; payload: Json; sentAt: number; resolve: (v: Json) => void; reject: (e: unknown) => void } | null = null;
-  private dead = false;
-
-  constructor(node: DseNode, id: CallerId, handle: SthreadHandle) {
-    this.node = node;
-    this.id = id;
-    this.worldLine = handle.worldLine;
-    this.detachedAt = handle.version;
-    this.deps = { ...handle.deps };
-  }
-
-  get handle(): SthreadHandle {
-    return { worldLine: this.worldLine, version: this.detachedAt, deps: { ...this.deps } };
-  }
-
-  call(target: NodeId, payload: Json): Promise<Json> {
-    if (this.dead) return Promise.reject(new DseError('WorldLineChanged', `sthread ${this.id} was abandoned`));
-    if (this.pending !== null) throw new Error(`sthread ${this.id}: calls are sequential; await the previous one`);
-    const seq = ++this.seq;
-    return new Promise<Json>((resolve, reject) => {
-      this.pending = { seq, to: target, payload, sentAt: this.node.now, resolve, reject };
-      this.node.sthreadSend(this, target, seq, payload, false);
-    });
-  }
-
-  merge<T>(fn: (ctx: ActionContext) => T): Promise<T> {
-    if (this.dead || !this.node.sthreadAlive(this)) {
-      return Promise.reject(new DseError('WorldLineChanged', `sthread ${this.id} was abandoned`));
-    }
-    try {
-      const [out, version] = this.node.sthreadMerge(this, fn);
-      this.deps = { [this.node.id]: version };
-      return Promise.resolve(out);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  onReply(msg: Extract<WireMessage, { kind: 'reply' }>): void {
-    const p = this.pending;
-    if (p === null || p.seq !== msg.seq || msg.h.worldLine !== this.worldLine) return;
-    this.pending = null;
-    if (msg.status === 'aborted') {
-      p.reject(new DseError('RolledBack', `sthread ${this.id}: call ${msg.seq} to ${p.to} was aborted`));
-      return;
-    }
-    mergeInto(this.deps, msg.deps);
-    p.resolve(msg.result);
-  }
-
-  retransmit(now: number): void {
-    const p = this.pending;
-    if (p === null || now - p.sentAt < this.node.retransmitMs) return;
-    p.sentAt = now;
-    this.node.sthreadSend(this, p.to, p.seq, p.payload, true);
-  }
-
-  abandon(): void {
-    this.dead = true;
-    const p = this.pending;
-    this.pending = null;
-    p?.reject(new DseError('WorldLineChanged', `sthread ${this.id}: world-line ${this.worldLine} ended`));
-  }
 }
 
 /** A stable id for a message, the same on the sending and the receiving side (the playground draws arrows with it). */

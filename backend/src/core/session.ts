@@ -2,7 +2,7 @@ import type { CallerId, Cut, Deps, Json, NodeId, WorldLine } from '@dse/shared';
 import { DseError, RolledBack, SessionRolledBack } from '@dse/shared';
 import { covers, maxVersion, mergeInto } from './deps';
 import type { WireMessage, WorldLineStart } from './messages';
-import type { CommittedReply } from './node';
+import type { CommittedReply } from './caller-table';
 import { COORDINATOR } from './messages';
 import type { Clock, Network, Observer, TimerId } from './ports';
 

@@ -3,7 +3,8 @@ import { DseError } from '@dse/shared';
 import type { Namespace } from 'socket.io';
 import type { Coordinator } from '../core/coordinator';
 import type { Observer } from '../core/ports';
-import { committedReplies } from '../core/node';
+import { committedReplies } from '../core/caller-table';
+import { appEntries } from '../core/state-keys';
 import { SessionHost } from '../core/session';
 import { RealClock, wallNow } from './clock';
 import type { ClusterContext, ClusterOptions, NodeEntry } from './cluster-context';
@@ -282,7 +283,7 @@ export class Cluster {
     }
     const cp = await this.opts.storage.storage.loadCheckpoint(id, v);
     if (cp === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
-    for (const [k, val] of cp.state) if (k.startsWith('a:')) out[k.slice(2)] = val;
+    for (const [k, val] of appEntries(cp.state)) out[k] = val;
     this.host.nodeRemoved(id, committedReplies(cp.state));
     return out;
   }

@@ -3,7 +3,9 @@ import { DseError, isDseError } from '@dse/shared';
 import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
-import { committedReplies, DseNode } from '../core/node';
+import { committedReplies } from '../core/caller-table';
+import { appEntries } from '../core/state-keys';
+import { DseNode } from '../core/node';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Network, Storage } from '../core/ports';
 import { SessionHost } from '../core/session';
 import type { PlacementView } from '../services/common';
@@ -637,7 +639,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           checker.fail('durability', `the committed checkpoint ${id}@${version} is not in storage`, sched.now);
           return state;
         }
-        for (const [k, v] of cp.state) if (k.startsWith('a:')) state[k.slice(2)] = v;
+        for (const [k, v] of appEntries(cp.state)) state[k] = v;
         host.nodeRemoved(id, committedReplies(cp.state));
         return state;
       } catch {

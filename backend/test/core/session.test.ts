@@ -1,7 +1,7 @@
 import { isDseError } from '@dse/shared';
 import { describe, expect, it } from 'vitest';
 import type { WireMessage } from '../../src/core/messages';
-import { committedReplies } from '../../src/core/node';
+import { committedReplies } from '../../src/core/caller-table';
 import { SessionHost } from '../../src/core/session';
 import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
 
