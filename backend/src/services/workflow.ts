@@ -240,7 +240,6 @@ export class WorkflowClient {
  * cancelled, why, v}`. `n` and `cn` are 1 in a correct run: the checker counts them.
  */
 export type TravelKind = 'flight' | 'hotel' | 'car' | 'payment';
-export const TRAVEL_KINDS: readonly TravelKind[] = ['flight', 'hotel', 'car', 'payment'];
 
 export interface Booking {
   item: string;

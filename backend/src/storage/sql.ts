@@ -342,6 +342,7 @@ export const MAX_JSON_DEPTH = 1000;
 /**
  * Throws a definite `BadRequest` unless `value` can be stored and read back unchanged: the check the
  * storage applies to every state value. Exported so that an API can refuse such a value up front.
+ * @public (no caller yet: knip would report it)
  */
 export function assertStorableJson(value: unknown, where = 'value'): void {
   checkJson(value, where);
