@@ -377,7 +377,7 @@ export class DseNode {
       type: 'messageDelivered',
       t: this.clock.now(),
       id: messageId(msg),
-      kind: msg.kind as MessageKind,
+      kind: msg.kind,
       from: msg.h.src,
       to: this.id,
       version: this.version,
@@ -1219,7 +1219,7 @@ export class DseNode {
           this.restore();
           return;
         }
-        this.guarded(() => this.finishRestore(rec, cp?.state ?? new Map(), cp === null ? 0 : target, fresh));
+        this.guarded(() => this.finishRestore(rec, cp?.state ?? new Map<string, Json>(), cp === null ? 0 : target, fresh));
       },
       (err: unknown) => {
         if (epoch !== this.epoch) return;

@@ -283,7 +283,7 @@ export const travelApp: App = {
           const s = ctx.get(stockKey(prev.item)) as { c: number } | undefined;
           if (s !== undefined) ctx.put(stockKey(prev.item), { c: s.c + 1, v: ctx.version });
         }
-        ctx.put(bk, { ...prev, st: wasBooked ? 'cancelled' : prev.st, cn: prev.cn + 1, v: ctx.version } as unknown as Json);
+        ctx.put(bk, { ...prev, st: wasBooked ? 'cancelled' : prev.st, cn: prev.cn + 1, v: ctx.version });
         return { ok: true, cancelled: wasBooked };
       }
       default:

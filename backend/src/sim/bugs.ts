@@ -76,8 +76,8 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
         const p = req.payload;
         return app.onRequest(ctx, typeof p === 'object' && p !== null && !Array.isArray(p) ? { ...req, payload: rewrite(ctx, p) } : req);
       },
-      onMessage: app.onMessage,
-      onRestore: app.onRestore,
+      onMessage: app.onMessage?.bind(app),
+      onRestore: app.onRestore?.bind(app),
     };
   }
   const volatile = VOLATILE[bug as ServiceBug];
@@ -85,7 +85,7 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
     volatile !== undefined
       ? volatileKeys(volatile)
       : (ctx: ActionContext, wrapped: ActionContext): void => {
-          const detach = wrapped.detach;
+          const detach = wrapped.detach.bind(wrapped);
           wrapped.detach = (key, body) => detach(`${key}@w${ctx.worldLine}`, body);
         };
   const wrap = (ctx: ActionContext): ActionContext => {
@@ -117,7 +117,7 @@ function volatileKeys(pattern: RegExp): (ctx: ActionContext, wrapped: ActionCont
   const stores = new Map<NodeId, Map<string, Json>>();
   return (ctx, wrapped) => {
     let store = stores.get(ctx.nodeId);
-    if (store === undefined) stores.set(ctx.nodeId, (store = new Map()));
+    if (store === undefined) stores.set(ctx.nodeId, (store = new Map<string, Json>()));
     const mem = store;
     // Written through to the state too, but read from memory first: a cache that nobody rolls back.
     wrapped.get = (key) => (pattern.test(key) && mem.has(key) ? mem.get(key) : ctx.get(key));
@@ -206,7 +206,7 @@ export function plantMembershipBug(app: App, bug: string | undefined): App {
   };
   return {
     onRequest: (ctx, req) => (isView(req.payload) ? app.onRequest(wrap(ctx), req) : app.onRequest(ctx, req)),
-    onMessage: app.onMessage,
-    onRestore: app.onRestore,
+    onMessage: app.onMessage?.bind(app),
+    onRestore: app.onRestore?.bind(app),
   };
 }

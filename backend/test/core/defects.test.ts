@@ -39,9 +39,9 @@ function harness(app: App, cfg: Partial<NodeConfig> = {}) {
   );
   const settle = async (ms = 0): Promise<void> => {
     const end = sched.now + ms;
-    for (let i = 0; i < 100; i++) await null;
-    while (sched.step(end)) for (let i = 0; i < 20; i++) await null;
-    for (let i = 0; i < 100; i++) await null;
+    for (let i = 0; i < 100; i++) await Promise.resolve();
+    while (sched.step(end)) for (let i = 0; i < 20; i++) await Promise.resolve();
+    for (let i = 0; i < 100; i++) await Promise.resolve();
   };
   const request = (seq: number, payload: Json, over: Partial<Req> = {}): Req => ({
     kind: 'request',
@@ -302,12 +302,12 @@ describe('a prepare that comes while a restarted node loads its state', () => {
     );
     const settle = async (ms: number): Promise<void> => {
       const end = sched.now + ms;
-      for (let i = 0; i < 100; i++) await null;
-      while (sched.step(end)) for (let i = 0; i < 20; i++) await null;
+      for (let i = 0; i < 100; i++) await Promise.resolve();
+      while (sched.step(end)) for (let i = 0; i < 20; i++) await Promise.resolve();
     };
     node.start();
     node.receive({ kind: 'recover', worldLine: 2, cut: { n1: 1 }, restore: { n1: 1 }, resumeVersion: 2, incarnation: 2 });
-    for (let i = 0; i < 50; i++) await null;
+    for (let i = 0; i < 50; i++) await Promise.resolve();
     expect(node.status).toBe('restoring');
     // A new failure elsewhere: the coordinator prepares world-line 3 while this node still loads.
     node.receive({ kind: 'prepare', worldLine: 3 });
