@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -26,7 +27,9 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'fast', include: FAST, exclude: SLOW_IN_FAST_FOLDERS, testTimeout: 30_000, hookTimeout: 30_000 },
+        // Pure CPU work: one worker per core (vitest's default leaves one core to its main process, which is
+        // idle here; on 2 cores that would run the files one by one).
+        test: { name: 'fast', include: FAST, exclude: SLOW_IN_FAST_FOLDERS, testTimeout: 30_000, hookTimeout: 30_000, maxWorkers: availableParallelism() },
       },
       {
         extends: true,

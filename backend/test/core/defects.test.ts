@@ -11,6 +11,9 @@ import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
 import { DEFAULT_SIM_OPTIONS, formatViolations, runSeed } from '../../src/sim/world';
 import { MemoryStorage } from '../../src/storage/memory';
 
+/** A seed sweep: seconds on an idle machine, minutes on a loaded one; the fast project's 30 s covers the rest. */
+const SWEEP = { timeout: 120_000 };
+
 /**
  * The defects of issue 15, section 1, and the recovery behaviour that replaced the old one: each test
  * here failed on the code before its fix.
@@ -183,7 +186,7 @@ describe('caller tables forget only what callers settled', () => {
     expect(h.replies().filter((r) => r.seq === 1)).toHaveLength(1);
   });
 
-  it('long sthreads (34 to 40 calls) survive recoveries: 40 seeds, no violation', async () => {
+  it('long sthreads (34 to 40 calls) survive recoveries: 40 seeds, no violation', SWEEP, async () => {
     const scenario = makeKvtestScenario({ hopsMin: 34, hopsMax: 40, sthreadShare: 1 });
     const failures: string[] = [];
     for (let seed = 1; seed <= 40; seed++) {
