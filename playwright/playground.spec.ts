@@ -77,6 +77,11 @@ test('a keyboard shortcut holds the cluster itself (the cut stands still), and ?
   await page.locator('body').press('Escape');
   await expect(page.getByTestId('help')).toBeHidden();
   try {
+    // Events flow and the cut moves right before the hold: else "nothing moved" below would prove nothing.
+    const flowing = (await pg.summary()).events;
+    const cutBefore = await pg.cutTotal();
+    await expect.poll(async () => (await pg.summary()).events, { timeout: 30_000 }).toBeGreaterThan(flowing);
+    await pg.waitForCutAbove(cutBefore);
     await page.locator('body').press(' ');
     await expect(page.getByTestId('live-state')).toHaveText('held');
     // What was on the wire lands; then nothing moves: no new version, no new cut.

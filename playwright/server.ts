@@ -48,16 +48,16 @@ export async function startPlayground(
         resolve(m[1]!);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`the server exited (code ${code}) before it started:\n${log}`));
     });
   });
   // Keep draining its output so the pipe never fills.
-  child.stdout!.resume();
-  child.stderr!.resume();
+  child.stdout.resume();
+  child.stderr.resume();
   return { url, process: child, dataDir };
 }
 

@@ -75,7 +75,7 @@ export function jsonLogLine(line: string): Record<string, unknown> | null {
   if (!line.startsWith('{')) return null;
   try {
     const v: unknown = JSON.parse(line);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) && 'msg' in v ? (v as Record<string, unknown>) : null;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && 'msg' in v ? v : null;
   } catch {
     return null;
   }

@@ -131,7 +131,7 @@ try {
   const samples: Sample[] = [];
   const start = Date.now();
   while (Date.now() - start < seconds * 1000) {
-    const s = (await page.evaluate(SAMPLE)) as Omit<Sample, 'atS'>;
+    const s = await page.evaluate<Omit<Sample, 'atS'>>(SAMPLE);
     samples.push({
       atS: Math.round((Date.now() - start) / 1000),
       fps: round1(s.fps),

@@ -78,7 +78,7 @@ const REPLICA_PREFIX = '~';
 export function unitOfRequest(payload: Json): string | null {
   if (!isObject(payload)) return null;
   if ('pl' in payload) return null;
-  const str = (f: string): string | null => (typeof payload[f] === 'string' && payload[f] !== '' ? (payload[f] as string) : null);
+  const str = (f: string): string | null => (typeof payload[f] === 'string' && payload[f] !== '' ? payload[f] : null);
   switch (payload.svc) {
     case 'kv': {
       const k = str('key');

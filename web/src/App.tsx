@@ -303,7 +303,7 @@ export function App() {
           ...(sim.requests !== undefined ? { requestsPerSession: Number(sim.requests) } : {}),
         };
         const r = await lc.command<'simulate'>(body, 120_000);
-        const events = r.events.map((e, i) => ({ ...e, n: i + 1 }) as NumberedEvent);
+        const events = r.events.map((e, i) => ({ ...e, n: i + 1 }));
         const speed = sim.speed === 'end' ? 0 : Number(sim.speed ?? (isClassPace(store.model.config) ? CLASS_REPLAY_SPEED : NORMAL_REPLAY_SPEED));
         startReplay(
           events,

@@ -488,7 +488,7 @@ describe('world-lines with their reasons', () => {
   });
 
   it('describes the new events in the event table and accepts them in a trace', () => {
-    const n = (e: E, i: number): NumberedEvent => ({ ...e, n: i }) as NumberedEvent;
+    const n = (e: E, i: number): NumberedEvent => ({ ...e, n: i });
     expect(summarize(n(FAILURE[1]!, 1))).toBe(
       'world-line 2 begins (a failed, precise recovery); cut a v1, b v1, c v1, d v1; kept above the cut: up to a v3, b v3, c v3, d v3',
     );

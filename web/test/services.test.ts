@@ -5,7 +5,7 @@ import { deriveServices, deriveServicesFrom, scenarioOf, serviceCounts, workload
 
 type E = InspectionEvent;
 const ev = <T extends E['type']>(type: T, t: number, rest: Omit<Extract<E, { type: T }>, 'type' | 't'>): E => ({ type, t, ...rest }) as unknown as E;
-const numbered = (e: E, n: number): NumberedEvent => ({ ...e, n }) as NumberedEvent;
+const numbered = (e: E, n: number): NumberedEvent => ({ ...e, n });
 const change = (t: number, node: string, version: number, set: Record<string, Json>, deleted: string[] = []): E =>
   ev('stateChanged', t, { node, version, set, deleted });
 

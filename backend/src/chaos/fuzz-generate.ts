@@ -158,7 +158,7 @@ function validCommand(rng: Rng, disruptive: boolean, avoidDeep: boolean): Obj {
     case 'request': {
       const put = rng.chance(0.5);
       const r: Obj = { type: 'request', op: put ? 'put' : 'get', key: fuzzKey(rng) };
-      if (put) r.value = rng.chance(0.05) ? (deepArrays(rng, avoidDeep) as Json) : rng.pick<Json>([1, 'v', null, { a: [1, 2] }, 'x'.repeat(100)]);
+      if (put) r.value = rng.chance(0.05) ? deepArrays(rng, avoidDeep) : rng.pick<Json>([1, 'v', null, { a: [1, 2] }, 'x'.repeat(100)]);
       else if (rng.chance(0.5)) r.committedOnly = true;
       if (rng.chance(0.5)) r.session = rng.pick(['fz', 'fz.1', `fz-${rng.int(0, 9)}`]);
       if (rng.chance(0.3)) r.node = rng.pick(['n1', 'n2', 'n3', 'n4', 'n9']);

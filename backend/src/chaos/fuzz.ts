@@ -10,7 +10,7 @@ import { errorCode, httpProblem, rawExchange, replyProblem } from './fuzz-judge'
 import { ServerProcess, freePort } from './server-proc';
 import { CutWatch } from './verify';
 
-export type { FuzzCase, KnownBug } from './fuzz-generate';
+export type { KnownBug } from './fuzz-generate';
 export { describeCase, generateCase } from './fuzz-generate';
 export { replyProblem } from './fuzz-judge';
 

@@ -275,7 +275,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const rig = await setUp(o, storage, () => coordinatorRestarts++);
   const { ctx, monitor, control, clients } = rig;
   const server = ctx.server;
-  const faults = new FaultSchedule({ ctx, monitor, control, clients, proxy: storage.proxy, startServer: rig.startServer, t0 }, rng, kinds);
+  const faults = new FaultSchedule({ ctx, monitor, control, clients, proxy: storage.proxy, startServer: rig.startServer.bind(rig), t0 }, rng, kinds);
   const extra: ViolationNote[] = [];
   let loads: Promise<void>[] = [];
   try {

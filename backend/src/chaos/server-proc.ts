@@ -78,9 +78,9 @@ export class ServerProcess {
     if (child.pid !== undefined) this.groups.add(child.pid);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     let out = '';
-    child.stderr!.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
     let errBuf = '';
-    child.stderr!.on('data', (chunk: string) => {
+    child.stderr.on('data', (chunk: string) => {
       errBuf += chunk;
       const lines = errBuf.split('\n');
       errBuf = lines.pop()!;
@@ -108,11 +108,11 @@ export class ServerProcess {
       };
       const cleanup = (): void => {
         clearTimeout(timer);
-        child.stdout!.off('data', onData);
+        child.stdout.off('data', onData);
         child.off('exit', onExit);
-        child.stdout!.resume();
+        child.stdout.resume();
       };
-      child.stdout!.on('data', onData);
+      child.stdout.on('data', onData);
       child.once('exit', onExit);
     });
   }

@@ -592,7 +592,7 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
       if (b !== null) {
         if (!b[1]!.startsWith(final.prefix)) continue;
         let l = bookings.get(b[1]!);
-        if (l === undefined) bookings.set(b[1]!, (l = new Map()));
+        if (l === undefined) bookings.set(b[1]!, (l = new Map<number, Booking & { node: string }>()));
         l.set(Number(b[2]), { ...(value as unknown as Booking), node });
         continue;
       }
@@ -705,7 +705,7 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
         'durability',
         `workflow ${id} was reported committed (${r.session}#${r.q}: ${JSON.stringify(r.result)}) but is not in the committed state`,
       );
-    else if (here.rec.ph !== 'done' || !jsonEqual(here.rec.out as Json, r.result))
+    else if (here.rec.ph !== 'done' || !jsonEqual(here.rec.out, r.result))
       out.fail(
         'lost',
         'durability',

@@ -85,7 +85,7 @@ function readCallerReply(value: Json, what: string): CallerReply {
   const o = asObject(value, what);
   const named = 'status' in o;
   const raw = named ? o.status : o.s;
-  const status = named ? raw : OLD_STATUS[String(raw)];
+  const status = named ? raw : typeof raw === 'string' ? OLD_STATUS[raw] : undefined;
   if (status !== 'pending' && status !== 'done' && status !== 'aborted') throw new CorruptRecordError(what, value);
   const out: CallerReply = { status };
   const result = named ? o.result : o.r;

@@ -1,7 +1,7 @@
 import type { Cut, CutKind, Mode, NodeId, RecoveryKind, Version, WorldLine, WorldLineReason } from '@dse/shared';
 import { isDseError } from '@dse/shared';
 import { cheapCut, exactCut } from './cut';
-import type { PendingGraph } from './cut';
+import type { PendingGraph, PendingVersion } from './cut';
 import { cutsEqual } from './deps';
 import type { WireMessage, WorldLineStart } from './messages';
 import type { Clock, CoordinatorRecord, Network, Observer, Storage, TimerId } from './ports';
@@ -308,7 +308,7 @@ export class Coordinator {
 
   private pendingOf(node: NodeId): Map<Version, { prevVersion: Version; deps: Record<NodeId, Version> }> {
     let pending = this.graph.get(node);
-    if (pending === undefined) this.graph.set(node, (pending = new Map()));
+    if (pending === undefined) this.graph.set(node, (pending = new Map<number, PendingVersion>()));
     return pending;
   }
 

@@ -73,6 +73,4 @@ export type WireMessage =
   | { kind: 'sync'; from: string; role: 'node' | 'client'; since: WorldLine }
   | { kind: 'heartbeat'; node: NodeId; worldLine: WorldLine; version: Version };
 
-export type WireKind = WireMessage['kind'];
-
 export const COORDINATOR = 'coordinator';

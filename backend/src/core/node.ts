@@ -1083,7 +1083,7 @@ export class DseNode implements SthreadHost {
           this.restore();
           return;
         }
-        this.guarded(() => this.finishRestore(rec, cp?.state ?? new Map(), cp === null ? 0 : target, fresh));
+        this.guarded(() => this.finishRestore(rec, cp?.state ?? new Map<string, Json>(), cp === null ? 0 : target, fresh));
       },
       (err: unknown) => {
         if (epoch !== this.epoch) return;

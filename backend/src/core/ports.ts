@@ -17,6 +17,7 @@ export interface Network {
   send(to: string, msg: WireMessage): void;
 }
 
+/** The port the core's lint rule points to instead of Math.random (no core module draws yet). @public */
 export interface Random {
   /** Uniform in [0, 1). */
   next(): number;

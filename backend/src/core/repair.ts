@@ -122,10 +122,10 @@ export function planCutRepair(members: readonly NodeId[], cut: Readonly<Cut>, hi
   for (const n of members) {
     kept[n] = cut[n] ?? 0;
     const h = histories.get(n);
-    if (h?.survived !== true) lost.push({ node: n, version: kept[n]! });
+    if (h?.survived !== true) lost.push({ node: n, version: kept[n] });
     const versions = (h?.versions ?? []).filter((v) => v.version > kept[n]!).map((v) => v.version);
     if (versions.length > 0 || h?.survived !== true)
-      rolledBack.push({ node: n, above: kept[n]!, versions, reason: h?.survived === true ? 'cut' : 'lost', path: [] });
+      rolledBack.push({ node: n, above: kept[n], versions, reason: h?.survived === true ? 'cut' : 'lost', path: [] });
   }
   return { kept, rolledBack, keptVersions: [], lost };
 }

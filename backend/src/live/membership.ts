@@ -176,7 +176,7 @@ export class MembershipControl {
     const v = before.version + 1;
     const say = (phase: 'sent' | 'committed' | 'handedOver'): void =>
       this.host.emit({ type: 'placementChanged', t: this.host.now(), version: v, members: [...members], phase, change: what });
-    const payload: Json = { pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) } as unknown as Json;
+    const payload: Json = { pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) };
     await this.waitUp(to);
     const deadline = this.deadline;
     for (let attempt = 1; ; attempt++) {

@@ -214,11 +214,11 @@ export class NodeGateway {
     if (Array.isArray(frame.m)) {
       for (const item of frame.m) {
         if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'object' || item[1] === null) continue;
-        if (!messageOfNode(entry.id, item[1] as WireMessage)) {
+        if (!messageOfNode(entry.id, item[1])) {
           this.forged(entry, `a ${JSON.stringify((item[1] as { kind?: unknown }).kind ?? null).slice(0, 40)} message not from itself`);
           continue;
         }
-        this.router.route(item[0], item[1] as WireMessage, 'node');
+        this.router.route(item[0], item[1], 'node');
       }
     }
     if (Array.isArray(frame.s)) {
@@ -249,7 +249,7 @@ export class NodeGateway {
   private async storageCall(node: NodeId, op: unknown, args: unknown): Promise<unknown> {
     this.served++;
     const storage = this.cx.opts.storage.storage;
-    const a = Array.isArray(args) ? args : [];
+    const a: unknown[] = Array.isArray(args) ? args : [];
     if (op === 'writeCheckpoints') {
       const records = a[0];
       if (!Array.isArray(records) || !records.every((r) => typeof r === 'object' && r !== null && (r as CheckpointRecord).node === node)) {

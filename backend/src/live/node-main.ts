@@ -471,14 +471,7 @@ socket.on('reset', (cfg: NodeRunConfig) => {
 socket.on('connect_error', (e: Error) => {
   // engine.io puts the transport's own error in `description` (an ErrorEvent, or the HTTP status of a refused upgrade).
   const d = (e as Error & { description?: unknown }).description;
-  const detail =
-    d instanceof Error
-      ? d.message
-      : typeof d === 'object' && d !== null && 'message' in d
-        ? String((d as { message: unknown }).message)
-        : d !== undefined
-          ? String(d)
-          : '';
+  const detail = d instanceof Error ? d.message : typeof d === 'object' && d !== null && 'message' in d ? String(d.message) : d !== undefined ? String(d) : '';
   retryJoin(`cannot connect: ${e.message}${detail !== '' ? ` (${detail})` : ''}`);
 });
 

@@ -27,7 +27,7 @@ export interface CommandDeps {
 export interface Commands {
   current(): CurrentSettings;
   /** Runs a command exactly as HTTP and Socket.IO do; errors come back as replies, never thrown. */
-  exec(cmd: Command): Promise<CommandReply>;
+  exec: (cmd: Command) => Promise<CommandReply>;
 }
 
 /** What every command does, whichever way it came (HTTP, Socket.IO, or a caller in this process). */

@@ -41,9 +41,9 @@ export interface Security {
   /** An HTTP request carries the token (bearer or cookie), or none is needed. */
   authorized(req: IncomingMessage): boolean;
   /** Socket.IO's check of the handshake's HTTP request (Host, and Origin without a token). */
-  allowRequest(req: IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void): void;
+  allowRequest: (req: IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void) => void;
   /** Socket.IO middleware: the connection presents the token (auth, bearer header or cookie). */
-  authMiddleware(socket: Socket, next: (err?: Error) => void): void;
+  authMiddleware: (socket: Socket, next: (err?: Error) => void) => void;
 }
 
 export function createSecurity(token: string | null): Security {

@@ -23,7 +23,6 @@ import { attachSockets } from './sockets';
 import { EventStream } from './stream';
 import type { StreamOptions } from './stream';
 
-export { CONTENT_SECURITY_POLICY } from './security';
 export { BROWSER_CONNECTIONS_PER_ADDRESS, BROWSER_FRAME_BYTES_MAX } from './sockets';
 
 export const DEFAULT_LIMITS: Limits = {

@@ -60,7 +60,7 @@ export class EventStream {
   }
 
   push(e: InspectionEvent): void {
-    const ne = { ...e, n: ++this.seq } as NumberedEvent;
+    const ne = { ...e, n: ++this.seq };
     this.history.push(ne);
     if (this.history.length > this.opts.historyEventsMax + Math.max(64, this.opts.historyEventsMax >> 3)) {
       const cut = this.history.length - this.opts.historyEventsMax;

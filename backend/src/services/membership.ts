@@ -226,7 +226,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     const here = msg.pinned.length > 0 ? unitsHere(ctx) : new Map<string, string[]>();
     for (const unit of msg.pinned) if (!here.has(unit)) ctx.put(AWAIT + unit, { from });
     const view = viewOf(ctx);
-    if (view.wait.includes(from)) ctx.put(VIEW, { ...view, wait: view.wait.filter((n) => n !== from) } as unknown as Json);
+    if (view.wait.includes(from)) ctx.put(VIEW, { ...view, wait: view.wait.filter((n) => n !== from) });
   }
 
   function changeView(ctx: ActionContext, change: ViewChange): Json {
@@ -284,7 +284,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     }
     // Wait for the hand-off of every other old member (not the one inherited: it is down).
     const wait = isMember ? old.filter((n) => n !== self && n !== change.inherit?.from) : [];
-    ctx.put(VIEW, { v: change.v, m: members, prev: old, wait } as unknown as Json);
+    ctx.put(VIEW, { v: change.v, m: members, prev: old, wait });
     if (wasMember) {
       for (const to of members) {
         if (to === self) continue;
@@ -335,7 +335,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         const st = standing(ctx, unit);
         if ('owner' in st) return wrongOwner(unit, st.owner, viewOf(ctx));
         if ('hold' in st) {
-          ctx.put(`${HELD}${req.caller}/${req.seq}`, { c: req.caller, q: req.seq, p } as unknown as Json);
+          ctx.put(`${HELD}${req.caller}/${req.seq}`, { c: req.caller, q: req.seq, p });
           return PENDING;
         }
       }

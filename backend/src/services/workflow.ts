@@ -269,7 +269,6 @@ export class WorkflowClient {
  * cancelled, why, v}`. `n` and `cn` are 1 in a correct run: the checker counts them.
  */
 export type TravelKind = 'flight' | 'hotel' | 'car' | 'payment';
-export const TRAVEL_KINDS: readonly TravelKind[] = ['flight', 'hotel', 'car', 'payment'];
 
 export interface Booking {
   item: string;
@@ -313,7 +312,7 @@ export const travelApp: App = {
           const s = ctx.get(stockKey(prev.item)) as { c: number } | undefined;
           if (s !== undefined) ctx.put(stockKey(prev.item), { c: s.c + 1, v: ctx.version });
         }
-        ctx.put(bk, { ...prev, st: wasBooked ? 'cancelled' : prev.st, cn: prev.cn + 1, v: ctx.version } as unknown as Json);
+        ctx.put(bk, { ...prev, st: wasBooked ? 'cancelled' : prev.st, cn: prev.cn + 1, v: ctx.version });
         return { ok: true, cancelled: wasBooked };
       }
       default:

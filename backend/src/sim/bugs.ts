@@ -77,9 +77,9 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
         const p = req.payload;
         return app.onRequest(ctx, typeof p === 'object' && p !== null && !Array.isArray(p) ? { ...req, payload: rewrite(ctx, p) } : req);
       },
-      onMessage: app.onMessage,
-      onRestore: app.onRestore,
-      onInherit: app.onInherit,
+      onMessage: app.onMessage?.bind(app),
+      onRestore: app.onRestore?.bind(app),
+      onInherit: app.onInherit?.bind(app),
     };
   }
   const volatile = VOLATILE[bug as ServiceBug];
@@ -87,7 +87,7 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
     volatile !== undefined
       ? volatileKeys(volatile)
       : (ctx: ActionContext, wrapped: ActionContext): void => {
-          const detach = wrapped.detach;
+          const detach = wrapped.detach.bind(wrapped);
           wrapped.detach = (key, body, opts) => detach(`${key}@w${ctx.worldLine}`, body, opts);
         };
   const wrap = (ctx: ActionContext): ActionContext => {
@@ -123,7 +123,7 @@ function volatileKeys(pattern: RegExp): (ctx: ActionContext, wrapped: ActionCont
   const stores = new Map<NodeId, Map<string, Json>>();
   return (ctx, wrapped) => {
     let store = stores.get(ctx.nodeId);
-    if (store === undefined) stores.set(ctx.nodeId, (store = new Map()));
+    if (store === undefined) stores.set(ctx.nodeId, (store = new Map<string, Json>()));
     const mem = store;
     // Written through to the state too, but read from memory first: a cache that nobody rolls back.
     wrapped.get = (key) => (pattern.test(key) && mem.has(key) ? mem.get(key) : ctx.get(key));
@@ -188,8 +188,8 @@ export function plantMembershipBug(app: App, bug: string | undefined): App {
   };
   return {
     onRequest: (ctx, req) => (isView(req.payload) ? app.onRequest(wrap(ctx), req) : app.onRequest(ctx, req)),
-    onMessage: app.onMessage,
-    onRestore: app.onRestore,
-    onInherit: app.onInherit,
+    onMessage: app.onMessage?.bind(app),
+    onRestore: app.onRestore?.bind(app),
+    onInherit: app.onInherit?.bind(app),
   };
 }

@@ -124,7 +124,7 @@ export class Checker {
 
   private versionsOf(node: NodeId): Map<Version, { deps: Deps; closed: boolean }> {
     let m = this.lineage.get(node);
-    if (m === undefined) this.lineage.set(node, (m = new Map()));
+    if (m === undefined) this.lineage.set(node, (m = new Map<number, { deps: Deps; closed: boolean }>()));
     return m;
   }
 
@@ -144,7 +144,7 @@ export class Checker {
   onDurable(records: readonly CheckpointRecord[]): void {
     for (const r of records) {
       let m = this.durable.get(r.node);
-      if (m === undefined) this.durable.set(r.node, (m = new Map()));
+      if (m === undefined) this.durable.set(r.node, (m = new Map<number, { deps: Deps; prevVersion: number; worldLine: number }>()));
       m.set(r.version, { deps: r.deps, prevVersion: r.prevVersion, worldLine: r.worldLine });
     }
   }

@@ -98,9 +98,9 @@ export const kvApp: App = {
       const h = m.hop;
       append(ctx, `x:${h.key}`, { s: h.s, q: h.q, i: h.i });
       if (h.rest.length > 0) {
-        ctx.send(h.rest[0]!, { hop: { ...h, rest: h.rest.slice(1), i: h.i + 1 } } as unknown as Json);
+        ctx.send(h.rest[0]!, { hop: { ...h, rest: h.rest.slice(1), i: h.i + 1 } });
       } else {
-        ctx.send(h.origin, { done: { s: h.s, q: h.q, n: h.i } } as unknown as Json);
+        ctx.send(h.origin, { done: { s: h.s, q: h.q, n: h.i } });
       }
     } else {
       ctx.completeRequest(m.done.s, m.done.q, { hops: m.done.n });

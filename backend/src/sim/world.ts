@@ -369,7 +369,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           let d = m;
           if (opts.plantedBug === 'no-world-line-check' && 'h' in d) {
             const node = nodes.get(to);
-            if (node !== undefined && d.h.worldLine < node.worldLine) d = { ...d, h: { ...d.h, worldLine: node.worldLine } } as WireMessage;
+            if (node !== undefined && d.h.worldLine < node.worldLine) d = { ...d, h: { ...d.h, worldLine: node.worldLine } };
           }
           try {
             target.receive(d);
@@ -531,8 +531,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     const end = sched.now + limitMs;
     while (!until()) {
       if (sched.step(end)) {
-        await null;
-        await null;
+        await Promise.resolve();
+        await Promise.resolve();
         continue;
       }
       // Nothing due before `end`: let pending promise reactions run, then stop if still nothing moves.

@@ -33,7 +33,8 @@ export class CheckpointGroupWriter {
   ) {}
 
   write(records: readonly CheckpointRecord[]): Promise<void> {
-    if (!Array.isArray(records) || records.length === 0) return this.storage.writeCheckpoints(records);
+    const list: unknown = records; // checked as unknown: narrowing the typed parameter would make its elements `any`
+    if (!Array.isArray(list) || records.length === 0) return this.storage.writeCheckpoints(records);
     const worldLine = records[0]!.worldLine;
     // Only single-world-line calls can share a fence check; anything else goes alone.
     if (!records.every((r) => typeof r === 'object' && r !== null && r.worldLine === worldLine)) return this.storage.writeCheckpoints(records);

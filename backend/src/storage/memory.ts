@@ -30,9 +30,9 @@ export class MemoryStorage implements Storage {
     }
     for (const r of records) {
       let byVersion = this.rows.get(r.node);
-      if (byVersion === undefined) this.rows.set(r.node, (byVersion = new Map()));
+      if (byVersion === undefined) this.rows.set(r.node, (byVersion = new Map<number, Map<number, CheckpointRecord>>()));
       let byWorld = byVersion.get(r.version);
-      if (byWorld === undefined) byVersion.set(r.version, (byWorld = new Map()));
+      if (byWorld === undefined) byVersion.set(r.version, (byWorld = new Map<number, CheckpointRecord>()));
       if (!byWorld.has(r.worldLine)) byWorld.set(r.worldLine, r);
     }
   }

@@ -66,7 +66,7 @@ export class PgliteStorage {
       const dbDir = inMemory ? IN_MEMORY : path.join(dataDir, 'pglite');
       if (!inMemory) fs.mkdirSync(dbDir, { recursive: true });
       db = await PGlite.create(dbDir);
-      const client = new pg.Client(createPgConfig(db) as unknown as pg.ClientConfig);
+      const client = new pg.Client(createPgConfig(db));
       await client.connect();
       const pool = new SingleConnectionPool(client);
       await pool.withConnection((c) => migrate(c));

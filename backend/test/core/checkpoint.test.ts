@@ -33,7 +33,7 @@ function manualStorage() {
 }
 
 const flush = async (): Promise<void> => {
-  for (let i = 0; i < 20; i++) await null;
+  for (let i = 0; i < 20; i++) await Promise.resolve();
 };
 
 function writer(storage: Storage, opts: { canWrite?: () => boolean } = {}) {

@@ -59,7 +59,7 @@ async function cluster(checkpointIntervalMs: number) {
   const run = async (ms: number): Promise<void> => {
     for (const end = sched.now + ms; sched.now < end;) {
       sched.runUntil(Math.min(end, sched.now + 0.5));
-      for (let i = 0; i < 30; i++) await null;
+      for (let i = 0; i < 30; i++) await Promise.resolve();
     }
   };
   const started = coordinator.start(['n1', 'n2', 'n3']);

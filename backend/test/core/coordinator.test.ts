@@ -24,8 +24,8 @@ function setup(storage: Storage, recovery: RecoveryKind = 'cut', cfg: Partial<Co
     { cutKind: 'exact', recovery, pruneIntervalMs: 1_000_000, ...cfg },
   );
   const flush = async () => {
-    for (let i = 0; i < 50; i++) await null;
-    while (sched.step(sched.now + 10)) for (let i = 0; i < 20; i++) await null;
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    while (sched.step(sched.now + 10)) for (let i = 0; i < 20; i++) await Promise.resolve();
   };
   return { sched, c, sent, events, fatal, flush };
 }
@@ -342,7 +342,7 @@ describe('coordinator', () => {
     const run = async (ms: number): Promise<void> => {
       for (const end = sched.now + ms; sched.now < end;) {
         sched.runUntil(Math.min(end, sched.now + 1));
-        for (let i = 0; i < 20; i++) await null;
+        for (let i = 0; i < 20; i++) await Promise.resolve();
       }
     };
     const started = t.c.start(['n1']);

@@ -11,6 +11,9 @@ import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
 import { DEFAULT_SIM_OPTIONS, formatViolations, runSeed } from '../../src/sim/world';
 import { MemoryStorage } from '../../src/storage/memory';
 
+/** A seed sweep: seconds on an idle machine, minutes on a loaded one; the fast project's 30 s covers the rest. */
+const SWEEP = { timeout: 120_000 };
+
 /**
  * The defects of issue 15, section 1, and the recovery behaviour that replaced the old one: each test
  * here failed on the code before its fix.
@@ -39,9 +42,9 @@ function harness(app: App, cfg: Partial<NodeConfig> = {}) {
   );
   const settle = async (ms = 0): Promise<void> => {
     const end = sched.now + ms;
-    for (let i = 0; i < 100; i++) await null;
-    while (sched.step(end)) for (let i = 0; i < 20; i++) await null;
-    for (let i = 0; i < 100; i++) await null;
+    for (let i = 0; i < 100; i++) await Promise.resolve();
+    while (sched.step(end)) for (let i = 0; i < 20; i++) await Promise.resolve();
+    for (let i = 0; i < 100; i++) await Promise.resolve();
   };
   const request = (seq: number, payload: Json, over: Partial<Req> = {}): Req => ({
     kind: 'request',
@@ -183,7 +186,7 @@ describe('caller tables forget only what callers settled', () => {
     expect(h.replies().filter((r) => r.seq === 1)).toHaveLength(1);
   });
 
-  it('long sthreads (34 to 40 calls) survive recoveries: 40 seeds, no violation', async () => {
+  it('long sthreads (34 to 40 calls) survive recoveries: 40 seeds, no violation', SWEEP, async () => {
     const scenario = makeKvtestScenario({ hopsMin: 34, hopsMax: 40, sthreadShare: 1 });
     const failures: string[] = [];
     for (let seed = 1; seed <= 40; seed++) {
@@ -302,12 +305,12 @@ describe('a prepare that comes while a restarted node loads its state', () => {
     );
     const settle = async (ms: number): Promise<void> => {
       const end = sched.now + ms;
-      for (let i = 0; i < 100; i++) await null;
-      while (sched.step(end)) for (let i = 0; i < 20; i++) await null;
+      for (let i = 0; i < 100; i++) await Promise.resolve();
+      while (sched.step(end)) for (let i = 0; i < 20; i++) await Promise.resolve();
     };
     node.start();
     node.receive({ kind: 'recover', worldLine: 2, cut: { n1: 1 }, restore: { n1: 1 }, resumeVersion: 2, incarnation: 2 });
-    for (let i = 0; i < 50; i++) await null;
+    for (let i = 0; i < 50; i++) await Promise.resolve();
     expect(node.status).toBe('restoring');
     // A new failure elsewhere: the coordinator prepares world-line 3 while this node still loads.
     node.receive({ kind: 'prepare', worldLine: 3 });

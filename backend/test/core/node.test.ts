@@ -60,9 +60,9 @@ async function harness(cfg: Partial<NodeConfig> = {}, storage: Storage = new Mem
   );
   const settle = async (ms = 0): Promise<void> => {
     const end = sched.now + ms;
-    for (let i = 0; i < 100; i++) await null;
-    while (sched.step(end)) for (let i = 0; i < 20; i++) await null;
-    for (let i = 0; i < 100; i++) await null;
+    for (let i = 0; i < 100; i++) await Promise.resolve();
+    while (sched.step(end)) for (let i = 0; i < 20; i++) await Promise.resolve();
+    for (let i = 0; i < 100; i++) await Promise.resolve();
   };
   const h: Harness = {
     sched,
@@ -376,11 +376,11 @@ describe('storage refusals', () => {
     );
     node.start();
     node.receive({ kind: 'recover', worldLine: 1, cut: { n1: 0 }, resumeVersion: 1 });
-    for (let i = 0; i < 50; i++) await null;
+    for (let i = 0; i < 50; i++) await Promise.resolve();
     node.receive(request(1, { op: 'put', key: 'x', value: 1 }));
     node.checkpointNow();
     for (let k = 0; k < 20; k++) {
-      for (let i = 0; i < 20; i++) await null;
+      for (let i = 0; i < 20; i++) await Promise.resolve();
       sched.step(sched.now + 10);
     }
     expect(fatal).toHaveLength(1);

@@ -27,7 +27,7 @@ function setup() {
       ...(acceptedAt !== undefined ? { acceptedAt } : {}),
     });
   const flush = async () => {
-    for (let i = 0; i < 20; i++) await null;
+    for (let i = 0; i < 20; i++) await Promise.resolve();
   };
   return { sched, host, sent, requests, reply, flush };
 }

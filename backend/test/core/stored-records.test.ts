@@ -88,9 +88,9 @@ async function restoredNode(storage: Storage) {
   );
   const settle = async (ms = 0): Promise<void> => {
     const end = sched.now + ms;
-    for (let i = 0; i < 100; i++) await null;
-    while (sched.step(end)) for (let i = 0; i < 20; i++) await null;
-    for (let i = 0; i < 100; i++) await null;
+    for (let i = 0; i < 100; i++) await Promise.resolve();
+    while (sched.step(end)) for (let i = 0; i < 20; i++) await Promise.resolve();
+    for (let i = 0; i < 100; i++) await Promise.resolve();
   };
   node.start();
   node.receive({ kind: 'recover', worldLine: 1, cut: { n1: 5, n2: 0 }, resumeVersion: 6 });
@@ -146,7 +146,7 @@ describe.each(storages)('a checkpoint in the old record format restores (%s)', (
     expect(replies).toEqual([
       ['client', 1, { ok: 1 }, 2],
       ['client', 2, { completed: 2 }, 4],
-      ['client', 3, { ok: true }, expect.any(Number)],
+      ['client', 3, { ok: true }, expect.any(Number) as number],
     ]);
     expect(sent.some(([, m]) => m.kind === 'app')).toBe(false); // request 1 (`send`) did not run again
 
@@ -168,15 +168,15 @@ describe.each(storages)('a checkpoint in the old record format restores (%s)', (
     expect(v).toBeGreaterThan(5);
     const cp = await s.storage.loadCheckpoint('n1', v);
     expect(cp!.state.get('r:dd:n2')).toEqual({ appliedUpTo: 6, appliedAbove: [] });
-    expect(cp!.state.get('r:out:n2:3')).toEqual({ payload: { hello: 3 }, version: expect.any(Number) });
+    expect(cp!.state.get('r:out:n2:3')).toEqual({ payload: { hello: 3 }, version: expect.any(Number) as number });
     expect(cp!.state.get('r:cl:client.s1')).toEqual({
       lastSeq: 4,
       endpoint: 'client',
       replies: {
         '1': { status: 'done', result: { ok: 1 }, version: 3, acceptedAt: 2 },
-        '2': { status: 'done', result: { completed: 2 }, version: expect.any(Number), acceptedAt: 4 },
-        '3': { status: 'done', result: { ok: true }, version: expect.any(Number), acceptedAt: expect.any(Number) },
-        '4': { status: 'done', result: { ok: true }, version: expect.any(Number), acceptedAt: expect.any(Number) },
+        '2': { status: 'done', result: { completed: 2 }, version: expect.any(Number) as number, acceptedAt: 4 },
+        '3': { status: 'done', result: { ok: true }, version: expect.any(Number) as number, acceptedAt: expect.any(Number) as number },
+        '4': { status: 'done', result: { ok: true }, version: expect.any(Number) as number, acceptedAt: expect.any(Number) as number },
       },
     });
     // Session s2's table did not change: it stays as it was stored, and reads the same.

@@ -356,9 +356,9 @@ describe('links into a DseNode: duplicates and stale world-lines are harmless', 
       { checkpointIntervalMs: 10, retransmitMs: 30 },
     );
     const settle = async (): Promise<void> => {
-      for (let i = 0; i < 100; i++) await null;
-      while (sched.step(sched.now)) for (let i = 0; i < 20; i++) await null;
-      for (let i = 0; i < 100; i++) await null;
+      for (let i = 0; i < 100; i++) await Promise.resolve();
+      while (sched.step(sched.now)) for (let i = 0; i < 20; i++) await Promise.resolve();
+      for (let i = 0; i < 100; i++) await Promise.resolve();
     };
     return { node, sent, events, ran, settle };
   }

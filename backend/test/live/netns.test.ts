@@ -84,8 +84,8 @@ describe.skipIf(problem !== null)('the data plane across network namespaces', ()
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    c.stdout!.resume();
-    c.stderr!.resume();
+    c.stdout.resume();
+    c.stderr.resume();
     procs.push(c);
     return c;
   };

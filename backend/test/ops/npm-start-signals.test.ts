@@ -103,7 +103,7 @@ async function stopsOn(signal: 'SIGTERM' | 'SIGINT'): Promise<void> {
     expect(lines.find((l) => l.role === 'server' && l.msg === 'listening')).toBeDefined();
     expect(lines.find((l) => l.role === 'server' && l.msg === 'stopping')).toMatchObject({ signal });
     for (const pid of nodePids)
-      expect(lines.find((l) => l.pid === pid && l.msg === 'joined')).toMatchObject({ level: 'info', node: expect.stringMatching(/^n\d$/) });
+      expect(lines.find((l) => l.pid === pid && l.msg === 'joined')).toMatchObject({ level: 'info', node: expect.stringMatching(/^n\d$/) as string });
     for (const l of lines) expect(typeof l.time).toBe('string');
   } finally {
     try {

@@ -107,7 +107,7 @@ describe('the server', () => {
     expect(limited.length).toBe(6);
     expect(limited[0]!.retryAfter).toBe('1');
     expect(limited[0]!.json).toMatchObject({
-      error: { code: 'LimitExceeded', definite: true, message: expect.stringMatching(/more than 2 commands a second/) },
+      error: { code: 'LimitExceeded', definite: true, message: expect.stringMatching(/more than 2 commands a second/) as string },
     });
     expect(replies.every((r) => r.status === 429 || r.retryAfter === null)).toBe(true);
 
@@ -132,7 +132,7 @@ describe('the server', () => {
     const both = await Promise.all([a, b, a, b, a, b].map((c) => command(c, { type: 'cluster' })));
     const refused = both.filter((r) => 'error' in r && r.error.code === 'LimitExceeded');
     expect(refused.length).toBe(2);
-    expect(refused[0]).toMatchObject({ error: { message: expect.stringMatching(/try again in \d+ ms/) } });
+    expect(refused[0]).toMatchObject({ error: { message: expect.stringMatching(/try again in \d+ ms/) as string } });
     expect(await command(a, { type: 'health' })).toEqual({ ok: true });
     now += 500;
     expect(await command(b, { type: 'cluster' })).not.toHaveProperty('error');

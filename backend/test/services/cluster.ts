@@ -127,7 +127,7 @@ export class TestCluster {
     const end = this.sched.now + limitMs;
     while (!done) {
       if (this.sched.step(end)) {
-        for (let i = 0; i < 5; i++) await null;
+        for (let i = 0; i < 5; i++) await Promise.resolve();
         continue;
       }
       await new Promise<void>((r) => setImmediate(r));
@@ -142,12 +142,12 @@ export class TestCluster {
     const end = this.sched.now + ms;
     for (;;) {
       if (this.sched.step(end)) {
-        for (let i = 0; i < 5; i++) await null;
+        for (let i = 0; i < 5; i++) await Promise.resolve();
         continue;
       }
       await new Promise<void>((r) => setImmediate(r));
       if (!this.sched.step(end)) break;
-      for (let i = 0; i < 5; i++) await null;
+      for (let i = 0; i < 5; i++) await Promise.resolve();
     }
     if (this.sched.now < end) this.sched.now = end;
   }

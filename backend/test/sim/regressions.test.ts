@@ -37,7 +37,7 @@ describe('core regressions found by the service scenarios', () => {
     );
     node.start();
     const flush = async (): Promise<void> => {
-      for (let i = 0; i < 10; i++) await null;
+      for (let i = 0; i < 10; i++) await Promise.resolve();
     };
     node.receive({ kind: 'recover', worldLine: 2, cut: { n1: 0 }, resumeVersion: 1 });
     await flush();

@@ -5,6 +5,9 @@ import type { ScenarioName } from '../../src/sim/scenario';
 import type { PlantedBug, SimOptions } from '../../src/sim/world';
 import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, formatViolations, runSeed } from '../../src/sim/world';
 
+/** A seed sweep: seconds on an idle machine, minutes on a loaded one; the fast project's 30 s covers the rest. */
+const SWEEP = { timeout: 120_000 };
+
 async function runMany(scenario: ScenarioName, from: number, count: number, over: Partial<SimOptions>) {
   const totals = emptyTotals();
   const violations: string[] = [];
@@ -37,7 +40,7 @@ export function scenarioSuite(
       ['speculative', 'cheap', 'precise', Math.ceil(seeds.speculative / 8)],
     ];
     for (const [mode, cutKind, recovery, count] of configs) {
-      it(`${mode} mode, ${cutKind} cut, ${recovery} recovery, faults on, ${count} seeds: no violation`, async () => {
+      it(`${mode} mode, ${cutKind} cut, ${recovery} recovery, faults on, ${count} seeds: no violation`, SWEEP, async () => {
         const t = await runMany(scenario, 5000, count, { mode, cutKind, recovery });
         expect(t.violations).toEqual([]);
         // The faults really happened, and recovery really ran.

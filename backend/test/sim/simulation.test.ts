@@ -22,6 +22,9 @@ async function runMany(from: number, count: number, over: Partial<SimOptions>) {
   return { ...totals, violations };
 }
 
+/** A seed sweep: seconds on an idle machine, minutes on a loaded one; the fast project's 30 s covers the rest. */
+const SWEEP = { timeout: 120_000 };
+
 describe('simulation with faults: every invariant holds', () => {
   // 8 × 100 = 800 seeds, each with at least 2 node crashes and 1 coordinator crash, message loss,
   // duplication, reordering and failing storage.
@@ -29,7 +32,7 @@ describe('simulation with faults: every invariant holds', () => {
   for (const mode of ['speculative', 'durable'] as const)
     for (const cutKind of ['exact', 'cheap'] as const) for (const recovery of ['precise', 'cut'] as const) configs.push([mode, cutKind, recovery]);
   for (const [mode, cutKind, recovery] of configs) {
-    it(`${mode} mode, ${cutKind} cut, ${recovery} recovery, 100 seeds`, async () => {
+    it(`${mode} mode, ${cutKind} cut, ${recovery} recovery, 100 seeds`, SWEEP, async () => {
       const t = await runMany(1000, 100, { mode, cutKind, recovery });
       expect(t.violations).toEqual([]);
       // The faults really happened, and recovery really ran.
@@ -45,7 +48,7 @@ describe('simulation with faults: every invariant holds', () => {
     });
   }
 
-  it('precise recovery rolls back fewer requests and versions than recovery cut, on the same seeds', async () => {
+  it('precise recovery rolls back fewer requests and versions than recovery cut, on the same seeds', SWEEP, async () => {
     const precise = await runMany(2000, 40, { recovery: 'precise' });
     const cut = await runMany(2000, 40, { recovery: 'cut' });
     expect(precise.violations).toEqual([]);
@@ -54,7 +57,7 @@ describe('simulation with faults: every invariant holds', () => {
     expect(precise.versionsRolledBack).toBeLessThan(cut.versionsRolledBack);
   });
 
-  it('none mode without faults: everything commits', async () => {
+  it('none mode without faults: everything commits', SWEEP, async () => {
     const t = await runMany(1, 40, { mode: 'none', faults: false });
     expect(t.violations).toEqual([]);
     expect(t.committed).toBe(t.requests);

@@ -55,7 +55,7 @@ describe('the data-folder lock (lock.ts)', () => {
     const lockPath = path.join(dir, LOCK_FILE);
     fs.writeFileSync(lockPath, JSON.stringify({ pid: deadPid(), startTime: null, lockedAt: 0, token: 'dead' }));
     const a = acquireDataDirLock(dir);
-    expect(JSON.parse(fs.readFileSync(lockPath, 'utf8')).pid).toBe(process.pid);
+    expect((JSON.parse(fs.readFileSync(lockPath, 'utf8')) as { pid: number }).pid).toBe(process.pid);
     a.release();
     if (processStartTime(process.pid) !== null) {
       // Our own pid, but another start time: the pid was reused, the owner is gone.

@@ -28,7 +28,7 @@ export class SyncStorage implements Storage {
       workerData: { port: port2, signal, dataDir },
       transferList: [port2],
     });
-    let failed: unknown = null;
+    let failed = null as Error | null; // (set in a callback: typed so that the check below is not narrowed to never)
     worker.on('error', (e) => {
       failed = e;
       Atomics.add(signal, 0, 1);

@@ -388,7 +388,7 @@ export class PlaygroundModel {
 
   apply(input: InspectionEvent | NumberedEvent): void {
     const n = 'n' in input && typeof input.n === 'number' ? input.n : this.lastEvent + 1;
-    const e: NumberedEvent = 'n' in input && typeof input.n === 'number' ? (input as NumberedEvent) : ({ ...input, n } as NumberedEvent);
+    const e: NumberedEvent = 'n' in input && typeof input.n === 'number' ? input : { ...input, n };
     this.lastEvent = Math.max(this.lastEvent, n);
     this.revision++;
     this.totals.events++;

@@ -86,7 +86,7 @@ export function parseTrace(text: string): TraceFile {
     if (typeof ev.type !== 'string' || !EVENT_TYPES.has(ev.type)) throw new TraceError(`event ${i} has an unknown type ${JSON.stringify(ev.type)}`);
     if (typeof ev.t !== 'number' || !Number.isFinite(ev.t)) throw new TraceError(`event ${i} (${ev.type}) has no time t`);
     const n = typeof ev.n === 'number' ? ev.n : i + 1;
-    events.push({ ...(ev as unknown as InspectionEvent), n } as NumberedEvent);
+    events.push({ ...(ev as unknown as InspectionEvent), n });
   });
   return {
     format: 'dse-trace',

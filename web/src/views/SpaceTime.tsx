@@ -1,4 +1,4 @@
-import { scaleLinear } from 'd3';
+import { scaleLinear } from 'd3-scale';
 import { memo, useEffect, useRef, useState } from 'react';
 import type { MessageKind, NodeId } from '@dse/shared';
 import type { DepEdge } from '../model/analysis';
@@ -339,7 +339,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
 
   const ticks = x.ticks(Math.max(3, Math.floor(p.width / 160)));
   const hit = (ev: React.MouseEvent): DrawnVersion | undefined => {
-    const r = (ev.currentTarget as Element).getBoundingClientRect();
+    const r = ev.currentTarget.getBoundingClientRect();
     const mx = ev.clientX - r.left;
     const my = ev.clientY - r.top;
     for (let i = drawn.length - 1; i >= 0; i--) {

@@ -201,7 +201,7 @@ export function renderHtml(r: BenchResult): string {
         name: `${m}: committed`,
         color: m === 'speculative' ? '#CC79A7' : '#56B4E9',
         dash: m === 'speculative' ? '1 3' : '8 2',
-        marker: (m === 'speculative' ? 'diamond' : 'square') as Series['marker'],
+        marker: m === 'speculative' ? ('diamond' as const) : ('square' as const),
         points: r.workflowCommit.filter((w) => w.mode === m).map((w): [number, number] => [w.steps, w.p50Ms]),
       })),
     ],

@@ -66,7 +66,7 @@ export const brokerScenario: Scenario = {
             const r = await orRolledBack(client, client.poll(topic, GROUP[role], { max: rng.int(1, 6), committed: role === 'committed' }));
             if (r !== null && role === 'committed') {
               let m = handedOut.get(topic);
-              if (m === undefined) handedOut.set(topic, (m = new Map()));
+              if (m === undefined) handedOut.set(topic, (m = new Map<number, string>()));
               for (const e of r.value.events) m.set(e.offset, `${e.producer}/${e.seq}`);
             }
           }

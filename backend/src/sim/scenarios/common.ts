@@ -101,10 +101,6 @@ export function outcomesOf(
   return out;
 }
 
-export function same(a: Json | undefined, b: Json | undefined): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
-
 /** The members at the end of the run (the units' owners): the membership actor's last, or the nodes. */
 export function membersOf(env: Pick<WorkloadEnv, 'nodes' | 'members'> | null): readonly NodeId[] {
   if (env === null) return [];

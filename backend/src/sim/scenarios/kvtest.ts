@@ -1,4 +1,4 @@
-import type { Json, NodeId } from '@dse/shared';
+import type { NodeId } from '@dse/shared';
 import { isDseError } from '@dse/shared';
 import type { Session } from '../../core/session';
 import type { Checker, NodeView, RequestOutcome } from '../checker';
@@ -56,7 +56,7 @@ export function makeKvtestScenario(opts: KvtestOptions = {}): Scenario {
               for (let k = 0; k < env.requestsPerSession; k++) {
                 await env.sleep(rng.next() * 4);
                 try {
-                  const answer = await s.request(rng.pick(nodeIds), randomOp() as unknown as Json);
+                  const answer = await s.request(rng.pick(nodeIds), randomOp());
                   // A client that waits for the commit now and then (commit on demand asks the nodes to
                   // persist at once); the others go on speculatively.
                   if (rng.chance(0.25)) await answer.commit();

@@ -26,7 +26,7 @@ export const walScenario: Scenario = {
     const known = new Map<string, Map<number, Json>>();
     const learn = (log: string, entries: readonly WalEntry[]): void => {
       let m = known.get(log);
-      if (m === undefined) known.set(log, (m = new Map()));
+      if (m === undefined) known.set(log, (m = new Map<number, Json>()));
       for (const e of entries) m.set(e.pos, e.data);
     };
     /** Where `log` lives: its owner under the members (at the end, the final members). */
@@ -137,13 +137,13 @@ export const walScenario: Scenario = {
               if (at === undefined || JSON.stringify(at.data) !== JSON.stringify(e.data)) {
                 c.fail(
                   'wal-prefix',
-                  `${committedOnly ? 'committed-only' : 'committed'} read ${o.session}#${o.seq} saw ${p.log}[${e.pos}] = ${JSON.stringify(e.data)}; the final log holds ${at === undefined ? 'nothing' : JSON.stringify(at.data)}`,
+                  `${committedOnly ? 'committed-only' : 'committed'} read ${o.session}#${o.seq} saw ${String(p.log)}[${e.pos}] = ${JSON.stringify(e.data)}; the final log holds ${at === undefined ? 'nothing' : JSON.stringify(at.data)}`,
                   t,
                 );
               }
             }
             if (typeof r.length === 'number' && r.length > entries.length)
-              c.fail('wal-prefix', `committed read ${o.session}#${o.seq} saw ${p.log} ${r.length} long; it ends ${entries.length} long`, t);
+              c.fail('wal-prefix', `committed read ${o.session}#${o.seq} saw ${String(p.log)} ${r.length} long; it ends ${entries.length} long`, t);
           }
         },
       },

@@ -106,7 +106,7 @@ function checkSagas(
       if (m === null) continue;
       const b = value as unknown as Booking;
       let l = bookings.get(m[1]!);
-      if (l === undefined) bookings.set(m[1]!, (l = new Map()));
+      if (l === undefined) bookings.set(m[1]!, (l = new Map<number, Booking & { node: string }>()));
       l.set(Number(m[2]), { ...b, node });
       if (b.st === 'booked') booked.set(b.item, (booked.get(b.item) ?? 0) + 1);
     }

@@ -1,1 +1,0 @@
-export { ownerOf as rendezvousOwner } from '../services/placement';
