@@ -1,5 +1,5 @@
 import type { EventBatch, InspectionEvent, NodeId, NodeStateBase, NumberedEvent, StreamSnapshot } from '@dse/shared';
-import { StateMirror } from '@dse/shared';
+import { PROTOCOL_VERSION, StateMirror } from '@dse/shared';
 import type { Socket } from 'socket.io';
 
 export interface StreamOptions {
@@ -13,6 +13,9 @@ export interface StreamOptions {
   /** A batch not acknowledged in this long counts as acknowledged (a browser that never acks stays slow, not stuck). */
   ackTimeoutMs: number;
 }
+
+/** What the server puts in a snapshot; the stream adds the protocol version and the base states. */
+export type SnapshotParts = Omit<StreamSnapshot, 'protocol' | 'baseStates'>;
 
 interface Subscriber {
   socket: Socket;
@@ -39,7 +42,7 @@ export class EventStream {
 
   constructor(
     private readonly opts: StreamOptions,
-    private readonly snapshot: (reason: 'connect' | 'resync', history: NumberedEvent[], notice?: string) => StreamSnapshot,
+    private readonly snapshot: (reason: 'connect' | 'resync', history: NumberedEvent[], notice?: string) => SnapshotParts,
   ) {}
 
   get lastEvent(): number {
@@ -99,9 +102,7 @@ export class EventStream {
 
   /** A snapshot of now: the recent history and the node states it starts from. */
   snapshotNow(reason: 'connect' | 'resync', notice?: string): StreamSnapshot {
-    const snap = this.snapshot(reason, this.recent(), notice);
-    snap.baseStates = this.baseStates();
-    return snap;
+    return { protocol: PROTOCOL_VERSION, ...this.snapshot(reason, this.recent(), notice), baseStates: this.baseStates() };
   }
 
   get subscribers(): number {
