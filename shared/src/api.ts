@@ -448,6 +448,12 @@ export interface ServerToBrowserEvents {
   notice: (n: Notice) => void;
 }
 
+/**
+ * An event map as the receiving side sees it when the sender is another process: every argument
+ * `unknown` until the receiver checked it (the server types its sockets with it: see `sockets.ts`).
+ */
+export type Untrusted<E> = { [K in keyof E]: (...args: unknown[]) => void };
+
 export interface BrowserToServerEvents {
   /** Sent unchecked by the type system's word alone: the server validates every command with `apiSchemas`. */
   command: (c: Command, reply: (r: CommandReply) => void) => void;

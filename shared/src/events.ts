@@ -151,10 +151,10 @@ export type InspectionEvent = z.infer<typeof InspectionEventSchema>;
 export type InspectionEventType = InspectionEvent['type'];
 
 /** Every type of inspection event, from the schema. */
-export const INSPECTION_EVENT_TYPES: ReadonlySet<InspectionEventType> = new Set(EVENT_SCHEMAS.map((o) => o.shape.type.value));
+export const INSPECTION_EVENT_TYPES: ReadonlySet<string> = new Set(EVENT_SCHEMAS.map((o) => o.shape.type.value));
 
 /** Event types a node process emits, each about the node itself (the server and the coordinator emit every other type). */
-export const NODE_EVENT_TYPES: ReadonlySet<InspectionEventType> = new Set<InspectionEventType>([
+export const NODE_EVENT_TYPES: ReadonlySet<string> = new Set<InspectionEventType>([
   'versionOpened',
   'messageSent',
   'messageDelivered',

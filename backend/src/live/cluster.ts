@@ -17,7 +17,6 @@ import type { NodeConfigPush, NodeRunConfig } from './wire';
 import { SERVER_ENDPOINT } from './wire';
 
 export type { ClusterOptions } from './cluster-context';
-export { NODE_ID_PATTERN } from './cluster-context';
 export { eventOfNode, messageOfNode } from './node-gateway';
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {

@@ -1,6 +1,6 @@
 import type { EventBatch, InspectionEvent, NodeId, NodeStateBase, NumberedEvent, StreamSnapshot } from '@dse/shared';
 import { PROTOCOL_VERSION, StateMirror } from '@dse/shared';
-import type { Socket } from 'socket.io';
+import type { BrowserConnection } from './sockets';
 
 export interface StreamOptions {
   /** Events kept for late joiners (and sent in a snapshot). */
@@ -18,7 +18,7 @@ export interface StreamOptions {
 export type SnapshotParts = Omit<StreamSnapshot, 'protocol' | 'baseStates'>;
 
 interface Subscriber {
-  socket: Socket;
+  socket: BrowserConnection;
   queue: NumberedEvent[];
   unacked: number;
   /** Its queue was dropped: it gets a snapshot once it caught up with its acknowledgements. */
@@ -94,7 +94,7 @@ export class EventStream {
     return m.states();
   }
 
-  subscribe(socket: Socket): void {
+  subscribe(socket: BrowserConnection): void {
     this.subs.set(socket.id, { socket, queue: [], unacked: 0, dropped: false });
     socket.emit('snapshot', this.snapshotNow('connect'));
     socket.on('disconnect', () => this.subs.delete(socket.id));

@@ -11,8 +11,6 @@ import { SERVICE_PREFIXES, servicePrefixOf } from '../services';
  * a value's size, and the keys the services hold.
  */
 
-export { NODE_ID_PATTERN, REQUEST_ID_PATTERN, SESSION_PATTERN, VALUE_DEPTH_MAX } from '@dse/shared';
-
 type Schemas = ReturnType<typeof apiSchemas>;
 
 /**
