@@ -7,3 +7,4 @@ export * from './placement';
 export { isJson, jsonDepth, parseWith, problemOf, z } from './schema';
 export type { Range } from './schema';
 export * from './trace';
+export * from './message-id';

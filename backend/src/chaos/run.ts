@@ -5,6 +5,7 @@ import type { ClusterInfo, Cut, InspectionEvent, Json, Mode, NodeId, NumberedEve
 import { unitOfStateKey } from '@dse/shared';
 import pg from 'pg';
 import { Coordinator } from '../core/coordinator';
+import { appKeyOf } from '../core/node';
 import { RealClock, wallNow } from '../live/clock';
 import { APPS } from '../live/apps';
 import { Rng } from '../sim/rng';
@@ -1018,9 +1019,10 @@ async function readFinalState(w: {
       const cp = await storage.loadCheckpoint(n, cut[n]!);
       if (cp === null) throw new Error(`the committed checkpoint ${n}@${cut[n]} is not in the database`);
       for (const [k, v] of cp.state) {
-        if (!k.startsWith('a:')) continue;
-        state.set(k.slice(2), v);
-        mine.set(k.slice(2), v);
+        const key = appKeyOf(k);
+        if (key === null) continue;
+        state.set(key, v);
+        mine.set(key, v);
       }
     }
     return {

@@ -1,5 +1,5 @@
 import type { CallerId, Cut, CutKind, Deps, Header, Json, MessageKind, Mode, NodeId, Version, WorldLine } from '@dse/shared';
-import { DseError, isDseError } from '@dse/shared';
+import { DseError, isDseError, messageIds } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Sthread, SthreadHandle } from './app';
 import { PENDING } from './app';
 import { maxVersion, mergeInto } from './deps';
@@ -131,6 +131,16 @@ interface OutboxEntry {
 // Runtime keys live in the same key-value state as the app's, so that deltas, checkpoints and
 // rollback treat them alike. App keys get the `a:` prefix.
 const APP = 'a:';
+
+/** The app's key `stateKey` stands for in a node's state (or a checkpoint's), or null for a runtime key. */
+export function appKeyOf(stateKey: string): string | null {
+  return stateKey.startsWith(APP) ? stateKey.slice(APP.length) : null;
+}
+
+/** The key under which a node's state (and its checkpoints) holds the app's key `key`. */
+export function stateKeyOfApp(key: string): string {
+  return APP + key;
+}
 const SEQ = 'r:seq:';
 const OUT = 'r:out:';
 const DEDUP = 'r:dd:';
@@ -1444,14 +1454,14 @@ export type HeaderedMessage = Extract<WireMessage, { h: Header }>;
 export function messageId(msg: HeaderedMessage): string {
   switch (msg.kind) {
     case 'app':
-      return `a/${msg.h.src}/${msg.h.seq}`;
+      return messageIds.app(msg.h.src, msg.h.seq);
     case 'request':
-      return `q/${msg.caller}/${msg.h.seq}/${msg.h.worldLine}`;
+      return messageIds.request(msg.caller, msg.h.seq, msg.h.worldLine);
     case 'reply':
-      return `r/${msg.caller}/${msg.seq}/${msg.h.worldLine}/${msg.h.src}`;
+      return messageIds.reply(msg.caller, msg.seq, msg.h.worldLine, msg.h.src);
     case 'ack':
-      return `k/${msg.h.src}/${msg.ackSeq}/${msg.h.srcVersion}`;
+      return messageIds.ack(msg.h.src, msg.ackSeq, msg.h.srcVersion);
     case 'reject':
-      return `x/${msg.h.src}/${msg.rejectedSeq}`;
+      return messageIds.reject(msg.h.src, msg.rejectedSeq);
   }
 }

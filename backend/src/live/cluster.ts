@@ -3,6 +3,7 @@ import { DseError } from '@dse/shared';
 import type { Namespace } from 'socket.io';
 import type { Coordinator } from '../core/coordinator';
 import type { Observer } from '../core/ports';
+import { appKeyOf, stateKeyOfApp } from '../core/node';
 import { SessionHost } from '../core/session';
 import { RealClock, wallNow } from './clock';
 import type { ClusterContext, ClusterOptions, NodeEntry } from './cluster-context';
@@ -265,7 +266,10 @@ export class Cluster {
     if (v === 0) return out;
     const cp = await this.opts.storage.storage.loadCheckpoint(id, v);
     if (cp === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
-    for (const [k, val] of cp.state) if (k.startsWith('a:')) out[k.slice(2)] = val;
+    for (const [k, val] of cp.state) {
+      const key = appKeyOf(k);
+      if (key !== null) out[key] = val;
+    }
     return out;
   }
 
@@ -379,7 +383,7 @@ export class Cluster {
       if (v === 0 || this.config.mode === 'none') return { value: null, version: v, worldLine };
       try {
         const cp = await this.opts.storage.storage.loadCheckpoint(node, v);
-        if (cp !== null) return { value: cp.state.get(`a:${key}`) ?? null, version: v, worldLine };
+        if (cp !== null) return { value: cp.state.get(stateKeyOfApp(key)) ?? null, version: v, worldLine };
       } catch (e) {
         if (attempt >= 3) throw e;
       }

@@ -3,7 +3,7 @@ import { DseError, isDseError } from '@dse/shared';
 import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
-import { DseNode } from '../core/node';
+import { appKeyOf, DseNode } from '../core/node';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Network, Storage } from '../core/ports';
 import { SessionHost } from '../core/session';
 import type { PlacementView } from '../services/common';
@@ -625,7 +625,10 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           checker.fail('durability', `the committed checkpoint ${id}@${version} is not in storage`, sched.now);
           return state;
         }
-        for (const [k, v] of cp.state) if (k.startsWith('a:')) state[k.slice(2)] = v;
+        for (const [k, v] of cp.state) {
+          const key = appKeyOf(k);
+          if (key !== null) state[key] = v;
+        }
         return state;
       } catch {
         await sleep(5); // a simulated storage failure: read again
