@@ -59,3 +59,29 @@ export interface Header {
   worldLine: WorldLine;
   seq: number;
 }
+
+/**
+ * A type whose values are JSON (an interface or a record type of JSON fields): TypeScript cannot see
+ * that an interface fits `Json` (it has no index signature), so `toJson` takes such a value as it is.
+ * Optional fields are allowed (`JSON.stringify` leaves them out).
+ */
+export type JsonCompatible<T> = T extends null | boolean | number | string | undefined
+  ? T
+  : T extends readonly (infer U)[]
+    ? readonly JsonCompatible<U>[]
+    : T extends object
+      ? { [K in keyof T]: JsonCompatible<T[K]> }
+      : never;
+
+/** A value of a JSON-shaped type, as `Json` (checked field by field by `JsonCompatible`). */
+export function toJson<T>(v: T & JsonCompatible<T>): Json {
+  return v as Json;
+}
+
+/**
+ * A JSON value this side wrote itself (a node's own state, a message of its own service), read back as
+ * the type it was written as. Unchecked: use it only where the same code wrote the value.
+ */
+export function fromJson<T>(v: Json | undefined): T {
+  return v as T;
+}
