@@ -127,7 +127,7 @@ export class Requests {
     }
     const seq = (this.sent.get(session.id) ?? 0) + 1;
     this.sent.set(session.id, seq);
-    const answer = this.following(session, node, payload as unknown as { [k: string]: Json });
+    const answer = this.following(session, node, payload);
     const pool = /^api\.pool\.(\d+)@/.exec(session.id);
     if (pool !== null) {
       const i = Number(pool[1]) - 1;

@@ -305,7 +305,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     }
     // Hand-offs that came before this node heard of the change.
     for (const key of ctx.keys(EARLY)) {
-      const e = ctx.get(key) as unknown as { from: NodeId; msg: Handoff };
+      const e = fromJson<{ from: NodeId; msg: Handoff }>(ctx.get(key));
       if (e.msg.v !== change.v) continue;
       ctx.delete(key);
       applyHandoff(ctx, e.from, e.msg);
