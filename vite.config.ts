@@ -29,7 +29,15 @@ export default defineConfig({
         extends: true,
         // Pure CPU work: one worker per core (vitest's default leaves one core to its main process, which is
         // idle here; on 2 cores that would run the files one by one).
-        test: { name: 'fast', include: FAST, exclude: SLOW_IN_FAST_FOLDERS, testTimeout: 30_000, hookTimeout: 30_000, maxWorkers: availableParallelism() },
+        test: {
+          name: 'fast',
+          include: FAST,
+          exclude: SLOW_IN_FAST_FOLDERS,
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+          maxWorkers: availableParallelism(),
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
@@ -40,6 +48,8 @@ export default defineConfig({
           exclude: ['backend/test/core/**', 'backend/test/services/**', 'backend/test/sim/!(command-lines).test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // Run after the fast project when both run at once (`vitest run`): they differ in workers.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -1,7 +1,12 @@
-import type { ErrorBody } from './errors';
-import type { InspectionEvent } from './events';
-import type { NodeStateBase } from './state-mirror';
-import type { Cut, CutKind, Deps, Json, Mode, NodeId, ObservationLevel, RecoveryKind, Version, WorldLine } from './protocol';
+import { ERROR_CODES } from './errors';
+import type { ErrorCode } from './errors';
+import type { Limits } from './config';
+import { ClusterConfigSchema, configShape, LimitsSchema, WORKLOAD_KINDS, WorkloadConfigSchema } from './config';
+import { InspectionEventSchema } from './events';
+import { CUT_KINDS, MODES, NODE_ID_PATTERN, RECOVERY_KINDS, REQUEST_ID_PATTERN, SESSION_PATTERN } from './protocol';
+import { bool, bounded, discriminatorError, json, jsonObject, list, map, matching, num, obj, oneOf, reply, str, z } from './schema';
+
+export * from './config';
 
 /**
  * The live cluster's API: HTTP routes for scripts and the same commands over Socket.IO for the
@@ -48,305 +53,346 @@ import type { Cut, CutKind, Deps, Json, Mode, NodeId, ObservationLevel, Recovery
  * Node processes use the `/node` namespace (see `backend/src/live`); browsers never do.
  */
 
+// ------------------------------------------------------------------ primitives
+
+const nodeId = () => matching(NODE_ID_PATTERN, 'a node id (a letter, then letters, digits, _ or -; at most 32)');
+const sessionId = () => matching(SESSION_PATTERN, '1 to 64 letters, digits, . _ or -');
+const versionMap = () => map(num(true), 'a map of node ids to versions');
+
 // ------------------------------------------------------------------ cluster state
 
-export type LiveNodeStatus = 'up' | 'down' | 'recovering';
+export const LIVE_NODE_STATUSES = ['up', 'down', 'recovering'] as const;
+export type LiveNodeStatus = (typeof LIVE_NODE_STATUSES)[number];
 
-export interface NodeInfo {
-  id: NodeId;
+export const NodeInfoSchema = reply({
+  id: str(),
   /** `up`: running; `recovering`: process running, restoring its cut version; `down`: no process. */
-  status: LiveNodeStatus;
+  status: oneOf(LIVE_NODE_STATUSES),
   /** The OS process id, null when down (or not known, for a node joined from another host). */
-  pid: number | null;
+  pid: num(true).nullable(),
   /** The node's open version, as last reported. */
-  version: Version;
-  persistedVersion: Version;
+  version: num(true),
+  persistedVersion: num(true),
   /** The node's entry in the committed cut. */
-  committedVersion: Version;
-  worldLine: WorldLine;
+  committedVersion: num(true),
+  worldLine: num(true),
   /** `local`: spawned by the server; `remote`: joined over the network (`npm run node`). */
-  origin: 'local' | 'remote';
+  origin: oneOf(['local', 'remote']),
   /** Processes started for this node since it was added (1 for the first). */
-  starts: number;
+  starts: num(true),
   /**
    * While `recovering`, what it waits for: `connecting` (its process has not joined the server yet),
    * `coordinator` (joined; the coordinator has not served its recovery yet, say while a world-line
    * change is saved), `restoring` (told to restore; it has not reported the restored world-line yet).
    */
-  waitingFor?: 'connecting' | 'coordinator' | 'restoring';
-}
+  waitingFor: oneOf(['connecting', 'coordinator', 'restoring']).optional(),
+});
+export type NodeInfo = z.infer<typeof NodeInfoSchema>;
 
-export interface ClusterInfo {
-  worldLine: WorldLine;
-  mode: Mode;
-  cutKind: CutKind;
-  cut: Cut;
-  nodes: NodeInfo[];
+export const ClusterInfoSchema = reply({
+  worldLine: num(true),
+  mode: oneOf(MODES),
+  cutKind: oneOf(CUT_KINDS),
+  cut: versionMap(),
+  nodes: list(NodeInfoSchema),
   /** Where the data lives (`describe` of the storage; never a password). */
-  storage: string;
+  storage: str(),
   /** Number of the last inspection event emitted. */
-  lastEvent: number;
+  lastEvent: num(true),
   /** Wall-clock time (ms since 1970) that event times `t` count from. */
-  epochMs?: number;
+  epochMs: num().optional(),
   /** The placement the server routes service requests by: its version and members (see docs/protocol.md, membership). */
-  placement?: { version: number; members: NodeId[] };
-}
+  placement: reply({ version: num(true), members: list(str()) }).optional(),
+});
+export type ClusterInfo = z.infer<typeof ClusterInfoSchema>;
 
-// ------------------------------------------------------------------ configuration
+// ------------------------------------------------------------------ requests
 
-export interface ClusterConfig {
-  mode: Mode;
-  cut: CutKind;
-  /** `precise`: only what depends on lost state rolls back after a failure; `cut`: every node back to the committed cut. Takes effect at the next recovery. */
-  recovery: RecoveryKind;
-  /** How often a node closes its open version (checkpoint). */
-  checkpointIntervalMs: number;
-  /** Added to every message between nodes and sessions (by its sender). */
-  networkDelayMs: number;
-  /** Uniform extra delay in [0, jitter]: messages overtake each other. */
-  networkJitterMs: number;
-  /** Probability in [0, 1) that a message between nodes and sessions is lost (control messages never are). */
-  messageLoss: number;
-  /** Restart a node whose process died (killed, crashed, or failed its heartbeats). */
-  autoRestart: boolean;
-  autoRestartDelayMs: number;
-  /** Nodes send a heartbeat this often; one silent for `heartbeatTimeoutMs` is failed and killed. */
-  heartbeatIntervalMs: number;
-  heartbeatTimeoutMs: number;
-  /** What nodes report to the observer (and so what the page can draw): `full`, `summary` or `off`. */
-  observation: ObservationLevel;
-  /**
-   * The cluster holds (a tour's question is asked about a state that stands still): the workload sends
-   * nothing, nodes close no version and resend nothing. Messages already in flight still arrive.
-   */
-  held: boolean;
-}
-
-/**
- * Any subset of the settings. `checkpointIntervalMs`, the network settings, `autoRestart` and the
- * heartbeats take effect at once; changing `mode` or `cut` restarts every node process in the new
- * setting (a new world-line starts from the committed cut).
- *
- * Mode `none` persists nothing: the cut it announces covers versions never written, and what it
- * reports `committed` is lost with the process. Switching from `none` back to `speculative` or
- * `durable` therefore starts from the last cut that was persisted before `none`, below what `none`
- * announced: everything done in `none` mode is rolled back.
- */
-export type ConfigPatch = Partial<ClusterConfig>;
-
-export type WorkloadKind = 'kv' | 'chain' | 'mixed' | 'wal' | 'kvstore' | 'broker' | 'workflow';
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['kv', 'chain', 'mixed', 'wal', 'kvstore', 'broker', 'workflow'];
-
-/**
- * The built-in load generator: `rate` requests a second (0 stops it) over a few sessions.
- * - `kv`: puts and gets of random keys of the small kv app, each on the key's node;
- * - `chain`: puts that the node replicates to one or two other nodes (node-to-node messages, so
- *   versions of several nodes depend on each other and a failure rolls back across nodes);
- * - `mixed`: both;
- * - `wal`: appends (`{i, at}`) to a few logs of the write-ahead-log service (`audit`, `orders`),
- *   now and then a committed-only read;
- * - `kvstore`: put / get / delete / compare-and-set over 16 keys of the kv store service;
- * - `broker`: producers publishing to 2 topics with (producerId, seq), now and then a duplicate
- *   publish (dropped by the broker's dedup); consumers of 2 groups polling (one speculative, one
- *   committed-only);
- * - `workflow`: travel reservations of 1–10 steps; a small share has a declined payment or a
- *   sold-out item, so compensations show.
- */
-export interface WorkloadConfig {
-  kind: WorkloadKind;
-  rate: number;
-}
-
-/** Bounds the server enforces; the browser can use them for its controls. */
-export interface Limits {
-  nodesMax: number;
-  bodyBytesMax: number;
-  keyLengthMax: number;
-  /** Size of a value once JSON-encoded. */
-  valueBytesMax: number;
-  workloadRateMax: number;
-  checkpointIntervalMs: { min: number; max: number };
-  networkDelayMs: { min: number; max: number };
-  networkJitterMs: { min: number; max: number };
-  messageLoss: { min: number; max: number };
-  heartbeatIntervalMs: { min: number; max: number };
-  heartbeatTimeoutMs: { min: number; max: number };
-  autoRestartDelayMs: { min: number; max: number };
-  /** Commands a second per client (HTTP address or Socket.IO connection) before `LimitExceeded`. */
-  commandsPerSecond: number;
-  /** Inspection events the server keeps for late joiners. */
-  historyEventsMax: number;
-}
-
-// ------------------------------------------------------------------ requests to the key-value app
-
-export interface KvRequestBody {
-  /** A session id to continue (letters, digits, `._-`, at most 64); omitted: a new session. */
-  session?: string;
-  op: 'put' | 'get';
-  key: string;
-  /** For `put`: any JSON value. */
-  value?: Json;
-  /** For `get`: read only committed state (from the node's committed checkpoint), not speculative writes. */
-  committedOnly?: boolean;
-  /**
-   * The node to send it to; default: the key's owner under the placement (rendezvous hashing over the
-   * members, see `placement.ts`). A node that does not own the key answers `WrongOwner` and the server
-   * sends the request on to the owner it names (the request's `seq` is then the later one).
-   */
-  node?: NodeId;
-}
-
-export type RequestStatus = 'speculative' | 'committed' | 'rolled-back';
-
-// ------------------------------------------------------------------ requests to the services
+export const REQUEST_STATUSES = ['speculative', 'committed', 'rolled-back'] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 /** The services of the `playground` (and `services`) app: write-ahead log, kv store, broker, workflows. */
-export type ServiceName = 'wal' | 'kv' | 'broker' | 'wf';
-export const SERVICE_NAMES: readonly ServiceName[] = ['wal', 'kv', 'broker', 'wf'];
+export const SERVICE_NAMES = ['wal', 'kv', 'broker', 'wf'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
 
-export interface ServiceRequestBody {
-  /** A session id to continue (letters, digits, `._-`, at most 64); omitted: a new session. */
-  session?: string;
-  svc: ServiceName;
-  /**
-   * The service's own request payload, WITHOUT `svc` (the server adds it), e.g.
-   * `{op: 'append', log: 'audit', data: {...}}` (see `backend/src/services`). For a committed-only
-   * wal `read`/`length` or broker `poll`, give `committed: true`: the server sets `upTo` to the
-   * cut's version of the node (an `upTo` of your own is refused). Bounded like a kv value.
-   */
-  payload: { [k: string]: Json };
-  /**
-   * The node to send it to; default: the owner under the placement (`placement.ts`): by log for wal,
-   * by key for kv, by topic for broker, by workflow id for wf, as the typed clients place it. A node
-   * that does not own the unit answers `WrongOwner`; the server follows it to the owner.
-   */
-  node?: NodeId;
+/** Values and service payloads nested deeper than this are refused (the SQL storage refuses deep JSON, and the node would retry forever). */
+export const VALUE_DEPTH_MAX = 32;
+
+/** A request to the key-value app: the fields, bounded by `limits`. */
+function kvRequestShape(limits: Pick<Limits, 'keyLengthMax'>) {
+  return {
+    /** A session id to continue (letters, digits, `._-`, at most 64); omitted: a new session. */
+    session: sessionId().optional(),
+    op: oneOf(['put', 'get']),
+    key: z
+      .string({ error: `must be a string of 1 to ${limits.keyLengthMax} characters` })
+      .min(1, { error: `must be a string of 1 to ${limits.keyLengthMax} characters` })
+      .max(limits.keyLengthMax, { error: `must be a string of 1 to ${limits.keyLengthMax} characters` })
+      .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' }),
+    /** For `put`: any JSON value. */
+    value: json(VALUE_DEPTH_MAX).optional(),
+    /** For `get`: read only committed state (from the node's committed checkpoint), not speculative writes. */
+    committedOnly: bool().optional(),
+    /**
+     * The node to send it to; default: the key's owner under the placement (rendezvous hashing over the
+     * members, see `placement.ts`). A node that does not own the key answers `WrongOwner` and the server
+     * sends the request on to the owner it names (the request's `seq` is then the later one).
+     */
+    node: nodeId().optional(),
+  };
 }
 
-export interface ServiceRequestInfo {
+/** A put needs a value, a get has none (and only a get may be committed-only). */
+function kvRules(r: { op: 'put' | 'get'; value?: unknown; committedOnly?: unknown }, ctx: z.RefinementCtx): void {
+  if (r.op === 'put' && r.value === undefined) ctx.addIssue({ code: 'custom', message: 'a put needs a value' });
+  if (r.op === 'put' && r.committedOnly !== undefined) ctx.addIssue({ code: 'custom', message: 'committedOnly is for gets' });
+  if (r.op === 'get' && r.value !== undefined) ctx.addIssue({ code: 'custom', message: 'a get has no value' });
+}
+
+/** A request to one service, bounded by `limits`: see `ServiceRequestBody`. */
+function serviceRequestShape() {
+  return {
+    /** A session id to continue (letters, digits, `._-`, at most 64); omitted: a new session. */
+    session: sessionId().optional(),
+    svc: oneOf(SERVICE_NAMES),
+    /**
+     * The service's own request payload, WITHOUT `svc` (the server adds it), e.g.
+     * `{op: 'append', log: 'audit', data: {...}}` (see `backend/src/services`). For a committed-only
+     * wal `read`/`length` or broker `poll`, give `committed: true`: the server sets `upTo` to the
+     * cut's version of the node (an `upTo` of your own is refused). Bounded like a kv value.
+     */
+    payload: jsonObject(VALUE_DEPTH_MAX),
+    /**
+     * The node to send it to; default: the owner under the placement (`placement.ts`): by log for wal,
+     * by key for kv, by topic for broker, by workflow id for wf, as the typed clients place it. A node
+     * that does not own the unit answers `WrongOwner`; the server follows it to the owner.
+     */
+    node: nodeId().optional(),
+  };
+}
+
+/** What the payload of a service request may not hold, whatever the service. */
+function serviceRules(r: { svc: string; payload: { [k: string]: unknown } }, ctx: z.RefinementCtx): void {
+  const p = r.payload;
+  if (p.svc !== undefined && p.svc !== r.svc)
+    ctx.addIssue({ code: 'custom', path: ['payload', 'svc'], message: 'must be absent (the server sets it from svc)' });
+  if (typeof p.op !== 'string' || p.op.length === 0)
+    ctx.addIssue({ code: 'custom', path: ['payload', 'op'], message: 'must be a string (e.g. append, read, put, publish, poll, start)' });
+  if (p.upTo !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['payload', 'upTo'], message: 'is set by the server: ask committed: true for a committed-only read' });
+  if (p.committed !== undefined && typeof p.committed !== 'boolean')
+    ctx.addIssue({ code: 'custom', path: ['payload', 'committed'], message: 'must be true or false' });
+}
+
+function simulateShape() {
+  return {
+    seed: bounded({ min: 0, max: 2 ** 32 - 1 }, true),
+    mode: oneOf(MODES).optional(),
+    cut: oneOf(CUT_KINDS).optional(),
+    /** Default `precise`. */
+    recovery: oneOf(RECOVERY_KINDS).optional(),
+    faults: bool().optional(),
+    /** 2..8, default 4. */
+    nodes: bounded({ min: 2, max: 8 }, true).optional(),
+    /** 1..16, default 8. */
+    sessions: bounded({ min: 1, max: 16 }, true).optional(),
+    /** 1..100, default 26. */
+    requestsPerSession: bounded({ min: 1, max: 100 }, true).optional(),
+  };
+}
+
+function optional<S extends Record<string, z.ZodType>>(shape: S): { [K in keyof S]: z.ZodOptional<S[K]> } {
+  return Object.fromEntries(Object.entries(shape).map(([k, s]) => [k, s.optional()])) as { [K in keyof S]: z.ZodOptional<S[K]> };
+}
+
+/**
+ * The schemas the server checks input with, bounded by its `limits`. Rules that need the server's
+ * state (a patch as applied to the current config, a value's size, keys reserved for the services)
+ * are the server's (`backend/src/server/validate.ts`).
+ */
+export function apiSchemas(limits: Limits) {
+  const configPatch = obj(optional(configShape(limits)));
+  const workloadPatch = obj({ kind: oneOf(WORKLOAD_KINDS).optional(), rate: bounded({ min: 0, max: limits.workloadRateMax }).optional() });
+  const kvRequest = obj(kvRequestShape(limits)).superRefine(kvRules);
+  const serviceRequest = obj(serviceRequestShape()).superRefine(serviceRules);
+  const simulate = obj(simulateShape());
+  const node = { node: nodeId() };
+  const typed = <T extends string>(type: T) => ({ type: z.literal(type) });
+  const command = z
+    .discriminatedUnion(
+      'type',
+      [
+        obj(typed('health')),
+        obj(typed('cluster')),
+        obj(typed('getConfig')),
+        obj({ ...typed('kill'), ...node }),
+        obj({ ...typed('restart'), ...node }),
+        obj({ ...typed('addNode'), id: nodeId().optional() }),
+        obj({ ...typed('removeNode'), ...node }),
+        obj({ ...typed('config'), config: configPatch }),
+        obj({ ...typed('workload'), workload: workloadPatch }),
+        obj({ ...typed('request'), ...kvRequestShape(limits) }),
+        obj({ ...typed('service'), ...serviceRequestShape() }),
+        obj({ ...typed('getRequest'), id: matching(REQUEST_ID_PATTERN, 'a request id (like r123)') }),
+        /** Acknowledges a session's rollback: it takes requests again (see `SessionRolledBack`). */
+        obj({ ...typed('resumeSession'), session: sessionId() }),
+        obj({ ...typed('simulate'), ...simulateShape() }),
+      ],
+      { error: unknownType },
+    )
+    .superRefine((c, ctx) => {
+      if (c.type === 'request') kvRules(c, ctx);
+      if (c.type === 'service') serviceRules(c, ctx);
+    });
+  return {
+    configPatch,
+    workloadPatch,
+    kvRequest,
+    serviceRequest,
+    simulate,
+    command,
+    nodeId: nodeId(),
+    sessionId: sessionId(),
+    requestId: matching(REQUEST_ID_PATTERN, 'a request id (like r123)'),
+    addNode: obj({ id: nodeId().optional() }),
+  };
+}
+
+type ApiSchemas = ReturnType<typeof apiSchemas>;
+
+/** Every command's `type`, for the message that refuses another. */
+const COMMAND_TYPES = [
+  'health',
+  'cluster',
+  'getConfig',
+  'kill',
+  'restart',
+  'addNode',
+  'removeNode',
+  'config',
+  'workload',
+  'request',
+  'service',
+  'getRequest',
+  'resumeSession',
+  'simulate',
+];
+const unknownType = discriminatorError(COMMAND_TYPES);
+
+export type KvRequestBody = z.infer<ApiSchemas['kvRequest']>;
+export type ServiceRequestBody = z.infer<ApiSchemas['serviceRequest']>;
+export type SimulateBody = z.infer<ApiSchemas['simulate']>;
+/** `kind` and/or `rate`; the other stays as it is. */
+export type WorkloadPatch = z.infer<ApiSchemas['workloadPatch']>;
+
+export const ServiceRequestInfoSchema = reply({
   /** Server-assigned id, for `GET /api/requests/:id`. */
-  id: string;
-  session: string;
+  id: str(),
+  session: str(),
   /** The request's number in its session. */
-  seq: number;
-  node: NodeId;
-  svc: ServiceName;
-  status: RequestStatus;
+  seq: num(true),
+  node: str(),
+  svc: oneOf(SERVICE_NAMES),
+  status: oneOf(REQUEST_STATUSES),
   /** The service's answer (a typed refusal is answered as that error instead). */
-  result: Json;
-  worldLine: WorldLine;
-  deps: Deps;
-}
+  result: json(Infinity),
+  worldLine: num(true),
+  deps: versionMap(),
+});
+export type ServiceRequestInfo = z.infer<typeof ServiceRequestInfoSchema>;
 
-export interface RequestInfo {
+export const RequestInfoSchema = reply({
   /** Server-assigned id, for `GET /api/requests/:id`. */
-  id: string;
-  session: string;
+  id: str(),
+  session: str(),
   /** The request's number in its session. 0 for a `committedOnly` get (no session request). */
-  seq: number;
-  node: NodeId;
-  op: 'put' | 'get';
-  key: string;
-  status: RequestStatus;
+  seq: num(true),
+  node: str(),
+  op: oneOf(['put', 'get']),
+  key: str(),
+  status: oneOf(REQUEST_STATUSES),
   /** The app's answer: `{key, value}` for a get (value null when absent), `{key, version}` for a put. */
-  result: Json;
-  worldLine: WorldLine;
-  deps: Deps;
-}
+  result: json(Infinity),
+  worldLine: num(true),
+  deps: versionMap(),
+});
+export type RequestInfo = z.infer<typeof RequestInfoSchema>;
 
 // ------------------------------------------------------------------ simulation (seeded, in the server)
 
-export interface SimulateBody {
-  seed: number;
-  mode?: Mode;
-  cut?: CutKind;
-  /** Default `precise`. */
-  recovery?: RecoveryKind;
-  faults?: boolean;
-  /** 2..8, default 4. */
-  nodes?: number;
-  /** 1..16, default 8. */
-  sessions?: number;
-  /** 1..100, default 26. */
-  requestsPerSession?: number;
-}
-
-export interface SimulateResult {
-  seed: number;
-  violations: { invariant: string; message: string; t: number }[];
-  requests: number;
-  committed: number;
-  rolledBack: number;
-  kills: number;
-  worldLines: number;
+export const SimulateResultSchema = reply({
+  seed: num(true),
+  violations: list(reply({ invariant: str(), message: str(), t: num() })),
+  requests: num(true),
+  committed: num(true),
+  rolledBack: num(true),
+  kills: num(true),
+  worldLines: num(true),
   /** Uncommitted versions recoveries kept, versions they rolled back, and coordinator restarts (see `npm run sim -- --json`). */
-  versionsKept: number;
-  versionsRolledBack: number;
-  coordinatorRestarts: number;
+  versionsKept: num(true),
+  versionsRolledBack: num(true),
+  coordinatorRestarts: num(true),
   /** Every inspection event of the run in order (virtual time `t`); capped, see `truncated`. */
-  events: InspectionEvent[];
-  truncated: boolean;
-}
+  events: list(InspectionEventSchema),
+  truncated: bool(),
+});
+export type SimulateResult = z.infer<typeof SimulateResultSchema>;
 
 // ------------------------------------------------------------------ commands (Socket.IO) and replies
 
-export type Command =
-  | { type: 'health' }
-  | { type: 'cluster' }
-  | { type: 'getConfig' }
-  | { type: 'kill'; node: NodeId }
-  | { type: 'restart'; node: NodeId }
-  | { type: 'addNode'; id?: NodeId }
-  | { type: 'removeNode'; node: NodeId }
-  | { type: 'config'; config: ConfigPatch }
-  | { type: 'workload'; workload: WorkloadConfig }
-  | ({ type: 'request' } & KvRequestBody)
-  | ({ type: 'service' } & ServiceRequestBody)
-  | { type: 'getRequest'; id: string }
-  /** Acknowledges a session's rollback: it takes requests again (see `SessionRolledBack`). */
-  | { type: 'resumeSession'; session: string }
-  | ({ type: 'simulate' } & SimulateBody);
-
+export type Command = z.infer<ApiSchemas['command']>;
 export type CommandType = Command['type'];
 
-export interface ConfigInfo {
-  config: ClusterConfig;
-  workload: WorkloadConfig;
-  limits: Limits;
-}
+export const ConfigInfoSchema = reply({ config: ClusterConfigSchema, workload: WorkloadConfigSchema, limits: LimitsSchema });
+export type ConfigInfo = z.infer<typeof ConfigInfoSchema>;
+
+const membershipChange = { node: str(), version: num(true), members: list(str()) };
 
 /** What each command answers with, besides `ok: true`. */
-export interface CommandResults {
-  health: object;
-  cluster: ClusterInfo;
-  getConfig: ConfigInfo;
-  kill: { node: NodeId };
-  restart: { node: NodeId };
+export const CommandResultSchemas = {
+  health: z.custom<object>((v) => typeof v === 'object' && v !== null),
+  cluster: ClusterInfoSchema,
+  getConfig: ConfigInfoSchema,
+  kill: reply({ node: str() }),
+  restart: reply({ node: str() }),
   /** Answered once the node is a member: `version` and `members` of the placement after the change. */
-  addNode: { node: NodeId; version: number; members: NodeId[]; how: 'joined' };
+  addNode: reply({ ...membershipChange, how: z.literal('joined') }),
   /** `drained`: the node was live and handed its units over before it stopped; `restored`: it was down, and its committed state was taken over from storage. */
-  removeNode: { node: NodeId; version: number; members: NodeId[]; how: 'drained' | 'restored' };
-  config: { config: ClusterConfig };
-  workload: { workload: WorkloadConfig };
-  request: RequestInfo;
-  service: ServiceRequestInfo;
+  removeNode: reply({ ...membershipChange, how: oneOf(['drained', 'restored']) }),
+  config: reply({ config: ClusterConfigSchema }),
+  workload: reply({ workload: WorkloadConfigSchema }),
+  request: RequestInfoSchema,
+  service: ServiceRequestInfoSchema,
   /** A kv app request (`op`, `key`) or a service request (`svc`). */
-  getRequest: RequestInfo | ServiceRequestInfo;
+  getRequest: z.union([RequestInfoSchema, ServiceRequestInfoSchema]),
   /** `resumed`: false when the session was not rolled back (nothing to acknowledge). */
-  resumeSession: { session: string; resumed: boolean };
-  simulate: SimulateResult;
-}
+  resumeSession: reply({ session: str(), resumed: bool() }),
+  simulate: SimulateResultSchema,
+} satisfies Record<CommandType, z.ZodType>;
 
-export interface ApiError {
-  error: ErrorBody;
+export type CommandResults = { [C in CommandType]: z.infer<(typeof CommandResultSchemas)[C]> };
+
+export const ErrorBodySchema = reply({
+  code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]], { error: 'must be a known error code' }),
+  message: str(),
+  definite: bool(),
+});
+
+export const ApiErrorSchema = reply({
+  error: ErrorBodySchema,
   /** For a request that timed out waiting for its answer: its id, to ask for it later. */
-  id?: string;
-}
+  id: str().optional(),
+});
+export type ApiError = z.infer<typeof ApiErrorSchema>;
 
 export type Ok<T> = { ok: true } & T;
 export type ApiReply<T> = Ok<T> | ApiError;
 export type CommandReply<C extends CommandType = CommandType> = C extends CommandType ? ApiReply<CommandResults[C]> : never;
+
+/** The schema of command `type`'s reply: `{ok: true, ...}` or an error. */
+export function commandReplySchema<C extends CommandType>(type: C) {
+  return z.union([CommandResultSchemas[type].and(reply({ ok: z.literal(true) })), ApiErrorSchema]);
+}
 
 export function isApiError(r: unknown): r is ApiError {
   return typeof r === 'object' && r !== null && 'error' in r;
@@ -355,39 +401,45 @@ export function isApiError(r: unknown): r is ApiError {
 // ------------------------------------------------------------------ the event stream
 
 /** An inspection event with its number: 1, 2, 3 … in the order the server received them. */
-export type NumberedEvent = InspectionEvent & { n: number };
+export const NumberedEventSchema = InspectionEventSchema.and(reply({ n: num(true) }));
+export type NumberedEvent = z.infer<typeof NumberedEventSchema>;
 
-export interface EventBatch {
+export const EventBatchSchema = reply({
   /** Numbers of the first and last event in the batch; `from` follows the previous batch's `to`. */
-  from: number;
-  to: number;
-  events: NumberedEvent[];
-}
+  from: num(true),
+  to: num(true),
+  events: list(NumberedEventSchema),
+});
+export type EventBatch = z.infer<typeof EventBatchSchema>;
 
-export interface StreamSnapshot {
-  reason: 'connect' | 'resync';
+const stateDelta = reply({ version: num(true), set: map(json(Infinity)), deleted: list(str()) });
+export const NodeStateBaseSchema = reply({ committedVersion: num(true), committed: map(json(Infinity)), pending: list(stateDelta) });
+
+export const StreamSnapshotSchema = reply({
+  /** `PROTOCOL_VERSION` of the server: a page of another version reloads rather than misread the stream. */
+  protocol: num(true),
+  reason: oneOf(['connect', 'resync']),
   /** The number of the last event this snapshot covers; the next batch starts at `lastEvent + 1`. */
-  lastEvent: number;
-  cluster: ClusterInfo;
-  config: ClusterConfig;
-  workload: WorkloadConfig;
-  limits: Limits;
+  lastEvent: num(true),
+  cluster: ClusterInfoSchema,
+  config: ClusterConfigSchema,
+  workload: WorkloadConfigSchema,
+  limits: LimitsSchema,
   /** The most recent events (at most `limits.historyEventsMax`), oldest first, ending at `lastEvent`. */
-  history: NumberedEvent[];
+  history: list(NumberedEventSchema),
   /**
    * Each node's app state as of just before `history[0]` (committed base and the uncommitted changes
    * above it), from every event that fell out of the history: start from it, then replay `history`,
-   * and a browser that joins late still has the whole state. Absent from older servers.
+   * and a browser that joins late still has the whole state.
    */
-  baseStates?: Record<NodeId, NodeStateBase>;
+  baseStates: map(NodeStateBaseSchema),
   /** Set on a resync: why (e.g. this browser fell behind and events were dropped). */
-  notice?: string;
-}
+  notice: str().optional(),
+});
+export type StreamSnapshot = z.infer<typeof StreamSnapshotSchema>;
 
-export interface Notice {
-  level: 'info' | 'warning';
-  message: string;
-}
+export const NoticeSchema = reply({ level: oneOf(['info', 'warning']), message: str() });
+export type Notice = z.infer<typeof NoticeSchema>;
 
 /** Socket.IO event maps, for typed `io()` / `Server` instances. */
 export interface ServerToBrowserEvents {
@@ -396,6 +448,13 @@ export interface ServerToBrowserEvents {
   notice: (n: Notice) => void;
 }
 
+/**
+ * An event map as the receiving side sees it when the sender is another process: every argument
+ * `unknown` until the receiver checked it (the server types its sockets with it: see `sockets.ts`).
+ */
+export type Untrusted<E> = { [K in keyof E]: (...args: unknown[]) => void };
+
 export interface BrowserToServerEvents {
+  /** Sent unchecked by the type system's word alone: the server validates every command with `apiSchemas`. */
   command: (c: Command, reply: (r: CommandReply) => void) => void;
 }

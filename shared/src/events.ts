@@ -1,141 +1,170 @@
-import type { ClusterConfig, WorkloadConfig } from './api';
-import type { CallerId, Cut, Deps, Json, Mode, NodeId, RecoveryKind, Version, WorldLine } from './protocol';
+import { ClusterConfigSchema, WorkloadConfigSchema } from './config';
+import { MODES, RECOVERY_KINDS } from './protocol';
+import { bool, discriminatorError, json, list, map, num, oneOf, reply, str, z } from './schema';
 
 /**
  * The inspection stream: every state change of the runtime, in order. The simulator's checker, the
- * server's history and the playground all read this one stream.
+ * server's history and the playground all read this one stream. Each event is a schema (trace files
+ * are checked with them); the types are inferred from the schemas.
  */
-export type MessageKind = 'app' | 'ack' | 'request' | 'reply' | 'reject';
+export const MESSAGE_KINDS = ['app', 'ack', 'request', 'reply', 'reject'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
-interface At {
-  /** Clock time of the event, in milliseconds. */
-  t: number;
+const kind = () => oneOf(MESSAGE_KINDS);
+const int = () => num(true);
+const versionMap = () => map(num(true), 'a map of node ids to versions');
+/** Values in events come from the runtime, which bounds them already. */
+const anyJson = () => json(Infinity);
+
+/** One event: its `type`, its clock time `t` (milliseconds), and its fields. */
+function event<T extends string, S extends z.ZodRawShape>(type: T, shape: S) {
+  return reply({ type: z.literal(type), t: num(), ...shape });
 }
 
 /** One version of one node. */
-export interface VersionRef {
-  node: NodeId;
-  version: Version;
-}
+export const VersionRefSchema = reply({ node: str(), version: int() });
+export type VersionRef = z.infer<typeof VersionRefSchema>;
 
 /** Why a world-line started. */
 /** `nodeRemoved`: a removed node's versions above the cut are rolled back, with what depends on them. */
-export type WorldLineReason = 'start' | 'failure' | 'coordinatorRestart' | 'modeChange' | 'nodeRemoved';
+export const WORLD_LINE_REASONS = ['start', 'failure', 'coordinatorRestart', 'modeChange', 'nodeRemoved'] as const;
+export type WorldLineReason = (typeof WORLD_LINE_REASONS)[number];
 
 /** What a recovery rolled back on one node, and why. */
-export interface RolledBackVersions {
-  node: NodeId;
+export const RolledBackVersionsSchema = reply({
+  node: str(),
   /** Everything of the node above this version was rolled back (its restore point). */
-  above: Version;
+  above: int(),
   /** The rolled-back versions the coordinator knew of, ascending (a failed node's unpersisted ones are not known one by one). */
-  versions: Version[];
+  versions: list(int()),
   /**
    * `lost`: the node failed and these versions were not persisted. `dependency`: the node's first
    * rolled-back version depends on lost state, through `path`. `cut`: recovery `cut` rolls back
    * everything uncommitted, whatever it depends on.
    */
-  reason: 'lost' | 'dependency' | 'cut';
+  reason: oneOf(['lost', 'dependency', 'cut']),
   /**
    * From the node's first rolled-back version to a lost version: each step is a dependency recorded by
    * the step before it (or the same node's earlier version). Empty unless `reason` is `dependency`.
    */
-  path: VersionRef[];
-}
+  path: list(VersionRefSchema),
+});
+export type RolledBackVersions = z.infer<typeof RolledBackVersionsSchema>;
 
-export type InspectionEvent =
-  | (At & { type: 'versionOpened'; node: NodeId; worldLine: WorldLine; version: Version; prevVersion: Version })
-  | (At & {
-      type: 'messageSent';
-      id: string;
-      kind: MessageKind;
-      from: string;
-      to: string;
-      worldLine: WorldLine;
-      srcVersion: Version;
-      seq: number;
-      resend: boolean;
-    })
-  | (At & { type: 'messageDelivered'; id: string; kind: MessageKind; from: string; to: string; version: Version; duplicate: boolean })
-  | (At & { type: 'messageRejected'; id: string; kind: MessageKind; from: string; to: string; worldLine: WorldLine; receiverWorldLine: WorldLine })
-  | (At & { type: 'dependencyRecorded'; node: NodeId; version: Version; on: Deps })
-  | (At & {
-      type: 'checkpointStarted';
-      node: NodeId;
-      worldLine: WorldLine;
-      version: Version;
-      prevVersion: Version;
-      deps: Deps;
-      changedKeys: number;
-      full: boolean;
-    })
-  | (At & { type: 'checkpointPersisted'; node: NodeId; worldLine: WorldLine; version: Version; deps: Deps })
-  | (At & { type: 'checkpointFailed'; node: NodeId; worldLine: WorldLine; version: Version; code: string; definite: boolean })
-  | (At & { type: 'cutAdvanced'; worldLine: WorldLine; cut: Cut })
-  | (At & { type: 'nodeFailed'; node: NodeId; reason: 'exit' | 'heartbeat' | 'restart' | 'killed' })
-  | (At & { type: 'nodeRestarted'; node: NodeId })
-  | (At & {
-      type: 'worldLineChanged';
-      worldLine: WorldLine;
-      cut: Cut;
-      failed: NodeId[];
-      /** Each node's restore point: it keeps every version up to this one (the cut, or above it with precise recovery). */
-      kept: Cut;
-      reason: WorldLineReason;
-      recovery: RecoveryKind;
-    })
+const message = { id: str(), kind: kind(), from: str(), to: str() };
+
+/** One schema per type of event. */
+const EVENT_SCHEMAS = [
+  event('versionOpened', { node: str(), worldLine: int(), version: int(), prevVersion: int() }),
+  event('messageSent', { ...message, worldLine: int(), srcVersion: int(), seq: int(), resend: bool() }),
+  event('messageDelivered', { ...message, version: int(), duplicate: bool() }),
+  event('messageRejected', { ...message, worldLine: int(), receiverWorldLine: int() }),
+  event('dependencyRecorded', { node: str(), version: int(), on: versionMap() }),
+  event('checkpointStarted', {
+    node: str(),
+    worldLine: int(),
+    version: int(),
+    prevVersion: int(),
+    deps: versionMap(),
+    changedKeys: int(),
+    full: bool(),
+  }),
+  event('checkpointPersisted', { node: str(), worldLine: int(), version: int(), deps: versionMap() }),
+  event('checkpointFailed', { node: str(), worldLine: int(), version: int(), code: str(), definite: bool() }),
+  event('cutAdvanced', { worldLine: int(), cut: versionMap() }),
+  event('nodeFailed', { node: str(), reason: oneOf(['exit', 'heartbeat', 'restart', 'killed']) }),
+  event('nodeRestarted', { node: str() }),
+  event('worldLineChanged', {
+    worldLine: int(),
+    cut: versionMap(),
+    failed: list(str()),
+    // `kept`, `reason` and `recovery` are absent from the traces of releases before precise recovery
+    // (the runtime always sets them; a reader takes a missing `kept` as `cut`).
+    /** Each node's restore point: it keeps every version up to this one (the cut, or above it with precise recovery). */
+    kept: versionMap().optional(),
+    reason: oneOf(WORLD_LINE_REASONS).optional(),
+    recovery: oneOf(RECOVERY_KINDS).optional(),
+  }),
   /**
    * The coordinator's repair of one recovery, right after its `worldLineChanged`: what was lost, what
    * rolled back and why, and which uncommitted versions were kept.
    */
-  | (At & {
-      type: 'recoveryPlan';
-      worldLine: WorldLine;
-      recovery: RecoveryKind;
-      /** State lost with failed nodes: every version of `node` above `version` (its last persisted one). */
-      lost: VersionRef[];
-      rolledBack: RolledBackVersions[];
-      /** Uncommitted versions that survive onto the new world-line (and commit once persisted). */
-      kept: VersionRef[];
-    })
-  | (At & {
-      type: 'rollback';
-      node: NodeId;
-      worldLine: WorldLine;
-      /** The node's restore point (the cut, or above it with precise recovery); execution continues above it. */
-      toVersion: Version;
-      /** Versions discarded, inclusive range; null when the node kept everything (or started fresh). */
-      discarded: { from: Version; to: Version } | null;
-    })
-  | (At & { type: 'stateChanged'; node: NodeId; version: Version; set: Record<string, Json>; deleted: string[] })
-  | (At & {
-      type: 'sessionResult';
-      session: CallerId;
-      seq: number;
-      status: 'speculative' | 'committed' | 'rolledBack';
-      result: Json;
-      deps: Deps;
-      worldLine: WorldLine;
-    })
-  | (At & { type: 'modeChanged'; mode: Mode })
+  event('recoveryPlan', {
+    worldLine: int(),
+    recovery: oneOf(RECOVERY_KINDS),
+    /** State lost with failed nodes: every version of `node` above `version` (its last persisted one). */
+    lost: list(VersionRefSchema),
+    rolledBack: list(RolledBackVersionsSchema),
+    /** Uncommitted versions that survive onto the new world-line (and commit once persisted). */
+    kept: list(VersionRefSchema),
+  }),
+  event('rollback', {
+    node: str(),
+    worldLine: int(),
+    /** The node's restore point (the cut, or above it with precise recovery); execution continues above it. */
+    toVersion: int(),
+    /** Versions discarded, inclusive range; null when the node kept everything (or started fresh). */
+    discarded: reply({ from: int(), to: int() }).nullable(),
+  }),
+  event('stateChanged', { node: str(), version: int(), set: map(anyJson()), deleted: list(str()) }),
+  event('sessionResult', {
+    session: str(),
+    seq: int(),
+    status: oneOf(['speculative', 'committed', 'rolledBack']),
+    result: anyJson(),
+    deps: versionMap(),
+    worldLine: int(),
+  }),
+  event('modeChanged', { mode: oneOf(MODES) }),
   // Live cluster only (the server and the node processes emit these; the simulator does not).
   /**
    * A message the network did not deliver, said by its sender: its receiver had no connection (`down`:
    * the node is down or not joined yet), or the configured message loss took it (`loss`). The sender's
    * resends (same id) show as further `messageSent` events.
    */
-  | (At & { type: 'messageLost'; id: string; kind: MessageKind; from: string; to: string; reason: 'down' | 'loss' })
-  | (At & { type: 'nodeAdded'; node: NodeId })
-  | (At & { type: 'nodeRemoved'; node: NodeId })
+  event('messageLost', { ...message, reason: oneOf(['down', 'loss']) }),
+  event('nodeAdded', { node: str() }),
+  event('nodeRemoved', { node: str() }),
   /**
    * A membership change (see `placement.ts`, docs/protocol.md): version `version` over `members` was
    * sent to the nodes (`sent`), its answers committed (`committed`), every hand-off arrived
    * (`handedOver`). `change` says what for: `join n5`, `drain n2`, `restore n3` (a down node's
    * committed state taken over from storage).
    */
-  | (At & { type: 'placementChanged'; version: number; members: NodeId[]; phase: 'sent' | 'committed' | 'handedOver'; change: string })
+  event('placementChanged', { version: int(), members: list(str()), phase: oneOf(['sent', 'committed', 'handedOver']), change: str() }),
   /** A node's OS process: spawned by the server, joined over the network, or exited (code or signal). */
-  | (At & { type: 'nodeProcess'; node: NodeId; pid: number | null; state: 'spawned' | 'joined' | 'exited'; code: number | null; signal: string | null })
-  | (At & { type: 'configChanged'; config: ClusterConfig })
-  | (At & { type: 'workloadChanged'; workload: WorkloadConfig });
+  event('nodeProcess', {
+    node: str(),
+    pid: int().nullable(),
+    state: oneOf(['spawned', 'joined', 'exited']),
+    code: int().nullable(),
+    signal: str().nullable(),
+  }),
+  event('configChanged', { config: ClusterConfigSchema }),
+  event('workloadChanged', { workload: WorkloadConfigSchema }),
+] as const;
 
+export const InspectionEventSchema = z.discriminatedUnion('type', EVENT_SCHEMAS, {
+  error: discriminatorError(EVENT_SCHEMAS.map((o) => o.shape.type.value)),
+});
+
+export type InspectionEvent = z.infer<typeof InspectionEventSchema>;
 export type InspectionEventType = InspectionEvent['type'];
+
+/** Every type of inspection event, from the schema. */
+export const INSPECTION_EVENT_TYPES: ReadonlySet<string> = new Set(EVENT_SCHEMAS.map((o) => o.shape.type.value));
+
+/** Event types a node process emits, each about the node itself (the server and the coordinator emit every other type). */
+export const NODE_EVENT_TYPES: ReadonlySet<string> = new Set<InspectionEventType>([
+  'versionOpened',
+  'messageSent',
+  'messageDelivered',
+  'messageRejected',
+  'dependencyRecorded',
+  'checkpointStarted',
+  'checkpointPersisted',
+  'checkpointFailed',
+  'rollback',
+  'stateChanged',
+  'messageLost',
+]);

@@ -218,8 +218,19 @@ describe('the model on simulator traces', () => {
   it('refuses a malformed trace with a reason', () => {
     expect(() => parseTrace('nope')).toThrow(TraceError);
     expect(() => parseTrace('{"format":"other"}')).toThrow(/not a DSE trace/);
-    expect(() => parseTrace('[{"type":"bogus","t":1}]')).toThrow(/unknown type/);
-    expect(() => parseTrace('[{"type":"nodeFailed"}]')).toThrow(/no time/);
+    expect(() => parseTrace('[{"type":"bogus","t":1}]')).toThrow(/event 0 \(bogus\): type must be one of versionOpened, .* \(not "bogus"\)/);
+    expect(() => parseTrace('[{"type":"nodeFailed"}]')).toThrow('event 0 (nodeFailed): t is required');
+    expect(() => parseTrace('[{"type":"nodeFailed","t":1,"node":"a","reason":"exit"},{"type":"nodeFailed","t":"x","node":"a","reason":"exit"}]')).toThrow(
+      'event 1 (nodeFailed): t must be a number',
+    );
+    expect(() => parseTrace('[{"type":"nodeFailed","t":1,"node":"a","reason":"tired"}]')).toThrow(
+      'event 0 (nodeFailed): reason must be one of exit, heartbeat, restart, killed',
+    );
+    expect(() => parseTrace('[{"type":"stateChanged","t":1,"node":"a","version":1,"set":{"k":1},"deleted":"k"}]')).toThrow(
+      'event 0 (stateChanged): deleted must be',
+    );
+    expect(() => parseTrace('{"format":"dse-trace","formatVersion":2,"events":[]}')).toThrow(/unsupported trace format version 2/);
+    expect(() => parseTrace('{"format":"dse-trace","formatVersion":1}')).toThrow(/no events array/);
     expect(parseTrace('[{"type":"nodeFailed","t":1,"node":"a","reason":"exit"}]').events).toHaveLength(1);
   });
 });

@@ -95,9 +95,11 @@ describe('placement in the playground', () => {
     expect(again.migrations).toEqual(m.migrations);
   });
 
-  it('skips a malformed placementChanged of an imported trace instead of breaking', () => {
+  it('refuses a malformed placementChanged in an imported trace, and the model skips one instead of breaking', () => {
+    const malformed = JSON.stringify([{ type: 'placementChanged', t: 1, phase: 'sent' }]);
+    expect(() => parseTrace(malformed)).toThrow('event 0 (placementChanged): version is required');
     const m = new PlaygroundModel();
-    m.applyAll(parseTrace(JSON.stringify([{ type: 'placementChanged', t: 1, phase: 'sent' }])).events);
+    m.applyAll(JSON.parse(malformed) as Parameters<PlaygroundModel['applyAll']>[0]);
     expect(m.placement).toBeNull();
     expect(m.migrations).toEqual([]);
   });

@@ -1,4 +1,5 @@
 import type { ClusterInfo, Json, NodeId } from '@dse/shared';
+import { toJson } from '@dse/shared';
 import { wallNow } from '../live/clock';
 import { Rng } from '../sim/rng';
 import type { TravelKind, TripLeg } from '../services/workflow';
@@ -304,7 +305,7 @@ class WorkflowLoad extends ServiceLoad {
       legs.push({ kind, item: `${this.prefix}${item}`, capacity, decline: kind === 'payment' && this.rng.chance(0.125) });
     }
     const id = `${session}.w${q}`;
-    return { svc: 'wf', payload: { op: 'start', id, steps: travelReservation(id, legs, nodes) as unknown as Json } };
+    return { svc: 'wf', payload: { op: 'start', id, steps: toJson(travelReservation(id, legs, nodes)) } };
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Cut, Json, NodeId, WorldLine } from '@dse/shared';
+import { fromJson } from '@dse/shared';
 import { canonical, jsonEqual } from '../services/common';
 import type { KvVerdict, Outcome, PrefixEntry, ViolationNote } from './verify';
 import { prefixBreaks } from './verify';
@@ -374,7 +375,7 @@ export function checkBroker(records: readonly ServiceRecord[], final: FinalServi
     const where = new Map<string, number>();
     const lastSeq = new Map<string, number>();
     for (let o = 0; o < n; o++) {
-      const e = obj(state.get(`br/${topic}/e/${o}`)) as unknown as StoredEvent | null;
+      const e = fromJson<StoredEvent | null>(obj(state.get(`br/${topic}/e/${o}`)));
       if (e === null) {
         out.fail('service', 'broker-order', `topic ${topic} is ${n} long but has no event at ${o}`);
         log.push({ p: '', s: 0, d: null });
@@ -593,7 +594,7 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
         if (!b[1]!.startsWith(final.prefix)) continue;
         let l = bookings.get(b[1]!);
         if (l === undefined) bookings.set(b[1]!, (l = new Map<number, Booking & { node: string }>()));
-        l.set(Number(b[2]), { ...(value as unknown as Booking), node });
+        l.set(Number(b[2]), { ...fromJson<Booking>(value), node });
         continue;
       }
       if (key.startsWith('tr/s/')) {
@@ -607,7 +608,7 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
         const id = key.slice('wf/'.length);
         if (!id.startsWith(final.prefix)) continue;
         if (workflows.has(id)) out.fail('service', 'saga', `workflow ${id} has a record on two nodes: ${workflows.get(id)!.node} and ${node}`);
-        workflows.set(id, { rec: value as unknown as WorkflowRecordState, node });
+        workflows.set(id, { rec: fromJson<WorkflowRecordState>(value), node });
       }
     }
   }

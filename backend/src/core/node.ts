@@ -1,5 +1,5 @@
 import type { CallerId, Cut, CutKind, Deps, Header, Json, MessageKind, Mode, NodeId, Version, WorldLine } from '@dse/shared';
-import { DseError, isDseError } from '@dse/shared';
+import { DseError, isDseError, messageIds } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Sthread } from './app';
 import { PENDING } from './app';
 import type { CallerReply, CallerTable } from './caller-table';
@@ -1217,14 +1217,14 @@ export type HeaderedMessage = Extract<WireMessage, { h: Header }>;
 export function messageId(msg: HeaderedMessage): string {
   switch (msg.kind) {
     case 'app':
-      return `a/${msg.h.src}/${msg.h.seq}`;
+      return messageIds.app(msg.h.src, msg.h.seq);
     case 'request':
-      return `q/${msg.caller}/${msg.h.seq}/${msg.h.worldLine}`;
+      return messageIds.request(msg.caller, msg.h.seq, msg.h.worldLine);
     case 'reply':
-      return `r/${msg.caller}/${msg.seq}/${msg.h.worldLine}/${msg.h.src}`;
+      return messageIds.reply(msg.caller, msg.seq, msg.h.worldLine, msg.h.src);
     case 'ack':
-      return `k/${msg.h.src}/${msg.ackSeq}/${msg.h.srcVersion}`;
+      return messageIds.ack(msg.h.src, msg.ackSeq, msg.h.srcVersion);
     case 'reject':
-      return `x/${msg.h.src}/${msg.rejectedSeq}`;
+      return messageIds.reject(msg.h.src, msg.rejectedSeq);
   }
 }

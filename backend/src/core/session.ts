@@ -1,5 +1,5 @@
 import type { CallerId, Cut, Deps, Json, NodeId, WorldLine } from '@dse/shared';
-import { DseError, RolledBack, SessionRolledBack } from '@dse/shared';
+import { DseError, messageIds, RolledBack, SessionRolledBack } from '@dse/shared';
 import { covers, maxVersion, mergeInto } from './deps';
 import type { WireMessage, WorldLineStart } from './messages';
 import type { CommittedReply } from './caller-table';
@@ -222,7 +222,7 @@ export class SessionHost {
     this.observer.emit({
       type: 'messageSent',
       t: this.clock.now(),
-      id: `q/${session}/${r.seq}/${this.worldLine}`,
+      id: messageIds.request(session, r.seq, this.worldLine),
       kind: 'request',
       from: this.endpoint,
       to: r.node,
@@ -247,7 +247,7 @@ export class SessionHost {
         this.observer.emit({
           type: 'messageDelivered',
           t: this.clock.now(),
-          id: `r/${msg.caller}/${msg.seq}/${msg.h.worldLine}/${msg.h.src}`,
+          id: messageIds.reply(msg.caller, msg.seq, msg.h.worldLine, msg.h.src),
           kind: 'reply',
           from: msg.h.src,
           to: this.endpoint,

@@ -1,14 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import type { ClusterConfig, InspectionEvent, Limits, NodeId, WorldLine } from '@dse/shared';
-import type { Socket } from 'socket.io';
 import type { Coordinator } from '../core/coordinator';
 import type { CheckpointRecord } from '../core/ports';
 import type { LogFn } from '../log';
 import type { OpenedStorage } from '../storage/open';
 import type { RealClock } from './clock';
 import { wallNow } from './clock';
-
-export const NODE_ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+import type { NodeConnection } from './wire';
 
 export interface ClusterOptions {
   storage: OpenedStorage;
@@ -37,7 +35,7 @@ export interface NodeEntry {
   proc: ChildProcess | null;
   pid: number | null;
   /** The current process's connection, once it joined. */
-  conn: Socket | null;
+  conn: NodeConnection | null;
   /** The incarnation the server expects to join (local nodes). */
   incarnation: string | null;
   starts: number;

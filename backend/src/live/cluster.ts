@@ -4,7 +4,7 @@ import type { Namespace } from 'socket.io';
 import type { Coordinator } from '../core/coordinator';
 import type { Observer } from '../core/ports';
 import { committedReplies } from '../core/caller-table';
-import { appEntries } from '../core/state-keys';
+import { appEntries, appKey } from '../core/state-keys';
 import { SessionHost } from '../core/session';
 import { RealClock, wallNow } from './clock';
 import type { ClusterContext, ClusterOptions, NodeEntry } from './cluster-context';
@@ -19,7 +19,6 @@ import type { NodeConfigPush, NodeRunConfig } from './wire';
 import { SERVER_ENDPOINT } from './wire';
 
 export type { ClusterOptions } from './cluster-context';
-export { NODE_ID_PATTERN } from './cluster-context';
 export { eventOfNode, messageOfNode } from './node-gateway';
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -398,7 +397,7 @@ export class Cluster {
       if (v === 0 || this.config.mode === 'none') return { value: null, version: v, worldLine };
       try {
         const cp = await this.opts.storage.storage.loadCheckpoint(node, v);
-        if (cp !== null) return { value: cp.state.get(`a:${key}`) ?? null, version: v, worldLine };
+        if (cp !== null) return { value: cp.state.get(appKey(key)) ?? null, version: v, worldLine };
       } catch (e) {
         if (attempt >= 3) throw e;
       }

@@ -1,5 +1,5 @@
 import type { InspectionEvent, Json, NodeId } from '@dse/shared';
-import { DseError, isDseError } from '@dse/shared';
+import { DseError, fromJson, isDseError, toJson } from '@dse/shared';
 import type { Session, SpeculativeResult } from '../core/session';
 import type { PlacementView } from '../services/common';
 import type { MembershipStatus, ViewChange } from '../services/membership';
@@ -108,7 +108,7 @@ export class MembershipControl {
     });
     if (typeof r.result === 'object' && r.result !== null && 'error' in r.result)
       throw new DseError('Conflict', `membership status of ${node}: ${JSON.stringify(r.result.error)}`);
-    return r.result as unknown as MembershipStatus;
+    return fromJson<MembershipStatus>(r.result);
   }
 
   /** Reads the newest placement the up nodes hold. */
@@ -176,7 +176,7 @@ export class MembershipControl {
     const v = before.version + 1;
     const say = (phase: 'sent' | 'committed' | 'handedOver'): void =>
       this.host.emit({ type: 'placementChanged', t: this.host.now(), version: v, members: [...members], phase, change: what });
-    const payload: Json = { pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) };
+    const payload: Json = toJson({ pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) });
     await this.waitUp(to);
     const deadline = this.deadline;
     for (let attempt = 1; ; attempt++) {
@@ -261,7 +261,7 @@ export class MembershipControl {
     const deadline = this.deadline;
     for (;;) {
       const a = await withTimeout(this.control().request(node, { pl: 'status' }), 5000, `membership status of ${node}`).catch(() => null);
-      const s = a === null ? null : (a.result as unknown as MembershipStatus);
+      const s = a === null ? null : fromJson<MembershipStatus>(a.result);
       if (a !== null && s !== null && Object.keys(s.units ?? {}).length === 0 && (s.pinned ?? []).length === 0) {
         await withTimeout(a.commit(), 20_000, `${node}: the drained state committed`);
         return;

@@ -1,16 +1,16 @@
 import type { InspectionEvent, NodeId } from '@dse/shared';
-import { DseError, errorBody } from '@dse/shared';
-import type { Namespace, Socket } from 'socket.io';
+import { DseError, errorBody, NODE_EVENT_TYPES } from '@dse/shared';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
 import type { CheckpointRecord } from '../core/ports';
 import { CheckpointGroupWriter } from '../storage/group-commit';
 import type { ClusterContext, NodeEntry } from './cluster-context';
-import { NODE_ID_PATTERN, newEntry } from './cluster-context';
+import { newEntry } from './cluster-context';
 import { wallNow } from './clock';
 import type { Router } from './router';
 import type { LoadedCheckpointWire } from './rpc-storage';
-import type { JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, PeerTable, StorageReply, UpFrame } from './wire';
+import type { JoinReply, JoinRequest, NodeConfigPush, NodeConnection, NodeNamespace, NodeRunConfig, PeerTable, StorageReply } from './wire';
+import { parseJoin } from './wire';
 
 /**
  * The node processes' end of the server (namespace `/node`): their joins, their `up` frames (events,
@@ -20,7 +20,7 @@ import type { JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, PeerTable, 
  */
 export class NodeGateway {
   private forgedCount = 0;
-  private readonly forgedWarned = new WeakSet<Socket>();
+  private readonly forgedWarned = new WeakSet<NodeConnection>();
   /** Checkpoint writes of every node process, group-committed. */
   private readonly checkpointWriter: CheckpointGroupWriter;
   private served = 0;
@@ -93,30 +93,27 @@ export class NodeGateway {
   }
 
   /** Serves the node processes' namespace: join, frames, storage calls, disconnects. */
-  attach(nsp: Namespace): void {
-    nsp.on('connection', (socket: Socket) => {
+  attach(nsp: NodeNamespace): void {
+    nsp.on('connection', (socket) => {
       let joined: NodeEntry | null = null;
-      socket.on('join', (req: unknown, ack: unknown) => {
+      socket.on('join', (raw, ack) => {
         if (typeof ack !== 'function') return;
-        const reply = joined !== null ? { error: new DseError('Conflict', 'already joined').toBody() } : this.join(socket, req);
-        if ('ok' in reply) joined = this.cx.nodes.get((req as JoinRequest).id) ?? null;
+        let reply: JoinReply;
+        if (joined !== null) reply = { error: new DseError('Conflict', 'already joined').toBody() };
+        else {
+          try {
+            const req = parseJoin(raw);
+            reply = this.join(socket, req);
+            if ('ok' in reply) joined = this.cx.nodes.get(req.id) ?? null;
+          } catch (e) {
+            reply = { error: errorBody(e) };
+          }
+        }
         (ack as (r: JoinReply) => void)(reply);
       });
-      socket.on('up', (frame: unknown) => {
+      socket.on('up', (frame) => {
         if (joined === null || joined.conn !== socket) return; // a stale incarnation: not part of the cluster
         this.onFrame(joined, frame);
-      });
-      socket.on('st', (op: unknown, args: unknown, ack: unknown) => {
-        if (typeof ack !== 'function') return;
-        const reply = (r: StorageReply): void => (ack as (r: StorageReply) => void)(r);
-        if (joined === null || joined.conn !== socket) {
-          reply({ error: new DseError('Unauthorized', 'storage: this connection is not a current node').toBody() });
-          return;
-        }
-        this.storageCall(joined.id, op, args).then(
-          (value) => reply({ ok: true, value }),
-          (e: unknown) => reply({ error: errorBody(e) }),
-        );
       });
       socket.on('disconnect', () => {
         this.router.forget(socket);
@@ -131,28 +128,11 @@ export class NodeGateway {
     });
   }
 
-  private join(socket: Socket, raw: unknown): JoinReply {
+  /** A join checked whole (`parseJoin`): a refused one adds no node and leaves an existing one's connection and count of starts as they were. */
+  private join(socket: NodeConnection, r: JoinRequest): JoinReply {
     if (this.cx.shuttingDown()) return { error: new DseError('Conflict', 'the server is shutting down').toBody() };
     const nodes = this.cx.nodes;
-    const r = raw as Partial<JoinRequest> | null;
-    if (typeof r !== 'object' || r === null || typeof r.id !== 'string' || !NODE_ID_PATTERN.test(r.id) || typeof r.pid !== 'number') {
-      return { error: new DseError('BadRequest', 'join: {id, pid, incarnation} with an id of letters, digits, _ and -').toBody() };
-    }
-    // The whole request is checked before anything changes: a refused join adds no node and leaves an
-    // existing one's connection and count of starts as they were.
-    const data = (r as { data?: unknown }).data as { host?: unknown; port?: unknown } | undefined;
-    if (
-      typeof data !== 'object' ||
-      data === null ||
-      typeof data.host !== 'string' ||
-      typeof data.port !== 'number' ||
-      !Number.isInteger(data.port) ||
-      data.port <= 0 ||
-      data.port > 65535
-    ) {
-      return { error: new DseError('BadRequest', 'join: data must be {host, port}, where peers reach this node').toBody() };
-    }
-    const incarnation = typeof r.incarnation === 'string' ? r.incarnation : null;
+    const incarnation = r.incarnation;
     let entry = nodes.get(r.id);
     if (incarnation !== null) {
       // A process this server spawned: only the one it expects.
@@ -190,21 +170,25 @@ export class NodeGateway {
     entry.killing = false;
     entry.lastHeard = wallNow();
     entry.restoredWorldLine = 0;
-    entry.address = { host: data.host, port: data.port };
+    entry.address = { host: r.data.host, port: r.data.port };
     // The new address goes to everyone, this node included, once it has its reply.
     setImmediate(() => this.sendPeers());
     return { ok: true, config: this.runConfig() };
   }
 
+  /**
+   * One `up` frame (the hot path: every event and message of the node passes here). Decoded with cheap
+   * structural checks, each part typed once it passed: what a node sends in another's name is dropped.
+   */
   private onFrame(entry: NodeEntry, raw: unknown): void {
     entry.lastHeard = wallNow();
-    const frame = raw as UpFrame | null;
-    if (typeof frame !== 'object' || frame === null) return;
+    if (typeof raw !== 'object' || raw === null) return;
+    const frame = raw as { e?: unknown; m?: unknown; s?: unknown };
     if (Array.isArray(frame.e)) {
-      for (const e of frame.e) {
-        if (typeof e !== 'object' || e === null || typeof (e as { type?: unknown }).type !== 'string') continue;
+      for (const e of frame.e as unknown[]) {
+        if (!isEventLike(e)) continue;
         if (!eventOfNode(entry.id, e)) {
-          this.forged(entry, `an event ${JSON.stringify((e as { type: string }).type).slice(0, 40)} not about itself`);
+          this.forged(entry, `an event ${JSON.stringify(e.type).slice(0, 40)} not about itself`);
           continue;
         }
         track(entry, e);
@@ -212,18 +196,20 @@ export class NodeGateway {
       }
     }
     if (Array.isArray(frame.m)) {
-      for (const item of frame.m) {
-        if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'object' || item[1] === null) continue;
-        if (!messageOfNode(entry.id, item[1])) {
-          this.forged(entry, `a ${JSON.stringify((item[1] as { kind?: unknown }).kind ?? null).slice(0, 40)} message not from itself`);
+      for (const item of frame.m as unknown[]) {
+        if (!Array.isArray(item) || typeof item[0] !== 'string') continue;
+        const m: unknown = item[1];
+        if (!isMessageLike(m)) continue;
+        if (!messageOfNode(entry.id, m)) {
+          this.forged(entry, `a ${JSON.stringify(m.kind).slice(0, 40)} message not from itself`);
           continue;
         }
-        this.router.route(item[0], item[1], 'node');
+        this.router.route(item[0], m, 'node');
       }
     }
     if (Array.isArray(frame.s)) {
       const conn = entry.conn;
-      for (const call of frame.s) {
+      for (const call of frame.s as unknown[]) {
         if (!Array.isArray(call) || typeof call[0] !== 'number' || conn === null) continue;
         const callId = call[0];
         const answer = (r: StorageReply): void => {
@@ -247,6 +233,7 @@ export class NodeGateway {
   }
 
   private async storageCall(node: NodeId, op: unknown, args: unknown): Promise<unknown> {
+    // `op` is a `StorageOp` (`wire.ts`) from a well-behaved node; anything else is refused below.
     this.served++;
     const storage = this.cx.opts.storage.storage;
     const a: unknown[] = Array.isArray(args) ? args : [];
@@ -311,29 +298,25 @@ function track(entry: NodeEntry, e: InspectionEvent): void {
   }
 }
 
-/** Event types a node process emits, each about the node itself (the server emits every other type). */
-const NODE_EVENT_TYPES: ReadonlySet<string> = new Set([
-  'versionOpened',
-  'messageSent',
-  'messageDelivered',
-  'messageRejected',
-  'dependencyRecorded',
-  'checkpointStarted',
-  'checkpointPersisted',
-  'checkpointFailed',
-  'rollback',
-  'stateChanged',
-  'messageLost',
-]);
+/** An event as a node's frame carries it, decoded cheaply: an object with a `type` (`eventOfNode` checks which). */
+function isEventLike(e: unknown): e is { type: string } {
+  return typeof e === 'object' && e !== null && typeof (e as { type?: unknown }).type === 'string';
+}
+
+/** A message as a node's frame carries it: an object with a `kind`; who sent it is checked by `messageOfNode`. */
+function isMessageLike(m: unknown): m is WireMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { kind?: unknown }).kind === 'string';
+}
 
 /**
  * Security F6: whether an inspection event a node process sent is one a node emits, about itself
  * (its own versions, state and checkpoints; messages it sent or received). Anything else would let a
- * process forge another node's story for the browsers.
+ * process forge another node's story for the browsers. The rest of the event's fields are the node's
+ * word: the hot path does not walk them (a trace import checks every field).
  */
-export function eventOfNode(id: NodeId, e: object): boolean {
-  const ev = e as { type: string; node?: unknown; from?: unknown; to?: unknown };
-  if (!NODE_EVENT_TYPES.has(ev.type)) return false;
+export function eventOfNode(id: NodeId, e: object): e is InspectionEvent {
+  const ev = e as { type?: unknown; node?: unknown; from?: unknown; to?: unknown };
+  if (typeof ev.type !== 'string' || !NODE_EVENT_TYPES.has(ev.type)) return false;
   if (ev.type === 'messageSent' || ev.type === 'messageLost') return ev.from === id;
   if (ev.type === 'messageDelivered' || ev.type === 'messageRejected') return ev.to === id;
   return ev.node === id;

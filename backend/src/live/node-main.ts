@@ -17,6 +17,7 @@ import { createLogger, logLevel } from '../log';
 import { backoffDelay, JOIN_BACKOFF } from './backoff';
 import { createSocket } from 'node:dgram';
 import type { InspectionEvent, NodeId } from '@dse/shared';
+import { PROTOCOL_VERSION } from '@dse/shared';
 import { io } from 'socket.io-client';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
@@ -29,7 +30,7 @@ import { NodeLinks } from './links';
 import type { Storage } from '../core/ports';
 import { PostgresStorage } from '../storage/postgres';
 import { RpcStorage } from './rpc-storage';
-import type { DownFrame, JoinReply, JoinRequest, NodeConfigPush, NodeRunConfig, StorageOp, UpFrame } from './wire';
+import type { JoinReply, JoinRequest, NodeClientSocket, NodeRunConfig, StorageOp, UpFrame } from './wire';
 import { NODE_NAMESPACE, NODE_SOCKET_PATH, SERVER_ENDPOINT } from './wire';
 
 const USAGE = 'usage: npm run node -- --server URL --id ID [--app NAME] [--listen ADDRESS] (the token, if any, in DSE_TOKEN)';
@@ -74,7 +75,7 @@ const say = (msg: string, fields: LogFields = {}): void => {
   logger[at ?? 'warn'](rest, msg);
 };
 
-const socket = io(new URL(NODE_NAMESPACE, values.server).toString(), {
+const socket: NodeClientSocket = io(new URL(NODE_NAMESPACE, values.server).toString(), {
   path: NODE_SOCKET_PATH,
   transports: ['websocket'],
   // Attempts are this process's own (`retryJoin`): it joins once, and never comes back after losing the server.
@@ -394,7 +395,7 @@ function retryJoin(why: string): void {
 let joinsSent = 0;
 
 function joinWith(data: PeerAddress): void {
-  const join: JoinRequest = { id, pid: process.pid, incarnation: values.incarnation ?? null, data };
+  const join: JoinRequest = { protocol: PROTOCOL_VERSION, id, pid: process.pid, incarnation: values.incarnation ?? null, data };
   const sent = ++joinsSent;
   socket.timeout(15_000).emit('join', join, (err: Error | null, reply: JoinReply) => {
     if (sent !== joinsSent || joined) return;
@@ -420,7 +421,7 @@ function joinWith(data: PeerAddress): void {
   });
 }
 
-socket.on('peers', (table: Record<NodeId, PeerAddress | null>) => {
+socket.on('peers', (table) => {
   if (typeof table !== 'object' || table === null) return;
   const known: Record<NodeId, PeerAddress> = {};
   for (const [n, a] of Object.entries(table)) {
@@ -429,8 +430,7 @@ socket.on('peers', (table: Record<NodeId, PeerAddress | null>) => {
   links.setPeers(known);
 });
 
-socket.on('m', (raw: DownFrame | WireMessage[]) => {
-  const frame: DownFrame = Array.isArray(raw) ? { m: raw } : raw;
+socket.on('m', (frame) => {
   // Storage answers settle promises: the node sees them after this frame's messages.
   if (Array.isArray(frame.r)) for (const [callId, reply] of frame.r) rpcStorage.onReply(callId, reply);
   if (node === null || !Array.isArray(frame.m)) return;
@@ -444,7 +444,7 @@ socket.on('m', (raw: DownFrame | WireMessage[]) => {
   }
 });
 
-socket.on('cfg', (push: NodeConfigPush) => {
+socket.on('cfg', (push) => {
   if (runCfg === null) return;
   if (push.checkpointIntervalMs !== undefined) {
     runCfg = { ...runCfg, checkpointIntervalMs: push.checkpointIntervalMs };
@@ -460,7 +460,7 @@ socket.on('cfg', (push: NodeConfigPush) => {
   if (push.held !== undefined) node?.setHeld(push.held);
 });
 
-socket.on('reset', (cfg: NodeRunConfig) => {
+socket.on('reset', (cfg) => {
   // A new mode or cut: start again with empty memory; the coordinator restores us from the cut.
   node?.stop();
   node = null;

@@ -1,11 +1,10 @@
-import type { Socket } from 'socket.io';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
 import { messageId } from '../core/node';
 import type { SessionHost } from '../core/session';
 import type { ClusterContext } from './cluster-context';
 import { wallNow } from './clock';
-import type { DownFrame, StorageReply } from './wire';
+import type { DownFrame, NodeConnection, StorageReply } from './wire';
 import { SERVER_ENDPOINT } from './wire';
 
 /** At most one cut announcement per destination in this long (see `Router.coalesceCut`). */
@@ -27,7 +26,7 @@ export class Router {
   private localQueue: (() => void)[] = [];
   private localScheduled = false;
   /** What goes to each node connection at the end of this turn, in one frame. */
-  private readonly downBuffers = new Map<Socket, { m: WireMessage[]; r: [number, StorageReply][] }>();
+  private readonly downBuffers = new Map<NodeConnection, { m: WireMessage[]; r: [number, StorageReply][] }>();
   /** Cut announcements waiting to go, the newest per destination (see `coalesceCut`). */
   private readonly pendingCuts = new Map<string, WireMessage>();
   private cutTimer: NodeJS.Timeout | null = null;
@@ -76,12 +75,12 @@ export class Router {
   }
 
   /** Queues a storage call's answer for the connection that asked (it goes with this turn's frame). */
-  answer(conn: Socket, callId: number, reply: StorageReply): void {
+  answer(conn: NodeConnection, callId: number, reply: StorageReply): void {
     this.downBuffer(conn).r.push([callId, reply]);
   }
 
   /** A node connection closed: what was waiting for it goes nowhere. */
-  forget(conn: Socket): void {
+  forget(conn: NodeConnection): void {
     this.downBuffers.delete(conn);
   }
 
@@ -135,7 +134,7 @@ export class Router {
   }
 
   /** The frame going to `conn` at the end of this turn (messages and storage answers together). */
-  private downBuffer(conn: Socket): { m: WireMessage[]; r: [number, StorageReply][] } {
+  private downBuffer(conn: NodeConnection): { m: WireMessage[]; r: [number, StorageReply][] } {
     let buf = this.downBuffers.get(conn);
     if (buf === undefined) {
       buf = { m: [], r: [] };

@@ -1,4 +1,8 @@
 import type { CutKind, ErrorBody, InspectionEvent, Mode, NodeId, ObservationLevel } from '@dse/shared';
+import type { Untrusted } from '@dse/shared';
+import { DseError, NODE_ID_PATTERN, parseWith, PROTOCOL_VERSION, z } from '@dse/shared';
+import type { Namespace, Socket } from 'socket.io';
+import type { Socket as ClientSocket } from 'socket.io-client';
 import type { WireMessage } from '../core/messages';
 
 /**
@@ -8,10 +12,14 @@ import type { WireMessage } from '../core/messages';
  * its Storage calls (the server owns the database), and the server's configuration and peer tables.
  * The same connection works from another host (`npm run node`).
  *
- * node → server: `join` (JoinRequest, ack JoinReply), `up` (UpFrame: events, messages and storage
- * calls), `st` (op, args, ack StorageReply: a storage call on its own, still served)
+ * node → server: `join` (JoinRequest, ack JoinReply), `up` (UpFrame: events, messages and storage calls)
  * server → node: `m` (DownFrame: messages and storage replies), `peers` (PeerTable), `cfg`
  * (NodeConfigPush), `reset` (NodeRunConfig: start again with empty memory in a new mode or cut)
+ * (typed: `NodeToServerEvents`, `ServerToNodeEvents`).
+ *
+ * The join carries the node's `PROTOCOL_VERSION` and is checked whole (`parseJoin`): a node of another
+ * release is refused with a clear error before it takes part. Frames after the join are the hot path:
+ * they are decoded with cheap structural checks (`node-gateway.ts`), not a schema walk of every event.
  *
  * Everything one side has for the other in one event-loop turn goes in one frame: on a loaded machine
  * every frame is a system call on each side, and the server relays for every node.
@@ -28,13 +36,44 @@ export const NODE_SOCKET_PATH = '/node.io';
 /** The endpoint name of the server's session host (clients' requests come from it, replies go to it). */
 export const SERVER_ENDPOINT = 'server';
 
-export interface JoinRequest {
-  id: NodeId;
-  pid: number;
-  /** Set by the server when it spawned this process; null for a process started by hand (remote). */
-  incarnation: string | null;
-  /** Where the node's peers reach it (its data-plane listener, `links.ts`). */
-  data: { host: string; port: number };
+const JoinRequestSchema = z.object(
+  {
+    /** The node's `PROTOCOL_VERSION`: the server refuses another. */
+    protocol: z.number({ error: 'is required (a node of a release that sends none is too old for this server)' }),
+    id: z.string({ error: 'must be a node id' }).regex(NODE_ID_PATTERN, { error: 'must be a node id (a letter, then letters, digits, _ or -; at most 32)' }),
+    pid: z.number({ error: 'must be a process id' }).int({ error: 'must be a process id' }),
+    /** Set by the server when it spawned this process; null for a process started by hand (remote). */
+    incarnation: z.string({ error: 'must be a string or null' }).nullable().catch(null),
+    /** Where the node's peers reach it (its data-plane listener, `links.ts`). */
+    data: z.object(
+      {
+        host: z.string({ error: 'must be a host name or address' }),
+        port: z
+          .number({ error: 'must be a port' })
+          .int({ error: 'must be a port' })
+          .min(1, { error: 'must be a port' })
+          .max(65535, { error: 'must be a port' }),
+      },
+      { error: 'must be {host, port}, where peers reach this node' },
+    ),
+  },
+  { error: 'must be {protocol, id, pid, incarnation, data}' },
+);
+export type JoinRequest = z.infer<typeof JoinRequestSchema>;
+
+/**
+ * A node's join, checked whole before anything changes. A node of another protocol version is refused
+ * first, by name: whatever else it sends may mean something else to this server.
+ */
+export function parseJoin(raw: unknown): JoinRequest {
+  const protocol = typeof raw === 'object' && raw !== null ? (raw as { protocol?: unknown }).protocol : undefined;
+  if (typeof protocol === 'number' && protocol !== PROTOCOL_VERSION) {
+    throw new DseError(
+      'BadRequest',
+      `join: this node speaks protocol version ${protocol} and the server ${PROTOCOL_VERSION}: run the node from the same release as the server`,
+    );
+  }
+  return parseWith(JoinRequestSchema, raw, 'join', (problem) => new DseError('BadRequest', problem));
 }
 
 /**
@@ -108,3 +147,26 @@ export interface DownFrame {
 
 export type StorageOp = 'writeCheckpoints' | 'loadCheckpoint';
 export type StorageReply = { ok: true; value: unknown } | { error: ErrorBody };
+
+/** What a node process sends the server (namespace `/node`). */
+export interface NodeToServerEvents {
+  join: (req: JoinRequest, reply: (r: JoinReply) => void) => void;
+  up: (frame: UpFrame) => void;
+}
+
+/** What the server sends a node process. */
+export interface ServerToNodeEvents {
+  m: (frame: DownFrame) => void;
+  peers: (table: PeerTable) => void;
+  cfg: (push: NodeConfigPush) => void;
+  reset: (cfg: NodeRunConfig) => void;
+}
+
+/**
+ * The server's end of a node's connection. Its event maps say what a well-behaved node sends; the
+ * gateway still checks every argument (a node process is a trust boundary).
+ */
+export type NodeNamespace = Namespace<Untrusted<NodeToServerEvents>, ServerToNodeEvents>;
+export type NodeConnection = Socket<Untrusted<NodeToServerEvents>, ServerToNodeEvents>;
+/** The node process's end. */
+export type NodeClientSocket = ClientSocket<ServerToNodeEvents, NodeToServerEvents>;

@@ -64,7 +64,7 @@ export function createCommands(d: CommandDeps): Commands {
         case 'config':
           return { ok: true, config: await cluster.configure(cmd.config) };
         case 'workload':
-          workload.set(cmd.workload);
+          workload.set({ kind: cmd.workload.kind ?? workload.config.kind, rate: cmd.workload.rate ?? workload.config.rate });
           stream.push({ type: 'workloadChanged', t: cluster.clock.now(), workload: { ...workload.config } });
           return { ok: true, workload: { ...workload.config } };
         case 'request': {

@@ -167,12 +167,8 @@ function commandOf(method: string, path: string, body: unknown, limits: Limits, 
     case 'POST nodes/:id/restart':
       emptyBody();
       return { type: 'restart', node: v.nodeId(parts[1]) };
-    case 'POST nodes': {
-      const b = body as Record<string, unknown>;
-      if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new DseError('BadRequest', 'the body must be a JSON object');
-      for (const k of Object.keys(b)) if (k !== 'id') throw new DseError('BadRequest', `unknown field ${k.slice(0, 60)} (allowed: id)`);
-      return b.id === undefined ? { type: 'addNode' } : { type: 'addNode', id: v.nodeId(b.id, 'id') };
-    }
+    case 'POST nodes':
+      return v.addNode(body);
     case 'DELETE nodes/:id':
       emptyBody();
       return { type: 'removeNode', node: v.nodeId(parts[1]) };

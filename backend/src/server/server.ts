@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ClusterConfig, Command, CommandReply, Limits, NumberedEvent, StreamSnapshot, WorkloadConfig } from '@dse/shared';
+import type { ClusterConfig, Command, CommandReply, Limits, NumberedEvent, WorkloadConfig } from '@dse/shared';
 import { DseError } from '@dse/shared';
 import type { CheckpointRecord } from '../core/ports';
 import { DEFAULT_APP } from '../live/apps';
@@ -21,7 +21,7 @@ import { createSecurity, isLoopback } from './security';
 import { SimulationRunner } from './simulation';
 import { attachSockets } from './sockets';
 import { EventStream } from './stream';
-import type { StreamOptions } from './stream';
+import type { SnapshotParts, StreamOptions } from './stream';
 
 export { BROWSER_CONNECTIONS_PER_ADDRESS, BROWSER_FRAME_BYTES_MAX } from './sockets';
 
@@ -139,8 +139,8 @@ export async function startServer(o: ServerOptions = {}): Promise<RunningServer>
   const requests = new Requests(cluster, { keepMax: 10_000, sessionsMax: 10_000, answerTimeoutMs: 10_000 });
   const workload = new Workload(cluster, requests);
 
-  const snapshot = (reason: 'connect' | 'resync', history: NumberedEvent[], notice?: string): StreamSnapshot => {
-    const s: StreamSnapshot = {
+  const snapshot = (reason: 'connect' | 'resync', history: NumberedEvent[], notice?: string): SnapshotParts => {
+    const s: SnapshotParts = {
       reason,
       lastEvent: stream!.lastEvent,
       cluster: cluster.info(stream!.lastEvent),

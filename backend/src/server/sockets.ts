@@ -1,8 +1,10 @@
 import type { Server as HttpServer } from 'node:http';
-import type { Command, CommandReply, Limits } from '@dse/shared';
-import { DseError, errorBody } from '@dse/shared';
+import type { BrowserToServerEvents, Command, CommandReply, Limits, ServerToBrowserEvents, Untrusted } from '@dse/shared';
+import { DseError, errorBody, PROTOCOL_VERSION } from '@dse/shared';
+import type { Socket } from 'socket.io';
 import { Server as IoServer } from 'socket.io';
 import type { Cluster } from '../live/cluster';
+import type { NodeToServerEvents, ServerToNodeEvents } from '../live/wire';
 import { NODE_NAMESPACE, NODE_SOCKET_PATH } from '../live/wire';
 import type { Commands } from './commands';
 import type { RateLimiter } from './rate-limit';
@@ -32,6 +34,19 @@ export interface SocketOptions {
   cluster: Cluster;
 }
 
+/** A browser's connection: what it sends is checked (`validate.ts`) before it is believed. */
+export type BrowserConnection = Socket<Untrusted<BrowserToServerEvents>, ServerToBrowserEvents>;
+
+/**
+ * A browser that says which protocol version it speaks (`auth: {protocol}` in its handshake) must speak
+ * this server's: a page left open across an upgrade is refused with the reason, and reloads.
+ */
+export function protocolMismatch(auth: unknown): string | null {
+  const protocol = typeof auth === 'object' && auth !== null ? (auth as { protocol?: unknown }).protocol : undefined;
+  if (protocol === undefined || protocol === PROTOCOL_VERSION) return null;
+  return `ProtocolMismatch: this page speaks protocol version ${JSON.stringify(protocol).slice(0, 20)} and the server ${PROTOCOL_VERSION}: reload the page`;
+}
+
 export interface Sockets {
   close(): Promise<void>;
 }
@@ -45,10 +60,23 @@ export function attachSockets(http: HttpServer, o: SocketOptions): Sockets {
   const { allowRequest, authMiddleware } = security;
   // Browsers: commands are at most `bodyBytesMax`, so a frame of 1 MiB is plenty (and bounds what
   // the server parses before it checks a command's size).
-  const io = new IoServer(http, { maxHttpBufferSize: BROWSER_FRAME_BYTES_MAX, serveClient: false, allowRequest });
+  const io = new IoServer<Untrusted<BrowserToServerEvents>, ServerToBrowserEvents>(http, {
+    maxHttpBufferSize: BROWSER_FRAME_BYTES_MAX,
+    serveClient: false,
+    allowRequest,
+  });
   // Node processes, on a path of their own: their frames may carry a full checkpoint.
-  const nodeIo = new IoServer(http, { path: NODE_SOCKET_PATH, maxHttpBufferSize: 16 * 1024 * 1024, serveClient: false, allowRequest });
+  const nodeIo = new IoServer<Untrusted<NodeToServerEvents>, ServerToNodeEvents>(http, {
+    path: NODE_SOCKET_PATH,
+    maxHttpBufferSize: 16 * 1024 * 1024,
+    serveClient: false,
+    allowRequest,
+  });
   io.use(authMiddleware);
+  io.use((socket, next) => {
+    const mismatch = protocolMismatch(socket.handshake.auth);
+    next(mismatch === null ? undefined : new Error(mismatch));
+  });
   nodeIo.use((_socket, next) => next(new Error(`this path serves node processes only, on ${NODE_NAMESPACE}`)));
   const nodeNsp = nodeIo.of(NODE_NAMESPACE);
   nodeNsp.use(authMiddleware);
@@ -72,7 +100,7 @@ export function attachSockets(http: HttpServer, o: SocketOptions): Sockets {
       else browsersByAddress.set(address, n);
     });
     stream.subscribe(socket);
-    socket.on('command', (raw: unknown, ack: unknown) => {
+    socket.on('command', (raw, ack) => {
       if (typeof ack !== 'function') return;
       const reply = ack as (r: CommandReply) => void;
       // Health answers always, as on HTTP.

@@ -1,6 +1,6 @@
 import type { EventBatch, InspectionEvent, NodeId, NodeStateBase, NumberedEvent, StreamSnapshot } from '@dse/shared';
-import { StateMirror } from '@dse/shared';
-import type { Socket } from 'socket.io';
+import { PROTOCOL_VERSION, StateMirror } from '@dse/shared';
+import type { BrowserConnection } from './sockets';
 
 export interface StreamOptions {
   /** Events kept for late joiners (and sent in a snapshot). */
@@ -14,8 +14,11 @@ export interface StreamOptions {
   ackTimeoutMs: number;
 }
 
+/** What the server puts in a snapshot; the stream adds the protocol version and the base states. */
+export type SnapshotParts = Omit<StreamSnapshot, 'protocol' | 'baseStates'>;
+
 interface Subscriber {
-  socket: Socket;
+  socket: BrowserConnection;
   queue: NumberedEvent[];
   unacked: number;
   /** Its queue was dropped: it gets a snapshot once it caught up with its acknowledgements. */
@@ -39,7 +42,7 @@ export class EventStream {
 
   constructor(
     private readonly opts: StreamOptions,
-    private readonly snapshot: (reason: 'connect' | 'resync', history: NumberedEvent[], notice?: string) => StreamSnapshot,
+    private readonly snapshot: (reason: 'connect' | 'resync', history: NumberedEvent[], notice?: string) => SnapshotParts,
   ) {}
 
   get lastEvent(): number {
@@ -91,7 +94,7 @@ export class EventStream {
     return m.states();
   }
 
-  subscribe(socket: Socket): void {
+  subscribe(socket: BrowserConnection): void {
     this.subs.set(socket.id, { socket, queue: [], unacked: 0, dropped: false });
     socket.emit('snapshot', this.snapshotNow('connect'));
     socket.on('disconnect', () => this.subs.delete(socket.id));
@@ -99,9 +102,7 @@ export class EventStream {
 
   /** A snapshot of now: the recent history and the node states it starts from. */
   snapshotNow(reason: 'connect' | 'resync', notice?: string): StreamSnapshot {
-    const snap = this.snapshot(reason, this.recent(), notice);
-    snap.baseStates = this.baseStates();
-    return snap;
+    return { protocol: PROTOCOL_VERSION, ...this.snapshot(reason, this.recent(), notice), baseStates: this.baseStates() };
   }
 
   get subscribers(): number {

@@ -1,5 +1,5 @@
 import type { Json, NodeId, Version } from '@dse/shared';
-import { DseError, isDseError } from '@dse/shared';
+import { DseError, isDseError, toJson } from '@dse/shared';
 import type { ActionContext, App, AppRequest } from '../core/app';
 import type { Session } from '../core/session';
 import type { ClientOptions, CutView, PlacementView, Speculative } from './common';
@@ -97,7 +97,7 @@ export const brokerApp: App = {
         }
         const next = from + events.length;
         if (next !== from) ctx.put(groupKey(topic, group), next);
-        return { from, events: events as unknown as Json, next, committed: upTo !== undefined };
+        return { from, events: toJson(events), next, committed: upTo !== undefined };
       }
       case 'offsets': {
         // Where a group is and how long the topic is, without moving anything.

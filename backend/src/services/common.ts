@@ -1,5 +1,5 @@
 import type { CallerId, Cut, Deps, Json, NodeId, WorldLine } from '@dse/shared';
-import { DseError, ERROR_CODES } from '@dse/shared';
+import { DseError, ERROR_CODES, fromJson } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Pending } from '../core/app';
 import type { Session, SpeculativeResult } from '../core/session';
 import { ownerOf } from './placement';
@@ -70,7 +70,7 @@ export async function request<T>(
   session: Session,
   node: NodeId,
   payload: Json,
-  decode: (r: Json) => T = (r) => r as unknown as T,
+  decode: (r: Json) => T = (r) => fromJson<T>(r),
   view?: PlacementView,
 ): Promise<Speculative<T>> {
   let r: SpeculativeResult = await session.request(node, payload);

@@ -1,5 +1,5 @@
 import type { CallerId, Json, NodeId } from '@dse/shared';
-import { DseError, isDseError } from '@dse/shared';
+import { DseError, fromJson, isDseError, toJson } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/app';
 import { forwardContext, PENDING } from '../core/app';
 import { MEMBERSHIP_PREFIX, ownerOf, unitBusy, unitOfRequest, unitOfStateKey } from './placement';
@@ -111,7 +111,7 @@ function wrongOwner(unit: string, owner: NodeId, view: View): Json {
 export function withMembership(inner: App, opts: MembershipOptions): App {
   const founders = [...new Set(opts.founders)].sort();
 
-  const viewOf = (ctx: ActionContext): View => (ctx.get(VIEW) as unknown as View | undefined) ?? { v: 0, m: founders, prev: null, wait: [] };
+  const viewOf = (ctx: ActionContext): View => fromJson<View | undefined>(ctx.get(VIEW)) ?? { v: 0, m: founders, prev: null, wait: [] };
 
   /** The units this node holds in state, with their keys. */
   function unitsHere(ctx: ActionContext): Map<string, string[]> {
@@ -180,14 +180,14 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         ctx.delete(key);
       }
       const late: Late = { pl: 'late', unit, state };
-      ctx.send(to, late as unknown as Json);
+      ctx.send(to, toJson(late));
     }
   }
 
   /** Answers the held requests that can be served now (or are another node's now). */
   function releaseHeld(ctx: ActionContext): void {
     for (const key of ctx.keys(HELD)) {
-      const h = ctx.get(key) as unknown as Held;
+      const h = fromJson<Held>(ctx.get(key));
       const unit = unitOfRequest(h.p);
       const st = unit === null ? ({ serve: true } as const) : standing(ctx, unit);
       if ('hold' in st) continue;
@@ -226,7 +226,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     const here = msg.pinned.length > 0 ? unitsHere(ctx) : new Map<string, string[]>();
     for (const unit of msg.pinned) if (!here.has(unit)) ctx.put(AWAIT + unit, { from });
     const view = viewOf(ctx);
-    if (view.wait.includes(from)) ctx.put(VIEW, { ...view, wait: view.wait.filter((n) => n !== from) });
+    if (view.wait.includes(from)) ctx.put(VIEW, toJson({ ...view, wait: view.wait.filter((n) => n !== from) }));
   }
 
   function changeView(ctx: ActionContext, change: ViewChange): Json {
@@ -284,17 +284,17 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     }
     // Wait for the hand-off of every other old member (not the one inherited: it is down).
     const wait = isMember ? old.filter((n) => n !== self && n !== change.inherit?.from) : [];
-    ctx.put(VIEW, { v: change.v, m: members, prev: old, wait });
+    ctx.put(VIEW, toJson({ v: change.v, m: members, prev: old, wait }));
     if (wasMember) {
       for (const to of members) {
         if (to === self) continue;
         const h: Handoff = { pl: 'handoff', v: change.v, state: out.get(to) ?? {}, pinned: pinnedFor.get(to) ?? [] };
-        ctx.send(to, h as unknown as Json);
+        ctx.send(to, toJson(h));
       }
     }
     // Hand-offs that came before this node heard of the change.
     for (const key of ctx.keys(EARLY)) {
-      const e = ctx.get(key) as unknown as { from: NodeId; msg: Handoff };
+      const e = fromJson<{ from: NodeId; msg: Handoff }>(ctx.get(key));
       if (e.msg.v !== change.v) continue;
       ctx.delete(key);
       applyHandoff(ctx, e.from, e.msg);
@@ -326,7 +326,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     onRequest(ctx: ActionContext, req: AppRequest): Json | Pending {
       const p = req.payload;
       if (isObject(p) && 'pl' in p) {
-        if (p.pl === 'status') return status(ctx) as unknown as Json;
+        if (p.pl === 'status') return toJson(status(ctx));
         if (p.pl === 'view') return changeView(ctx, parseChange(p));
         throw new DseError('BadRequest', `membership: unknown request ${JSON.stringify(p.pl)}`);
       }
@@ -335,7 +335,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         const st = standing(ctx, unit);
         if ('owner' in st) return wrongOwner(unit, st.owner, viewOf(ctx));
         if ('hold' in st) {
-          ctx.put(`${HELD}${req.caller}/${req.seq}`, { c: req.caller, q: req.seq, p });
+          ctx.put(`${HELD}${req.caller}/${req.seq}`, toJson({ c: req.caller, q: req.seq, p }));
           return PENDING;
         }
       }
@@ -346,11 +346,11 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
 
     onMessage(ctx: ActionContext, from: NodeId, payload: Json): void {
       if (isObject(payload) && payload.pl === 'handoff') {
-        const msg = payload as unknown as Handoff;
+        const msg = fromJson<Handoff>(payload);
         const view = viewOf(ctx);
         if (msg.v > view.v) {
           // Before this node applied the change: kept until it does.
-          ctx.put(`${EARLY}${from}/${msg.v}`, { from, msg } as unknown as Json);
+          ctx.put(`${EARLY}${from}/${msg.v}`, toJson({ from, msg }));
           return;
         }
         applyHandoff(ctx, from, msg);
@@ -358,14 +358,14 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         return;
       }
       if (isObject(payload) && payload.pl === 'late') {
-        const msg = payload as unknown as Late;
+        const msg = fromJson<Late>(payload);
         ctx.delete(AWAIT + msg.unit);
         install(ctx, msg.state);
         // Owned elsewhere by now (a later change): passed on at once.
         const to = ownerOf(msg.unit, viewOf(ctx).m);
         if (to !== ctx.nodeId) {
           for (const k of Object.keys(msg.state)) ctx.delete(k);
-          ctx.send(to, msg as unknown as Json);
+          ctx.send(to, toJson(msg));
         }
         releaseHeld(ctx);
         return;

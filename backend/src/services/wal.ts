@@ -1,5 +1,5 @@
 import type { Json, NodeId, Version } from '@dse/shared';
-import { DseError } from '@dse/shared';
+import { DseError, toJson } from '@dse/shared';
 import type { ActionContext, App, AppRequest } from '../core/app';
 import type { Session } from '../core/session';
 import type { ClientOptions, CutView, PlacementView, Speculative } from './common';
@@ -81,7 +81,7 @@ export const walApp: App = {
         const max = Math.min(int(p, 'max', what, 100, 1), WAL_READ_MAX);
         const upTo = optInt(p, 'upTo', what);
         const entries = readLog(ctx, log, from, max, upTo);
-        const result: Record<string, Json> = { entries: entries as unknown as Json, next: from + entries.length, committed: upTo !== undefined };
+        const result: Record<string, Json> = { entries: toJson(entries), next: from + entries.length, committed: upTo !== undefined };
         if (upTo === undefined) result.length = (ctx.get(walLengthKey(log)) as number | undefined) ?? 0;
         return result;
       }

@@ -1,5 +1,5 @@
 import type { CallerId, Json, NodeId, Version } from '@dse/shared';
-import { DseError } from '@dse/shared';
+import { DseError, fromJson, toJson } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/app';
 import { PENDING } from '../core/app';
 import type { Session } from '../core/session';
@@ -78,11 +78,11 @@ export const workflowKey = (id: string): string => `wf/${id}`;
 export const WORKFLOW_STEPS_MAX = 50;
 
 function load(ctx: ActionContext, id: string): WorkflowRecord | undefined {
-  return ctx.get(workflowKey(id)) as unknown as WorkflowRecord | undefined;
+  return fromJson<WorkflowRecord | undefined>(ctx.get(workflowKey(id)));
 }
 
 function save(ctx: ActionContext, id: string, rec: WorkflowRecord): void {
-  ctx.put(workflowKey(id), { ...rec, v: ctx.version } as unknown as Json);
+  ctx.put(workflowKey(id), toJson({ ...rec, v: ctx.version }));
 }
 
 /** A business failure: `{ok: false}` or a typed refusal. */
@@ -117,7 +117,7 @@ function advance(ctx: ActionContext, id: string, rec: WorkflowRecord): void {
 function finish(ctx: ActionContext, id: string, rec: WorkflowRecord, out: WorkflowOutcome): void {
   save(ctx, id, { ...rec, ph: 'done', out });
   // Taken over from a removed node, the starting request is not held here: nobody waits for its answer.
-  if (ctx.isPending(rec.c, rec.q)) ctx.completeRequest(rec.c, rec.q, out as unknown as Json);
+  if (ctx.isPending(rec.c, rec.q)) ctx.completeRequest(rec.c, rec.q, toJson(out));
 }
 
 /** Detaches the sthread of the record's next step (or compensation). */
@@ -181,7 +181,7 @@ export const workflowApp: App = {
         if (rec.st.length === 0) {
           const out: WorkflowOutcome = { id, status: 'completed', compensated: [] };
           save(ctx, id, { ...rec, ph: 'done', out });
-          return out as unknown as Json;
+          return toJson(out);
         }
         advance(ctx, id, rec);
         // The answer is the outcome, given by the action that finishes the workflow.
@@ -193,7 +193,7 @@ export const workflowApp: App = {
           rec === undefined
             ? { id, phase: 'unknown', next: 0, steps: 0, outcome: null }
             : { id, phase: rec.ph, next: rec.k, steps: rec.st.length, outcome: rec.out };
-        return status as unknown as Json;
+        return toJson(status);
       }
       default:
         throw new DseError('BadRequest', `workflow: unknown op ${JSON.stringify(p.op ?? null)}`);
@@ -203,7 +203,7 @@ export const workflowApp: App = {
   onRestore(ctx: ActionContext): void {
     // Sthreads are volatile: run again the step each unfinished workflow's restored record says is next.
     for (const key of ctx.keys(WORKFLOW_PREFIX)) {
-      const rec = ctx.get(key) as unknown as WorkflowRecord;
+      const rec = fromJson<WorkflowRecord>(ctx.get(key));
       if (rec.ph !== 'done') runStep(ctx, key.slice(WORKFLOW_PREFIX.length), rec);
     }
   },
@@ -212,7 +212,7 @@ export const workflowApp: App = {
     // A removed node's unfinished workflows go on here, under its sthread ids (see the module comment).
     for (const key of keys) {
       if (!key.startsWith(WORKFLOW_PREFIX)) continue;
-      const rec = ctx.get(key) as unknown as WorkflowRecord;
+      const rec = fromJson<WorkflowRecord>(ctx.get(key));
       if (rec.ph === 'done') continue;
       const id = key.slice(WORKFLOW_PREFIX.length);
       const taken: WorkflowRecord = { ...rec, o: rec.o ?? from };
@@ -250,7 +250,7 @@ export class WorkflowClient {
    * speculatively: `commit()` resolves once that outcome is durable, steps and compensations with it.
    */
   run(id: string, steps: readonly WorkflowStep[], node: NodeId = this.nodeOf(id)): Promise<Speculative<WorkflowOutcome>> {
-    return request(this.session, node, { svc: 'wf', op: 'start', id, steps: steps as unknown as Json }, undefined, this.view);
+    return request(this.session, node, { svc: 'wf', op: 'start', id, steps: toJson(steps) }, undefined, this.view);
   }
 
   status(id: string, node: NodeId = this.nodeOf(id)): Promise<Speculative<WorkflowStatus>> {
@@ -290,7 +290,7 @@ export const travelApp: App = {
     const wf = name(p, 'wf', what);
     const step = int(p, 'step', what);
     const bk = bookingKey(wf, step);
-    const prev = ctx.get(bk) as unknown as Booking | undefined;
+    const prev = fromJson<Booking | undefined>(ctx.get(bk));
     switch (p.op) {
       case 'reserve': {
         const item = name(p, 'item', what);
@@ -302,7 +302,7 @@ export const travelApp: App = {
         else if (stock !== null && stock <= 0) why = 'sold out';
         if (why === null && stock !== null) ctx.put(stockKey(item), { c: stock - 1, v: ctx.version });
         const booking: Booking = { item, st: why === null ? 'booked' : 'refused', n, cn: prev?.cn ?? 0, why, v: ctx.version };
-        ctx.put(bk, booking as unknown as Json);
+        ctx.put(bk, toJson(booking));
         return why === null ? { ok: true, left: stock === null ? null : stock - 1 } : { ok: false, reason: why };
       }
       case 'cancel': {
@@ -312,7 +312,7 @@ export const travelApp: App = {
           const s = ctx.get(stockKey(prev.item)) as { c: number } | undefined;
           if (s !== undefined) ctx.put(stockKey(prev.item), { c: s.c + 1, v: ctx.version });
         }
-        ctx.put(bk, { ...prev, st: wasBooked ? 'cancelled' : prev.st, cn: prev.cn + 1, v: ctx.version });
+        ctx.put(bk, toJson({ ...prev, st: wasBooked ? 'cancelled' : prev.st, cn: prev.cn + 1, v: ctx.version }));
         return { ok: true, cancelled: wasBooked };
       }
       default:

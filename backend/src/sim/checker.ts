@@ -220,7 +220,7 @@ export class Checker {
   private onWorldLine(e: Extract<InspectionEvent, { type: 'worldLineChanged' }>): void {
     this.note(
       e.t,
-      `world-line ${e.worldLine} from cut ${fmt(e.cut)}, kept ${fmt(e.kept)}${e.failed.length > 0 ? ` (failed: ${e.failed.join(', ')})` : ''} [${e.reason}]`,
+      `world-line ${e.worldLine} from cut ${fmt(e.cut)}, kept ${fmt(e.kept ?? e.cut)}${e.failed.length > 0 ? ` (failed: ${e.failed.join(', ')})` : ''} [${e.reason}]`,
     );
     if (this.worldLine !== 0) {
       if (e.worldLine <= this.worldLine) this.fail('cut-safety', `world-line ${e.worldLine} started again (the current one is ${this.worldLine})`, e.t);
@@ -258,9 +258,9 @@ export class Checker {
     }
     this.worldLine = e.worldLine;
     this.cut = { ...e.cut };
-    this.kept = { ...e.kept };
+    this.kept = { ...(e.kept ?? e.cut) };
     // Durable versions above the restore points were discarded.
-    for (const [n, m] of this.durable) for (const v of [...m.keys()]) if (v > (e.kept[n] ?? e.cut[n] ?? 0)) m.delete(v);
+    for (const [n, m] of this.durable) for (const v of [...m.keys()]) if (v > (e.kept?.[n] ?? e.cut[n] ?? 0)) m.delete(v);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Json, NodeId } from '@dse/shared';
-import { DseError } from '@dse/shared';
+import { DseError, fromJson, toJson } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Sthread } from '../core/app';
 import { PENDING } from '../core/app';
 
@@ -40,7 +40,8 @@ interface DoneMsg {
 function append(ctx: ActionContext, key: string, rec: Omit<EffectRecord, 'v' | 'w'>): number {
   const list = (ctx.get(key) as EffectRecord[] | undefined) ?? [];
   // Values are never mutated in place: a checkpoint may still hold the old array.
-  ctx.put(key, [...list, { ...rec, v: ctx.version, w: ctx.worldLine }] as unknown as Json);
+  const next: EffectRecord[] = [...list, { ...rec, v: ctx.version, w: ctx.worldLine }];
+  ctx.put(key, toJson(next));
   return list.length + 1;
 }
 
@@ -74,7 +75,7 @@ export const kvApp: App = {
         append(ctx, `h:${key}`, { s: req.caller, q: req.seq, i: 0 });
         if (hops.length === 0) return { hops: 0 };
         const msg: HopMsg = { hop: { s: req.caller, q: req.seq, key, origin: ctx.nodeId, rest: hops.slice(1), i: 1 } };
-        ctx.send(hops[0]!, msg as unknown as Json);
+        ctx.send(hops[0]!, toJson(msg));
         return PENDING;
       }
       case 'sthread': {
@@ -93,14 +94,14 @@ export const kvApp: App = {
   },
 
   onMessage(ctx: ActionContext, _from: NodeId, payload: Json): void {
-    const m = payload as unknown as HopMsg | DoneMsg;
+    const m = fromJson<HopMsg | DoneMsg>(payload);
     if ('hop' in m) {
       const h = m.hop;
       append(ctx, `x:${h.key}`, { s: h.s, q: h.q, i: h.i });
       if (h.rest.length > 0) {
-        ctx.send(h.rest[0]!, { hop: { ...h, rest: h.rest.slice(1), i: h.i + 1 } });
+        ctx.send(h.rest[0]!, toJson({ hop: { ...h, rest: h.rest.slice(1), i: h.i + 1 } }));
       } else {
-        ctx.send(h.origin, { done: { s: h.s, q: h.q, n: h.i } });
+        ctx.send(h.origin, toJson({ done: { s: h.s, q: h.q, n: h.i } }));
       }
     } else {
       ctx.completeRequest(m.done.s, m.done.q, { hops: m.done.n });

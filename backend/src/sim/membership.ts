@@ -1,5 +1,5 @@
 import type { Json, NodeId } from '@dse/shared';
-import { isDseError, ownerOf, unitOfStateKey } from '@dse/shared';
+import { fromJson, isDseError, ownerOf, toJson, unitOfStateKey } from '@dse/shared';
 import type { Session, SessionHost, SpeculativeResult } from '../core/session';
 import type { PlacementView } from '../services/common';
 import type { MembershipStatus } from '../services/membership';
@@ -144,7 +144,7 @@ export class MembershipActor {
       this.removed.add(node);
     }
     this.changes.push(`v${v} ${kind} ${node}`);
-    const payload = { pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) } as unknown as Json;
+    const payload = toJson({ pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) });
     // Sent until every answer has committed (a rollback takes the nodes' views back with it: send again).
     for (;;) {
       if (this.w.now() - started > CHANGE_LIMIT_MS) {
@@ -198,7 +198,7 @@ export class MembershipActor {
     if (s.rolledBackError !== null) s.resume();
     try {
       const r = await s.request(n, { pl: 'status' });
-      return r.result as unknown as MembershipStatus;
+      return fromJson<MembershipStatus>(r.result);
     } catch (e) {
       if (!isDseError(e) || (e.code !== 'RolledBack' && e.code !== 'SessionRolledBack')) throw e;
       return null;

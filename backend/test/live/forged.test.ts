@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from '@dse/shared';
 import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventOfNode, messageOfNode } from '../../src/live/cluster';
@@ -53,7 +54,7 @@ describe('node frames in another node’s name (security F6)', () => {
       try {
         const reply = (await s
           .timeout(10_000)
-          .emitWithAck('join', { id: 'evil', pid: 1, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
+          .emitWithAck('join', { protocol: PROTOCOL_VERSION, id: 'evil', pid: 1, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
         expect('ok' in reply).toBe(true);
         const forgedVersion = 1_000_000;
         s.emit('up', {
@@ -94,7 +95,9 @@ describe('node frames in another node’s name (security F6)', () => {
       try {
         // A new id: refused, and no node is added (nor told to the coordinator, nor announced).
         for (const data of badData) {
-          const reply = (await second.timeout(10_000).emitWithAck('join', { id: 'baddata', pid: 2, incarnation: null, data })) as JoinReply;
+          const reply = (await second
+            .timeout(10_000)
+            .emitWithAck('join', { protocol: PROTOCOL_VERSION, id: 'baddata', pid: 2, incarnation: null, data })) as JoinReply;
           expect('error' in reply && reply.error.code).toBe('BadRequest');
         }
         expect(t.server.cluster.info(0).nodes.map((n) => n.id)).not.toContain('baddata');
@@ -103,14 +106,16 @@ describe('node frames in another node’s name (security F6)', () => {
         // An id with a current process: a bad join for it leaves that process connected, with its starts.
         const ok = (await first
           .timeout(10_000)
-          .emitWithAck('join', { id: 'twice', pid: 3, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
+          .emitWithAck('join', { protocol: PROTOCOL_VERSION, id: 'twice', pid: 3, incarnation: null, data: { host: '127.0.0.1', port: 9 } })) as JoinReply;
         expect('ok' in ok).toBe(true);
         const joined = t.server.cluster.info(0).nodes.find((n) => n.id === 'twice')!;
         expect(joined.pid).toBe(3);
         let firstDropped = false;
         first.on('disconnect', () => (firstDropped = true));
         for (const data of badData) {
-          const reply = (await second.timeout(10_000).emitWithAck('join', { id: 'twice', pid: 4, incarnation: null, data })) as JoinReply;
+          const reply = (await second
+            .timeout(10_000)
+            .emitWithAck('join', { protocol: PROTOCOL_VERSION, id: 'twice', pid: 4, incarnation: null, data })) as JoinReply;
           expect('error' in reply && reply.error.code).toBe('BadRequest');
         }
         await new Promise((r) => setTimeout(r, 300));

@@ -1,5 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import type {
+  ApiReply,
   BrowserToServerEvents,
   Command,
   CommandReply,
@@ -10,7 +11,7 @@ import type {
   ServerToBrowserEvents,
   StreamSnapshot,
 } from '@dse/shared';
-import { isApiError } from '@dse/shared';
+import { isApiError, PROTOCOL_VERSION } from '@dse/shared';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'disconnected';
 
@@ -19,6 +20,11 @@ export interface ConnectionHandlers {
   onBatch(b: EventBatch): void;
   onNotice(n: Notice): void;
   onStatus(s: ConnectionStatus, detail?: string): void;
+}
+
+/** Why this page stops listening to a server of another protocol version. */
+export function protocolMismatch(serverProtocol: unknown): string {
+  return `the server speaks protocol version ${String(serverProtocol)} and this page ${PROTOCOL_VERSION}: reload the page`;
 }
 
 export class CommandError extends Error {
@@ -42,13 +48,21 @@ export class LiveConnection {
     url?: string,
     token?: string,
   ) {
-    const opts = { transports: ['websocket', 'polling'], ...(token !== undefined && token !== '' ? { auth: { token } } : {}) };
+    // The protocol version goes in the handshake: a server of another release refuses this page by name.
+    const auth = { protocol: PROTOCOL_VERSION, ...(token !== undefined && token !== '' ? { token } : {}) };
+    const opts = { transports: ['websocket', 'polling'], auth };
     this.socket = url === undefined ? io(opts) : io(url, opts);
     h.onStatus('connecting');
     this.socket.on('connect', () => h.onStatus('connected'));
     this.socket.on('disconnect', (reason) => h.onStatus('disconnected', reason));
     this.socket.on('connect_error', (err) => h.onStatus('disconnected', err.message));
     this.socket.on('snapshot', (s) => {
+      if (s.protocol !== PROTOCOL_VERSION) {
+        // A server of another release: its stream would be misread. Stop, and say why.
+        this.close();
+        h.onStatus('disconnected', protocolMismatch(s.protocol));
+        return;
+      }
       this.lastEvent = s.lastEvent;
       h.onSnapshot(s);
     });
@@ -75,13 +89,15 @@ export class LiveConnection {
 
   command<C extends CommandType>(c: Extract<Command, { type: C }>, timeoutMs = 30_000): Promise<CommandResults[C]> {
     return new Promise((resolve, reject) => {
-      this.socket.timeout(timeoutMs).emit('command', c, (err: Error | null, reply: CommandReply) => {
+      this.socket.timeout(timeoutMs).emit('command', c, (err: Error | null, anyReply: CommandReply) => {
         if (err !== null) {
           reject(new CommandError('Timeout', `no answer to ${c.type} within ${timeoutMs} ms`, false));
           return;
         }
+        // The server answers a command of type C with C's reply (Socket.IO's event map cannot say so).
+        const reply = anyReply as ApiReply<CommandResults[C]>;
         if (isApiError(reply)) reject(new CommandError(reply.error.code, reply.error.message, reply.error.definite));
-        else resolve(reply as unknown as CommandResults[C]);
+        else resolve(reply);
       });
     });
   }

@@ -20,7 +20,7 @@ import type {
   WorldLine,
   WorldLineReason,
 } from '@dse/shared';
-import { applyDelta } from '@dse/shared';
+import { applyDelta, requestOfMessageId } from '@dse/shared';
 import type { MigrationMoves } from './placement';
 import { VIEW_KEY, migrationMoves, unitsOfState } from './placement';
 
@@ -636,10 +636,10 @@ export class PlaygroundModel {
         if (prev !== undefined && prev.deliveredAt === null && prev.rejectedAt === null) prev.superseded = true;
         this.lastMessageById.set(e.id, uid);
         if (e.kind === 'request' && !this.nodes.has(e.from) && !e.resend) {
-          // A session's request: its id reads q/<session>/<seq>/<world-line> (sessions use no '/').
-          const parts = e.id.split('/');
-          if (parts.length === 4 && parts[0] === 'q' && Number(parts[2]) === e.seq) {
-            const r = this.sessionRequest(parts[1]!, e.seq);
+          // A session's request: its id names the session and the request's number.
+          const req = requestOfMessageId(e.id);
+          if (req !== null && req.seq === e.seq) {
+            const r = this.sessionRequest(req.caller, e.seq);
             r.sentAt ??= e.t;
           }
         }

@@ -1,4 +1,5 @@
 import type { Deps, Json, NodeId, Version, WorldLine } from '@dse/shared';
+import { messageIds, requestOfMessageId } from '@dse/shared';
 import { resolveVersion, type DepEdge } from './analysis';
 import type { MessageView, PlaygroundModel, VersionView } from './model';
 
@@ -109,18 +110,21 @@ export interface WorkflowStepHop extends RequestHop {
 
 /** The calls of workflow `id`'s steps, run by sthreads of `orchestrator` (see `services/workflow.ts`). */
 function workflowSteps(model: PlaygroundModel, orchestrator: NodeId, id: string): WorkflowStepHop[] {
-  const prefix = `q/${orchestrator}~${id}/`;
+  // The steps' sthreads are callers `<orchestrator>~<id>/<step>`; a reply names its request (caller, seq, world-line).
+  const prefix = `${orchestrator}~${id}/`;
+  const key = (r: { caller: string; seq: number; worldLine: number }): string => messageIds.request(r.caller, r.seq, r.worldLine);
   const out: WorkflowStepHop[] = [];
   const replies = new Map<string, MessageView>();
-  // A reply's id is its request's with the replying node added: `r/<caller>/<seq>/<world-line>/<node>`.
-  for (const m of model.messages.values())
-    if (m.kind === 'reply' && m.id.startsWith(`r/${orchestrator}~${id}/`)) replies.set(m.id.slice(2, m.id.lastIndexOf('/')), m);
   for (const m of model.messages.values()) {
-    if (m.kind !== 'request' || !m.id.startsWith(prefix)) continue;
-    const rest = m.id.slice(prefix.length);
-    const step = rest.slice(0, rest.indexOf('/'));
+    const r = m.kind === 'reply' ? requestOfMessageId(m.id) : null;
+    if (r !== null && r.caller.startsWith(prefix)) replies.set(key(r), m);
+  }
+  for (const m of model.messages.values()) {
+    const r = m.kind === 'request' ? requestOfMessageId(m.id) : null;
+    if (r === null || !r.caller.startsWith(prefix)) continue;
+    const step = r.caller.slice(prefix.length);
     if (!/^[sc]\d+$/.test(step)) continue;
-    out.push({ message: m, version: versionOfHop(model, m), step, reply: replies.get(m.id.slice(2)) ?? null });
+    out.push({ message: m, version: versionOfHop(model, m), step, reply: replies.get(key(r)) ?? null });
   }
   return out.sort((a, b) => a.message.sentAt - b.message.sentAt);
 }
@@ -217,12 +221,8 @@ export function requestPath(model: PlaygroundModel, session: string, seq: number
   return { session, seq, requests, forwarded, replies, versions, speculative, committed, rolledBack, discarded, steps };
 }
 
-/** Session and seq of a request message id (`q/<session>/<seq>/<world-line>`), or null. */
+/** Session and seq of a request (or reply) message id, or null. */
 export function requestOfMessage(id: string): { session: string; seq: number } | null {
-  const p = id.split('/');
-  if ((p[0] === 'q' || p[0] === 'r') && p.length >= 4) {
-    const seq = Number(p[2]);
-    if (Number.isInteger(seq)) return { session: p[1]!, seq };
-  }
-  return null;
+  const r = requestOfMessageId(id);
+  return r === null ? null : { session: r.caller, seq: r.seq };
 }

@@ -1,5 +1,5 @@
 import type { Json, NodeId } from '@dse/shared';
-import { isDseError } from '@dse/shared';
+import { fromJson, isDseError } from '@dse/shared';
 import { servicesApp } from '../../services';
 import type { BrokerEvent } from '../../services/broker';
 import { BROKER_PREFIX, BrokerClient, eventKey, groupKey, Producer, topicLengthKey, topicNode } from '../../services/broker';
@@ -161,7 +161,7 @@ function checkBroker(c: Checker, t: number, outcomes: readonly RequestOutcome[],
     };
     for (const { o, p, r } of polls) {
       if (p.topic !== topic || p.upTo === undefined || o.result === null) continue;
-      for (const ev of r.events as unknown as BrokerEvent[]) check(ev, `committed-only poll ${o.session}#${o.seq} (${o.status})`);
+      for (const ev of fromJson<BrokerEvent[]>(r.events)) check(ev, `committed-only poll ${o.session}#${o.seq} (${o.status})`);
     }
     // Per group: committed polls deliver each event once, in order.
     for (const group of Object.values(GROUP)) {
@@ -182,7 +182,7 @@ function checkBroker(c: Checker, t: number, outcomes: readonly RequestOutcome[],
           fail(
             `topic ${topic}, group ${group}: committed poll ${o.session}#${o.seq} delivered ${from}..${next - 1} again (up to ${at - 1} was delivered already)`,
           );
-        for (const ev of r.events as unknown as BrokerEvent[]) {
+        for (const ev of fromJson<BrokerEvent[]>(r.events)) {
           check(ev, `committed poll ${o.session}#${o.seq}`);
           if ((delivered.get(ev.producer) ?? 0) >= ev.seq)
             fail(`topic ${topic}, group ${group}: ${ev.producer}/${ev.seq} delivered after seq ${delivered.get(ev.producer)} of the same producer`);

@@ -1,4 +1,5 @@
 import type { Json, NodeId } from '@dse/shared';
+import { fromJson } from '@dse/shared';
 import { servicesApp } from '../../services';
 import { jsonEqual } from '../../services/common';
 import type { KvRecord } from '../../services/kv';
@@ -88,7 +89,7 @@ function checkKvHistory(c: Checker, t: number, outcomes: readonly RequestOutcome
       if (other !== undefined) fail(`key ${key}: committed writes ${other.id} and ${id} are both write #${n}`);
       writes.set(n, { value, id });
     }
-    const rec = views.get(shard)?.appState.get(kvKey(key)) as unknown as KvRecord | undefined;
+    const rec = fromJson<KvRecord | undefined>(views.get(shard)?.appState.get(kvKey(key)));
     const last = rec?.n ?? 0;
     for (let n = 1; n <= last; n++) if (!writes.has(n)) fail(`key ${key}: write #${n} in the final state comes from no committed request`);
     for (const [n, w] of writes) if (n > last) fail(`key ${key}: committed write #${n} (${w.id}) is lost: the final state has ${last} writes`);

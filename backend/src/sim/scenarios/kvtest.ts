@@ -1,5 +1,5 @@
 import type { NodeId } from '@dse/shared';
-import { isDseError } from '@dse/shared';
+import { fromJson, isDseError, toJson } from '@dse/shared';
 import type { Session } from '../../core/session';
 import type { Checker, NodeView, RequestOutcome } from '../checker';
 import type { EffectRecord, KvOp } from '../kvapp';
@@ -56,7 +56,7 @@ export function makeKvtestScenario(opts: KvtestOptions = {}): Scenario {
               for (let k = 0; k < env.requestsPerSession; k++) {
                 await env.sleep(rng.next() * 4);
                 try {
-                  const answer = await s.request(rng.pick(nodeIds), randomOp());
+                  const answer = await s.request(rng.pick(nodeIds), toJson(randomOp()));
                   // A client that waits for the commit now and then (commit on demand asks the nodes to
                   // persist at once); the others go on speculatively.
                   if (rng.chance(0.25)) await answer.commit();
@@ -81,7 +81,7 @@ const kvtestChecks: ScenarioChecks = {
   onRestored(c: Checker, node: NodeId, toVersion: number, view: NodeView, t: number): void {
     for (const [key, value] of view.appState) {
       if (!Array.isArray(value)) continue;
-      for (const rec of value as unknown as EffectRecord[]) {
+      for (const rec of fromJson<EffectRecord[]>(value)) {
         if (rec.v > toVersion) {
           c.fail('no-orphans', `${node} restored to ${toVersion} still holds ${key} record ${rec.s}#${rec.q} applied at ${rec.v} in world-line ${rec.w}`, t);
         }
@@ -99,7 +99,7 @@ const kvtestChecks: ScenarioChecks = {
     for (const [n, view] of views) {
       for (const [key, value] of view.appState) {
         if (!Array.isArray(value)) continue;
-        for (const rec of value as unknown as EffectRecord[]) {
+        for (const rec of fromJson<EffectRecord[]>(value)) {
           const id = `${rec.s}#${rec.q}`;
           let l = found.get(id);
           if (l === undefined) found.set(id, (l = []));
@@ -111,7 +111,7 @@ const kvtestChecks: ScenarioChecks = {
       const id = `${o.session}#${o.seq}`;
       const recs = found.get(id) ?? [];
       found.delete(id);
-      const op = o.payload as unknown as KvOp;
+      const op = fromJson<KvOp>(o.payload);
       if (o.status === 'committed') {
         for (const [node, key, i] of expectedRecords(o.node, op)) {
           const n = recs.filter((r) => r.node === node && r.key === key && r.i === i).length;
@@ -138,7 +138,7 @@ const kvtestChecks: ScenarioChecks = {
  * too; a chain answers its hop count, an sthread its step count.
  */
 function checkAnswer(c: Checker, t: number, o: RequestOutcome, view: NodeView | undefined): void {
-  const op = o.payload as unknown as KvOp;
+  const op = fromJson<KvOp>(o.payload);
   const id = `${o.session}#${o.seq}`;
   const got = JSON.stringify(o.result);
   const bad = (expected: string): void =>

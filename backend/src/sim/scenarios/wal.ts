@@ -1,4 +1,5 @@
 import type { Json, NodeId } from '@dse/shared';
+import { fromJson } from '@dse/shared';
 import { servicesApp } from '../../services';
 import type { WalEntry } from '../../services/wal';
 import { readLog, WAL_PREFIX, WalClient, walLengthKey, walNode } from '../../services/wal';
@@ -132,7 +133,7 @@ export const walScenario: Scenario = {
             // A committed-only answer is final the moment it is given; any answer is, once its request commits.
             if (o.result === null || (!committedOnly && o.status !== 'committed')) continue;
             const entries = finalLogs.get(p.log as string)!;
-            for (const e of r.entries as unknown as WalEntry[]) {
+            for (const e of fromJson<WalEntry[]>(r.entries)) {
               const at = entries[e.pos];
               if (at === undefined || JSON.stringify(at.data) !== JSON.stringify(e.data)) {
                 c.fail(

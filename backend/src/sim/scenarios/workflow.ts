@@ -1,4 +1,5 @@
 import type { NodeId } from '@dse/shared';
+import { fromJson } from '@dse/shared';
 import { servicesApp } from '../../services';
 import type { Booking, TravelKind, TripLeg, WorkflowOutcome, WorkflowStep } from '../../services/workflow';
 import { travelReservation, TRAVEL_PREFIX, WORKFLOW_PREFIX, WorkflowClient, workflowKey } from '../../services/workflow';
@@ -104,7 +105,7 @@ function checkSagas(
     for (const [key, value] of view.appState) {
       const m = /^tr\/b\/(.+)\/(\d+)$/.exec(key);
       if (m === null) continue;
-      const b = value as unknown as Booking;
+      const b = fromJson<Booking>(value);
       let l = bookings.get(m[1]!);
       if (l === undefined) bookings.set(m[1]!, (l = new Map<number, Booking & { node: string }>()));
       l.set(Number(m[2]), { ...b, node });
@@ -113,7 +114,7 @@ function checkSagas(
   }
   for (const { o, p, r } of outcomesOf(outcomes, 'wf', 'start')) {
     const id = p.id as string;
-    const steps = p.steps as unknown as WorkflowStep[];
+    const steps = fromJson<WorkflowStep[]>(p.steps);
     const mine = bookings.get(id) ?? new Map<number, Booking & { node: NodeId }>();
     bookings.delete(id);
     // Refused, but its record is somewhere: it was under way at a node removed while down (the session
@@ -131,7 +132,7 @@ function checkSagas(
         );
       continue;
     }
-    const out = (orphaned !== null ? orphaned.out : r) as unknown as WorkflowOutcome;
+    const out = fromJson<WorkflowOutcome>(orphaned !== null ? (orphaned.out ?? null) : r);
     let at = o.node;
     if (moving) {
       const where = holders(views, workflowKey(id));
@@ -143,7 +144,7 @@ function checkSagas(
       fail(`workflow ${id}: its orchestrator ${at} holds ${JSON.stringify(record.out ?? record.ph ?? null)}, the session got ${JSON.stringify(out)}`);
     const failedAt = out.status === 'failed' ? out.failedAt! : steps.length;
     steps.forEach((step, k) => {
-      const d = step.do as unknown as StepPayload;
+      const d = fromJson<StepPayload>(step.do);
       const b = mine.get(k);
       const where = `workflow ${id} (${out.status}${out.status === 'failed' ? ` at ${failedAt}` : ''}), step ${k} (${step.name})`;
       if (k > failedAt) {
