@@ -1,4 +1,4 @@
-import { scaleLinear } from 'd3';
+import { scaleLinear } from 'd3-scale';
 import { memo, useEffect, useRef, useState } from 'react';
 import type { MessageKind, NodeId } from '@dse/shared';
 import type { DepEdge } from '../model/analysis';
