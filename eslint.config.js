@@ -1,5 +1,6 @@
 // @ts-check
 import tseslint from 'typescript-eslint';
+import reactHooks from 'eslint-plugin-react-hooks';
 
 const impureModules = ['node:*', 'pg', 'pg-*', 'socket.io', 'socket.io-*', '@electric-sql/*', 'fs', 'path', 'child_process', 'os', 'net', 'http'];
 
@@ -39,5 +40,10 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['@dse/backend', '**/backend/**'], message: 'web and shared import only shared.' }] }],
     },
+  },
+  {
+    // React hooks: the rules of hooks and the React Compiler's checks, for the playground's components.
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    ...reactHooks.configs.flat.recommended,
   },
 );
