@@ -20,7 +20,7 @@ import type {
   WorldLine,
   WorldLineReason,
 } from '@dse/shared';
-import { applyDelta } from '@dse/shared';
+import { StateMirror } from '@dse/shared';
 import type { MigrationMoves } from './placement';
 import { VIEW_KEY, migrationMoves, unitsOfState } from './placement';
 
@@ -97,9 +97,7 @@ export interface NodeView {
   failures: number;
   starts: number;
   removed: boolean;
-  /** State keys as far as the events since this page joined tell (committed base + uncommitted changes). */
-  committedState: Record<string, Json>;
-  pendingChanges: StateChange[];
+  /** The node's latest state change (its app state itself is in the model's `appState`). */
   lastChange: StateChange | null;
 }
 
@@ -285,8 +283,16 @@ export class PlaygroundModel {
   /** Per node: its units just before its state took placement version `version` (what moved is measured from these). */
   unitsBeforeView = new Map<NodeId, { version: number; units: ReadonlySet<string> }>();
 
+  /**
+   * Every node's app state as far as the events since this page joined tell: a committed base and the
+   * uncommitted changes, each with the world-line it was made in (a killed node's lost changes are
+   * told apart before its `rollback` comes).
+   */
+  readonly appState: StateMirror<StateChange>;
+
   constructor(limits: Partial<ModelLimits> = {}) {
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
+    this.appState = new StateMirror<StateChange>(this.limits.stateChangesPerNodeMax);
   }
 
   /** Node ids with a lane, in a stable order. */
@@ -371,12 +377,11 @@ export class PlaygroundModel {
   private loadBaseStates(bases: Readonly<Record<NodeId, NodeStateBase>>): void {
     for (const [id, b] of Object.entries(bases)) {
       const n = this.node(id);
-      n.committedState = { ...b.committed };
       n.committedVersion = Math.max(n.committedVersion, b.committedVersion);
       // The world-line of these changes is not told; 0 never names a version the model tracks, so
       // only a `rollback` event (by version) discards them, as it discards any change above its version.
-      n.pendingChanges = b.pending.map((c) => ({ worldLine: 0, version: c.version, set: c.set, deleted: c.deleted }));
-      this.foldCommittedState(n);
+      const pending = b.pending.map((c) => ({ worldLine: 0, version: c.version, set: c.set, deleted: c.deleted }));
+      this.appState.load(id, { committedVersion: n.committedVersion, committed: b.committed, pending });
     }
   }
 
@@ -524,7 +529,7 @@ export class PlaygroundModel {
         // A node that kept everything goes on in its open version, even an empty one above its restore point.
         node.version = open !== undefined && open.closedAt === null && open.state !== 'rolled-back' ? open.version : e.toVersion;
         node.persistedVersion = Math.min(node.persistedVersion, Math.max(e.toVersion, node.committedVersion));
-        node.pendingChanges = node.pendingChanges.filter((c) => c.version <= e.toVersion);
+        this.appState.rollback(e.node, e.toVersion);
         if (node.status !== 'down') node.status = 'up';
         return;
       }
@@ -533,13 +538,8 @@ export class PlaygroundModel {
         this.noteViewChange(e.node, e.set);
         const change: StateChange = { worldLine: node.worldLine, version: e.version, set: e.set, deleted: e.deleted };
         node.lastChange = change;
-        node.pendingChanges.push(change);
-        if (node.pendingChanges.length > this.limits.stateChangesPerNodeMax) {
-          // Too many uncommitted changes to keep: fold the oldest into the base (shown as known state).
-          const folded = node.pendingChanges.shift()!;
-          applyDelta(node.committedState, folded);
-        }
-        this.foldCommittedState(node);
+        // Past `stateChangesPerNodeMax` uncommitted changes the oldest is folded into the base (shown as known state).
+        this.appState.change(e.node, change);
         return;
       }
       case 'nodeFailed': {
@@ -735,8 +735,6 @@ export class PlaygroundModel {
         failures: 0,
         starts: 0,
         removed: false,
-        committedState: {},
-        pendingChanges: [],
         lastChange: null,
       };
       this.nodes.set(id, n);
@@ -759,11 +757,7 @@ export class PlaygroundModel {
 
   /** The node's state as the events tell it: committed base plus uncommitted changes, in order. */
   nodeState(id: NodeId): Record<string, Json> {
-    const n = this.nodes.get(id);
-    if (n === undefined) return {};
-    const s = { ...n.committedState };
-    for (const c of n.pendingChanges) applyDelta(s, c);
-    return s;
+    return this.nodes.has(id) ? this.appState.current(id) : {};
   }
 
   private laneOf(node: NodeId): VersionView[] {
@@ -862,7 +856,7 @@ export class PlaygroundModel {
       const node = this.node(id);
       node.committedVersion = v;
       this.commitCovered(id, t);
-      this.foldCommittedState(node);
+      this.appState.commit(id, v);
     }
     this.cutHistory.push({ t, worldLine, total });
     if (this.cutHistory.length > this.limits.cutHistoryMax * 1.25) this.cutHistory = this.cutHistory.slice(-this.limits.cutHistoryMax);
@@ -880,13 +874,6 @@ export class PlaygroundModel {
       v.state = 'committed';
       v.committedAt = t;
       this.totals.committed++;
-    }
-  }
-
-  private foldCommittedState(node: NodeView): void {
-    const c = node.committedVersion;
-    while (node.pendingChanges.length > 0 && node.pendingChanges[0]!.version <= c) {
-      applyDelta(node.committedState, node.pendingChanges.shift()!);
     }
   }
 
