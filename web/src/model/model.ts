@@ -6,22 +6,18 @@ import type {
   InspectionEvent,
   Json,
   Limits,
-  LiveNodeStatus,
-  MessageKind,
   Mode,
   NodeId,
   NodeStateBase,
   NumberedEvent,
   RecoveryKind,
-  RolledBackVersions,
   Version,
-  VersionRef,
   WorkloadConfig,
   WorldLine,
-  WorldLineReason,
 } from '@dse/shared';
 import { StateMirror } from '@dse/shared';
-import type { MigrationMoves } from './placement';
+import { MessageLog } from './messages';
+import { SessionLog } from './sessions';
 import { VIEW_KEY, migrationMoves, unitsOfState } from './placement';
 
 /**
@@ -30,208 +26,25 @@ import { VIEW_KEY, migrationMoves, unitsOfState } from './placement';
  * replayable and the model unit-testable. It mutates in place for speed; `revision` counts changes.
  */
 
-export type VersionState = 'speculative' | 'persisting' | 'committed' | 'rolled-back';
-
-export interface VersionView {
-  key: string;
-  node: NodeId;
-  worldLine: WorldLine;
-  version: Version;
-  prevVersion: Version;
-  openedAt: number;
-  /** When the node left this version (checkpoint or jump); null while it is the open version. */
-  closedAt: number | null;
-  state: VersionState;
-  /** The checkpoint started (the version was closed and is being written). */
-  checkpointAt: number | null;
-  persistedAt: number | null;
-  committedAt: number | null;
-  rolledBackAt: number | null;
-  /** The world-line whose recovery discarded it. */
-  rolledBackBy: WorldLine | null;
-  /** The latest world-line whose recovery kept it though it was uncommitted (precise recovery). */
-  keptBy: WorldLine | null;
-  checkpointFailures: number;
-  changedKeys: number | null;
-  /** Cross-node dependencies recorded in this version: node → highest version depended on. */
-  deps: Deps;
-}
-
-export interface MessageView {
-  uid: number;
-  id: string;
-  kind: MessageKind;
-  from: string;
-  to: string;
-  worldLine: WorldLine;
-  srcVersion: Version;
-  resend: boolean;
-  sentAt: number;
-  deliveredAt: number | null;
-  deliveredVersion: Version | null;
-  duplicate: boolean;
-  rejectedAt: number | null;
-  receiverWorldLine: WorldLine | null;
-  /** Its sender reported it lost by the network: the receiver was down or not joined (no connection), or the configured loss took it. */
-  lostAt: number | null;
-  lostReason: 'down' | 'loss' | null;
-  /** Sent again later (same id) before this copy was seen arriving. */
-  superseded: boolean;
-}
-
-export interface StateChange {
-  worldLine: WorldLine;
-  version: Version;
-  set: Record<string, Json>;
-  deleted: string[];
-}
-
-export interface NodeView {
-  id: NodeId;
-  status: LiveNodeStatus;
-  pid: number | null;
-  version: Version;
-  persistedVersion: Version;
-  committedVersion: Version;
-  worldLine: WorldLine;
-  failures: number;
-  starts: number;
-  removed: boolean;
-  /** The node's latest state change (its app state itself is in the model's `appState`). */
-  lastChange: StateChange | null;
-}
-
-export interface WorldLineView {
-  worldLine: WorldLine;
-  startAt: number;
-  cut: Cut;
-  failed: NodeId[];
-  /** Each node's restore point: the cut, or above it where precise recovery kept uncommitted versions. */
-  kept: Cut;
-  /** Null in traces recorded before world-lines carried their reason and recovery kind. */
-  reason: WorldLineReason | null;
-  recovery: RecoveryKind | null;
-}
-
-/** The coordinator's account of one recovery (its `recoveryPlan` event). */
-export interface RecoveryPlanView {
-  recovery: RecoveryKind;
-  lost: VersionRef[];
-  rolledBack: RolledBackVersions[];
-  kept: VersionRef[];
-}
-
-/** What one recovery discarded, and what it kept. */
-export interface RollbackRecord {
-  worldLine: WorldLine;
-  t: number;
-  failed: NodeId[];
-  cut: Cut;
-  reason: WorldLineReason | null;
-  recovery: RecoveryKind | null;
-  /** Versions lost with the failed nodes (above a failed node's restore point): the causes. */
-  roots: string[];
-  /** Every version this recovery discarded, in the order the events reported it. */
-  discarded: string[];
-  /** Null for traces recorded before recoveries reported their plan: the "why" is then derived from dependencies. */
-  plan: RecoveryPlanView | null;
-  /** Uncommitted versions the plan kept (they commit later, in this world-line). */
-  kept: string[];
-}
-
-/** The placement the server routes by: its version and members (snapshot, then `placementChanged`). */
-export interface PlacementInfo {
-  version: number;
-  members: NodeId[];
-}
-
-/** One membership change, from its `placementChanged` events. */
-export interface MigrationView {
-  version: number;
-  /** What for: `join n5`, `drain n2`, `restore n3`. */
-  change: string;
-  members: NodeId[];
-  /** The members before, when the page knew them. */
-  prevMembers: NodeId[] | null;
-  phase: 'sent' | 'committed' | 'handedOver';
-  sentAt: number | null;
-  committedAt: number | null;
-  handedOverAt: number | null;
-  /**
-   * What moved, fixed a little after every hand-off arrived (the receivers' state reaches the page when
-   * they close a version); null until then: measure it live with `migrationMoves`.
-   */
-  moves: MigrationMoves | null;
-}
-
 /** Event time after `handedOver` until a change's moves are fixed (a node reports its state when it closes a version). */
 const MOVES_SETTLE_MS = 2000;
 
-/** Versions dropped from the diagram to keep memory flat: only their counts remain. */
-export interface CompressedHistory {
-  versions: number;
-  committed: number;
-  rolledBack: number;
-  fromT: number;
-  toT: number;
-}
-
-export interface SessionRequestView {
-  session: string;
-  seq: number;
-  /** When the session first sent it (from the request's message id, when it has the session's form). */
-  sentAt: number | null;
-  /** The cluster's mode when the answer came. */
-  mode: Mode | null;
-  speculativeAt: number | null;
-  committedAt: number | null;
-  rolledBackAt: number | null;
-}
-
-export interface ModelLimits {
-  versionsPerNodeMax: number;
-  messagesMax: number;
-  eventsMax: number;
-  rollbackRecordsMax: number;
-  sessionRequestsMax: number;
-  stateChangesPerNodeMax: number;
-  cutHistoryMax: number;
-  /** World-lines remembered (their bands in the diagram); older ones are forgotten. */
-  worldLinesMax: number;
-}
-
-export const DEFAULT_MODEL_LIMITS: ModelLimits = {
-  versionsPerNodeMax: 240,
-  messagesMax: 1500,
-  eventsMax: 20_000,
-  rollbackRecordsMax: 20,
-  sessionRequestsMax: 2000,
-  stateChangesPerNodeMax: 200,
-  cutHistoryMax: 2000,
-  worldLinesMax: 200,
-};
-
-/** Why a world-line started, in a few words: "n2 failed", "coordinator restarted", "mode change". */
-export function worldLineCause(w: { worldLine: WorldLine; reason: WorldLineReason | null; failed: readonly NodeId[] }): string {
-  const failed = w.failed.length > 0 ? `${w.failed.join(', ')} failed` : null;
-  switch (w.reason) {
-    case 'start':
-      return 'start';
-    case 'failure':
-      return failed ?? 'failure';
-    case 'coordinatorRestart':
-      return failed === null ? 'coordinator restarted' : `coordinator restarted; ${failed}`;
-    case 'modeChange':
-      return 'mode change';
-    case null:
-      // An older trace: only the failed nodes are told.
-      return failed ?? (w.worldLine === 1 ? 'start' : 'recovery');
-  }
-}
-
-export function versionKey(node: NodeId, worldLine: WorldLine, version: Version): string {
-  return `${node}|${worldLine}|${version}`;
-}
+export * from './views';
+import {
+  DEFAULT_MODEL_LIMITS,
+  versionKey,
+  type CompressedHistory,
+  type MessageView,
+  type MigrationView,
+  type ModelLimits,
+  type NodeView,
+  type PlacementInfo,
+  type RollbackRecord,
+  type SessionRequestView,
+  type StateChange,
+  type VersionView,
+  type WorldLineView,
+} from './views';
 
 /** One collator for every comparison: `localeCompare` with options builds one per call. */
 const ID_ORDER = new Intl.Collator('en', { numeric: true });
@@ -248,15 +61,13 @@ export class PlaygroundModel {
   /** Per node, its versions in the order they were opened (every world-line). */
   lanes = new Map<NodeId, VersionView[]>();
   compressed = new Map<NodeId, CompressedHistory>();
-  messages = new Map<number, MessageView>();
-  private lastMessageById = new Map<string, number>();
-  private nextUid = 1;
+  private readonly messageLog: MessageLog;
   worldLine: WorldLine = 0;
   worldLines: WorldLineView[] = [];
   cut: Cut = {};
   cutHistory: { t: number; worldLine: WorldLine; total: number }[] = [];
   rollbacks: RollbackRecord[] = [];
-  sessions = new Map<string, SessionRequestView>();
+  private readonly sessionLog: SessionLog;
   mode: Mode | null = null;
   config: ClusterConfig | null = null;
   workload: WorkloadConfig | null = null;
@@ -293,6 +104,18 @@ export class PlaygroundModel {
   constructor(limits: Partial<ModelLimits> = {}) {
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
     this.appState = new StateMirror<StateChange>(this.limits.stateChangesPerNodeMax);
+    this.messageLog = new MessageLog(this.limits.messagesMax);
+    this.sessionLog = new SessionLog(this.limits.sessionRequestsMax);
+  }
+
+  /** The messages in the diagram by their own number, oldest first. */
+  get messages(): ReadonlyMap<number, MessageView> {
+    return this.messageLog.messages;
+  }
+
+  /** The sessions' requests by `session#seq`, oldest first. */
+  get sessions(): ReadonlyMap<string, SessionRequestView> {
+    return this.sessionLog.requests;
   }
 
   /** Node ids with a lane, in a stable order. */
@@ -610,85 +433,34 @@ export class PlaygroundModel {
       }
       case 'messageSent': {
         this.totals.messages++;
-        const uid = this.nextUid++;
-        this.messages.set(uid, {
-          uid,
-          id: e.id,
-          kind: e.kind,
-          from: e.from,
-          to: e.to,
-          worldLine: e.worldLine,
-          srcVersion: e.srcVersion,
-          resend: e.resend,
-          sentAt: e.t,
-          deliveredAt: null,
-          deliveredVersion: null,
-          duplicate: false,
-          rejectedAt: null,
-          receiverWorldLine: null,
-          lostAt: null,
-          lostReason: null,
-          superseded: false,
-        });
-        const prev = this.findMessage(e.id);
-        if (prev !== undefined && prev.deliveredAt === null && prev.rejectedAt === null) prev.superseded = true;
-        this.lastMessageById.set(e.id, uid);
+        this.messageLog.sent(e);
         if (e.kind === 'request' && !this.nodes.has(e.from) && !e.resend) {
           // A session's request: its id reads q/<session>/<seq>/<world-line> (sessions use no '/').
           const parts = e.id.split('/');
           if (parts.length === 4 && parts[0] === 'q' && Number(parts[2]) === e.seq) {
-            const r = this.sessionRequest(parts[1]!, e.seq);
+            const r = this.sessionLog.request(parts[1]!, e.seq);
             r.sentAt ??= e.t;
           }
         }
-        if (this.messages.size > this.limits.messagesMax) {
-          const oldest = this.messages.keys().next();
-          if (oldest.done !== true) {
-            const m = this.messages.get(oldest.value)!;
-            this.messages.delete(oldest.value);
-            if (this.lastMessageById.get(m.id) === m.uid) this.lastMessageById.delete(m.id);
-          }
-        }
         return;
       }
-      case 'messageDelivered': {
-        const m = this.findMessage(e.id);
-        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null) {
-          m.deliveredAt = e.t;
-          m.deliveredVersion = e.version;
-          m.duplicate = e.duplicate;
-        }
+      case 'messageDelivered':
+        this.messageLog.delivered(e);
         return;
-      }
-      case 'messageRejected': {
+      case 'messageRejected':
         this.totals.rejected++;
-        const m = this.findMessage(e.id);
-        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null) {
-          m.rejectedAt = e.t;
-          m.receiverWorldLine = e.receiverWorldLine;
-        }
+        this.messageLog.rejected(e);
         return;
-      }
-      case 'messageLost': {
+      case 'messageLost':
         this.totals.lost++;
         if (e.reason === 'loss') this.lostBy.loss++;
         else if (this.nodes.get(e.to)?.status === 'down') this.lostBy.down++;
         else this.lostBy.notJoined++;
-        const m = this.findMessage(e.id);
-        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null && m.lostAt === null) {
-          m.lostAt = e.t;
-          m.lostReason = e.reason;
-        }
+        this.messageLog.lost(e);
         return;
-      }
-      case 'sessionResult': {
-        const r = this.sessionRequest(e.session, e.seq);
-        r.mode ??= this.mode;
-        if (e.status === 'speculative') r.speculativeAt ??= e.t;
-        else if (e.status === 'committed') r.committedAt ??= e.t;
-        else r.rolledBackAt ??= e.t;
+      case 'sessionResult':
+        this.sessionLog.result(e.session, e.seq, e.status, e.t, this.mode);
         return;
-      }
       case 'modeChanged':
         this.mode = e.mode;
         return;
@@ -700,25 +472,6 @@ export class PlaygroundModel {
         this.workload = e.workload;
         return;
     }
-  }
-
-  private sessionRequest(session: string, seq: number): SessionRequestView {
-    const key = `${session}#${seq}`;
-    let r = this.sessions.get(key);
-    if (r === undefined) {
-      r = { session, seq, sentAt: null, mode: null, speculativeAt: null, committedAt: null, rolledBackAt: null };
-      this.sessions.set(key, r);
-      if (this.sessions.size > this.limits.sessionRequestsMax) {
-        const oldest = this.sessions.keys().next();
-        if (oldest.done !== true) this.sessions.delete(oldest.value);
-      }
-    }
-    return r;
-  }
-
-  private findMessage(id: string): MessageView | undefined {
-    const uid = this.lastMessageById.get(id);
-    return uid === undefined ? undefined : this.messages.get(uid);
   }
 
   node(id: NodeId): NodeView {
