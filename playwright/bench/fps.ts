@@ -94,7 +94,13 @@ try {
     for (;;) {
       const info = (await api(url, 'GET', '/api/cluster')) as { nodes: { status: string }[] };
       if (info.nodes.length >= nodes && info.nodes.every((n) => n.status === 'up')) break;
-      if (Date.now() > until) throw new Error(`the cluster has ${info.nodes.filter((n) => n.status === 'up').length} of ${nodes} nodes up after 5 minutes`);
+      if (Date.now() > until) {
+        const by = new Map<string, number>();
+        for (const n of info.nodes) by.set(n.status, (by.get(n.status) ?? 0) + 1);
+        throw new Error(
+          `after 5 minutes the cluster lists ${info.nodes.length} of the ${nodes} nodes asked for (${[...by].map(([s, c]) => `${c} ${s}`).join(', ')}); the server's node limit (limits.nodesMax) may be lower`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 1000));
     }
   } else {
