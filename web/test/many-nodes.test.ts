@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { dependencyIndex } from '../src/model/analysis';
+import { PlaygroundModel } from '../src/model/model';
+import { layoutDepGraph } from '../src/views/DepGraph';
 import { FULL_LANE_H, FULL_LANES_MAX, LANE_MIN_H, THIN_LANE_MIN_H, layoutLanes } from '../src/views/laneLayout';
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `n${i + 1}`);
@@ -53,5 +56,30 @@ describe('the stage lanes', () => {
     const l = layoutLanes(ids(64), 300, new Map(), new Set());
     expect(l.lanes.every((x) => x.thin && x.h === THIN_LANE_MIN_H)).toBe(true);
     expect(l.height).toBe(64 * THIN_LANE_MIN_H);
+  });
+});
+
+describe('the dependency graph with many nodes', () => {
+  it('shows only the nodes in a dependency between nodes (and says which it leaves out)', () => {
+    const m = new PlaygroundModel();
+    const nodes = ids(20);
+    let t = 1;
+    for (const node of nodes) m.apply({ type: 'versionOpened', t: t++, node, worldLine: 1, version: 1, prevVersion: 0 });
+    // n3's version 1 depends on n7's version 1.
+    m.apply({ type: 'checkpointStarted', t: t++, node: 'n3', worldLine: 1, version: 1, prevVersion: 0, deps: { n7: 1 }, changedKeys: 1, full: false });
+    const L = layoutDepGraph(m, dependencyIndex(m), 1200, new Set(), [], null);
+    expect(L.rows).toEqual(['n3', 'n7']);
+    expect(L.hiddenRows).toHaveLength(18);
+    expect(L.edges.map((e) => [e.edge.from, e.edge.to])).toEqual([['n3|1|1', 'n7|1|1']]);
+    // A highlighted version keeps its node in the graph.
+    expect(layoutDepGraph(m, dependencyIndex(m), 1200, new Set(['n12|1|1']), [], null).rows).toEqual(['n3', 'n7', 'n12']);
+  });
+
+  it('a few nodes: every node is shown, as before', () => {
+    const m = new PlaygroundModel();
+    for (const [i, node] of ids(4).entries()) m.apply({ type: 'versionOpened', t: i, node, worldLine: 1, version: 1, prevVersion: 0 });
+    const L = layoutDepGraph(m, dependencyIndex(m), 1200, new Set(), [], null);
+    expect(L.rows).toEqual(ids(4));
+    expect(L.hiddenRows).toEqual([]);
   });
 });
