@@ -1,6 +1,7 @@
 // @ts-check
 import boundaries from 'eslint-plugin-boundaries';
 import tseslint from 'typescript-eslint';
+import reactHooks from 'eslint-plugin-react-hooks';
 
 const impureModules = ['node:*', 'pg', 'pg-*', 'socket.io', 'socket.io-*', '@electric-sql/*', 'fs', 'path', 'child_process', 'os', 'net', 'http'];
 
@@ -86,5 +87,10 @@ export default tseslint.config(
       ],
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Use the Random port.' }],
     },
+  },
+  {
+    // React hooks: the rules of hooks and the React Compiler's checks, for the playground's components.
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    ...reactHooks.configs.flat.recommended,
   },
 );

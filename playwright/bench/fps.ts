@@ -3,7 +3,10 @@
  * cluster of 8 nodes produces inspection events as fast as the workload drives it.
  *
  *   npx tsx playwright/bench/fps.ts [--seconds 60] [--rate 300] [--nodes 8] [--kind mixed] [--url http://…]
- *                                   [--sample 5] [--profile 10] [--no-minify]
+ *                                   [--sample 5] [--profile 10] [--no-minify] [--default-workload]
+ *
+ * `npm run bench:web` runs it with 32 nodes (DSE_LOCAL_NODES=32) at the server's default workload
+ * (`--default-workload`: the workload is left as the server starts it) for one 10 s sample.
  *
  * `--rate` is the workload's rate (requests a second); the events a second the page actually received
  * are measured (the page's own count of applied events) and reported per sample and overall. Each
@@ -34,6 +37,7 @@ const kind = arg('kind', 'mixed');
 const givenUrl = arg('url', '');
 const sampleS = Number(arg('sample', '5'));
 const profileS = Number(arg('profile', '0'));
+const defaultWorkload = process.argv.includes('--default-workload');
 
 async function api(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
   const r = await fetch(`${url}${path}`, {
@@ -83,9 +87,28 @@ const server =
     : null;
 const url = givenUrl !== '' ? givenUrl : server!.url;
 try {
-  const info = (await api(url, 'GET', '/api/cluster')) as { nodes: unknown[] };
-  for (let i = info.nodes.length; i < nodes; i++) await api(url, 'POST', '/api/nodes', {});
-  await api(url, 'POST', '/api/workload', { kind, rate });
+  if (server !== null) {
+    // The server starts its nodes itself (DSE_LOCAL_NODES): wait until every one is up (32 node
+    // processes take a while to start on a busy machine).
+    const until = Date.now() + 300_000;
+    for (;;) {
+      const info = (await api(url, 'GET', '/api/cluster')) as { nodes: { status: string }[] };
+      if (info.nodes.length >= nodes && info.nodes.every((n) => n.status === 'up')) break;
+      if (Date.now() > until) {
+        const by = new Map<string, number>();
+        for (const n of info.nodes) by.set(n.status, (by.get(n.status) ?? 0) + 1);
+        throw new Error(
+          `after 5 minutes the cluster lists ${info.nodes.length} of the ${nodes} nodes asked for (${[...by].map(([s, c]) => `${c} ${s}`).join(', ')}); the server's node limit (limits.nodesMax) may be lower`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } else {
+    const info = (await api(url, 'GET', '/api/cluster')) as { nodes: unknown[] };
+    for (let i = info.nodes.length; i < nodes; i++) await api(url, 'POST', '/api/nodes', {});
+  }
+  const workload = defaultWorkload ? ((await api(url, 'GET', '/api/config')) as { workload: unknown }).workload : { kind, rate };
+  if (!defaultWorkload) await api(url, 'POST', '/api/workload', workload);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [
@@ -185,7 +208,7 @@ try {
     date: startedAt,
     loadAverage: load0.map((x) => round1(x)),
     nodes,
-    workload: { kind, rate },
+    workload,
     seconds,
     sampleSeconds: sampleS,
     eventsPerS: Math.round(samples.reduce((a, s) => a + s.eventsPerS * sampleS, 0) / Math.max(1, samples.length * sampleS)),

@@ -18,43 +18,74 @@ export interface NodeStateBase {
   pending: StateDelta[];
 }
 
+/** A node's state in a mirror whose changes carry more than the delta (the playground's carry their world-line). */
+export interface MirroredState<D extends StateDelta> {
+  committedVersion: Version;
+  committed: Record<string, Json>;
+  pending: D[];
+}
+
 /**
  * Follows every node's app state from the inspection events alone: `stateChanged` adds a change,
  * `rollback` discards the changes above the restored version, `cutAdvanced` and `worldLineChanged`
  * fold the changes the cut now covers into the committed base. The server keeps one over the events
  * that fell out of its history, so that a browser joining late gets the state its history starts from.
  */
-export class StateMirror {
-  private readonly nodes = new Map<NodeId, NodeStateBase>();
+export class StateMirror<D extends StateDelta = StateDelta> {
+  private readonly nodes = new Map<NodeId, MirroredState<D>>();
 
   /** At most this many uncommitted changes per node; older ones are folded into the base (a node whose cut never moves). */
   constructor(private readonly pendingMax = 1000) {}
 
-  apply(e: InspectionEvent): void {
+  /** Follows one event (a mirror of plain deltas; one whose changes carry more calls the methods below). */
+  apply(this: StateMirror<StateDelta>, e: InspectionEvent): void {
     switch (e.type) {
-      case 'stateChanged': {
-        const n = this.node(e.node);
-        n.pending.push({ version: e.version, set: e.set, deleted: e.deleted });
-        if (n.pending.length > this.pendingMax) applyDelta(n.committed, n.pending.shift()!);
-        this.fold(n);
+      case 'stateChanged':
+        this.change(e.node, { version: e.version, set: e.set, deleted: e.deleted });
         return;
-      }
-      case 'rollback': {
-        const n = this.node(e.node);
-        n.pending = n.pending.filter((c) => c.version <= e.toVersion);
+      case 'rollback':
+        this.rollback(e.node, e.toVersion);
         return;
-      }
       case 'cutAdvanced':
       case 'worldLineChanged':
-        for (const [id, v] of Object.entries(e.cut)) {
-          const n = this.node(id);
-          n.committedVersion = Math.max(n.committedVersion, v);
-          this.fold(n);
-        }
+        for (const [id, v] of Object.entries(e.cut)) this.commit(id, v);
         return;
       default:
         return;
     }
+  }
+
+  /** A node's change (its `stateChanged`), uncommitted until the cut covers its version. */
+  change(node: NodeId, c: D): void {
+    const n = this.node(node);
+    n.pending.push(c);
+    if (n.pending.length > this.pendingMax) applyDelta(n.committed, n.pending.shift()!);
+    this.fold(n);
+  }
+
+  /** The node rolled back to `toVersion`: its changes above it are gone. */
+  rollback(node: NodeId, toVersion: Version): void {
+    const n = this.node(node);
+    n.pending = n.pending.filter((c) => c.version <= toVersion);
+  }
+
+  /** The cut covers the node's `version`: its changes up to it join the committed base. */
+  commit(node: NodeId, version: Version): void {
+    const n = this.node(node);
+    n.committedVersion = Math.max(n.committedVersion, version);
+    this.fold(n);
+  }
+
+  /** Starts a node from a known state (a snapshot's base states), replacing what the mirror had. */
+  load(node: NodeId, s: MirroredState<D>): void {
+    const n: MirroredState<D> = { committedVersion: s.committedVersion, committed: { ...s.committed }, pending: [...s.pending] };
+    this.nodes.set(node, n);
+    this.fold(n);
+  }
+
+  /** The node's committed base and uncommitted changes (read only: the mirror goes on changing them). */
+  stateOf(node: NodeId): Readonly<MirroredState<D>> {
+    return this.nodes.get(node) ?? { committedVersion: 0, committed: {}, pending: [] };
   }
 
   /** A deep copy of every node's state (safe to send or to keep applying events to the mirror). */
@@ -71,9 +102,9 @@ export class StateMirror {
   }
 
   /** A mirror that starts where this one is and then goes its own way. */
-  clone(): StateMirror {
-    const m = new StateMirror(this.pendingMax);
-    for (const [id, s] of Object.entries(this.states())) m.nodes.set(id, s);
+  clone(): StateMirror<D> {
+    const m = new StateMirror<D>(this.pendingMax);
+    for (const [id, n] of this.nodes) m.nodes.set(id, { committedVersion: n.committedVersion, committed: { ...n.committed }, pending: [...n.pending] });
     return m;
   }
 
@@ -86,7 +117,7 @@ export class StateMirror {
     return s;
   }
 
-  private node(id: NodeId): NodeStateBase {
+  private node(id: NodeId): MirroredState<D> {
     let n = this.nodes.get(id);
     if (n === undefined) {
       n = { committedVersion: 0, committed: {}, pending: [] };
@@ -95,7 +126,7 @@ export class StateMirror {
     return n;
   }
 
-  private fold(n: NodeStateBase): void {
+  private fold(n: MirroredState<D>): void {
     while (n.pending.length > 0 && n.pending[0]!.version <= n.committedVersion) applyDelta(n.committed, n.pending.shift()!);
   }
 }

@@ -78,7 +78,7 @@ describe('the model over a long busy run', () => {
       m.rollbacks.length,
       m.worldLines.length,
       m.cutHistory.length,
-      ...[...m.nodes.values()].map((n) => n.pendingChanges.length + Object.keys(n.committedState).length),
+      ...[...m.nodes.values()].map((n) => m.appState.stateOf(n.id).pending.length + Object.keys(m.appState.stateOf(n.id).committed).length),
     ];
     let i = 0;
     let atHalf: number[] = [];

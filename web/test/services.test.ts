@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterInfo, InspectionEvent, Json, NumberedEvent } from '@dse/shared';
 import { PlaygroundModel } from '../src/model/model';
-import { deriveServices, deriveServicesFrom, scenarioOf, serviceCounts, workloadFor } from '../src/model/services';
+import { deriveServices, deriveServicesFrom, nodeStateInputs, scenarioOf, serviceCounts, workloadFor } from '../src/model/services';
 
 type E = InspectionEvent;
 const ev = <T extends E['type']>(type: T, t: number, rest: Omit<Extract<E, { type: T }>, 'type' | 't'>): E => ({ type, t, ...rest }) as unknown as E;
@@ -55,11 +55,11 @@ describe('service state from node state', () => {
     expect(v.wal[0]).toMatchObject({ length: 1, committedLength: 1 });
     expect(v.wal[0]!.entries.map((e) => e.data)).toEqual(['x']);
     // The raw node state still has it until the rollback event; the plain derivation shows that.
-    expect(deriveServicesFrom([...m.nodes.values()]).wal[0]!.length).toBe(2);
+    expect(deriveServicesFrom(nodeStateInputs(m)).wal[0]!.length).toBe(2);
     m.apply(ev('rollback', 7, { node: 'a', worldLine: 2, toVersion: 1, discarded: { from: 2, to: 3 } }));
     v = deriveServices(m);
     expect(v.wal[0]!.entries.map((e) => e.data)).toEqual(['x']);
-    expect(deriveServicesFrom([...m.nodes.values()]).wal[0]!.length).toBe(1);
+    expect(deriveServicesFrom(nodeStateInputs(m)).wal[0]!.length).toBe(1);
   });
 
   it('kv store: value, write count, writer version, committed or speculative; tombstones', () => {
@@ -224,7 +224,7 @@ describe('snapshot base states', () => {
     ]);
     expect(log).toMatchObject({ length: 3, committedLength: 2 });
     // Version 3 was folded into the committed base once the cut covered it.
-    expect(m.nodes.get('a')!.pendingChanges.map((c) => c.version)).toEqual([4]);
+    expect(m.appState.stateOf('a').pending.map((c) => c.version)).toEqual([4]);
   });
 
   it('without base states (an older server) the history alone gives the state', () => {

@@ -22,6 +22,15 @@ export class Player {
     return this.index >= this.events.length;
   }
 
+  /** Plays, or pauses (a replay at its end stays paused). */
+  togglePlaying(): void {
+    this.playing = !this.playing && !this.done;
+  }
+
+  setSpeed(speed: number): void {
+    this.speed = speed;
+  }
+
   /** Applies the next event (and any others at the same instant). */
   step(): void {
     const first = this.events[this.index];

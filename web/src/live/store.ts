@@ -1,3 +1,4 @@
+import type { Mode } from '@dse/shared';
 import { PlaygroundModel } from '../model/model';
 
 /** One frame at 60 frames a second. */
@@ -51,8 +52,10 @@ export class ModelStore {
     return this.costMs <= 1.25 * FRAME_MS ? 0 : Math.min(GAP_MAX_MS, 1.5 * this.costMs);
   }
 
-  reset(): void {
+  /** A new, empty model; `mode` seeds its mode (a replay's events do not announce the mode they ran in). */
+  reset(mode: Mode | null = null): void {
     this.model = new PlaygroundModel();
+    this.model.mode = mode;
     this.changed(true);
   }
 

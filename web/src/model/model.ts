@@ -6,22 +6,18 @@ import type {
   InspectionEvent,
   Json,
   Limits,
-  LiveNodeStatus,
-  MessageKind,
   Mode,
   NodeId,
   NodeStateBase,
   NumberedEvent,
   RecoveryKind,
-  RolledBackVersions,
   Version,
-  VersionRef,
   WorkloadConfig,
   WorldLine,
-  WorldLineReason,
 } from '@dse/shared';
-import { applyDelta, requestOfMessageId } from '@dse/shared';
-import type { MigrationMoves } from './placement';
+import { requestOfMessageId, StateMirror } from '@dse/shared';
+import { MessageLog } from './messages';
+import { SessionLog } from './sessions';
 import { VIEW_KEY, migrationMoves, unitsOfState } from './placement';
 
 /**
@@ -30,212 +26,25 @@ import { VIEW_KEY, migrationMoves, unitsOfState } from './placement';
  * replayable and the model unit-testable. It mutates in place for speed; `revision` counts changes.
  */
 
-export type VersionState = 'speculative' | 'persisting' | 'committed' | 'rolled-back';
-
-export interface VersionView {
-  key: string;
-  node: NodeId;
-  worldLine: WorldLine;
-  version: Version;
-  prevVersion: Version;
-  openedAt: number;
-  /** When the node left this version (checkpoint or jump); null while it is the open version. */
-  closedAt: number | null;
-  state: VersionState;
-  /** The checkpoint started (the version was closed and is being written). */
-  checkpointAt: number | null;
-  persistedAt: number | null;
-  committedAt: number | null;
-  rolledBackAt: number | null;
-  /** The world-line whose recovery discarded it. */
-  rolledBackBy: WorldLine | null;
-  /** The latest world-line whose recovery kept it though it was uncommitted (precise recovery). */
-  keptBy: WorldLine | null;
-  checkpointFailures: number;
-  changedKeys: number | null;
-  /** Cross-node dependencies recorded in this version: node → highest version depended on. */
-  deps: Deps;
-}
-
-export interface MessageView {
-  uid: number;
-  id: string;
-  kind: MessageKind;
-  from: string;
-  to: string;
-  worldLine: WorldLine;
-  srcVersion: Version;
-  resend: boolean;
-  sentAt: number;
-  deliveredAt: number | null;
-  deliveredVersion: Version | null;
-  duplicate: boolean;
-  rejectedAt: number | null;
-  receiverWorldLine: WorldLine | null;
-  /** Its sender reported it lost by the network: the receiver was down or not joined (no connection), or the configured loss took it. */
-  lostAt: number | null;
-  lostReason: 'down' | 'loss' | null;
-  /** Sent again later (same id) before this copy was seen arriving. */
-  superseded: boolean;
-}
-
-export interface StateChange {
-  worldLine: WorldLine;
-  version: Version;
-  set: Record<string, Json>;
-  deleted: string[];
-}
-
-export interface NodeView {
-  id: NodeId;
-  status: LiveNodeStatus;
-  pid: number | null;
-  version: Version;
-  persistedVersion: Version;
-  committedVersion: Version;
-  worldLine: WorldLine;
-  failures: number;
-  starts: number;
-  removed: boolean;
-  /** State keys as far as the events since this page joined tell (committed base + uncommitted changes). */
-  committedState: Record<string, Json>;
-  pendingChanges: StateChange[];
-  lastChange: StateChange | null;
-}
-
-export interface WorldLineView {
-  worldLine: WorldLine;
-  startAt: number;
-  cut: Cut;
-  failed: NodeId[];
-  /** Each node's restore point: the cut, or above it where precise recovery kept uncommitted versions. */
-  kept: Cut;
-  /** Null in traces recorded before world-lines carried their reason and recovery kind. */
-  reason: WorldLineReason | null;
-  recovery: RecoveryKind | null;
-}
-
-/** The coordinator's account of one recovery (its `recoveryPlan` event). */
-export interface RecoveryPlanView {
-  recovery: RecoveryKind;
-  lost: VersionRef[];
-  rolledBack: RolledBackVersions[];
-  kept: VersionRef[];
-}
-
-/** What one recovery discarded, and what it kept. */
-export interface RollbackRecord {
-  worldLine: WorldLine;
-  t: number;
-  failed: NodeId[];
-  cut: Cut;
-  reason: WorldLineReason | null;
-  recovery: RecoveryKind | null;
-  /** Versions lost with the failed nodes (above a failed node's restore point): the causes. */
-  roots: string[];
-  /** Every version this recovery discarded, in the order the events reported it. */
-  discarded: string[];
-  /** Null for traces recorded before recoveries reported their plan: the "why" is then derived from dependencies. */
-  plan: RecoveryPlanView | null;
-  /** Uncommitted versions the plan kept (they commit later, in this world-line). */
-  kept: string[];
-}
-
-/** The placement the server routes by: its version and members (snapshot, then `placementChanged`). */
-export interface PlacementInfo {
-  version: number;
-  members: NodeId[];
-}
-
-/** One membership change, from its `placementChanged` events. */
-export interface MigrationView {
-  version: number;
-  /** What for: `join n5`, `drain n2`, `restore n3`. */
-  change: string;
-  members: NodeId[];
-  /** The members before, when the page knew them. */
-  prevMembers: NodeId[] | null;
-  phase: 'sent' | 'committed' | 'handedOver';
-  sentAt: number | null;
-  committedAt: number | null;
-  handedOverAt: number | null;
-  /**
-   * What moved, fixed a little after every hand-off arrived (the receivers' state reaches the page when
-   * they close a version); null until then: measure it live with `migrationMoves`.
-   */
-  moves: MigrationMoves | null;
-}
-
 /** Event time after `handedOver` until a change's moves are fixed (a node reports its state when it closes a version). */
 const MOVES_SETTLE_MS = 2000;
 
-/** Versions dropped from the diagram to keep memory flat: only their counts remain. */
-export interface CompressedHistory {
-  versions: number;
-  committed: number;
-  rolledBack: number;
-  fromT: number;
-  toT: number;
-}
-
-export interface SessionRequestView {
-  session: string;
-  seq: number;
-  /** When the session first sent it (from the request's message id, when it has the session's form). */
-  sentAt: number | null;
-  /** The cluster's mode when the answer came. */
-  mode: Mode | null;
-  speculativeAt: number | null;
-  committedAt: number | null;
-  rolledBackAt: number | null;
-}
-
-export interface ModelLimits {
-  versionsPerNodeMax: number;
-  messagesMax: number;
-  eventsMax: number;
-  rollbackRecordsMax: number;
-  sessionRequestsMax: number;
-  stateChangesPerNodeMax: number;
-  cutHistoryMax: number;
-  /** World-lines remembered (their bands in the diagram); older ones are forgotten. */
-  worldLinesMax: number;
-}
-
-export const DEFAULT_MODEL_LIMITS: ModelLimits = {
-  versionsPerNodeMax: 240,
-  messagesMax: 1500,
-  eventsMax: 20_000,
-  rollbackRecordsMax: 20,
-  sessionRequestsMax: 2000,
-  stateChangesPerNodeMax: 200,
-  cutHistoryMax: 2000,
-  worldLinesMax: 200,
-};
-
-/** Why a world-line started, in a few words: "n2 failed", "coordinator restarted", "mode change". */
-export function worldLineCause(w: { worldLine: WorldLine; reason: WorldLineReason | null; failed: readonly NodeId[] }): string {
-  const failed = w.failed.length > 0 ? `${w.failed.join(', ')} failed` : null;
-  switch (w.reason) {
-    case 'start':
-      return 'start';
-    case 'failure':
-      return failed ?? 'failure';
-    case 'coordinatorRestart':
-      return failed === null ? 'coordinator restarted' : `coordinator restarted; ${failed}`;
-    case 'modeChange':
-      return 'mode change';
-    case 'nodeRemoved':
-      return w.failed.length > 0 ? `${w.failed.join(', ')} removed` : 'node removed';
-    case null:
-      // An older trace: only the failed nodes are told.
-      return failed ?? (w.worldLine === 1 ? 'start' : 'recovery');
-  }
-}
-
-export function versionKey(node: NodeId, worldLine: WorldLine, version: Version): string {
-  return `${node}|${worldLine}|${version}`;
-}
+export * from './views';
+import {
+  DEFAULT_MODEL_LIMITS,
+  versionKey,
+  type CompressedHistory,
+  type MessageView,
+  type MigrationView,
+  type ModelLimits,
+  type NodeView,
+  type PlacementInfo,
+  type RollbackRecord,
+  type SessionRequestView,
+  type StateChange,
+  type VersionView,
+  type WorldLineView,
+} from './views';
 
 /** One collator for every comparison: `localeCompare` with options builds one per call. */
 const ID_ORDER = new Intl.Collator('en', { numeric: true });
@@ -252,15 +61,13 @@ export class PlaygroundModel {
   /** Per node, its versions in the order they were opened (every world-line). */
   lanes = new Map<NodeId, VersionView[]>();
   compressed = new Map<NodeId, CompressedHistory>();
-  messages = new Map<number, MessageView>();
-  private lastMessageById = new Map<string, number>();
-  private nextUid = 1;
+  private readonly messageLog: MessageLog;
   worldLine: WorldLine = 0;
   worldLines: WorldLineView[] = [];
   cut: Cut = {};
   cutHistory: { t: number; worldLine: WorldLine; total: number }[] = [];
   rollbacks: RollbackRecord[] = [];
-  sessions = new Map<string, SessionRequestView>();
+  private readonly sessionLog: SessionLog;
   mode: Mode | null = null;
   config: ClusterConfig | null = null;
   workload: WorkloadConfig | null = null;
@@ -287,8 +94,28 @@ export class PlaygroundModel {
   /** Per node: its units just before its state took placement version `version` (what moved is measured from these). */
   unitsBeforeView = new Map<NodeId, { version: number; units: ReadonlySet<string> }>();
 
+  /**
+   * Every node's app state as far as the events since this page joined tell: a committed base and the
+   * uncommitted changes, each with the world-line it was made in (a killed node's lost changes are
+   * told apart before its `rollback` comes).
+   */
+  readonly appState: StateMirror<StateChange>;
+
   constructor(limits: Partial<ModelLimits> = {}) {
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
+    this.appState = new StateMirror<StateChange>(this.limits.stateChangesPerNodeMax);
+    this.messageLog = new MessageLog(this.limits.messagesMax);
+    this.sessionLog = new SessionLog(this.limits.sessionRequestsMax);
+  }
+
+  /** The messages in the diagram by their own number, oldest first. */
+  get messages(): ReadonlyMap<number, MessageView> {
+    return this.messageLog.messages;
+  }
+
+  /** The sessions' requests by `session#seq`, oldest first. */
+  get sessions(): ReadonlyMap<string, SessionRequestView> {
+    return this.sessionLog.requests;
   }
 
   /** Node ids with a lane, in a stable order. */
@@ -373,12 +200,11 @@ export class PlaygroundModel {
   private loadBaseStates(bases: Readonly<Record<NodeId, NodeStateBase>>): void {
     for (const [id, b] of Object.entries(bases)) {
       const n = this.node(id);
-      n.committedState = { ...b.committed };
       n.committedVersion = Math.max(n.committedVersion, b.committedVersion);
       // The world-line of these changes is not told; 0 never names a version the model tracks, so
       // only a `rollback` event (by version) discards them, as it discards any change above its version.
-      n.pendingChanges = b.pending.map((c) => ({ worldLine: 0, version: c.version, set: c.set, deleted: c.deleted }));
-      this.foldCommittedState(n);
+      const pending = b.pending.map((c) => ({ worldLine: 0, version: c.version, set: c.set, deleted: c.deleted }));
+      this.appState.load(id, { committedVersion: n.committedVersion, committed: b.committed, pending });
     }
   }
 
@@ -526,7 +352,7 @@ export class PlaygroundModel {
         // A node that kept everything goes on in its open version, even an empty one above its restore point.
         node.version = open !== undefined && open.closedAt === null && open.state !== 'rolled-back' ? open.version : e.toVersion;
         node.persistedVersion = Math.min(node.persistedVersion, Math.max(e.toVersion, node.committedVersion));
-        node.pendingChanges = node.pendingChanges.filter((c) => c.version <= e.toVersion);
+        this.appState.rollback(e.node, e.toVersion);
         if (node.status !== 'down') node.status = 'up';
         return;
       }
@@ -535,13 +361,8 @@ export class PlaygroundModel {
         this.noteViewChange(e.node, e.set);
         const change: StateChange = { worldLine: node.worldLine, version: e.version, set: e.set, deleted: e.deleted };
         node.lastChange = change;
-        node.pendingChanges.push(change);
-        if (node.pendingChanges.length > this.limits.stateChangesPerNodeMax) {
-          // Too many uncommitted changes to keep: fold the oldest into the base (shown as known state).
-          const folded = node.pendingChanges.shift()!;
-          applyDelta(node.committedState, folded);
-        }
-        this.foldCommittedState(node);
+        // Past `stateChangesPerNodeMax` uncommitted changes the oldest is folded into the base (shown as known state).
+        this.appState.change(e.node, change);
         return;
       }
       case 'nodeFailed': {
@@ -612,85 +433,34 @@ export class PlaygroundModel {
       }
       case 'messageSent': {
         this.totals.messages++;
-        const uid = this.nextUid++;
-        this.messages.set(uid, {
-          uid,
-          id: e.id,
-          kind: e.kind,
-          from: e.from,
-          to: e.to,
-          worldLine: e.worldLine,
-          srcVersion: e.srcVersion,
-          resend: e.resend,
-          sentAt: e.t,
-          deliveredAt: null,
-          deliveredVersion: null,
-          duplicate: false,
-          rejectedAt: null,
-          receiverWorldLine: null,
-          lostAt: null,
-          lostReason: null,
-          superseded: false,
-        });
-        const prev = this.findMessage(e.id);
-        if (prev !== undefined && prev.deliveredAt === null && prev.rejectedAt === null) prev.superseded = true;
-        this.lastMessageById.set(e.id, uid);
+        this.messageLog.sent(e);
         if (e.kind === 'request' && !this.nodes.has(e.from) && !e.resend) {
           // A session's request: its id names the session and the request's number.
           const req = requestOfMessageId(e.id);
           if (req !== null && req.seq === e.seq) {
-            const r = this.sessionRequest(req.caller, e.seq);
+            const r = this.sessionLog.request(req.caller, e.seq);
             r.sentAt ??= e.t;
           }
         }
-        if (this.messages.size > this.limits.messagesMax) {
-          const oldest = this.messages.keys().next();
-          if (oldest.done !== true) {
-            const m = this.messages.get(oldest.value)!;
-            this.messages.delete(oldest.value);
-            if (this.lastMessageById.get(m.id) === m.uid) this.lastMessageById.delete(m.id);
-          }
-        }
         return;
       }
-      case 'messageDelivered': {
-        const m = this.findMessage(e.id);
-        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null) {
-          m.deliveredAt = e.t;
-          m.deliveredVersion = e.version;
-          m.duplicate = e.duplicate;
-        }
+      case 'messageDelivered':
+        this.messageLog.delivered(e);
         return;
-      }
-      case 'messageRejected': {
+      case 'messageRejected':
         this.totals.rejected++;
-        const m = this.findMessage(e.id);
-        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null) {
-          m.rejectedAt = e.t;
-          m.receiverWorldLine = e.receiverWorldLine;
-        }
+        this.messageLog.rejected(e);
         return;
-      }
-      case 'messageLost': {
+      case 'messageLost':
         this.totals.lost++;
         if (e.reason === 'loss') this.lostBy.loss++;
         else if (this.nodes.get(e.to)?.status === 'down') this.lostBy.down++;
         else this.lostBy.notJoined++;
-        const m = this.findMessage(e.id);
-        if (m !== undefined && m.deliveredAt === null && m.rejectedAt === null && m.lostAt === null) {
-          m.lostAt = e.t;
-          m.lostReason = e.reason;
-        }
+        this.messageLog.lost(e);
         return;
-      }
-      case 'sessionResult': {
-        const r = this.sessionRequest(e.session, e.seq);
-        r.mode ??= this.mode;
-        if (e.status === 'speculative') r.speculativeAt ??= e.t;
-        else if (e.status === 'committed') r.committedAt ??= e.t;
-        else r.rolledBackAt ??= e.t;
+      case 'sessionResult':
+        this.sessionLog.result(e.session, e.seq, e.status, e.t, this.mode);
         return;
-      }
       case 'modeChanged':
         this.mode = e.mode;
         return;
@@ -702,25 +472,6 @@ export class PlaygroundModel {
         this.workload = e.workload;
         return;
     }
-  }
-
-  private sessionRequest(session: string, seq: number): SessionRequestView {
-    const key = `${session}#${seq}`;
-    let r = this.sessions.get(key);
-    if (r === undefined) {
-      r = { session, seq, sentAt: null, mode: null, speculativeAt: null, committedAt: null, rolledBackAt: null };
-      this.sessions.set(key, r);
-      if (this.sessions.size > this.limits.sessionRequestsMax) {
-        const oldest = this.sessions.keys().next();
-        if (oldest.done !== true) this.sessions.delete(oldest.value);
-      }
-    }
-    return r;
-  }
-
-  private findMessage(id: string): MessageView | undefined {
-    const uid = this.lastMessageById.get(id);
-    return uid === undefined ? undefined : this.messages.get(uid);
   }
 
   node(id: NodeId): NodeView {
@@ -737,8 +488,6 @@ export class PlaygroundModel {
         failures: 0,
         starts: 0,
         removed: false,
-        committedState: {},
-        pendingChanges: [],
         lastChange: null,
       };
       this.nodes.set(id, n);
@@ -761,11 +510,7 @@ export class PlaygroundModel {
 
   /** The node's state as the events tell it: committed base plus uncommitted changes, in order. */
   nodeState(id: NodeId): Record<string, Json> {
-    const n = this.nodes.get(id);
-    if (n === undefined) return {};
-    const s = { ...n.committedState };
-    for (const c of n.pendingChanges) applyDelta(s, c);
-    return s;
+    return this.nodes.has(id) ? this.appState.current(id) : {};
   }
 
   private laneOf(node: NodeId): VersionView[] {
@@ -864,7 +609,7 @@ export class PlaygroundModel {
       const node = this.node(id);
       node.committedVersion = v;
       this.commitCovered(id, t);
-      this.foldCommittedState(node);
+      this.appState.commit(id, v);
     }
     this.cutHistory.push({ t, worldLine, total });
     if (this.cutHistory.length > this.limits.cutHistoryMax * 1.25) this.cutHistory = this.cutHistory.slice(-this.limits.cutHistoryMax);
@@ -882,13 +627,6 @@ export class PlaygroundModel {
       v.state = 'committed';
       v.committedAt = t;
       this.totals.committed++;
-    }
-  }
-
-  private foldCommittedState(node: NodeView): void {
-    const c = node.committedVersion;
-    while (node.pendingChanges.length > 0 && node.pendingChanges[0]!.version <= c) {
-      applyDelta(node.committedState, node.pendingChanges.shift()!);
     }
   }
 

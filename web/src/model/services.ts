@@ -161,7 +161,7 @@ export function serviceCounts(v: ServicesView): Record<PanelService, number> {
 
 // ------------------------------------------------------------------ derivation
 
-/** What the derivation reads of a node (a `NodeView` has all of it). */
+/** What the derivation reads of a node (its `NodeView` and its state in the model's `appState`). */
 export interface NodeStateInput {
   id: NodeId;
   removed: boolean;
@@ -218,10 +218,20 @@ function readNode(n: NodeStateInput, rolledBack: (node: NodeId, c: StateChange) 
 }
 
 /** Every service's state from the model's nodes (removed nodes left out). */
-export function deriveServices(model: Pick<PlaygroundModel, 'nodes' | 'versions'>): ServicesView {
+export function deriveServices(model: Pick<PlaygroundModel, 'nodes' | 'versions' | 'appState'>): ServicesView {
   const rolledBack = (node: NodeId, c: StateChange): boolean => model.versions.get(versionKey(node, c.worldLine, c.version))?.state === 'rolled-back';
-  const reads = [...model.nodes.values()].filter((n) => !n.removed).map((n) => readNode(n, rolledBack));
+  const reads = nodeStateInputs(model)
+    .filter((n) => !n.removed)
+    .map((n) => readNode(n, rolledBack));
   return deriveFromReads(reads);
+}
+
+/** Each node of the model as the derivation reads it: its view and its state in the model's `appState`. */
+export function nodeStateInputs(model: Pick<PlaygroundModel, 'nodes' | 'appState'>): NodeStateInput[] {
+  return [...model.nodes.values()].map((n) => {
+    const s = model.appState.stateOf(n.id);
+    return { id: n.id, removed: n.removed, committedVersion: n.committedVersion, committedState: s.committed, pendingChanges: s.pending };
+  });
 }
 
 /** The same, from plain node states (for tests and other callers without a model). */

@@ -22,6 +22,13 @@ export interface DepGraphProps {
 
 /** Recent versions per node shown in the graph. */
 const PER_NODE = 10;
+/**
+ * Above this many nodes the graph shows fewer versions per node, and only the nodes whose versions
+ * depend on another node's or are depended on (or are highlighted): 32 rows of ten boxes each would
+ * bury the few dependencies a person looks for.
+ */
+const ROWS_ALL_MAX = 12;
+const PER_NODE_MANY = 6;
 /** The graph follows a busy cluster at most this often (its boxes would flicker faster than read). */
 const REDRAW_MS = 250;
 
@@ -54,6 +61,8 @@ export interface RoutedEdge {
 
 export interface DepLayout {
   rows: NodeId[];
+  /** Nodes left out (many nodes, none of their shown versions in a dependency between nodes). */
+  hiddenRows: NodeId[];
   boxes: Box[];
   edges: RoutedEdge[];
   width: number;
@@ -74,19 +83,39 @@ export function layoutDepGraph(
   whyEdges: readonly DepEdge[],
   zoom: ReadonlySet<string> | null,
 ): DepLayout {
-  const rows = model.laneIds();
-  const rowOf = new Map(rows.map((id, i) => [id, i]));
-  const shown: VersionView[] = [];
-  for (const id of rows) {
+  const allRows = model.laneIds();
+  const many = zoom === null && allRows.length > ROWS_ALL_MAX;
+  const perNode = many ? PER_NODE_MANY : PER_NODE;
+  let shown: VersionView[] = [];
+  for (const id of allRows) {
     const lane = model.lane(id);
     if (zoom !== null) {
       for (const v of lane) if (zoom.has(v.key)) shown.push(v);
     } else {
       lane.forEach((v, i) => {
-        if (i >= lane.length - PER_NODE || forced.has(v.key)) shown.push(v);
+        if (i >= lane.length - perNode || forced.has(v.key)) shown.push(v);
       });
     }
   }
+  let rows = allRows;
+  let hiddenRows: NodeId[] = [];
+  if (many) {
+    const shownKeys = new Set(shown.map((v) => v.key));
+    const involved = new Set<NodeId>();
+    for (const v of shown) {
+      if (forced.has(v.key)) involved.add(v.node);
+      for (const e of index.out.get(v.key) ?? []) {
+        const to = model.versions.get(e.to);
+        if (e.kind === 'prefix' || to === undefined || !shownKeys.has(e.to)) continue;
+        involved.add(v.node);
+        involved.add(to.node);
+      }
+    }
+    rows = allRows.filter((id) => involved.has(id));
+    hiddenRows = allRows.filter((id) => !involved.has(id));
+    shown = shown.filter((v) => involved.has(v.node));
+  }
+  const rowOf = new Map(rows.map((id, i) => [id, i]));
   shown.sort((a, b) => a.openedAt - b.openedAt || (rowOf.get(a.node) ?? 0) - (rowOf.get(b.node) ?? 0));
   const t0 = shown[0]?.openedAt ?? 0;
   const t1 = shown.at(-1)?.openedAt ?? t0 + 1;
@@ -172,7 +201,7 @@ export function layoutDepGraph(
     }
   }
   const w = Math.max(width, ...rowEnd.map((x) => x + LAYOUT.right));
-  return { rows, boxes, edges, width: w, height: LAYOUT.top + rows.length * LAYOUT.rowH + 8 };
+  return { rows, hiddenRows, boxes, edges, width: w, height: LAYOUT.top + rows.length * LAYOUT.rowH + 8 };
 }
 
 /**
@@ -198,6 +227,12 @@ const DepGraphBody = memo(function DepGraphBody(p: DepGraphProps) {
   const path = (pts: [number, number][]): string => pts.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${x.toFixed(1)},${y.toFixed(1)}`).join('');
   return (
     <div className="depgraph-wrap" tabIndex={0} aria-label="dependency graph (scrolls sideways)">
+      {L.hiddenRows.length > 0 && (
+        <p className="muted" data-testid="dep-hidden-rows">
+          {L.hiddenRows.length} of {L.rows.length + L.hiddenRows.length} nodes are left out: none of their newest {PER_NODE_MANY} versions depends on another
+          node or is depended on ({L.hiddenRows.join(', ')}).
+        </p>
+      )}
       <svg
         width={L.width}
         height={L.height}

@@ -37,7 +37,9 @@ export function Race({
   const [running, setRunning] = useState(false);
   const stopRef = useRef(false);
   const modelRef = useRef(model);
-  modelRef.current = model;
+  useEffect(() => {
+    modelRef.current = model;
+  }, [model]);
   useEffect(() => () => void (stopRef.current = true), []);
 
   const run = useCallback(async () => {

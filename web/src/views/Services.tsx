@@ -1,6 +1,7 @@
-import { memo, useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useEffect, useMemo, useState } from 'react';
 import type { Json } from '@dse/shared';
 import type { PlaygroundModel } from '../model/model';
+import { Derived } from '../live/derived';
 import type {
   BrokerEventView,
   GroupView,
@@ -67,19 +68,11 @@ function Badge({ committed }: { committed: boolean }) {
 }
 
 function useServices(model: PlaygroundModel, rev: number): ServicesView {
-  const cache = useRef<{ model: PlaygroundModel; rev: number; at: number; every: number; view: ServicesView } | null>(null);
+  const [derived] = useState(() => new Derived(deriveServices, DERIVE_EVERY_MS, DERIVE_SHARE_MAX));
   const [, setTick] = useState(0);
-  const now = performance.now();
-  const c = cache.current;
-  let view: ServicesView;
-  if (c !== null && c.model === model && (c.rev === rev || now - c.at < c.every)) view = c.view;
-  else {
-    view = deriveServices(model);
-    const took = performance.now() - now;
-    cache.current = { model, rev, at: now, every: Math.max(DERIVE_EVERY_MS, took / DERIVE_SHARE_MAX), view };
-  }
-  const stale = cache.current !== null && cache.current.rev !== rev;
-  const every = cache.current?.every ?? DERIVE_EVERY_MS;
+  const view = derived.get(model, rev);
+  const stale = derived.isStale(rev);
+  const every = derived.keptMs;
   useEffect(() => {
     // Events came in while the cached view was fresh enough: redraw once it is due, even if no more come.
     if (!stale) return;
@@ -102,8 +95,12 @@ export function Services({ model, rev, scenario, onSelectRequest }: ServicesProp
   const view = useServices(model, rev);
   const counts = useMemo(() => serviceCounts(view), [view]);
   const [picked, setPicked] = useState<PanelService | null>(null);
-  // A new scenario shows its own service again.
-  useEffect(() => setPicked(null), [scenario]);
+  // A new scenario shows its own service again (reset while rendering, not in an effect: no extra frame).
+  const [pickedFor, setPickedFor] = useState(scenario);
+  if (pickedFor !== scenario) {
+    setPickedFor(scenario);
+    setPicked(null);
+  }
   const fallback = PANEL_SERVICES.find((s) => counts[s] > 0) ?? 'wal';
   const shown: PanelService = picked ?? (scenario === 'kv' ? fallback : scenario);
   const label = SCENARIOS.find((s) => s.id === scenario)?.label ?? scenario;

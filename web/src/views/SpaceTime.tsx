@@ -6,6 +6,7 @@ import type { MessageView, PlaygroundModel, VersionView, WorldLineView } from '.
 import { worldLineCause } from '../model/model';
 import { requestOfMessage } from '../model/paths';
 import { OKABE_ITO, STATE_COLOUR, STATE_CUE, STATE_LABEL } from '../palette';
+import { layoutLanes } from './laneLayout';
 
 export type Highlight = 'selected' | 'dependency' | 'dependent' | 'lost' | 'must' | 'collateral' | 'cascade' | 'kept' | 'dim' | 'focus';
 
@@ -163,11 +164,30 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   const wlRows = Math.max(1, ...labels.map((l) => l.row + 1));
   const TOP = wlRows * WL_ROW_H + 6;
   const top = TOP + (clientLane ? CLIENT_H : 0);
-  // Lanes share the height: thinner with many nodes, never thinner than a readable label.
-  const laneH = Math.max(24, Math.min(160, Math.floor((p.height - top - AXIS_H) / Math.max(1, lanes.length))));
-  const barH = Math.max(14, Math.min(30, Math.round(laneH * 0.42)));
-  const height = Math.max(p.height, top + lanes.length * laneH + AXIS_H);
-  const laneY = new Map(lanes.map((id, i) => [id, top + i * laneH + laneH / 2]));
+  // Messages in view (their arrows are drawn below).
+  const inView: MessageView[] = [];
+  for (const m of model.messages.values()) {
+    if (m.from === m.to || !p.messageKinds.has(m.kind)) continue;
+    const arrive = m.deliveredAt ?? m.rejectedAt ?? end;
+    if (arrive < start || m.sentAt > viewEnd) continue;
+    inView.push(m);
+  }
+  // Lanes share the height: thinner with many nodes, never thinner than a readable label; with too
+  // many for that, the busiest (and the selected node's) stay full and the others become thin rows.
+  const activity = new Map<NodeId, number>();
+  const busier = (id: string): void => {
+    if (laneSet.has(id)) activity.set(id, (activity.get(id) ?? 0) + 1);
+  };
+  for (const m of inView) {
+    busier(m.from);
+    busier(m.to);
+  }
+  const layout = layoutLanes(lanes, p.height - top - AXIS_H, activity, new Set(p.selectedNode === null ? [] : [p.selectedNode]));
+  const laneBox = new Map(layout.lanes.map((l) => [l.id, l]));
+  const laneHOf = (id: NodeId): number => laneBox.get(id)?.h ?? LANE_MIN_FALLBACK;
+  const barOf = (id: NodeId): number => barHeight(laneHOf(id));
+  const height = Math.max(p.height, top + layout.height + AXIS_H);
+  const laneY = new Map(layout.lanes.map((l) => [l.id, top + l.y0 + l.h / 2]));
   const clientY = TOP + CLIENT_H / 2;
   const yOf = (endpoint: string): number => laneY.get(endpoint) ?? clientY;
   const anyHighlight = p.highlight.size > 0;
@@ -176,9 +196,10 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   // looks for after a kill) are SVG elements with their own test id, tooltip and click.
   const drawn: DrawnVersion[] = [];
   const versionEls: React.ReactNode[] = [];
-  const centre = new Map<string, { x: number; y: number; x0: number; x1: number }>();
+  const centre = new Map<string, { x: number; y: number; x0: number; x1: number; barH: number; laneH: number }>();
   for (const id of lanes) {
     const y = laneY.get(id)!;
+    const barH = barOf(id);
     for (const v of model.lane(id)) {
       const closed = v.closedAt ?? end;
       if (closed < start || v.openedAt > viewEnd) continue;
@@ -186,8 +207,8 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
       const x1 = Math.max(cx(closed), x0 + 2);
       const w = x1 - x0;
       const h = p.highlight.get(v.key);
-      drawn.push({ v, x0, x1, y, h });
-      centre.set(v.key, { x: (x0 + x1) / 2, y, x0, x1 });
+      drawn.push({ v, x0, x1, y, h, barH });
+      centre.set(v.key, { x: (x0 + x1) / 2, y, x0, x1, barH, laneH: laneHOf(id) });
       if (v.state !== 'rolled-back') continue;
       const dim = anyHighlight && h === undefined;
       const yTop = y - barH / 2;
@@ -211,7 +232,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
             stroke={OKABE_ITO.vermillion}
             strokeWidth={1.5}
           />
-          {w >= 26 && (
+          {w >= 26 && barH >= 14 && (
             <text x={x0 + 4} y={y + 5} className="vlabel">
               {v.version}
             </text>
@@ -222,13 +243,6 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   }
 
   // Message arrows, newest last.
-  const inView: MessageView[] = [];
-  for (const m of model.messages.values()) {
-    if (m.from === m.to || !p.messageKinds.has(m.kind)) continue;
-    const arrive = m.deliveredAt ?? m.rejectedAt ?? end;
-    if (arrive < start || m.sentAt > viewEnd) continue;
-    inView.push(m);
-  }
   const hidden = Math.max(0, inView.length - ARROWS_MAX);
   const arrowData: DrawnArrow[] = [];
   const rejectedEls: React.ReactNode[] = [];
@@ -301,9 +315,9 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     const sameLane = a.y === b.y;
     const ax = sameLane ? a.x0 + 2 : a.x;
     const bx = sameLane ? b.x1 - 2 : b.x;
-    const ay = a.y + (sameLane ? -barH / 2 : b.y > a.y ? barH / 2 : -barH / 2);
-    const by = b.y + (sameLane ? -barH / 2 : b.y > a.y ? -barH / 2 - 4 : barH / 2 + 4);
-    const bend = sameLane ? Math.min(laneH / 2, 26) : 0;
+    const ay = a.y + (sameLane ? -a.barH / 2 : b.y > a.y ? a.barH / 2 : -a.barH / 2);
+    const by = b.y + (sameLane ? -b.barH / 2 : b.y > a.y ? -b.barH / 2 - 4 : b.barH / 2 + 4);
+    const bend = sameLane ? Math.min(a.laneH / 2, 26) : 0;
     const d = sameLane
       ? `M${ax},${ay}C${ax},${ay - bend} ${bx},${by - bend} ${bx},${by - 3}`
       : `M${ax},${ay}C${ax},${(ay + by) / 2} ${bx},${(ay + by) / 2} ${bx},${by}`;
@@ -333,6 +347,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     }
     const cxv = at === null ? LABEL_W : cx(at);
     const y = laneY.get(id)!;
+    const laneH = laneHOf(id);
     cutPoints.push([cxv, y - laneH / 2 + 2], [cxv, y + laneH / 2 - 2]);
   }
   const cutPath = cutPoints.map(([a, b], i) => `${i === 0 ? 'M' : 'L'}${a.toFixed(1)},${b.toFixed(1)}`).join('');
@@ -344,13 +359,12 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
     const my = ev.clientY - r.top;
     for (let i = drawn.length - 1; i >= 0; i--) {
       const d = drawn[i]!;
-      if (mx >= d.x0 - 1 && mx <= d.x1 + 1 && Math.abs(my - d.y) <= barH / 2 + 1) return d;
+      if (mx >= d.x0 - 1 && mx <= d.x1 + 1 && Math.abs(my - d.y) <= d.barH / 2 + 1) return d;
     }
     return undefined;
   };
   const canvasDraw = {
     top: TOP,
-    barH,
     drawn,
     arrowData,
     bands: bands.map(({ w, endAt }) => [cx(w.startAt), cx(endAt)] as const),
@@ -374,7 +388,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
           }}
           onMouseMove={(ev) => {
             const d = hit(ev);
-            setTip(d === undefined ? null : { x: d.x0, y: d.y + barH, text: describe(d.v) });
+            setTip(d === undefined ? null : { x: d.x0, y: d.y + d.barH, text: describe(d.v) });
           }}
           onMouseLeave={() => setTip(null)}
           role="img"
@@ -431,6 +445,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
           )}
           {lanes.map((id) => {
             const y = laneY.get(id)!;
+            const laneH = laneHOf(id);
             const c = model.compressed.get(id);
             return (
               <g
@@ -468,11 +483,13 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
         {lanes.map((id) => {
           const n = model.nodes.get(id)!;
           const y = laneY.get(id)!;
+          const laneH = laneHOf(id);
+          const thin = laneBox.get(id)?.thin === true;
           const compact = laneH < 44;
           return (
             <div
               key={id}
-              className={`lane-controls status-${n.status}${compact ? ' compact' : ''}`}
+              className={`lane-controls status-${n.status}${compact ? ' compact' : ''}${thin ? ' thin' : ''}`}
               style={{ top: y - laneH / 2 + 1, height: laneH - 2, width: LABEL_W - 6 }}
               onClick={() => p.onSelectNode(id)}
             >
@@ -482,7 +499,7 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
                   {n.status}
                 </span>
               </span>
-              {p.live && (
+              {p.live && !thin && (
                 <span className="lane-buttons">
                   <button
                     type="button"
@@ -539,6 +556,16 @@ interface DrawnVersion {
   x1: number;
   y: number;
   h: Highlight | undefined;
+  /** The height of its bar (thin lanes have thin bars). */
+  barH: number;
+}
+
+/** Used only for a lane the layout does not know (never, as the layout has every lane). */
+const LANE_MIN_FALLBACK = 24;
+
+/** A version's bar in a lane of height `laneH`: about two fifths of it, thinner in a thin lane. */
+function barHeight(laneH: number): number {
+  return laneH >= 24 ? Math.max(14, Math.min(30, Math.round(laneH * 0.42))) : Math.max(6, laneH - 5);
 }
 
 interface DrawnArrow {
@@ -555,7 +582,6 @@ interface DrawnArrow {
 interface CanvasData {
   top: number;
   axisY: number;
-  barH: number;
   drawn: DrawnVersion[];
   arrowData: DrawnArrow[];
   bands: (readonly [number, number])[];
@@ -707,7 +733,6 @@ function DiagramCanvas({ width, height, data }: { width: number; height: number;
       ctx.fill();
     }
     const hatchFill = hatch(ctx);
-    const barH = data.barH;
     // Halos of the highlighted versions (few), each its own stroke.
     for (const d of data.drawn) {
       const h = d.h;
@@ -716,7 +741,7 @@ function DiagramCanvas({ width, height, data }: { width: number; height: number;
       ctx.strokeStyle = HALO[h];
       ctx.lineWidth = h === 'lost' ? 4 : 3;
       ctx.setLineDash(h === 'dependency' ? [3, 2] : h === 'collateral' ? [2, 2] : h === 'kept' ? [6, 2] : []);
-      ctx.strokeRect(d.x0 - 3, d.y - barH / 2 - 3, d.x1 - d.x0 + 6, barH + 6);
+      ctx.strokeRect(d.x0 - 3, d.y - d.barH / 2 - 3, d.x1 - d.x0 + 6, d.barH + 6);
     }
     ctx.setLineDash([]);
     // The versions (rolled-back ones are SVG above), one path per state and dimming: a few fills and
@@ -736,13 +761,13 @@ function DiagramCanvas({ width, height, data }: { width: number; height: number;
       ctx.globalAlpha = key.endsWith('|dim') ? 0.28 : 1;
       ctx.fillStyle = state === 'speculative' ? hatchFill : state === 'persisting' ? '#CBE8F8' : STATE_COLOUR.committed;
       ctx.beginPath();
-      for (const d of ds) ctx.rect(d.x0, d.y - barH / 2, d.x1 - d.x0, barH);
+      for (const d of ds) ctx.rect(d.x0, d.y - d.barH / 2, d.x1 - d.x0, d.barH);
       ctx.fill();
       ctx.strokeStyle = STATE_COLOUR[state];
       ctx.lineWidth = state === 'persisting' ? 2 : 1.5;
       ctx.setLineDash(state === 'speculative' ? [4, 2] : state === 'persisting' ? [1.5, 2] : []);
       ctx.beginPath();
-      for (const d of ds) ctx.rect(d.x0 + 0.5, d.y - barH / 2 + 0.5, Math.max(1, d.x1 - d.x0 - 1), barH - 1);
+      for (const d of ds) ctx.rect(d.x0 + 0.5, d.y - d.barH / 2 + 0.5, Math.max(1, d.x1 - d.x0 - 1), d.barH - 1);
       ctx.stroke();
       ctx.setLineDash([]);
       if (state === 'persisting') {
@@ -759,7 +784,7 @@ function DiagramCanvas({ width, height, data }: { width: number; height: number;
       ctx.fillStyle = state === 'committed' ? '#FFFFFF' : '#111111';
       for (const d of ds) {
         const w = d.x1 - d.x0;
-        if (w < 18) continue;
+        if (w < 18 || d.barH < 14) continue;
         const label = String(d.v.version);
         // Digits have one width in the font's figures: measure each length once.
         let lw = labelW.get(label.length);

@@ -968,6 +968,9 @@ export function Tours({
     const t = TOURS.find((x) => x.id === startId);
     if (t === undefined) return;
     started.current = true;
+    // Starting a tour drives the cluster (its first step sets up a scene through the server): an
+    // effect of the connection coming up, not state derived from props.
+    // eslint-disable-next-line react-hooks/set-state-in-effect
     start(t);
   }, [startId, disabled, start]);
 
