@@ -431,7 +431,15 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           crashCoordinator();
         },
       },
-      { mode: opts.mode, cutKind: opts.cutKind, recovery: opts.recovery, pruneIntervalMs: 50, prepareTimeoutMs: 80 },
+      // DSE_CHECK_CUT=1: the coordinator checks its cut index against the whole graph on every report.
+      {
+        mode: opts.mode,
+        cutKind: opts.cutKind,
+        recovery: opts.recovery,
+        pruneIntervalMs: 50,
+        prepareTimeoutMs: 80,
+        checkCut: process.env.DSE_CHECK_CUT === '1',
+      },
     );
   let coordinator = makeCoordinator();
   endpoints.set(COORDINATOR, coordinator);
