@@ -21,6 +21,8 @@ export interface CoordinatorConfig {
   recoveryCutsMax: number;
   /** A node that does not answer a recovery's `prepare` within this long is taken as failed. */
   prepareTimeoutMs: number;
+  /** Keep the cut up to date report by report (coordinator-cut.ts); false: recompute it from the whole graph on every report (the way before; for benchmarks). */
+  cutIndex: boolean;
   /** Every report's cut from the cut index is checked against the cut of the whole graph (slow: the simulator's `DSE_CHECK_CUT=1`). */
   checkCut: boolean;
 }
@@ -34,6 +36,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   storageRetryMs: 50,
   recoveryCutsMax: 64,
   prepareTimeoutMs: 2000,
+  cutIndex: true,
   checkCut: false,
 };
 
@@ -672,7 +675,7 @@ export class Coordinator {
    * cost that grows with what the report can change (not with N or the graph's length).
    */
   private onReport(node: NodeId, version: Version): void {
-    if (!this.cutIndexFresh) {
+    if (!this.cutIndexFresh || !this.cfg.cutIndex) {
       this.recompute();
       return;
     }
@@ -709,8 +712,10 @@ export class Coordinator {
       }
       this.cut = next;
     }
-    this.cutIndex.reset(this.members.keys(), this.cut, this.graph);
-    this.cutIndexFresh = true;
+    if (this.cfg.cutIndex) {
+      this.cutIndex.reset(this.members.keys(), this.cut, this.graph);
+      this.cutIndexFresh = true;
+    }
     if (changed && announce) this.announceCut();
   }
 
