@@ -5,7 +5,7 @@ import { Rng } from '../sim/rng';
 import { MemoryStorage } from '../storage/memory';
 
 /**
- * The coordinator alone, fed persisted reports directly (no simulator around it): its CPU time per report
+ * The coordinator alone, fed persisted reports directly (no simulator around it): its time per report
  * and per cut change, against N and against the length of the graph of uncommitted versions. `before`:
  * the coordinator recomputes the cut from the whole graph on every report (`cutIndex: false`, the way
  * before issue 20); `after`: its cut index (coordinator-cut.ts).
@@ -25,12 +25,21 @@ export interface CostRow {
   /** Uncommitted versions in the graph when measured (the chain workload); 0 for the steady one. */
   pending: number;
   reports: number;
+  /** Medians (a shared machine's CPU waits land in the mean, not the median). */
   usPerReport: number;
+  meanUsPerReport: number;
   cutChanges: number;
-  /** Mean over the reports that changed the cut (they also send it to every node and client). */
+  /** Median over the reports that changed the cut (they also send it to every node and client). */
   usPerCutChange: number | null;
-  /** Mean over the reports that did not. */
+  /** Median over the reports that did not. */
   usPerOtherReport: number | null;
+}
+
+/** The median of µs samples, two decimals; null without samples. */
+export function medianUs(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return Number(s[Math.floor(s.length / 2)]!.toFixed(2));
 }
 
 /** A started coordinator with `n` live nodes and one client; the network only counts. */
@@ -54,32 +63,37 @@ class Meter {
   ms = 0;
   cutChanges = 0;
   cutChangeMs = 0;
+  private all: number[] = [];
+  private changes: number[] = [];
+  private others: number[] = [];
 
   /** Hands `c` one report, timed; notes whether it moved the cut. */
   report(c: Coordinator, node: NodeId, version: number, prevVersion: number, deps: Deps): void {
     const before: Cut = c.cut;
-    const t0 = process.cpuUsage();
+    const t0 = performance.now();
     c.receive({ kind: 'persisted', node, worldLine: c.worldLine, version, prevVersion, deps });
-    const ms = cpuMsSince(t0);
+    const ms = performance.now() - t0;
     this.reports++;
     this.ms += ms;
+    this.all.push(ms * 1000);
     if (c.cut !== before) {
       this.cutChanges++;
       this.cutChangeMs += ms;
-    }
+      this.changes.push(ms * 1000);
+    } else this.others.push(ms * 1000);
   }
 
   row(algorithm: Algorithm, nodes: number, pending: number): CostRow {
-    const us = (ms: number, count: number): number | null => (count > 0 ? Number(((ms / count) * 1000).toFixed(2)) : null);
     return {
       algorithm,
       nodes,
       pending,
       reports: this.reports,
-      usPerReport: us(this.ms, this.reports)!,
+      usPerReport: medianUs(this.all)!,
+      meanUsPerReport: Number(((this.ms / this.reports) * 1000).toFixed(2)),
       cutChanges: this.cutChanges,
-      usPerCutChange: us(this.cutChangeMs, this.cutChanges),
-      usPerOtherReport: us(this.ms - this.cutChangeMs, this.reports - this.cutChanges),
+      usPerCutChange: medianUs(this.changes),
+      usPerOtherReport: medianUs(this.others),
     };
   }
 }
@@ -145,6 +159,7 @@ export async function chainCost(
   const pending = version * others.length;
   const t0 = process.cpuUsage();
   c.receive({ kind: 'persisted', node: 'n1', worldLine: c.worldLine, version: 1, prevVersion: 0, deps: { n1: 1 } });
+  // One long call: its CPU time (waits for a CPU on a shared machine excluded).
   const ms = cpuMsSince(t0);
   if (c.cut[others[0]!] !== version) throw new Error(`chain workload: n1's version did not commit the chains (cut ${JSON.stringify(c.cut).slice(0, 80)})`);
   return { rows, release: { pending, ms: Number(ms.toFixed(2)), usPerCommittedVersion: Number(((ms * 1000) / (pending + 1)).toFixed(3)) } };

@@ -6,7 +6,7 @@ import { parseCommandLine } from '../command-line';
 import type { SimOptions } from '../sim/world';
 import { DEFAULT_SIM_OPTIONS, emptyCoordinatorMeter, runSeed } from '../sim/world';
 import type { CostRow } from './coordinator-cost';
-import { chainCost, cpuMsSince, steadyCost } from './coordinator-cost';
+import { chainCost, cpuMsSince, medianUs, steadyCost } from './coordinator-cost';
 import type { ChainRelease, ScaleResult, SimRow } from './report/scale-html';
 import { renderScaleHtml } from './report/scale-html';
 
@@ -16,7 +16,7 @@ import { renderScaleHtml } from './report/scale-html';
  * - per N and per mode and cut: seeds a minute (wall, and per minute of this process's CPU: the machine
  *   may be shared) and simulated requests a second (each seed: the default
  *   workload, 8 sessions of 26 requests, with at least 2 node crashes and a coordinator crash), and the
- *   coordinator's CPU per persisted report and per cut change, measured inside the simulator;
+ *   coordinator's time per persisted report and per cut change (medians), measured inside the simulator;
  * - the same seeds (speculative, exact cut) with the coordinator as it was before its cut index
  *   (`before`: the cut recomputed from the whole graph on every report);
  * - the coordinator alone (coordinator-cost.ts): per report against N in a steady workload, and against
@@ -108,10 +108,11 @@ async function simRow(nodes: number, mode: Mode, cutKind: CutKind, count: number
     violations,
     reportsPerSeed: Math.round(meter.reports / count),
     cutChangesPerSeed: Math.round(meter.cutChanges / count),
-    coordinatorUsPerReport: us(meter.reportMs, meter.reports),
-    coordinatorUsPerCutChange: us(meter.cutChangeMs, meter.cutChanges),
-    coordinatorUsPerOtherReport: us(meter.reportMs - meter.cutChangeMs, meter.reports - meter.cutChanges),
-    coordinatorShareOfCpu: Number(((meter.reportMs + meter.otherMs) / cpuMs).toFixed(4)),
+    coordinatorUsPerReport: medianUs([...meter.cutChangeUs, ...meter.otherReportUs]),
+    coordinatorMeanUsPerReport: us(meter.reportMs, meter.reports),
+    coordinatorUsPerCutChange: medianUs(meter.cutChangeUs),
+    coordinatorUsPerOtherReport: medianUs(meter.otherReportUs),
+    coordinatorShareOfTime: Number(((meter.reportMs + meter.otherMs) / ms).toFixed(4)),
   };
 }
 
@@ -120,7 +121,7 @@ out(
   `simulator at N = ${sizes.join(', ')}: ${seeds} seeds at N = 4, seeds × 4 / N (at least 3) at N; one core; load average ${loadAvg.map((x) => x.toFixed(2)).join(' ')}`,
 );
 out(
-  '    N  mode         cut    coord    seeds  seeds/min  sim req/s  req/seed  crashes/seed  violations  reports/seed  coord µs/report  µs/cut change  µs/other report',
+  '    N  mode         cut    coord    seeds  seeds/min  seeds/CPU-min  sim req/s  req/seed  crashes/seed  violations  reports/seed  coord µs/report  µs/cut change  µs/other report  (medians)',
 );
 const printSim = (r: SimRow): void =>
   out(

@@ -18,11 +18,13 @@ export interface SimRow {
   violations: number;
   reportsPerSeed: number;
   cutChangesPerSeed: number;
+  /** Medians of the coordinator's time per report (all, those that moved the cut, the others); and the mean. */
   coordinatorUsPerReport: number | null;
+  coordinatorMeanUsPerReport: number | null;
   coordinatorUsPerCutChange: number | null;
   coordinatorUsPerOtherReport: number | null;
-  /** The coordinator's share of the simulator's CPU. */
-  coordinatorShareOfCpu: number;
+  /** The coordinator's share of the simulator's time. */
+  coordinatorShareOfTime: number;
 }
 
 export interface ChainRelease {
@@ -161,7 +163,7 @@ table{border-collapse:collapse;margin:8px 0 20px} th,td{border:1px solid #ccc;pa
 <h1>${esc(title)}</h1>
 <p class="note">${esc(r.startedAt)} · <code>${esc(r.command)}</code> · machine: ${r.machine.cpus} CPUs, load average ${r.machine.loadAvg.map((x) => x.toFixed(2)).join(' ')} at start, Node ${esc(r.machine.node)} · ${(r.elapsedMs / 1000).toFixed(0)} s.
 One process, one core. Each seed: ${r.workload.sessions} sessions of ${r.workload.requestsPerSession} requests with faults (node and coordinator crashes, message loss, failing storage); ${r.seedsAtN4} seeds at N = 4, seeds × 4 / N (at least 3) at N.
-The coordinator's CPU is the process's CPU time (<code>process.cpuUsage</code>) during its message handling in the single-threaded simulator; a report that moves the cut includes handing the cut to the simulated network (one message per live node and client).
+The coordinator's cost is the median time of its handling of one report in the single-threaded simulator (a call that waited for a CPU on the shared machine moves the mean, not the median); a report that moves the cut includes handing the cut to the simulated network (one message per live node and client).
 Figures from one run on a shared machine: read the curves' shapes and ratios, not absolute numbers.</p>
 <div class="charts">${charts.join('')}</div>
 <h2>Simulator</h2>
@@ -201,13 +203,25 @@ ${table(
     s.coordinatorUsPerReport,
     s.coordinatorUsPerCutChange,
     s.coordinatorUsPerOtherReport,
-    `${(s.coordinatorShareOfCpu * 100).toFixed(1)} %`,
+    s.coordinatorMeanUsPerReport,
+    `${(s.coordinatorShareOfTime * 100).toFixed(1)} %`,
   ]),
 )}
 <h2>Coordinator alone</h2>
 <p class="note">Steady: every node persists its next version each round, depending on the previous version of two other nodes. Chains: n1's first version is not persisted until the end; the ${r.chainNodes - 1} other nodes persist version after version, each depending on it and on another node's previous one, so nothing commits and the graph grows; then n1's version arrives and everything commits in one report.</p>
 ${table(
-  ['workload', 'algorithm', 'N', 'uncommitted versions', 'reports', 'µs/report', 'cut changes', 'µs/cut change', 'µs/other report'],
+  [
+    'workload',
+    'algorithm',
+    'N',
+    'uncommitted versions',
+    'reports',
+    'µs/report (median)',
+    'µs/report (mean)',
+    'cut changes',
+    'µs/cut change (median)',
+    'µs/other report (median)',
+  ],
   [...r.steady.map((c) => ['steady', c] as const), ...r.chain.map((c) => ['chains', c] as const)].map(([w, c]) => [
     w,
     c.algorithm,
@@ -215,13 +229,14 @@ ${table(
     c.pending,
     c.reports,
     c.usPerReport,
+    c.meanUsPerReport,
     c.cutChanges,
     c.usPerCutChange,
     c.usPerOtherReport,
   ]),
 )}
 ${table(
-  ['n1 arrives', 'versions committed', 'ms', 'µs per committed version'],
+  ['n1 arrives', 'versions committed', 'CPU ms', 'µs per committed version'],
   r.releases.map((x) => [x.algorithm, x.pending, x.ms, x.usPerCommittedVersion]),
 )}
 <h2>Raw result</h2>
