@@ -128,7 +128,8 @@ async function openBackends(): Promise<Backend[]> {
     const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
     const schema = `dse_bench_${process.pid}`;
     try {
-      const p = await PostgresStorage.open({ url, schema });
+      // --big: a full snapshot of a million keys takes longer than the storage's default query timeout (30 s) on a loaded machine; measure it instead.
+      const p = await PostgresStorage.open({ url, schema, ...(values.big ? { queryTimeoutMs: 900_000 } : {}) });
       out.push({
         name: 'postgres',
         storage: p.storage,
