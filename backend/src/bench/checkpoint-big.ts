@@ -1,5 +1,6 @@
 import type { Json } from '@dse/shared';
 import type { CheckpointRecord, Storage } from '../core/ports';
+import { Rng } from '../sim/rng';
 import { lineChart } from './report/html';
 
 /**
@@ -47,7 +48,6 @@ function median(xs: number[]): number {
 class BigState {
   private readonly state = new Map<string, Json>();
   private version = 0;
-  private seed = 12345;
 
   constructor(
     readonly node: string,
@@ -56,9 +56,10 @@ class BigState {
     for (let i = 0; i < keys; i++) this.state.set(`key:${i}`, { n: i, at: 0, s: 'initial value' });
   }
 
+  private readonly rng = new Rng(12345);
+
   private rand(): number {
-    this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
-    return this.seed / 2147483648;
+    return this.rng.next();
   }
 
   full(): CheckpointRecord {
