@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import type { CheckpointRecord, Storage } from '../core/ports';
 import { PgliteStorage } from '../storage/pglite';
 import { PostgresStorage } from '../storage/postgres';
+import type { BigRow } from './checkpoint-big';
+import { measureBig, renderBigHtml } from './checkpoint-big';
 
 /**
  * Checkpoint persistence: a node with a 10,000-key state of which 1% changes each version, written
@@ -18,6 +20,10 @@ import { PostgresStorage } from '../storage/postgres';
  * - restore: loading the newest version back (a delta chain of up to 31 rows, or one full row).
  *
  *   npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json]
+ *   npm run bench:checkpoint -- --big [--keys 100000,1000000] [--backends pglite,postgres] [--json]
+ *
+ * `--big`: one node with a big state (default 100,000 and 1,000,000 keys), see checkpoint-big.ts; it
+ * writes `bench-results/checkpoint-big-<time>.{json,html}` too.
  *
  * PostgreSQL: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test when it answers (a schema of
  * its own, dropped afterwards). The last line of `--json` output is one object with every figure.
@@ -27,20 +33,27 @@ const { values } = parseCommandLine(
     options: {
       seconds: { type: 'string', default: '3' },
       backends: { type: 'string', default: 'pglite,postgres' },
-      keys: { type: 'string', default: '10000' },
+      keys: { type: 'string' },
+      big: { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench-results' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
   },
-  'usage: npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json]',
+  'usage: npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json] | --big [--keys 100000,1000000] [--backends pglite,postgres] [--json]',
 );
 const SECONDS = Number(values.seconds);
-const KEYS = Number(values.keys);
+const KEYS = Number(values.big ? 0 : (values.keys ?? 10000));
 const CHANGED = Math.max(1, Math.round(KEYS / 100));
 const FULL_EVERY = 32;
 const NODES = 4;
 const GROUP = 8;
-if (!(SECONDS > 0) || !Number.isInteger(KEYS) || KEYS < 100) {
+const BIG_KEYS = values.big ? (values.keys ?? '100000,1000000').split(',').map(Number) : [];
+if (values.big && BIG_KEYS.some((k) => !Number.isInteger(k) || k < 1000)) {
+  process.stderr.write('--keys must be a comma-separated list of integers >= 1000\n');
+  process.exit(2);
+}
+if (!values.big && (!(SECONDS > 0) || !Number.isInteger(KEYS) || KEYS < 100)) {
   process.stderr.write('--seconds must be positive and --keys an integer >= 100\n');
   process.exit(2);
 }
@@ -115,7 +128,8 @@ async function openBackends(): Promise<Backend[]> {
     const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
     const schema = `dse_bench_${process.pid}`;
     try {
-      const p = await PostgresStorage.open({ url, schema });
+      // --big: a full snapshot of a million keys takes longer than the storage's default query timeout (30 s) on a loaded machine; measure it instead.
+      const p = await PostgresStorage.open({ url, schema, ...(values.big ? { queryTimeoutMs: 900_000 } : {}) });
       out.push({
         name: 'postgres',
         storage: p.storage,
@@ -185,6 +199,24 @@ async function restoreMs(b: Backend, strategy: Strategy): Promise<number> {
     if (cp === null || cp.state.size !== KEYS) throw new Error('restore: wrong state read back');
   }
   return percentile(times, 50);
+}
+
+if (values.big) {
+  const startedAt = new Date().toISOString();
+  const loadAvg = os.loadavg();
+  const backends = await openBackends();
+  log(`big-state checkpoints: ${BIG_KEYS.join(', ')} keys, one node; load average ${loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
+  const bigRows: BigRow[] = [];
+  for (const b of backends) for (const keys of BIG_KEYS) bigRows.push(await measureBig(b, keys, log));
+  for (const b of backends) await b.close();
+  const result = { benchmark: 'checkpoint-big', startedAt, command: `npm run bench:checkpoint -- ${process.argv.slice(2).join(' ')}`, loadAvg, rows: bigRows };
+  fs.mkdirSync(path.resolve(values.out), { recursive: true });
+  const base = path.join(path.resolve(values.out), `checkpoint-big-${startedAt.replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z')}`);
+  fs.writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 1)}\n`);
+  fs.writeFileSync(`${base}.html`, renderBigHtml(result));
+  log(`report: ${path.relative(process.cwd(), `${base}.html`)} (and .json)`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
 }
 
 const rows: Record<string, string | number>[] = [];

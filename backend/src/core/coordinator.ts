@@ -1,5 +1,6 @@
 import type { Cut, CutKind, Mode, NodeId, RecoveryKind, Version, WorldLine, WorldLineReason } from '@dse/shared';
 import { isDseError } from '@dse/shared';
+import { CutIndex } from './coordinator-cut';
 import { cheapCut, exactCut } from './cut';
 import type { PendingGraph, PendingVersion } from './cut';
 import { cutsEqual } from './deps';
@@ -20,6 +21,10 @@ export interface CoordinatorConfig {
   recoveryCutsMax: number;
   /** A node that does not answer a recovery's `prepare` within this long is taken as failed. */
   prepareTimeoutMs: number;
+  /** Keep the cut up to date report by report (coordinator-cut.ts); false: recompute it from the whole graph on every report (the way before; for benchmarks). */
+  cutIndex: boolean;
+  /** Every report's cut from the cut index is checked against the cut of the whole graph (slow: the simulator's `DSE_CHECK_CUT=1`). */
+  checkCut: boolean;
 }
 
 export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
@@ -31,6 +36,8 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   storageRetryMs: 50,
   recoveryCutsMax: 64,
   prepareTimeoutMs: 2000,
+  cutIndex: true,
+  checkCut: false,
 };
 
 export interface CoordinatorPorts {
@@ -84,6 +91,12 @@ export class Coordinator {
   readonly members = new Map<NodeId, MemberStatus>();
   /** Persisted, uncommitted versions of the current world-line (and those kept from earlier ones). */
   private graph: PendingGraph = new Map();
+  /**
+   * The cut kept up to date report by report (coordinator-cut.ts); `cutIndexFresh` false when the graph,
+   * the cut or the members changed otherwise (then the next report recomputes from the whole graph).
+   */
+  private cutIndex: CutIndex;
+  private cutIndexFresh = false;
   private recoveryCuts: WorldLineStart[] = [];
   /** Each node's restore point in the current world-line (a node that comes back restores to it). */
   private restorePoints: Cut = {};
@@ -131,6 +144,7 @@ export class Coordinator {
     this.storage = ports.storage;
     this.observer = ports.observer;
     this.onFatal = ports.onFatal;
+    this.cutIndex = new CutIndex(this.cfg.cutKind);
   }
 
   get mode(): Mode {
@@ -249,6 +263,7 @@ export class Coordinator {
     if (this.members.has(node)) return;
     this.members.set(node, 'down');
     this.cut[node] ??= 0;
+    this.cutIndexFresh = false;
   }
 
   /**
@@ -334,7 +349,7 @@ export class Coordinator {
         if (msg.worldLine !== this.worldLine && !this.keptSince(msg.worldLine, msg.node, msg.version)) return;
         if (msg.version <= (this.cut[msg.node] ?? 0)) return;
         this.pendingOf(msg.node).set(msg.version, { prevVersion: msg.prevVersion, deps: msg.deps });
-        this.recompute();
+        this.onReport(msg.node, msg.version);
         return;
       }
       case 'prepared':
@@ -528,6 +543,7 @@ export class Coordinator {
         this.savedCut = { ...cut };
         // What was rolled back is gone from storage (deleted with the fence); kept versions stay.
         for (const [n, pending] of this.graph) for (const v of [...pending.keys()]) if (v > (kept[n] ?? this.cut[n] ?? 0)) pending.delete(v);
+        this.cutIndexFresh = false;
         this.observer.emit({
           type: 'worldLineChanged',
           t: this.clock.now(),
@@ -696,21 +712,61 @@ export class Coordinator {
     }
   }
 
-  private recompute(announce = true): void {
-    const nodes = [...this.members.keys()];
-    const next = this.cfg.cutKind === 'exact' ? exactCut(nodes, this.cut, this.graph) : cheapCut(nodes, this.cut, this.graph);
-    if (cutsEqual(next, this.cut)) return;
-    for (const n of nodes) {
-      assert((next[n] ?? 0) >= (this.cut[n] ?? 0), `coordinator: the cut of ${n} went back from ${this.cut[n]} to ${next[n]}`);
-      const pending = this.graph.get(n);
-      if (pending === undefined) continue;
-      for (const v of pending.keys()) if (v <= next[n]!) pending.delete(v);
+  /**
+   * A persisted version was added to the graph: the cut index says which nodes' cut it advanced, at a
+   * cost that grows with what the report can change (not with N or the graph's length).
+   */
+  private onReport(node: NodeId, version: Version): void {
+    if (!this.cutIndexFresh || !this.cfg.cutIndex) {
+      this.recompute();
+      return;
     }
+    const expected = this.cfg.checkCut ? this.fullCut() : null;
+    const advances = this.cutIndex.added(node, version);
+    const next = advances.size === 0 ? this.cut : { ...this.cut };
+    for (const [n, v] of advances) {
+      assert(v >= (this.cut[n] ?? 0), `coordinator: the cut of ${n} went back from ${this.cut[n]} to ${v}`);
+      next[n] = v;
+    }
+    if (expected !== null)
+      assert(cutsEqual(expected, next), `coordinator: the cut index gives ${JSON.stringify(next)}, the whole graph ${JSON.stringify(expected)}`);
+    if (advances.size === 0) return;
     this.cut = next;
-    if (!announce) return;
+    this.announceCut();
+  }
+
+  /** The cut from the whole graph (cut.ts). */
+  private fullCut(): Cut {
+    const nodes = [...this.members.keys()];
+    return this.cfg.cutKind === 'exact' ? exactCut(nodes, this.cut, this.graph) : cheapCut(nodes, this.cut, this.graph);
+  }
+
+  /** Recomputes the cut from the whole graph (after a start, a recovery or a change of members), and rebuilds the cut index. */
+  private recompute(announce = true): void {
+    const next = this.fullCut();
+    const changed = !cutsEqual(next, this.cut);
+    if (changed) {
+      for (const n of this.members.keys()) {
+        assert((next[n] ?? 0) >= (this.cut[n] ?? 0), `coordinator: the cut of ${n} went back from ${this.cut[n]} to ${next[n]}`);
+        const pending = this.graph.get(n);
+        if (pending === undefined) continue;
+        for (const v of pending.keys()) if (v <= next[n]!) pending.delete(v);
+      }
+      this.cut = next;
+    }
+    if (this.cfg.cutIndex) {
+      this.cutIndex.reset(this.members.keys(), this.cut, this.graph);
+      this.cutIndexFresh = true;
+    }
+    if (changed && announce) this.announceCut();
+  }
+
+  /** Tells the live members and the clients the new cut (and the inspection stream). */
+  private announceCut(): void {
+    const next = this.cut;
     this.observer.emit({ type: 'cutAdvanced', t: this.clock.now(), worldLine: this.worldLine, cut: { ...next } });
     const msg: WireMessage = { kind: 'cut', worldLine: this.worldLine, cut: { ...next } };
-    for (const n of nodes) if (this.members.get(n) === 'up') this.network.send(n, msg);
+    for (const [n, status] of this.members) if (status === 'up') this.network.send(n, msg);
     for (const c of this.clients) this.network.send(c, msg);
   }
 

@@ -5,9 +5,12 @@ import type { MembershipChangeKind } from './membership';
 import type { ScenarioName } from './scenario';
 import { SCENARIO_NAMES } from './scenario';
 import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, PLANTED_BUGS, runSeed } from './world';
+
+/** The most nodes a run may have (see `--nodes`). */
+const MAX_NODES = 1024;
 import type { PlantedBug, SimResult } from './world';
 
-const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--mode speculative|durable|none] [--cut exact|cheap] [--recovery precise|cut] [--no-faults] [--no-coordinator-crashes] [--membership] [--changes N] [--kinds add,drain,remove-crashed] [--json] [--bug NAME]`;
+const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--nodes ${DEFAULT_SIM_OPTIONS.nodes}] [--sessions ${DEFAULT_SIM_OPTIONS.sessions}] [--requests ${DEFAULT_SIM_OPTIONS.requestsPerSession}] [--mode speculative|durable|none] [--cut exact|cheap] [--recovery precise|cut] [--no-faults] [--no-coordinator-crashes] [--membership] [--changes N] [--kinds add,drain,remove-crashed] [--json] [--bug NAME]`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -20,6 +23,9 @@ const { values } = parseCommandLine(
       scenario: { type: 'string', default: 'kvtest' },
       seeds: { type: 'string', default: '100' },
       from: { type: 'string', default: '1' },
+      nodes: { type: 'string', default: String(DEFAULT_SIM_OPTIONS.nodes) },
+      sessions: { type: 'string', default: String(DEFAULT_SIM_OPTIONS.sessions) },
+      requests: { type: 'string', default: String(DEFAULT_SIM_OPTIONS.requestsPerSession) },
       mode: { type: 'string', default: 'speculative' },
       cut: { type: 'string', default: 'exact' },
       recovery: { type: 'string', default: 'precise' },
@@ -44,6 +50,13 @@ const seeds = Number(values.seeds);
 const from = Number(values.from);
 if (!Number.isInteger(seeds) || seeds < 1) fail(`--seeds must be a positive integer, not ${values.seeds}`);
 if (!Number.isInteger(from) || from < 0) fail(`--from must be a non-negative integer, not ${values.from}`);
+const nodes = Number(values.nodes);
+const sessionCount = Number(values.sessions);
+const requests = Number(values.requests);
+// Node ids are n1..nN; beyond MAX_NODES a run takes minutes a seed (the checker and every scenario are tested up to 256).
+if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) fail(`--nodes must be an integer from 1 to ${MAX_NODES}, not ${values.nodes}`);
+if (!Number.isInteger(sessionCount) || sessionCount < 1) fail(`--sessions must be a positive integer, not ${values.sessions}`);
+if (!Number.isInteger(requests) || requests < 1) fail(`--requests must be a positive integer, not ${values.requests}`);
 if (!MODES.includes(values.mode as Mode)) fail(`--mode must be one of ${MODES.join(', ')}, not ${values.mode}`);
 if (!CUT_KINDS.includes(values.cut as CutKind)) fail(`--cut must be one of ${CUT_KINDS.join(', ')}, not ${values.cut}`);
 if (!RECOVERY_KINDS.includes(values.recovery as RecoveryKind)) fail(`--recovery must be one of ${RECOVERY_KINDS.join(', ')}, not ${values.recovery}`);
@@ -51,6 +64,7 @@ if (!SCENARIO_NAMES.includes(values.scenario as ScenarioName)) fail(`--scenario 
 const scenario = values.scenario as ScenarioName;
 const membership = values.membership;
 if (membership && scenario === 'kvtest') fail('--membership needs a service scenario (kv, wal, broker, workflow)');
+if (membership && nodes < 2) fail('--membership needs at least 2 nodes (one joins later)');
 const changes = values.changes === undefined ? undefined : Number(values.changes);
 const KINDS: readonly MembershipChangeKind[] = ['add', 'drain', 'remove-crashed'];
 const kinds = values.kinds === undefined ? undefined : (values.kinds.split(',') as MembershipChangeKind[]);
@@ -69,6 +83,9 @@ for (let seed = from; seed < from + seeds; seed++) {
     ...DEFAULT_SIM_OPTIONS,
     seed,
     scenario,
+    nodes,
+    sessions: sessionCount,
+    requestsPerSession: requests,
     mode: values.mode as Mode,
     cutKind: values.cut as CutKind,
     recovery: values.recovery as RecoveryKind,
@@ -88,7 +105,8 @@ for (let seed = from; seed < from + seeds; seed++) {
       process.stderr.write(`\nseed ${seed}: ${v.invariant} violated at t=${v.t.toFixed(1)}: ${v.message}\n`);
       for (const other of r.violations.slice(1, 5)) process.stderr.write(`  also ${other.invariant}: ${other.message}\n`);
       process.stderr.write(`trace (last events):\n${r.trace.map((l) => `  ${l}`).join('\n')}\n`);
-      const extra = `${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values['no-coordinator-crashes'] ? ' --no-coordinator-crashes' : ''}${membership ? ' --membership' : ''}${changes !== undefined ? ` --changes ${changes}` : ''}${kinds !== undefined ? ` --kinds ${kinds.join(',')}` : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
+      const size = `${nodes !== DEFAULT_SIM_OPTIONS.nodes ? ` --nodes ${nodes}` : ''}${sessionCount !== DEFAULT_SIM_OPTIONS.sessions ? ` --sessions ${sessionCount}` : ''}${requests !== DEFAULT_SIM_OPTIONS.requestsPerSession ? ` --requests ${requests}` : ''}`;
+      const extra = `${size}${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values['no-coordinator-crashes'] ? ' --no-coordinator-crashes' : ''}${membership ? ' --membership' : ''}${changes !== undefined ? ` --changes ${changes}` : ''}${kinds !== undefined ? ` --kinds ${kinds.join(',')}` : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
       process.stderr.write(
         `reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut} --recovery ${values.recovery}${extra}\n`,
       );
@@ -105,6 +123,9 @@ const elapsedMs = performance.now() - started;
 const summary = {
   ...totals,
   scenario,
+  nodes,
+  sessions: sessionCount,
+  requestsPerSession: requests,
   mode: values.mode,
   cut: values.cut,
   recovery: values.recovery,
@@ -117,7 +138,7 @@ const summary = {
 if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else {
   process.stdout.write(
-    `${totals.seeds} seeds (${scenario}, ${values.mode}, ${values.cut} cut, ${values.recovery} recovery, faults ${summary.faults ? 'on' : 'off'}${membership ? `, ${totals.membershipChanges} membership changes` : ''}): ${totals.violations} violations; ` +
+    `${totals.seeds} seeds (${scenario}, ${nodes} nodes, ${values.mode}, ${values.cut} cut, ${values.recovery} recovery, faults ${summary.faults ? 'on' : 'off'}${membership ? `, ${totals.membershipChanges} membership changes` : ''}): ${totals.violations} violations; ` +
       `${totals.requests} requests, ${totals.committed} committed, ${totals.rolledBack} rolled back; ${totals.kills} kills, ${totals.coordinatorRestarts} coordinator restarts, ${totals.rollbacks} rollbacks; ` +
       `versions kept ${totals.versionsKept}, rolled back ${totals.versionsRolledBack}; ` +
       `${summary.seedsPerMinute} seeds/min\n`,

@@ -101,6 +101,32 @@ export interface SimOptions {
   onEvent?: (e: InspectionEvent) => void;
   /** Nodes emit `stateChanged` events (the playground's replays show each node's state); default off. */
   emitStateChanges?: boolean;
+  /** Measures the coordinator's CPU per message it handles (the scale benchmark); the counts are added to it. */
+  coordinatorMeter?: CoordinatorMeter;
+  /** The coordinator recomputes the cut from the whole graph on every report (the way before its cut index; for benchmarks). */
+  coordinatorWithoutCutIndex?: boolean;
+}
+
+/**
+ * The coordinator's time in its `receive` calls (the simulator is single-threaded, and time spent waiting
+ * is virtual): persisted reports, those that changed the cut (their time includes handing the new cut to
+ * the simulated network, one message per live node and client), and the rest. Each report's time is kept
+ * too: on a shared machine a call now and then waits for a CPU, and the median is what the code costs.
+ */
+export interface CoordinatorMeter {
+  reports: number;
+  reportMs: number;
+  cutChanges: number;
+  cutChangeMs: number;
+  otherMessages: number;
+  otherMs: number;
+  /** µs of each report that changed the cut, and of each that did not. */
+  cutChangeUs: number[];
+  otherReportUs: number[];
+}
+
+export function emptyCoordinatorMeter(): CoordinatorMeter {
+  return { reports: 0, reportMs: 0, cutChanges: 0, cutChangeMs: 0, otherMessages: 0, otherMs: 0, cutChangeUs: [], otherReportUs: [] };
 }
 
 export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
@@ -348,6 +374,25 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         return msg;
     }
   };
+  const meter = opts.coordinatorMeter;
+  const measured = (target: Endpoint, d: WireMessage): void => {
+    const cutBefore = coordinator.cut;
+    const t0 = performance.now();
+    target.receive(d);
+    const ms = performance.now() - t0;
+    if (d.kind !== 'persisted') {
+      meter!.otherMessages++;
+      meter!.otherMs += ms;
+      return;
+    }
+    meter!.reports++;
+    meter!.reportMs += ms;
+    if (coordinator.cut !== cutBefore) {
+      meter!.cutChanges++;
+      meter!.cutChangeMs += ms;
+      meter!.cutChangeUs.push(ms * 1000);
+    } else meter!.otherReportUs.push(ms * 1000);
+  };
   const network = (from: string): Network => ({
     send(to: string, msg: WireMessage): void {
       // The host reports writes itself: a node's own first report does not leave its process.
@@ -372,7 +417,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
             if (node !== undefined && d.h.worldLine < node.worldLine) d = { ...d, h: { ...d.h, worldLine: node.worldLine } };
           }
           try {
-            target.receive(d);
+            if (meter !== undefined && to === COORDINATOR) measured(target, d);
+            else target.receive(d);
           } catch (e) {
             // The runtime's own assertions caught an inconsistency: a violation, and the run goes on.
             checker.fail('internal', `${to} threw on a ${d.kind} message: ${e instanceof Error ? e.message : String(e)}`, sched.now);
@@ -433,7 +479,16 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           crashCoordinator();
         },
       },
-      { mode: opts.mode, cutKind: opts.cutKind, recovery: opts.recovery, pruneIntervalMs: 50, prepareTimeoutMs: 80 },
+      // DSE_CHECK_CUT=1: the coordinator checks its cut index against the whole graph on every report.
+      {
+        mode: opts.mode,
+        cutKind: opts.cutKind,
+        recovery: opts.recovery,
+        pruneIntervalMs: 50,
+        prepareTimeoutMs: 80,
+        checkCut: process.env.DSE_CHECK_CUT === '1',
+        cutIndex: opts.coordinatorWithoutCutIndex !== true,
+      },
     );
   let coordinator = makeCoordinator();
   endpoints.set(COORDINATOR, coordinator);

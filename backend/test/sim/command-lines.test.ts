@@ -7,7 +7,9 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Issue 20, item 7: an unknown or malformed option prints one line naming it and the usage, and exits 2; no stack trace. */
 describe('command lines fail well', () => {
   const cases: [string, string[], RegExp][] = [
-    ['sim', ['backend/src/sim/cli.ts', '--nodes', '16'], /^Unknown option '--nodes'/],
+    ['sim', ['backend/src/sim/cli.ts', '--node', '16'], /^Unknown option '--node'/],
+    ['sim', ['backend/src/sim/cli.ts', '--nodes', '0'], /^--nodes must be an integer from 1 to \d+, not 0$/],
+    ['sim', ['backend/src/sim/cli.ts', '--requests', 'many'], /^--requests must be a positive integer, not many$/],
     ['chaos', ['backend/src/chaos/cli.ts', '--bogus'], /^Unknown option '--bogus'/],
     ['bench', ['backend/src/bench/bench.ts', '--deployment'], /^Option '--deployment <value>' argument missing/],
     ['node', ['backend/src/live/node-main.ts', '--q'], /^Unknown option '--q'/],
