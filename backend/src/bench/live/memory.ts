@@ -36,6 +36,20 @@ export function processRssMb(pid: number): number | null {
   }
 }
 
+/**
+ * A process's private memory (MB): its anonymous resident pages (heap, stacks, buffers), without the
+ * pages of the Node binary and libraries that every node process shares; null when it cannot be read.
+ */
+export function processPrivateMb(pid: number): number | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /^RssAnon:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kb === undefined ? null : Math.round((Number(kb) / 1024) * 10) / 10;
+  } catch {
+    return null;
+  }
+}
+
 /** Bytes under a folder (files only; a file that vanishes meanwhile counts 0). */
 export function folderBytes(dir: string): number {
   let total = 0;

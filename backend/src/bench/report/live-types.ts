@@ -74,6 +74,8 @@ export interface ScaleRow {
   nodeRssMb: number[];
   nodeRssMedianMb: number;
   nodeRssMaxMb: number;
+  /** Each node process's private memory (anonymous resident pages: without the Node binary's pages, which every process shares), median (MB). */
+  nodePrivateMedianMb: number;
   /** After the key-value load and the kills. */
   serverAfter: ServerMemory;
   kv: { sessions: number; seconds: number; opsPerSec: number; p50Ms: number; p99Ms: number; errors: number };
