@@ -46,7 +46,12 @@ export class WorkerPgliteStorage implements Storage {
 
   private static start(dataDir: string, createOnly: boolean): Promise<WorkerPgliteStorage> {
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(WORKER, { workerData: { port: port2, dataDir, createOnly }, transferList: [port2] });
+    // A small young generation: the worker's allocations are short-lived, and V8 would otherwise grow it to ~30 MB.
+    const worker = new Worker(WORKER, {
+      workerData: { port: port2, dataDir, createOnly },
+      transferList: [port2],
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     return new Promise((resolve, reject) => {
       const onError = (e: unknown): void => reject(e instanceof DseError ? e : new DseError('StorageCorrupt', `PGlite worker: ${String(e)}`));
       worker.once('error', onError);

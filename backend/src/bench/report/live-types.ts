@@ -68,6 +68,8 @@ export interface ScaleRow {
   nodes: number;
   /** startServer → every node process up (joined, restored, running). */
   startupMs: number;
+  /** Node processes that exited during start-up (a join unanswered on a slow machine) and were started again. */
+  startupRestarts: number;
   /** After the settle time, before any load. */
   serverIdle: ServerMemory;
   /** Each node process's resident set after the settle time (MB). */
