@@ -136,7 +136,8 @@ try {
   const samples: SoakSample[] = [];
   const kills: SoakResult['kills'] = [];
   const victims = cluster.nodeIds().slice(spare);
-  const end = t0 + minutes * 60_000;
+  // The run's minutes count from the moment the cluster is up.
+  const end = performance.now() + minutes * 60_000;
   let nextSample = performance.now();
   let nextKill = performance.now() + killEveryS * 1000;
   let killNo = 0;
