@@ -219,7 +219,9 @@ try {
     // A killed node's process is new after each kill: its slope is over its last life only.
     const pts = after.filter((s) => s.nodes[id] !== null && s.nodes[id] !== undefined).map((s): [number, number] => [s.tMin, s.nodes[id]!]);
     const lastKill = kills.filter((k) => k.victim === id).reduce((m, k) => Math.max(m, k.tMin), -1);
-    nodeSlopes[id] = perHour(pts.filter(([t]) => t > lastKill + 0.5));
+    const life = pts.filter(([t]) => t > lastKill + 0.5);
+    // A slope over a few minutes says nothing of an hour: only lives of 10 minutes or more are fitted.
+    nodeSlopes[id] = life.length > 1 && life[life.length - 1]![0] - life[0]![0] >= 10 ? perHour(life) : null;
   }
   const spanMin = after.length > 1 ? after[after.length - 1]!.tMin - after[0]!.tMin : 0;
   const half = (from: number, to: number): SoakSample[] => samples.filter((s) => s.tMin >= from && s.tMin < to);

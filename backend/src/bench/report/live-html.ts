@@ -56,11 +56,13 @@ ${chart('Start-up and recovery against N', 'ms', [
 ])}
 ${chart('Key-value throughput against N', 'ops/s at saturation', [{ name: 'speculative', points: r.rows.map((x) => [x.nodes, x.kv.opsPerSec]) }])}
 </div>
+${r.failed.map((f) => `<p class="miss">${f.nodes} node processes: not measured: ${esc(f.error)}</p>`).join('')}
 <h2>Per cluster size</h2>
 ${table(
   [
     'nodes',
     'start-up ms',
+    'restarted at start-up',
     'server MB idle',
     'server heap MB idle',
     'node MB median',
@@ -77,6 +79,7 @@ ${table(
   r.rows.map((x) => [
     x.nodes,
     x.startupMs,
+    x.startupRestarts,
     x.serverIdle.rssMb,
     x.serverIdle.heapUsedMb,
     x.nodeRssMedianMb,

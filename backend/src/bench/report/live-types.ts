@@ -41,7 +41,7 @@ export interface SoakResult {
   workload: { kind: string; rate: number };
   kills: { tMin: number; victim: NodeId; killToFirstCommitMs: number | null }[];
   recovery: { n: number; medianMs: number | null; maxMs: number | null; stalls: number };
-  /** Least-squares slopes per hour over the samples after the warm-up (a killed node's: over its last life). */
+  /** Least-squares slopes per hour over the samples after the warm-up (a killed node's: over its last life, when that lasted 10 minutes or more; else null). */
   slopesPerHour: {
     spanMin: number;
     serverRssMb: number | null;
@@ -97,5 +97,7 @@ export interface ScaleResult {
   checkpointIntervalMs: number;
   settleS: number;
   rows: ScaleRow[];
+  /** Sizes that could not be measured, and why. */
+  failed: { nodes: number; error: string }[];
   goals: { goal: string; value: number | null; target: string; met: boolean | null }[];
 }
