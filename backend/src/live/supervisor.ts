@@ -8,8 +8,10 @@ import { newEntry } from './cluster-context';
 import { wallNow } from './clock';
 import type { LogLevel } from '../log';
 import { jsonLogLine, LOG_LEVELS } from '../log';
+import { entryPoint } from './entry-points';
 
-const NODE_MAIN = fileURLToPath(new URL('./node-main.ts', import.meta.url));
+/** The node program: compiled JavaScript when the server runs from the build, else the source under tsx. */
+const NODE_MAIN = entryPoint('live/node-main');
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /**
@@ -167,7 +169,7 @@ export class ProcessSupervisor {
     const flags = (process.env.DSE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
     const child = spawn(
       process.execPath,
-      [...flags, '--import', 'tsx', NODE_MAIN, '--server', opts.serverUrl(), '--id', id, '--incarnation', entry.incarnation],
+      [...flags, ...NODE_MAIN.nodeArgs, NODE_MAIN.file, '--server', opts.serverUrl(), '--id', id, '--incarnation', entry.incarnation],
       {
         cwd: REPO_ROOT,
         env,

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { SimulateBody, SimulateResult } from '@dse/shared';
 import { DseError } from '@dse/shared';
+import { entryPoint } from '../live/entry-points';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const SIM_WORKER = fileURLToPath(new URL('./sim-worker.ts', import.meta.url));
+const SIM_WORKER = entryPoint('server/sim-worker');
 
 /**
  * Runs the simulator for the `simulate` command in a child process (`sim-worker.ts`), one at a time,
@@ -18,7 +19,10 @@ export class SimulationRunner {
     if (this.running) return Promise.reject(new DseError('Conflict', 'a simulation is running; try again when it finished'));
     this.running = true;
     return new Promise<SimulateResult>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', SIM_WORKER, JSON.stringify(body)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...SIM_WORKER.nodeArgs, SIM_WORKER.file, JSON.stringify(body)], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       this.child = child;
       const out: Buffer[] = [];
       let err = '';

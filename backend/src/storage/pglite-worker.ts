@@ -10,13 +10,15 @@ import { PgliteStorage } from './pglite';
  * for every node and serves the browsers. Calls come as `{id, method, args}`; answers go back as
  * `{id, value}` or `{id, error: {code, message}}`.
  */
-const { port, dataDir } = workerData as { port: MessagePort; dataDir: string };
+const { port, dataDir, createOnly } = workerData as { port: MessagePort; dataDir: string; createOnly?: boolean };
 
 type Method = keyof Storage | 'close' | 'rowCount' | 'query';
 
 let db: PgliteStorage | null = null;
 try {
   db = await PgliteStorage.open({ dataDir });
+  // Only creating the database (see WorkerPgliteStorage.open): close it now; the next call closes the thread.
+  if (createOnly === true) await db.close();
   port.postMessage({ id: 0, value: { describe: db.describe } });
 } catch (e) {
   port.postMessage({ id: 0, error: { code: e instanceof DseError ? e.code : 'Internal', message: e instanceof Error ? e.message : String(e) } });

@@ -3,9 +3,13 @@ import { DseError, ERROR_CODES } from '@dse/shared';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { COMPILED, entryPoint } from '../live/entry-points';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Storage } from '../core/ports';
 
-const WORKER = fileURLToPath(new URL('./pglite-worker.mjs', import.meta.url));
+// From the build, the worker's own bundle; from the sources, a starter that loads its TypeScript with tsx.
+const WORKER = COMPILED ? entryPoint('storage/pglite-worker').file : fileURLToPath(new URL('./pglite-worker.mjs', import.meta.url));
 
 /**
  * PGlite in a worker thread (`pglite-worker.ts`), behind the Storage port: the server's event loop
@@ -33,9 +37,21 @@ export class WorkerPgliteStorage implements Storage {
     worker.on('exit', () => this.failAll(new Error('the storage worker exited')));
   }
 
-  static open(dataDir: string): Promise<WorkerPgliteStorage> {
+  static async open(dataDir: string): Promise<WorkerPgliteStorage> {
+    // Creating a database (initdb) leaves PGlite holding some 500 MB more than opening one does, for as
+    // long as its thread lives: a new folder is created in a worker of its own, ended, then opened.
+    if (!existsSync(join(dataDir, 'pglite', 'PG_VERSION'))) await (await WorkerPgliteStorage.start(dataDir, true)).close();
+    return WorkerPgliteStorage.start(dataDir, false);
+  }
+
+  private static start(dataDir: string, createOnly: boolean): Promise<WorkerPgliteStorage> {
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(WORKER, { workerData: { port: port2, dataDir }, transferList: [port2] });
+    // A small young generation: the worker's allocations are short-lived, and V8 would otherwise grow it to ~30 MB.
+    const worker = new Worker(WORKER, {
+      workerData: { port: port2, dataDir, createOnly },
+      transferList: [port2],
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     return new Promise((resolve, reject) => {
       const onError = (e: unknown): void => reject(e instanceof DseError ? e : new DseError('StorageCorrupt', `PGlite worker: ${String(e)}`));
       worker.once('error', onError);

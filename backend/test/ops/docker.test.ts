@@ -83,7 +83,13 @@ function checkNodeCommand(cmd: readonly string[], where: string): { script: stri
     if (cmd[i] === '--import') flags.push(cmd[++i]!);
     i++;
   }
-  const script = cmd[i]!;
+  let script = cmd[i]!;
+  // A compiled program (backend/dist, built in the image by `npm run build`): its source exists and the build makes it.
+  const built = /^backend\/dist\/(.+)\.js$/.exec(script);
+  if (built !== null) {
+    expect(readFileSync(join(ROOT, 'scripts/build-backend.mjs'), 'utf8'), `${where}: the build makes ${script}`).toContain(`'${built[1]}'`);
+    script = `backend/src/${built[1]}.ts`;
+  }
   expect(existsSync(join(ROOT, script)), `${where}: ${script} exists`).toBe(true);
   if (flags.includes('--import')) {
     const loader = flags[flags.indexOf('--import') + 1]!;

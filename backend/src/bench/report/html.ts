@@ -8,10 +8,10 @@ export const MODE_STYLE: Record<Mode, { color: string; dash: string; label: stri
   none: { color: '#009E73', dash: '2 3', label: 'none (no persistence)' },
 };
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (x: number): string => (Number.isInteger(x) || x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toPrecision(2));
 
-interface Series {
+export interface Series {
   name: string;
   color: string;
   dash: string;
@@ -126,7 +126,7 @@ export function lineChart(o: ChartOpts): string {
 
 const MARKERS: Record<Mode, Series['marker']> = { speculative: 'circle', durable: 'square', none: 'triangle' };
 
-function table(head: string[], rows: (string | number)[][]): string {
+export function table(head: string[], rows: (string | number)[][]): string {
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
