@@ -285,6 +285,8 @@ export class Coordinator {
     const frozen = this.cut[node] ?? 0;
     const above = (this.graph.get(node)?.size ?? 0) > 0 || (this.restorePoints[node] ?? frozen) > frozen;
     this.graph.delete(node);
+    // The cut index still files those versions: rebuilt from the graph at the next report.
+    this.cutIndexFresh = false;
     if (above) {
       this.failedSinceRecovery.push(node);
       this.recoveryWanted = true;
