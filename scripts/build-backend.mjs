@@ -3,7 +3,7 @@
 // `npm start` runs the server and its node processes with no TypeScript loader (tsx compiles every
 // module at run time, in every process: most of a node process's memory). One bundle per program,
 // each one folder below backend/dist/ as its source is one folder below backend/src/ (see
-// backend/src/live/entry-points.ts, which finds them). Packages from node_modules stay imports (PGlite
+// backend/src/storage/entry-points.ts, which finds them). Packages from node_modules stay imports (PGlite
 // loads its WebAssembly beside its own files); the workspace's own `@dse/shared` is bundled in.
 // `--out backend/dist-NAME` builds elsewhere (a long benchmark keeps running its own build while the
 // sources change).

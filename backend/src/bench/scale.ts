@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine } from '../command-line';
-import { COMPILED } from '../live/entry-points';
+import { COMPILED } from '../storage/entry-points';
 import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
 import { dropSchema } from '../storage/postgres';

@@ -28,7 +28,7 @@ import { startServer } from '../server/server';
 import { dropSchema } from '../storage/postgres';
 import type { OpenedStorage } from '../storage/open';
 import { openStorage } from '../storage/open';
-import { COMPILED } from '../live/entry-points';
+import { COMPILED } from '../storage/entry-points';
 import { processRssMb, serverMemory, slope, storageSize } from './live/memory';
 import { median } from './report/stats';
 import { renderSoakHtml } from './report/live-html';

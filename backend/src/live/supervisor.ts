@@ -8,7 +8,7 @@ import { newEntry } from './cluster-context';
 import { wallNow } from './clock';
 import type { LogLevel } from '../log';
 import { jsonLogLine, LOG_LEVELS } from '../log';
-import { entryPoint } from './entry-points';
+import { entryPoint } from '../storage/entry-points';
 
 /** The node program: compiled JavaScript when the server runs from the build, else the source under tsx. */
 const NODE_MAIN = entryPoint('live/node-main');

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { SimulateBody, SimulateResult } from '@dse/shared';
 import { DseError } from '@dse/shared';
-import { entryPoint } from '../live/entry-points';
+import { entryPoint } from '../storage/entry-points';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SIM_WORKER = entryPoint('server/sim-worker');

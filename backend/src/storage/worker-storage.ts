@@ -5,7 +5,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMPILED, entryPoint } from '../live/entry-points';
+import { COMPILED, entryPoint } from './entry-points';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Storage } from '../core/ports';
 
 // From the build, the worker's own bundle; from the sources, a starter that loads its TypeScript with tsx.

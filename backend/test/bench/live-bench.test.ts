@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slope } from '../../src/bench/live/memory';
 import type { ScaleResult, SoakResult } from '../../src/bench/report/live-types';
-import { COMPILED, entryPoint } from '../../src/live/entry-points';
+import { COMPILED, entryPoint } from '../../src/storage/entry-points';
 
 /**
  * The build (`npm run build`, what `npm start` runs) and the live-cluster benchmarks run from it:

@@ -1,9 +1,11 @@
 import type { Cut, CutKind, Deps, NodeId } from '@dse/shared';
 import { describe, expect, it } from 'vitest';
 import { CutIndex } from '../../src/core/coordinator-cut';
-import type { PendingGraph } from '../../src/core/cut';
+import type { PendingGraph, PendingVersion } from '../../src/core/cut';
 import { cheapCut, exactCut } from '../../src/core/cut';
 import { Rng } from '../../src/sim/rng';
+
+const emptyGraph = (nodes: readonly NodeId[]): PendingGraph => new Map(nodes.map((n) => [n, new Map<number, PendingVersion>()]));
 
 interface Report {
   node: NodeId;
@@ -49,9 +51,9 @@ describe('the cut index gives the cut of the whole graph, report by report', () 
         const nodes = Array.from({ length: rng.int(1, 6) }, (_, i) => `n${i + 1}`);
         const reports = randomReports(rng, nodes, rng.int(1, 25));
         let refCut: Cut = Object.fromEntries(nodes.map((n) => [n, 0]));
-        const refGraph: PendingGraph = new Map(nodes.map((n) => [n, new Map()]));
+        const refGraph: PendingGraph = emptyGraph(nodes);
         let cut: Cut = { ...refCut };
-        const graph: PendingGraph = new Map(nodes.map((n) => [n, new Map()]));
+        const graph: PendingGraph = emptyGraph(nodes);
         const index = new CutIndex(kind);
         index.reset(nodes, cut, graph);
         // Halfway, the index is rebuilt from the graph (as after a recovery): it must carry on from there.
@@ -77,7 +79,7 @@ describe('the cut index gives the cut of the whole graph, report by report', () 
     // n1's version 1 is missing; n2..n4 each persist 2,000 versions that depend on n1's. Each report is
     // then cheap, and n1's version 1 commits everything at once.
     const nodes = ['n1', 'n2', 'n3', 'n4'];
-    const graph: PendingGraph = new Map(nodes.map((n) => [n, new Map()]));
+    const graph: PendingGraph = emptyGraph(nodes);
     const index = new CutIndex('exact');
     index.reset(nodes, { n1: 0, n2: 0, n3: 0, n4: 0 }, graph);
     for (let v = 1; v <= 2000; v++) {
