@@ -26,7 +26,7 @@ import type { SnapshotParts, StreamOptions } from './stream';
 export { BROWSER_CONNECTIONS_PER_ADDRESS, BROWSER_FRAME_BYTES_MAX } from './sockets';
 
 export const DEFAULT_LIMITS: Limits = {
-  nodesMax: 16,
+  nodesMax: 64,
   bodyBytesMax: 64 * 1024,
   keyLengthMax: 256,
   valueBytesMax: 16 * 1024,
