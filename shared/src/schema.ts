@@ -1,6 +1,11 @@
 import * as z from 'zod';
 import type { Json } from './protocol';
 
+// No code generated at run time: zod's fast path compiles parsers with `new Function`, which the
+// playground's Content-Security-Policy forbids (its probe alone is reported as a violation). These
+// schemas check commands, traces and joins, never the data path, so the interpreted parser is enough.
+z.config({ jitless: true });
+
 /**
  * Building blocks for the schemas of everything that crosses a boundary (API commands and replies,
  * inspection events, trace files, node joins). Each one carries the message a client sees when its
