@@ -43,6 +43,13 @@ function laneTitlesOf(model: PlaygroundModel): ReadonlyMap<NodeId, string> {
   return titles;
 }
 
+declare global {
+  interface Window {
+    /** A small read-only handle on the page's model, for debugging and the browser tests. */
+    __dse?: { model: () => unknown; summary: () => unknown };
+  }
+}
+
 export function App() {
   const [store] = useState(() => new ModelStore());
   const rev = useSyncExternalStore(store.subscribe, store.getVersion);
@@ -330,7 +337,7 @@ export function App() {
 
   // A small read-only handle for debugging and browser tests.
   useEffect(() => {
-    (window as unknown as { __dse?: unknown }).__dse = {
+    window.__dse = {
       model: () => store.model,
       summary: () => ({
         lanes: store.model.laneIds(),
