@@ -1,4 +1,5 @@
 import type { CallerId, Deps, Json, NodeId, Version, WorldLine } from '@dse/shared';
+import type { RemovedReply } from './caller-table';
 
 /** Returned by `App.onRequest` when the reply comes later, from another action (`ctx.completeRequest`). */
 export const PENDING: unique symbol = Symbol('pending');
@@ -37,6 +38,15 @@ export interface ActionContext {
    * running workflow): the sthread keeps that node's caller id, so the targets recognise its calls.
    */
   detach(key: string, body: (st: Sthread) => Promise<void>, opts?: DetachOptions): void;
+  /**
+   * `node` was removed for good while down; `replies` are the replies its committed state holds for
+   * sthreads (`sthreadReplies`, read from its checkpoint at the cut). Kept in this node's state (so a
+   * rollback undoes it and a restore brings it back). From then on a call of this node's sthreads to
+   * `node`, pending or new, is answered here: with the stored reply if it holds the call's; with
+   * `{error: {code: 'Orphaned'}}` if the call was under way there (a `PENDING` answer); otherwise with
+   * `{error: {code: 'NodeRemoved'}}`: the call did not happen within the cut, and may go elsewhere.
+   */
+  targetRemoved(node: NodeId, replies: readonly RemovedReply[]): void;
 }
 
 export interface DetachOptions {
@@ -66,6 +76,7 @@ export function forwardContext(ctx: ActionContext): ActionContext {
     completeRequest: (caller, seq, result) => ctx.completeRequest(caller, seq, result),
     isPending: (caller, seq) => ctx.isPending(caller, seq),
     detach: (key, body, opts) => ctx.detach(key, body, opts),
+    targetRemoved: (node, replies) => ctx.targetRemoved(node, replies),
   };
 }
 
@@ -78,6 +89,8 @@ export interface SthreadHandle {
 
 export interface Sthread {
   readonly id: CallerId;
+  /** The node it runs on. */
+  readonly node: NodeId;
   readonly handle: SthreadHandle;
   /** A request to another node, carrying the sthread's dependencies. Calls of one sthread are sequential. */
   call(target: NodeId, payload: Json): Promise<Json>;

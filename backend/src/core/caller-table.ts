@@ -119,3 +119,45 @@ export function committedReplies(state: Iterable<readonly [string, Json]>): (cal
     return { status: 'done', result: r.result ?? null, version: r.version, ...(r.acceptedAt !== undefined ? { acceptedAt: r.acceptedAt } : {}) };
   };
 }
+
+/** One reply of a removed node's committed state: caller, request number, and what it holds of it. */
+export type RemovedReply = [CallerId, number, CommittedReply];
+
+/**
+ * The replies a removed node's committed state holds for sthreads (callers named `<node>~<key>`), for the
+ * nodes whose sthreads may still be waiting on it (`ActionContext.targetRemoved`). Sessions' replies stay
+ * with the server (`SessionHost.nodeRemoved`).
+ */
+export function sthreadReplies(state: Iterable<readonly [string, Json]>): RemovedReply[] {
+  const prefix = callerKey('');
+  const out: RemovedReply[] = [];
+  for (const [k, v] of state) {
+    if (!k.startsWith(prefix)) continue;
+    const caller = k.slice(prefix.length);
+    if (!caller.includes('~')) continue;
+    const lookup = committedReplies([[k, v]]);
+    for (const seq of Object.keys(readCallerTable(v, caller).replies)) {
+      const r = lookup(caller, Number(seq));
+      if (r !== null) out.push([caller, Number(seq), r]);
+    }
+  }
+  return out;
+}
+
+export function removedReplyJson([caller, seq, r]: RemovedReply): [CallerId, number, Json] {
+  const reply: { [key: string]: Json } = r.status === 'done' ? { status: 'done', result: r.result, version: r.version } : { status: 'inProgress' };
+  if (r.acceptedAt !== undefined) reply.acceptedAt = r.acceptedAt;
+  return [caller, seq, reply];
+}
+
+/** Reads a `removedReplyJson` back; null when it is not one (bad input from the control plane). */
+export function readRemovedReply(v: Json): RemovedReply | null {
+  if (!Array.isArray(v) || v.length !== 3) return null;
+  const [caller, seq, r] = v;
+  if (typeof caller !== 'string' || typeof seq !== 'number' || typeof r !== 'object' || r === null || Array.isArray(r)) return null;
+  const acceptedAt = typeof r.acceptedAt === 'number' ? r.acceptedAt : undefined;
+  if (r.status === 'done' && typeof r.version === 'number')
+    return [caller, seq, { status: 'done', result: r.result ?? null, version: r.version, ...(acceptedAt !== undefined ? { acceptedAt } : {}) }];
+  if (r.status === 'inProgress') return [caller, seq, { status: 'inProgress', acceptedAt: acceptedAt ?? 0 }];
+  return null;
+}

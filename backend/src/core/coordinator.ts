@@ -5,6 +5,7 @@ import { cheapCut, exactCut } from './cut';
 import type { PendingGraph, PendingVersion } from './cut';
 import { cutsEqual } from './deps';
 import type { WireMessage, WorldLineStart } from './messages';
+import { keptOf } from './messages';
 import type { Clock, CoordinatorRecord, Network, Observer, Storage, TimerId } from './ports';
 import type { ChainVersion, NodeHistory, RepairPlan } from './repair';
 import { planCutRepair, planPreciseRepair } from './repair';
@@ -111,6 +112,14 @@ export class Coordinator {
   private failedSinceRecovery: NodeId[] = [];
   /** Nodes being removed: down for good, their versions above the cut dropped; forgotten once a world-line has rolled those back. */
   private retiring = new Set<NodeId>();
+  /** Nodes removed for good (saved in the record as `gone`): never counted as members again. */
+  private readonly gone = new Set<NodeId>();
+  /**
+   * Retired nodes ready to be forgotten, once a record without them is saved: until then the cut is
+   * computed with them (a coordinator restarted from an older record would count them again, and the
+   * cheap cut, a minimum over the members, must not have moved past what it would compute).
+   */
+  private readonly forgetOnceSaved = new Set<NodeId>();
   /** The member list changed since the record was saved: the next prune-time save is due even if the cut did not move. */
   private membersChanged = false;
   private recovering = false;
@@ -206,6 +215,10 @@ export class Coordinator {
         recovery: this.cfg.recovery,
       });
     } else {
+      for (const n of rec.gone ?? []) {
+        this.gone.add(n);
+        this.members.delete(n);
+      }
       for (const n of rec.nodes) if (!this.members.has(n)) this.members.set(n, 'down');
       const base: Cut = { ...rec.cut };
       for (const n of this.members.keys()) base[n] ??= 0;
@@ -261,6 +274,8 @@ export class Coordinator {
 
   addNode(node: NodeId): void {
     if (this.members.has(node)) return;
+    // Only a node that never committed anything comes back under the same id (the host's rule).
+    this.gone.delete(node);
     this.members.set(node, 'down');
     this.cut[node] ??= 0;
     this.cutIndexFresh = false;
@@ -276,7 +291,7 @@ export class Coordinator {
    * cut's entry for it is final from then on.
    */
   removeNode(node: NodeId): void {
-    if (!this.members.has(node) || this.retiring.has(node)) return;
+    if (this.stopped || !this.members.has(node) || this.retiring.has(node)) return;
     // Its uncommitted versions are gone with it: whatever depends on them must roll back, as after a failure.
     if (this.members.get(node) === 'up') this.nodeFailed(node, 'killed');
     this.members.set(node, 'down');
@@ -299,28 +314,50 @@ export class Coordinator {
     this.forgetRetired();
   }
 
-  /** Forgets the retiring nodes whose versions above the cut no world-line keeps any more. */
-  private forgetRetired(): void {
+  /**
+   * Forgets the retiring nodes whose versions above the cut no world-line keeps any more, once a record
+   * without them is saved: `savedNodes` is the member list of a record just saved (none: mark them, for
+   * the next save; see `forgetOnceSaved`).
+   */
+  private forgetRetired(savedNodes?: readonly NodeId[]): void {
     for (const node of [...this.retiring]) {
       if (!this.members.has(node)) {
         this.retiring.delete(node);
         continue;
       }
       if ((this.restorePoints[node] ?? 0) > (this.cut[node] ?? 0) || (this.graph.get(node)?.size ?? 0) > 0) continue;
+      // Without storage (mode none) no record is saved, and no restarted coordinator reads one.
+      const unsaved = this.cfg.mode !== 'none' && (savedNodes === undefined || savedNodes.includes(node));
+      if (unsaved) {
+        if (!this.forgetOnceSaved.has(node)) {
+          this.forgetOnceSaved.add(node);
+          this.membersChanged = true;
+        }
+        continue;
+      }
       this.retiring.delete(node);
+      this.forgetOnceSaved.delete(node);
+      this.gone.add(node);
       this.members.delete(node);
       this.graph.delete(node);
       this.waiting.delete(node);
-      this.membersChanged = true;
     }
     this.guarded(() => this.recompute());
+    // The save that lets them go: now, not at the next prune (a recovery under way saves when it ends).
+    if (this.forgetOnceSaved.size > 0) this.saveAndPrune();
   }
 
   private record(): CoordinatorRecord {
     // A restore point below the cut is the cut: what committed since the world-line started is kept too.
     const kept: Cut = { ...this.restorePoints };
     for (const n in this.cut) kept[n] = Math.max(kept[n] ?? 0, this.cut[n]!);
-    return { worldLine: this.worldLine, cut: { ...this.cut }, kept, recoveryCuts: this.recoveryCuts, nodes: [...this.members.keys()] };
+    const nodes = [...this.members.keys()].filter((n) => !this.forgetOnceSaved.has(n));
+    return { worldLine: this.worldLine, cut: { ...this.cut }, kept, recoveryCuts: this.recoveryCuts, nodes, gone: this.goneWith(this.forgetOnceSaved) };
+  }
+
+  /** The record's `gone`: the nodes removed for good, with `more`. */
+  private goneWith(more: Iterable<NodeId>): NodeId[] {
+    return [...new Set([...this.gone, ...more])].sort();
   }
 
   private pendingOf(node: NodeId): Map<Version, { prevVersion: Version; deps: Record<NodeId, Version> }> {
@@ -528,7 +565,8 @@ export class Coordinator {
         // A node being removed whose versions above the cut this world-line drops is out of the record already.
         const gone = (n: NodeId): boolean => this.retiring.has(n) && (kept[n] ?? cut[n] ?? 0) <= (cut[n] ?? 0);
         const nodes = [...this.members.keys()].filter((n) => !gone(n));
-        const record: CoordinatorRecord = { worldLine, cut, kept, recoveryCuts, nodes, starts: true };
+        const goneNow = [...this.members.keys()].filter(gone);
+        const record: CoordinatorRecord = { worldLine, cut, kept, recoveryCuts, nodes, gone: this.goneWith(goneNow), starts: true };
         this.savingWorldLine = worldLine;
         try {
           await this.saveStart(record);
@@ -568,7 +606,7 @@ export class Coordinator {
         for (const [node, status] of this.members) if (status === 'up') this.sendRecover(node);
         for (const c of this.clients) this.sendWorldLine(c, worldLine - 1);
         this.replayDeferred();
-        if (this.retiring.size > 0) this.forgetRetired();
+        if (this.retiring.size > 0) this.forgetRetired(nodes);
       }
     } catch (e) {
       if (this.stopped) return;
@@ -580,6 +618,7 @@ export class Coordinator {
       this.recovering = false;
     }
     this.serveWaiting();
+    if (this.forgetOnceSaved.size > 0) this.saveAndPrune();
   }
 
   /** Asks every live member for its uncommitted versions; resolves when all answered or the time is up. */
@@ -626,7 +665,7 @@ export class Coordinator {
       // A node that missed world-lines since `report.from` holds versions those rolled back: only what
       // every one of them kept can survive.
       let cap = Infinity;
-      for (const r of this.recoveryCuts) if (r.worldLine > report.from) cap = Math.min(cap, (r.kept ?? r.cut)[n] ?? c);
+      for (const r of this.recoveryCuts) if (r.worldLine > report.from) cap = Math.min(cap, r.kept?.[n] ?? r.cut[n] ?? c);
       if (report.from < this.worldLine && !this.recoveryCuts.some((r) => r.worldLine === report.from + 1)) cap = c;
       // Versions at or below the node's base are persisted (it restored them, or they committed): the
       // graph has them. If it does not reach the base, the node keeps no more than the graph shows.
@@ -655,7 +694,7 @@ export class Coordinator {
     if (worldLine > this.worldLine) return false;
     const later = this.recoveryCuts.filter((r) => r.worldLine > worldLine);
     if (later.length === 0 || later[0]!.worldLine !== worldLine + 1) return false;
-    return later.every((r) => version <= ((r.kept ?? r.cut)[node] ?? 0));
+    return later.every((r) => version <= keptOf(r, node));
   }
 
   /** A node's persisted versions above the cut, without a gap (each follows the one before). */
@@ -778,26 +817,39 @@ export class Coordinator {
    */
   private onPruneTimer(): void {
     this.pruneTimer = this.clock.setTimer(this.cfg.pruneIntervalMs, () => this.onPruneTimer());
-    if (this.pruning || this.recovering || this.cfg.mode === 'none' || (cutsEqual(this.cut, this.savedCut) && !this.membersChanged)) return;
+    this.saveAndPrune();
+  }
+
+  private saveAndPrune(): void {
+    if (this.stopped || this.pruning || this.recovering || this.cfg.mode === 'none' || (cutsEqual(this.cut, this.savedCut) && !this.membersChanged)) return;
     const worldLine = this.worldLine;
     const cut = { ...this.cut };
     this.pruning = true;
+    // A change of members not saved (the save failed, or came too late) must be saved by a later one.
+    const membersChanged = this.membersChanged;
     this.membersChanged = false;
-    this.storage.saveCoordinator({ ...this.record(), cut }).then(
+    const record = { ...this.record(), cut };
+    this.storage.saveCoordinator(record).then(
       () => {
         if (this.stopped || this.worldLine !== worldLine) {
+          this.membersChanged ||= membersChanged;
           this.pruning = false;
           return;
         }
         this.savedCut = cut;
+        // (Not while a recovery saves its world-line: the cut must not move under it. Its record leaves them out too.)
+        if (this.forgetOnceSaved.size > 0 && !this.recovering) this.forgetRetired(record.nodes);
         const prunes: Promise<void>[] = [];
         for (const n in cut) if (cut[n]! > 0) prunes.push(this.storage.prune(n, cut[n]!).catch(() => undefined));
         void Promise.all(prunes).then(() => {
           this.pruning = false;
+          // Removed nodes still waiting to be forgotten (marked while this save was under way) need another.
+          if (this.forgetOnceSaved.size > 0 && this.membersChanged) this.saveAndPrune();
         });
       },
       (e: unknown) => {
         this.pruning = false;
+        this.membersChanged ||= membersChanged;
         // A recovery saved a newer world-line meanwhile: this save was late, and refused. Fine.
         if (this.stopped || this.worldLine !== worldLine || this.savingWorldLine !== 0) return;
         // Any other refusal but an unavailable storage means someone else saved after us: a bug, or

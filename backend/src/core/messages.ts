@@ -8,6 +8,14 @@ export interface WorldLineStart {
   kept?: Cut;
 }
 
+/**
+ * What world-line `start` kept of `node`: its restore point, or its cut when it has none (no restore
+ * point: absent in older records, and for a node being removed, which keeps nothing above the cut).
+ */
+export function keptOf(start: WorldLineStart, node: NodeId): Version {
+  return start.kept?.[node] ?? start.cut[node] ?? 0;
+}
+
 /** One uncommitted version of a node, as it reports it to the coordinator when a recovery prepares. */
 export interface ReportedVersion {
   version: Version;

@@ -3,14 +3,26 @@ import { DseError, isDseError, messageIds } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Sthread } from './app';
 import { PENDING } from './app';
 import type { CallerReply, CallerTable } from './caller-table';
-import { callerTableJson, readCallerTable, withReply, withSettled } from './caller-table';
+import { callerTableJson, readCallerTable, readRemovedReply, removedReplyJson, withReply, withSettled } from './caller-table';
 import { CheckpointWriter, SnapshotSchedule } from './checkpoint';
 import { dedupWindowJson, EMPTY_DEDUP_WINDOW, readDedupWindow, wasApplied, withApplied } from './dedup';
 import { maxVersion, mergeInto } from './deps';
 import type { ReportedVersion, WireMessage } from './messages';
 import { COORDINATOR } from './messages';
 import type { CheckpointRecord, Clock, Network, Observer, Storage, TimerId } from './ports';
-import { appEntries, appKey, appKeyName, callerKey, dedupKey, outboxKey, outboxRecordJson, parseOutboxKey, readOutboxRecord, seqKey } from './state-keys';
+import {
+  appEntries,
+  appKey,
+  appKeyName,
+  callerKey,
+  dedupKey,
+  goneKey,
+  outboxKey,
+  outboxRecordJson,
+  parseOutboxKey,
+  readOutboxRecord,
+  seqKey,
+} from './state-keys';
 import type { SthreadHost, SthreadImpl } from './sthread';
 import { Sthreads } from './sthread';
 
@@ -172,6 +184,8 @@ export class DseNode implements SthreadHost {
   private undo: Map<string, Json | undefined> | null = null;
   private actionSends: [NodeId, Json][] = [];
   private actionSpawns: [string, (st: Sthread) => Promise<void>, NodeId | undefined][] = [];
+  /** Nodes the running action recorded as removed (`targetRemoved`): their waiting calls are answered after it. */
+  private actionGone: NodeId[] = [];
   /** Replies completed by the open action: they leave only if it succeeds. */
   private actionReplies: [string, CallerId, number, Json, Version, Version | undefined][] = [];
   private readonly ctx: ActionContext;
@@ -457,6 +471,7 @@ export class DseNode implements SthreadHost {
     this.actionSends = [];
     this.actionSpawns = [];
     this.actionReplies = [];
+    this.actionGone = [];
     try {
       fn();
     } catch (e) {
@@ -470,12 +485,15 @@ export class DseNode implements SthreadHost {
     const sends = this.actionSends;
     const replies = this.actionReplies;
     const spawns = this.actionSpawns;
+    const gone = this.actionGone;
     this.actionSends = [];
     this.actionReplies = [];
     this.actionSpawns = [];
+    this.actionGone = [];
     for (const [to, payload] of sends) this.sendApp(to, payload);
     for (const [to, caller, seq, result, at, acceptedAt] of replies) this.sendReply(to, caller, seq, 'ok', result, at, true, acceptedAt);
     for (const [key, body, as] of spawns) this.startSthread(key, body, as);
+    for (const removed of gone) for (const st of this.sthreads.waitingOn(removed)) this.answerFromGone(st, removed, st.pendingCall!.seq);
   }
 
   private rollbackActionChanges(): void {
@@ -485,6 +503,7 @@ export class DseNode implements SthreadHost {
     this.actionSends = [];
     this.actionSpawns = [];
     this.actionReplies = [];
+    this.actionGone = [];
   }
 
   /** In durable mode every action is its own version. */
@@ -546,6 +565,14 @@ export class DseNode implements SthreadHost {
       detach(key, body, opts) {
         mustBeInAction();
         node.actionSpawns.push([key, body, opts?.as]);
+      },
+      targetRemoved(removed, replies) {
+        mustBeInAction();
+        if (removed === node.id) throw new Error(`node ${node.id}: targetRemoved names this node`);
+        const byCaller: { [caller: string]: { [seq: string]: Json } } = {};
+        for (const r of replies) (byCaller[r[0]] ??= {})[r[1]] = removedReplyJson(r)[2];
+        node.writeKey(goneKey(removed), byCaller);
+        node.actionGone.push(removed);
       },
     };
   }
@@ -1166,11 +1193,27 @@ export class DseNode implements SthreadHost {
 
   /** @internal for SthreadImpl */
   sthreadSend(st: SthreadImpl, to: NodeId, seq: number, payload: Json, resend: boolean): void {
+    if (this.state.has(goneKey(to))) {
+      this.answerFromGone(st, to, seq);
+      return;
+    }
     // The request is sent "in" the version the sthread's state on this node comes from: the header says
     // so (durable mode holds it until that version is persisted); the deps carry the rest (rule 3 reads both).
     const own = st.deps[this.id] ?? 0;
     const h: Header = { src: this.id, srcVersion: own, worldLine: st.worldLine, seq };
     this.sendNow(to, { kind: 'request', h, caller: st.id, deps: { ...st.deps }, payload, probe: false }, 'request', resend, own);
+  }
+
+  /** Answers call `seq` of `st` to `removed`, a node removed for good, from what this node holds of it. */
+  private answerFromGone(st: SthreadImpl, removed: NodeId, seq: number): void {
+    const byCaller = this.state.get(goneKey(removed)) as { [caller: string]: { [seq: string]: Json } } | undefined;
+    const r = readRemovedReply([st.id, seq, byCaller?.[st.id]?.[seq] ?? null]);
+    let result: Json;
+    if (r?.[2].status === 'done') result = r[2].result;
+    else if (r?.[2].status === 'inProgress')
+      result = { error: { code: 'Orphaned', message: `${removed} was removed while call ${seq} of ${st.id} was under way there`, node: removed } };
+    else result = { error: { code: 'NodeRemoved', message: `${removed} was removed; call ${seq} of ${st.id} did not happen there`, node: removed } };
+    st.answerLocally(seq, result);
   }
 
   /** @internal for SthreadImpl: runs the merge action; returns its result and the version it ran in. */

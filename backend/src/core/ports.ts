@@ -79,6 +79,12 @@ export interface CoordinatorRecord {
   /** Nodes that are members of the cluster. */
   nodes: NodeId[];
   /**
+   * Nodes removed for good (absent: none). A coordinator started from this record never counts them as
+   * members again, whatever list of nodes it is started with: the cut it announced without them (the
+   * cheap cut is a minimum over the members) must never go back.
+   */
+  gone?: NodeId[];
+  /**
    * This save starts `worldLine` (a recovery's): refused with `StaleWorldLine` unless it is newer than
    * the stored one, so that two coordinators (one of them dead, its save late) never both start it.
    * Not stored.

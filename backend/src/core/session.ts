@@ -3,7 +3,7 @@ import { DseError, messageIds, RolledBack, SessionRolledBack } from '@dse/shared
 import { covers, maxVersion, mergeInto } from './deps';
 import type { WireMessage, WorldLineStart } from './messages';
 import type { CommittedReply } from './caller-table';
-import { COORDINATOR } from './messages';
+import { COORDINATOR, keptOf } from './messages';
 import type { Clock, Network, Observer, TimerId } from './ports';
 
 export interface SessionHostConfig {
@@ -324,8 +324,8 @@ export class SessionHost {
     // What survived all of them: per node, the lowest restore point; committed at once: the first cut.
     const kept: Cut = {};
     for (const st of starts) {
-      const k = st.kept ?? st.cut;
-      for (const n of new Set([...Object.keys(k), ...Object.keys(kept)])) kept[n] = Math.min(kept[n] ?? Infinity, k[n] ?? 0);
+      for (const n of new Set([...Object.keys(st.kept ?? {}), ...Object.keys(st.cut), ...Object.keys(kept)]))
+        kept[n] = Math.min(kept[n] ?? Infinity, keptOf(st, n));
     }
     const committed = starts[0]!.cut;
     for (const s of this.sessions.values()) {

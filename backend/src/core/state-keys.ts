@@ -7,6 +7,7 @@ const SEQ = 'r:seq:';
 const OUT = 'r:out:';
 const DEDUP = 'r:dd:';
 const CALLER = 'r:cl:';
+const GONE = 'r:gone:';
 
 /** The state key of the app's key `key`. */
 export function appKey(key: string): string {
@@ -51,6 +52,11 @@ export function dedupKey(src: NodeId): string {
 /** The replies kept for a session or sthread (a `CallerTable`, see `caller-table.ts`). */
 export function callerKey(caller: string): string {
   return CALLER + caller;
+}
+
+/** A node removed for good: the committed replies it held for this node's sthreads (see `RemovedTarget`). */
+export function goneKey(node: NodeId): string {
+  return GONE + node;
 }
 
 /** An outbox entry as stored: the message's payload and the version it was sent in. */

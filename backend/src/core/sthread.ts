@@ -61,6 +61,11 @@ export class Sthreads {
     for (const st of this.live.values()) st.retransmit(now);
   }
 
+  /** The sthreads whose pending call is addressed to `to`. */
+  waitingOn(to: NodeId): SthreadImpl[] {
+    return [...this.live.values()].filter((st) => st.pendingCall?.to === to);
+  }
+
   abandonAll(): void {
     const list = [...this.live.values()];
     this.live.clear();
@@ -72,18 +77,22 @@ export class SthreadImpl implements Sthread {
   readonly id: CallerId;
   readonly worldLine: WorldLine;
   deps: Deps;
-  private readonly node: SthreadHost;
+  private readonly host: SthreadHost;
   private readonly detachedAt: Version;
   private seq = 0;
   private pending: { seq: number; to: NodeId; payload: Json; sentAt: number; resolve: (v: Json) => void; reject: (e: unknown) => void } | null = null;
   private dead = false;
 
-  constructor(node: SthreadHost, id: CallerId, handle: SthreadHandle) {
-    this.node = node;
+  constructor(host: SthreadHost, id: CallerId, handle: SthreadHandle) {
+    this.host = host;
     this.id = id;
     this.worldLine = handle.worldLine;
     this.detachedAt = handle.version;
     this.deps = { ...handle.deps };
+  }
+
+  get node(): NodeId {
+    return this.host.id;
   }
 
   get handle(): SthreadHandle {
@@ -95,18 +104,18 @@ export class SthreadImpl implements Sthread {
     if (this.pending !== null) throw new Error(`sthread ${this.id}: calls are sequential; await the previous one`);
     const seq = ++this.seq;
     return new Promise<Json>((resolve, reject) => {
-      this.pending = { seq, to: target, payload, sentAt: this.node.now, resolve, reject };
-      this.node.sthreadSend(this, target, seq, payload, false);
+      this.pending = { seq, to: target, payload, sentAt: this.host.now, resolve, reject };
+      this.host.sthreadSend(this, target, seq, payload, false);
     });
   }
 
   merge<T>(fn: (ctx: ActionContext) => T): Promise<T> {
-    if (this.dead || !this.node.sthreadAlive(this)) {
+    if (this.dead || !this.host.sthreadAlive(this)) {
       return Promise.reject(new DseError('WorldLineChanged', `sthread ${this.id} was abandoned`));
     }
     try {
-      const [out, version] = this.node.sthreadMerge(this, fn);
-      this.deps = { [this.node.id]: version };
+      const [out, version] = this.host.sthreadMerge(this, fn);
+      this.deps = { [this.host.id]: version };
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
@@ -125,11 +134,28 @@ export class SthreadImpl implements Sthread {
     p.resolve(msg.result);
   }
 
+  /** The call waiting for a reply, if any. */
+  get pendingCall(): { seq: number; to: NodeId } | null {
+    return this.pending === null ? null : { seq: this.pending.seq, to: this.pending.to };
+  }
+
+  /**
+   * Answers call `seq` here, without a message: its target was removed, and this node holds what is
+   * left of it (`ActionContext.targetRemoved`). A reply from the removed node's committed state is
+   * within the cut: it adds no dependency.
+   */
+  answerLocally(seq: number, result: Json): void {
+    const p = this.pending;
+    if (p === null || p.seq !== seq || this.dead) return;
+    this.pending = null;
+    p.resolve(result);
+  }
+
   retransmit(now: number): void {
     const p = this.pending;
-    if (p === null || now - p.sentAt < this.node.retransmitMs) return;
+    if (p === null || now - p.sentAt < this.host.retransmitMs) return;
     p.sentAt = now;
-    this.node.sthreadSend(this, p.to, p.seq, p.payload, true);
+    this.host.sthreadSend(this, p.to, p.seq, p.payload, true);
   }
 
   abandon(): void {

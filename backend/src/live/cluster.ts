@@ -3,8 +3,9 @@ import { DseError } from '@dse/shared';
 import type { Namespace } from 'socket.io';
 import type { Coordinator } from '../core/coordinator';
 import type { Observer } from '../core/ports';
-import { committedReplies } from '../core/caller-table';
-import { appEntries, appKey } from '../core/state-keys';
+import type { RemovedReply } from '../core/caller-table';
+import { readRemovedNode } from '../core/removed';
+import { appKey } from '../core/state-keys';
 import { SessionHost } from '../core/session';
 import { RealClock, wallNow } from './clock';
 import type { ClusterContext, ClusterOptions, NodeEntry } from './cluster-context';
@@ -122,7 +123,7 @@ export class Cluster {
     // A node removed before (not among the stored record's nodes, but with committed versions in its
     // cut, frozen) is not started again: its state belongs to an older placement.
     const rec = await this.opts.storage.storage.loadCoordinator().catch(() => null);
-    const removed = (id: NodeId): boolean => rec !== null && !rec.nodes.includes(id) && (rec.cut[id] ?? 0) > 0;
+    const removed = (id: NodeId): boolean => rec !== null && !rec.nodes.includes(id) && ((rec.cut[id] ?? 0) > 0 || (rec.gone ?? []).includes(id));
     const ids = Array.from({ length: initialNodes }, (_, i) => `n${i + 1}`).filter((id) => !removed(id));
     await this.coordinator.start(ids);
     this.coordinator.addClient(SERVER_ENDPOINT);
@@ -267,7 +268,7 @@ export class Cluster {
    * entry is final; the requests still waiting on it are decided from the replies that checkpoint holds;
    * its app state goes back to the caller, for the nodes that take over its units.
    */
-  private async retire(id: NodeId): Promise<Record<string, Json>> {
+  private async retire(id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[] }> {
     if (this.hasNode(id)) this.supervisor.removeNode(id);
     for (const deadline = Date.now() + 20_000; this.coordinator.members.has(id) || this.coordinator.isRecovering;) {
       if (Date.now() > deadline) throw new DseError('Timeout', `${id}: the coordinator did not complete its removal in 20 s`);
@@ -275,16 +276,10 @@ export class Cluster {
       await new Promise((res) => setTimeout(res, 50));
     }
     const v = this.coordinator.cut[id] ?? 0;
-    const out: Record<string, Json> = {};
-    if (v === 0) {
-      this.host.nodeRemoved(id, committedReplies([]));
-      return out;
-    }
-    const cp = await this.opts.storage.storage.loadCheckpoint(id, v);
-    if (cp === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
-    for (const [k, val] of appEntries(cp.state)) out[k] = val;
-    this.host.nodeRemoved(id, committedReplies(cp.state));
-    return out;
+    const left = await readRemovedNode(this.opts.storage.storage, id, v);
+    if (left === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
+    this.host.nodeRemoved(id, left.replies);
+    return { state: left.appState, replies: left.sthreadReplies };
   }
 
   /** Applies a validated patch. A new mode or cut restarts every node in it (a new world-line from the cut). */

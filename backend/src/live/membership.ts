@@ -1,5 +1,6 @@
 import type { InspectionEvent, Json, NodeId } from '@dse/shared';
 import { DseError, fromJson, isDseError, toJson } from '@dse/shared';
+import type { RemovedReply } from '../core/caller-table';
 import type { Session, SpeculativeResult } from '../core/session';
 import type { PlacementView } from '../services/common';
 import type { MembershipStatus, ViewChange } from '../services/membership';
@@ -14,7 +15,7 @@ export interface MembershipHost {
    * Removes a node that is down for good: its versions above the cut roll back, the requests waiting on
    * it are decided; resolves to its committed app state (at the cut), read from storage.
    */
-  retire(id: NodeId): Promise<Record<string, Json>>;
+  retire(id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[] }>;
   log(line: string): void;
   emit(e: InspectionEvent): void;
   now(): number;
@@ -165,8 +166,8 @@ export class MembershipControl {
         await this.waitDrained(node);
         return { version: this.view.version, members: [...this.view.members], how: 'drained' as const };
       }
-      const state = await this.host.retire(node);
-      await this.change(before, members, members, `restore ${node}`, { from: node, state });
+      const left = await this.host.retire(node);
+      await this.change(before, members, members, `restore ${node}`, { from: node, state: left.state, replies: left.replies });
       return { version: this.view.version, members: [...this.view.members], how: 'restored' as const };
     }
   }

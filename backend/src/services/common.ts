@@ -53,6 +53,16 @@ export function wrongOwnerOf(result: Json): { owner: NodeId; version: number; me
 }
 
 /**
+ * Whether `result` is the answer an sthread gets from a node removed for good, for a call that did not
+ * happen there (`ActionContext.targetRemoved`): the call may go to whoever owns its unit now.
+ */
+export function isNodeRemovedAnswer(result: Json): boolean {
+  if (typeof result !== 'object' || result === null || Array.isArray(result)) return false;
+  const e = result.error;
+  return typeof e === 'object' && e !== null && !Array.isArray(e) && e.code === 'NodeRemoved';
+}
+
+/**
  * Where to send a request again after `WrongOwner` answer `w`: the owner it names, unless an answer under
  * a newer placement named another (`best` keeps the newest seen).
  */

@@ -2,6 +2,8 @@ import type { CallerId, Json, NodeId } from '@dse/shared';
 import { DseError, fromJson, isDseError, toJson } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/app';
 import { forwardContext, PENDING } from '../core/app';
+import type { RemovedReply } from '../core/caller-table';
+import { readRemovedReply } from '../core/caller-table';
 import { MEMBERSHIP_PREFIX, ownerOf, unitBusy, unitOfRequest, unitOfStateKey } from './placement';
 
 /**
@@ -93,7 +95,11 @@ export interface ViewChange {
   members: NodeId[];
   /** The members before (what a node that was not one, and so never heard of them, waits for). */
   prev?: NodeId[];
-  inherit?: { from: NodeId; state: Record<string, Json> };
+  /**
+   * A member removed while down: its committed app state, and the replies its committed state holds for
+   * sthreads (`sthreadReplies`), so that an sthread still waiting on it is answered (`targetRemoved`).
+   */
+  inherit?: { from: NodeId; state: Record<string, Json>; replies?: RemovedReply[] };
 }
 
 const VIEW = `${MEMBERSHIP_PREFIX}view`;
@@ -150,6 +156,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         (st: Sthread) =>
           body({
             id: st.id,
+            node: st.node,
             get handle() {
               return st.handle;
             },
@@ -282,6 +289,8 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
       // Work the removed member had under way in them (a running workflow) goes on here.
       inner.onInherit?.(wrapCtx(ctx), change.inherit.from, Object.keys(mine));
     }
+    // Calls of this node's sthreads to the removed member are answered here from now on (see `targetRemoved`).
+    if (change.inherit !== undefined) ctx.targetRemoved(change.inherit.from, change.inherit.replies ?? []);
     // Wait for the hand-off of every other old member (not the one inherited: it is down).
     const wait = isMember ? old.filter((n) => n !== self && n !== change.inherit?.from) : [];
     ctx.put(VIEW, toJson({ v: change.v, m: members, prev: old, wait }));
@@ -398,9 +407,18 @@ function parseChange(p: { [k: string]: Json }): ViewChange {
   }
   if (p.inherit !== undefined && p.inherit !== null) {
     const i = p.inherit;
-    if (!isObject(i) || typeof i.from !== 'string' || !isObject(i.state)) throw new DseError('BadRequest', 'membership: inherit is {from, state}');
+    if (!isObject(i) || typeof i.from !== 'string' || !isObject(i.state)) throw new DseError('BadRequest', 'membership: inherit is {from, state, replies?}');
     if ((members as string[]).includes(i.from)) throw new DseError('BadRequest', `membership: ${i.from} is inherited from, so it cannot stay a member`);
-    change.inherit = { from: i.from, state: i.state };
+    const replies: RemovedReply[] = [];
+    if (i.replies !== undefined && i.replies !== null) {
+      if (!Array.isArray(i.replies)) throw new DseError('BadRequest', 'membership: inherit.replies must be a list');
+      for (const r of i.replies) {
+        const read = readRemovedReply(r);
+        if (read === null) throw new DseError('BadRequest', 'membership: inherit.replies holds [caller, seq, {status: done|inProgress, ...}]');
+        replies.push(read);
+      }
+    }
+    change.inherit = { from: i.from, state: i.state, replies };
   }
   return change;
 }

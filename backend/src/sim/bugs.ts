@@ -99,6 +99,7 @@ export function plantServiceBug(app: App, bug: string | undefined): App {
         (st) =>
           body({
             id: st.id,
+            node: st.node,
             get handle() {
               return st.handle;
             },

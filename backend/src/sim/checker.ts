@@ -276,7 +276,8 @@ export class Checker {
     this.fail('durable-sync', `${e.from} sent ${e.kind} ${e.id} from version ${e.srcVersion}, which is not persisted`, e.t);
   }
 
-  private note(t: number, s: string): void {
+  /** Adds a line to the trace shown with a violation (a membership change, say). */
+  note(t: number, s: string): void {
     this.trace.push(`t=${t.toFixed(1)} ${s}`);
     if (this.trace.length > this.traceMax) this.trace.shift();
   }

@@ -1,5 +1,7 @@
 import type { Json, NodeId } from '@dse/shared';
 import { fromJson, isDseError, ownerOf, toJson, unitOfStateKey } from '@dse/shared';
+import type { RemovedReply } from '../core/caller-table';
+import { removedReplyJson } from '../core/caller-table';
 import type { Session, SessionHost, SpeculativeResult } from '../core/session';
 import type { PlacementView } from '../services/common';
 import type { MembershipStatus } from '../services/membership';
@@ -20,7 +22,9 @@ export interface MembershipWorld {
    * Kills `id` for good and takes it out of the runtime (the coordinator forgets it once the recovery
    * of its failure is over); resolves with its committed app state, read from storage at the cut.
    */
-  killAndRemove(id: NodeId): Promise<Record<string, Json>>;
+  killAndRemove(id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[] }>;
+  /** A line in the trace shown with a violation. */
+  note(message: string): void;
   fail(message: string): void;
 }
 
@@ -130,7 +134,7 @@ export class MembershipActor {
     const started = this.w.now();
     let members: NodeId[];
     let to: NodeId[];
-    let inherit: { from: NodeId; state: Record<string, Json> } | undefined;
+    let inherit: { from: NodeId; state: Record<string, Json>; replies: Json[] } | undefined;
     if (kind === 'add') {
       members = [...before.members, node].sort();
       to = members;
@@ -140,10 +144,12 @@ export class MembershipActor {
     } else {
       members = before.members.filter((n) => n !== node);
       to = members;
-      inherit = { from: node, state: await this.w.killAndRemove(node) };
+      const left = await this.w.killAndRemove(node);
+      inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson) };
       this.removed.add(node);
     }
     this.changes.push(`v${v} ${kind} ${node}`);
+    this.w.note(`membership v${v}: ${kind} ${node}${inherit !== undefined ? ` (its state at the cut read, ${Object.keys(inherit.state).length} keys)` : ''}`);
     const payload = toJson({ pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) });
     // Sent until every answer has committed (a rollback takes the nodes' views back with it: send again).
     for (;;) {
@@ -171,6 +177,7 @@ export class MembershipActor {
     }
     this.view.version = v;
     this.view.members = members;
+    this.w.note(`membership v${v} committed: members ${members.join(',')}`);
     if (v > this.clientView.version) {
       this.clientView.version = v;
       this.clientView.members = [...members];
@@ -187,7 +194,10 @@ export class MembershipActor {
         if (st === null || st.version < v || st.waitingFor.length > 0) return false;
         return asked[i] !== node || kind !== 'drain' || (Object.keys(st.units).length === 0 && st.pinned.length === 0);
       });
-      if (ok) return;
+      if (ok) {
+        this.w.note(`membership v${v}: hand-offs done`);
+        return;
+      }
       await this.w.sleep(5);
     }
   }

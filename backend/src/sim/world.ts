@@ -3,8 +3,8 @@ import { DseError, isDseError } from '@dse/shared';
 import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
-import { committedReplies } from '../core/caller-table';
-import { appEntries } from '../core/state-keys';
+import type { RemovedReply } from '../core/caller-table';
+import { readRemovedNode } from '../core/removed';
 import { DseNode } from '../core/node';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Network, Storage } from '../core/ports';
 import { SessionHost } from '../core/session';
@@ -511,8 +511,12 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     c.start(runtimeNodes(), { resume: true }).then(
       // A record saved before a removal names the removed node: forgotten again.
       () => {
-        if (c !== coordinator) return;
+        // Resolved by a crash too (a stopped coordinator's start gives up quietly).
+        if (c !== coordinator || coordinatorDown) return;
         for (const n of removed) c.removeNode(n);
+        // The exits it missed while down (a supervisor knows which processes run): a node whose process
+        // is gone is down, even if a hello it sent before dying arrived late.
+        for (const n of runtimeNodes()) if (!endpoints.has(n) && c.members.get(n) === 'up') c.nodeFailed(n, 'exit');
         coordinatorReady = true;
       },
       (e: unknown) => {
@@ -658,6 +662,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         isUp: (id) => nodes.get(id)?.status === 'up',
         killAndRemove: (id) => killAndRemove(id),
         fail: (m) => checker.fail('liveness', m, sched.now),
+        note: (m) => checker.note(sched.now, m),
       },
       founders,
       clientView!,
@@ -669,7 +674,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
    * versions above the cut, with what depends on them), reads its committed state at the cut: the app
    * state goes to its heirs, and the replies it holds decide the requests still waiting on it.
    */
-  const killAndRemove = async (id: NodeId): Promise<Record<string, Json>> => {
+  const killAndRemove = async (id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[] }> => {
     removing.add(id);
     crash(id);
     const coordinatorSettled = (): boolean => !coordinatorDown && coordinatorReady && !coordinator.isRecovering && coordinator.members.get(id) === 'down';
@@ -682,21 +687,15 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     }
     removed.add(id);
     const version = coordinator.cut[id] ?? 0;
-    const state: Record<string, Json> = {};
-    if (version === 0) {
-      host.nodeRemoved(id, committedReplies([]));
-      return state;
-    }
     for (;;) {
       try {
-        const cp = await storage.loadCheckpoint(id, version);
-        if (cp === null) {
+        const left = await readRemovedNode(storage, id, version);
+        if (left === null) {
           checker.fail('durability', `the committed checkpoint ${id}@${version} is not in storage`, sched.now);
-          return state;
+          return { state: {}, replies: [] };
         }
-        for (const [k, v] of appEntries(cp.state)) state[k] = v;
-        host.nodeRemoved(id, committedReplies(cp.state));
-        return state;
+        host.nodeRemoved(id, left.replies);
+        return { state: left.appState, replies: left.sthreadReplies };
       } catch {
         await sleep(5); // a simulated storage failure: read again
       }
@@ -731,8 +730,9 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   faultsOn = false;
   const allBack = (): boolean => !coordinatorDown;
   await drive(allBack, 1000);
+  // (Not one being removed: it stays down for good.)
   for (const id of runtimeNodes()) {
-    if (nodes.get(id)?.status === 'stopped') startNode(id);
+    if (nodes.get(id)?.status === 'stopped' && !removing.has(id)) startNode(id);
   }
   // A membership change under way is finished (they start only while faults are on).
   await drive(() => actorDone, 10_000);

@@ -98,7 +98,8 @@ export class MemoryStorage implements Storage {
 
   /** @internal */
   saveCoordinatorSync(record: CoordinatorRecord): void {
-    // The SQL storages refuse this too (their input checks): keep the contract the same.
+    // The SQL storages refuse these too (their input checks): keep the contract the same.
+    for (const n of record.gone ?? []) if (record.nodes.includes(n)) throw new DseError('BadRequest', `saveCoordinator: ${n} is both a member and gone`);
     if (record.kept !== undefined) {
       for (const n in record.cut)
         if ((record.kept[n] ?? Infinity) < record.cut[n]!) throw new DseError('BadRequest', `saveCoordinator: the restore point of ${n} is below its cut`);
@@ -129,7 +130,8 @@ export class MemoryStorage implements Storage {
         }
       }
     }
-    const { starts: _starts, ...stored } = record;
+    const { starts: _starts, gone, ...rest } = record;
+    const stored: CoordinatorRecord = gone !== undefined && gone.length > 0 ? { ...rest, gone } : rest;
     this.coordinator = structuredClone(stored);
   }
 

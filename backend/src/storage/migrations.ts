@@ -53,6 +53,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE dse_coordinator ADD COLUMN kept jsonb`,
     ],
   },
+  {
+    version: 3,
+    name: 'nodes removed for good',
+    statements: [
+      // Nodes removed from the cluster for good (null: none): a coordinator started from the record never
+      // counts them as members again.
+      `ALTER TABLE dse_coordinator ADD COLUMN gone jsonb`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -148,8 +148,8 @@ export class SqlStorage implements Storage {
 
   async loadCoordinator(): Promise<CoordinatorRecord | null> {
     const res = await this.run('loadCoordinator', (c) =>
-      c.query<{ world_line: string; cut: string | null; kept: string | null; recovery_cuts: string | null; nodes: string | null }>(
-        'SELECT world_line::text, cut::text AS cut, kept::text AS kept, recovery_cuts::text AS recovery_cuts, nodes::text AS nodes FROM dse_coordinator WHERE id = 1',
+      c.query<{ world_line: string; cut: string | null; kept: string | null; recovery_cuts: string | null; nodes: string | null; gone: string | null }>(
+        'SELECT world_line::text, cut::text AS cut, kept::text AS kept, recovery_cuts::text AS recovery_cuts, nodes::text AS nodes, gone::text AS gone FROM dse_coordinator WHERE id = 1',
       ),
     );
     const row = res.rows[0];
@@ -162,6 +162,7 @@ export class SqlStorage implements Storage {
       nodes: JSON.parse(row.nodes ?? '[]') as NodeId[],
     };
     if (row.kept !== null) rec.kept = JSON.parse(row.kept) as Cut;
+    if (row.gone !== null) rec.gone = JSON.parse(row.gone) as NodeId[];
     return rec;
   }
 
@@ -193,13 +194,14 @@ export class SqlStorage implements Storage {
         );
       }
       await c.query(
-        'UPDATE dse_coordinator SET world_line = GREATEST(world_line, $1), cut = $2, kept = $3, recovery_cuts = $4, nodes = $5, updated_at = now() WHERE id = 1',
+        'UPDATE dse_coordinator SET world_line = GREATEST(world_line, $1), cut = $2, kept = $3, recovery_cuts = $4, nodes = $5, gone = $6, updated_at = now() WHERE id = 1',
         [
           record.worldLine,
           cut,
           record.kept === undefined ? null : JSON.stringify(record.kept),
           JSON.stringify(record.recoveryCuts),
           JSON.stringify(record.nodes),
+          record.gone === undefined || record.gone.length === 0 ? null : JSON.stringify(record.gone),
         ],
       );
     });
@@ -412,6 +414,13 @@ function checkCoordinator(r: CoordinatorRecord): void {
   }
   if (!Array.isArray(r.nodes)) throw bad('saveCoordinator: nodes must be an array');
   for (const n of r.nodes) checkNode(n, 'saveCoordinator: nodes');
+  if (r.gone !== undefined) {
+    if (!Array.isArray(r.gone)) throw bad('saveCoordinator: gone must be an array');
+    for (const n of r.gone) {
+      checkNode(n, 'saveCoordinator: gone');
+      if (r.nodes.includes(n)) throw bad(`saveCoordinator: ${n} is both a member and gone`);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- error translation

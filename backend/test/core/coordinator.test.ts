@@ -395,4 +395,35 @@ describe('coordinator', () => {
     await persist(inner, again.c, 'n2', 2, 1, 0, {});
     expect(again.c.cut.n2).toBe(1);
   });
+
+  it('cheap cut: a node removed for good is forgotten only once a record without it is saved, and a restart never counts it again', async () => {
+    const storage = new MemoryStorage();
+    const t = setup(storage, 'cut', { cutKind: 'cheap' });
+    await t.c.start(['n1', 'n2', 'n3']);
+    for (const n of ['n1', 'n2', 'n3']) t.c.receive({ kind: 'hello', node: n, incarnation: 1 });
+    t.c.addClient('client');
+    for (const n of ['n1', 'n2', 'n3']) await persist(storage, t.c, n, 1, 1, 0, {});
+    t.c.nodeFailed('n3', 'exit');
+    await t.flush();
+    expect(t.c.worldLine).toBe(2);
+    for (const n of ['n1', 'n2']) for (const v of [2, 3]) await persist(storage, t.c, n, 2, v, v - 1, {});
+    // The cheap cut is a minimum over the members: n3, down at 1, holds it there.
+    expect(t.c.cut).toEqual({ n1: 1, n2: 1, n3: 1 });
+    t.c.removeNode('n3');
+    await t.flush();
+    // Forgotten, and only then the cut rises; the record saved first says n3 is gone.
+    expect(t.c.members.has('n3')).toBe(false);
+    expect(t.c.cut).toMatchObject({ n1: 3, n2: 3 });
+    const rec = await storage.loadCoordinator();
+    expect(rec?.nodes).toEqual(['n1', 'n2']);
+    expect(rec?.gone).toEqual(['n3']);
+    // A coordinator restarted from that record, told of all three (as a host that lost track would),
+    // leaves n3 out: its first world-line starts at or above the cut announced.
+    t.c.stop();
+    const u = setup(storage, 'cut', { cutKind: 'cheap' });
+    await u.c.start(['n1', 'n2', 'n3']);
+    expect(u.c.members.has('n3')).toBe(false);
+    expect(u.c.cut.n1).toBeGreaterThanOrEqual(3);
+    expect(u.c.cut.n2).toBeGreaterThanOrEqual(3);
+  });
 });

@@ -121,7 +121,7 @@ function checkSagas(
     // was told Orphaned), and went on where that node's state was taken over. Judged by its record.
     const orphanedAt = o.status === 'refused' && moving ? holders(views, workflowKey(id)) : [];
     if ((o.status === 'rolledBack' || o.status === 'refused') && orphanedAt.length === 0) {
-      if (mine.size > 0) fail(`rolled-back workflow ${id} left ${mine.size} bookings, e.g. step ${[...mine.keys()][0]}`);
+      if (mine.size > 0) fail(`rolled-back workflow ${id} (${o.status}) left ${mine.size} bookings, e.g. step ${[...mine.keys()][0]}`);
       continue;
     }
     const orphaned = orphanedAt.length > 0 ? obj(views.get(orphanedAt[0]!)?.appState.get(workflowKey(id)) ?? null) : null;

@@ -1,0 +1,31 @@
+import type { Json, NodeId, Version } from '@dse/shared';
+import type { CommittedReply, RemovedReply } from './caller-table';
+import { committedReplies, sthreadReplies } from './caller-table';
+import type { Storage } from './ports';
+import { appEntries } from './state-keys';
+
+/**
+ * What is left of a node removed for good while down: its checkpoint at the cut, read from storage.
+ * `appState` goes to the nodes that take over its units; `replies` decide the sessions' requests still
+ * waiting on it (`SessionHost.nodeRemoved`); `sthreadReplies` answer the sthreads still waiting on it
+ * (`ActionContext.targetRemoved`).
+ */
+export interface RemovedNode {
+  appState: Record<string, Json>;
+  replies: (caller: string, seq: number) => CommittedReply | null;
+  sthreadReplies: RemovedReply[];
+}
+
+/**
+ * Reads what is left of `id`, whose entry in the final cut is `version` (0: it never committed
+ * anything). Null when that checkpoint is not in storage (a durability failure: the caller says so).
+ * Storage errors go to the caller, who may read again.
+ */
+export async function readRemovedNode(storage: Storage, id: NodeId, version: Version): Promise<RemovedNode | null> {
+  if (version === 0) return { appState: {}, replies: committedReplies([]), sthreadReplies: [] };
+  const cp = await storage.loadCheckpoint(id, version);
+  if (cp === null) return null;
+  const appState: Record<string, Json> = {};
+  for (const [k, v] of appEntries(cp.state)) appState[k] = v;
+  return { appState, replies: committedReplies(cp.state), sthreadReplies: sthreadReplies(cp.state) };
+}
