@@ -159,6 +159,7 @@ ${table(
     'coordinator',
     'seeds',
     'seeds/min',
+    'seeds/CPU-min',
     'sim requests/s',
     'requests/seed',
     'crashes/seed',
@@ -168,6 +169,7 @@ ${table(
     'µs/report',
     'µs/cut change',
     'µs/other report',
+    'µs/report (mean)',
     'coordinator share of CPU',
   ],
   r.sim.map((s) => [
