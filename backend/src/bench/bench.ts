@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCommandLine } from '../command-line';
+import { commandLine } from '../command-line';
 import type { Mode } from '@dse/shared';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -32,7 +32,7 @@ import { cpuBetween, loopDelayRead, loopDelayReset } from './live/cpu';
 import { delayedStorage } from './live/delayed-storage';
 import type { KillSample } from './live/phases';
 import { kvLoad, kvSaturation, runWorkflows } from './live/phases';
-import type { Deployment, DeploymentKind } from './deployments';
+import type { Deployment } from './deployments';
 import { DEPLOYMENT_KINDS, embeddedDeployment, processesDeployment } from './deployments';
 import { SERVICES_APP } from './live/services-app';
 import { renderHtml } from './report/html';
@@ -51,7 +51,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--deployment processes|embedde
   [--kv-seconds S] [--loads 0.25,0.5,0.75] [--load-seconds S] [--kills K] [--interval MS] [--nodes N] [--rounds R] [--quiet]
 PostgreSQL when DATABASE_URL is set, else PGlite.`;
 
-const { values } = parseCommandLine(
+const { values, number, numbers, oneOf } = commandLine(
   {
     options: {
       quick: { type: 'boolean', default: false },
@@ -81,49 +81,24 @@ const { values } = parseCommandLine(
   USAGE,
 );
 
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-
-const num = (name: string, v: string | undefined, dflt: number, min = 0): number => {
-  const x = v === undefined ? dflt : Number(v);
-  if (!Number.isFinite(x) || x < min) {
-    process.stderr.write(`--${name}: expected a number >= ${min}, got ${v}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return x;
-};
-const oneOf = <T extends string>(name: string, v: string, allowed: readonly T[]): T => {
-  if (!(allowed as readonly string[]).includes(v)) {
-    process.stderr.write(`--${name}: expected ${allowed.join(' or ')}, got ${v}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return v as T;
-};
-const deploymentKind = oneOf<DeploymentKind>('deployment', values.deployment, DEPLOYMENT_KINDS);
+const deploymentKind = oneOf('deployment', values.deployment, DEPLOYMENT_KINDS);
 const observation = deploymentKind === 'embedded' ? 'off' : oneOf('observation', values.observation, ['full', 'summary', 'off'] as const);
 const peersWanted = oneOf('peers', values.peers, ['dbos', 'none'] as const) === 'dbos';
 const quick = values.quick;
-const delayMs = num('storage-delay-ms', values['storage-delay-ms'], 0);
-const workflowsN = Math.round(num('workflows', values.workflows, quick ? 20 : 100, 1));
-const warm = Math.round(num('warm', values.warm, quick ? 3 : 10));
-const stepsList = values.steps.split(',').map((s) => Math.round(num('steps', s, 1, 1)));
-const modes = values.modes.split(',').map((m) => m.trim()) as Mode[];
-for (const m of modes)
-  if (!MODES.includes(m)) {
-    process.stderr.write(`--modes: unknown mode ${m}\n${USAGE}\n`);
-    process.exit(2);
-  }
-const kvSessions = Math.round(num('kv-sessions', values['kv-sessions'], 32, 1));
-const kvSeconds = num('kv-seconds', values['kv-seconds'], quick ? 2 : 8);
+const delayMs = number('storage-delay-ms', values['storage-delay-ms'], { min: 0 });
+const workflowsN = Math.round(number('workflows', values.workflows, { default: quick ? 20 : 100, min: 1 }));
+const warm = Math.round(number('warm', values.warm, { default: quick ? 3 : 10, min: 0 }));
+const stepsList = numbers('steps', values.steps, { min: 1 }).map((n) => Math.round(n));
+const modes = values.modes.split(',').map((m) => oneOf('modes', m.trim(), MODES));
+const kvSessions = Math.round(number('kv-sessions', values['kv-sessions'], { min: 1 }));
+const kvSeconds = number('kv-seconds', values['kv-seconds'], { default: quick ? 2 : 8, min: 0 });
 const kvWarm = Math.min(1, kvSeconds / 2);
-const loadFractions = values.loads.trim() === '' ? [] : values.loads.split(',').map((s) => num('loads', s, 0.5));
-const loadSeconds = num('load-seconds', values['load-seconds'], quick ? 2 : 6);
-const kills = Math.round(num('kills', values.kills, quick ? 3 : 7));
-const interval = Math.round(num('interval', values.interval, 10, 5));
-const nodeCount = Math.round(num('nodes', values.nodes, 4, 2));
-const rounds = Math.round(num('rounds', values.rounds, quick ? 2 : 3, 1));
+const loadFractions = numbers('loads', values.loads, { min: 0, allowEmpty: true });
+const loadSeconds = number('load-seconds', values['load-seconds'], { default: quick ? 2 : 6, min: 0 });
+const kills = Math.round(number('kills', values.kills, { default: quick ? 3 : 7, min: 0 }));
+const interval = Math.round(number('interval', values.interval, { min: 5 }));
+const nodeCount = Math.round(number('nodes', values.nodes, { min: 2 }));
+const rounds = Math.round(number('rounds', values.rounds, { default: quick ? 2 : 3, min: 1 }));
 const kind: 'postgres' | 'pglite' = process.env.DATABASE_URL ? 'postgres' : 'pglite';
 
 const peersSkipped = !peersWanted

@@ -1,7 +1,7 @@
 import type { Json } from '@dse/shared';
 import type { CheckpointRecord, Storage } from '../core/ports';
 import { Rng } from '../sim/rng';
-import { lineChart } from './report/html';
+import { esc, lineChart, reportPage, table } from './report/page';
 
 /**
  * Big states (issue 20, item 5): one node whose state holds `keys` keys, a share of them changed each
@@ -156,8 +156,6 @@ export async function measureBig(b: BigBackend, keys: number, log: (s: string) =
   return row;
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
 /** The big-state report: delta cost against keys changed (one line per backend and state size), restore times, policies. */
 export function renderBigHtml(r: { startedAt: string; command: string; loadAvg: number[]; rows: BigRow[] }): string {
   const colors = ['#E69F00', '#0072B2', '#009E73', '#D55E00', '#CC79A7', '#56B4E9'];
@@ -177,18 +175,33 @@ export function renderBigHtml(r: { startedAt: string; command: string; loadAvg: 
     yLog: true,
     series,
   });
-  const rows = r.rows
-    .map(
-      (x) =>
-        `<tr><td>${esc(x.backend)}</td><td>${x.keys}</td><td>${x.fullMs}</td>${x.deltas.map((d) => `<td>${d.changed}: ${d.ms} ms (${d.usPerChangedKey} µs/key)</td>`).join('')}<td>${x.restoreAfterChainMs}</td><td>${x.restoreFullMs}</td><td>${x.perVersionMs.runtime} (${x.perVersionOverDelta.runtime}×)</td><td>${x.perVersionMs.bySize} (${x.perVersionOverDelta.bySize}×)</td></tr>`,
-    )
-    .join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>DSE big-state checkpoints</title>
-<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:24px auto;padding:0 16px;color:#222} table{border-collapse:collapse} th,td{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f4f4f4} .note{color:#555;font-size:14px} pre{background:#f7f7f7;padding:8px;font-size:12px;max-height:300px;overflow:auto}</style></head><body>
-<h1>Big states: checkpoint and restore</h1>
-<p class="note">${esc(r.startedAt)} · <code>${esc(r.command)}</code> · load average ${r.loadAvg.map((x) => x.toFixed(2)).join(' ')} at start. One node; values like <code>{"n":…,"at":…,"s":"…"}</code>. Figures from one run on a shared machine: read ratios and slopes.</p>
-${chart}
-<table><thead><tr><th>backend</th><th>keys</th><th>full snapshot ms</th><th>delta 0.1 %</th><th>delta 1 %</th><th>restore after 31 deltas ms</th><th>restore full ms</th><th>ms a version, runtime's policy (× a delta)</th><th>ms a version, by size only (× a delta)</th></tr></thead><tbody>${rows}</tbody></table>
-<pre>${esc(JSON.stringify(r, null, 1))}</pre></body></html>
-`;
+  return reportPage({
+    title: 'DSE big states: checkpoint and restore',
+    note: `${esc(r.startedAt)} · <code>${esc(r.command)}</code> · load average ${r.loadAvg.map((x) => x.toFixed(2)).join(' ')} at start. One node; values like <code>{"n":…,"at":…,"s":"…"}</code>. Figures from one run on a shared machine: read ratios and slopes.`,
+    body: `${chart}
+${table(
+  [
+    'backend',
+    'keys',
+    'full snapshot ms',
+    'delta 0.1 %',
+    'delta 1 %',
+    'restore after 31 deltas ms',
+    'restore full ms',
+    "ms a version, runtime's policy (× a delta)",
+    'ms a version, by size only (× a delta)',
+  ],
+  r.rows.map((x) => [
+    x.backend,
+    x.keys,
+    x.fullMs,
+    ...x.deltas.map((d) => `${d.changed}: ${d.ms} ms (${d.usPerChangedKey} µs/key)`),
+    x.restoreAfterChainMs,
+    x.restoreFullMs,
+    `${x.perVersionMs.runtime} (${x.perVersionOverDelta.runtime}×)`,
+    `${x.perVersionMs.bySize} (${x.perVersionOverDelta.bySize}×)`,
+  ]),
+)}`,
+    raw: r,
+  });
 }

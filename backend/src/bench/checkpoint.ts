@@ -1,4 +1,4 @@
-import { parseCommandLine } from '../command-line';
+import { commandLine } from '../command-line';
 import type { Json } from '@dse/shared';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -28,7 +28,7 @@ import { measureBig, renderBigHtml } from './checkpoint-big';
  * PostgreSQL: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test when it answers (a schema of
  * its own, dropped afterwards). The last line of `--json` output is one object with every figure.
  */
-const { values } = parseCommandLine(
+const { values, number, numbers } = commandLine(
   {
     options: {
       seconds: { type: 'string', default: '3' },
@@ -42,21 +42,13 @@ const { values } = parseCommandLine(
   },
   'usage: npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json] | --big [--keys 100000,1000000] [--backends pglite,postgres] [--json]',
 );
-const SECONDS = Number(values.seconds);
-const KEYS = Number(values.big ? 0 : (values.keys ?? 10000));
+const SECONDS = number('seconds', values.seconds, { positive: true });
+const KEYS = values.big ? 0 : number('keys', values.keys, { default: 10000, min: 100, integer: true });
 const CHANGED = Math.max(1, Math.round(KEYS / 100));
 const FULL_EVERY = 32;
 const NODES = 4;
 const GROUP = 8;
-const BIG_KEYS = values.big ? (values.keys ?? '100000,1000000').split(',').map(Number) : [];
-if (values.big && BIG_KEYS.some((k) => !Number.isInteger(k) || k < 1000)) {
-  process.stderr.write('--keys must be a comma-separated list of integers >= 1000\n');
-  process.exit(2);
-}
-if (!values.big && (!(SECONDS > 0) || !Number.isInteger(KEYS) || KEYS < 100)) {
-  process.stderr.write('--seconds must be positive and --keys an integer >= 100\n');
-  process.exit(2);
-}
+const BIG_KEYS = values.big ? numbers('keys', values.keys ?? '100000,1000000', { min: 1000, integer: true }) : [];
 const log = (s: string): void => void (values.json ? process.stderr : process.stdout).write(s + '\n');
 
 type Strategy = 'full' | 'delta';

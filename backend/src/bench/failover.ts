@@ -12,7 +12,7 @@
  *
  * The last line with `--json` is one object with every figure.
  */
-import { parseCommandLine } from '../command-line';
+import { commandLine } from '../command-line';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import { startServer } from '../server/server';
 import type { StorageKind } from '../storage/open';
 import { openStorage } from '../storage/open';
 
-const { values } = parseCommandLine(
+const { values, number, oneOf } = commandLine(
   {
     options: {
       kills: { type: 'string', default: '5' },
@@ -38,11 +38,11 @@ const { values } = parseCommandLine(
   },
   'usage: npm run bench:failover -- [--kills 5] [--interval 10] [--rate 50] [--latency-s 20] [--storage pglite|memory|postgres] [--json]',
 );
-const kills = Number(values.kills);
-const interval = Number(values.interval);
-const rate = Number(values.rate);
-const latencyS = Number(values['latency-s']);
-const storageKind = values.storage as StorageKind;
+const kills = number('kills', values.kills, { min: 1, integer: true });
+const interval = number('interval', values.interval, { min: 1 });
+const rate = number('rate', values.rate, { min: 0 });
+const latencyS = number('latency-s', values['latency-s'], { min: 1 });
+const storageKind = oneOf<StorageKind>('storage', values.storage, ['pglite', 'memory', 'postgres']);
 const say = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };

@@ -19,7 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCommandLine } from '../command-line';
+import { commandLine } from '../command-line';
 import { COMPILED } from '../storage/entry-points';
 import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
@@ -36,7 +36,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const USAGE = `usage: npm run bench:scale -- [--nodes 4,16,64] [--settle-s 30] [--startup-limit-s 600] [--kv-sessions 32] [--kv-seconds 10] [--kills 5] [--out DIR] [--quiet]
 PostgreSQL when DATABASE_URL is set, else PGlite.`;
 
-const { values } = parseCommandLine(
+const { values, number, numbers } = commandLine(
   {
     options: {
       nodes: { type: 'string', default: '4,16,64' },
@@ -53,24 +53,12 @@ const { values } = parseCommandLine(
   },
   USAGE,
 );
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const num = (name: string, v: string, min: number): number => {
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || x < min) {
-    process.stderr.write(`--${name}: expected a number >= ${min}, got ${v}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return x;
-};
-const sizes = values.nodes.split(',').map((s) => Math.round(num('nodes', s, 2)));
-const settleS = num('settle-s', values['settle-s'], 0);
-const startupLimitS = num('startup-limit-s', values['startup-limit-s'], 10);
-const kvSessions = Math.round(num('kv-sessions', values['kv-sessions'], 1));
-const kvSeconds = num('kv-seconds', values['kv-seconds'], 0.5);
-const kills = Math.round(num('kills', values.kills, 0));
+const sizes = numbers('nodes', values.nodes, { min: 2 }).map((n) => Math.round(n));
+const settleS = number('settle-s', values['settle-s'], { min: 0 });
+const startupLimitS = number('startup-limit-s', values['startup-limit-s'], { min: 10 });
+const kvSessions = Math.round(number('kv-sessions', values['kv-sessions'], { min: 1 }));
+const kvSeconds = number('kv-seconds', values['kv-seconds'], { min: 0.5 });
+const kills = Math.round(number('kills', values.kills, { min: 0 }));
 const say = (s: string): void => {
   if (!values.quiet) process.stderr.write(`${s}\n`);
 };

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import type { CutKind, Mode } from '@dse/shared';
-import { parseCommandLine } from '../command-line';
+import { commandLine } from '../command-line';
 import type { SimOptions } from '../sim/world';
 import { DEFAULT_SIM_OPTIONS, emptyCoordinatorMeter, runSeed } from '../sim/world';
 import type { CostRow } from './coordinator-cost';
@@ -30,7 +30,7 @@ import { renderScaleHtml } from './report/scale-html';
  * simulates about as many node-steps.
  */
 const USAGE = 'usage: npm run bench:sim -- [--nodes 4,16,64,256] [--seeds 100] [--no-before] [--no-coordinator] [--out bench-results] [--json]';
-const { values } = parseCommandLine(
+const { values, number, numbers } = commandLine(
   {
     options: {
       nodes: { type: 'string', default: '4,16,64,256' },
@@ -44,15 +44,8 @@ const { values } = parseCommandLine(
   },
   USAGE,
 );
-function fail(msg: string): never {
-  process.stderr.write(`${msg}\n${USAGE}\n`);
-  process.exit(2);
-}
-const seeds = Number(values.seeds);
-if (!Number.isInteger(seeds) || seeds < 1) fail(`--seeds must be a positive integer, not ${values.seeds}`);
-const sizes = values.nodes.split(',').map(Number);
-if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 1024))
-  fail(`--nodes must be a comma-separated list of integers from 1 to 1024, not ${values.nodes}`);
+const seeds = number('seeds', values.seeds, { min: 1, integer: true });
+const sizes = numbers('nodes', values.nodes, { min: 1, max: 1024, integer: true });
 const out = (s: string): void => void (values.json ? process.stderr : process.stdout).write(`${s}\n`);
 const seedsAt = (n: number): number => Math.max(3, Math.round((seeds * 4) / n));
 

@@ -22,7 +22,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeId, NumberedEvent } from '@dse/shared';
-import { parseCommandLine } from '../command-line';
+import { commandLine } from '../command-line';
 import type { RunningServer } from '../server/server';
 import { startServer } from '../server/server';
 import { dropSchema } from '../storage/postgres';
@@ -38,7 +38,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const USAGE = `usage: npm run bench:soak -- [--minutes 60] [--nodes 4] [--kill-every-s 60] [--sample-s 10] [--spare 1] [--warmup-min 5] [--out DIR] [--quiet]
 PostgreSQL when DATABASE_URL is set, else PGlite.`;
 
-const { values } = parseCommandLine(
+const { values, number } = commandLine(
   {
     options: {
       minutes: { type: 'string', default: '60' },
@@ -55,24 +55,12 @@ const { values } = parseCommandLine(
   },
   USAGE,
 );
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const num = (name: string, v: string | undefined, dflt: number, min: number): number => {
-  const x = v === undefined ? dflt : Number(v);
-  if (!Number.isFinite(x) || x < min) {
-    process.stderr.write(`--${name}: expected a number >= ${min}, got ${v}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return x;
-};
-const minutes = num('minutes', values.minutes, 60, 0.1);
-const nodeCount = Math.round(num('nodes', values.nodes, 4, 2));
-const killEveryS = num('kill-every-s', values['kill-every-s'], 60, 5);
-const sampleS = num('sample-s', values['sample-s'], 10, 1);
-const spare = Math.min(nodeCount - 1, Math.round(num('spare', values.spare, 1, 0)));
-const warmupMin = num('warmup-min', values['warmup-min'], Math.min(5, minutes / 6), 0);
+const minutes = number('minutes', values.minutes, { min: 0.1 });
+const nodeCount = Math.round(number('nodes', values.nodes, { min: 2 }));
+const killEveryS = number('kill-every-s', values['kill-every-s'], { min: 5 });
+const sampleS = number('sample-s', values['sample-s'], { min: 1 });
+const spare = Math.min(nodeCount - 1, Math.round(number('spare', values.spare, { min: 0 })));
+const warmupMin = number('warmup-min', values['warmup-min'], { default: Math.min(5, minutes / 6), min: 0 });
 const say = (s: string): void => {
   if (!values.quiet) process.stderr.write(`${s}\n`);
 };

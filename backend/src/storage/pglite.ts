@@ -23,13 +23,29 @@ export interface PgliteOptions {
   dataDir: string;
 }
 
+/**
+ * node-postgres's client as the storage's connection. Its `query` types rows as `QueryResultRow` (an
+ * index signature), which the storage's row interfaces have not: the caller's row type is passed on
+ * with that signature added, as postgres.ts does.
+ */
+function sqlConnection(client: pg.Client): SqlConnection {
+  return {
+    query<R extends object>(text: string, values?: unknown[]) {
+      return client.query<R & pg.QueryResultRow>(text, values);
+    },
+  };
+}
+
 /** One connection, used by one transaction at a time: PGlite is a single-user PostgreSQL. */
 class SingleConnectionPool implements SqlPool {
   private tail: Promise<unknown> = Promise.resolve();
-  constructor(private readonly client: pg.Client) {}
+  private readonly connection: SqlConnection;
+  constructor(client: pg.Client) {
+    this.connection = sqlConnection(client);
+  }
 
   withConnection<T>(fn: (c: SqlConnection) => Promise<T>): Promise<T> {
-    const run = this.tail.then(() => fn(this.client as unknown as SqlConnection));
+    const run = this.tail.then(() => fn(this.connection));
     this.tail = run.catch(() => undefined);
     return run;
   }

@@ -1,4 +1,4 @@
-import type { ErrorCode, Json, NodeId, Version, WorldLine } from '@dse/shared';
+import type { ErrorCode, NodeId, Version, WorldLine } from '@dse/shared';
 import { DseError, ERROR_CODES } from '@dse/shared';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMPILED, entryPoint } from './entry-points';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Storage } from '../core/ports';
+import type { WorkerCalls, WorkerError, WorkerMethod, WorkerReply, WorkerRequest } from './worker-protocol';
 
 // From the build, the worker's own bundle; from the sources, a starter that loads its TypeScript with tsx.
 const WORKER = COMPILED ? entryPoint('storage/pglite-worker').file : fileURLToPath(new URL('./pglite-worker.mjs', import.meta.url));
@@ -26,7 +27,7 @@ export class WorkerPgliteStorage implements Storage {
     private readonly port: MessagePort,
     readonly describe: string,
   ) {
-    port.on('message', (m: { id: number; value?: unknown; error?: { code: string; message: string } }) => {
+    port.on('message', (m: WorkerReply) => {
       const p = this.pending.get(m.id);
       if (p === undefined) return;
       this.pending.delete(m.id);
@@ -55,7 +56,7 @@ export class WorkerPgliteStorage implements Storage {
     return new Promise((resolve, reject) => {
       const onError = (e: unknown): void => reject(e instanceof DseError ? e : new DseError('StorageCorrupt', `PGlite worker: ${String(e)}`));
       worker.once('error', onError);
-      port1.once('message', (m: { id: number; value?: { describe: string }; error?: { code: string; message: string } }) => {
+      port1.once('message', (m: WorkerReply & { value?: { describe: string } }) => {
         worker.off('error', onError);
         if (m.error !== undefined) {
           void worker.terminate();
@@ -67,18 +68,24 @@ export class WorkerPgliteStorage implements Storage {
     });
   }
 
-  private call(method: string, args: unknown[]): Promise<unknown> {
+  /**
+   * Posts a call and resolves with its answer. The answer comes from the worker's thread as plain data:
+   * it is the method's result by the protocol both sides are typed against (worker-protocol.ts), which
+   * this one assertion takes on trust.
+   */
+  private call<M extends WorkerMethod>(method: M, ...args: WorkerCalls[M]['args']): Promise<WorkerCalls[M]['result']> {
     if (this.closed) return Promise.reject(new DseError('StorageUnavailable', 'storage: closed'));
     const id = this.nextId++;
+    const request: WorkerRequest<M> = { id, method, args };
     return new Promise((resolve, reject) => {
       try {
-        this.port.postMessage({ id, method, args });
+        this.port.postMessage(request);
       } catch (e) {
         // Not data (a function, a symbol, …): nothing was sent.
         reject(new DseError('BadRequest', `storage: ${method}: its arguments are not plain data (${e instanceof Error ? e.message : String(e)})`));
         return;
       }
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: (v) => resolve(v as WorkerCalls[M]['result']), reject });
     });
   }
 
@@ -88,42 +95,42 @@ export class WorkerPgliteStorage implements Storage {
   }
 
   writeCheckpoints(records: readonly CheckpointRecord[]): Promise<void> {
-    return this.call('writeCheckpoints', [records]) as Promise<void>;
+    return this.call('writeCheckpoints', records);
   }
   async loadCheckpoint(node: NodeId, version: Version): Promise<LoadedCheckpoint | null> {
-    const cp = (await this.call('loadCheckpoint', [node, version])) as (Omit<LoadedCheckpoint, 'state'> & { state: [string, Json][] }) | null;
+    const cp = await this.call('loadCheckpoint', node, version);
     return cp === null ? null : { ...cp, state: new Map(cp.state) };
   }
   listCheckpoints(worldLine: WorldLine): Promise<CheckpointMeta[]> {
-    return this.call('listCheckpoints', [worldLine]) as Promise<CheckpointMeta[]>;
+    return this.call('listCheckpoints', worldLine);
   }
   loadCoordinator(): Promise<CoordinatorRecord | null> {
-    return this.call('loadCoordinator', []) as Promise<CoordinatorRecord | null>;
+    return this.call('loadCoordinator');
   }
   saveCoordinator(record: CoordinatorRecord): Promise<void> {
-    return this.call('saveCoordinator', [record]) as Promise<void>;
+    return this.call('saveCoordinator', record);
   }
   prune(node: NodeId, version: Version): Promise<void> {
-    return this.call('prune', [node, version]) as Promise<void>;
+    return this.call('prune', node, version);
   }
   rowCount(node?: NodeId): Promise<number> {
-    return this.call('rowCount', [node]) as Promise<number>;
+    return this.call('rowCount', node);
   }
 
   /** A statement of its own on the database (tests and tools; the runtime goes through the methods above). */
   query(sql: string, values?: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.call('query', [sql, values]) as Promise<Record<string, unknown>[]>;
+    return this.call('query', sql, values);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.call('close', []).catch(() => undefined);
+    await this.call('close').catch(() => undefined);
     this.closed = true;
     await this.worker.terminate();
   }
 }
 
-function asError(e: { code: string; message: string }): DseError {
+function asError(e: WorkerError): DseError {
   const code = (e.code in ERROR_CODES ? e.code : 'Internal') as ErrorCode;
   return new DseError(code, e.message);
 }

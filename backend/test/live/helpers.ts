@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InspectionEvent, NumberedEvent } from '@dse/shared';
+import type { InspectionEvent, NumberedEvent, ServiceRequestInfo } from '@dse/shared';
+import { ServiceRequestInfoSchema } from '@dse/shared';
 import type { RunningServer, ServerOptions } from '../../src/server/server';
 import { startServer } from '../../src/server/server';
 
@@ -14,6 +15,23 @@ export async function waitFor<T>(what: string, cond: () => T | undefined | null 
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * Polls `GET /api/requests/:id` until the service request is committed, and returns it; fails when it
+ * is rolled back, or is not committed within `timeoutMs`.
+ */
+export async function committed(t: Pick<TestServer, 'api'>, id: string, timeoutMs = 30_000): Promise<ServiceRequestInfo> {
+  const end = Date.now() + timeoutMs;
+  let last: Record<string, unknown> = {};
+  while (Date.now() < end) {
+    const r = await t.api('GET', `/api/requests/${id}`);
+    last = r.json;
+    if (r.json.status === 'committed') return ServiceRequestInfoSchema.parse(r.json);
+    if (r.json.status === 'rolled-back') throw new Error(`request ${id} rolled back`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`request ${id} not committed: ${JSON.stringify(last)}`);
 }
 
 export interface TestServer {

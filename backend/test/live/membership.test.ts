@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServiceRequestInfo } from '@dse/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from './helpers';
-import { startTestServer, waitFor } from './helpers';
+import { committed, startTestServer, waitFor } from './helpers';
 
 /**
  * Adding and removing nodes loses nothing (issue 18), on real node processes (PGlite): keys written
@@ -23,19 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
-
-async function committed(id: string): Promise<ServiceRequestInfo> {
-  const end = Date.now() + 30_000;
-  let last: Record<string, unknown> = {};
-  while (Date.now() < end) {
-    const r = await t.api('GET', `/api/requests/${id}`);
-    last = r.json;
-    if (r.json.status === 'committed') return r.json as unknown as ServiceRequestInfo;
-    if (r.json.status === 'rolled-back') throw new Error(`request ${id} rolled back`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error(`request ${id} not committed: ${JSON.stringify(last)}`);
-}
 
 const KEYS = Array.from({ length: 16 }, (_, i) => `user${i}`);
 
@@ -66,7 +52,7 @@ describe('membership changes on the live cluster', () => {
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       last = r.json.id as string;
     }
-    await committed(last);
+    await committed(t, last);
     await readAll('reader-0');
 
     // Add a node: the keys it wins move to it, through the runtime.
@@ -102,7 +88,7 @@ describe('membership changes on the live cluster', () => {
     // A write after all that commits, and reads back.
     const w = await t.api('POST', '/api/service', { session: 'writer-2', svc: 'kv', payload: { op: 'put', key: 'after', value: 1 } });
     expect(w.status).toBe(200);
-    await committed(w.json.id as string);
+    await committed(t, w.json.id as string);
   }, 180_000);
 
   it('bad input changes nothing: an unknown node, the last member', async () => {
@@ -125,8 +111,7 @@ describe('membership across a server restart', () => {
       let last = '';
       for (const key of keys)
         last = (await a.api('POST', '/api/service', { session: 'w', svc: 'kv', payload: { op: 'put', key, value: key } })).json.id as string;
-      const end = Date.now() + 30_000;
-      while ((await a.api('GET', `/api/requests/${last}`)).json.status !== 'committed' && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      await committed(a, last);
       const drain = await a.api('DELETE', '/api/nodes/n2');
       expect(drain.json).toMatchObject({ ok: true, how: 'drained', version: 1, members: ['n1', 'n3'] });
       // Stopped at once: DELETE answers only once the stored record no longer lists n2.

@@ -1,10 +1,10 @@
-import type { CommandReply, Json, NumberedEvent, ServiceRequestInfo, WorkloadKind } from '@dse/shared';
+import type { CommandReply, Json, NumberedEvent, WorkloadKind } from '@dse/shared';
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvNode, topicNode, walNode } from '../../src/services';
 import type { TestServer } from './helpers';
-import { startTestServer, waitFor } from './helpers';
+import { committed, startTestServer, waitFor } from './helpers';
 
 /**
  * The `service` command (HTTP `POST /api/service` and Socket.IO) on the default `playground` app,
@@ -31,19 +31,6 @@ function command(c: unknown): Promise<CommandReply> {
 
 const nodes = (): string[] => t.server.cluster.nodeIds();
 
-async function committed(id: string): Promise<ServiceRequestInfo> {
-  let last: Record<string, unknown> = {};
-  const end = Date.now() + 30_000;
-  while (Date.now() < end) {
-    const r = await t.api('GET', `/api/requests/${id}`);
-    last = r.json;
-    if (r.json.status === 'committed') return r.json as unknown as ServiceRequestInfo;
-    if (r.json.status === 'rolled-back') throw new Error(`request ${id} rolled back`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error(`request ${id} not committed: ${JSON.stringify(last)}`);
-}
-
 describe('the service command', () => {
   it('HTTP: a wal append, then a committed read sees it once it is committed', async () => {
     const append = await t.api('POST', '/api/service', { session: 'svc-http', svc: 'wal', payload: { op: 'append', log: 'audit', data: { note: 'hello' } } });
@@ -56,7 +43,7 @@ describe('the service command', () => {
     const spec = await t.api('POST', '/api/service', { session: 'svc-http', svc: 'wal', payload: { op: 'read', log: 'audit' } });
     expect(spec.json).toMatchObject({ ok: true, seq: 2, result: { entries: [{ pos: 0, data: { note: 'hello' } }], committed: false, length: 1 } });
 
-    const done = await committed(id);
+    const done = await committed(t, id);
     expect(done).toMatchObject({ svc: 'wal', status: 'committed', result: { pos: 0 } });
     // A committed-only read (the server fills upTo from the cut) from another session sees it.
     const read = await t.api('POST', '/api/service', { session: 'svc-http-reader', svc: 'wal', payload: { op: 'read', log: 'audit', committed: true } });
@@ -97,7 +84,7 @@ describe('the service command', () => {
     const again = await command({ type: 'service', session: 'svc-io', svc: 'wf', payload: { op: 'start', id: 'w1', steps: [] } });
     expect(again).toMatchObject({ error: { code: 'Conflict' } });
     // The refused request is a request all the same: it is kept, and commits.
-    const info = await committed((refused as { id: string }).id);
+    const info = await committed(t, (refused as { id: string }).id);
     expect(info.result).toMatchObject({ error: { code: 'BadRequest' } });
   });
 

@@ -1,6 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Storage } from '../../core/ports';
+import { MemoryStorage } from '../../storage/memory';
 import type { OpenedStorage } from '../../storage/open';
+import { SqlStorage } from '../../storage/sql';
+import { WorkerPgliteStorage } from '../../storage/worker-storage';
 
 /**
  * Memory and storage readings for the live-cluster benchmarks (`bench:scale`, `bench:soak`): the server
@@ -80,19 +84,27 @@ export interface StorageSize {
   folderBytes: number | null;
 }
 
+/** What a storage can tell of its size beyond the Storage port: its rows, and (PGlite in its worker) a query. */
 interface Countable {
-  rowCount?: (node?: string) => Promise<number> | number;
-  query?: (sql: string, values?: unknown[]) => Promise<Record<string, unknown>[] | { rows: Record<string, unknown>[] }>;
+  rowCount(): Promise<number> | number;
+  query?: (sql: string) => Promise<Record<string, unknown>[]>;
 }
 
-/** What the storage holds: rows, and bytes where the storage can say (PGlite and PostgreSQL via SQL, PGlite's folder). */
+/** The storage's size readings, by its kind; null for a kind that has none. */
+function countable(s: Storage): Countable | null {
+  if (s instanceof WorkerPgliteStorage) return { rowCount: () => s.rowCount(), query: (sql) => s.query(sql) };
+  if (s instanceof SqlStorage || s instanceof MemoryStorage) return { rowCount: () => s.rowCount() };
+  return null;
+}
+
+/** What the storage holds: rows, and bytes where the storage can say (PGlite's table via SQL, PGlite's folder). */
 export async function storageSize(opened: OpenedStorage, dataDir: string | null): Promise<StorageSize> {
-  const s = opened.storage as unknown as Countable;
-  const rows = typeof s.rowCount === 'function' ? await Promise.resolve(s.rowCount()).catch(() => null) : null;
+  const s = countable(opened.storage);
+  const rows = s === null ? null : await Promise.resolve(s.rowCount()).catch(() => null);
   let tableBytes: number | null = null;
-  if (typeof s.query === 'function') {
+  if (s?.query !== undefined) {
     const r = await s.query("SELECT pg_total_relation_size('dse_checkpoints')::text AS b").catch(() => null);
-    const first = r === null ? undefined : Array.isArray(r) ? r[0] : r.rows[0];
+    const first = r?.[0];
     if (first !== undefined) tableBytes = Number(first.b);
   }
   return { rows, tableBytes, folderBytes: dataDir === null ? null : folderBytes(dataDir) };

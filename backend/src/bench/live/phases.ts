@@ -355,21 +355,19 @@ export async function runRecovery(
         1,
       ).catch(() => null);
       if (cut === null && process.env.DSE_BENCH_STALL_DUMP !== undefined) {
-        const c = cluster.coordinator as unknown as Record<string, unknown>;
+        const co = cluster.coordinator;
+        const c = internals<CoordinatorInternals>(co);
         const graph: Record<string, unknown> = {};
-        for (const [n, m] of c.graph as Map<string, Map<number, unknown>>) graph[n] = [...m.entries()].slice(0, 6);
+        for (const [n, m] of c.graph ?? []) graph[n] = [...m.entries()].slice(0, 6);
         process.stderr.write(
-          `\nSTALL DUMP w=${w} victim=${victim} coordinator wl=${String(c.worldLine)} cut=${JSON.stringify(c.cut)} members=${JSON.stringify([...(c.members as Map<string, string>)])} recovering=${String(c.recovering)} wanted=${String(c.recoveryWanted)} waiting=${JSON.stringify([...(c.waiting as Set<string>)])}\ngraph=${JSON.stringify(graph)}\nevents=${JSON.stringify(events.slice(0, 40))}\nnodes=${JSON.stringify(cluster.info(0).nodes)}\n`,
+          `\nSTALL DUMP w=${w} victim=${victim} coordinator wl=${co.worldLine} cut=${JSON.stringify(co.cut)} members=${JSON.stringify([...co.members])} recovering=${String(c.recovering)} wanted=${String(c.recoveryWanted)} waiting=${JSON.stringify([...(c.waiting ?? [])])}\ngraph=${JSON.stringify(graph)}\nevents=${JSON.stringify(events.slice(0, 40))}\nnodes=${JSON.stringify(cluster.info(0).nodes)}\n`,
         );
         for (const sess of cluster.host.allSessions()) {
           if (!sess.id.startsWith(`bench.rec.${tag}`)) continue;
-          const x = sess as unknown as {
-            inFlight: { seq: number; node: string; status: string; probe: boolean; sentWorldLine: number } | null;
-            firstOpen: number;
-            requests: { seq: number; node: string; status: string; probe: boolean; worldLine: number }[];
-          };
+          const x = internals<SessionInternals>(sess);
+          const f = x.inFlight ?? null;
           process.stderr.write(
-            `session ${sess.id} hostWl=${cluster.host.worldLine} inFlight=${JSON.stringify(x.inFlight === null ? null : { seq: x.inFlight.seq, node: x.inFlight.node, status: x.inFlight.status, probe: x.inFlight.probe, wl: x.inFlight.sentWorldLine })} open=${JSON.stringify(x.requests.slice(x.firstOpen).map((r) => [r.seq, r.node, r.status, r.probe, r.worldLine]))}\n`,
+            `session ${sess.id} hostWl=${cluster.host.worldLine} inFlight=${JSON.stringify(f === null ? null : { seq: f.seq, node: f.node, status: f.status, probe: f.probe, wl: f.sentWorldLine })} open=${JSON.stringify((x.requests ?? []).slice(x.firstOpen ?? 0).map((r) => [r.seq, r.node, r.status, r.probe, r.worldLine]))}\n`,
           );
         }
       }
@@ -402,4 +400,39 @@ export async function runRecovery(
     await Promise.race([Promise.all(background), sleep(5000)]);
   }
   return out;
+}
+
+/** The coordinator's private state the stall dump prints. */
+interface CoordinatorInternals {
+  graph: ReadonlyMap<string, ReadonlyMap<number, unknown>>;
+  waiting: ReadonlySet<string>;
+  recovering: boolean;
+  recoveryWanted: boolean;
+}
+
+/** A session's private state the stall dump prints: its requests from the first still open. */
+interface SessionInternals {
+  inFlight: RequestInternals | null;
+  firstOpen: number;
+  requests: readonly RequestInternals[];
+}
+
+interface RequestInternals {
+  seq: number;
+  node: string;
+  status: string;
+  probe: boolean;
+  worldLine: number;
+  sentWorldLine: number;
+}
+
+/**
+ * The private state of the coordinator or of a session, for the stall dump (DSE_BENCH_STALL_DUMP) only.
+ * core/ keeps it private, may change it, and no API tells it (nor should one, for a benchmark's
+ * debugging aid), so this is the one place that looks inside. It needs no assertion: any object may be
+ * read as one whose fields are all optional, and what those fields are is taken on trust from `T`.
+ * So a field renamed there prints as missing instead of failing the run.
+ */
+function internals<T extends object>(o: object): Partial<T> {
+  return o;
 }

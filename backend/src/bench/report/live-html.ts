@@ -1,37 +1,5 @@
-import type { Series } from './html';
-import { esc, lineChart, table } from './html';
+import { esc, goalList, lineChart, reportPage, seriesStyle, table } from './page';
 import type { ScaleResult, SoakResult } from './live-types';
-
-/** Okabe-Ito colours and markers for the curves of the live-cluster reports. */
-const PALETTE: { color: string; dash: string; marker: Series['marker'] }[] = [
-  { color: '#0072B2', dash: '', marker: 'circle' },
-  { color: '#E69F00', dash: '6 3', marker: 'square' },
-  { color: '#009E73', dash: '2 3', marker: 'triangle' },
-  { color: '#CC79A7', dash: '8 2', marker: 'diamond' },
-  { color: '#D55E00', dash: '1 3', marker: 'circle' },
-  { color: '#56B4E9', dash: '4 2', marker: 'square' },
-];
-const style = (i: number): { color: string; dash: string; marker: Series['marker'] } => PALETTE[i % PALETTE.length]!;
-
-function page(title: string, note: string, body: string, raw: unknown): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;max-width:1340px;margin:24px auto;padding:0 16px;color:#222}
-.charts{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0;border:1px solid #ddd;border-radius:6px;padding:4px;background:#fff}
-table{border-collapse:collapse;margin:8px 0 20px} th,td{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f4f4f4}
-.note{color:#555;font-size:14px} .met{color:#006d4f} .miss{color:#b03000;font-weight:600}
-code{background:#f4f4f4;padding:1px 4px;border-radius:3px} pre{background:#f7f7f7;padding:8px;overflow:auto;max-height:300px;font-size:12px}
-</style></head><body>
-<h1>${esc(title)}</h1>
-<p class="note">${note}</p>
-${body}
-<h2>Raw result</h2>
-<pre>${esc(JSON.stringify(raw, null, 1))}</pre>
-</body></html>
-`;
-}
 
 const machineNote = (r: { startedAt: string; command: string; machine: SoakResult['machine']; compiled: boolean; elapsedMs: number }): string =>
   `${esc(r.startedAt)} · <code>${esc(r.command)}</code> · ${r.compiled ? 'compiled JavaScript (backend/dist)' : 'TypeScript under tsx'} · machine: ${r.machine.cpus} CPUs, load ${r.machine.loadAvgStart.join(' ')} at start, ${r.machine.loadAvgEnd.join(' ')} at the end (shared with other work), Node ${esc(r.machine.node)} · ${(r.elapsedMs / 60_000).toFixed(1)} min.`;
@@ -40,9 +8,9 @@ const machineNote = (r: { startedAt: string; command: string; machine: SoakResul
 export function renderScaleHtml(r: ScaleResult): string {
   const ns = r.rows.map((x) => x.nodes);
   const chart = (title: string, yLabel: string, series: { name: string; points: [number, number][] }[]): string =>
-    lineChart({ title, xLabel: 'node processes', yLabel, xTicks: ns, series: series.map((s, i) => ({ ...s, ...style(i) })) });
+    lineChart({ title, xLabel: 'node processes', yLabel, xTicks: ns, series: series.map((s, i) => ({ ...s, ...seriesStyle(i) })) });
   const body = `<h2>Goals</h2>
-<ul>${r.goals.map((g) => `<li class="${g.met === false ? 'miss' : 'met'}">${g.met === null ? '?' : g.met ? '✓ met' : '✕ missed'} — ${esc(g.goal)}: ${g.value ?? '—'} (${esc(g.target)})</li>`).join('')}</ul>
+${goalList(r.goals)}
 <div class="charts">
 ${chart('Memory against N', 'MB (resident)', [
   { name: 'server, idle (after settling)', points: r.rows.map((x) => [x.nodes, x.serverIdle.rssMb]) },
@@ -94,12 +62,12 @@ ${table(
     x.loadAvg1m,
   ]),
 )}`;
-  return page(
-    'DSE live cluster at scale',
-    `${machineNote(r)} Storage ${r.storage}; checkpoint every ${r.checkpointIntervalMs} ms; memory read ${r.settleS} s after every node was up. The server's figure is its whole process (PGlite's worker thread included).`,
+  return reportPage({
+    title: 'DSE live cluster at scale',
+    note: `${machineNote(r)} Storage ${r.storage}; checkpoint every ${r.checkpointIntervalMs} ms; memory read ${r.settleS} s after every node was up. The server's figure is its whole process (PGlite's worker thread included).`,
     body,
-    r,
-  );
+    raw: r,
+  });
 }
 
 /** `bench:soak`: memory, storage and event-loop delay against time. */
@@ -108,7 +76,7 @@ export function renderSoakHtml(r: SoakResult): string {
   const t = (f: (s: SoakResult['samples'][number]) => number | null): [number, number][] =>
     r.samples.filter((s) => f(s) !== null).map((s): [number, number] => [s.tMin, f(s)!]);
   const chart = (title: string, yLabel: string, series: { name: string; points: [number, number][] }[]): string =>
-    lineChart({ title, xLabel: 'minutes', yLabel, width: 660, series: series.map((s, i) => ({ ...s, ...style(i) })) });
+    lineChart({ title, xLabel: 'minutes', yLabel, width: 660, series: series.map((s, i) => ({ ...s, ...seriesStyle(i) })) });
   const sl = r.slopesPerHour;
   const body = `<h2>Slopes per hour (after ${r.warmupMin} min, over ${sl.spanMin} min)</h2>
 ${table(
@@ -152,10 +120,10 @@ ${table(
   ['minute', 'victim', 'kill → first commit ms'],
   r.kills.map((k) => [k.tMin, k.victim, k.killToFirstCommitMs ?? '> 30000']),
 )}`;
-  return page(
-    `DSE live cluster: ${r.minutes} min soak`,
-    `${machineNote(r)} ${esc(r.storageDescribe)}; ${r.nodes} node processes (the first ${r.spare} never killed), workload ${esc(r.workload.kind)} at ${r.workload.rate}/s, a SIGKILL every ${r.killEveryS} s; a sample every ${r.sampleS} s. The server's figure is its whole process (PGlite's worker thread included).`,
+  return reportPage({
+    title: `DSE live cluster: ${r.minutes} min soak`,
+    note: `${machineNote(r)} ${esc(r.storageDescribe)}; ${r.nodes} node processes (the first ${r.spare} never killed), workload ${esc(r.workload.kind)} at ${r.workload.rate}/s, a SIGKILL every ${r.killEveryS} s; a sample every ${r.sampleS} s. The server's figure is its whole process (PGlite's worker thread included).`,
     body,
-    r,
-  );
+    raw: r,
+  });
 }

@@ -1,5 +1,5 @@
 import type { CostRow } from '../coordinator-cost';
-import { lineChart } from './html';
+import { esc, lineChart, reportPage, table, type SeriesStyle } from './page';
 
 /** One configuration of the simulator at one size (bench:sim). */
 export interface SimRow {
@@ -49,10 +49,8 @@ export interface ScaleResult {
   elapsedMs: number;
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
 /** Okabe-Ito colours, one per configuration; `before` in grey. */
-const STYLE: Record<string, { color: string; dash: string; marker: 'circle' | 'square' | 'triangle' | 'diamond' }> = {
+const STYLE: Record<string, SeriesStyle> = {
   'speculative/exact': { color: '#E69F00', dash: '', marker: 'circle' },
   'speculative/cheap': { color: '#D55E00', dash: '6 3', marker: 'diamond' },
   'durable/exact': { color: '#0072B2', dash: '', marker: 'square' },
@@ -60,12 +58,6 @@ const STYLE: Record<string, { color: string; dash: string; marker: 'circle' | 's
   before: { color: '#777777', dash: '2 3', marker: 'circle' },
   after: { color: '#009E73', dash: '', marker: 'square' },
 };
-
-function table(head: string[], rows: (string | number | null)[][]): string {
-  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((c) => `<td>${esc(c === null ? '—' : String(c))}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table>`;
-}
 
 /** The scale report: the simulator's speed and the coordinator's cost against N, and against the graph's length. */
 export function renderScaleHtml(r: ScaleResult): string {
@@ -151,21 +143,13 @@ export function renderScaleHtml(r: ScaleResult): string {
     }),
   ];
   const title = `DSE scale benchmark — simulator and coordinator at N = ${sizes.join(', ')}`;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;max-width:1340px;margin:24px auto;padding:0 16px;color:#222}
-.charts{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0;border:1px solid #ddd;border-radius:6px;padding:4px;background:#fff}
-table{border-collapse:collapse;margin:8px 0 20px} th,td{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f4f4f4}
-.note{color:#555;font-size:14px} code{background:#f4f4f4;padding:1px 4px;border-radius:3px} pre{background:#f7f7f7;padding:8px;overflow:auto;max-height:300px;font-size:12px}
-</style></head><body>
-<h1>${esc(title)}</h1>
-<p class="note">${esc(r.startedAt)} · <code>${esc(r.command)}</code> · machine: ${r.machine.cpus} CPUs, load average ${r.machine.loadAvg.map((x) => x.toFixed(2)).join(' ')} at start, Node ${esc(r.machine.node)} · ${(r.elapsedMs / 1000).toFixed(0)} s.
+  return reportPage({
+    title,
+    note: `${esc(r.startedAt)} · <code>${esc(r.command)}</code> · machine: ${r.machine.cpus} CPUs, load average ${r.machine.loadAvg.map((x) => x.toFixed(2)).join(' ')} at start, Node ${esc(r.machine.node)} · ${(r.elapsedMs / 1000).toFixed(0)} s.
 One process, one core. Each seed: ${r.workload.sessions} sessions of ${r.workload.requestsPerSession} requests with faults (node and coordinator crashes, message loss, failing storage); ${r.seedsAtN4} seeds at N = 4, seeds × 4 / N (at least 3) at N.
 The coordinator's cost is the median time of its handling of one report in the single-threaded simulator (a call that waited for a CPU on the shared machine moves the mean, not the median); a report that moves the cut includes handing the cut to the simulated network (one message per live node and client).
-Figures from one run on a shared machine: read the curves' shapes and ratios, not absolute numbers.</p>
-<div class="charts">${charts.join('')}</div>
+Figures from one run on a shared machine: read the curves' shapes and ratios, not absolute numbers.`,
+    body: `<div class="charts">${charts.join('')}</div>
 <h2>Simulator</h2>
 ${table(
   [
@@ -175,6 +159,7 @@ ${table(
     'coordinator',
     'seeds',
     'seeds/min',
+    'seeds/CPU-min',
     'sim requests/s',
     'requests/seed',
     'crashes/seed',
@@ -184,6 +169,7 @@ ${table(
     'µs/report',
     'µs/cut change',
     'µs/other report',
+    'µs/report (mean)',
     'coordinator share of CPU',
   ],
   r.sim.map((s) => [
@@ -238,9 +224,7 @@ ${table(
 ${table(
   ['n1 arrives', 'versions committed', 'CPU ms', 'µs per committed version'],
   r.releases.map((x) => [x.algorithm, x.pending, x.ms, x.usPerCommittedVersion]),
-)}
-<h2>Raw result</h2>
-<pre>${esc(JSON.stringify(r, null, 1))}</pre>
-</body></html>
-`;
+)}`,
+    raw: r,
+  });
 }
