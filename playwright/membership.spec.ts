@@ -31,6 +31,11 @@ test('add node: a new member with units and a newer placement; remove it: draine
     await expect(page.locator('.notice').filter({ hasText: `${added} joined` })).toBeVisible({ timeout: 60_000 });
     await expect.poll(version).toBeGreaterThan(before);
     const joinedAt = await version();
+    // The hand-offs that brought its units are on the diagram as named arrows into its lane.
+    const handoffs = page
+      .locator(`[data-testid="message-labelled"][data-label^="hand-off v${joinedAt}:"]`)
+      .filter({ hasText: new RegExp(`^hand-off v${joinedAt}: [1-9]\\d* units?: n\\d+ → ${added}`) });
+    await expect.poll(() => handoffs.count(), { timeout: 30_000 }).toBeGreaterThan(0);
 
     await pg.openDrawer('nodes');
     await expect(page.getByTestId('placement-summary')).toContainText(`join ${added}`);

@@ -56,7 +56,8 @@ const message = { id: str(), kind: kind(), from: str(), to: str() };
 /** One schema per type of event. */
 const EVENT_SCHEMAS = [
   event('versionOpened', { node: str(), worldLine: int(), version: int(), prevVersion: int() }),
-  event('messageSent', { ...message, worldLine: int(), srcVersion: int(), seq: int(), resend: bool() }),
+  // label: what an app message is, for people (a hand-off of units between nodes), when the app says.
+  event('messageSent', { ...message, worldLine: int(), srcVersion: int(), seq: int(), resend: bool(), label: str().optional() }),
   event('messageDelivered', { ...message, version: int(), duplicate: bool() }),
   event('messageRejected', { ...message, worldLine: int(), receiverWorldLine: int() }),
   event('dependencyRecorded', { node: str(), version: int(), on: versionMap() }),

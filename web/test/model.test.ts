@@ -39,6 +39,20 @@ function twoNodeFailure(): E[] {
 }
 
 describe('PlaygroundModel', () => {
+  it('keeps what the app named a message (a hand-off), and the trace round trip keeps it too', () => {
+    const m = new PlaygroundModel();
+    const events = [
+      ...twoNodeFailure().slice(0, 7),
+      ev('messageSent', 3, { id: 'm9', kind: 'app', from: 'a', to: 'b', worldLine: 1, srcVersion: 1, seq: 9, resend: false, label: 'hand-off v2: 3 units' }),
+    ];
+    m.applyAll(events);
+    const byId = (id: string) => [...m.messages.values()].find((x) => x.id === id);
+    expect(byId('m9')?.label).toBe('hand-off v2: 3 units');
+    const again = new PlaygroundModel();
+    again.applyAll(parseTrace(JSON.stringify(exportTrace(m, 'live', null, new Date(0)))).events);
+    expect([...again.messages.values()].find((x) => x.id === 'm9')?.label).toBe('hand-off v2: 3 units');
+  });
+
   it('marks a message the relay lost (receiver down), the latest copy of its id, and counts it', () => {
     const m = new PlaygroundModel();
     m.applyAll([

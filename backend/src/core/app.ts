@@ -112,4 +112,9 @@ export interface App {
    * storage): resume the work they say is in progress, as `onRestore` does for the node's own.
    */
   onInherit?(ctx: ActionContext, from: NodeId, keys: readonly string[]): void;
+  /**
+   * A short name for an app message, for people (the playground labels its arrow: "hand-off v3, 5 keys");
+   * undefined: an ordinary message. Never part of the protocol.
+   */
+  describeMessage?(payload: Json): string | undefined;
 }

@@ -693,7 +693,9 @@ export class DseNode implements SthreadHost {
   private transmit(to: string, msg: HeaderedMessage, kind: MessageKind, resend: boolean): void {
     // Whoever hears of the open version may depend on it: it must be closed under its own number.
     if (msg.h.srcVersion === this.version && msg.h.worldLine === this.worldLine) this.active = true;
+    const label = msg.kind === 'app' ? this.app.describeMessage?.(msg.payload) : undefined;
     this.observer.emit({
+      ...(label !== undefined ? { label } : {}),
       type: 'messageSent',
       t: this.clock.now(),
       id: messageId(msg),

@@ -389,6 +389,15 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     onInherit(ctx: ActionContext, from: NodeId, keys: readonly string[]): void {
       inner.onInherit?.(wrapCtx(ctx), from, keys);
     },
+    describeMessage(payload: Json): string | undefined {
+      if (isObject(payload) && payload.pl === 'handoff' && isObject(payload.state)) {
+        const units = new Set(Object.entries(payload.state).map(([k, v]) => unitOfStateKey(k, v) ?? k)).size;
+        const pinned = Array.isArray(payload.pinned) ? payload.pinned.length : 0;
+        return `hand-off v${typeof payload.v === 'number' ? payload.v : '?'}: ${units} unit${units === 1 ? '' : 's'}${pinned > 0 ? `, ${pinned} to follow` : ''}`;
+      }
+      if (isObject(payload) && payload.pl === 'late' && typeof payload.unit === 'string') return `hand-off of ${payload.unit} (its workflow done)`;
+      return inner.describeMessage?.(payload);
+    },
   };
 }
 

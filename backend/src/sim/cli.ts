@@ -10,7 +10,7 @@ import { addResult, DEFAULT_SIM_OPTIONS, emptyTotals, PLANTED_BUGS, runSeed } fr
 const MAX_NODES = 1024;
 import type { PlantedBug, SimResult } from './world';
 
-const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--nodes ${DEFAULT_SIM_OPTIONS.nodes}] [--sessions ${DEFAULT_SIM_OPTIONS.sessions}] [--requests ${DEFAULT_SIM_OPTIONS.requestsPerSession}] [--mode speculative|durable|none] [--cut exact|cheap] [--recovery precise|cut] [--no-faults] [--no-coordinator-crashes] [--membership] [--changes N] [--kinds add,drain,remove-crashed] [--json] [--bug NAME]`;
+const USAGE = `usage: npm run sim -- [--scenario ${SCENARIO_NAMES.join('|')}] [--seeds N] [--from S] [--nodes ${DEFAULT_SIM_OPTIONS.nodes}] [--sessions ${DEFAULT_SIM_OPTIONS.sessions}] [--requests ${DEFAULT_SIM_OPTIONS.requestsPerSession}] [--mode speculative|durable|none] [--cut exact|cheap] [--recovery precise|cut] [--no-faults] [--no-coordinator-crashes] [--membership|--no-membership] [--changes N] [--kinds add,drain,remove-crashed] [--json] [--bug NAME]`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -31,7 +31,8 @@ const { values } = parseCommandLine(
       recovery: { type: 'string', default: 'precise' },
       'no-faults': { type: 'boolean', default: false },
       'no-coordinator-crashes': { type: 'boolean', default: false },
-      membership: { type: 'boolean', default: false },
+      membership: { type: 'boolean' },
+      'no-membership': { type: 'boolean', default: false },
       changes: { type: 'string' },
       kinds: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -62,7 +63,9 @@ if (!CUT_KINDS.includes(values.cut as CutKind)) fail(`--cut must be one of ${CUT
 if (!RECOVERY_KINDS.includes(values.recovery as RecoveryKind)) fail(`--recovery must be one of ${RECOVERY_KINDS.join(', ')}, not ${values.recovery}`);
 if (!SCENARIO_NAMES.includes(values.scenario as ScenarioName)) fail(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, not ${values.scenario}`);
 const scenario = values.scenario as ScenarioName;
-const membership = values.membership;
+// Membership changes are part of the fault schedule of every service scenario (off with --no-membership or --no-faults).
+if (values.membership === true && values['no-membership']) fail('--membership and --no-membership contradict each other');
+const membership = values.membership ?? (scenario !== 'kvtest' && !values['no-faults'] && !values['no-membership'] && nodes >= 2);
 if (membership && scenario === 'kvtest') fail('--membership needs a service scenario (kv, wal, broker, workflow)');
 if (membership && nodes < 2) fail('--membership needs at least 2 nodes (one joins later)');
 const changes = values.changes === undefined ? undefined : Number(values.changes);
@@ -106,7 +109,7 @@ for (let seed = from; seed < from + seeds; seed++) {
       for (const other of r.violations.slice(1, 5)) process.stderr.write(`  also ${other.invariant}: ${other.message}\n`);
       process.stderr.write(`trace (last events):\n${r.trace.map((l) => `  ${l}`).join('\n')}\n`);
       const size = `${nodes !== DEFAULT_SIM_OPTIONS.nodes ? ` --nodes ${nodes}` : ''}${sessionCount !== DEFAULT_SIM_OPTIONS.sessions ? ` --sessions ${sessionCount}` : ''}${requests !== DEFAULT_SIM_OPTIONS.requestsPerSession ? ` --requests ${requests}` : ''}`;
-      const extra = `${size}${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values['no-coordinator-crashes'] ? ' --no-coordinator-crashes' : ''}${membership ? ' --membership' : ''}${changes !== undefined ? ` --changes ${changes}` : ''}${kinds !== undefined ? ` --kinds ${kinds.join(',')}` : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
+      const extra = `${size}${scenario === 'kvtest' ? '' : ` --scenario ${scenario}`}${values['no-faults'] ? ' --no-faults' : ''}${values['no-coordinator-crashes'] ? ' --no-coordinator-crashes' : ''}${membership ? ' --membership' : scenario !== 'kvtest' && !values['no-faults'] ? ' --no-membership' : ''}${changes !== undefined ? ` --changes ${changes}` : ''}${kinds !== undefined ? ` --kinds ${kinds.join(',')}` : ''}${values.bug !== undefined ? ` --bug ${values.bug}` : ''}`;
       process.stderr.write(
         `reproduce: npm run sim -- --seeds 1 --from ${seed} --mode ${values.mode} --cut ${values.cut} --recovery ${values.recovery}${extra}\n`,
       );

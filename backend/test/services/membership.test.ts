@@ -87,6 +87,13 @@ describe('membership and migration through the runtime', () => {
     for (const [unit, nodes] of placementOfState(c, c.nodeIds)) expect(nodes, unit).toEqual([ownerOf(unit, ['n1', 'n2', 'n3', 'n4'])]);
     for (const n of c.nodeIds) expect((await status(c, control, n)).waitingFor).toEqual([]);
     expect(c.sthreadErrors()).toEqual([]);
+    // Each hand-off is named in the inspection stream (the playground labels its arrow), with what it carried.
+    // Every old member sends one to every other member (an empty one says "nothing more from me").
+    const handoffs = c.events.flatMap((e) => (e.type === 'messageSent' && e.label?.startsWith('hand-off v1') === true && !e.resend ? [e] : []));
+    expect(handoffs).toHaveLength(9);
+    const units = (label: string | undefined): number => Number(/: (\d+) units?/.exec(label ?? '')?.[1]);
+    expect(new Set(handoffs.filter((e) => units(e.label) > 0).map((e) => e.to))).toEqual(new Set(['n4']));
+    expect(handoffs.reduce((sum, e) => sum + units(e.label), 0)).toBe(moved.length);
   });
 
   it('a node that is not the owner answers WrongOwner, naming the owner, and changes nothing', async () => {

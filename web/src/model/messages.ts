@@ -34,6 +34,7 @@ export class MessageLog {
       lostAt: null,
       lostReason: null,
       superseded: false,
+      label: e.label ?? null,
     });
     const prev = this.find(e.id);
     if (prev !== undefined && prev.deliveredAt === null && prev.rejectedAt === null) prev.superseded = true;

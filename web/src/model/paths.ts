@@ -36,7 +36,8 @@ export function edgeOrigin(model: PlaygroundModel, edge: DepEdge): EdgeOrigin {
 
 /** "app message a/n2/14 (sent in n2 v18)", "request q/s1/7/1 of session s1". */
 export function describeMessage(m: MessageView): string {
-  const what = m.kind === 'app' ? 'node-to-node message' : m.kind === 'request' ? 'client request' : m.kind === 'reply' ? 'reply' : m.kind;
+  const what =
+    m.label !== null ? m.label : m.kind === 'app' ? 'node-to-node message' : m.kind === 'request' ? 'client request' : m.kind === 'reply' ? 'reply' : m.kind;
   return `${what} ${m.id}, ${m.from} → ${m.to}, sent in ${m.from} v${m.srcVersion} (world-line ${m.worldLine})`;
 }
 

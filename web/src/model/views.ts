@@ -64,6 +64,8 @@ export interface MessageView {
   lostReason: 'down' | 'loss' | null;
   /** Sent again later (same id) before this copy was seen arriving. */
   superseded: boolean;
+  /** What the app says the message is ("hand-off v3: 5 units"), or null for an ordinary one. */
+  label: string | null;
 }
 
 export interface StateChange {

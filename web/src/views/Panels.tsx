@@ -79,6 +79,12 @@ export function Legend() {
         <span style={{ color: OKABE_ITO.vermillion, fontWeight: 700 }}>✕</span> rejected (older world-line)
       </span>
       <span className="legend-item">
+        <svg width="30" height="14" aria-hidden="true">
+          <line x1="2" y1="12" x2="26" y2="2" stroke={OKABE_ITO.reddishPurple} strokeWidth="2.5" />
+        </svg>
+        hand-off (units moving to their new owner)
+      </span>
+      <span className="legend-item">
         <span className="band-swatch" /> world-line band
       </span>
       <span className="legend-item muted">press ? for keyboard shortcuts</span>

@@ -248,7 +248,8 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
   const rejectedEls: React.ReactNode[] = [];
   const requestMarks: React.ReactNode[] = [];
   const selReq = p.selectedRequest;
-  const shown = inView.slice(hidden);
+  // (Labelled ones, hand-offs, are few and always drawn.)
+  const shown = [...inView.slice(0, hidden).filter((m) => m.label !== null), ...inView.slice(hidden)];
   let marks = 0;
   for (let i = shown.length - 1; i >= 0; i--) {
     const m = shown[i]!;
@@ -290,6 +291,23 @@ export const SpaceTime = memo(function SpaceTime(p: SpaceTimeProps) {
         >
           <title>{`request ${req.seq} of session ${req.session} → ${m.to} (click for its path)`}</title>
         </circle>,
+      );
+    }
+    if (m.label !== null && state !== 'rejected') {
+      // An empty hand-off only says "nothing more from me": drawn faint, without its name.
+      const empty = /: 0 units\b/.test(m.label);
+      // A labelled app message (a hand-off of units between nodes): few, and what a person watching a
+      // membership change looks for, so an element of its own with its name.
+      rejectedEls.push(
+        <g key={m.uid} className={`msg msg-labelled msg-${state}${empty ? ' msg-labelled-empty' : ''}`} data-testid="message-labelled" data-label={m.label}>
+          <title>{`${m.label}: ${m.from} → ${m.to}, sent in v${m.srcVersion} of world-line ${m.worldLine}${state === 'delivered' ? '' : state === 'in-flight' ? ' (in flight)' : ' (not seen arriving)'}`}</title>
+          <line x1={x0} y1={y0} x2={x1} y2={y1} />
+          {!empty && (
+            <text x={(x0 + x1) / 2} y={(y0 + y1) / 2 - 4} className="msg-label" textAnchor="middle">
+              {m.label.split(':')[0]}
+            </text>
+          )}
+        </g>,
       );
     }
     if (state === 'rejected') {
