@@ -20,10 +20,11 @@ import { measureBig, renderBigHtml } from './checkpoint-big';
  * - restore: loading the newest version back (a delta chain of up to 31 rows, or one full row).
  *
  *   npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json]
- *   npm run bench:checkpoint -- --big [--keys 100000,1000000] [--backends pglite,postgres] [--json]
+ *   npm run bench:checkpoint -- --big [--keys 100000,1000000] [--prune-every 10] [--backends pglite,postgres] [--json]
  *
  * `--big`: one node with a big state (default 100,000 and 1,000,000 keys), see checkpoint-big.ts; it
- * writes `bench-results/checkpoint-big-<time>.{json,html}` too.
+ * writes `bench-results/checkpoint-big-<time>.{json,html}` too. `--prune-every`: versions between two
+ * prunes in its run of the runtime's schedule.
  *
  * PostgreSQL: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test when it answers (a schema of
  * its own, dropped afterwards). The last line of `--json` output is one object with every figure.
@@ -35,12 +36,13 @@ const { values } = parseCommandLine(
       backends: { type: 'string', default: 'pglite,postgres' },
       keys: { type: 'string' },
       big: { type: 'boolean', default: false },
+      'prune-every': { type: 'string', default: '10' },
       out: { type: 'string', default: 'bench-results' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
   },
-  'usage: npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json] | --big [--keys 100000,1000000] [--backends pglite,postgres] [--json]',
+  'usage: npm run bench:checkpoint -- [--seconds 3] [--backends pglite,postgres] [--json] | --big [--keys 100000,1000000] [--prune-every 10] [--backends pglite,postgres] [--json]',
 );
 const SECONDS = Number(values.seconds);
 const KEYS = Number(values.big ? 0 : (values.keys ?? 10000));
@@ -51,6 +53,11 @@ const GROUP = 8;
 const BIG_KEYS = values.big ? (values.keys ?? '100000,1000000').split(',').map(Number) : [];
 if (values.big && BIG_KEYS.some((k) => !Number.isInteger(k) || k < 1000)) {
   process.stderr.write('--keys must be a comma-separated list of integers >= 1000\n');
+  process.exit(2);
+}
+const PRUNE_EVERY = Number(values['prune-every']);
+if (!Number.isInteger(PRUNE_EVERY) || PRUNE_EVERY < 1) {
+  process.stderr.write('--prune-every must be an integer >= 1\n');
   process.exit(2);
 }
 if (!values.big && (!(SECONDS > 0) || !Number.isInteger(KEYS) || KEYS < 100)) {
@@ -104,6 +111,7 @@ class Writer {
 interface Backend {
   name: string;
   storage: Storage;
+  rowCount(node: string): Promise<number>;
   reset(): Promise<void>;
   close(): Promise<void>;
 }
@@ -117,6 +125,7 @@ async function openBackends(): Promise<Backend[]> {
     out.push({
       name: 'pglite',
       storage: p.storage,
+      rowCount: (node) => p.storage.rowCount(node),
       reset: async () => void (await p.query('TRUNCATE dse_checkpoints')),
       close: async () => {
         await p.close();
@@ -133,6 +142,7 @@ async function openBackends(): Promise<Backend[]> {
       out.push({
         name: 'postgres',
         storage: p.storage,
+        rowCount: (node) => p.storage.rowCount(node),
         reset: async () => void (await p.pool.query('TRUNCATE dse_checkpoints')),
         close: async () => {
           await p.pool.query(`DROP SCHEMA ${schema} CASCADE`);
@@ -207,7 +217,7 @@ if (values.big) {
   const backends = await openBackends();
   log(`big-state checkpoints: ${BIG_KEYS.join(', ')} keys, one node; load average ${loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
   const bigRows: BigRow[] = [];
-  for (const b of backends) for (const keys of BIG_KEYS) bigRows.push(await measureBig(b, keys, log));
+  for (const b of backends) for (const keys of BIG_KEYS) bigRows.push(await measureBig(b, keys, log, { pruneEvery: PRUNE_EVERY }));
   for (const b of backends) await b.close();
   const result = { benchmark: 'checkpoint-big', startedAt, command: `npm run bench:checkpoint -- ${process.argv.slice(2).join(' ')}`, loadAvg, rows: bigRows };
   fs.mkdirSync(path.resolve(values.out), { recursive: true });
