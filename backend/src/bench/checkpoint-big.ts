@@ -14,7 +14,7 @@ import { lineChart } from './report/html';
  *   each version, as `closeVersion` does, and the coordinator's `prune` runs at the newest version every
  *   `pruneEvery` versions (live: every second, about 10 versions of a million-key node). It runs whole
  *   cycles (from a full snapshot to the second full one after it) and gives the mean cost of a version,
- *   writing and pruning, against a delta's;
+ *   capturing, writing and pruning, against a delta's in the same run;
  * - restore: of the newest version just before the schedule's full snapshot (the longest delta chain it
  *   leaves, as pruning left it), and of that full snapshot.
  */
@@ -40,10 +40,13 @@ export interface BigRow {
     cycle: number;
     /** Mean ms a version: capture and write; prune (every `pruneEvery` versions, spread over them); both. */
     writeMs: number;
+    /** Mean ms to capture and write, of the delta versions and of the full ones, in this run. */
+    deltaMs: number;
+    fullMs: number;
     pruneEvery: number;
     pruneMs: number;
     totalMs: number;
-    /** `totalMs` over a delta's cost (1 = in proportion to the keys changed). */
+    /** `totalMs` over a delta's cost in this run, `deltaMs` (1 = in proportion to the keys changed). */
     overDelta: number;
     /** The slowest prune. */
     pruneMaxMs: number;
@@ -110,9 +113,8 @@ class BigState {
     return { node: this.node, worldLine: 1, version: v, prevVersion: v - 1, deps: {}, full: false, changes: { set: [...set], del: [] } };
   }
 
-  /** The next version as the node's schedule records it (full or delta). */
-  scheduled(schedule: SnapshotSchedule, changed: number): CheckpointRecord {
-    const dirty = this.change(changed);
+  /** The next version, whose changes were `dirty`, as the node's schedule records it (full or delta). */
+  scheduled(schedule: SnapshotSchedule, dirty: Map<string, Json>): CheckpointRecord {
     const v = ++this.version;
     const { full, changes } = schedule.capture(this.state, dirty, false);
     return { node: this.node, worldLine: 1, version: v, prevVersion: v - 1, deps: {}, full, changes };
@@ -178,7 +180,9 @@ export async function measureBig(
   const fullAgainMs = await timed(() => b.storage.writeCheckpoints([base]));
   let versions = 0;
   let fulls = 0;
-  let writeTotal = 0;
+  let deltaTotal = 0;
+  let deltaCount = 0;
+  let fullTotal = 0;
   let pruneTotal = 0;
   let pruneMax = 0;
   let lastFull = base.version;
@@ -190,18 +194,23 @@ export async function measureBig(
   const cap = 8 * Math.ceil(keys / changed) + 8;
   while (fulls < 2) {
     if (versions >= cap) throw new Error(`schedule: no full snapshot in ${cap} versions`);
+    const dirty = s.change(changed);
     const t = performance.now();
-    const r = s.scheduled(schedule, changed);
+    const r = s.scheduled(schedule, dirty);
+    const captured = performance.now() - t;
     if (r.full && fulls === 1) {
       // Before the last full snapshot: the newest version ends the longest chain the schedule writes.
       chain = r.version - 1 - lastFull;
       restoreAfterChainMs = await restoreMs(b, s.node, r.version - 1, keys);
       rowsAtRestore = b.rowCount === undefined ? null : await b.rowCount(s.node);
     }
-    const captured = performance.now() - t;
-    writeTotal += captured + (await timed(() => b.storage.writeCheckpoints([r])));
+    const ms = captured + (await timed(() => b.storage.writeCheckpoints([r])));
     versions++;
-    if (r.full) {
+    if (!r.full) {
+      deltaTotal += ms;
+      deltaCount++;
+    } else {
+      fullTotal += ms;
       fulls++;
       cycle = r.version - lastFull;
       lastFull = r.version;
@@ -213,8 +222,8 @@ export async function measureBig(
     }
   }
   restoreFullMs = await restoreMs(b, s.node, s.top, keys);
-  const delta = deltas.find((d) => d.changed === changed)!.ms;
-  const writeMs = writeTotal / versions;
+  const delta = deltaTotal / deltaCount;
+  const writeMs = (deltaTotal + fullTotal) / versions;
   const pruneMs = pruneTotal / versions;
   const row: BigRow = {
     backend: b.name,
@@ -226,6 +235,8 @@ export async function measureBig(
       fullSnapshots: fulls,
       cycle,
       writeMs: round(writeMs),
+      deltaMs: round(delta),
+      fullMs: round(fullTotal / fulls, 1),
       pruneEvery,
       pruneMs: round(pruneMs),
       totalMs: round(writeMs + pruneMs),
@@ -240,7 +251,7 @@ export async function measureBig(
   };
   const sc = row.schedule;
   log(
-    `  ${b.name} ${keys} keys: schedule at 1 %: ${sc.versions} versions, a full snapshot every ${sc.cycle}; a version costs ${sc.writeMs} ms to write + ${sc.pruneMs} ms of pruning (every ${pruneEvery}, slowest ${sc.pruneMaxMs} ms) = ${sc.overDelta}x a delta; ${sc.rows ?? '?'} rows held`,
+    `  ${b.name} ${keys} keys: schedule at 1 %: ${sc.versions} versions, a full snapshot every ${sc.cycle}; a version costs ${sc.writeMs} ms to write (deltas ${sc.deltaMs} ms, full snapshots ${sc.fullMs} ms) + ${sc.pruneMs} ms of pruning (every ${pruneEvery}, slowest ${sc.pruneMaxMs} ms) = ${sc.overDelta}x a delta; ${sc.rows ?? '?'} rows held`,
   );
   log(
     `  ${b.name} ${keys} keys: restore just before a full snapshot (${chain} deltas after the last, ${rowsAtRestore ?? '?'} rows held) ${row.restoreAfterChainMs} ms, of a full snapshot ${row.restoreFullMs} ms`,
@@ -272,7 +283,7 @@ export function renderBigHtml(r: { startedAt: string; command: string; loadAvg: 
   const rows = r.rows
     .map(
       (x) =>
-        `<tr><td>${esc(x.backend)}</td><td>${x.keys}</td><td>${x.fullMs}</td>${x.deltas.map((d) => `<td>${d.changed}: ${d.ms} ms (${d.usPerChangedKey} µs/key)</td>`).join('')}<td>${x.schedule.cycle}</td><td>${x.schedule.writeMs}</td><td>${x.schedule.pruneMs} (max ${x.schedule.pruneMaxMs})</td><td>${x.schedule.totalMs} (${x.schedule.overDelta}×)</td><td>${x.restoreAfterChainMs} (${x.chain} deltas, ${x.rowsAtRestore ?? '?'} rows)</td><td>${x.restoreFullMs}</td></tr>`,
+        `<tr><td>${esc(x.backend)}</td><td>${x.keys}</td><td>${x.fullMs}</td>${x.deltas.map((d) => `<td>${d.changed}: ${d.ms} ms (${d.usPerChangedKey} µs/key)</td>`).join('')}<td>${x.schedule.cycle}</td><td>${x.schedule.deltaMs}</td><td>${x.schedule.fullMs}</td><td>${x.schedule.writeMs}</td><td>${x.schedule.pruneMs} (max ${x.schedule.pruneMaxMs})</td><td>${x.schedule.totalMs} (${x.schedule.overDelta}×)</td><td>${x.restoreAfterChainMs} (${x.chain} deltas, ${x.rowsAtRestore ?? '?'} rows)</td><td>${x.restoreFullMs}</td></tr>`,
     )
     .join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>DSE big-state checkpoints</title>
@@ -280,7 +291,7 @@ export function renderBigHtml(r: { startedAt: string; command: string; loadAvg: 
 <h1>Big states: checkpoint and restore</h1>
 <p class="note">${esc(r.startedAt)} · <code>${esc(r.command)}</code> · load average ${r.loadAvg.map((x) => x.toFixed(2)).join(' ')} at start. One node; values like <code>{"n":…,"at":…,"s":"…"}</code>. Figures from one run on a shared machine: read ratios and slopes.</p>
 ${chart}
-<table><thead><tr><th>backend</th><th>keys</th><th>full snapshot ms</th><th>delta 0.1 %</th><th>delta 1 %</th><th>schedule at 1 %: versions a full snapshot</th><th>ms a version, writing</th><th>ms a version, pruning</th><th>ms a version (× a delta)</th><th>restore before a full snapshot ms</th><th>restore full ms</th></tr></thead><tbody>${rows}</tbody></table>
+<table><thead><tr><th>backend</th><th>keys</th><th>full snapshot ms</th><th>delta 0.1 %</th><th>delta 1 %</th><th>schedule at 1 %: versions a full snapshot</th><th>ms a delta</th><th>ms a full snapshot</th><th>ms a version, writing</th><th>ms a version, pruning</th><th>ms a version (× a delta)</th><th>restore before a full snapshot ms</th><th>restore full ms</th></tr></thead><tbody>${rows}</tbody></table>
 <pre>${esc(JSON.stringify(r, null, 1))}</pre></body></html>
 `;
 }
