@@ -1,6 +1,5 @@
 import type { Json } from '@dse/shared';
 import { SnapshotSchedule } from '../core/checkpoint';
-import { DEFAULT_NODE_CONFIG } from '../core/node';
 import type { CheckpointRecord, Storage } from '../core/ports';
 import { Rng } from '../sim/rng';
 import { lineChart } from './report/html';
@@ -173,8 +172,8 @@ export async function measureBig(
   // The runtime's schedule at 1 % changed, from a full snapshot, until the second full one after it.
   await b.reset();
   const changed = Math.round(keys * 0.01);
-  // As node.ts makes it, with the node's default configuration.
-  const schedule = new SnapshotSchedule(DEFAULT_NODE_CONFIG.fullSnapshotEvery);
+  // As node.ts makes it.
+  const schedule = new SnapshotSchedule();
   const base = s.full();
   schedule.reset(); // the node's state is that of `base`, a full snapshot
   const fullAgainMs = await timed(() => b.storage.writeCheckpoints([base]));

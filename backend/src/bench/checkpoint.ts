@@ -11,8 +11,8 @@ import { measureBig, renderBigHtml } from './checkpoint-big';
 
 /**
  * Checkpoint persistence: a node with a 10,000-key state of which 1% changes each version, written
- * as full snapshots or as deltas (a full snapshot every 32 versions, the runtime's default), on PGlite
- * and on PostgreSQL.
+ * as full snapshots or as deltas (a full snapshot every 32 versions: a fixed stand-in; the runtime's
+ * own schedule, by size, is what `--big` runs), on PGlite and on PostgreSQL.
  *
  * - latency: one persisted checkpoint (one node, one version per transaction, one after the other);
  * - throughput: 4 nodes writing at once, one transaction in flight each, in versions a second and in
