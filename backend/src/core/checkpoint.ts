@@ -3,25 +3,35 @@ import { DseError, isDseError } from '@dse/shared';
 import type { CheckpointRecord, Clock, Observer, StateChanges, Storage, TimerId } from './ports';
 
 /**
- * Chooses between a delta and a full snapshot for each checkpoint. A full snapshot at least every
- * `fullSnapshotEvery` checkpoints; deltas in between. A full one is also taken as soon as the deltas
- * since the last one changed as many keys as the state holds: then the deltas written (and read back
- * on a restore) never cost more than about one more full snapshot.
+ * What a checkpoint row weighs beyond its keys, in keys: a row costs about as much to store and to read
+ * back on a restore (an index step of the chain, its record and dependencies parsed) as this many keys.
+ * It keeps a chain of tiny deltas on a big state short: at most about `state.size / DELTA_ROW_WEIGHT`
+ * rows. Storage's prune uses it too (memory.ts).
+ */
+export const DELTA_ROW_WEIGHT = 16;
+
+/**
+ * Chooses between a delta and a full snapshot for each checkpoint, by size only. A delta weighs the
+ * keys it writes plus `DELTA_ROW_WEIGHT`; a full snapshot is taken once the deltas since the last one,
+ * with this one's keys, reach as many keys as the state holds. So:
+ *
+ * - a version costs, on average, at most about twice its delta: a full snapshot's cost is spread over
+ *   the versions whose deltas added up to it. The cost follows the keys changed, not the state's size;
+ * - a restore reads at most about twice the state: a full snapshot and deltas weighing no more than it.
+ *
+ * There is no count: a big state with small changes takes a full snapshot rarely, a small state often.
  */
 export class SnapshotSchedule {
-  private readonly fullSnapshotEvery: number;
-  private checkpointsSinceFull = 0;
-  /** Keys changed by the deltas since the last full snapshot. */
-  private changedSinceFull = 0;
+  /** Weight of the deltas since the last full snapshot (keys, plus `DELTA_ROW_WEIGHT` a row). */
+  private weightSinceFull = 0;
 
-  constructor(fullSnapshotEvery: number) {
-    this.fullSnapshotEvery = fullSnapshotEvery;
-  }
-
-  /** The state was just restored from a checkpoint: the next one may be a delta on it. */
+  /**
+   * The state was just restored from a checkpoint: the next one may be a delta on it. (The deltas the
+   * restored version already chains onto are not known here: storage's prune compacts a chain that
+   * repeated restores let grow, see `Storage.prune`.)
+   */
   reset(): void {
-    this.checkpointsSinceFull = 0;
-    this.changedSinceFull = 0;
+    this.weightSinceFull = 0;
   }
 
   /**
@@ -29,19 +39,17 @@ export class SnapshotSchedule {
    * checkpoint (`dirty`, `undefined` marking a delete). `first`: there is no previous one to apply to.
    */
   capture(state: ReadonlyMap<string, Json>, dirty: ReadonlyMap<string, Json | undefined>, first: boolean): { full: boolean; changes: StateChanges } {
-    const full = first || this.checkpointsSinceFull + 1 >= this.fullSnapshotEvery || this.changedSinceFull + dirty.size >= state.size;
+    const full = first || this.weightSinceFull + dirty.size >= state.size;
     const changes: StateChanges = { set: [], del: [] };
     if (full) {
       for (const [k, val] of state) changes.set.push([k, val]);
-      this.checkpointsSinceFull = 0;
-      this.changedSinceFull = 0;
+      this.weightSinceFull = 0;
     } else {
       for (const [k, val] of dirty) {
         if (val === undefined) changes.del.push(k);
         else changes.set.push([k, val]);
       }
-      this.checkpointsSinceFull++;
-      this.changedSinceFull += dirty.size;
+      this.weightSinceFull += dirty.size + DELTA_ROW_WEIGHT;
     }
     return { full, changes };
   }

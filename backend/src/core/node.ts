@@ -32,12 +32,6 @@ export interface NodeConfig {
   checkpointIntervalMs: number;
   /** Unacknowledged messages and unanswered sthread calls are sent again after this long. */
   retransmitMs: number;
-  /**
-   * A full state snapshot at least every this many checkpoints; deltas in between. A full one is also
-   * taken as soon as the deltas since the last one changed as many keys as the state holds: then the
-   * deltas written (and read back on a restore) never cost more than about one more full snapshot.
-   */
-  fullSnapshotEvery: number;
   /** Heartbeats to the coordinator; null: none (failures are then reported by whoever runs the node). */
   heartbeatMs: number | null;
   storageRetryMs: number;
@@ -57,7 +51,6 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   cutKind: 'exact',
   checkpointIntervalMs: 10,
   retransmitMs: 200,
-  fullSnapshotEvery: 32,
   heartbeatMs: null,
   storageRetryMs: 50,
   emitStateChanges: false,
@@ -206,7 +199,7 @@ export class DseNode implements SthreadHost {
     this.onFatal = ports.onFatal;
     this.incarnation = ports.incarnation ?? ports.clock.now();
     this.ctx = this.makeContext();
-    this.snapshots = new SnapshotSchedule(this.cfg.fullSnapshotEvery);
+    this.snapshots = new SnapshotSchedule();
     this.sthreads = new Sthreads(this);
     this.writer = new CheckpointWriter({
       id,

@@ -118,6 +118,13 @@ export interface Storage {
    * one, when the record `starts` it), and with `StaleCut` for the same world-line with a lower cut.
    */
   saveCoordinator(record: CoordinatorRecord): Promise<void>;
-  /** Drops versions of `node` below `version`, which is committed; the state at `version` stays readable. */
+  /**
+   * Drops versions of `node` below `version`, which is committed, but what reading it needs: the state
+   * at `version` (and at every version chaining onto it) stays readable. It keeps the full snapshot
+   * `version` chains onto and the deltas after it, and rewrites nothing, so its cost follows the rows
+   * dropped. Only when those deltas outweigh twice the snapshot (more than a node's schedule writes; a
+   * node restored over and over can chain that much) is `version` rewritten as a full snapshot and
+   * everything below it dropped.
+   */
   prune(node: NodeId, version: Version): Promise<void>;
 }

@@ -308,10 +308,6 @@ async function startNode(cfg: NodeRunConfig): Promise<void> {
       cutKind: cfg.cutKind,
       checkpointIntervalMs: cfg.checkpointIntervalMs,
       retransmitMs: cfg.retransmitMs,
-      // Full snapshots of a large state are most of what a node writes at 10 ms checkpoints: take one
-      // only when the deltas since the last add up to the state's size (see NodeConfig), or every 1000
-      // checkpoints; the storage also compacts the committed version into a full one when it prunes.
-      fullSnapshotEvery: 1000,
       heartbeatMs: null,
       emitStateChanges: true,
     },

@@ -557,7 +557,6 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         cutKind: opts.cutKind,
         checkpointIntervalMs: opts.checkpointIntervalMs,
         retransmitMs: 30,
-        fullSnapshotEvery: 8,
         storageRetryMs: 5,
         emitStateChanges: opts.emitStateChanges === true,
       },

@@ -1,5 +1,6 @@
 import type { Json, NodeId, Version, WorldLine } from '@dse/shared';
 import { DseError } from '@dse/shared';
+import { DELTA_ROW_WEIGHT } from '../core/checkpoint';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Storage } from '../core/ports';
 
 /**
@@ -147,10 +148,27 @@ export class MemoryStorage implements Storage {
   /** @internal */
   pruneSync(node: NodeId, version: Version): void {
     const byVersion = this.rows.get(node);
-    const loaded = this.loadSync(node, version);
-    if (byVersion === undefined || loaded === null) return;
-    const top = this.rowAt(node, version, Infinity)!;
-    // The kept version becomes a full snapshot, so nothing below it is needed to read it.
+    const top = this.rowAt(node, version, Infinity);
+    if (byVersion === undefined || top === undefined) return;
+    // What reading `version` needs: its chain down to a full snapshot (as the SQL storage, in keys).
+    const weight = (r: CheckpointRecord): number => r.changes.set.length + r.changes.del.length + DELTA_ROW_WEIGHT;
+    let base = top;
+    let deltaWeight = 0;
+    while (!base.full && base.prevVersion !== 0) {
+      deltaWeight += weight(base);
+      const prev = this.rowAt(node, base.prevVersion, base.worldLine);
+      if (prev === undefined) throw new DseError('StorageCorrupt', `checkpoint ${node}@${base.version} needs ${base.prevVersion}, which is gone`);
+      base = prev;
+    }
+    if (!base.full) deltaWeight += weight(base);
+    if (deltaWeight <= 2 * (base.full ? weight(base) : 0)) {
+      // Keep the full snapshot and the deltas after it; nothing is rewritten.
+      for (const v of [...byVersion.keys()]) if (v < base.version) byVersion.delete(v);
+      return;
+    }
+    // The deltas outweigh twice their snapshot (restores chained onto restored versions): the kept
+    // version becomes a full snapshot, so nothing below it is needed to read it.
+    const loaded = this.loadSync(node, version)!;
     if (!top.full) {
       byVersion.get(version)!.set(top.worldLine, { ...top, full: true, prevVersion: 0, changes: { set: [...loaded.state], del: [] } });
     }

@@ -64,8 +64,33 @@ WITH RECURSIVE chain AS (
 SELECT version::text, world_line::text, prev_version::text, is_full, deps::text AS deps, changes::text AS changes
   FROM chain ORDER BY depth`;
 
-/** A delta chain longer than this is treated as corrupt (the runtime writes a full snapshot every few versions). */
-const MAX_CHAIN = 100_000;
+// The chain that reads `version`, as CHAIN_SQL walks it, without the changes: their size only
+// (`pg_column_size` reads it from the row; `changes` is stored uncompressed, so it is the JSON's length).
+const CHAIN_SIZES_SQL = `
+WITH RECURSIVE chain AS (
+  (SELECT version, world_line, prev_version, is_full, pg_column_size(changes) AS bytes, 0 AS depth
+     FROM dse_checkpoints WHERE node = $1 AND version = $2
+     ORDER BY world_line DESC LIMIT 1)
+  UNION ALL
+  SELECT p.version, p.world_line, p.prev_version, p.is_full, p.bytes, c.depth + 1
+    FROM chain c CROSS JOIN LATERAL (
+      SELECT k.version, k.world_line, k.prev_version, k.is_full, pg_column_size(k.changes) AS bytes
+        FROM dse_checkpoints k
+       WHERE k.node = $1 AND k.version = c.prev_version AND k.world_line <= c.world_line
+       ORDER BY k.world_line DESC LIMIT 1) p
+   WHERE NOT c.is_full AND c.prev_version <> 0 AND c.depth < $3
+)
+SELECT version::text, prev_version::text, is_full, bytes::text FROM chain ORDER BY depth`;
+
+/**
+ * A delta chain longer than this is treated as corrupt. The runtime's chains are far shorter: its
+ * schedule weighs each delta row as `DELTA_ROW_WEIGHT` keys (at most about `state / 16` rows), and prune
+ * compacts a chain whose rows outweigh twice its snapshot (`PRUNE_ROW_BYTES` each).
+ */
+const MAX_CHAIN = 1_000_000;
+
+/** What prune counts a row as, beyond its changes: about `DELTA_ROW_WEIGHT` small keys. */
+const PRUNE_ROW_BYTES = 512;
 
 // One statement, so one transaction: the batch is written whole or not at all (group commit). The fence
 // row is locked (shared) before the rows go in; when a newer world-line has started nothing is inserted
@@ -210,16 +235,34 @@ export class SqlStorage implements Storage {
   async prune(node: NodeId, version: Version): Promise<void> {
     checkNode(node, 'prune');
     checkInt(version, 1, 'prune: version');
-    // Nothing below `version`: nothing to drop (the coordinator prunes every node at each saved cut).
-    const below = await this.run('prune', (c) => c.query('SELECT 1 FROM dse_checkpoints WHERE node = $1 AND version < $2 LIMIT 1', [node, version]));
-    if (below.rows.length === 0) return;
-    // No fence lock: prune touches committed versions only, at or below the cut, which no world-line
-    // change deletes; a row both touch is serialized by its row lock.
+    // What reading `version` needs: its chain down to a full snapshot. Sizes only, not the changes.
+    const res = await this.run('prune', (c) =>
+      c.query<{ version: string; prev_version: string; is_full: boolean; bytes: string }>(CHAIN_SIZES_SQL, [node, version, MAX_CHAIN]),
+    );
+    const chain = res.rows;
+    const base = chain[chain.length - 1];
+    if (base === undefined) return;
+    if (!base.is_full && base.prev_version !== '0')
+      throw new DseError('StorageCorrupt', `checkpoint ${node}@${base.version} needs ${base.prev_version}, which is gone`);
+    let deltaBytes = 0;
+    for (const r of chain) if (!r.is_full) deltaBytes += Number(r.bytes) + PRUNE_ROW_BYTES;
+    const fullBytes = base.is_full ? Number(base.bytes) + PRUNE_ROW_BYTES : 0;
+    if (deltaBytes <= 2 * fullBytes) {
+      // The usual case: keep the full snapshot and the deltas after it, drop what is below it. Nothing
+      // is rewritten, so the cost follows the rows dropped, not the state's size. One statement, no
+      // lock: prune touches committed versions only, below the cut, which no world-line change deletes,
+      // and rows below `version`'s full snapshot are needed by no version at or above it.
+      await this.run('prune', (c) => c.query('DELETE FROM dse_checkpoints WHERE node = $1 AND version < $2', [node, Number(base.version)]));
+      return;
+    }
+    // The deltas outweigh twice their snapshot: more than the node's schedule writes, which happens when
+    // restores chain onto restored versions (a restored node does not know how long its chain is). The
+    // kept version becomes a full snapshot, so nothing below it is needed to read it: a cost of the
+    // state's size, paid once per at least twice that in deltas.
     await this.transaction('prune', async (c) => {
       const loaded = await loadChain(c, node, version);
       if (loaded === null) return;
       if (!loaded.topFull) {
-        // The kept version becomes a full snapshot, so nothing below it is needed to read it.
         await c.query('UPDATE dse_checkpoints SET is_full = true, prev_version = 0, changes = $4 WHERE node = $1 AND version = $2 AND world_line = $3', [
           node,
           version,

@@ -1,9 +1,11 @@
 import type { Json } from '@dse/shared';
 import { DseError } from '@dse/shared';
 import { describe, expect, it } from 'vitest';
-import { CheckpointWriter, SnapshotSchedule } from '../../src/core/checkpoint';
+import { CheckpointWriter, DELTA_ROW_WEIGHT, SnapshotSchedule } from '../../src/core/checkpoint';
 import type { CheckpointRecord, Storage } from '../../src/core/ports';
+import { Rng } from '../../src/sim/rng';
 import { ProcessClock, Scheduler } from '../../src/sim/scheduler';
+import { MemoryStorage } from '../../src/storage/memory';
 
 const record = (version: number): CheckpointRecord => ({
   node: 'n1',
@@ -62,33 +64,114 @@ function writer(storage: Storage, opts: { canWrite?: () => boolean } = {}) {
   return { w, sched, persisted, fatal, failed };
 }
 
-describe('SnapshotSchedule: full snapshot or delta', () => {
+describe('SnapshotSchedule: full snapshot or delta, by size only', () => {
   const state = (n: number): Map<string, Json> => new Map(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
+  const dirtyOf = (n: number): Map<string, Json | undefined> => new Map(Array.from({ length: n }, (_, i) => [`k${i}`, -i]));
 
-  it('the first checkpoint is full, then deltas, and a full one every `fullSnapshotEvery`', () => {
-    const s = new SnapshotSchedule(3);
-    const st = state(10);
+  it('the first checkpoint is full, then deltas of the changed keys (a delete as del)', () => {
+    const s = new SnapshotSchedule();
+    const st = state(100);
     const dirty = new Map<string, Json | undefined>([
       ['k1', 1],
       ['gone', undefined],
     ]);
-    const kinds = [s.capture(st, dirty, true), s.capture(st, dirty, false), s.capture(st, dirty, false), s.capture(st, dirty, false)];
-    expect(kinds.map((k) => k.full)).toEqual([true, false, false, true]);
-    expect(kinds[0]!.changes.set).toHaveLength(10);
-    expect(kinds[1]!.changes).toEqual({ set: [['k1', 1]], del: ['gone'] });
+    const first = s.capture(st, dirty, true);
+    expect(first.full).toBe(true);
+    expect(first.changes.set).toHaveLength(100);
+    expect(first.changes.del).toEqual([]);
+    expect(s.capture(st, dirty, false)).toEqual({ full: false, changes: { set: [['k1', 1]], del: ['gone'] } });
   });
 
-  it('a full one as soon as the deltas since the last one changed as many keys as the state holds', () => {
-    const s = new SnapshotSchedule(100);
-    const st = state(4);
-    const dirty = new Map<string, Json | undefined>([
-      ['k0', 0],
-      ['k1', 1],
-    ]);
-    s.capture(st, dirty, true);
-    expect([s.capture(st, dirty, false).full, s.capture(st, dirty, false).full, s.capture(st, dirty, false).full]).toEqual([false, true, false]);
-    s.reset();
-    expect(s.capture(st, dirty, false).full).toBe(false);
+  it('no full snapshot while the deltas since the last one weigh less than the state: none after a count', () => {
+    const s = new SnapshotSchedule();
+    const st = state(1000);
+    s.capture(st, new Map(), true);
+    // Deltas of 10 keys weigh 10 + DELTA_ROW_WEIGHT: 39 of them (1,014) before the 40th reaches 1,000.
+    const kinds = Array.from({ length: 200 }, () => s.capture(st, dirtyOf(10), false).full);
+    const fulls = kinds.map((f, i) => (f ? i + 1 : -1)).filter((i) => i > 0);
+    const period = Math.ceil((1000 - 10) / (10 + DELTA_ROW_WEIGHT)) + 1;
+    expect(period).toBe(40);
+    expect(fulls).toEqual([40, 80, 120, 160, 200]);
+    // The old count of 32 no longer takes one.
+    expect(kinds[31]).toBe(false);
+  });
+
+  it('changes as big as the state: a full snapshot at once; an empty state: always full', () => {
+    const s = new SnapshotSchedule();
+    s.capture(state(10), new Map(), true);
+    expect(s.capture(state(10), dirtyOf(10), false).full).toBe(true);
+    expect(s.capture(state(10), dirtyOf(3), false).full).toBe(false);
+    expect(s.capture(new Map(), new Map(), false).full).toBe(true);
+  });
+
+  it('a version costs at most about twice its delta, and a chain stays short, whatever the state and the changes', () => {
+    const rng = new Rng(7);
+    const dirties = new Map<number, Map<string, Json | undefined>>();
+    const dirty = (n: number): Map<string, Json | undefined> => dirties.get(n) ?? dirties.set(n, dirtyOf(n)).get(n)!;
+    for (const size of [50, 1_000, 20_000]) {
+      for (const maxChanged of [1, 20, Math.ceil(size / 10)]) {
+        const s = new SnapshotSchedule();
+        const st = state(size);
+        s.capture(st, new Map(), true);
+        let written = 0; // keys written, plus DELTA_ROW_WEIGHT a row
+        let deltaWeight = 0; // what the same versions would weigh as deltas
+        let chain = 0;
+        let longest = 0;
+        const versions = 2_000;
+        for (let v = 0; v < versions; v++) {
+          const changed = 1 + Math.floor(rng.next() * maxChanged);
+          const { full, changes } = s.capture(st, dirty(Math.min(changed, size)), false);
+          written += changes.set.length + changes.del.length + DELTA_ROW_WEIGHT;
+          deltaWeight += Math.min(changed, size) + DELTA_ROW_WEIGHT;
+          chain = full ? 0 : chain + 1;
+          longest = Math.max(longest, chain);
+        }
+        // The first cycle may be cut short by the end of the run: one more full snapshot of slack.
+        expect(written, `${size} keys, up to ${maxChanged} changed`).toBeLessThanOrEqual(2 * deltaWeight + size + DELTA_ROW_WEIGHT);
+        // A restore reads at most about twice the state, in at most about state / DELTA_ROW_WEIGHT deltas.
+        expect(longest).toBeLessThanOrEqual(Math.ceil(size / DELTA_ROW_WEIGHT) + 1);
+      }
+    }
+  });
+
+  it('restore after many deltas, pruned as the coordinator does, reads back the state; pruning rewrites nothing', () => {
+    const rng = new Rng(11);
+    const storage = new MemoryStorage();
+    const s = new SnapshotSchedule();
+    const st = new Map<string, Json>();
+    for (let i = 0; i < 500; i++) st.set(`k${i}`, i);
+    const fulls: number[] = [];
+    let prev = 0;
+    for (let v = 1; v <= 400; v++) {
+      const dirty = new Map<string, Json | undefined>();
+      for (let i = 0; i < 1 + Math.floor(rng.next() * 8); i++) {
+        const k = `k${Math.floor(rng.next() * 600)}`;
+        if (rng.next() < 0.2) {
+          st.delete(k);
+          dirty.set(k, undefined);
+        } else {
+          st.set(k, v);
+          dirty.set(k, v);
+        }
+      }
+      const { full, changes } = s.capture(st, dirty, v === 1);
+      if (full) fulls.push(v);
+      storage.writeSync([{ node: 'n1', worldLine: 1, version: v, prevVersion: prev, deps: {}, full, changes }]);
+      prev = v;
+      if (v % 7 === 0) {
+        // The cut trails the newest version; prune at it, as the coordinator does after each save.
+        const cut = v - 3;
+        storage.pruneSync('n1', cut);
+        const base = fulls.filter((f) => f <= cut).at(-1)!;
+        // Kept: the full snapshot at or below the cut and every version after it; nothing below it.
+        const held = storage.rowCount('n1');
+        expect(held, `at ${v}`).toBe(v - base + 1);
+      }
+      expect(Object.fromEntries(storage.loadSync('n1', v)!.state), `version ${v}`).toEqual(Object.fromEntries(st));
+    }
+    // Deltas of 1 to 8 keys (17 to 24 with their rows) on about 500: a full snapshot every 20 to 35 versions.
+    expect(fulls.length).toBeGreaterThan(10);
+    for (let i = 1; i < fulls.length; i++) expect(fulls[i]! - fulls[i - 1]!).toBeGreaterThanOrEqual(15);
   });
 });
 

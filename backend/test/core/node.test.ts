@@ -151,28 +151,34 @@ describe('receive rules', () => {
 });
 
 describe('checkpoints', () => {
-  it('a full snapshot once the deltas since the last one changed as many keys as the state holds, not on a fixed count alone', async () => {
-    const h = await harness({ fullSnapshotEvery: 1000 });
-    for (let i = 0; i < 20; i++) h.node.receive(request(i + 1, { op: 'put', key: `k${i}`, value: i }));
+  it('a full snapshot by size only: once the deltas since the last one weigh as much as the state, never on a count', async () => {
+    const h = await harness();
+    for (let i = 0; i < 200; i++) h.node.receive(request(i + 1, { op: 'put', key: `k${i}`, value: i }));
     h.node.checkpointNow();
-    for (let i = 0; i < 30; i++) {
-      h.node.receive(request(21 + i, { op: 'put', key: 'k0', value: 100 + i }));
+    for (let i = 0; i < 60; i++) {
+      h.node.receive(request(201 + i, { op: 'put', key: 'k0', value: 1000 + i }));
       h.node.checkpointNow();
     }
     await h.settle(5);
     const started = h.events.filter((e) => e.type === 'checkpointStarted');
+    expect(started).toHaveLength(61);
     expect(started[0]).toMatchObject({ full: true });
     const fulls = started.map((e, i) => (e.full ? i : -1)).filter((i) => i >= 0);
-    // Each small checkpoint changes 2 keys (k0 and the caller's table) of about 22: a delta most of the
-    // time, and a full one about every 11 checkpoints.
-    expect(fulls.length).toBeGreaterThanOrEqual(3);
-    expect(fulls.length).toBeLessThanOrEqual(5);
-    for (let i = 1; i < fulls.length; i++) expect(fulls[i]! - fulls[i - 1]!).toBeGreaterThan(5);
-    // And the state read back from the last checkpoint is the node's own.
+    // Each small checkpoint changes 2 keys (k0 and the caller's table) of about 202 and weighs 2 + 16
+    // (DELTA_ROW_WEIGHT): a full snapshot once 11 or 12 of them add up to the state, far more often
+    // than the old count of 32, never after a fixed number.
+    expect(fulls.length).toBeGreaterThanOrEqual(4);
+    expect(fulls.length).toBeLessThanOrEqual(6);
+    for (let i = 1; i < fulls.length; i++) {
+      expect(fulls[i]! - fulls[i - 1]!).toBeGreaterThanOrEqual(11);
+      expect(fulls[i]! - fulls[i - 1]!).toBeLessThanOrEqual(14);
+    }
+    // The state read back from the last checkpoint (a delta chain, or a full one) is the node's own.
     const last = started.at(-1)!;
     const cp = await h.storage.loadCheckpoint('n1', last.type === 'checkpointStarted' ? last.version : 0);
-    expect(cp?.state.get('a:k0')).toBe(129);
-    expect(cp?.state.get('a:k19')).toBe(19);
+    expect(cp?.state.get('a:k0')).toBe(1059);
+    expect(cp?.state.get('a:k199')).toBe(199);
+    expect(new Map([...cp!.state].filter(([k]) => k.startsWith('a:')).map(([k, v]) => [k.slice(2), v]))).toEqual(h.node.appState());
   });
 });
 

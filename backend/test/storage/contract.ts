@@ -274,28 +274,60 @@ export function storageContract(name: string, open: () => Promise<StorageUnderTe
       expect(asObject(v3.state)).toEqual({ other: 1 });
     });
 
-    it('prune drops versions below a committed one and keeps it (and everything above) readable', async () => {
+    it('prune drops versions below the full snapshot a committed one chains onto, and keeps it (and everything above) readable', async () => {
       await s.writeCheckpoints(CHAIN);
       await s.writeCheckpoints([rec({ node: 'n2', version: 1, full: true, changes: { set: [['k', 1]], del: [] } })]);
       const before = new Map<number, Record<string, Json> | undefined>();
-      for (const v of [3, 4, 5]) before.set(v, asObject((await s.loadCheckpoint('n1', v))?.state));
-      await s.prune('n1', 3);
-      expect(await s.loadCheckpoint('n1', 2)).toBeNull();
-      expect(await s.loadCheckpoint('n1', 1)).toBeNull();
-      for (const v of [3, 4, 5]) expect(asObject((await s.loadCheckpoint('n1', v))!.state), `version ${v}`).toEqual(before.get(v));
-      expect((await s.loadCheckpoint('n1', 3))!.deps).toEqual({});
-      expect((await s.listCheckpoints(1)).filter((m) => m.node === 'n1').map((m) => m.version)).toEqual([3, 4, 5]);
-      // Other nodes are untouched; pruning again, or at a version not held, changes nothing.
-      await s.prune('n1', 3);
+      for (const v of [1, 2, 3, 4, 5]) before.set(v, asObject((await s.loadCheckpoint('n1', v))?.state));
+      const held = async (): Promise<number[]> => (await s.listCheckpoints(1)).filter((m) => m.node === 'n1').map((m) => m.version);
+      // 2 is a delta on the full snapshot 1: reading it needs 1, so nothing goes.
+      await s.prune('n1', 2);
+      expect(await held()).toEqual([1, 2, 3, 4, 5]);
+      for (const v of [2, 3, 4, 5]) expect(asObject((await s.loadCheckpoint('n1', v))!.state), `version ${v}`).toEqual(before.get(v));
+      // 5 is a delta on the full snapshot 4: what is below 4 goes.
+      await s.prune('n1', 5);
+      expect(await held()).toEqual([4, 5]);
+      expect(await s.loadCheckpoint('n1', 3)).toBeNull();
+      expect(asObject((await s.loadCheckpoint('n1', 5))!.state)).toEqual(CHAIN_STATES[5]);
+      expect(asObject((await s.loadCheckpoint('n1', 4))!.state)).toEqual(CHAIN_STATES[4]);
+      expect((await s.loadCheckpoint('n1', 5))!.deps).toEqual({ n2: 3, n3: 1 });
+      // Other nodes are untouched; pruning again, lower, or at a version not held, changes nothing.
+      await s.prune('n1', 5);
+      await s.prune('n1', 4);
       await s.prune('n1', 2);
       await s.prune('n9', 4);
+      expect(await held()).toEqual([4, 5]);
       expect(asObject((await s.loadCheckpoint('n2', 1))!.state)).toEqual({ k: 1 });
-      await s.prune('n1', 5);
-      expect((await s.listCheckpoints(1)).filter((m) => m.node === 'n1').map((m) => m.version)).toEqual([5]);
-      expect(asObject((await s.loadCheckpoint('n1', 5))!.state)).toEqual(CHAIN_STATES[5]);
-      // The pruned-to version is now a full snapshot: later deltas still chain onto it.
+      // Later deltas still chain onto the kept ones.
       await s.writeCheckpoints([rec({ node: 'n1', version: 6, prevVersion: 5, changes: { set: [['f', 6]], del: [] } })]);
       expect(asObject((await s.loadCheckpoint('n1', 6))!.state)).toEqual({ ...CHAIN_STATES[5], f: 6 });
+    });
+
+    it('prune rewrites no full snapshot while the deltas weigh less than it; a chain outweighing twice its snapshot is compacted', async () => {
+      const keys = (n: number, v: number): [string, Json][] => Array.from({ length: n }, (_, i): [string, Json] => [`key:${i}`, { v, s: 'some value' }]);
+      const expected: Record<string, Json> = Object.fromEntries(keys(200, 1));
+      // A big snapshot and small deltas (what the node's schedule writes): pruning keeps the chain.
+      await s.writeCheckpoints([rec({ node: 'n1', version: 1, full: true, changes: { set: keys(200, 1), del: [] } })]);
+      for (let v = 2; v <= 12; v++) {
+        await s.writeCheckpoints([rec({ node: 'n1', version: v, changes: { set: [[`key:${v}`, { v, s: 'changed' }]], del: [`key:${100 + v}`] } })]);
+        expected[`key:${v}`] = { v, s: 'changed' };
+        delete expected[`key:${100 + v}`];
+      }
+      for (const cut of [4, 8, 12]) {
+        await s.prune('n1', cut);
+        expect((await s.listCheckpoints(1)).map((m) => m.version)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      }
+      expect(asObject((await s.loadCheckpoint('n1', 12))!.state)).toEqual(expected);
+      // A small snapshot and big deltas (as repeated restores can chain): the kept version becomes a
+      // full snapshot, and nothing below it stays.
+      await s.writeCheckpoints([rec({ node: 'n2', version: 1, full: true, changes: { set: [['x', 1]], del: [] } })]);
+      for (let v = 2; v <= 5; v++) await s.writeCheckpoints([rec({ node: 'n2', version: v, changes: { set: keys(50, v), del: [] } })]);
+      await s.prune('n2', 4);
+      expect((await s.listCheckpoints(1)).filter((m) => m.node === 'n2').map((m) => m.version)).toEqual([4, 5]);
+      expect(asObject((await s.loadCheckpoint('n2', 4))!.state)).toEqual({ x: 1, ...Object.fromEntries(keys(50, 4)) });
+      expect(asObject((await s.loadCheckpoint('n2', 5))!.state)).toEqual({ x: 1, ...Object.fromEntries(keys(50, 5)) });
+      // n1 was not touched.
+      expect(asObject((await s.loadCheckpoint('n1', 12))!.state)).toEqual(expected);
     });
 
     it('values come back exactly as written (key order, awkward strings, numbers)', async () => {

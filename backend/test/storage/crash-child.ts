@@ -22,7 +22,7 @@ const storage = overrideStorage(inner, {
   },
 });
 const nodes = ['n1', 'n2', 'n3'];
-const cluster = new MiniCluster(storage, nodes, { client, checkpointIntervalMs: 15, pruneIntervalMs: 60, fullSnapshotEvery: 4 });
+const cluster = new MiniCluster(storage, nodes, { client, checkpointIntervalMs: 15, pruneIntervalMs: 60 });
 await cluster.start();
 say(`R ${cluster.coordinator.worldLine}`);
 

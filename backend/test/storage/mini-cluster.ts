@@ -25,7 +25,7 @@ export class MiniCluster {
   constructor(
     readonly storage: Storage,
     readonly nodeIds: NodeId[],
-    opts: { client: string; checkpointIntervalMs?: number; pruneIntervalMs?: number; fullSnapshotEvery?: number; keepEvents?: boolean },
+    opts: { client: string; checkpointIntervalMs?: number; pruneIntervalMs?: number; keepEvents?: boolean },
   ) {
     const observer = { emit: (e: InspectionEvent): void => void (opts.keepEvents ? this.events.push(e) : undefined) };
     this.coordinator = new Coordinator(
@@ -46,7 +46,6 @@ export class MiniCluster {
           cutKind: 'exact',
           checkpointIntervalMs: opts.checkpointIntervalMs ?? 20,
           retransmitMs: 300,
-          fullSnapshotEvery: opts.fullSnapshotEvery ?? 4,
           storageRetryMs: 50,
         },
       );
