@@ -1,7 +1,7 @@
 import type { Json, NodeId, RequestInfo, ServiceName, ServiceRequestBody, ServiceRequestInfo } from '@dse/shared';
 import { DseError, isDseError, SessionRolledBack } from '@dse/shared';
 import type { Session, SpeculativeResult } from '../core/session';
-import { followOwner, kvNode, shardOf, throwIfError, topicNode, walNode, WRONG_OWNER_RETRIES, wrongOwnerOf } from '../services';
+import { followWrongOwner, kvNode, learnPlacement, shardOf, throwIfError, topicNode, walNode } from '../services';
 import type { Cluster } from './cluster';
 import type { KvAppOp } from './kv-app';
 
@@ -144,22 +144,16 @@ export class Requests {
    * placement learns the newer members. A committed-only read is told the cut of the node it goes to.
    */
   private async following(session: Session, node: NodeId, payload: { [k: string]: Json }): Promise<SpeculativeResult> {
-    let r = await session.request(node, payload);
-    let best: { owner: NodeId; version: number } | null = null;
-    for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
-      const named = wrongOwnerOf(r.result);
-      if (named === null) break;
-      const view = this.cluster.membership.view;
-      if (named.version > view.version && named.members.length > 0) {
-        view.version = named.version;
-        view.members = [...named.members].sort();
-      }
-      best = followOwner(named, best);
-      if ('upTo' in payload) payload = { ...payload, upTo: this.cluster.host.cut[best.owner] ?? 0 };
-      this.sent.set(session.id, (this.sent.get(session.id) ?? 0) + 1);
-      r = await session.request(best.owner, payload);
-    }
-    return r;
+    return followWrongOwner(
+      await session.request(node, payload),
+      (r: SpeculativeResult) => r.result,
+      (owner) => {
+        if ('upTo' in payload) payload = { ...payload, upTo: this.cluster.host.cut[owner] ?? 0 };
+        this.sent.set(session.id, (this.sent.get(session.id) ?? 0) + 1);
+        return session.request(owner, payload);
+      },
+      { seen: (w) => learnPlacement(this.cluster.membership.view, w) },
+    );
   }
 
   async submit(req: KvRequest): Promise<RequestInfo> {

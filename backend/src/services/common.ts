@@ -66,8 +66,42 @@ export function isNodeRemovedAnswer(result: Json): boolean {
  * Where to send a request again after `WrongOwner` answer `w`: the owner it names, unless an answer under
  * a newer placement named another (`best` keeps the newest seen).
  */
-export function followOwner(w: { owner: NodeId; version: number }, best: { owner: NodeId; version: number } | null): { owner: NodeId; version: number } {
+function followOwner(w: { owner: NodeId; version: number }, best: { owner: NodeId; version: number } | null): { owner: NodeId; version: number } {
   return best !== null && best.version > w.version ? best : w;
+}
+
+/** `view` learns the members a `WrongOwner` answer names, when its placement is newer. */
+export function learnPlacement(view: PlacementView, w: { version: number; members: NodeId[] }): void {
+  if (w.version > view.version && w.members.length > 0) {
+    view.version = w.version;
+    view.members = [...w.members].sort();
+  }
+}
+
+/**
+ * Follows `WrongOwner` answers, the one loop every client of a placed unit runs (sessions, the server's
+ * requests, a workflow's step sthreads): while the answer `first` (or a later one) names another owner,
+ * sends again (`resend`) to the owner named under the newest placement seen, at most `max` times
+ * (default `WRONG_OWNER_RETRIES`). `seen` is told of each `WrongOwner` answer (a client's view learns
+ * from it). Returns the first answer that is not one.
+ */
+export async function followWrongOwner<R>(
+  first: R,
+  resultOf: (r: R) => Json,
+  resend: (owner: NodeId) => Promise<R>,
+  opts: { max?: number; seen?: (w: { owner: NodeId; version: number; members: NodeId[] }) => void } = {},
+): Promise<R> {
+  let r = first;
+  let best: { owner: NodeId; version: number } | null = null;
+  const max = opts.max ?? WRONG_OWNER_RETRIES;
+  for (let i = 0; i < max; i++) {
+    const w = wrongOwnerOf(resultOf(r));
+    if (w === null) break;
+    opts.seen?.(w);
+    best = followOwner(w, best);
+    r = await resend(best.owner);
+  }
+  return r;
 }
 
 /**
@@ -83,18 +117,12 @@ export async function request<T>(
   decode: (r: Json) => T = (r) => fromJson<T>(r),
   view?: PlacementView,
 ): Promise<Speculative<T>> {
-  let r: SpeculativeResult = await session.request(node, payload);
-  let best: { owner: NodeId; version: number } | null = null;
-  for (let i = 0; i < WRONG_OWNER_RETRIES; i++) {
-    const w = wrongOwnerOf(r.result);
-    if (w === null) break;
-    if (view !== undefined && w.version > view.version && w.members.length > 0) {
-      view.version = w.version;
-      view.members = [...w.members].sort();
-    }
-    best = followOwner(w, best);
-    r = await session.request(best.owner, payload);
-  }
+  const r = await followWrongOwner(
+    await session.request(node, payload),
+    (x: SpeculativeResult) => x.result,
+    (owner) => session.request(owner, payload),
+    view !== undefined ? { seen: (w) => learnPlacement(view, w) } : {},
+  );
   throwIfError(r.result);
   const value = decode(r.result);
   const res = r;

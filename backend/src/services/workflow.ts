@@ -4,7 +4,7 @@ import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/a
 import { PENDING } from '../core/app';
 import type { Session } from '../core/session';
 import type { ClientOptions, PlacementView, Speculative } from './common';
-import { asObject, followOwner, int, isNodeRemovedAnswer, name, request, shardOf, wrongOwnerOf } from './common';
+import { asObject, followWrongOwner, int, isNodeRemovedAnswer, name, request, shardOf } from './common';
 
 /**
  * Workflows: an orchestrator runs multi-step workflows (sagas) as sthreads over other services.
@@ -136,18 +136,17 @@ function runStep(ctx: ActionContext, id: string, rec: WorkflowRecord): void {
       // Never taken as the step's result: followed (the owner named under the newest placement) until a
       // node that owns it answers. A step whose node was removed while down is answered from that node's
       // committed replies if it ran there (exactly once), and otherwise goes to its unit's owner now.
-      let best: { owner: NodeId; version: number } | null = null;
       for (;;) {
-        const w = wrongOwnerOf(result);
-        if (w !== null) {
-          best = followOwner(w, best);
-          result = await st.call(best.owner, payload);
-        } else if (isNodeRemovedAnswer(result)) {
-          // Its node was removed for good, and the call did not happen there within the cut: ask this
-          // node, whose placement already excludes it (it answers, or names the owner).
-          best = null;
-          result = await st.call(st.node, payload);
-        } else break;
+        result = await followWrongOwner(
+          result,
+          (r: Json) => r,
+          (owner) => st.call(owner, payload),
+          { max: Infinity },
+        );
+        if (!isNodeRemovedAnswer(result)) break;
+        // Its node was removed for good, and the call did not happen there within the cut: ask this
+        // node, whose placement already excludes it (it answers, or names the owner).
+        result = await st.call(st.node, payload);
       }
       await st.merge((m) => {
         const rec = load(m, id);
