@@ -1,12 +1,14 @@
 import type { CallerId, Cut, CutKind, Deps, Header, Json, MessageKind, Mode, NodeId, Version, WorldLine } from '@dse/shared';
-import { DseError, isDseError, messageIds } from '@dse/shared';
+import { DseError, fromJson, isDseError, messageIds, toJson } from '@dse/shared';
 import type { ActionContext, App, AppRequest, Sthread } from './app';
 import { PENDING } from './app';
 import type { CallerReply, CallerTable } from './caller-table';
-import { callerTableJson, readCallerTable, readRemovedReply, removedReplyJson, withReply, withSettled } from './caller-table';
+import { readRemovedReply, removedReplyJson, withReply, withSettled } from './caller-table';
 import { CheckpointWriter, SnapshotSchedule } from './checkpoint';
-import { dedupWindowJson, EMPTY_DEDUP_WINDOW, readDedupWindow, wasApplied, withApplied } from './dedup';
+import type { DedupWindow } from './dedup';
+import { EMPTY_DEDUP_WINDOW, wasApplied, withApplied } from './dedup';
 import { maxVersion, mergeInto } from './deps';
+import { normalizeStoredRecords } from './stored-records';
 import type { ReportedVersion, WireMessage } from './messages';
 import { COORDINATOR } from './messages';
 import type { CheckpointRecord, Clock, Network, Observer, Storage, TimerId } from './ports';
@@ -601,19 +603,22 @@ export class DseNode implements SthreadHost {
     }
   }
 
-  /** The caller table of `caller`, read in either stored form (see `caller-table.ts`). */
+  /**
+   * The caller table of `caller`. The state holds it in the named form, as this node wrote it (a restore
+   * reads and checks every stored table once, in either form: `normalizeStoredRecords`); a request's hot
+   * path neither parses nor copies it.
+   */
   private callerTable(caller: CallerId): CallerTable | undefined {
-    const value = this.state.get(callerKey(caller));
-    return value === undefined ? undefined : readCallerTable(value, caller);
+    return fromJson<CallerTable | undefined>(this.state.get(callerKey(caller)));
   }
 
   private setCallerReply(caller: CallerId, endpoint: string, seq: number, reply: CallerReply): void {
-    this.writeKey(callerKey(caller), callerTableJson(withReply(this.callerTable(caller), endpoint, seq, reply)));
+    this.writeKey(callerKey(caller), toJson<CallerTable>(withReply(this.callerTable(caller), endpoint, seq, reply)));
   }
 
   /** Forgets the replies of requests the caller has settled (it never asks about them again). */
   private settleCaller(caller: CallerId, endpoint: string, settled: number): void {
-    this.writeKey(callerKey(caller), callerTableJson(withSettled(this.callerTable(caller), endpoint, settled)));
+    this.writeKey(callerKey(caller), toJson<CallerTable>(withSettled(this.callerTable(caller), endpoint, settled)));
   }
 
   private completeRequest(caller: CallerId, seq: number, result: Json): void {
@@ -887,14 +892,15 @@ export class DseNode implements SthreadHost {
 
   // ---------------------------------------------------------------- dedup
 
+  // (The state holds windows in the named form, as this node wrote them: see `normalizeStoredRecords`.)
   private dedupHas(src: NodeId, seq: number): boolean {
-    const w = this.state.get(dedupKey(src));
-    return w !== undefined && wasApplied(readDedupWindow(w), seq);
+    const w = fromJson<DedupWindow | undefined>(this.state.get(dedupKey(src)));
+    return w !== undefined && wasApplied(w, seq);
   }
 
   private dedupAdd(src: NodeId, seq: number): void {
-    const w = this.state.get(dedupKey(src));
-    this.writeKey(dedupKey(src), dedupWindowJson(withApplied(w === undefined ? EMPTY_DEDUP_WINDOW : readDedupWindow(w), seq)));
+    const w = fromJson<DedupWindow | undefined>(this.state.get(dedupKey(src)));
+    this.writeKey(dedupKey(src), toJson<DedupWindow>(withApplied(w ?? EMPTY_DEDUP_WINDOW, seq)));
   }
 
   // ---------------------------------------------------------------- recovery
@@ -1128,6 +1134,7 @@ export class DseNode implements SthreadHost {
   private finishRestore(rec: Extract<WireMessage, { kind: 'recover' }>, state: Map<string, Json>, restoredVersion: Version, fresh: boolean): void {
     const oldVersion = this.version;
     const oldWorldLine = this.worldLine;
+    normalizeStoredRecords(state);
     this.state = state;
     this.dirty = new Map();
     this.openUndo = new Map();
