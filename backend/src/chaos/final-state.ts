@@ -136,7 +136,7 @@ export async function checkFinalState(w: {
         ? checkWal(ctx.serviceRecords, final)
         : scenario === 'broker'
           ? checkBroker(ctx.serviceRecords, final)
-          : checkWorkflow(ctx.serviceRecords, final, travelCapacity(ctx.keyPrefix));
+          : checkWorkflow(ctx.serviceRecords, final, travelCapacity(ctx.keyPrefix), { unitsMove: o.membership === true });
   return { verdict, orphanRows, notes: extra, worldLine: db.worldLine };
 }
 

@@ -580,7 +580,12 @@ interface WorkflowRecordState {
  *   it started with, null for unlimited);
  * - nothing above the cut; each session's surviving workflows a prefix per resume segment.
  */
-export function checkWorkflow(records: readonly ServiceRecord[], final: FinalServiceState, capacity: ReadonlyMap<string, number | null>): ServiceVerdict {
+export function checkWorkflow(
+  records: readonly ServiceRecord[],
+  final: FinalServiceState,
+  capacity: ReadonlyMap<string, number | null>,
+  opts: { unitsMove?: boolean } = {},
+): ServiceVerdict {
   const out = new Verdict();
   const mine = records.filter((r) => r.svc === 'wf');
   out.tally(mine);
@@ -615,6 +620,7 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
 
   // Each workflow in the committed state: its bookings against its record.
   const booked = new Map<string, number>();
+  const itemHome = new Map<string, NodeId>();
   for (const [id, { rec, node }] of workflows) {
     const mineB = bookings.get(id) ?? new Map<number, Booking & { node: NodeId }>();
     bookings.delete(id);
@@ -650,7 +656,16 @@ export function checkWorkflow(records: readonly ServiceRecord[], final: FinalSer
       const where = `step ${k} (${step.name ?? '?'})`;
       const decline = step.do?.decline === true;
       if (b !== undefined) {
-        if (b.node !== step.node) fail(`${where} ran at ${b.node}, not at ${step.node}`);
+        // With membership changes an item's unit (its stock and bookings) moves: a step runs at the owner of
+        // the moment (WrongOwner, a removed node's NodeRemoved), and its booking moves with the unit. Then
+        // the booking must be where the item's unit is: with its stock, and with the item's other bookings.
+        if (opts.unitsMove !== true) {
+          if (b.node !== step.node) fail(`${where} ran at ${b.node}, not at ${step.node}`);
+        } else {
+          const home = stock.get(b.item)?.node ?? itemHome.get(b.item);
+          if (home !== undefined && home !== b.node) fail(`${where}: its booking is at ${b.node}, but ${b.item}'s unit is at ${home}`);
+          itemHome.set(b.item, home ?? b.node);
+        }
         if (b.st === 'booked' && decline) fail(`${where}: a declined payment was booked`);
         if (b.st === 'refused' && (b.why === 'declined') !== decline)
           fail(`${where}: refused as ${String(b.why)}, but the payment was ${decline ? '' : 'not '}to be declined`);

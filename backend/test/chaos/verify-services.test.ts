@@ -333,6 +333,22 @@ describe('checkWorkflow', () => {
     });
   });
 
+  it("with membership changes a booking lives where its item moved, not necessarily at the step's first node; away from its item it is a violation", () => {
+    // The payments' unit (visa) moved from n2 to n3 with its bookings; the flights stayed on n1.
+    const s = clean();
+    s.n3 = { 'tr/b/w1/1': s.n2!['tr/b/w1/1']!, 'tr/b/w2/1': s.n2!['tr/b/w2/1']! };
+    s.n2 = {};
+    const moved = final(s, { n1: 5, n2: 5, n3: 5 });
+    expect(counts(checkWorkflow(records, moved, capacity)).service).toBeGreaterThan(0); // without moves: at n3, not n2
+    expect(counts(checkWorkflow(records, moved, capacity, { unitsMove: true })), 'moved with its unit').toEqual(CLEAN);
+    // A flight booking that is not with LH's stock (on n1): the unit is split.
+    const split = clean();
+    split.n2!['tr/b/w3/0'] = split.n1!['tr/b/w3/0']!;
+    delete split.n1!['tr/b/w3/0'];
+    const v = checkWorkflow(records, final(split, { n1: 5, n2: 5 }), capacity, { unitsMove: true });
+    expect(v.notes.some((n) => n.message.includes("but LH's unit is at n1"))).toBe(true);
+  });
+
   it('a step reserved twice is a duplicate (and holds stock twice)', () => {
     const s = clean();
     s.n1!['tr/b/w1/0'] = booking('LH', 'booked', 0, null, 2);
