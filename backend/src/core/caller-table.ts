@@ -112,12 +112,14 @@ export function committedReplies(state: Iterable<readonly [string, Json]>): (cal
   const prefix = callerKey('');
   const tables = new Map<string, CallerTable>();
   for (const [k, v] of state) if (k.startsWith(prefix)) tables.set(k.slice(prefix.length), readCallerTable(v, k.slice(prefix.length)));
-  return (caller, seq) => {
-    const r = tables.get(caller)?.replies[seq];
-    if (r === undefined || r.status === 'aborted') return null;
-    if (r.status === 'pending' || r.version === undefined) return { status: 'inProgress', acceptedAt: r.acceptedAt ?? 0 };
-    return { status: 'done', result: r.result ?? null, version: r.version, ...(r.acceptedAt !== undefined ? { acceptedAt: r.acceptedAt } : {}) };
-  };
+  return (caller, seq) => committedReplyOf(tables.get(caller)?.replies[seq]);
+}
+
+/** A stored reply as a committed state holds it: done, or in progress; null when absent or aborted. */
+function committedReplyOf(r: CallerReply | undefined): CommittedReply | null {
+  if (r === undefined || r.status === 'aborted') return null;
+  if (r.status === 'pending' || r.version === undefined) return { status: 'inProgress', acceptedAt: r.acceptedAt ?? 0 };
+  return { status: 'done', result: r.result ?? null, version: r.version, ...(r.acceptedAt !== undefined ? { acceptedAt: r.acceptedAt } : {}) };
 }
 
 /** One reply of a removed node's committed state: caller, request number, and what it holds of it. */
@@ -135,9 +137,8 @@ export function sthreadReplies(state: Iterable<readonly [string, Json]>): Remove
     if (!k.startsWith(prefix)) continue;
     const caller = k.slice(prefix.length);
     if (!caller.includes('~')) continue;
-    const lookup = committedReplies([[k, v]]);
-    for (const seq of Object.keys(readCallerTable(v, caller).replies)) {
-      const r = lookup(caller, Number(seq));
+    for (const [seq, stored] of Object.entries(readCallerTable(v, caller).replies)) {
+      const r = committedReplyOf(stored);
       if (r !== null) out.push([caller, Number(seq), r]);
     }
   }

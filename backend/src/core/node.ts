@@ -1208,7 +1208,7 @@ export class DseNode implements SthreadHost {
 
   /** Answers call `seq` of `st` to `removed`, a node removed for good, from what this node holds of it. */
   private answerFromGone(st: SthreadImpl, removed: NodeId, seq: number): void {
-    const byCaller = this.state.get(goneKey(removed)) as { [caller: string]: { [seq: string]: Json } } | undefined;
+    const byCaller = fromJson<{ [caller: string]: { [seq: string]: Json } } | undefined>(this.state.get(goneKey(removed)));
     const r = readRemovedReply([st.id, seq, byCaller?.[st.id]?.[seq] ?? null]);
     let result: Json;
     if (r?.[2].status === 'done') result = r[2].result;
