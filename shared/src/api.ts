@@ -108,7 +108,18 @@ export type ClusterInfo = z.infer<typeof ClusterInfoSchema>;
 
 // ------------------------------------------------------------------ requests
 
-export const REQUEST_STATUSES = ['speculative', 'committed', 'rolled-back'] as const;
+export const ErrorBodySchema = reply({
+  code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]], { error: 'must be a known error code' }),
+  message: str(),
+  definite: bool(),
+});
+
+/**
+ * `failed`: the runtime closed the request with an error that is not a rollback (`error` says which: a
+ * request for a removed node, `NodeRemoved`, never ran; one under way at a node removed while down,
+ * `Orphaned`, ran in part and its effects are committed, but no answer will come).
+ */
+export const REQUEST_STATUSES = ['speculative', 'committed', 'rolled-back', 'failed'] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 /** The services of the `playground` (and `services`) app: write-ahead log, kv store, broker, workflows. */
@@ -298,6 +309,8 @@ export const ServiceRequestInfoSchema = reply({
   result: json(Infinity),
   worldLine: num(true),
   deps: versionMap(),
+  /** Why a `failed` request failed. */
+  error: ErrorBodySchema.optional(),
 });
 export type ServiceRequestInfo = z.infer<typeof ServiceRequestInfoSchema>;
 
@@ -315,6 +328,8 @@ export const RequestInfoSchema = reply({
   result: json(Infinity),
   worldLine: num(true),
   deps: versionMap(),
+  /** Why a `failed` request failed. */
+  error: ErrorBodySchema.optional(),
 });
 export type RequestInfo = z.infer<typeof RequestInfoSchema>;
 
@@ -372,12 +387,6 @@ export const CommandResultSchemas = {
 
 export type CommandResults = { [C in CommandType]: z.infer<(typeof CommandResultSchemas)[C]> };
 
-export const ErrorBodySchema = reply({
-  code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]], { error: 'must be a known error code' }),
-  message: str(),
-  definite: bool(),
-});
-
 export const ApiErrorSchema = reply({
   error: ErrorBodySchema,
   /** For a request that timed out waiting for its answer: its id, to ask for it later. */
@@ -395,7 +404,8 @@ export function commandReplySchema<C extends CommandType>(type: C) {
 }
 
 export function isApiError(r: unknown): r is ApiError {
-  return typeof r === 'object' && r !== null && 'error' in r;
+  // A reply is `{ok: true, ...}` (a failed request's info has an `error` of its own) or `{error}`.
+  return typeof r === 'object' && r !== null && 'error' in r && !('ok' in r);
 }
 
 // ------------------------------------------------------------------ the event stream

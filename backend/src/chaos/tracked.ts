@@ -27,6 +27,9 @@ export type ReplyReading =
 
 export function readReply(status: number, json: unknown): ReplyReading {
   const j = (json ?? {}) as { id?: string; node?: string; status?: string; worldLine?: number; result?: Json; error?: { code: string; definite: boolean } };
+  if (status === 200 && typeof j.id === 'string' && j.status === 'failed' && j.error !== undefined)
+    // Closed with an error that is not a rollback (NodeRemoved, Orphaned): as if the request had answered it.
+    return { kind: 'error', code: j.error.code, definite: j.error.definite, id: null };
   if (status === 200 && typeof j.id === 'string') {
     const outcome: Outcome = j.status === 'committed' ? 'committed' : j.status === 'rolled-back' ? 'rolled-back' : 'speculative';
     const answer = j.result !== null && j.result !== undefined && typeof j.worldLine === 'number' ? { result: j.result, worldLine: j.worldLine } : null;

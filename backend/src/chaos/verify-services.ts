@@ -708,6 +708,18 @@ export function checkWorkflow(
       );
       continue;
     }
+    if (err === 'Orphaned') {
+      // Under way at a node removed while down: accepted in a committed version, so its workflow goes on
+      // where that node's state went. It must be in the committed state; no answer came.
+      out.stat('workflowsOrphaned');
+      if (here === undefined)
+        out.fail(
+          'lost',
+          'durability',
+          `workflow ${id} was reported Orphaned (${r.session}#${r.q}: accepted at a removed node) but is not in the committed state`,
+        );
+      continue;
+    }
     if (r.outcome === 'rolled-back' || r.outcome === 'refused') {
       if (here !== undefined)
         out.fail('orphan', 'no-orphans', `workflow ${id} was reported ${r.outcome} (${r.session}#${r.q}) but is in the committed state (${here.rec.ph})`);

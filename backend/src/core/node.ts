@@ -369,7 +369,9 @@ export class DseNode implements SthreadHost {
   private onApp(msg: Extract<WireMessage, { kind: 'app' }>): void {
     const { src, seq, srcVersion } = msg.h;
     this.jumpTo(srcVersion); // rule 3: commit ordering
-    const duplicate = this.dedupHas(src, seq); // rule 4
+    // Rule 4; and a late copy from a node removed for good is not applied: what it sent within the cut
+    // went to its heirs with its committed state (`inherit`), anything else rolled back with it.
+    const duplicate = this.dedupHas(src, seq) || this.state.has(goneKey(src));
     this.delivered(msg, duplicate);
     this.runAction(() => {
       if (!duplicate) {

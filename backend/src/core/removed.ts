@@ -2,7 +2,7 @@ import type { Json, NodeId, Version } from '@dse/shared';
 import type { CommittedReply, RemovedReply } from './caller-table';
 import { committedReplies, sthreadReplies } from './caller-table';
 import type { Storage } from './ports';
-import { appEntries } from './state-keys';
+import { appEntries, parseOutboxKey, readOutboxRecord } from './state-keys';
 
 /**
  * What is left of a node removed for good while down: its checkpoint at the cut, read from storage.
@@ -14,6 +14,12 @@ export interface RemovedNode {
   appState: Record<string, Json>;
   replies: (caller: string, seq: number) => CommittedReply | null;
   sthreadReplies: RemovedReply[];
+  /**
+   * App messages it sent in committed versions that no receiver acknowledged within the cut, in the order
+   * sent: nobody will send them again. Whoever takes over decides which a receiver still lacks (the
+   * membership layer: hand-offs, see `services/membership.ts`).
+   */
+  unacknowledged: { to: NodeId; payload: Json }[];
 }
 
 /**
@@ -22,10 +28,21 @@ export interface RemovedNode {
  * Storage errors go to the caller, who may read again.
  */
 export async function readRemovedNode(storage: Storage, id: NodeId, version: Version): Promise<RemovedNode | null> {
-  if (version === 0) return { appState: {}, replies: committedReplies([]), sthreadReplies: [] };
+  if (version === 0) return { appState: {}, replies: committedReplies([]), sthreadReplies: [], unacknowledged: [] };
   const cp = await storage.loadCheckpoint(id, version);
   if (cp === null) return null;
   const appState: Record<string, Json> = {};
   for (const [k, v] of appEntries(cp.state)) appState[k] = v;
-  return { appState, replies: committedReplies(cp.state), sthreadReplies: sthreadReplies(cp.state) };
+  const out: { to: NodeId; seq: number; payload: Json }[] = [];
+  for (const [k, v] of cp.state) {
+    const o = parseOutboxKey(k);
+    if (o !== null) out.push({ ...o, payload: readOutboxRecord(v).payload });
+  }
+  out.sort((a, b) => (a.to === b.to ? a.seq - b.seq : a.to < b.to ? -1 : 1));
+  return {
+    appState,
+    replies: committedReplies(cp.state),
+    sthreadReplies: sthreadReplies(cp.state),
+    unacknowledged: out.map(({ to, payload }) => ({ to, payload })),
+  };
 }

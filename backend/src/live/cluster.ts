@@ -3,7 +3,6 @@ import { DseError } from '@dse/shared';
 import type { Namespace } from 'socket.io';
 import type { Coordinator } from '../core/coordinator';
 import type { Observer } from '../core/ports';
-import type { RemovedReply } from '../core/caller-table';
 import { readRemovedNode } from '../core/removed';
 import { appKey } from '../core/state-keys';
 import { SessionHost } from '../core/session';
@@ -12,7 +11,7 @@ import type { ClusterContext, ClusterOptions, NodeEntry } from './cluster-contex
 import { CoordinatorHost } from './coordinator-host';
 import { NodeGateway } from './node-gateway';
 import { ownerOf } from '../services/placement';
-import type { MembershipChangeResult } from './membership';
+import type { MembershipChangeResult, RetiredNode } from './membership';
 import { MembershipControl } from './membership';
 import { Router } from './router';
 import { ProcessSupervisor } from './supervisor';
@@ -268,7 +267,7 @@ export class Cluster {
    * entry is final; the requests still waiting on it are decided from the replies that checkpoint holds;
    * its app state goes back to the caller, for the nodes that take over its units.
    */
-  private async retire(id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[] }> {
+  private async retire(id: NodeId): Promise<RetiredNode> {
     if (this.hasNode(id)) this.supervisor.removeNode(id);
     for (const deadline = Date.now() + 20_000; this.coordinator.members.has(id) || this.coordinator.isRecovering;) {
       if (Date.now() > deadline) throw new DseError('Timeout', `${id}: the coordinator did not complete its removal in 20 s`);
@@ -279,7 +278,7 @@ export class Cluster {
     const left = await readRemovedNode(this.opts.storage.storage, id, v);
     if (left === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
     this.host.nodeRemoved(id, left.replies);
-    return { state: left.appState, replies: left.sthreadReplies };
+    return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
   }
 
   /** Applies a validated patch. A new mode or cut restarts every node in it (a new world-line from the cut). */

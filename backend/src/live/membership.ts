@@ -15,10 +15,17 @@ export interface MembershipHost {
    * Removes a node that is down for good: its versions above the cut roll back, the requests waiting on
    * it are decided; resolves to its committed app state (at the cut), read from storage.
    */
-  retire(id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[] }>;
+  retire(id: NodeId): Promise<RetiredNode>;
   log(line: string): void;
   emit(e: InspectionEvent): void;
   now(): number;
+}
+
+/** What is left of a node removed for good, for the members that take over (see `ViewChange.inherit`). */
+export interface RetiredNode {
+  state: Record<string, Json>;
+  replies: RemovedReply[];
+  sent: { to: NodeId; payload: Json }[];
 }
 
 export interface MembershipChangeResult {
@@ -155,21 +162,37 @@ export class MembershipControl {
 
   /** `leave`, inside `exclusive`. */
   async leaveNow(node: NodeId): Promise<MembershipChangeResult> {
-    {
-      const before = await this.refresh();
-      if (!before.members.includes(node)) return { version: before.version, members: before.members, how: 'drained' as const };
-      const members = before.members.filter((n) => n !== node);
-      if (members.length === 0) throw new DseError('Conflict', 'the last member cannot leave');
-      await this.allUp(members, `${node} cannot leave`);
-      if (this.host.status(node) === 'up') {
-        await this.change(before, members, before.members, `drain ${node}`);
-        await this.waitDrained(node);
-        return { version: this.view.version, members: [...this.view.members], how: 'drained' as const };
-      }
-      const left = await this.host.retire(node);
-      await this.change(before, members, members, `restore ${node}`, { from: node, state: left.state, replies: left.replies });
-      return { version: this.view.version, members: [...this.view.members], how: 'restored' as const };
+    const before = await this.refresh();
+    if (!before.members.includes(node)) {
+      // Out of the placement already, but still running: a drain that gave up waiting for a workflow.
+      if (this.host.nodeIds().includes(node)) return this.retireLeft(node, false);
+      return { version: before.version, members: before.members, how: 'drained' as const };
     }
+    const members = before.members.filter((n) => n !== node);
+    if (members.length === 0) throw new DseError('Conflict', 'the last member cannot leave');
+    await this.allUp(members, `${node} cannot leave`);
+    if (this.host.status(node) === 'up') {
+      await this.change(before, members, before.members, `drain ${node}`);
+      return this.retireLeft(node, await this.waitDrained(node));
+    }
+    const left = await this.host.retire(node);
+    await this.change(before, members, members, `restore ${node}`, { from: node, ...left });
+    return { version: this.view.version, members: [...this.view.members], how: 'restored' as const };
+  }
+
+  /**
+   * Stops `node`, out of the placement, and tells the members what is left of it (a change of the same
+   * members that inherits from it), as for a node removed while down: the replies its committed state holds
+   * answer the calls still waiting on it (a workflow's step sent to it before the drain would otherwise
+   * wait forever for a process that is gone), and a unit still there (`drained` false: a workflow that did
+   * not finish in time) goes on at its owner, from its committed state.
+   */
+  private async retireLeft(node: NodeId, drained: boolean): Promise<MembershipChangeResult> {
+    this.deadline = Date.now() + this.opts.timeoutMs;
+    const left = await this.host.retire(node);
+    const now = await this.refresh();
+    await this.change(now, now.members, now.members, `retire ${node}`, { from: node, ...left });
+    return { version: this.view.version, members: [...this.view.members], how: drained ? ('drained' as const) : ('restored' as const) };
   }
 
   /** Sends version `before.version + 1` to every node of `to`, until every answer has committed; then waits for the hand-offs. */
@@ -256,19 +279,27 @@ export class MembershipControl {
 
   /**
    * Until `node` holds no unit (its running workflows done and handed over), and what it did until then
-   * has committed: whatever depends on it then survives its stop.
+   * has committed: whatever depends on it then survives its stop. False when a unit is still there at the
+   * deadline (a workflow still running): it is then taken over from the node's committed state.
    */
-  private async waitDrained(node: NodeId): Promise<void> {
+  private async waitDrained(node: NodeId): Promise<boolean> {
     const deadline = this.deadline;
     for (;;) {
-      const a = await withTimeout(this.control().request(node, { pl: 'status' }), 5000, `membership status of ${node}`).catch(() => null);
+      const s0 = this.control();
+      if (s0.rolledBackError !== null) s0.resume();
+      const a = await withTimeout(s0.request(node, { pl: 'status' }), 5000, `membership status of ${node}`).catch(() => null);
       const s = a === null ? null : fromJson<MembershipStatus>(a.result);
       if (a !== null && s !== null && Object.keys(s.units ?? {}).length === 0 && (s.pinned ?? []).length === 0) {
-        await withTimeout(a.commit(), 20_000, `${node}: the drained state committed`);
-        return;
+        const done = await withTimeout(a.commit(), 20_000, `${node}: the drained state committed`).then(
+          () => true,
+          () => false,
+        );
+        if (done) return true;
       }
-      if (Date.now() > deadline)
-        throw new DseError('Timeout', `membership: ${node} still holds units after ${this.opts.timeoutMs} ms (a workflow still running?)`);
+      if (Date.now() > deadline) {
+        this.host.log(`membership: ${node} still holds units after ${this.opts.timeoutMs} ms (a workflow still running?): taken over from its committed state`);
+        return false;
+      }
       await sleep(100);
     }
   }

@@ -252,8 +252,15 @@ export class Requests {
     return { ...tracked.info };
   }
 
-  /** Keeps `tracked` up to date with the answer and its commit or rollback; waits for the answer (or times out with the id). */
+  /**
+   * Keeps `tracked` up to date with the answer and its commit or rollback; waits for the answer (or
+   * times out with the id). A request the runtime closed with another error (`NodeRemoved`: it never
+   * ran; `Orphaned`: it was under way at a node removed while down, its effects so far committed) is
+   * `failed` with that error, and the error is thrown with the request's id: it is not a rollback.
+   */
   private async follow(id: string, node: NodeId, tracked: Tracked, answer: Promise<SpeculativeResult>): Promise<void> {
+    const closed = (e: unknown): Partial<RequestInfo> =>
+      isRollback(e) || !isDseError(e) ? { status: 'rolled-back' } : { status: 'failed', error: e.toBody() };
     answer.then(
       (a) => {
         tracked.info = { ...tracked.info, seq: a.seq, result: a.result, worldLine: a.worldLine, deps: a.deps };
@@ -261,13 +268,13 @@ export class Requests {
           () => {
             tracked.info = { ...tracked.info, status: 'committed' };
           },
-          () => {
-            tracked.info = { ...tracked.info, status: 'rolled-back' };
+          (e: unknown) => {
+            tracked.info = { ...tracked.info, ...closed(e) };
           },
         );
       },
-      () => {
-        tracked.info = { ...tracked.info, status: 'rolled-back', result: null };
+      (e: unknown) => {
+        tracked.info = { ...tracked.info, ...closed(e), result: null };
       },
     );
     let timer: NodeJS.Timeout | null = null;
@@ -286,10 +293,15 @@ export class Requests {
     try {
       await Promise.race([answer, timeout]);
     } catch (e) {
-      if (isDseError(e) && e.code === 'Timeout') throw Object.assign(e, { requestId: id });
+      if (isDseError(e) && (e.code === 'Timeout' || !isRollback(e))) throw Object.assign(e, { requestId: id });
       // Rolled back before it was even answered: a definite outcome.
     } finally {
       if (timer !== null) clearTimeout(timer);
     }
   }
+}
+
+/** The request did not survive a recovery (or its session refused it after one): reported `rolled-back`. */
+function isRollback(e: unknown): boolean {
+  return !isDseError(e) || e.code === 'RolledBack' || e.code === 'SessionRolledBack';
 }

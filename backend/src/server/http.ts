@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Command, CommandReply, ErrorCode, Limits } from '@dse/shared';
-import { DseError, errorBody, isDseError } from '@dse/shared';
+import { DseError, errorBody, isApiError, isDseError } from '@dse/shared';
 import type { LogFn } from '../log';
 import type { Commands } from './commands';
 import type { RateLimiter } from './rate-limit';
@@ -65,7 +65,7 @@ function sendError(res: ServerResponse, e: unknown, status?: number, headers?: R
 }
 
 function replyStatus(r: CommandReply): number {
-  return 'error' in r ? (HTTP_STATUS[r.error.code] ?? 409) : 200;
+  return isApiError(r) ? (HTTP_STATUS[r.error.code] ?? 409) : 200;
 }
 
 function readBody(req: IncomingMessage, limits: Limits): Promise<unknown> {

@@ -57,12 +57,20 @@ interface Handoff {
   state: Record<string, Json>;
   /** Units pinned at the sender (running workflows): they come later, in a `late` hand-off. */
   pinned: string[];
+  /** The nodes removed for good that the sender knows of (`GONE`): a node that joins learns them here. */
+  gone?: NodeId[];
 }
 
 interface Late {
   pl: 'late';
   unit: string;
   state: Record<string, Json>;
+  /**
+   * The placement version that moved the unit away from the sender (its pin's). A node that has not
+   * applied that version yet keeps the hand-off (`pl/early/`) until it has: its older view would name
+   * an older owner, and send the unit there (a node perhaps gone by then).
+   */
+  v?: number;
 }
 
 interface Held {
@@ -96,13 +104,22 @@ export interface ViewChange {
   /** The members before (what a node that was not one, and so never heard of them, waits for). */
   prev?: NodeId[];
   /**
-   * A member removed while down: its committed app state, and the replies its committed state holds for
-   * sthreads (`sthreadReplies`), so that an sthread still waiting on it is answered (`targetRemoved`).
+   * A member removed while down (or a drained node, once stopped): its committed app state, the replies
+   * its committed state holds for sthreads (`sthreadReplies`), so that an sthread still waiting on it is
+   * answered (`targetRemoved`), and the messages it sent in committed versions that were not acknowledged
+   * within the cut (`unacknowledged`): a hand-off among them that a member has not applied (its apply
+   * rolled back after the sender died) is applied from here, since nobody will send it again.
    */
-  inherit?: { from: NodeId; state: Record<string, Json>; replies?: RemovedReply[] };
+  inherit?: { from: NodeId; state: Record<string, Json>; replies?: RemovedReply[]; sent?: { to: NodeId; payload: Json }[] };
 }
 
 const VIEW = `${MEMBERSHIP_PREFIX}view`;
+/**
+ * The nodes removed for good (a list): calls of this node's sthreads to them are answered here
+ * (`targetRemoved`). A node that joins later learns them from the hand-offs, or a step that names a
+ * removed node would wait forever for a process that is gone.
+ */
+const GONE = `${MEMBERSHIP_PREFIX}gone`;
 const HELD = `${MEMBERSHIP_PREFIX}held/`;
 const PIN = `${MEMBERSHIP_PREFIX}pin/`;
 const AWAIT = `${MEMBERSHIP_PREFIX}await/`;
@@ -178,7 +195,8 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     for (const pinKey of ctx.keys(PIN)) {
       const unit = pinKey.slice(PIN.length);
       if (unitBusy(unit, (k) => ctx.get(k))) continue;
-      const to = ownerOf(unit, viewOf(ctx).m);
+      const view = viewOf(ctx);
+      const to = ownerOf(unit, view.m);
       ctx.delete(pinKey);
       if (to === ctx.nodeId) continue;
       const state: Record<string, Json> = {};
@@ -186,7 +204,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         state[key] = ctx.get(key)!;
         ctx.delete(key);
       }
-      const late: Late = { pl: 'late', unit, state };
+      const late: Late = { pl: 'late', unit, state, v: view.v };
       ctx.send(to, toJson(late));
     }
   }
@@ -227,7 +245,50 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     }
   }
 
+  function applyLate(ctx: ActionContext, msg: Late): void {
+    ctx.delete(AWAIT + msg.unit);
+    install(ctx, msg.state);
+    // Owned elsewhere by now (a later change): passed on at once.
+    const to = ownerOf(msg.unit, viewOf(ctx).m);
+    if (to !== ctx.nodeId) {
+      for (const k of Object.keys(msg.state)) ctx.delete(k);
+      ctx.send(to, toJson(msg));
+    }
+  }
+
+  /**
+   * The hand-offs a removed node sent here in committed versions that this node has not applied (its
+   * apply rolled back after the sender died: the sender will never send them again): applied now, from
+   * what its committed state says it sent. Late copies still in the network are not applied afterwards
+   * (the runtime drops messages from a node removed for good).
+   */
+  function takeUnacknowledged(ctx: ActionContext, from: NodeId, sent: readonly { to: NodeId; payload: Json }[]): void {
+    for (const m of sent) {
+      if (m.to !== ctx.nodeId || !isObject(m.payload)) continue;
+      if (m.payload.pl === 'handoff') {
+        const msg = fromJson<Handoff>(m.payload);
+        const view = viewOf(ctx);
+        if (msg.v === view.v && view.wait.includes(from)) applyHandoff(ctx, from, msg);
+      } else if (m.payload.pl === 'late') {
+        const msg = fromJson<Late>(m.payload);
+        const awaited = ctx.get(AWAIT + msg.unit) as { from?: NodeId } | undefined;
+        if (awaited?.from === from) applyLate(ctx, msg);
+      }
+    }
+  }
+
+  /** Records `nodes` as removed for good; those it did not know yet have no replies for this node's sthreads. */
+  function learnGone(ctx: ActionContext, nodes: readonly NodeId[], replies?: { from: NodeId; replies: RemovedReply[] }): void {
+    const known = (ctx.get(GONE) as NodeId[] | undefined) ?? [];
+    const fresh = nodes.filter((n) => !known.includes(n));
+    if (replies !== undefined) ctx.targetRemoved(replies.from, replies.replies);
+    if (fresh.length === 0) return;
+    for (const n of fresh) if (n !== replies?.from) ctx.targetRemoved(n, []);
+    ctx.put(GONE, [...known, ...fresh].sort());
+  }
+
   function applyHandoff(ctx: ActionContext, from: NodeId, msg: Handoff): void {
+    if (msg.gone !== undefined) learnGone(ctx, msg.gone);
     install(ctx, msg.state);
     // A pinned unit comes later, in a `late` hand-off; the network may have brought that one first.
     const here = msg.pinned.length > 0 ? unitsHere(ctx) : new Map<string, string[]>();
@@ -244,7 +305,11 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     const joining = !view.m.includes(self) && change.prev !== undefined && unitsHere(ctx).size === 0;
     if (change.v !== view.v + 1 && !joining)
       throw new DseError('Conflict', `membership: this node is at placement version ${view.v}; version ${change.v} cannot follow it`);
-    if (view.wait.length > 0) throw new DseError('Conflict', `membership: version ${view.v} is still being handed over (waiting for ${view.wait.join(', ')})`);
+    if (change.inherit !== undefined) takeUnacknowledged(ctx, change.inherit.from, change.inherit.sent ?? []);
+    // A hand-off still owed by the member this change inherits from is not waited for: what it did not hand
+    // over within its final cut (a hand-off rolled back with it) is in the committed state it leaves.
+    const owed = viewOf(ctx).wait.filter((n) => n !== change.inherit?.from);
+    if (owed.length > 0) throw new DseError('Conflict', `membership: version ${view.v} is still being handed over (waiting for ${owed.join(', ')})`);
     const members = [...new Set(change.members)].sort();
     const old = joining ? [...new Set(change.prev)].sort() : view.m;
     const wasMember = old.includes(self);
@@ -290,7 +355,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
       inner.onInherit?.(wrapCtx(ctx), change.inherit.from, Object.keys(mine));
     }
     // Calls of this node's sthreads to the removed member are answered here from now on (see `targetRemoved`).
-    if (change.inherit !== undefined) ctx.targetRemoved(change.inherit.from, change.inherit.replies ?? []);
+    if (change.inherit !== undefined) learnGone(ctx, [change.inherit.from], { from: change.inherit.from, replies: change.inherit.replies ?? [] });
     // Wait for the hand-off of every other old member (not the one inherited: it is down).
     const wait = isMember ? old.filter((n) => n !== self && n !== change.inherit?.from) : [];
     ctx.put(VIEW, toJson({ v: change.v, m: members, prev: old, wait }));
@@ -298,13 +363,21 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
       for (const to of members) {
         if (to === self) continue;
         const h: Handoff = { pl: 'handoff', v: change.v, state: out.get(to) ?? {}, pinned: pinnedFor.get(to) ?? [] };
+        const gone = ctx.get(GONE) as NodeId[] | undefined;
+        if (gone !== undefined && gone.length > 0) h.gone = gone;
         ctx.send(to, toJson(h));
       }
     }
     // Hand-offs that came before this node heard of the change.
     for (const key of ctx.keys(EARLY)) {
-      const e = fromJson<{ from: NodeId; msg: Handoff }>(ctx.get(key));
-      if (e.msg.v !== change.v) continue;
+      const e = fromJson<{ from: NodeId; msg?: Handoff; late?: Late }>(ctx.get(key));
+      if (e.late !== undefined) {
+        if ((e.late.v ?? 0) > change.v) continue;
+        ctx.delete(key);
+        applyLate(ctx, e.late);
+        continue;
+      }
+      if (e.msg === undefined || e.msg.v !== change.v) continue;
       ctx.delete(key);
       applyHandoff(ctx, e.from, e.msg);
     }
@@ -367,15 +440,12 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
         return;
       }
       if (isObject(payload) && payload.pl === 'late') {
-        const msg = fromJson<Late>(payload);
-        ctx.delete(AWAIT + msg.unit);
-        install(ctx, msg.state);
-        // Owned elsewhere by now (a later change): passed on at once.
-        const to = ownerOf(msg.unit, viewOf(ctx).m);
-        if (to !== ctx.nodeId) {
-          for (const k of Object.keys(msg.state)) ctx.delete(k);
-          ctx.send(to, toJson(msg));
+        const late = fromJson<Late>(payload);
+        if (late.v !== undefined && late.v > viewOf(ctx).v) {
+          ctx.put(`${EARLY}${from}/late/${late.unit}`, toJson({ from, late }));
+          return;
         }
+        applyLate(ctx, late);
         releaseHeld(ctx);
         return;
       }
@@ -427,7 +497,13 @@ function parseChange(p: { [k: string]: Json }): ViewChange {
         replies.push(read);
       }
     }
-    change.inherit = { from: i.from, state: i.state, replies };
+    const sent: { to: NodeId; payload: Json }[] = [];
+    if (i.sent !== undefined && i.sent !== null) {
+      if (!Array.isArray(i.sent) || i.sent.some((m) => !isObject(m) || typeof m.to !== 'string' || m.payload === undefined))
+        throw new DseError('BadRequest', 'membership: inherit.sent must be a list of {to, payload}');
+      for (const m of i.sent as { to: string; payload: Json }[]) sent.push({ to: m.to, payload: m.payload });
+    }
+    change.inherit = { from: i.from, state: i.state, replies, sent };
   }
   return change;
 }

@@ -130,23 +130,29 @@ function runStep(ctx: ActionContext, id: string, rec: WorkflowRecord): void {
     `${id}/${phase === 'run' ? 's' : 'c'}${k}`,
     async (st: Sthread) => {
       const payload = phase === 'run' ? step.do : step.undo;
-      let result = await st.call(step.node, payload);
+      let last = step.node;
+      let result = await st.call(last, payload);
       // The step's unit moved (the members changed since the workflow started): call its owner. Each try is
       // a call of this sthread, so a recovery replays the same sequence and the targets answer from their tables.
       // Never taken as the step's result: followed (the owner named under the newest placement) until a
       // node that owns it answers. A step whose node was removed while down is answered from that node's
       // committed replies if it ran there (exactly once), and otherwise goes to its unit's owner now.
+      // After a NodeRemoved the step asks its home: the node whose sthread ids it runs under (`o`, where the
+      // workflow ran before it was taken over), so that a replay here repeats the calls made there and is
+      // answered from their tables (the simulator found a compensation run twice when the replay asked
+      // this node instead). Once the home itself answers NodeRemoved (gone, and it did not commit that call:
+      // nothing the first run did after it committed), this node is asked.
+      let home = rec.o ?? st.node;
       for (;;) {
         result = await followWrongOwner(
           result,
           (r: Json) => r,
-          (owner) => st.call(owner, payload),
+          (owner) => st.call((last = owner), payload),
           { max: Infinity },
         );
         if (!isNodeRemovedAnswer(result)) break;
-        // Its node was removed for good, and the call did not happen there within the cut: ask this
-        // node, whose placement already excludes it (it answers, or names the owner).
-        result = await st.call(st.node, payload);
+        if (last === home) home = st.node;
+        result = await st.call((last = home), payload);
       }
       await st.merge((m) => {
         const rec = load(m, id);

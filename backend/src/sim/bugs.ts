@@ -150,10 +150,21 @@ function volatileKeys(pattern: RegExp): (ctx: ActionContext, wrapped: ActionCont
  *   owners but does not delete them: the old owner keeps a stale copy (which goes out again, over the
  *   newer one, at a later change);
  * - `membership-handoff-drops-unit`: a hand-off message leaves out the first unit it carries: that unit
- *   is deleted at the old owner and never installed at the new one.
+ *   is deleted at the old owner and never installed at the new one;
+ * - `membership-inherit-drops-unacknowledged`: a change that inherits from a removed node ignores the
+ *   hand-offs that node sent in committed versions and nobody applied (`inherit.sent`): a hand-off whose
+ *   apply rolled back after its sender died is lost;
+ * - `membership-joiner-not-told-gone`: hand-offs do not carry the nodes removed for good (`gone`): a node
+ *   that joins later calls a removed node (a workflow step naming it) and waits forever.
  */
-export type MembershipBug = 'membership-handoff-keeps-copy' | 'membership-handoff-drops-unit';
-export const MEMBERSHIP_BUGS: readonly MembershipBug[] = ['membership-handoff-keeps-copy', 'membership-handoff-drops-unit'];
+export type MembershipBug =
+  'membership-handoff-keeps-copy' | 'membership-handoff-drops-unit' | 'membership-inherit-drops-unacknowledged' | 'membership-joiner-not-told-gone';
+export const MEMBERSHIP_BUGS: readonly MembershipBug[] = [
+  'membership-handoff-keeps-copy',
+  'membership-handoff-drops-unit',
+  'membership-inherit-drops-unacknowledged',
+  'membership-joiner-not-told-gone',
+];
 
 const isObj = (v: Json | undefined): v is { [k: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -169,7 +180,16 @@ export function plantMembershipBug(app: App, bug: string | undefined): App {
         if (unitOfStateKey(key, ctx.get(key)) !== null) return;
         ctx.delete(key);
       };
-    } else {
+    } else if (bug === 'membership-joiner-not-told-gone') {
+      w.send = (to, payload) => {
+        if (isObj(payload) && payload.pl === 'handoff' && 'gone' in payload) {
+          const { gone: _gone, ...rest } = payload;
+          ctx.send(to, rest);
+          return;
+        }
+        ctx.send(to, payload);
+      };
+    } else if (bug === 'membership-handoff-drops-unit') {
       w.send = (to, payload) => {
         if (isObj(payload) && payload.pl === 'handoff' && isObj(payload.state)) {
           const state = payload.state;
@@ -187,8 +207,12 @@ export function plantMembershipBug(app: App, bug: string | undefined): App {
     }
     return w;
   };
+  const planted = (p: Json): Json => {
+    if (bug !== 'membership-inherit-drops-unacknowledged' || !isObj(p) || !isObj(p.inherit)) return p;
+    return { ...p, inherit: { ...p.inherit, sent: [] } };
+  };
   return {
-    onRequest: (ctx, req) => (isView(req.payload) ? app.onRequest(wrap(ctx), req) : app.onRequest(ctx, req)),
+    onRequest: (ctx, req) => (isView(req.payload) ? app.onRequest(wrap(ctx), { ...req, payload: planted(req.payload) }) : app.onRequest(ctx, req)),
     onMessage: app.onMessage?.bind(app),
     onRestore: app.onRestore?.bind(app),
     onInherit: app.onInherit?.bind(app),

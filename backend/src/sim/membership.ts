@@ -22,7 +22,7 @@ export interface MembershipWorld {
    * Kills `id` for good and takes it out of the runtime (the coordinator forgets it once the recovery
    * of its failure is over); resolves with its committed app state, read from storage at the cut.
    */
-  killAndRemove(id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[] }>;
+  killAndRemove(id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[]; sent: { to: NodeId; payload: Json }[] }>;
   /** A line in the trace shown with a violation. */
   note(message: string): void;
   fail(message: string): void;
@@ -50,7 +50,8 @@ const CHANGE_LIMIT_MS = 5000;
  * it is at the version and waits for no hand-off (and a drained node holds no unit).
  *
  * Changes, drawn from the run's random source: add a node that is not a member; drain a live member
- * (the view without it goes to the old members; it then stays up as a non-member, holding nothing);
+ * (the view without it goes to the old members; once it holds nothing it is stopped for good and a
+ * `retire` change of the same members inherits its committed replies, as the live cluster does);
  * remove a member that is down (the actor kills it, the runtime forgets it once it has recovered from
  * the failure, and its committed state, read from storage at the frozen cut, goes as `inherit` to the
  * remaining members). At least two members stay.
@@ -99,6 +100,8 @@ export class MembershipActor {
 
   /** Kills a member (one of at least three) for good and removes it: its committed state goes to the others. */
   async removeOneCrashed(): Promise<void> {
+    // One change at a time, as the live control plane does: a change of the run still under way goes first.
+    while (this.busy) await this.w.sleep(5);
     if (this.view.members.length <= 2) return;
     const node = this.w.rng.pick(this.view.members);
     this.busy = true;
@@ -128,24 +131,35 @@ export class MembershipActor {
     return rng.pick(options.filter((o) => o.kind === kind));
   }
 
-  private async apply(kind: MembershipChangeKind, node: NodeId): Promise<void> {
+  /**
+   * `retire` follows every drain, as on the live cluster: the drained node (no member, holding nothing)
+   * is killed and removed, and a change of the same members inherits what is left of it, so that calls
+   * still waiting on it are answered from its committed replies.
+   */
+  private async apply(kind: MembershipChangeKind | 'retire', node: NodeId): Promise<void> {
     const before = { version: this.view.version, members: [...this.view.members] };
     const v = before.version + 1;
     const started = this.w.now();
     let members: NodeId[];
     let to: NodeId[];
-    let inherit: { from: NodeId; state: Record<string, Json>; replies: Json[] } | undefined;
+    let inherit: { from: NodeId; state: Record<string, Json>; replies: Json[]; sent: { to: NodeId; payload: Json }[] } | undefined;
     if (kind === 'add') {
       members = [...before.members, node].sort();
       to = members;
     } else if (kind === 'drain') {
       members = before.members.filter((n) => n !== node);
       to = before.members;
+    } else if (kind === 'retire') {
+      members = before.members;
+      to = members;
+      const left = await this.w.killAndRemove(node);
+      inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent };
+      this.removed.add(node);
     } else {
       members = before.members.filter((n) => n !== node);
       to = members;
       const left = await this.w.killAndRemove(node);
-      inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson) };
+      inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent };
       this.removed.add(node);
     }
     this.changes.push(`v${v} ${kind} ${node}`);
@@ -196,6 +210,7 @@ export class MembershipActor {
       });
       if (ok) {
         this.w.note(`membership v${v}: hand-offs done`);
+        if (kind === 'drain') await this.apply('retire', node);
         return;
       }
       await this.w.sleep(5);

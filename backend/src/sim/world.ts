@@ -673,7 +673,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
    * versions above the cut, with what depends on them), reads its committed state at the cut: the app
    * state goes to its heirs, and the replies it holds decide the requests still waiting on it.
    */
-  const killAndRemove = async (id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[] }> => {
+  const killAndRemove = async (id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[]; sent: { to: NodeId; payload: Json }[] }> => {
     removing.add(id);
     crash(id);
     const coordinatorSettled = (): boolean => !coordinatorDown && coordinatorReady && !coordinator.isRecovering && coordinator.members.get(id) === 'down';
@@ -691,10 +691,10 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         const left = await readRemovedNode(storage, id, version);
         if (left === null) {
           checker.fail('durability', `the committed checkpoint ${id}@${version} is not in storage`, sched.now);
-          return { state: {}, replies: [] };
+          return { state: {}, replies: [], sent: [] };
         }
         host.nodeRemoved(id, left.replies);
-        return { state: left.appState, replies: left.sthreadReplies };
+        return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
       } catch {
         await sleep(5); // a simulated storage failure: read again
       }

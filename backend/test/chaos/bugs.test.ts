@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestInfo } from '@dse/shared';
+import { isApiError } from '@dse/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server';
 import { startServer } from '../../src/server/server';
@@ -19,14 +20,14 @@ import { startServer } from '../../src/server/server';
 
 async function put(s: RunningServer, body: Record<string, unknown>): Promise<RequestInfo> {
   const r = await s.exec({ type: 'request', ...(body as { op: 'put'; key: string; value: number }) });
-  if ('error' in r) throw new Error(r.error.message);
+  if (isApiError(r)) throw new Error(r.error.message);
   return r as unknown as RequestInfo;
 }
 
 async function committed(s: RunningServer, id: string, timeoutMs = 60_000): Promise<RequestInfo> {
   for (let i = 0; i < timeoutMs / 100; i++) {
     const r = await s.exec({ type: 'getRequest', id });
-    if ('error' in r) throw new Error(r.error.message);
+    if (isApiError(r)) throw new Error(r.error.message);
     const info = r as unknown as RequestInfo;
     if (info.status !== 'speculative') return info;
     await new Promise((res) => setTimeout(res, 100));
@@ -36,7 +37,7 @@ async function committed(s: RunningServer, id: string, timeoutMs = 60_000): Prom
 
 async function readCommitted(s: RunningServer, key: string): Promise<unknown> {
   const r = await s.exec({ type: 'request', op: 'get', key, committedOnly: true });
-  if ('error' in r) throw new Error(r.error.message);
+  if (isApiError(r)) throw new Error(r.error.message);
   return ((r as unknown as RequestInfo).result as { value: unknown }).value;
 }
 

@@ -388,6 +388,19 @@ describe('checkWorkflow', () => {
     expect(checkWorkflow(records, final(s, { n1: 5, n2: 5 }), capacity).orphans).toBe(1);
   });
 
+  it('an Orphaned start (under way at a node removed while down) must be in the committed state, whatever its phase', () => {
+    // b#1 was under way when its node was removed: the server says failed, Orphaned (not rolled back).
+    const orphaned = records.map((r) => (r.payload.id === 'w3' ? { ...r, outcome: 'unknown' as const, error: 'Orphaned' } : r));
+    expect(counts(checkWorkflow(orphaned, final(clean(), { n1: 5, n2: 5 }), capacity)), 'there, unfinished').toEqual(CLEAN);
+    const s = clean();
+    delete s.n1!['wf/w3'];
+    delete s.n1!['tr/b/w3/0'];
+    s.n1!['tr/s/LH'] = { c: 9, v: 1 };
+    const v = checkWorkflow(orphaned, final(s, { n1: 5, n2: 5 }), capacity);
+    expect(v.lostCommitted, JSON.stringify(v.notes)).toBe(1);
+    expect(v.notes[0]!.message).toContain('Orphaned');
+  });
+
   it('a declined payment booked, or a step run after the failed one', () => {
     const s = clean();
     s.n2!['tr/b/w2/1'] = booking('visa', 'booked');

@@ -32,6 +32,9 @@ const app: App = {
     }
     return null;
   },
+  onMessage(ctx, from, payload) {
+    ctx.put(`m/${from}`, payload);
+  },
 };
 
 async function setup() {
@@ -59,7 +62,7 @@ async function setup() {
     await settle();
   };
   const callsTo = (to: string) => sent.filter(([t, m]) => t === to && m.kind === 'request').length;
-  return { node, ask, settle, callsTo };
+  return { node, ask, settle, callsTo, sent };
 }
 
 describe('calls to a node removed for good', () => {
@@ -94,6 +97,21 @@ describe('calls to a node removed for good', () => {
     expect(t.node.appState().get('r5')).toMatchObject({ error: { code: 'NodeRemoved' } });
     expect(t.callsTo('n3')).toBe(1);
     expect(t.node.appState().has('r6')).toBe(false);
+  });
+
+  it('drops a late copy of a message from a node removed for good (its heirs took what it sent), and acknowledges it', async () => {
+    const t = await setup();
+    const app = (src: string, seq: number, payload: Json): void => t.node.receive({ kind: 'app', h: { src, srcVersion: 1, worldLine: 1, seq }, payload });
+    app('n2', 1, 'before');
+    await t.settle();
+    expect(t.node.appState().get('m/n2')).toBe('before');
+    await t.ask({ op: 'gone', node: 'n2', replies: [] });
+    app('n2', 2, 'late copy');
+    app('n3', 1, 'from a member');
+    await t.settle();
+    expect(t.node.appState().get('m/n2')).toBe('before');
+    expect(t.node.appState().get('m/n3')).toBe('from a member');
+    expect(t.sent.filter(([to, m]) => to === 'n2' && m.kind === 'ack').length).toBe(2);
   });
 
   it('reads the sthreads’ replies out of a removed node’s committed state, not the sessions’', () => {

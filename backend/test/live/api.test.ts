@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { CommandReply, EventBatch, StreamSnapshot } from '@dse/shared';
+import { isApiError } from '@dse/shared';
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,7 +141,7 @@ describe('hostile and malformed commands', () => {
     for (const c of bad) {
       const r = await command(s, c);
       expect('error' in r, JSON.stringify(c)?.slice(0, 80)).toBe(true);
-      if ('error' in r) expect(['BadRequest', 'NotFound', 'LimitExceeded']).toContain(r.error.code);
+      if (isApiError(r)) expect(['BadRequest', 'NotFound', 'LimitExceeded']).toContain(r.error.code);
     }
     // A command without a callback is ignored, not a crash.
     s.emit('command', { type: 'kill', node: 'n1' });

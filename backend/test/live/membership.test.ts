@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from './helpers';
+import { serviceNode } from '../../src/live/requests';
 import { committed, startTestServer, waitFor } from './helpers';
 
 /**
@@ -68,8 +69,22 @@ describe('membership changes on the live cluster', () => {
     // Remove a live node: drained first, then stopped.
     const drain = await t.api('DELETE', '/api/nodes/n2');
     expect(drain.status, JSON.stringify(drain.json)).toBe(200);
-    expect(drain.json).toMatchObject({ ok: true, node: 'n2', how: 'drained', version: 2, members: ['n1', 'n3', 'n4', 'n5'] });
+    // Version 2 takes it out of the placement; version 3, once it is stopped, tells the members what is left of it.
+    expect(drain.json).toMatchObject({ ok: true, node: 'n2', how: 'drained', version: 3, members: ['n1', 'n3', 'n4', 'n5'] });
+    expect(t.server.cluster.nodeIds()).not.toContain('n2');
     await readAll('reader-2');
+    // A workflow step sent to the drained node (gone now) is answered NodeRemoved and goes to the key's owner.
+    const wf = await t.api('POST', '/api/service', {
+      session: 'wf-after-drain',
+      svc: 'wf',
+      payload: { op: 'start', id: 'after-drain', steps: [{ name: 'put', node: 'n2', do: { svc: 'kv', op: 'put', key: 'via-n2', value: 2 }, undo: null }] },
+    });
+    expect(wf.status, JSON.stringify(wf.json)).toBe(200);
+    expect(wf.json.result).toMatchObject({ id: 'after-drain', status: 'completed' });
+    expect((await t.api('POST', '/api/service', { session: 'reader-2', svc: 'kv', payload: { op: 'get', key: 'via-n2' } })).json.result).toEqual({
+      value: 2,
+      n: 1,
+    });
 
     // Kill a node, then remove it: its committed keys come back from storage on the nodes that own them now.
     const victim = 'n3';
@@ -79,17 +94,55 @@ describe('membership changes on the live cluster', () => {
     await waitFor('the victim down', () => t.server.cluster.status(victim) === 'down', 20_000);
     const gone = await t.api('DELETE', `/api/nodes/${victim}`);
     expect(gone.status, JSON.stringify(gone.json)).toBe(200);
-    expect(gone.json).toMatchObject({ ok: true, node: victim, how: 'restored', version: 3, members: ['n1', 'n4', 'n5'] });
+    expect(gone.json).toMatchObject({ ok: true, node: victim, how: 'restored', version: 4, members: ['n1', 'n4', 'n5'] });
     await readAll('reader-3');
     const end = await unitsPerNode();
     expect(Object.keys(end).sort()).toEqual(['n1', 'n4', 'n5']);
-    expect(Object.values(end).reduce((a, b) => a + b, 0)).toBe(KEYS.length);
+    expect(Object.values(end).reduce((a, b) => a + b, 0)).toBe(KEYS.length + 1); // and via-n2
 
     // A write after all that commits, and reads back.
     const w = await t.api('POST', '/api/service', { session: 'writer-2', svc: 'kv', payload: { op: 'put', key: 'after', value: 1 } });
     expect(w.status).toBe(200);
     await committed(t, w.json.id as string);
   }, 180_000);
+
+  it('a workflow under way at a node removed while down: its start fails Orphaned (not rolled back), and the workflow finishes where the state went', async () => {
+    const members = (await t.api('GET', '/api/cluster')).json.placement as { members: string[] };
+    // A workflow id owned by one member (x), whose only step is at another (y), held still by SIGSTOP.
+    const id = Array.from({ length: 64 }, (_, i) => `orph${i}`).find((w) => serviceNode('wf', w, members.members) === members.members[0])!;
+    const [x, y] = [members.members[0]!, members.members[1]!];
+    const pidOf = (n: string): number => t.server.cluster.info(0).nodes.find((i) => i.id === n)!.pid!;
+    const yPid = pidOf(y);
+    const from = t.events.length;
+    process.kill(yPid, 'SIGSTOP');
+    try {
+      const steps = [{ name: 'put', node: y, do: { svc: 'kv', op: 'put', key: `${id}-k`, value: 1 }, undo: null }];
+      const start = t.api('POST', '/api/service', { session: 'orphan', svc: 'wf', payload: { op: 'start', id, steps } });
+      // Its acceptance at x committed: the workflow is in x's committed state, waiting for its step.
+      const accepted = await waitFor('the start accepted at x', () => t.find('stateChanged', (e) => e.node === x && `wf/${id}` in e.set, from), 10_000);
+      await waitFor('the acceptance committed', () => (t.server.cluster.info(0).cut[x] ?? 0) >= accepted.version, 10_000);
+      expect((await t.api('POST', `/api/nodes/${x}/kill`)).status).toBe(200);
+      await waitFor('x down', () => t.server.cluster.status(x) === 'down', 10_000);
+      const removal = t.api('DELETE', `/api/nodes/${x}`);
+      process.kill(yPid, 'SIGCONT');
+      const r = await start;
+      // Not a rollback: it happened (in part), committed, and no answer will come.
+      expect(r.status, JSON.stringify(r.json)).toBe(409);
+      expect(r.json).toMatchObject({ error: { code: 'Orphaned', definite: false } });
+      const info = await t.api('GET', `/api/requests/${r.json.id as string}`);
+      expect(info.json).toMatchObject({ status: 'failed', error: { code: 'Orphaned' } });
+      expect((await removal).json).toMatchObject({ ok: true, node: x, how: 'restored' });
+    } finally {
+      process.kill(yPid, 'SIGCONT');
+    }
+    // The workflow goes on where x's state went, and completes.
+    let phase: string | undefined;
+    for (const end = Date.now() + 30_000; phase !== 'done' && Date.now() < end; await new Promise((res) => setTimeout(res, 200))) {
+      const st = await t.api('POST', '/api/service', { session: 'orphan-status', svc: 'wf', payload: { op: 'status', id } });
+      phase = (st.json.result as { phase?: string } | undefined)?.phase;
+    }
+    expect(phase).toBe('done');
+  }, 120_000);
 
   it('bad input changes nothing: an unknown node, the last member', async () => {
     const before = (await t.api('GET', '/api/cluster')).json.placement;
@@ -113,7 +166,7 @@ describe('membership across a server restart', () => {
         last = (await a.api('POST', '/api/service', { session: 'w', svc: 'kv', payload: { op: 'put', key, value: key } })).json.id as string;
       await committed(a, last);
       const drain = await a.api('DELETE', '/api/nodes/n2');
-      expect(drain.json).toMatchObject({ ok: true, how: 'drained', version: 1, members: ['n1', 'n3'] });
+      expect(drain.json).toMatchObject({ ok: true, how: 'drained', version: 2, members: ['n1', 'n3'] });
       // Stopped at once: DELETE answers only once the stored record no longer lists n2.
       const pids = a.server.cluster
         .info(0)
@@ -132,8 +185,8 @@ describe('membership across a server restart', () => {
       const server = b.server;
       await waitFor('the nodes up', () => server.cluster.info(0).nodes.length > 0 && server.cluster.info(0).nodes.every((n) => n.status === 'up'), 60_000);
       expect(server.cluster.nodeIds()).toEqual(['n1', 'n3']);
-      await waitFor('the placement learned from the nodes', () => server.cluster.info(0).placement?.version === 1, 20_000);
-      expect(server.cluster.info(0).placement).toEqual({ version: 1, members: ['n1', 'n3'] });
+      await waitFor('the placement learned from the nodes', () => server.cluster.info(0).placement?.version === 2, 20_000);
+      expect(server.cluster.info(0).placement).toEqual({ version: 2, members: ['n1', 'n3'] });
       for (const key of keys)
         expect((await b.api('POST', '/api/service', { session: 'r', svc: 'kv', payload: { op: 'get', key } })).json.result, key).toEqual({ value: key, n: 1 });
     } finally {

@@ -1,5 +1,6 @@
 /** The command rate limit: buckets on an injected clock (no sleeping), health exempt, `Retry-After`, `DSE_RATE_LIMIT`. */
 import type { CommandReply } from '@dse/shared';
+import { isApiError } from '@dse/shared';
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,7 +131,7 @@ describe('the server', () => {
     const b = await connect();
     // 3 commands on each of two connections exceed one burst of 4.
     const both = await Promise.all([a, b, a, b, a, b].map((c) => command(c, { type: 'cluster' })));
-    const refused = both.filter((r) => 'error' in r && r.error.code === 'LimitExceeded');
+    const refused = both.filter((r) => isApiError(r) && r.error.code === 'LimitExceeded');
     expect(refused.length).toBe(2);
     expect(refused[0]).toMatchObject({ error: { message: expect.stringMatching(/try again in \d+ ms/) as string } });
     expect(await command(a, { type: 'health' })).toEqual({ ok: true });
