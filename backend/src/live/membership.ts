@@ -119,18 +119,35 @@ export class MembershipControl {
     return fromJson<MembershipStatus>(r.result);
   }
 
-  /** Reads the newest placement the up nodes hold. */
-  async refresh(): Promise<PlacementView> {
-    const up = this.host.nodeIds().filter((n) => this.host.status(n) === 'up');
-    const all = await Promise.allSettled(up.map((n) => this.statusOf(n)));
-    for (const s of all) {
-      if (s.status !== 'fulfilled') continue;
-      if (s.value.version > this.view.version) {
-        this.view.version = s.value.version;
-        this.view.members = [...s.value.members].sort();
+  /**
+   * Reads the newest placement the up nodes hold. `strict` (before a change): every up node must answer,
+   * or the change is refused (a typed Timeout, nothing changed). A server just restarted knows no
+   * placement until the nodes tell it; a change computed from what one lagging node said, or from none,
+   * would send an old version number, which the nodes take for one they applied already (a chaos run
+   * "removed" a down node as placement version 1 while the nodes were at 20, and its units were lost).
+   */
+  async refresh(strict = false): Promise<PlacementView> {
+    // A read that fails for a moment (rolled back by a recovery under way) is asked again, for a while.
+    const until = Math.min(this.deadline, Date.now() + 10_000);
+    for (;;) {
+      const up = this.host.nodeIds().filter((n) => this.host.status(n) === 'up');
+      const all = await Promise.allSettled(up.map((n) => this.statusOf(n)));
+      for (const s of all) {
+        if (s.status !== 'fulfilled') continue;
+        if (s.value.version > this.view.version) {
+          this.view.version = s.value.version;
+          this.view.members = [...s.value.members].sort();
+        }
       }
+      const silent = up.filter((_, i) => all[i]!.status !== 'fulfilled');
+      if (!strict || (up.length > 0 && silent.length === 0)) return { ...this.view, members: [...this.view.members] };
+      if (Date.now() > until)
+        throw new DseError(
+          'Timeout',
+          `membership: the placement could not be read from ${silent.length > 0 ? silent.join(', ') : 'any node (none is up)'}; nothing changed, try again`,
+        );
+      await sleep(200);
     }
-    return { ...this.view, members: [...this.view.members] };
   }
 
   /** Makes `node` (already running) a member: the units it wins are handed to it. */
@@ -142,7 +159,7 @@ export class MembershipControl {
   async joinNow(node: NodeId): Promise<MembershipChangeResult> {
     {
       await this.waitUp([node]);
-      const before = await this.refresh();
+      const before = await this.refresh(true);
       if (before.members.includes(node)) return { version: before.version, members: before.members, how: 'joined' as const };
       await this.allUp(before.members, `${node} cannot join`);
       const members = [...before.members, node].sort();
@@ -162,7 +179,7 @@ export class MembershipControl {
 
   /** `leave`, inside `exclusive`. */
   async leaveNow(node: NodeId): Promise<MembershipChangeResult> {
-    const before = await this.refresh();
+    const before = await this.refresh(true);
     if (!before.members.includes(node)) {
       // Out of the placement already, but still running: a drain that gave up waiting for a workflow.
       if (this.host.nodeIds().includes(node)) return this.retireLeft(node, false);
@@ -190,7 +207,7 @@ export class MembershipControl {
   private async retireLeft(node: NodeId, drained: boolean): Promise<MembershipChangeResult> {
     this.deadline = Date.now() + this.opts.timeoutMs;
     const left = await this.host.retire(node);
-    const now = await this.refresh();
+    const now = await this.refresh(true);
     await this.change(now, now.members, now.members, `retire ${node}`, { from: node, ...left });
     return { version: this.view.version, members: [...this.view.members], how: drained ? ('drained' as const) : ('restored' as const) };
   }
@@ -210,6 +227,14 @@ export class MembershipControl {
         const answers: SpeculativeResult[] = [];
         if (attempt === 1) say('sent');
         for (const n of to) answers.push(await withTimeout(s.request(n, payload), 10_000, `membership version ${v} at ${n}`));
+        const ahead = answers
+          .map((a) => a.result as { already?: unknown; version?: unknown } | null)
+          .find((r) => r !== null && typeof r === 'object' && r.already === true && typeof r.version === 'number' && r.version > v);
+        if (ahead !== undefined && ahead !== null) {
+          // A node past this version: the placement this change was computed from is stale. Nothing changed
+          // (a node at or past v ignores it); the next change reads the placement again.
+          throw new DseError('Conflict', `membership version ${v}: the nodes are at version ${String(ahead.version)} already; nothing changed, try again`);
+        }
         const refused = answers.find((a) => typeof a.result === 'object' && a.result !== null && 'error' in a.result);
         if (refused !== undefined) {
           // A node still handing over the version before (Conflict): try again shortly.
