@@ -129,6 +129,9 @@ export function emptyCoordinatorMeter(): CoordinatorMeter {
   return { reports: 0, reportMs: 0, cutChanges: 0, cutChangeMs: 0, otherMessages: 0, otherMs: 0, cutChangeUs: [], otherReportUs: [] };
 }
 
+/** How often (virtual ms) the simulated supervisor checks that the nodes the coordinator thinks up still run. */
+const HEARTBEAT_CHECK_MS = 200;
+
 export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
   mode: 'speculative',
   cutKind: 'exact',
@@ -605,6 +608,15 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   await started;
   host.start(coordinator.worldLine);
   for (const id of nodeIds) startNode(id);
+  // The supervisor's heartbeat check (the live cluster's `heartbeatTimeoutMs`): a node whose process is gone
+  // is down, even when a hello it sent before dying arrived after its exit was reported (else a removal of
+  // it, which waits for the coordinator to see it down, waits forever).
+  const supervise = (): void => {
+    if (!coordinatorDown && coordinatorReady)
+      for (const n of runtimeNodes()) if (!endpoints.has(n) && coordinator.members.get(n) === 'up') coordinator.nodeFailed(n, 'heartbeat');
+    sched.after(HEARTBEAT_CHECK_MS, supervise);
+  };
+  sched.after(HEARTBEAT_CHECK_MS, supervise);
 
   // Faults: crashes at random times during the workload, each followed by a restart.
   let faultsOn = faults;
