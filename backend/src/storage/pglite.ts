@@ -58,12 +58,21 @@ class SingleConnectionPool implements SqlPool {
 
 /** How often the checkpoint table is vacuumed. */
 const VACUUM_EVERY_MS = 30_000;
+/** How often PostgreSQL's own checkpoint runs (its `checkpoint_timeout` default), which lets it drop old WAL segments. */
+const WAL_CHECKPOINT_EVERY_MS = 300_000;
+/**
+ * The write-ahead log PostgreSQL keeps after a checkpoint (its defaults: 80 MB kept, up to 1 GB). PGlite
+ * runs no checkpointer process, so without `walCheckpoint` the log only grows (the hour-long soak: +41 MB
+ * an hour); with it, what is left after a checkpoint is at most about `max_wal_size`.
+ */
+const WAL_PARAMS = ['-c', 'max_wal_size=64MB', '-c', 'min_wal_size=32MB'];
 
 export class PgliteStorage {
   readonly storage: SqlStorage;
   readonly describe: string;
   private closed = false;
   private readonly vacuumTimer: NodeJS.Timeout;
+  private readonly walTimer: NodeJS.Timeout;
 
   private constructor(
     readonly db: PGlite,
@@ -80,6 +89,16 @@ export class PgliteStorage {
       this.pool.withConnection((c) => c.query('VACUUM dse_checkpoints')).catch(() => undefined);
     }, VACUUM_EVERY_MS);
     this.vacuumTimer.unref();
+    this.walTimer = setInterval(() => void this.walCheckpoint().catch(() => undefined), WAL_CHECKPOINT_EVERY_MS);
+    this.walTimer.unref();
+  }
+
+  /**
+   * A PostgreSQL checkpoint: the write-ahead log before it is no longer needed, and PostgreSQL removes the
+   * segments beyond `max_wal_size`. Runs every five minutes (a server's checkpointer would; PGlite has none).
+   */
+  walCheckpoint(): Promise<void> {
+    return this.pool.withConnection((c) => c.query('CHECKPOINT')).then(() => undefined);
   }
 
   static async open(opts: PgliteOptions): Promise<PgliteStorage> {
@@ -93,7 +112,7 @@ export class PgliteStorage {
       if (!inMemory) fs.mkdirSync(dbDir, { recursive: true });
       // PGlite touches all of shared_buffers at start (128 MB by default): 16 MB holds the checkpoint
       // table many times over (pruning bounds it) and saves ~110 MB of the server's resident memory.
-      db = await PGlite.create(dbDir, { startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] });
+      db = await PGlite.create(dbDir, { startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', ...WAL_PARAMS] });
       const client = new pg.Client(createPgConfig(db));
       await client.connect();
       const pool = new SingleConnectionPool(client);
@@ -117,6 +136,7 @@ export class PgliteStorage {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.vacuumTimer);
+    clearInterval(this.walTimer);
     try {
       await this.pool.idle();
       await this.client.end().catch(() => undefined);
