@@ -10,6 +10,7 @@ import { RealClock, wallNow } from './clock';
 import type { ClusterContext, ClusterOptions, NodeEntry } from './cluster-context';
 import { CoordinatorHost } from './coordinator-host';
 import { NodeGateway } from './node-gateway';
+import { standingIn } from '../services/membership';
 import { ownerOf } from '../services/placement';
 import type { MembershipChangeResult, RetiredNode } from './membership';
 import { MembershipControl } from './membership';
@@ -383,20 +384,64 @@ export class Cluster {
     };
   }
 
-  /** Reads `key` from `node`'s committed checkpoint (the cut version), for committed-only gets. */
-  async readCommitted(node: NodeId, key: string): Promise<{ value: Json; version: number; worldLine: WorldLine }> {
+  /**
+   * Reads `key` from the committed state (the checkpoints at the cut), for committed-only gets. A key
+   * of the kv app is read where the committed state holds it: `node`'s checkpoint when its committed
+   * placement serves the key there, else the owner that placement names (a membership change committed
+   * on one node and not yet on another); while the key's hand-off is sent in the cut but not applied at
+   * its new owner, the read waits for the cut to take it in (at most `waitMs`, then `Timeout`). A
+   * replica (`~<origin>/<key>`) is read at `node`.
+   */
+  async readCommitted(node: NodeId, key: string, waitMs = 15_000): Promise<{ node: NodeId; value: Json; version: number; worldLine: WorldLine }> {
+    const unit = key.startsWith('~') ? null : `app:${key}`;
+    const end = wallNow() + waitMs;
     for (let attempt = 0; ; attempt++) {
       const worldLine = this.coordinator.worldLine;
-      const v = this.coordinator.cut[node] ?? 0;
-      if (v === 0 || this.config.mode === 'none') return { value: null, version: v, worldLine };
+      const cut = { ...this.coordinator.cut };
+      let why: string;
       try {
-        const cp = await this.opts.storage.storage.loadCheckpoint(node, v);
-        if (cp !== null) return { value: cp.state.get(appKey(key)) ?? null, version: v, worldLine };
+        const r = await this.readAtCut(cut, node, unit, key);
+        if ('value' in r) return { ...r, worldLine };
+        why = r.why;
       } catch (e) {
-        if (attempt >= 3) throw e;
+        if (attempt >= 3 || wallNow() > end) throw e;
+        why = e instanceof Error ? e.message : String(e);
       }
-      // Pruned meanwhile by a newer cut: read again at the current one.
-      if (attempt >= 3) throw new DseError('StorageUnavailable', `the committed checkpoint ${node}@${v} could not be read`);
+      if (wallNow() > end) throw new DseError('Timeout', `no committed value of ${key} within ${waitMs} ms: ${why}`);
+      await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** attempt, 200)));
+    }
+  }
+
+  /** One committed read at `cut`: follows the committed placement from node to node (each checked once). */
+  private async readAtCut(
+    cut: Readonly<Record<NodeId, number>>,
+    start: NodeId,
+    unit: string | null,
+    key: string,
+  ): Promise<{ node: NodeId; value: Json; version: number } | { why: string }> {
+    const asked = new Set<NodeId>();
+    for (let node = start; ;) {
+      if (asked.has(node)) return { why: `the committed placements of ${[...asked].join(', ')} name each other` };
+      asked.add(node);
+      if (!this.hasNode(node)) return { why: `the committed placement names ${node}, removed since` };
+      const v = cut[node] ?? 0;
+      if (this.config.mode === 'none') return { node, value: null, version: v };
+      let state: ReadonlyMap<string, Json> = new Map();
+      if (v > 0) {
+        const cp = await this.opts.storage.storage.loadCheckpoint(node, v);
+        // Pruned meanwhile by a newer cut: read again at the current one.
+        if (cp === null) return { why: `the checkpoint ${node}@${v} was pruned by a newer cut` };
+        state = cp.state;
+      }
+      if (unit !== null) {
+        const at = standingIn((k) => state.get(appKey(k)), node, unit, this.founders);
+        if ('hold' in at) return { why: `${node} waits for the hand-off of ${key} in the committed state` };
+        if ('owner' in at) {
+          node = at.owner;
+          continue;
+        }
+      }
+      return { node, value: state.get(appKey(key)) ?? null, version: v };
     }
   }
 }

@@ -161,9 +161,10 @@ export class Requests {
     const node = req.node ?? this.cluster.ownerOf(req.key);
     if (!this.cluster.hasNode(node)) throw new DseError('NotFound', `no node ${node}`);
     if (req.op === 'get' && req.committedOnly === true) {
-      // From the key's owner (a replica, `~<origin>/<key>`, from the node named), as a speculative get would be sent on to it.
-      const from = req.key.startsWith('~') ? node : this.cluster.ownerOf(req.key);
-      const r = await this.cluster.readCommitted(from, req.key);
+      // From the key's owner (a replica, `~<origin>/<key>`, from the node named), as a speculative get would be sent on to it;
+      // where the committed placement differs from the server's, the cluster reads where the committed state holds the key.
+      const r = await this.cluster.readCommitted(req.key.startsWith('~') ? node : this.cluster.ownerOf(req.key), req.key);
+      const from = r.node;
       const info: RequestInfo = {
         id,
         session: req.session ?? '',

@@ -127,6 +127,28 @@ const EARLY = `${MEMBERSHIP_PREFIX}early/`;
 
 const isObject = (v: Json | undefined): v is { [k: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** Where a unit stands on a node: served there, held until a hand-off arrives, or another node's. */
+export type Standing = { serve: true } | { hold: true } | { owner: NodeId };
+
+/**
+ * Where `unit` stands on `node`, whose app state `get` reads (a live node's, or a committed checkpoint's:
+ * the server asks this of the cut, so that a committed-only read is answered where the committed state
+ * holds the unit, and never from a node still waiting for its hand-off).
+ */
+export function standingIn(get: (key: string) => Json | undefined, node: NodeId, unit: string, founders: readonly NodeId[]): Standing {
+  const view = fromJson<View | undefined>(get(VIEW)) ?? { v: 0, m: [...founders], prev: null, wait: [] };
+  if (get(PIN + unit) !== undefined) return { serve: true };
+  const owner = ownerOf(unit, view.m);
+  if (owner !== node) return { owner };
+  const from = get(AWAIT + unit) as { from: NodeId } | undefined;
+  if (from !== undefined) return { owner: from.from };
+  if (view.prev !== null && view.wait.length > 0) {
+    const before = ownerOf(unit, view.prev);
+    if (before !== node && view.wait.includes(before)) return { hold: true };
+  }
+  return { serve: true };
+}
+
 function wrongOwner(unit: string, owner: NodeId, view: View): Json {
   return { error: { code: 'WrongOwner', message: `${unit} is owned by ${owner} (placement version ${view.v})`, owner, version: view.v, members: view.m } };
 }
@@ -150,19 +172,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
   }
 
   /** Where a request for `unit` stands on this node: served here, held for a hand-off, or another node's. */
-  function standing(ctx: ActionContext, unit: string): { serve: true } | { hold: true } | { owner: NodeId } {
-    const view = viewOf(ctx);
-    if (ctx.get(PIN + unit) !== undefined) return { serve: true };
-    const owner = ownerOf(unit, view.m);
-    if (owner !== ctx.nodeId) return { owner };
-    const from = ctx.get(AWAIT + unit) as { from: NodeId } | undefined;
-    if (from !== undefined) return { owner: from.from };
-    if (view.prev !== null && view.wait.length > 0) {
-      const before = ownerOf(unit, view.prev);
-      if (before !== ctx.nodeId && view.wait.includes(before)) return { hold: true };
-    }
-    return { serve: true };
-  }
+  const standing = (ctx: ActionContext, unit: string): Standing => standingIn((k) => ctx.get(k), ctx.nodeId, unit, founders);
 
   /** The app's context, with sthread merges wrapped so that a finished workflow's pin is released in the same action. */
   function wrapCtx(ctx: ActionContext): ActionContext {

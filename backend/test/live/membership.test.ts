@@ -152,6 +152,38 @@ describe('membership changes on the live cluster', () => {
     expect(r.status).toBe(404);
     expect((await t.api('GET', '/api/cluster')).json.placement).toEqual(before);
   });
+
+  it('a committed-only read while a change runs answers the committed value, never the empty state of an owner still waiting for it', async () => {
+    const keys = Array.from({ length: 12 }, (_, i) => `cr${i}`);
+    for (const key of keys) expect((await t.api('POST', '/api/requests', { session: 'cr-writer', op: 'put', key, value: key })).status).toBe(200);
+    const read = async (key: string): Promise<unknown> => {
+      const r = await t.api('POST', '/api/requests', { op: 'get', key, committedOnly: true });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      return (r.json.result as { value: unknown }).value;
+    };
+    for (const end = Date.now() + 30_000; !(await Promise.all(keys.map(read))).every((v, i) => v === keys[i]);) {
+      if (Date.now() > end) throw new Error('the keys did not commit within 30 s');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    // Reads race each change: the server's placement moves first, the hand-offs commit later.
+    const readWhile = async (change: Promise<unknown>): Promise<number> => {
+      let done = false;
+      void change.finally(() => (done = true));
+      let reads = 0;
+      for (let after = 0; !done || after < 3; after += done ? 1 : 0) {
+        for (const [i, v] of (await Promise.all(keys.map(read))).entries()) expect(v, keys[i]).toBe(keys[i]);
+        reads += keys.length;
+      }
+      return reads;
+    };
+    const add = t.api('POST', '/api/nodes', {});
+    expect(await readWhile(add)).toBeGreaterThan(0);
+    const added = (await add).json as { node: string; how: string };
+    expect(added.how).toBe('joined');
+    const drain = t.api('DELETE', `/api/nodes/${added.node}`);
+    expect(await readWhile(drain)).toBeGreaterThan(0);
+    expect((await drain).json).toMatchObject({ ok: true, how: 'drained' });
+  }, 120_000);
 });
 
 describe('membership across a server restart', () => {
