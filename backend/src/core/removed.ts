@@ -4,6 +4,19 @@ import { committedReplies, sthreadReplies } from './caller-table';
 import type { Storage } from './ports';
 import { appEntries, parseOutboxKey, readOutboxRecord } from './state-keys';
 
+/** An app message as its sender's state holds it: where to, and what. */
+export interface SentMessage {
+  to: NodeId;
+  payload: Json;
+}
+
+/** What is left of a removed node, as the members that take over its units get it (`ViewChange.inherit`). */
+export interface RetiredNode {
+  state: Record<string, Json>;
+  replies: RemovedReply[];
+  sent: SentMessage[];
+}
+
 /**
  * What is left of a node removed for good while down: its checkpoint at the cut, read from storage.
  * `appState` goes to the nodes that take over its units; `replies` decide the sessions' requests still
@@ -19,7 +32,7 @@ export interface RemovedNode {
    * sent: nobody will send them again. Whoever takes over decides which a receiver still lacks (the
    * membership layer: hand-offs, see `services/membership.ts`).
    */
-  unacknowledged: { to: NodeId; payload: Json }[];
+  unacknowledged: SentMessage[];
 }
 
 /**

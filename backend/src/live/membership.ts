@@ -1,6 +1,6 @@
 import type { InspectionEvent, Json, NodeId } from '@dse/shared';
 import { DseError, fromJson, isDseError, toJson } from '@dse/shared';
-import type { RemovedReply } from '../core/caller-table';
+import type { RetiredNode } from '../core/removed';
 import type { Session, SpeculativeResult } from '../core/session';
 import type { PlacementView } from '../services/common';
 import type { MembershipStatus, ViewChange } from '../services/membership';
@@ -19,13 +19,6 @@ export interface MembershipHost {
   log(line: string): void;
   emit(e: InspectionEvent): void;
   now(): number;
-}
-
-/** What is left of a node removed for good, for the members that take over (see `ViewChange.inherit`). */
-export interface RetiredNode {
-  state: Record<string, Json>;
-  replies: RemovedReply[];
-  sent: { to: NodeId; payload: Json }[];
 }
 
 export interface MembershipChangeResult {
@@ -229,11 +222,14 @@ export class MembershipControl {
         for (const n of to) answers.push(await withTimeout(s.request(n, payload), 10_000, `membership version ${v} at ${n}`));
         const ahead = answers
           .map((a) => a.result as { already?: unknown; version?: unknown } | null)
-          .find((r) => r !== null && typeof r === 'object' && r.already === true && typeof r.version === 'number' && r.version > v);
-        if (ahead !== undefined && ahead !== null) {
+          .find(
+            (r): r is { already: true; version: number } =>
+              r !== null && typeof r === 'object' && r.already === true && typeof r.version === 'number' && r.version > v,
+          );
+        if (ahead !== undefined) {
           // A node past this version: the placement this change was computed from is stale. Nothing changed
           // (a node at or past v ignores it); the next change reads the placement again.
-          throw new DseError('Conflict', `membership version ${v}: the nodes are at version ${String(ahead.version)} already; nothing changed, try again`);
+          throw new DseError('Conflict', `membership version ${v}: the nodes are at version ${ahead.version} already; nothing changed, try again`);
         }
         const refused = answers.find((a) => typeof a.result === 'object' && a.result !== null && 'error' in a.result);
         if (refused !== undefined) {

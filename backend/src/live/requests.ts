@@ -261,7 +261,7 @@ export class Requests {
    */
   private async follow(id: string, node: NodeId, tracked: Tracked, answer: Promise<SpeculativeResult>): Promise<void> {
     const closed = (e: unknown): Partial<RequestInfo> =>
-      isRollback(e) || !isDseError(e) ? { status: 'rolled-back' } : { status: 'failed', error: e.toBody() };
+      isDseError(e) && !isRollback(e) ? { status: 'failed', error: e.toBody() } : { status: 'rolled-back' };
     answer.then(
       (a) => {
         tracked.info = { ...tracked.info, seq: a.seq, result: a.result, worldLine: a.worldLine, deps: a.deps };

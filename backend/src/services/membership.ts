@@ -4,6 +4,7 @@ import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/a
 import { forwardContext, PENDING } from '../core/app';
 import type { RemovedReply } from '../core/caller-table';
 import { readRemovedReply } from '../core/caller-table';
+import type { SentMessage } from '../core/removed';
 import { MEMBERSHIP_PREFIX, ownerOf, unitBusy, unitOfRequest, unitOfStateKey } from './placement';
 
 /**
@@ -110,7 +111,7 @@ export interface ViewChange {
    * within the cut (`unacknowledged`): a hand-off among them that a member has not applied (its apply
    * rolled back after the sender died) is applied from here, since nobody will send it again.
    */
-  inherit?: { from: NodeId; state: Record<string, Json>; replies?: RemovedReply[]; sent?: { to: NodeId; payload: Json }[] };
+  inherit?: { from: NodeId; state: Record<string, Json>; replies?: RemovedReply[]; sent?: SentMessage[] };
 }
 
 const VIEW = `${MEMBERSHIP_PREFIX}view`;
@@ -272,7 +273,7 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
    * what its committed state says it sent. Late copies still in the network are not applied afterwards
    * (the runtime drops messages from a node removed for good).
    */
-  function takeUnacknowledged(ctx: ActionContext, from: NodeId, sent: readonly { to: NodeId; payload: Json }[]): void {
+  function takeUnacknowledged(ctx: ActionContext, from: NodeId, sent: readonly SentMessage[]): void {
     for (const m of sent) {
       if (m.to !== ctx.nodeId || !isObject(m.payload)) continue;
       if (m.payload.pl === 'handoff') {
@@ -507,7 +508,7 @@ function parseChange(p: { [k: string]: Json }): ViewChange {
         replies.push(read);
       }
     }
-    const sent: { to: NodeId; payload: Json }[] = [];
+    const sent: SentMessage[] = [];
     if (i.sent !== undefined && i.sent !== null) {
       if (!Array.isArray(i.sent) || i.sent.some((m) => !isObject(m) || typeof m.to !== 'string' || m.payload === undefined))
         throw new DseError('BadRequest', 'membership: inherit.sent must be a list of {to, payload}');

@@ -1,7 +1,7 @@
 import type { Json, NodeId } from '@dse/shared';
 import { fromJson, isDseError, ownerOf, toJson, unitOfStateKey } from '@dse/shared';
-import type { RemovedReply } from '../core/caller-table';
 import { removedReplyJson } from '../core/caller-table';
+import type { RetiredNode, SentMessage } from '../core/removed';
 import type { Session, SessionHost, SpeculativeResult } from '../core/session';
 import type { PlacementView } from '../services/common';
 import type { MembershipStatus } from '../services/membership';
@@ -22,7 +22,7 @@ export interface MembershipWorld {
    * Kills `id` for good and takes it out of the runtime (the coordinator forgets it once the recovery
    * of its failure is over); resolves with its committed app state, read from storage at the cut.
    */
-  killAndRemove(id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[]; sent: { to: NodeId; payload: Json }[] }>;
+  killAndRemove(id: NodeId): Promise<RetiredNode>;
   /** A line in the trace shown with a violation. */
   note(message: string): void;
   fail(message: string): void;
@@ -140,24 +140,12 @@ export class MembershipActor {
     const before = { version: this.view.version, members: [...this.view.members] };
     const v = before.version + 1;
     const started = this.w.now();
-    let members: NodeId[];
-    let to: NodeId[];
-    let inherit: { from: NodeId; state: Record<string, Json>; replies: Json[]; sent: { to: NodeId; payload: Json }[] } | undefined;
-    if (kind === 'add') {
-      members = [...before.members, node].sort();
-      to = members;
-    } else if (kind === 'drain') {
-      members = before.members.filter((n) => n !== node);
-      to = before.members;
-    } else if (kind === 'retire') {
-      members = before.members;
-      to = members;
-      const left = await this.w.killAndRemove(node);
-      inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent };
-      this.removed.add(node);
-    } else {
-      members = before.members.filter((n) => n !== node);
-      to = members;
+    // Who the change is sent to: the new members, and for a drain the node leaving too (it hands off).
+    const members = kind === 'add' ? [...before.members, node].sort() : kind === 'retire' ? before.members : before.members.filter((n) => n !== node);
+    const to = kind === 'drain' ? before.members : members;
+    let inherit: { from: NodeId; state: Record<string, Json>; replies: Json[]; sent: SentMessage[] } | undefined;
+    if (kind === 'retire' || kind === 'remove-crashed') {
+      // Killed for good (a drained node holds nothing by now); what is left of it at the cut goes to its heirs.
       const left = await this.w.killAndRemove(node);
       inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent };
       this.removed.add(node);

@@ -1,9 +1,9 @@
-import type { CutKind, InspectionEvent, Json, Mode, NodeId, RecoveryKind } from '@dse/shared';
+import type { CutKind, InspectionEvent, Mode, NodeId, RecoveryKind } from '@dse/shared';
 import { DseError, isDseError } from '@dse/shared';
 import { Coordinator } from '../core/coordinator';
 import type { WireMessage } from '../core/messages';
 import { COORDINATOR } from '../core/messages';
-import type { RemovedReply } from '../core/caller-table';
+import type { RetiredNode } from '../core/removed';
 import { readRemovedNode } from '../core/removed';
 import { DseNode } from '../core/node';
 import type { CheckpointMeta, CheckpointRecord, CoordinatorRecord, LoadedCheckpoint, Network, Storage } from '../core/ports';
@@ -685,7 +685,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
    * versions above the cut, with what depends on them), reads its committed state at the cut: the app
    * state goes to its heirs, and the replies it holds decide the requests still waiting on it.
    */
-  const killAndRemove = async (id: NodeId): Promise<{ state: Record<string, Json>; replies: RemovedReply[]; sent: { to: NodeId; payload: Json }[] }> => {
+  const killAndRemove = async (id: NodeId): Promise<RetiredNode> => {
     removing.add(id);
     crash(id);
     const coordinatorSettled = (): boolean => !coordinatorDown && coordinatorReady && !coordinator.isRecovering && coordinator.members.get(id) === 'down';
