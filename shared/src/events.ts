@@ -125,7 +125,8 @@ const EVENT_SCHEMAS = [
    */
   event('messageLost', { ...message, reason: oneOf(['down', 'loss']) }),
   event('nodeAdded', { node: str() }),
-  event('nodeRemoved', { node: str() }),
+  /** A node removed for good; `left`: it left quietly (drained, its last version committed: no world-line), not stopped as a failure. */
+  event('nodeRemoved', { node: str(), left: bool().optional() }),
   /**
    * A membership change (see `placement.ts`, docs/protocol.md): version `version` over `members` was
    * sent to the nodes (`sent`), its answers committed (`committed`), every hand-off arrived

@@ -315,6 +315,31 @@ export class Coordinator {
   }
 
   /**
+   * Removes a node that left quietly: it takes no input any more (`DseNode.leave`) and its last version,
+   * `upTo`, has committed. None of its versions can roll back then, and no version of it that will never
+   * commit exists for anything to depend on, so no world-line is needed: it is forgotten as `removeNode`
+   * forgets a node, without the failure. `wait`: that version has not committed yet. `refused`: it is not
+   * a member up now, a recovery is under way (which may roll its versions back), the world-line is not the
+   * one it left in, or nothing is persisted (mode none): the caller stops it and removes it with
+   * `removeNode`, as a failure.
+   */
+  retireLeft(node: NodeId, upTo: Version, worldLine: WorldLine): 'done' | 'wait' | 'refused' {
+    // Another world-line since it left: perhaps another process of it, which did not leave (and which a
+    // failure started), so its versions are not known to end at `upTo`.
+    if (this.stopped || this.members.get(node) !== 'up' || this.retiring.has(node) || this.recovering || this.recoveryWanted) return 'refused';
+    if (worldLine !== this.worldLine || this.cfg.mode === 'none') return 'refused';
+    const cut = this.cut[node] ?? 0;
+    if (cut < upTo || (this.graph.get(node)?.size ?? 0) > 0 || (this.restorePoints[node] ?? cut) > cut) return 'wait';
+    this.members.set(node, 'down');
+    this.waiting.delete(node);
+    this.retiring.add(node);
+    this.graph.delete(node);
+    this.cutIndexFresh = false;
+    this.forgetRetired();
+    return 'done';
+  }
+
+  /**
    * Forgets the retiring nodes whose versions above the cut no world-line keeps any more, once a record
    * without them is saved: `savedNodes` is the member list of a record just saved (none: mark them, for
    * the next save; see `forgetOnceSaved`).

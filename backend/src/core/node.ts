@@ -167,6 +167,8 @@ export class DseNode implements SthreadHost {
   private readonly sthreads: Sthreads;
   /** See `setHeld`. */
   private holding = false;
+  /** Left the cluster (`leave`): no input is taken any more. */
+  private leaving = false;
   /** The highest version of each other node this node already asked to flush (it asks once per version). */
   private flushAsked = new Map<NodeId, Version>();
   // One handle per periodic timer, replaced on each tick.
@@ -258,6 +260,21 @@ export class DseNode implements SthreadHost {
     this.holding = held;
   }
 
+  /**
+   * Leaves the cluster quietly (a drained node, before it is stopped): from now on it takes no input (app
+   * messages, acknowledgements, requests and replies are dropped, as if the network had lost them) and
+   * opens no version with anything in it; the coordinator's messages it still follows. Returns its last
+   * version: once that has committed, nothing of it can roll back, and the coordinator can forget it
+   * without a world-line (`Coordinator.retireLeft`, in the same world-line). Null when it is not up
+   * (restoring or recovering). It cannot be undone: the caller stops the node either way.
+   */
+  leave(): { version: Version; worldLine: WorldLine } | null {
+    if (this.status !== 'up') return null;
+    this.leaving = true;
+    if (this.active) this.closeVersion(0);
+    return { version: this.lastCheckpointVersion, worldLine: this.worldLine };
+  }
+
   /** Closes the open version now (checkpoint on demand). */
   checkpointNow(): void {
     if (this.status === 'up' && this.active) this.closeVersion(0);
@@ -309,6 +326,7 @@ export class DseNode implements SthreadHost {
       case 'reject':
         break;
     }
+    if (this.leaving) return;
     if (this.status !== 'up' || msg.h.worldLine > this.worldLine) {
       // Rule 2: a newer world-line (or a restore or a recovery under way): move to it first, via the coordinator's recover.
       if (msg.h.worldLine > this.worldLine && this.status === 'up') {
@@ -463,6 +481,7 @@ export class DseNode implements SthreadHost {
    * replies, sthreads) and the error goes on to the caller.
    */
   private runAction(fn: () => void): void {
+    assert(!this.leaving, `${this.id} left the cluster: no action runs on it any more`);
     this.inAction = true;
     this.undo = new Map();
     this.actionSends = [];
@@ -735,7 +754,8 @@ export class DseNode implements SthreadHost {
     if (this.status !== 'up' || this.holding) return;
     const now = this.clock.now();
     this.resendOutbox(now, this.cfg.retransmitMs);
-    this.sthreads.retransmit(now);
+    // A node that left takes no reply: its sthreads wait, for good (whoever takes over its state resumes them).
+    if (!this.leaving) this.sthreads.retransmit(now);
   }
 
   private onHeartbeatTimer(): void {
@@ -769,7 +789,7 @@ export class DseNode implements SthreadHost {
     this.checkpointTimer = this.clock.setTimer(this.cfg.checkpointIntervalMs, () => this.onCheckpointTimer());
     if (this.status !== 'up' || this.holding) return;
     if (this.active) this.closeVersion(0);
-    else if (this.cfg.cutKind === 'cheap') {
+    else if (this.cfg.cutKind === 'cheap' && !this.leaving) {
       // The cheap cut needs idle nodes to move with the shared clock too.
       const v = this.nextVersionNumber(0);
       if (this.writer.idle) {
@@ -1069,7 +1089,8 @@ export class DseNode implements SthreadHost {
   private resumeAfterRestore(): void {
     // Messages still unacknowledged go out again, under the new world-line; receivers deduplicate.
     this.resendOutbox(this.clock.now(), -Infinity);
-    if (this.app.onRestore !== undefined) {
+    // A node that left resumes nothing: what it holds under way goes on where its units went.
+    if (this.app.onRestore !== undefined && !this.leaving) {
       this.runAction(() => this.app.onRestore!(this.ctx));
       this.afterAction();
     }
@@ -1197,6 +1218,7 @@ export class DseNode implements SthreadHost {
 
   /** @internal for SthreadImpl */
   sthreadSend(st: SthreadImpl, to: NodeId, seq: number, payload: Json, resend: boolean): void {
+    if (this.leaving) return;
     if (this.state.has(goneKey(to))) {
       this.answerFromGone(st, to, seq);
       return;
@@ -1225,6 +1247,8 @@ export class DseNode implements SthreadHost {
     if (this.status !== 'up' || this.worldLine !== st.worldLine) {
       throw new DseError('WorldLineChanged', `sthread ${st.id}: world-line ${st.worldLine} ended before the merge`);
     }
+    // Abandoned as at the end of its world-line: whoever takes over this node's state resumes it.
+    if (this.leaving) throw new DseError('WorldLineChanged', `sthread ${st.id}: ${this.id} left the cluster before the merge`);
     this.jumpTo(maxVersion(st.deps));
     let out: T | undefined;
     const version = this.version;

@@ -44,6 +44,8 @@ export interface NodeEntry {
   /** Start a new process when the current one exits (restart of a running node). */
   respawn: boolean;
   removed: boolean;
+  /** Removed after it left quietly (`DseNode.leave`): its stop is no failure. */
+  left: boolean;
   lastHeard: number;
   restartTimer: NodeJS.Timeout | null;
   // What the node last reported (from its events).
@@ -68,6 +70,7 @@ export function newEntry(id: NodeId, origin: 'local' | 'remote'): NodeEntry {
     killing: false,
     respawn: false,
     removed: false,
+    left: false,
     lastHeard: wallNow(),
     restartTimer: null,
     version: 0,

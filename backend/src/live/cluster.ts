@@ -59,6 +59,8 @@ export class Cluster {
   private readonly supervisor: ProcessSupervisor;
   private readonly coordinators: CoordinatorHost;
   private founders: NodeId[] = [];
+  /** Nodes removed after they left quietly (`retire`): their stop was no failure. */
+  private readonly leftQuietly = new Set<NodeId>();
   /** Membership changes (add, remove) through the runtime, and the placement the server routes by. */
   readonly membership: MembershipControl;
 
@@ -243,10 +245,11 @@ export class Cluster {
   private async removeNow(id: NodeId): Promise<{ node: NodeId } & MembershipChangeResult> {
     const r = await this.membership.leaveNow(id);
     const worldLine = this.coordinator.worldLine;
-    const wasUp = this.status(id) !== 'down';
+    const wasUp = this.status(id) !== 'down' && !this.leftQuietly.has(id);
     if (this.hasNode(id)) this.supervisor.removeNode(id);
-    // The stop of a live node is a failure to the coordinator (a recovery: what depended on versions of
-    // it that had not committed rolls back): answered once the others are up on the new world-line.
+    // The stop of a live node that did not leave quietly is a failure to the coordinator (a recovery: what
+    // depended on versions of it that had not committed rolls back): answered once the others are up on
+    // the new world-line.
     const deadline = Date.now() + 10_000;
     const settled = (): boolean =>
       (!wasUp || this.coordinator.worldLine > worldLine) &&
@@ -264,13 +267,28 @@ export class Cluster {
   }
 
   /**
-   * Removes a node that is down for good, and reads what is left of it: its checkpoint at the cut. The
-   * coordinator first rolls back its versions above the cut (with whatever depends on them), so the cut's
-   * entry is final; the requests still waiting on it are decided from the replies that checkpoint holds;
-   * its app state goes back to the caller, for the nodes that take over its units.
+   * Removes a node for good, and reads what is left of it: its checkpoint at the cut. A node that is up
+   * (drained) leaves first (`DseNode.leave`): once its last version has committed, the coordinator forgets
+   * it without a world-line, and its process is stopped. Otherwise (down, or a fault in the way) its stop
+   * is a failure: the coordinator first rolls back its versions above the cut (with whatever depends on
+   * them), so the cut's entry is final. Then the requests still waiting on it are decided from the replies
+   * that checkpoint holds; its app state goes back to the caller, for the nodes that take over its units.
    */
   private async retire(id: NodeId): Promise<RetiredNode> {
-    if (this.hasNode(id)) this.supervisor.removeNode(id);
+    if (this.hasNode(id) && this.status(id) === 'up' && this.config.mode !== 'none') {
+      const left = await this.gateway.leave(id);
+      for (const end = Date.now() + 10_000; left !== null && Date.now() < end; await new Promise((res) => setTimeout(res, 20))) {
+        const r = this.coordinator.retireLeft(id, left.version, left.worldLine);
+        if (r === 'refused') break;
+        if (r === 'done') {
+          this.leftQuietly.add(id);
+          this.opts.log(`${id} left at version ${left.version}, committed: removed without a world-line`);
+          break;
+        }
+      }
+      if (left !== null && !this.leftQuietly.has(id)) this.opts.log(`${id} left, but its last version did not commit in time: stopped as a failure`);
+    }
+    if (this.hasNode(id)) this.supervisor.removeNode(id, this.leftQuietly.has(id));
     for (const deadline = Date.now() + 20_000; this.coordinator.members.has(id) || this.coordinator.isRecovering;) {
       if (Date.now() > deadline) throw new DseError('Timeout', `${id}: the coordinator did not complete its removal in 20 s`);
       this.coordinator.removeNode(id);

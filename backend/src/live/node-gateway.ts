@@ -9,7 +9,7 @@ import { newEntry } from './cluster-context';
 import { wallNow } from './clock';
 import type { Router } from './router';
 import type { LoadedCheckpointWire } from './rpc-storage';
-import type { JoinReply, JoinRequest, NodeConfigPush, NodeConnection, NodeNamespace, NodeRunConfig, PeerTable, StorageReply } from './wire';
+import type { JoinReply, JoinRequest, LeaveReply, NodeConfigPush, NodeConnection, NodeNamespace, NodeRunConfig, PeerTable, StorageReply } from './wire';
 import { parseJoin } from './wire';
 
 /**
@@ -69,6 +69,21 @@ export class NodeGateway {
   /** Settings a running node changes in place. */
   pushConfig(push: NodeConfigPush): void {
     for (const e of this.cx.nodes.values()) e.conn?.emit('cfg', push);
+  }
+
+  /**
+   * Asks `id`, drained, to leave (`DseNode.leave`): its last version and world-line, or null when it is
+   * not connected, not up, or does not answer in time (a node process is a trust boundary: the answer is checked).
+   */
+  async leave(id: NodeId, timeoutMs = 5000): Promise<LeaveReply> {
+    const conn = this.cx.nodes.get(id)?.conn ?? null;
+    if (conn === null) return null;
+    const r = await conn
+      .timeout(timeoutMs)
+      .emitWithAck('leave')
+      .catch(() => null);
+    const ok = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+    return typeof r === 'object' && r !== null && ok((r as { version?: unknown }).version) && ok((r as { worldLine?: unknown }).worldLine) ? r : null;
   }
 
   /** Every connected node starts again with empty memory in the current setting. */

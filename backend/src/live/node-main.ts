@@ -456,6 +456,12 @@ socket.on('cfg', (push) => {
   if (push.held !== undefined) node?.setHeld(push.held);
 });
 
+socket.on('leave', (reply) => {
+  const left = node?.leave() ?? null;
+  flush();
+  reply(left);
+});
+
 socket.on('reset', (cfg) => {
   // A new mode or cut: start again with empty memory; the coordinator restores us from the cut.
   node?.stop();

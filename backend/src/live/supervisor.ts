@@ -129,8 +129,9 @@ export class ProcessSupervisor {
     return nid;
   }
 
-  removeNode(id: NodeId): void {
+  removeNode(id: NodeId, left = false): void {
     const e = this.entryOrThrow(id);
+    e.left = left;
     const live = [...this.cx.nodes.values()].filter((x) => !x.removed).length;
     if (live <= 1) throw new DseError('Conflict', 'the last node cannot be removed');
     e.removed = true;
@@ -144,7 +145,7 @@ export class ProcessSupervisor {
     this.cx.nodes.delete(e.id);
     this.cx.coordinator().removeNode(e.id);
     this.peersChanged();
-    this.cx.opts.emit({ type: 'nodeRemoved', t: this.cx.clock.now(), node: e.id });
+    this.cx.opts.emit({ type: 'nodeRemoved', t: this.cx.clock.now(), node: e.id, ...(e.left ? { left: true } : {}) });
   }
 
   // ------------------------------------------------------------------ processes

@@ -154,12 +154,17 @@ export interface NodeToServerEvents {
   up: (frame: UpFrame) => void;
 }
 
+/** A node's answer to `leave`: its last version and world-line (`DseNode.leave`), or null when it is not up. */
+export type LeaveReply = { version: number; worldLine: number } | null;
+
 /** What the server sends a node process. */
 export interface ServerToNodeEvents {
   m: (frame: DownFrame) => void;
   peers: (table: PeerTable) => void;
   cfg: (push: NodeConfigPush) => void;
   reset: (cfg: NodeRunConfig) => void;
+  /** The node, drained, leaves the cluster: it takes no input any more (see `DseNode.leave`). */
+  leave: (reply: (r: LeaveReply) => void) => void;
 }
 
 /**

@@ -156,14 +156,23 @@ function volatileKeys(pattern: RegExp): (ctx: ActionContext, wrapped: ActionCont
  *   apply rolled back after its sender died is lost;
  * - `membership-joiner-not-told-gone`: hand-offs do not carry the nodes removed for good (`gone`): a node
  *   that joins later calls a removed node (a workflow step naming it) and waits forever.
+ * - `membership-leave-before-commit`: the control plane retires a drained node that left (`DseNode.leave`)
+ *   without waiting for its last version to commit (it asks the coordinator with version 0): what the node
+ *   did last (its hand-offs) is lost with it, and no world-line rolls back what depends on it. Planted in
+ *   the simulator's control plane (`leaveAndRemove`), at its call of `Coordinator.retireLeft`.
  */
 export type MembershipBug =
-  'membership-handoff-keeps-copy' | 'membership-handoff-drops-unit' | 'membership-inherit-drops-unacknowledged' | 'membership-joiner-not-told-gone';
+  | 'membership-handoff-keeps-copy'
+  | 'membership-handoff-drops-unit'
+  | 'membership-inherit-drops-unacknowledged'
+  | 'membership-joiner-not-told-gone'
+  | 'membership-leave-before-commit';
 export const MEMBERSHIP_BUGS: readonly MembershipBug[] = [
   'membership-handoff-keeps-copy',
   'membership-handoff-drops-unit',
   'membership-inherit-drops-unacknowledged',
   'membership-joiner-not-told-gone',
+  'membership-leave-before-commit',
 ];
 
 const isObj = (v: Json | undefined): v is { [k: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);

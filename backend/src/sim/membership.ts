@@ -23,6 +23,11 @@ export interface MembershipWorld {
    * of its failure is over); resolves with its committed app state, read from storage at the cut.
    */
   killAndRemove(id: NodeId): Promise<RetiredNode>;
+  /**
+   * Stops `id`, drained, without a failure when it can (it leaves, its last version commits, the
+   * coordinator forgets it without a world-line); as `killAndRemove` when a fault gets in the way.
+   */
+  leaveAndRemove(id: NodeId): Promise<RetiredNode>;
   /** A line in the trace shown with a violation. */
   note(message: string): void;
   fail(message: string): void;
@@ -133,7 +138,7 @@ export class MembershipActor {
 
   /**
    * `retire` follows every drain, as on the live cluster: the drained node (no member, holding nothing)
-   * is killed and removed, and a change of the same members inherits what is left of it, so that calls
+   * leaves and is stopped (without a world-line when no fault gets in the way), and a change of the same members inherits what is left of it, so that calls
    * still waiting on it are answered from its committed replies.
    */
   private async apply(kind: MembershipChangeKind | 'retire', node: NodeId): Promise<void> {
@@ -145,8 +150,8 @@ export class MembershipActor {
     const to = kind === 'drain' ? before.members : members;
     let inherit: { from: NodeId; state: Record<string, Json>; replies: Json[]; sent: SentMessage[] } | undefined;
     if (kind === 'retire' || kind === 'remove-crashed') {
-      // Killed for good (a drained node holds nothing by now); what is left of it at the cut goes to its heirs.
-      const left = await this.w.killAndRemove(node);
+      // Stopped for good (a drained node holds nothing by now, and leaves quietly); what is left of it at the cut goes to its heirs.
+      const left = kind === 'retire' ? await this.w.leaveAndRemove(node) : await this.w.killAndRemove(node);
       inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent };
       this.removed.add(node);
     }

@@ -144,6 +144,9 @@ export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
   checkpointIntervalMs: 10,
 };
 
+/** How long a drained node's last version may take to commit before it is stopped as a failure instead (virtual ms). */
+const LEAVE_WAIT_MS = 2000;
+
 export interface SimResult {
   seed: number;
   violations: Violation[];
@@ -163,6 +166,8 @@ export interface SimResult {
   virtualMs: number;
   /** The membership changes made (`v<version> <kind> <node>`), with `membership` on. */
   membershipChanges: string[];
+  /** Drained nodes stopped without a world-line (`DseNode.leave`); the others were removed as failures. */
+  quietLeaves: number;
 }
 
 /** Counts of several seeds' results, summed (the CLI's totals, the simulation tests' checks). */
@@ -181,6 +186,7 @@ export interface SimTotals {
   versionsRolledBack: number;
   coordinatorRestarts: number;
   membershipChanges: number;
+  quietLeaves: number;
 }
 
 export function emptyTotals(): SimTotals {
@@ -199,6 +205,7 @@ export function emptyTotals(): SimTotals {
     versionsRolledBack: 0,
     coordinatorRestarts: 0,
     membershipChanges: 0,
+    quietLeaves: 0,
   };
 }
 
@@ -218,6 +225,7 @@ export function addResult(t: SimTotals, r: SimResult): SimTotals {
   t.versionsRolledBack += r.versionsRolledBack;
   t.coordinatorRestarts += r.coordinatorRestarts;
   t.membershipChanges += r.membershipChanges.length;
+  t.quietLeaves += r.quietLeaves;
   return t;
 }
 
@@ -314,10 +322,13 @@ type Endpoint = { receive(msg: WireMessage): void };
 export async function runSeed(opts: SimOptions): Promise<SimResult> {
   const sched = new Scheduler();
   const rng = new Rng(opts.seed);
+  // The faults aimed at a drained node's leave draw from their own sequence: the rest of a seed's run stays as it was.
+  const leaveRng = new Rng(opts.seed * 7919 + 17);
   const nodeIds: NodeId[] = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
   const nodes = new Map<NodeId, DseNode>();
   const clocks = new Map<NodeId, ProcessClock>();
   let kills = 0;
+  let leaves = 0;
   let rollbacks = 0;
   let messages = 0;
   let checkpoints = 0;
@@ -672,6 +683,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         now: () => sched.now,
         isUp: (id) => nodes.get(id)?.status === 'up',
         killAndRemove: (id) => killAndRemove(id),
+        leaveAndRemove: (id) => leaveAndRemove(id),
         fail: (m) => checker.fail('liveness', m, sched.now),
         note: (m) => checker.note(sched.now, m),
       },
@@ -691,6 +703,47 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     const coordinatorSettled = (): boolean => !coordinatorDown && coordinatorReady && !coordinator.isRecovering && coordinator.members.get(id) === 'down';
     while (!coordinatorSettled()) await sleep(2);
     coordinator.removeNode(id);
+    return whatIsLeft(id);
+  };
+  /**
+   * Stops `id`, drained, without a failure: it leaves (takes no input any more), and once its last version
+   * has committed the coordinator forgets it without a world-line; then its process stops. Faults may hit
+   * it meanwhile (a crash, another node's failure, a coordinator restart): then it is removed as a failure
+   * (`killAndRemove`), as the live server does.
+   */
+  const leaveAndRemove = async (id: NodeId): Promise<RetiredNode> => {
+    const node = nodes.get(id);
+    const left = node !== undefined && endpoints.get(id) === node ? node.leave() : null;
+    if (left !== null && faultsOn && leaveRng.chance(0.3)) {
+      // Sometimes another node crashes while this one leaves: its hand-off applies roll back, and the leave
+      // either completes (its last version committed all the same) or gives way to a removal as a failure.
+      const others = runtimeNodes().filter((n) => n !== id && !removing.has(n) && nodes.get(n)?.status === 'up');
+      if (others.length > 0) {
+        const victim = leaveRng.pick(others);
+        sched.after(leaveRng.next() * 15, () => {
+          if (!faultsOn) return;
+          crash(victim);
+          sched.after(5 + leaveRng.next() * 60, () => {
+            if (nodes.get(victim)?.status === 'stopped' && !removing.has(victim)) startNode(victim);
+          });
+        });
+      }
+    }
+    for (const end = sched.now + LEAVE_WAIT_MS; left !== null && sched.now < end; await sleep(2)) {
+      if (coordinatorDown || !coordinatorReady) continue;
+      const r = coordinator.retireLeft(id, opts.plantedBug === 'membership-leave-before-commit' ? 0 : left.version, left.worldLine);
+      if (r === 'refused') break;
+      if (r === 'wait') continue;
+      leaves++;
+      checker.note(sched.now, `${id} left at version ${left.version}, committed: removed without a world-line`);
+      removing.add(id);
+      crash(id);
+      return whatIsLeft(id);
+    }
+    return killAndRemove(id);
+  };
+  /** Once the coordinator has forgotten `id` (its cut entry final), what is left of it at the cut. */
+  const whatIsLeft = async (id: NodeId): Promise<RetiredNode> => {
     // Complete once a world-line has rolled back what it kept above the cut: its cut entry is final then.
     while (coordinatorDown || !coordinatorReady || coordinator.isRecovering || coordinator.members.has(id)) {
       if (!coordinatorDown && coordinatorReady && !coordinator.isRecovering && coordinator.members.has(id)) coordinator.removeNode(id);
@@ -815,6 +868,7 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     coordinatorRestarts,
     virtualMs: sched.now,
     membershipChanges: actor?.changes ?? [],
+    quietLeaves: leaves,
   };
 }
 

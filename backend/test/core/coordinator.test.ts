@@ -154,6 +154,38 @@ describe('coordinator', () => {
     expect(t.sent.find(([to, m]) => to === 'n2' && m.kind === 'recover')?.[1]).toMatchObject({ resumeVersion: 2, cut: { n2: 1 } });
   });
 
+  it('a node that left is forgotten without a world-line once its last version has committed, and only then', async () => {
+    const storage = new MemoryStorage();
+    const t = setup(storage, 'precise');
+    await t.c.start(['n1', 'n2']);
+    for (const n of ['n1', 'n2']) t.c.receive({ kind: 'hello', node: n, incarnation: 1 });
+    await t.flush();
+    await persist(storage, t.c, 'n1', 1, 1, 0, {});
+    await persist(storage, t.c, 'n2', 1, 1, 0, {});
+    await persist(storage, t.c, 'n2', 1, 2, 1, { n1: 2 }); // waits for n1@2
+    expect(t.c.cut).toEqual({ n1: 1, n2: 1 });
+    // n2 left at version 2 (`DseNode.leave`): not committed yet.
+    expect(t.c.retireLeft('n2', 2, 1)).toBe('wait');
+    // Another world-line than the one it left in: perhaps another process of it, that did not leave.
+    expect(t.c.retireLeft('n2', 2, 2)).toBe('refused');
+    await persist(storage, t.c, 'n1', 1, 2, 1, {});
+    expect(t.c.cut).toEqual({ n1: 2, n2: 2 });
+    t.events.length = 0;
+    expect(t.c.retireLeft('n2', 2, 1)).toBe('done');
+    await t.flush();
+    // Forgotten once a record without it is saved; no failure, no world-line, and its cut entry stays.
+    expect([...t.c.members.keys()]).toEqual(['n1']);
+    expect(t.c.worldLine).toBe(1);
+    expect(t.events.filter((e) => e.type === 'nodeFailed' || e.type === 'worldLineChanged' || e.type === 'recoveryPlan')).toEqual([]);
+    expect(await storage.loadCoordinator()).toMatchObject({ worldLine: 1, nodes: ['n1'], gone: ['n2'] });
+    expect(t.c.cut).toMatchObject({ n2: 2 });
+    // Its process exits afterwards: no failure either.
+    t.c.nodeFailed('n2', 'exit');
+    await t.flush();
+    expect(t.c.worldLine).toBe(1);
+    expect(t.c.retireLeft('n3', 0, 1)).toBe('refused');
+  });
+
   it('removing a down node that a precise recovery kept versions of rolls those back first, with what depends on them', async () => {
     const storage = new MemoryStorage();
     const t = setup(storage, 'precise');

@@ -99,6 +99,33 @@ const request = (seq: number, payload: Json, opts: { worldLine?: number; probe?:
 const of = <K extends WireMessage['kind']>(h: Harness, kind: K) =>
   h.sent.filter(([, m]) => m.kind === kind).map(([to, m]) => [to, m] as [string, Extract<WireMessage, { kind: K }>]);
 
+describe('leaving the cluster', () => {
+  it('a node that left takes no input, opens no version with anything in it, and names its last version', async () => {
+    const h = await harness();
+    h.node.receive(request(1, { op: 'put', key: 'x', value: 1 }));
+    const left = h.node.leave();
+    // The write is closed into the version it names.
+    expect(left).toEqual({ version: h.events.filter((e) => e.type === 'checkpointStarted').at(-1)!.version, worldLine: 1 });
+    const version = h.node.version;
+    h.sent.length = 0;
+    h.node.receive(app1(version + 5, 1, 1));
+    h.node.receive(request(2, { op: 'put', key: 'y', value: 2 }));
+    await h.settle(100);
+    expect(h.node.appState().get('m:n2')).toBeUndefined();
+    expect(h.node.appState().get('y')).toBeUndefined();
+    expect(h.node.version).toBe(version);
+    // Nothing acknowledged or answered, and no checkpoint after the one it named.
+    expect(h.sent.filter(([, m]) => m.kind === 'ack' || m.kind === 'reply')).toEqual([]);
+    expect(h.events.filter((e) => e.type === 'checkpointStarted').at(-1)!.version).toBe(left!.version);
+  });
+
+  it('a node that is not up cannot leave', async () => {
+    const h = await harness();
+    h.node.receive({ kind: 'prepare', worldLine: 2 });
+    expect(h.node.leave()).toBeNull();
+  });
+});
+
 describe('receive rules', () => {
   it('rule 1: a message from an older world-line is rejected, never applied, and the sender is told', async () => {
     const h = await harness();

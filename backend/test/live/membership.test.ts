@@ -66,9 +66,15 @@ describe('membership changes on the live cluster', () => {
     expect(afterAdd.n5).toBeGreaterThan(0);
     expect((await t.api('GET', '/api/cluster')).json.placement).toEqual({ version: 1, members: ['n1', 'n2', 'n3', 'n4', 'n5'] });
 
-    // Remove a live node: drained first, then stopped.
+    // Remove a live node: drained first, then stopped. It leaves quietly: its last version committed, its
+    // stop is no failure, and no world-line rolls anything back.
+    const worldLine = t.server.cluster.info(0).worldLine;
+    const fromEvent = t.events.length;
     const drain = await t.api('DELETE', '/api/nodes/n2');
     expect(drain.status, JSON.stringify(drain.json)).toBe(200);
+    expect(t.server.cluster.info(0).worldLine).toBe(worldLine);
+    await waitFor('n2 removed, having left', () => t.find('nodeRemoved', (e) => e.node === 'n2' && e.left === true, fromEvent), 10_000);
+    expect(t.find('nodeFailed', (e) => e.node === 'n2', fromEvent)).toBeUndefined();
     // Version 2 takes it out of the placement; version 3, once it is stopped, tells the members what is left of it.
     expect(drain.json).toMatchObject({ ok: true, node: 'n2', how: 'drained', version: 3, members: ['n1', 'n3', 'n4', 'n5'] });
     expect(t.server.cluster.nodeIds()).not.toContain('n2');

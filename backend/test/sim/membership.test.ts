@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Invariant } from '../../src/sim/checker';
 import type { ScenarioName } from '../../src/sim/scenario';
+import type { MembershipChangeKind } from '../../src/sim/membership';
 import type { PlantedBug } from '../../src/sim/world';
 import { DEFAULT_SIM_OPTIONS, formatViolations, runSeed } from '../../src/sim/world';
 
@@ -15,19 +16,28 @@ import { DEFAULT_SIM_OPTIONS, formatViolations, runSeed } from '../../src/sim/wo
  * that set it; and a pinned workflow's late hand-off that overtook the hand-off announcing the pin left
  * the mark for good (seed 8).
  */
-async function runMany(scenario: ScenarioName, from: number, count: number, plantedBug?: PlantedBug) {
+async function runMany(scenario: ScenarioName, from: number, count: number, plantedBug?: PlantedBug, membershipKinds?: readonly MembershipChangeKind[]) {
   const violations: string[] = [];
   const invariants = new Set<Invariant>();
   const changes: string[] = [];
   let kills = 0;
+  let quietLeaves = 0;
   for (let seed = from; seed < from + count; seed++) {
-    const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario, membership: true, ...(plantedBug !== undefined ? { plantedBug } : {}) });
+    const r = await runSeed({
+      ...DEFAULT_SIM_OPTIONS,
+      seed,
+      scenario,
+      membership: true,
+      ...(plantedBug !== undefined ? { plantedBug } : {}),
+      ...(membershipKinds !== undefined ? { membershipKinds } : {}),
+    });
     kills += r.kills;
+    quietLeaves += r.quietLeaves;
     changes.push(...r.membershipChanges);
     for (const v of r.violations) invariants.add(v.invariant);
     violations.push(...formatViolations(r));
   }
-  return { violations, invariants, changes, kills };
+  return { violations, invariants, changes, kills, quietLeaves };
 }
 
 describe('simulator: membership changes alongside crashes', () => {
@@ -56,6 +66,23 @@ describe('simulator: membership changes alongside crashes', () => {
     // Every drain is followed by a retire: the drained node is stopped and the members inherit what is left of it.
     expect([...kinds].sort()).toEqual(['add', 'drain', 'remove-crashed', 'retire']);
     expect(t.kills).toBeGreaterThan(32);
+    // Most drained nodes leave without a world-line; the others met a fault on the way and were removed as failures.
+    expect(t.quietLeaves).toBeGreaterThan(0);
+    expect(t.quietLeaves).toBeLessThanOrEqual(t.changes.filter((c) => c.includes(' retire ')).length);
+  });
+
+  it('without faults, a drained node leaves without a world-line: only a node removed after a crash starts one', async () => {
+    let retires = 0;
+    for (let seed = 1; seed <= 6; seed++) {
+      const r = await runSeed({ ...DEFAULT_SIM_OPTIONS, seed, scenario: 'workflow', faults: false, membership: true });
+      expect(formatViolations(r), `seed ${seed}`).toEqual([]);
+      const count = (kind: string): number => r.membershipChanges.filter((c) => c.includes(` ${kind} `)).length;
+      retires += count('retire');
+      expect(r.quietLeaves, `seed ${seed}`).toBe(count('retire'));
+      expect(r.worldLines, `seed ${seed}: ${r.membershipChanges.join(', ')}`).toBe(1 + count('remove-crashed'));
+      expect(r.rollbacks, `seed ${seed}`).toBe(0);
+    }
+    expect(retires).toBeGreaterThan(3);
   });
 
   it('wal and broker, 6 seeds each: no violation', async () => {
@@ -66,17 +93,21 @@ describe('simulator: membership changes alongside crashes', () => {
     }
   });
 
-  const bugs: [PlantedBug, ScenarioName, Invariant][] = [
-    ['membership-handoff-keeps-copy', 'kv', 'kv-history'],
-    ['membership-handoff-drops-unit', 'kv', 'kv-history'],
-    ['membership-handoff-drops-unit', 'wal', 'wal-prefix'],
-    ['membership-inherit-drops-unacknowledged', 'kv', 'kv-history'],
-    ['membership-joiner-not-told-gone', 'workflow', 'workflow-saga'],
+  // [bug, scenario, invariant, first seed, kinds of change]: 40 seeds from the first.
+  const bugs: [PlantedBug, ScenarioName, Invariant, number, (readonly MembershipChangeKind[])?][] = [
+    ['membership-handoff-keeps-copy', 'kv', 'kv-history', 1],
+    ['membership-handoff-drops-unit', 'kv', 'kv-history', 1],
+    ['membership-handoff-drops-unit', 'wal', 'wal-prefix', 1],
+    // Needs a member removed after a crash, or a leave a fault turned into one, while a hand-off it sent is
+    // not applied: rarer since drained nodes leave without a world-line (workflow seeds 84 and 146 of 150).
+    ['membership-inherit-drops-unacknowledged', 'workflow', 'workflow-saga', 80, ['add', 'drain', 'remove-crashed']],
+    ['membership-joiner-not-told-gone', 'workflow', 'workflow-saga', 1],
+    ['membership-leave-before-commit', 'kv', 'kv-history', 1],
   ];
-  for (const [bug, scenario, invariant] of bugs) {
+  for (const [bug, scenario, invariant, from, kinds] of bugs) {
     it(`catches the planted bug ${bug} with ${invariant} (${scenario})`, async () => {
       let found: Invariant[] = [];
-      for (let seed = 1; seed <= 40 && !found.includes(invariant); seed++) found = [...(await runMany(scenario, seed, 1, bug)).invariants];
+      for (let seed = from; seed < from + 40 && !found.includes(invariant); seed++) found = [...(await runMany(scenario, seed, 1, bug, kinds)).invariants];
       expect(found).toContain(invariant);
     });
   }

@@ -80,7 +80,7 @@ export function summarize(e: NumberedEvent): string {
     case 'nodeAdded':
       return `${e.node} added`;
     case 'nodeRemoved':
-      return `${e.node} removed`;
+      return `${e.node} removed${e.left === true ? ': it left (its last version committed, no world-line)' : ''}`;
     case 'placementChanged':
       return `placement v${e.version} (${e.change}): ${e.phase === 'sent' ? 'sent to the nodes' : e.phase === 'committed' ? 'committed' : 'every hand-off arrived'}; members ${e.members.join(', ')}`;
     case 'nodeProcess':
