@@ -99,6 +99,7 @@ export class Cluster {
         nodeIds: () => this.nodeIds(),
         status: (id) => this.status(id),
         retire: (id) => this.retire(id),
+        readRetired: (id) => this.readRetired(id),
         log: (line) => this.opts.log(line),
         emit: (e) => this.opts.emit(e),
         now: () => this.clock.now(),
@@ -148,7 +149,12 @@ export class Cluster {
         this.refreshTimer = setTimeout(ask, 1000);
         return;
       }
-      void this.membership.refresh().catch(() => undefined);
+      // Strict, under the changes' lock: a change the server before did not finish is finished first.
+      void this.membership
+        .exclusive('placement read at start', () => this.membership.refresh(true))
+        .catch((e: unknown) => {
+          this.opts.log(`membership: the placement read at start failed: ${e instanceof Error ? e.message : String(e)}`);
+        });
     };
     this.refreshTimer = setTimeout(ask, 1000);
   }
@@ -298,6 +304,14 @@ export class Cluster {
     const left = await readRemovedNode(this.opts.storage.storage, id, v);
     if (left === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
     this.host.nodeRemoved(id, left.replies);
+    return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
+  }
+
+  /** What `id`, removed for good, left: its checkpoint at its final cut entry, read again. */
+  private async readRetired(id: NodeId): Promise<RetiredNode> {
+    const v = this.coordinator.cut[id] ?? 0;
+    const left = await readRemovedNode(this.opts.storage.storage, id, v);
+    if (left === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
     return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
   }
 

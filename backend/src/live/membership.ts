@@ -16,6 +16,8 @@ export interface MembershipHost {
    * it are decided; resolves to its committed app state (at the cut), read from storage.
    */
   retire(id: NodeId): Promise<RetiredNode>;
+  /** What a node removed for good left (its committed state at its final cut entry), read from storage again. */
+  readRetired(id: NodeId): Promise<RetiredNode>;
   log(line: string): void;
   emit(e: InspectionEvent): void;
   now(): number;
@@ -133,7 +135,11 @@ export class MembershipControl {
         }
       }
       const silent = up.filter((_, i) => all[i]!.status !== 'fulfilled');
-      if (!strict || (up.length > 0 && silent.length === 0)) return { ...this.view, members: [...this.view.members] };
+      if (strict && up.length > 0 && silent.length === 0) {
+        await this.completeInterrupted(all.map((s) => (s as PromiseFulfilledResult<MembershipStatus>).value));
+        return { ...this.view, members: [...this.view.members] };
+      }
+      if (!strict) return { ...this.view, members: [...this.view.members] };
       if (Date.now() > until)
         throw new DseError(
           'Timeout',
@@ -203,6 +209,33 @@ export class MembershipControl {
     const now = await this.refresh(true);
     await this.change(now, now.members, now.members, `retire ${node}`, { from: node, ...left });
     return { version: this.view.version, members: [...this.view.members], how: drained ? ('drained' as const) : ('restored' as const) };
+  }
+
+  /**
+   * A change this control plane did not finish (the server stopped after some nodes had applied it, before
+   * others): the nodes still before it get it now, the same change (what a removed node left read again from
+   * storage), before anything else changes. Until then a member a version behind refuses every later change,
+   * the members ahead wait for its hand-off, and a node added but not told answers from no placement at all.
+   */
+  private async completeInterrupted(seen: readonly MembershipStatus[]): Promise<void> {
+    if (seen.length === 0) return;
+    const newest = seen.reduce((a, b) => (b.version > a.version ? b : a));
+    const prev = newest.prev ?? [];
+    // Only the nodes the change was for: its members, and those it took out (a drained node hands off).
+    const behind = seen.filter((s) => s.version < newest.version && (newest.members.includes(s.node) || prev.includes(s.node)));
+    for (const s of behind) {
+      const missed = newest.gone.filter((g) => !(s.gone ?? []).includes(g));
+      if (missed.length > 1)
+        throw new DseError(
+          'Conflict',
+          `membership: ${s.node} is at placement version ${s.version} and misses what ${missed.join(', ')} left; it cannot catch up`,
+        );
+      const inherit = missed.length === 1 ? { from: missed[0]!, ...(await this.host.readRetired(missed[0]!)) } : undefined;
+      this.host.log(
+        `membership: ${s.node} is at placement version ${s.version}, the others at ${newest.version} (a change the server did not finish): sent to it now`,
+      );
+      await this.change({ version: newest.version - 1, members: prev }, newest.members, [s.node], `complete v${newest.version} at ${s.node}`, inherit);
+    }
   }
 
   /** Sends version `before.version + 1` to every node of `to`, until every answer has committed; then waits for the hand-offs. */

@@ -85,8 +85,12 @@ export interface MembershipStatus {
   node: NodeId;
   version: number;
   members: NodeId[];
+  /** The members before this version (null before any change). */
+  prev: NodeId[] | null;
   /** Old members whose hand-off has not arrived. */
   waitingFor: NodeId[];
+  /** The nodes removed for good that this node knows of (it took over what they left, or heard of it). */
+  gone: NodeId[];
   /** Units held here until a running workflow is done, and where they go then. */
   pinned: { unit: string; to: NodeId }[];
   /** Units that stay at their old owner until it is done with them. */
@@ -407,7 +411,9 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
       node: ctx.nodeId,
       version: view.v,
       members: view.m,
+      prev: view.prev,
       waitingFor: view.wait,
+      gone: (ctx.get(GONE) as NodeId[] | undefined) ?? [],
       pinned: ctx.keys(PIN).map((k) => ({ unit: k.slice(PIN.length), to: (ctx.get(k) as { to: NodeId }).to })),
       awaiting: ctx.keys(AWAIT).map((k) => ({ unit: k.slice(AWAIT.length), from: (ctx.get(k) as { from: NodeId }).from })),
       held: ctx.keys(HELD).length,

@@ -16,7 +16,7 @@ interface Fake {
   sent: { node: NodeId; payload: Json }[];
 }
 
-function fake(answer: (node: NodeId, payload: { pl?: string }) => Json | Error): Fake {
+function fake(answer: (node: NodeId, payload: { pl?: string }) => Json | Error, down: readonly NodeId[] = ['n3']): Fake {
   const sent: Fake['sent'] = [];
   const result = (r: Json): SpeculativeResult => ({
     session: 's',
@@ -39,8 +39,9 @@ function fake(answer: (node: NodeId, payload: { pl?: string }) => Json | Error):
   const host: MembershipHost = {
     session: () => session,
     nodeIds: () => ['n1', 'n2', 'n3'],
-    status: (id) => (id === 'n3' ? 'down' : 'up'),
+    status: (id) => (down.includes(id) ? 'down' : 'up'),
     retire: () => Promise.resolve({ state: {}, replies: [], sent: [] }),
+    readRetired: (id) => Promise.resolve({ state: { [`kv/left-by-${id}`]: { x: 1 } }, replies: [], sent: [] }),
     log: () => undefined,
     emit: () => undefined,
     now: () => 0,
@@ -48,15 +49,18 @@ function fake(answer: (node: NodeId, payload: { pl?: string }) => Json | Error):
   return { host, sent };
 }
 
-const status = (node: NodeId, version: number): Json => ({
+const status = (node: NodeId, version: number, more: Record<string, Json> = {}): Json => ({
   node,
   version,
   members: ['n1', 'n2', 'n3'],
+  prev: null,
   waitingFor: [],
+  gone: [],
   pinned: [],
   awaiting: [],
   held: 0,
   units: {},
+  ...more,
 });
 
 describe('membership control after a server restart', () => {
@@ -73,5 +77,39 @@ describe('membership control after a server restart', () => {
     const c = new MembershipControl(f.host, ['n1', 'n2', 'n3'], { timeoutMs: 2000, waitMs: 100 });
     await expect(c.leave('n3')).rejects.toMatchObject({ code: 'Conflict', message: expect.stringContaining('at version 20 already') as string });
     expect(c.view.version).toBe(0);
+  });
+
+  it('a change the server before did not finish is finished first: the node behind gets the same change, with what the removed node left', async () => {
+    // Version 5 removed n4 (down; its state inherited). n1 and n2 applied it; n3 did not: the server stopped.
+    const at5 = { members: ['n1', 'n2', 'n3'], prev: ['n1', 'n2', 'n3', 'n4'], gone: ['n4'] };
+    const views: Record<string, number> = { n1: 5, n2: 5, n3: 4 };
+    const f = fake((node, p) => {
+      if (p.pl === 'status')
+        return views[node] === 5 ? status(node, 5, at5) : status(node, views[node]!, { members: ['n1', 'n2', 'n3', 'n4'], prev: ['n1', 'n2', 'n3', 'n4'] });
+      const v = (p as { v: number }).v;
+      if (v !== views[node]! + 1) return { ok: true, version: views[node]!, already: true };
+      views[node] = v;
+      return { ok: true, version: v };
+    }, []);
+    const c = new MembershipControl(f.host, ['n1', 'n2', 'n3', 'n4'], { timeoutMs: 5000, waitMs: 100 });
+    await c.exclusive('read', () => c.refresh(true));
+    const views_ = f.sent.filter((s) => (s.payload as { pl?: string }).pl === 'view');
+    expect(views_).toEqual([
+      {
+        node: 'n3',
+        payload: {
+          pl: 'view',
+          v: 5,
+          members: ['n1', 'n2', 'n3'],
+          prev: ['n1', 'n2', 'n3', 'n4'],
+          inherit: { from: 'n4', state: { 'kv/left-by-n4': { x: 1 } }, replies: [], sent: [] },
+        },
+      },
+    ]);
+    expect(views).toEqual({ n1: 5, n2: 5, n3: 5 });
+    expect(c.view).toMatchObject({ version: 5, members: ['n1', 'n2', 'n3'] });
+    // Nothing behind any more: nothing sent again.
+    await c.exclusive('read', () => c.refresh(true));
+    expect(f.sent.filter((s) => (s.payload as { pl?: string }).pl === 'view')).toHaveLength(1);
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from './helpers';
+import { ownerOf } from '@dse/shared';
 import { serviceNode } from '../../src/live/requests';
 import { committed, startTestServer, waitFor } from './helpers';
 
@@ -235,4 +236,42 @@ describe('membership across a server restart', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it('a change the server did not finish (it stopped after some nodes had applied it) is finished before anything else', async () => {
+    const t3 = await startTestServer({ nodes: 3, config: { checkpointIntervalMs: 25, heartbeatTimeoutMs: 5000 } });
+    try {
+      await waitFor('every node up', () => t3.server.cluster.info(0).nodes.every((n) => n.status === 'up'), 60_000);
+      const members = ['n1', 'n2', 'n3'];
+      // A drain of n1 whose change reached n1 and n2 only: n3 (the owner of some of n1's keys after it) did not get it.
+      const keys = Array.from({ length: 40 }, (_, i) => `k${i}`).filter(
+        (k) => ownerOf(`kv:${k}`, members) === 'n1' && ownerOf(`kv:${k}`, ['n2', 'n3']) === 'n3',
+      );
+      expect(keys.length).toBeGreaterThan(0);
+      let last = '';
+      for (const key of keys)
+        last = (await t3.api('POST', '/api/service', { session: 'w', svc: 'kv', payload: { op: 'put', key, value: key } })).json.id as string;
+      await committed(t3, last);
+      const control = t3.server.cluster.host.session('interrupted-change');
+      const change = { pl: 'view', v: 1, members: ['n2', 'n3'], prev: members };
+      for (const n of ['n1', 'n2']) await (await control.request(n, change)).commit();
+      // The keys went from n1 to n3, which does not know: every node names another owner, and the reads fail.
+      const read = (key: string) => t3.api('POST', '/api/service', { session: `r-${key}`, svc: 'kv', payload: { op: 'get', key } });
+      const stuck = await read(keys[0]!);
+      expect(stuck.status, JSON.stringify(stuck.json)).toBe(409);
+      expect(stuck.json).toMatchObject({ error: { code: 'WrongOwner' } });
+      // What a restarted server does first (and every change before it computes the next one): the node behind gets the same change.
+      await t3.server.cluster.membership.exclusive('read', () => t3.server.cluster.membership.refresh(true));
+      expect((await t3.server.cluster.membership.statusOf('n3')).version).toBe(1);
+      for (const key of keys) {
+        const r = await read(key);
+        expect(r.status, JSON.stringify(r.json)).toBe(200);
+        expect(r.json.result, key).toEqual({ value: key, n: 1 });
+      }
+      // And the drain goes on: n1, out of the placement, is stopped and retired.
+      const removed = await t3.api('DELETE', '/api/nodes/n1');
+      expect(removed.json).toMatchObject({ ok: true, node: 'n1', members: ['n2', 'n3'] });
+    } finally {
+      await t3.close();
+    }
+  }, 120_000);
 });
