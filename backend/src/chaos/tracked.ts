@@ -30,13 +30,27 @@ export function readReply(status: number, json: unknown): ReplyReading {
   if (status === 200 && typeof j.id === 'string' && j.status === 'failed' && j.error !== undefined)
     // Closed with an error that is not a rollback (NodeRemoved, Orphaned): as if the request had answered it.
     return { kind: 'error', code: j.error.code, definite: j.error.definite, id: null };
+  const refusal = resultError(j.result);
+  if (status === 200 && typeof j.id === 'string' && j.status === 'committed' && refusal !== null)
+    // A typed refusal by the service (a WrongOwner still, after every try), answered and committed: it did not happen.
+    return { kind: 'error', code: refusal.code, definite: refusal.definite, id: null };
   if (status === 200 && typeof j.id === 'string') {
     const outcome: Outcome = j.status === 'committed' ? 'committed' : j.status === 'rolled-back' ? 'rolled-back' : 'speculative';
     const answer = j.result !== null && j.result !== undefined && typeof j.worldLine === 'number' ? { result: j.result, worldLine: j.worldLine } : null;
     return { kind: 'answer', id: j.id, outcome, answer, node: typeof j.node === 'string' ? j.node : null };
   }
-  if (j.error !== undefined) return { kind: 'error', code: j.error.code, definite: j.error.definite, id: typeof j.id === 'string' ? j.id : null };
+  // With an id, an indefinite error (no answer in time, Orphaned) is asked about later; a definite one is final.
+  if (j.error !== undefined)
+    return { kind: 'error', code: j.error.code, definite: j.error.definite, id: typeof j.id === 'string' && !j.error.definite ? j.id : null };
   return { kind: 'none' };
+}
+
+/** The typed error a result holds (`{error: {code, definite}}`: the service refused), or null. */
+function resultError(result: Json | undefined): { code: string; definite: boolean } | null {
+  if (typeof result !== 'object' || result === null || Array.isArray(result)) return null;
+  const e = result.error;
+  if (typeof e !== 'object' || e === null || Array.isArray(e) || typeof e.code !== 'string') return null;
+  return { code: e.code, definite: e.definite !== false };
 }
 
 /** Applies the common part of a reply to a record; returns the reading for what a client keeps besides. */

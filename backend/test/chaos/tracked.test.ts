@@ -21,4 +21,14 @@ describe("the load clients' reading of a reply", () => {
     expect(rec.outcome).toBe('refused');
     expect(readReply(200, { ok: true, id: 'r9', status: 'rolled-back', result: null })).toMatchObject({ kind: 'answer', outcome: 'rolled-back' });
   });
+
+  it('a typed refusal (WrongOwner after every try) is refused, answered at once or asked about later, never committed (chaos M35)', () => {
+    const error = { code: 'WrongOwner', message: 'wal:x is owned by n12 (placement version 0)', definite: true };
+    const rec = fresh();
+    expect(applyReply(rec, 409, { error, id: 'r10' })).toMatchObject({ kind: 'error', code: 'WrongOwner', id: null });
+    expect(rec.outcome).toBe('refused');
+    const later = fresh();
+    applyReply(later, 200, { ok: true, id: 'r10', status: 'committed', result: { error }, worldLine: 3 });
+    expect(later.outcome).toBe('refused');
+  });
 });
