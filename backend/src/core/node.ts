@@ -160,6 +160,8 @@ export class DseNode implements SthreadHost {
   private pendingRecover: Extract<WireMessage, { kind: 'recover' }> | null = null;
   /** The world-line of the restore under way (status `restoring`). */
   private restoringWorldLine: WorldLine = 0;
+  /** The world-line of a recover whose restore point was missing from storage (asked again once). */
+  private missingFor: WorldLine = 0;
   /** The world-line a recovery is being prepared for (status `frozen`), or asked of a restore under way. */
   private preparingFor: WorldLine = 0;
   /** Bumped on every restore: callbacks of older storage operations and sthreads are ignored. */
@@ -1139,6 +1141,15 @@ export class DseNode implements SthreadHost {
       (err: unknown) => {
         if (epoch !== this.epoch) return;
         if (isDseError(err) && err.code === 'StorageCorrupt') {
+          if (this.missingFor !== rec.worldLine) {
+            // Perhaps a recover that came late: a newer world-line deleted that version since (a fresh
+            // process takes any recover). Ask the coordinator again, as a process with no memory; only the
+            // same world-line's restore point missing twice is a storage fault.
+            this.missingFor = rec.worldLine;
+            this.status = 'starting';
+            this.network.send(COORDINATOR, { kind: 'hello', node: this.id, incarnation: this.incarnation });
+            return;
+          }
           this.guarded(() => {
             throw err;
           });

@@ -160,19 +160,24 @@ function volatileKeys(pattern: RegExp): (ctx: ActionContext, wrapped: ActionCont
  *   without waiting for its last version to commit (it asks the coordinator with version 0): what the node
  *   did last (its hand-offs) is lost with it, and no world-line rolls back what depends on it. Planted in
  *   the simulator's control plane (`leaveAndRemove`), at its call of `Coordinator.retireLeft`.
+ * - `membership-interrupted-not-completed`: the control plane, started again after it stopped half-way
+ *   through a change, does not send that change to the nodes behind it (`completeInterrupted`): they stay
+ *   a version behind, and the members ahead wait for their hand-offs for good.
  */
 export type MembershipBug =
   | 'membership-handoff-keeps-copy'
   | 'membership-handoff-drops-unit'
   | 'membership-inherit-drops-unacknowledged'
   | 'membership-joiner-not-told-gone'
-  | 'membership-leave-before-commit';
+  | 'membership-leave-before-commit'
+  | 'membership-interrupted-not-completed';
 export const MEMBERSHIP_BUGS: readonly MembershipBug[] = [
   'membership-handoff-keeps-copy',
   'membership-handoff-drops-unit',
   'membership-inherit-drops-unacknowledged',
   'membership-joiner-not-told-gone',
   'membership-leave-before-commit',
+  'membership-interrupted-not-completed',
 ];
 
 const isObj = (v: Json | undefined): v is { [k: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);

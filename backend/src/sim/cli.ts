@@ -141,7 +141,7 @@ const summary = {
 if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else {
   process.stdout.write(
-    `${totals.seeds} seeds (${scenario}, ${nodes} nodes, ${values.mode}, ${values.cut} cut, ${values.recovery} recovery, faults ${summary.faults ? 'on' : 'off'}${membership ? `, ${totals.membershipChanges} membership changes, ${totals.quietLeaves} quiet leaves` : ''}): ${totals.violations} violations; ` +
+    `${totals.seeds} seeds (${scenario}, ${nodes} nodes, ${values.mode}, ${values.cut} cut, ${values.recovery} recovery, faults ${summary.faults ? 'on' : 'off'}${membership ? `, ${totals.membershipChanges} membership changes, ${totals.quietLeaves} quiet leaves, ${totals.interruptedChanges} changes interrupted (${totals.nodesBroughtForward} nodes brought forward)` : ''}): ${totals.violations} violations; ` +
       `${totals.requests} requests, ${totals.committed} committed, ${totals.rolledBack} rolled back; ${totals.kills} kills, ${totals.coordinatorRestarts} coordinator restarts, ${totals.rollbacks} rollbacks; ` +
       `versions kept ${totals.versionsKept}, rolled back ${totals.versionsRolledBack}; ` +
       `${summary.seedsPerMinute} seeds/min\n`,

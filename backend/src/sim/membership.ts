@@ -28,6 +28,15 @@ export interface MembershipWorld {
    * coordinator forgets it without a world-line); as `killAndRemove` when a fault gets in the way.
    */
   leaveAndRemove(id: NodeId): Promise<RetiredNode>;
+  /** What `id`, removed for good, left: its committed state at its final cut entry, read from storage again. */
+  readRetired(id: NodeId): Promise<RetiredNode>;
+  /**
+   * Whether the control plane stops half-way through this change, as a server killed between two nodes:
+   * after how many of the `n` nodes it is sent to (from 1 to n - 1), or null.
+   */
+  interruptAfter(n: number): number | null;
+  /** The planted bug `membership-interrupted-not-completed`: the control plane, started again, does not bring the nodes behind forward. */
+  plantedNoCompletion: boolean;
   /** A line in the trace shown with a violation. */
   note(message: string): void;
   fail(message: string): void;
@@ -67,6 +76,10 @@ export class MembershipActor {
   readonly changes: string[] = [];
   busy = false;
   private control: Session | null = null;
+  /** How many times the control plane stopped half-way and started again. */
+  restarts = 0;
+  /** Nodes behind the newest change that the control plane, started again, brought forward. */
+  completed = 0;
   private reader: Session | null = null;
   private readonly removed = new Set<NodeId>();
 
@@ -158,30 +171,21 @@ export class MembershipActor {
     this.changes.push(`v${v} ${kind} ${node}`);
     this.w.note(`membership v${v}: ${kind} ${node}${inherit !== undefined ? ` (its state at the cut read, ${Object.keys(inherit.state).length} keys)` : ''}`);
     const payload = toJson({ pl: 'view', v, members, prev: before.members, ...(inherit !== undefined ? { inherit } : {}) });
-    // Sent until every answer has committed (a rollback takes the nodes' views back with it: send again).
-    for (;;) {
-      if (this.w.now() - started > CHANGE_LIMIT_MS) {
-        this.w.fail(`membership version ${v} (${kind} ${node}) not committed after ${CHANGE_LIMIT_MS} ms`);
-        return;
-      }
-      const s = (this.control ??= this.w.host.session('membership'));
-      if (s.rolledBackError !== null) s.resume();
-      try {
-        const answers: SpeculativeResult[] = [];
-        for (const n of to) answers.push(await s.request(n, payload));
-        const refused = answers.find((a) => typeof a.result === 'object' && a.result !== null && 'error' in a.result);
-        if (refused !== undefined) {
-          // A node still waiting for the hand-offs of the version before (Conflict): again, shortly.
-          await this.w.sleep(10);
-          continue;
-        }
-        await Promise.all(answers.map((a) => a.commit()));
-        break;
-      } catch (e) {
-        if (!isDseError(e) || (e.code !== 'RolledBack' && e.code !== 'SessionRolledBack')) throw e;
-        await this.w.sleep(5);
-      }
+    const what = `membership version ${v} (${kind} ${node})`;
+    // The control plane may stop half-way (a server killed between two nodes): the nodes told so far
+    // keep the change (committed), the others do not. Started again, it finishes the change at the
+    // nodes behind (`completeInterrupted`); a change nobody kept is made again, as a client would ask again.
+    const cut = this.w.interruptAfter(to.length);
+    let done = false;
+    if (cut !== null) {
+      await this.sendUntilCommitted(to.slice(0, cut), payload, what, started);
+      this.w.note(`${what}: the control plane stops after ${to.slice(0, cut).join(', ')}, and starts again`);
+      this.control = null;
+      this.reader = null;
+      this.restarts++;
+      done = (await this.completeInterrupted(started)) >= v;
     }
+    if (!done && !(await this.sendUntilCommitted(to, payload, what, started))) return;
     this.view.version = v;
     this.view.members = members;
     this.w.note(`membership v${v} committed: members ${members.join(',')}`);
@@ -197,6 +201,8 @@ export class MembershipActor {
       }
       const asked = kind === 'drain' ? [...members, node] : members;
       const all = await Promise.all(asked.map((n) => this.status(n)));
+      // A node behind the version (its apply rolled back after the control plane stopped half-way): finished there too.
+      if (all.some((st) => st !== null && st.version < v)) await this.completeInterrupted(started);
       const ok = all.every((st, i) => {
         if (st === null || st.version < v || st.waitingFor.length > 0) return false;
         return asked[i] !== node || kind !== 'drain' || (Object.keys(st.units).length === 0 && st.pinned.length === 0);
@@ -207,6 +213,71 @@ export class MembershipActor {
         return;
       }
       await this.w.sleep(5);
+    }
+  }
+
+  /**
+   * Sends `payload` to every node of `to` until every answer has committed (a rollback takes the nodes'
+   * views back with it: send again); false, with a liveness violation, past the change's time limit.
+   */
+  private async sendUntilCommitted(to: readonly NodeId[], payload: Json, what: string, started: number): Promise<boolean> {
+    for (;;) {
+      if (this.w.now() - started > CHANGE_LIMIT_MS) {
+        this.w.fail(`${what} not committed after ${CHANGE_LIMIT_MS} ms`);
+        return false;
+      }
+      // A control plane started again has sessions of its own.
+      const s = (this.control ??= this.w.host.session(this.restarts === 0 ? 'membership' : `membership.${this.restarts}`));
+      if (s.rolledBackError !== null) s.resume();
+      try {
+        const answers: SpeculativeResult[] = [];
+        for (const n of to) answers.push(await s.request(n, payload));
+        const refused = answers.find((a) => typeof a.result === 'object' && a.result !== null && 'error' in a.result);
+        if (refused !== undefined) {
+          // A node still waiting for the hand-offs of the version before (Conflict): again, shortly.
+          await this.w.sleep(10);
+          continue;
+        }
+        await Promise.all(answers.map((a) => a.commit()));
+        return true;
+      } catch (e) {
+        if (!isDseError(e) || (e.code !== 'RolledBack' && e.code !== 'SessionRolledBack')) throw e;
+        await this.w.sleep(5);
+      }
+    }
+  }
+
+  /**
+   * As the live control plane does before every change (`MembershipControl.refresh`): reads every live
+   * node's placement and sends the newest change again to the nodes behind it that it was for, with what a
+   * node removed at that version left (read again from storage). Returns the newest version.
+   */
+  private async completeInterrupted(started: number): Promise<number> {
+    for (;;) {
+      const live = this.w.nodeIds.filter((n) => !this.removed.has(n) && this.w.isUp(n));
+      const seen = await Promise.all(live.map((n) => this.status(n)));
+      if (seen.some((s) => s === null) || seen.length === 0) {
+        if (this.w.now() - started > CHANGE_LIMIT_MS) return this.view.version;
+        await this.w.sleep(5);
+        continue;
+      }
+      const all = seen as MembershipStatus[];
+      const newest = all.reduce((a, b) => (b.version > a.version ? b : a));
+      const prev = newest.prev ?? [];
+      for (const s of all) {
+        if (s.version >= newest.version || !(newest.members.includes(s.node) || prev.includes(s.node))) continue;
+        const missed = newest.gone.filter((g) => !s.gone.includes(g));
+        const left = missed.length === 1 ? await this.w.readRetired(missed[0]!) : undefined;
+        const inherit = left !== undefined ? { from: missed[0]!, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent } : undefined;
+        this.w.note(
+          `membership: ${s.node} is at version ${s.version}, behind ${newest.version}: sent to it again${missed.length > 1 ? ` (it misses ${missed.join(', ')})` : ''}`,
+        );
+        if (this.w.plantedNoCompletion) continue;
+        this.completed++;
+        const change = toJson({ pl: 'view', v: newest.version, members: newest.members, prev, ...(inherit !== undefined ? { inherit } : {}) });
+        if (!(await this.sendUntilCommitted([s.node], change, `membership version ${newest.version} at ${s.node}`, started))) return newest.version;
+      }
+      return newest.version;
     }
   }
 

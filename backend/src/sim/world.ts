@@ -168,6 +168,9 @@ export interface SimResult {
   membershipChanges: string[];
   /** Drained nodes stopped without a world-line (`DseNode.leave`); the others were removed as failures. */
   quietLeaves: number;
+  /** Changes the control plane stopped half-way through, and nodes it brought forward once started again. */
+  interruptedChanges: number;
+  nodesBroughtForward: number;
 }
 
 /** Counts of several seeds' results, summed (the CLI's totals, the simulation tests' checks). */
@@ -187,6 +190,8 @@ export interface SimTotals {
   coordinatorRestarts: number;
   membershipChanges: number;
   quietLeaves: number;
+  interruptedChanges: number;
+  nodesBroughtForward: number;
 }
 
 export function emptyTotals(): SimTotals {
@@ -206,6 +211,8 @@ export function emptyTotals(): SimTotals {
     coordinatorRestarts: 0,
     membershipChanges: 0,
     quietLeaves: 0,
+    interruptedChanges: 0,
+    nodesBroughtForward: 0,
   };
 }
 
@@ -226,6 +233,8 @@ export function addResult(t: SimTotals, r: SimResult): SimTotals {
   t.coordinatorRestarts += r.coordinatorRestarts;
   t.membershipChanges += r.membershipChanges.length;
   t.quietLeaves += r.quietLeaves;
+  t.interruptedChanges += r.interruptedChanges;
+  t.nodesBroughtForward += r.nodesBroughtForward;
   return t;
 }
 
@@ -324,6 +333,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   const rng = new Rng(opts.seed);
   // The faults aimed at a drained node's leave draw from their own sequence: the rest of a seed's run stays as it was.
   const leaveRng = new Rng(opts.seed * 7919 + 17);
+  // Likewise the control plane's stops half-way through a change.
+  const controlRng = new Rng(opts.seed * 104729 + 31);
   const nodeIds: NodeId[] = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
   const nodes = new Map<NodeId, DseNode>();
   const clocks = new Map<NodeId, ProcessClock>();
@@ -684,6 +695,9 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         isUp: (id) => nodes.get(id)?.status === 'up',
         killAndRemove: (id) => killAndRemove(id),
         leaveAndRemove: (id) => leaveAndRemove(id),
+        readRetired: (id) => readRetired(id),
+        plantedNoCompletion: opts.plantedBug === 'membership-interrupted-not-completed',
+        interruptAfter: (n) => (faultsOn && n >= 2 && controlRng.chance(0.15) ? 1 + controlRng.int(0, n - 2) : null),
         fail: (m) => checker.fail('liveness', m, sched.now),
         note: (m) => checker.note(sched.now, m),
       },
@@ -741,6 +755,21 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
       return whatIsLeft(id);
     }
     return killAndRemove(id);
+  };
+  /** What `id`, removed for good, left: its checkpoint at its final cut entry (read again, after a storage failure too). */
+  const readRetired = async (id: NodeId): Promise<RetiredNode> => {
+    for (;;) {
+      try {
+        const left = await readRemovedNode(storage, id, coordinator.cut[id] ?? 0);
+        if (left === null) {
+          checker.fail('durability', `the committed checkpoint of ${id} at ${coordinator.cut[id] ?? 0} is not in storage`, sched.now);
+          return { state: {}, replies: [], sent: [] };
+        }
+        return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
+      } catch {
+        await sleep(5);
+      }
+    }
   };
   /** Once the coordinator has forgotten `id` (its cut entry final), what is left of it at the cut. */
   const whatIsLeft = async (id: NodeId): Promise<RetiredNode> => {
@@ -869,6 +898,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     virtualMs: sched.now,
     membershipChanges: actor?.changes ?? [],
     quietLeaves: leaves,
+    interruptedChanges: actor?.restarts ?? 0,
+    nodesBroughtForward: actor?.completed ?? 0,
   };
 }
 

@@ -99,6 +99,80 @@ const request = (seq: number, payload: Json, opts: { worldLine?: number; probe?:
 const of = <K extends WireMessage['kind']>(h: Harness, kind: K) =>
   h.sent.filter(([, m]) => m.kind === kind).map(([to, m]) => [to, m] as [string, Extract<WireMessage, { kind: K }>]);
 
+describe('a restore point missing from storage', () => {
+  it('a late recover whose restore point a newer world-line deleted: the fresh process asks again, and takes the next one', async () => {
+    const sched = new Scheduler();
+    const sent: [string, WireMessage][] = [];
+    const fatal: unknown[] = [];
+    const storage = new MemoryStorage();
+    const record = (version: number): CheckpointRecord => ({
+      node: 'n1',
+      worldLine: 1,
+      version,
+      prevVersion: 0,
+      deps: {},
+      full: true,
+      changes: { set: [['a:x', version]], del: [] },
+    });
+    await storage.writeCheckpoints([record(3)]);
+    const node = new DseNode(
+      'n1',
+      app,
+      {
+        clock: new ProcessClock(sched),
+        network: { send: (to, msg) => sent.push([to, msg]) },
+        storage,
+        observer: { emit: () => undefined },
+        onFatal: (e) => fatal.push(e),
+      },
+      { checkpointIntervalMs: 10, retransmitMs: 30 },
+    );
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 100; i++) await Promise.resolve();
+      while (sched.step(sched.now + 1)) for (let i = 0; i < 20; i++) await Promise.resolve();
+    };
+    node.start();
+    // World-line 7 kept version 5 of n1; world-line 8 rolled it back (and deleted it) before this recover came.
+    sent.length = 0;
+    node.receive({ kind: 'recover', worldLine: 7, cut: { n1: 3 }, restore: { n1: 5 }, resumeVersion: 6 });
+    await settle();
+    expect(fatal).toEqual([]);
+    expect(node.status).toBe('starting');
+    expect(sent.some(([to, m]) => to === 'coordinator' && m.kind === 'hello')).toBe(true);
+    node.receive({ kind: 'recover', worldLine: 8, cut: { n1: 3 }, restore: { n1: 3 }, resumeVersion: 6 });
+    await settle();
+    expect(node.status).toBe('up');
+    expect(node.appState().get('x')).toBe(3);
+  });
+
+  it('the restore point of the same world-line missing again is a storage fault: the node stops', async () => {
+    const sched = new Scheduler();
+    const fatal: unknown[] = [];
+    const node = new DseNode(
+      'n1',
+      app,
+      {
+        clock: new ProcessClock(sched),
+        network: { send: () => undefined },
+        storage: new MemoryStorage(),
+        observer: { emit: () => undefined },
+        onFatal: (e) => fatal.push(e),
+      },
+      { checkpointIntervalMs: 10, retransmitMs: 30 },
+    );
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 100; i++) await Promise.resolve();
+    };
+    node.start();
+    for (let i = 0; i < 2; i++) {
+      node.receive({ kind: 'recover', worldLine: 7, cut: { n1: 3 }, restore: { n1: 5 }, resumeVersion: 6 });
+      await settle();
+    }
+    expect(fatal).toHaveLength(1);
+    expect(String(fatal[0])).toMatch(/checkpoint 5 to restore is missing/);
+  });
+});
+
 describe('leaving the cluster', () => {
   it('a node that left takes no input, opens no version with anything in it, and names its last version', async () => {
     const h = await harness();
