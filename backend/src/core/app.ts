@@ -1,4 +1,5 @@
 import type { CallerId, Deps, Json, NodeId, Version, WorldLine } from '@dse/shared';
+import type { DedupWindow } from './dedup';
 import type { RemovedReply } from './caller-table';
 
 /** Returned by `App.onRequest` when the reply comes later, from another action (`ctx.completeRequest`). */
@@ -47,6 +48,13 @@ export interface ActionContext {
    * `{error: {code: 'NodeRemoved'}}`: the call did not happen within the cut, and may go elsewhere.
    */
   targetRemoved(node: NodeId, replies: readonly RemovedReply[]): void;
+  /**
+   * The app messages this node sent to `node`, removed for good, that it never applied within its final
+   * cut (`applied`: its committed dedup window for this node's messages, from its checkpoint; none: it
+   * applied none), in the order sent: taken out of the outbox and returned, for the app to deal with (no
+   * one will deliver them now). Those it did apply leave the outbox too: their effects are in its state.
+   */
+  takeUndelivered(node: NodeId, applied: DedupWindow | undefined): Json[];
 }
 
 export interface DetachOptions {
@@ -77,6 +85,7 @@ export function forwardContext(ctx: ActionContext): ActionContext {
     isPending: (caller, seq) => ctx.isPending(caller, seq),
     detach: (key, body, opts) => ctx.detach(key, body, opts),
     targetRemoved: (node, replies) => ctx.targetRemoved(node, replies),
+    takeUndelivered: (node, applied) => ctx.takeUndelivered(node, applied),
   };
 }
 

@@ -592,6 +592,18 @@ export class DseNode implements SthreadHost {
         node.writeKey(goneKey(removed), byCaller);
         node.actionGone.push(removed);
       },
+      takeUndelivered(removed, applied) {
+        mustBeInAction();
+        const w = applied ?? EMPTY_DEDUP_WINDOW;
+        const out: { seq: number; payload: Json }[] = [];
+        for (const [k, e] of [...node.outbox]) {
+          if (e.to !== removed) continue;
+          node.writeKey(outboxKey(e.to, e.seq), undefined);
+          node.outbox.delete(k);
+          if (!wasApplied(w, e.seq)) out.push({ seq: e.seq, payload: e.payload });
+        }
+        return out.sort((a, b) => a.seq - b.seq).map((o) => o.payload);
+      },
     };
   }
 

@@ -2,7 +2,9 @@ import type { Json, NodeId, Version } from '@dse/shared';
 import type { CommittedReply, RemovedReply } from './caller-table';
 import { committedReplies, sthreadReplies } from './caller-table';
 import type { Storage } from './ports';
-import { appEntries, parseOutboxKey, readOutboxRecord } from './state-keys';
+import type { DedupWindow } from './dedup';
+import { readDedupWindow } from './dedup';
+import { appEntries, parseDedupKey, parseOutboxKey, readOutboxRecord } from './state-keys';
 
 /** An app message as its sender's state holds it: where to, and what. */
 export interface SentMessage {
@@ -15,6 +17,8 @@ export interface RetiredNode {
   state: Record<string, Json>;
   replies: RemovedReply[];
   sent: SentMessage[];
+  /** Per sender, the app messages it applied within its final cut (its dedup windows): the others never reached it. */
+  applied: Record<NodeId, DedupWindow>;
 }
 
 /**
@@ -33,6 +37,8 @@ export interface RemovedNode {
    * membership layer: hand-offs, see `services/membership.ts`).
    */
   unacknowledged: SentMessage[];
+  /** Per sender, the app messages it applied in committed versions (its dedup windows, `r:dd:<sender>`). */
+  applied: Record<NodeId, DedupWindow>;
 }
 
 /**
@@ -41,7 +47,7 @@ export interface RemovedNode {
  * Storage errors go to the caller, who may read again.
  */
 export async function readRemovedNode(storage: Storage, id: NodeId, version: Version): Promise<RemovedNode | null> {
-  if (version === 0) return { appState: {}, replies: committedReplies([]), sthreadReplies: [], unacknowledged: [] };
+  if (version === 0) return { appState: {}, replies: committedReplies([]), sthreadReplies: [], unacknowledged: [], applied: {} };
   const cp = await storage.loadCheckpoint(id, version);
   if (cp === null) return null;
   const appState: Record<string, Json> = {};
@@ -52,10 +58,16 @@ export async function readRemovedNode(storage: Storage, id: NodeId, version: Ver
     if (o !== null) out.push({ ...o, payload: readOutboxRecord(v).payload });
   }
   out.sort((a, b) => (a.to === b.to ? a.seq - b.seq : a.to < b.to ? -1 : 1));
+  const applied: Record<NodeId, DedupWindow> = {};
+  for (const [k, v] of cp.state) {
+    const src = parseDedupKey(k);
+    if (src !== null) applied[src] = readDedupWindow(v);
+  }
   return {
     appState,
     replies: committedReplies(cp.state),
     sthreadReplies: sthreadReplies(cp.state),
     unacknowledged: out.map(({ to, payload }) => ({ to, payload })),
+    applied,
   };
 }

@@ -49,6 +49,11 @@ export function dedupKey(src: NodeId): string {
   return DEDUP + src;
 }
 
+/** The sender a dedup window's key names; null for any other key. */
+export function parseDedupKey(stateKey: string): NodeId | null {
+  return stateKey.startsWith(DEDUP) ? stateKey.slice(DEDUP.length) : null;
+}
+
 /** The replies kept for a session or sthread (a `CallerTable`, see `caller-table.ts`). */
 export function callerKey(caller: string): string {
   return CALLER + caller;

@@ -304,7 +304,7 @@ export class Cluster {
     const left = await readRemovedNode(this.opts.storage.storage, id, v);
     if (left === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
     this.host.nodeRemoved(id, left.replies);
-    return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
+    return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged, applied: left.applied };
   }
 
   /** What `id`, removed for good, left: its checkpoint at its final cut entry, read again. */
@@ -312,7 +312,7 @@ export class Cluster {
     const v = this.coordinator.cut[id] ?? 0;
     const left = await readRemovedNode(this.opts.storage.storage, id, v);
     if (left === null) throw new DseError('StorageUnavailable', `the committed checkpoint ${id}@${v} could not be read`);
-    return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
+    return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged, applied: left.applied };
   }
 
   /** Applies a validated patch. A new mode or cut restarts every node in it (a new world-line from the cut). */

@@ -4,6 +4,7 @@ import type { ActionContext, App, AppRequest, Pending, Sthread } from '../core/a
 import { forwardContext, PENDING } from '../core/app';
 import type { RemovedReply } from '../core/caller-table';
 import { readRemovedReply } from '../core/caller-table';
+import type { DedupWindow } from '../core/dedup';
 import type { SentMessage } from '../core/removed';
 import { MEMBERSHIP_PREFIX, ownerOf, unitBusy, unitOfRequest, unitOfStateKey } from './placement';
 
@@ -115,7 +116,7 @@ export interface ViewChange {
    * within the cut (`unacknowledged`): a hand-off among them that a member has not applied (its apply
    * rolled back after the sender died) is applied from here, since nobody will send it again.
    */
-  inherit?: { from: NodeId; state: Record<string, Json>; replies?: RemovedReply[]; sent?: SentMessage[] };
+  inherit?: { from: NodeId; state: Record<string, Json>; replies?: RemovedReply[]; sent?: SentMessage[]; applied?: Record<NodeId, DedupWindow> };
 }
 
 const VIEW = `${MEMBERSHIP_PREFIX}view`;
@@ -321,6 +322,14 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     if (change.v !== view.v + 1 && !joining)
       throw new DseError('Conflict', `membership: this node is at placement version ${view.v}; version ${change.v} cannot follow it`);
     if (change.inherit !== undefined) takeUnacknowledged(ctx, change.inherit.from, change.inherit.sent ?? []);
+    // What this node sent the removed member that it never applied within its final cut (a hand-off, a late
+    // one: a unit on its way there when it died): taken back, and placed below once the view is the new one.
+    const undelivered: Record<string, Json> = {};
+    if (change.inherit !== undefined) {
+      for (const p of ctx.takeUndelivered(change.inherit.from, change.inherit.applied?.[ctx.nodeId])) {
+        if (isObject(p) && (p.pl === 'handoff' || p.pl === 'late') && isObject(p.state)) Object.assign(undelivered, p.state);
+      }
+    }
     // A hand-off still owed by the member this change inherits from is not waited for: what it did not hand
     // over within its final cut (a hand-off rolled back with it) is in the committed state it leaves.
     const owed = viewOf(ctx).wait.filter((n) => n !== change.inherit?.from);
@@ -374,6 +383,17 @@ export function withMembership(inner: App, opts: MembershipOptions): App {
     // Wait for the hand-off of every other old member (not the one inherited: it is down).
     const wait = isMember ? old.filter((n) => n !== self && n !== change.inherit?.from) : [];
     ctx.put(VIEW, toJson({ v: change.v, m: members, prev: old, wait }));
+    // Units taken back from the removed member: installed here if this node owns them now, else sent on to their owner.
+    const back = new Map<string, Record<string, Json>>();
+    for (const [key, value] of Object.entries(undelivered)) {
+      const unit = unitOfStateKey(key, value);
+      if (unit !== null) back.set(unit, { ...back.get(unit), [key]: value });
+    }
+    for (const [unit, state] of back) {
+      const to = ownerOf(unit, members);
+      if (to === self) install(ctx, state);
+      else ctx.send(to, toJson({ pl: 'late', unit, state, v: change.v } satisfies Late));
+    }
     if (wasMember) {
       for (const to of members) {
         if (to === self) continue;
@@ -520,7 +540,21 @@ function parseChange(p: { [k: string]: Json }): ViewChange {
         throw new DseError('BadRequest', 'membership: inherit.sent must be a list of {to, payload}');
       for (const m of i.sent as { to: string; payload: Json }[]) sent.push({ to: m.to, payload: m.payload });
     }
-    change.inherit = { from: i.from, state: i.state, replies, sent };
+    const applied: Record<NodeId, DedupWindow> = {};
+    if (i.applied !== undefined && i.applied !== null) {
+      if (!isObject(i.applied)) throw new DseError('BadRequest', 'membership: inherit.applied must map senders to {appliedUpTo, appliedAbove}');
+      for (const [src, w] of Object.entries(i.applied)) {
+        const ok =
+          isObject(w) &&
+          typeof w.appliedUpTo === 'number' &&
+          Number.isSafeInteger(w.appliedUpTo) &&
+          Array.isArray(w.appliedAbove) &&
+          w.appliedAbove.every((n) => typeof n === 'number' && Number.isSafeInteger(n));
+        if (!ok) throw new DseError('BadRequest', `membership: inherit.applied.${src} must be {appliedUpTo, appliedAbove}`);
+        applied[src] = { appliedUpTo: w.appliedUpTo as number, appliedAbove: w.appliedAbove as number[] };
+      }
+    }
+    change.inherit = { from: i.from, state: i.state, replies, sent, applied };
   }
   return change;
 }

@@ -161,11 +161,11 @@ export class MembershipActor {
     // Who the change is sent to: the new members, and for a drain the node leaving too (it hands off).
     const members = kind === 'add' ? [...before.members, node].sort() : kind === 'retire' ? before.members : before.members.filter((n) => n !== node);
     const to = kind === 'drain' ? before.members : members;
-    let inherit: { from: NodeId; state: Record<string, Json>; replies: Json[]; sent: SentMessage[] } | undefined;
+    let inherit: { from: NodeId; state: Record<string, Json>; replies: Json[]; sent: SentMessage[]; applied: RetiredNode['applied'] } | undefined;
     if (kind === 'retire' || kind === 'remove-crashed') {
       // Stopped for good (a drained node holds nothing by now, and leaves quietly); what is left of it at the cut goes to its heirs.
       const left = kind === 'retire' ? await this.w.leaveAndRemove(node) : await this.w.killAndRemove(node);
-      inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent };
+      inherit = { from: node, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent, applied: left.applied };
       this.removed.add(node);
     }
     this.changes.push(`v${v} ${kind} ${node}`);
@@ -268,7 +268,10 @@ export class MembershipActor {
         if (s.version >= newest.version || !(newest.members.includes(s.node) || prev.includes(s.node))) continue;
         const missed = newest.gone.filter((g) => !s.gone.includes(g));
         const left = missed.length === 1 ? await this.w.readRetired(missed[0]!) : undefined;
-        const inherit = left !== undefined ? { from: missed[0]!, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent } : undefined;
+        const inherit =
+          left !== undefined
+            ? { from: missed[0]!, state: left.state, replies: left.replies.map(removedReplyJson), sent: left.sent, applied: left.applied }
+            : undefined;
         this.w.note(
           `membership: ${s.node} is at version ${s.version}, behind ${newest.version}: sent to it again${missed.length > 1 ? ` (it misses ${missed.join(', ')})` : ''}`,
         );

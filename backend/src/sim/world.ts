@@ -763,9 +763,9 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         const left = await readRemovedNode(storage, id, coordinator.cut[id] ?? 0);
         if (left === null) {
           checker.fail('durability', `the committed checkpoint of ${id} at ${coordinator.cut[id] ?? 0} is not in storage`, sched.now);
-          return { state: {}, replies: [], sent: [] };
+          return { state: {}, replies: [], sent: [], applied: {} };
         }
-        return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
+        return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged, applied: left.applied };
       } catch {
         await sleep(5);
       }
@@ -785,10 +785,10 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         const left = await readRemovedNode(storage, id, version);
         if (left === null) {
           checker.fail('durability', `the committed checkpoint ${id}@${version} is not in storage`, sched.now);
-          return { state: {}, replies: [], sent: [] };
+          return { state: {}, replies: [], sent: [], applied: {} };
         }
         host.nodeRemoved(id, left.replies);
-        return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged };
+        return { state: left.appState, replies: left.sthreadReplies, sent: left.unacknowledged, applied: left.applied };
       } catch {
         await sleep(5); // a simulated storage failure: read again
       }

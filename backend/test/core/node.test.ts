@@ -14,7 +14,8 @@ import { overrideStorage } from '../../src/storage/override';
 /** A tiny app: `put` writes a key, `fwd` writes locally and sends a message on, messages write `m:<from>`. */
 const app: App = {
   onRequest(ctx, req): Json | typeof PENDING {
-    const p = req.payload as { op: string; key?: string; value?: Json; to?: string };
+    const p = req.payload as { op: string; key?: string; value?: Json; to?: string; upTo?: number };
+    if (p.op === 'take') return ctx.takeUndelivered(p.to!, p.upTo === undefined ? undefined : { appliedUpTo: p.upTo, appliedAbove: [] });
     if (p.op === 'put') {
       ctx.put(p.key!, p.value!);
       return { ok: true };
@@ -170,6 +171,27 @@ describe('a restore point missing from storage', () => {
     }
     expect(fatal).toHaveLength(1);
     expect(String(fatal[0])).toMatch(/checkpoint 5 to restore is missing/);
+  });
+});
+
+describe('messages to a node removed for good', () => {
+  it('takeUndelivered returns what the removed node did not apply, in order, and empties the outbox to it', async () => {
+    const h = await harness();
+    for (const value of [1, 2, 3]) h.node.receive(request(value, { op: 'fwd', key: `k${value}`, value, to: 'n2' }));
+    expect(h.node.outboxVersions()).toHaveLength(3);
+    // n2 applied seq 1 within its final cut (its dedup window says so): only 2 and 3 come back.
+    h.node.receive(request(4, { op: 'take', to: 'n2', upTo: 1 }));
+    await h.settle();
+    const reply = of(h, 'reply').find(([, m]) => m.seq === 4)![1];
+    expect(reply.result).toEqual([
+      { key: 'k2', value: 2 },
+      { key: 'k3', value: 3 },
+    ]);
+    expect(h.node.outboxVersions()).toEqual([]);
+    // Nothing is sent to it again.
+    h.sent.length = 0;
+    await h.settle(200);
+    expect(of(h, 'app')).toEqual([]);
   });
 });
 

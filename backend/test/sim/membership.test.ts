@@ -75,6 +75,19 @@ describe('simulator: membership changes alongside crashes', () => {
     expect(t.quietLeaves).toBeLessThanOrEqual(t.changes.filter((c) => c.includes(' retire ')).length);
   });
 
+  it('workflow seed 2, durable, crashed members removed during the workload: a late hand-off on its way to a node that crashed and was removed is taken back by its sender, not lost', async () => {
+    const r = await runSeed({
+      ...DEFAULT_SIM_OPTIONS,
+      seed: 2,
+      scenario: 'workflow',
+      mode: 'durable',
+      membership: true,
+      membershipKinds: ['add', 'drain', 'remove-crashed'],
+    });
+    expect(r.membershipChanges.filter((c) => c.includes(' remove-crashed ')).length).toBeGreaterThan(0);
+    expect(formatViolations(r)).toEqual([]);
+  });
+
   it('without faults, a drained node leaves without a world-line: only a node removed after a crash starts one', async () => {
     let retires = 0;
     for (let seed = 1; seed <= 6; seed++) {
