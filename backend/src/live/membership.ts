@@ -224,7 +224,9 @@ export class MembershipControl {
     // Only the nodes the change was for: its members, and those it took out (a drained node hands off).
     const behind = seen.filter((s) => s.version < newest.version && (newest.members.includes(s.node) || prev.includes(s.node)));
     for (const s of behind) {
-      const missed = newest.gone.filter((g) => !(s.gone ?? []).includes(g));
+      // A member one version behind misses exactly what that version removed; a node added but never told
+      // (no member in its own view) misses nothing of the removals before it joined, which it never had a part in.
+      const missed = s.members.includes(s.node) && s.version === newest.version - 1 ? newest.gone.filter((g) => !(s.gone ?? []).includes(g)) : [];
       if (missed.length > 1)
         throw new DseError(
           'Conflict',

@@ -266,7 +266,9 @@ export class MembershipActor {
       const prev = newest.prev ?? [];
       for (const s of all) {
         if (s.version >= newest.version || !(newest.members.includes(s.node) || prev.includes(s.node))) continue;
-        const missed = newest.gone.filter((g) => !s.gone.includes(g));
+        // A member one version behind misses exactly what that version removed; a node added but never told
+        // (no member in its own view) misses nothing of the removals before it joined.
+        const missed = s.members.includes(s.node) && s.version === newest.version - 1 ? newest.gone.filter((g) => !s.gone.includes(g)) : [];
         const left = missed.length === 1 ? await this.w.readRetired(missed[0]!) : undefined;
         const inherit =
           left !== undefined

@@ -112,4 +112,21 @@ describe('membership control after a server restart', () => {
     await c.exclusive('read', () => c.refresh(true));
     expect(f.sent.filter((s) => (s.payload as { pl?: string }).pl === 'view')).toHaveLength(1);
   });
+
+  it('a node added but never told is sent its join, without what older changes inherited (it had no part in them)', async () => {
+    // Version 6 added n4; n4 never heard of it. Version 5 had removed n9 (down, inherited by n1-n3).
+    const at6 = { members: ['n1', 'n2', 'n3', 'n4'], prev: ['n1', 'n2', 'n3'], gone: ['n9'] };
+    const views: Record<string, number> = { n1: 6, n2: 6, n3: 6, n4: 0 };
+    const f = fake((node, p) => {
+      if (p.pl === 'status') return views[node] === 6 ? status(node, 6, at6) : status(node, 0, { members: ['n1', 'n2', 'n3', 'n9'] });
+      views[node] = (p as { v: number }).v;
+      return { ok: true, version: views[node]! };
+    }, []);
+    f.host.nodeIds = () => ['n1', 'n2', 'n3', 'n4'];
+    const c = new MembershipControl(f.host, ['n1', 'n2', 'n3', 'n9'], { timeoutMs: 5000, waitMs: 100 });
+    await c.exclusive('read', () => c.refresh(true));
+    expect(f.sent.filter((s) => (s.payload as { pl?: string }).pl === 'view')).toEqual([
+      { node: 'n4', payload: { pl: 'view', v: 6, members: ['n1', 'n2', 'n3', 'n4'], prev: ['n1', 'n2', 'n3'] } },
+    ]);
+  });
 });

@@ -88,6 +88,24 @@ describe('simulator: membership changes alongside crashes', () => {
     expect(formatViolations(r)).toEqual([]);
   });
 
+  it('workflow seeds 71 and 60 (durable), crashed members removed during the workload: a node brought forward to its interrupted join is not given what an older change inherited', async () => {
+    for (const [seed, mode] of [
+      [71, 'speculative'],
+      [60, 'durable'],
+    ] as const) {
+      const r = await runSeed({
+        ...DEFAULT_SIM_OPTIONS,
+        seed,
+        scenario: 'workflow',
+        mode,
+        membership: true,
+        membershipKinds: ['add', 'drain', 'remove-crashed'],
+      });
+      expect(r.nodesBroughtForward, `seed ${seed}`).toBeGreaterThan(0);
+      expect(formatViolations(r), `seed ${seed}`).toEqual([]);
+    }
+  });
+
   it('without faults, a drained node leaves without a world-line: only a node removed after a crash starts one', async () => {
     let retires = 0;
     for (let seed = 1; seed <= 6; seed++) {
