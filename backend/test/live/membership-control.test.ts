@@ -120,7 +120,7 @@ describe('membership control after a server restart', () => {
     const f = fake((node, p) => {
       if (p.pl === 'status') return views[node] === 6 ? status(node, 6, at6) : status(node, 0, { members: ['n1', 'n2', 'n3', 'n9'] });
       views[node] = (p as { v: number }).v;
-      return { ok: true, version: views[node]! };
+      return { ok: true, version: views[node] };
     }, []);
     f.host.nodeIds = () => ['n1', 'n2', 'n3', 'n4'];
     const c = new MembershipControl(f.host, ['n1', 'n2', 'n3', 'n9'], { timeoutMs: 5000, waitMs: 100 });
